@@ -1,0 +1,137 @@
+// Argument validation for every function the extension exposes: the one place where Python
+// objects are checked and turned into typed, C-contiguous arrays. Messages name the argument
+// and give the expected and actual value:
+//     h0 must have shape (B, H) = (8, 32), got (8, 16)
+// Kinds and dtypes raise TypeError; shapes and values raise ValueError. No silent casts: an
+// array of another dtype is an error. Non-contiguous arrays are copied to C order.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace rnnkit::bindings {
+
+namespace py = pybind11;
+
+inline std::string type_name(py::handle obj) {
+    return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+inline std::string shape_string(const std::vector<std::int64_t>& dims) {
+    std::ostringstream out;
+    out << '(';
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+        if (i) out << ", ";
+        out << dims[i];
+    }
+    if (dims.size() == 1) out << ',';
+    out << ')';
+    return out.str();
+}
+
+inline std::vector<std::int64_t> shape_of(const py::array& a) {
+    return std::vector<std::int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+inline std::string dtype_string(const py::dtype& dt) {
+    return py::str(static_cast<const py::handle&>(dt)).cast<std::string>();
+}
+
+// The floating dtype of the weights decides the dtype of the whole call.
+enum class Dtype { Float32, Float64 };
+
+inline Dtype weight_dtype(py::handle w, const char* name) {
+    if (!py::isinstance<py::array>(w)) {
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " +
+                             type_name(w));
+    }
+    const auto arr = py::reinterpret_borrow<py::array>(w);
+    const py::dtype dt = arr.dtype();
+    if (dt.kind() == 'f' && dt.byteorder() != '>') {
+        if (dt.itemsize() == 4) return Dtype::Float32;
+        if (dt.itemsize() == 8) return Dtype::Float64;
+    }
+    throw py::type_error(std::string(name) + " must have dtype float32 or float64 (native byte order), got " +
+                         dtype_string(dt));
+}
+
+inline const char* dtype_name(Dtype d) { return d == Dtype::Float32 ? "float32" : "float64"; }
+
+template <typename T>
+constexpr Dtype dtype_of() {
+    return sizeof(T) == 4 ? Dtype::Float32 : Dtype::Float64;
+}
+
+// A C-contiguous array of exactly dtype T and `ndim` dimensions, or TypeError/ValueError.
+// `dims_doc` names the dimensions for messages, e.g. "(T, B, I)"; `dtype_from` names the
+// argument whose dtype decides (the weights).
+template <typename T>
+py::array_t<T, py::array::c_style> require_array(py::handle obj, const char* name,
+                                                 std::size_t ndim, const char* dims_doc,
+                                                 const char* dtype_from) {
+    if (obj.is_none()) {
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got None");
+    }
+    if (!py::isinstance<py::array>(obj)) {
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " +
+                             type_name(obj));
+    }
+    auto arr = py::reinterpret_borrow<py::array>(obj);
+    const py::dtype dt = arr.dtype();
+    const bool native = dt.byteorder() != '>';
+    if (!(dt.kind() == 'f' && dt.itemsize() == static_cast<py::ssize_t>(sizeof(T)) && native)) {
+        throw py::type_error(std::string(name) + " must have dtype " + dtype_name(dtype_of<T>()) +
+                             " (the dtype of " + dtype_from + "), got " + dtype_string(dt) +
+                             (dt.kind() == 'f' && !native ? " (non-native byte order)" : ""));
+    }
+    if (static_cast<std::size_t>(arr.ndim()) != ndim) {
+        throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) +
+                              "-dimensional " + dims_doc + ", got shape " +
+                              shape_string(shape_of(arr)));
+    }
+    // Same dtype, so this only copies when the layout is not C-contiguous.
+    return py::array_t<T, py::array::c_style>::ensure(arr);
+}
+
+inline void require_shape(const py::array& arr, const char* name, const char* dims_doc,
+                          std::initializer_list<std::int64_t> expected) {
+    const std::vector<std::int64_t> want(expected);
+    const std::vector<std::int64_t> got = shape_of(arr);
+    if (got != want) {
+        throw py::value_error(std::string(name) + " must have shape " + dims_doc + " = " +
+                              shape_string(want) + ", got " + shape_string(got));
+    }
+}
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style>;
+
+// Like require_array followed by require_shape; None gives no array (meaning zeros).
+template <typename T>
+std::optional<CArray<T>> optional_array(py::handle obj, const char* name, const char* dims_doc,
+                                        std::initializer_list<std::int64_t> expected,
+                                        const char* dtype_from) {
+    if (obj.is_none()) return std::nullopt;
+    auto arr = require_array<T>(obj, name, expected.size(), dims_doc, dtype_from);
+    require_shape(arr, name, dims_doc, expected);
+    return arr;
+}
+
+template <typename T>
+const T* data_or_null(const std::optional<CArray<T>>& arr) {
+    return arr ? arr->data() : nullptr;
+}
+
+template <typename T>
+py::array_t<T> new_array(std::initializer_list<std::int64_t> dims) {
+    return py::array_t<T>(std::vector<py::ssize_t>(dims.begin(), dims.end()));
+}
+
+}  // namespace rnnkit::bindings

@@ -1,0 +1,408 @@
+// Python bindings of the recurrent kernels: lstm/gru/rnn {sequence, cell} {forward, backward}.
+// Every check happens here, once, before any work; then outputs are allocated, the GIL is
+// released and the core (csrc/bptt, no Python) runs. dtype dispatch happens in one place,
+// `dispatch`, on the dtype of w_ih.
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "bindings/arrays.hpp"
+#include "bptt/sequence.hpp"
+#include "common/blas.hpp"
+
+namespace rnnkit::bindings {
+
+namespace {
+
+enum class CellKind { Lstm, Gru, Rnn };
+
+std::int64_t gate_count(CellKind kind) {
+    switch (kind) {
+        case CellKind::Lstm: return 4;
+        case CellKind::Gru: return 3;
+        case CellKind::Rnn: return 1;
+    }
+    return 1;
+}
+
+const char* cell_name(CellKind kind) {
+    switch (kind) {
+        case CellKind::Lstm: return "lstm";
+        case CellKind::Gru: return "gru";
+        case CellKind::Rnn: return "rnn";
+    }
+    return "?";
+}
+
+std::string producer_name(CellKind kind, bool is_cell) {
+    return std::string(cell_name(kind)) + (is_cell ? "_cell_forward" : "_forward");
+}
+
+rnn::Nonlinearity parse_nonlinearity(const std::string& name) {
+    if (name == "tanh") return rnn::Nonlinearity::Tanh;
+    if (name == "relu") return rnn::Nonlinearity::Relu;
+    throw py::value_error("nonlinearity must be 'tanh' or 'relu', got '" + name + "'");
+}
+
+// What forward keeps for backward. In inference mode (training=False) it keeps only the
+// metadata, so that backward can refuse it with a clear message.
+struct RecurrentCache {
+    CellKind kind = CellKind::Lstm;
+    bool is_cell = false;
+    bool training = false;
+    rnn::Nonlinearity act = rnn::Nonlinearity::Tanh;
+    Dtype dtype = Dtype::Float32;
+    std::int64_t T = 0, B = 0, I = 0, H = 0;
+    bool has_bias_ih = false, has_bias_hh = false;
+    // References to the (contiguous) inputs forward used, and the training buffers.
+    py::object x, w_ih, w_hh, b_ih, b_hh;
+    py::object gates, h, c, hn;
+
+    std::int64_t nbytes() const {
+        std::int64_t total = 0;
+        for (const py::object* buf : {&gates, &h, &c, &hn}) {
+            if (*buf && !buf->is_none()) total += py::reinterpret_borrow<py::array>(*buf).nbytes();
+        }
+        return total;
+    }
+};
+
+template <typename T>
+struct Weights {
+    CArray<T> w_ih, w_hh;
+    std::optional<CArray<T>> b_ih, b_hh;
+    std::int64_t I = 0, H = 0;
+
+    bptt::CellWeights<T> view() const {
+        return {w_ih.data(), w_hh.data(), data_or_null(b_ih), data_or_null(b_hh)};
+    }
+};
+
+template <typename T>
+Weights<T> parse_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+                         py::handle b_hh) {
+    const std::int64_t G = gate_count(kind);
+    Weights<T> w;
+    w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, H)", "w_ih");
+    w.H = w.w_hh.shape(1);
+    if (w.H <= 0) throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " + shape_string(shape_of(w.w_hh)));
+    const std::string gh_doc = "(G*H, H) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    require_shape(w.w_hh, "w_hh", gh_doc.c_str(), {G * w.H, w.H});
+    w.w_ih = require_array<T>(w_ih, "w_ih", 2, "(G*H, I)", "w_ih");
+    w.I = w.w_ih.shape(1);
+    const std::string ih_doc = "(G*H, I) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    require_shape(w.w_ih, "w_ih", ih_doc.c_str(), {G * w.H, w.I});
+    w.b_ih = optional_array<T>(b_ih, "b_ih", "(G*H,)", {G * w.H}, "w_ih");
+    w.b_hh = optional_array<T>(b_hh, "b_hh", "(G*H,)", {G * w.H}, "w_ih");
+    return w;
+}
+
+void check_sizes(std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H, std::int64_t G) {
+    blas::check_blas_int(T * B, "T*B");
+    blas::check_blas_int(G * H, "G*H");
+    blas::check_blas_int(I, "I");
+}
+
+// ------------------------------------------------------------------------------ forward
+template <typename T>
+py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle h0_obj,
+                       py::handle c0_obj, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+                       py::handle b_hh, rnn::Nonlinearity act, bool training) {
+    const std::int64_t G = gate_count(kind);
+    const Weights<T> w = parse_weights<T>(kind, w_ih, w_hh, b_ih, b_hh);
+    const std::int64_t I = w.I, H = w.H;
+    CArray<T> x = is_cell ? require_array<T>(x_obj, "x", 2, "(B, I)", "w_ih")
+                          : require_array<T>(x_obj, "x", 3, "(T, B, I)", "w_ih");
+    const std::int64_t T_ = is_cell ? 1 : x.shape(0);
+    const std::int64_t B = is_cell ? x.shape(0) : x.shape(1);
+    if (is_cell) {
+        require_shape(x, "x", "(B, I)", {B, I});
+    } else {
+        require_shape(x, "x", "(T, B, I)", {T_, B, I});
+    }
+    check_sizes(T_, B, I, H, G);
+    const char* h_name = is_cell ? "h" : "h0";
+    const char* c_name = is_cell ? "c" : "c0";
+    const auto h0 = optional_array<T>(h0_obj, h_name, "(B, H)", {B, H}, "w_ih");
+    std::optional<CArray<T>> c0;
+    if (kind == CellKind::Lstm) c0 = optional_array<T>(c0_obj, c_name, "(B, H)", {B, H}, "w_ih");
+
+    auto y = new_array<T>({T_, B, H});
+    auto h_n = new_array<T>({B, H});
+    std::optional<py::array_t<T>> c_n;
+    if (kind == CellKind::Lstm) c_n = new_array<T>({B, H});
+
+    auto cache = std::make_unique<RecurrentCache>();
+    cache->kind = kind;
+    cache->is_cell = is_cell;
+    cache->training = training;
+    cache->act = act;
+    cache->dtype = dtype_of<T>();
+    cache->T = T_;
+    cache->B = B;
+    cache->I = I;
+    cache->H = H;
+    cache->has_bias_ih = w.b_ih.has_value();
+    cache->has_bias_hh = w.b_hh.has_value();
+    cache->gates = cache->h = cache->c = cache->hn = py::none();
+    cache->x = cache->w_ih = cache->w_hh = cache->b_ih = cache->b_hh = py::none();
+
+    const bptt::SeqShape shape{T_, B, I, H};
+    const bptt::CellWeights<T> wv = w.view();
+    const T* xp = x.data();
+    const T* h0p = data_or_null(h0);
+    const T* c0p = data_or_null(c0);
+    T* yp = y.mutable_data();
+    T* hnp = h_n.mutable_data();
+    T* cnp = c_n ? c_n->mutable_data() : nullptr;
+
+    if (training) {
+        cache->x = x;
+        cache->w_ih = w.w_ih;
+        cache->w_hh = w.w_hh;
+        cache->b_ih = w.b_ih ? py::object(*w.b_ih) : py::none();
+        cache->b_hh = w.b_hh ? py::object(*w.b_hh) : py::none();
+        auto h_buf = new_array<T>({T_ + 1, B, H});
+        cache->h = h_buf;
+        T* hp = h_buf.mutable_data();
+        if (kind == CellKind::Lstm) {
+            auto gates = new_array<T>({T_, B, G * H});
+            auto c_buf = new_array<T>({T_ + 1, B, H});
+            cache->gates = gates;
+            cache->c = c_buf;
+            const bptt::LstmCache<T> lc{gates.mutable_data(), hp, c_buf.mutable_data()};
+            py::gil_scoped_release release;
+            bptt::lstm_sequence_forward<T>(shape, wv, xp, h0p, c0p, yp, hnp, cnp, &lc);
+        } else if (kind == CellKind::Gru) {
+            auto gates = new_array<T>({T_, B, G * H});
+            auto hn = new_array<T>({T_, B, H});
+            cache->gates = gates;
+            cache->hn = hn;
+            const bptt::GruCache<T> gc{gates.mutable_data(), hn.mutable_data(), hp};
+            py::gil_scoped_release release;
+            bptt::gru_sequence_forward<T>(shape, wv, xp, h0p, yp, hnp, &gc);
+        } else {
+            const bptt::RnnCache<T> rc{hp};
+            py::gil_scoped_release release;
+            bptt::rnn_sequence_forward<T>(shape, wv, act, xp, h0p, yp, hnp, &rc);
+        }
+    } else {
+        py::gil_scoped_release release;
+        if (kind == CellKind::Lstm) {
+            bptt::lstm_sequence_forward<T>(shape, wv, xp, h0p, c0p, yp, hnp, cnp, nullptr);
+        } else if (kind == CellKind::Gru) {
+            bptt::gru_sequence_forward<T>(shape, wv, xp, h0p, yp, hnp, nullptr);
+        } else {
+            bptt::rnn_sequence_forward<T>(shape, wv, act, xp, h0p, yp, hnp, nullptr);
+        }
+    }
+
+    py::object cache_obj = py::cast(std::move(cache));
+    // A cell returns h1 (= y[0]) instead of the [1, B, H] sequence output.
+    py::object y_out = is_cell ? py::object(y.reshape({B, H})) : py::object(y);
+    if (kind == CellKind::Lstm) {
+        if (is_cell) return py::make_tuple(y_out, *c_n, cache_obj);
+        return py::make_tuple(y_out, h_n, *c_n, cache_obj);
+    }
+    if (is_cell) return py::make_tuple(y_out, cache_obj);
+    return py::make_tuple(y_out, h_n, cache_obj);
+}
+
+// ----------------------------------------------------------------------------- backward
+const RecurrentCache& require_cache(py::handle obj, CellKind kind, bool is_cell) {
+    const std::string want = producer_name(kind, is_cell);
+    if (!py::isinstance<RecurrentCache>(obj)) {
+        throw py::type_error("cache must be the cache returned by " + want + ", got " +
+                             type_name(obj));
+    }
+    const RecurrentCache& cache = obj.cast<const RecurrentCache&>();
+    if (cache.kind != kind || cache.is_cell != is_cell) {
+        throw py::type_error("cache must be the cache returned by " + want +
+                             ", got a cache from " + producer_name(cache.kind, cache.is_cell));
+    }
+    if (!cache.training) {
+        throw py::value_error("cache was made by " + want +
+                              "(..., training=False), which keeps nothing for backward; "
+                              "call forward with training=True");
+    }
+    return cache;
+}
+
+template <typename T>
+CArray<T> cached(const py::object& obj) {
+    return py::reinterpret_borrow<CArray<T>>(obj);
+}
+
+template <typename T>
+py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::handle dh_obj,
+                        py::handle dc_obj) {
+    const CellKind kind = cache.kind;
+    const bool is_cell = cache.is_cell;
+    const std::int64_t G = gate_count(kind);
+    const std::int64_t T_ = cache.T, B = cache.B, I = cache.I, H = cache.H;
+    const char* from = "the cache";
+    std::optional<CArray<T>> dy;
+    if (!is_cell) dy = optional_array<T>(dy_obj, "dy", "(T, B, H)", {T_, B, H}, from);
+    const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", "(B, H)", {B, H}, from);
+    std::optional<CArray<T>> dc_n;
+    if (kind == CellKind::Lstm) dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
+
+    auto dx = new_array<T>({T_, B, I});
+    auto dh0 = new_array<T>({B, H});
+    std::optional<py::array_t<T>> dc0;
+    if (kind == CellKind::Lstm) dc0 = new_array<T>({B, H});
+    auto dw_ih = new_array<T>({G * H, I});
+    auto dw_hh = new_array<T>({G * H, H});
+    std::optional<py::array_t<T>> db_ih, db_hh;
+    if (cache.has_bias_ih) db_ih = new_array<T>({G * H});
+    if (cache.has_bias_hh) db_hh = new_array<T>({G * H});
+
+    const auto x = cached<T>(cache.x);
+    const auto w_ih = cached<T>(cache.w_ih);
+    const auto w_hh = cached<T>(cache.w_hh);
+    const T* b_ih = cache.b_ih.is_none() ? nullptr : cached<T>(cache.b_ih).data();
+    const T* b_hh = cache.b_hh.is_none() ? nullptr : cached<T>(cache.b_hh).data();
+    const bptt::CellWeights<T> wv{w_ih.data(), w_hh.data(), b_ih, b_hh};
+    const bptt::WeightGrads<T> grads{dw_ih.mutable_data(), dw_hh.mutable_data(),
+                                     db_ih ? db_ih->mutable_data() : nullptr,
+                                     db_hh ? db_hh->mutable_data() : nullptr};
+    const bptt::SeqShape shape{T_, B, I, H};
+    const T* dyp = data_or_null(dy);
+    const T* dhp = data_or_null(dh_n);
+    const T* dcp = data_or_null(dc_n);
+    T* h_buf = cached<T>(cache.h).mutable_data();
+    {
+        py::gil_scoped_release release;
+        if (kind == CellKind::Lstm) {
+            const bptt::LstmCache<T> lc{cached<T>(cache.gates).mutable_data(), h_buf,
+                                        cached<T>(cache.c).mutable_data()};
+            bptt::lstm_sequence_backward<T>(shape, wv, x.data(), lc, dyp, dhp, dcp,
+                                            dx.mutable_data(), dh0.mutable_data(),
+                                            dc0->mutable_data(), grads);
+        } else if (kind == CellKind::Gru) {
+            const bptt::GruCache<T> gc{cached<T>(cache.gates).mutable_data(),
+                                       cached<T>(cache.hn).mutable_data(), h_buf};
+            bptt::gru_sequence_backward<T>(shape, wv, x.data(), gc, dyp, dhp,
+                                           dx.mutable_data(), dh0.mutable_data(), grads);
+        } else {
+            const bptt::RnnCache<T> rc{h_buf};
+            bptt::rnn_sequence_backward<T>(shape, wv, cache.act, x.data(), rc, dyp, dhp,
+                                           dx.mutable_data(), dh0.mutable_data(), grads);
+        }
+    }
+    py::object dx_out = is_cell ? py::object(dx.reshape({B, I})) : py::object(dx);
+    py::object dbi = db_ih ? py::object(*db_ih) : py::none();
+    py::object dbh = db_hh ? py::object(*db_hh) : py::none();
+    if (kind == CellKind::Lstm) return py::make_tuple(dx_out, dh0, *dc0, dw_ih, dw_hh, dbi, dbh);
+    return py::make_tuple(dx_out, dh0, dw_ih, dw_hh, dbi, dbh);
+}
+
+// ----------------------------------------------------------------------------- dispatch
+template <typename Fn>
+auto dispatch(Dtype dtype, Fn&& fn) {
+    if (dtype == Dtype::Float32) return fn(float{});
+    return fn(double{});
+}
+
+py::tuple forward(CellKind kind, bool is_cell, py::handle x, py::handle h0, py::handle c0,
+                  py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
+                  const std::string& nonlinearity, bool training) {
+    const rnn::Nonlinearity act = parse_nonlinearity(nonlinearity);
+    return dispatch(weight_dtype(w_ih, "w_ih"), [&](auto tag) {
+        using T = decltype(tag);
+        return forward_impl<T>(kind, is_cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, act, training);
+    });
+}
+
+py::tuple backward(CellKind kind, bool is_cell, py::handle cache_obj, py::handle dy,
+                   py::handle dh, py::handle dc) {
+    const RecurrentCache& cache = require_cache(cache_obj, kind, is_cell);
+    return dispatch(cache.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        return backward_impl<T>(cache, dy, dh, dc);
+    });
+}
+
+}  // namespace
+
+void register_rnn(py::module_& m) {
+    py::class_<RecurrentCache>(m, "RecurrentCache",
+                               "What a forward call keeps for its backward call. Opaque: pass "
+                               "it to the matching *_backward function.")
+        .def_property_readonly("kind", [](const RecurrentCache& c) { return std::string(cell_name(c.kind)); })
+        .def_property_readonly("producer", [](const RecurrentCache& c) { return producer_name(c.kind, c.is_cell); })
+        .def_property_readonly("training", [](const RecurrentCache& c) { return c.training; })
+        .def_property_readonly("nonlinearity", [](const RecurrentCache& c) {
+            return std::string(c.act == rnn::Nonlinearity::Tanh ? "tanh" : "relu");
+        })
+        .def_property_readonly("dtype", [](const RecurrentCache& c) { return py::dtype(dtype_name(c.dtype)); })
+        .def_property_readonly("shape", [](const RecurrentCache& c) {
+            return py::make_tuple(c.T, c.B, c.I, c.H);
+        }, "(T, B, I, H)")
+        .def_property_readonly("nbytes", &RecurrentCache::nbytes,
+                               "Bytes of the buffers kept for backward (0 when training=False).")
+        .def("__repr__", [](const RecurrentCache& c) {
+            return "<RecurrentCache from " + producer_name(c.kind, c.is_cell) + ", dtype=" +
+                   dtype_name(c.dtype) + ", (T, B, I, H)=" + shape_string({c.T, c.B, c.I, c.H}) +
+                   ", training=" + (c.training ? "True" : "False") + ">";
+        });
+
+    const auto none = py::none();
+    // Sequences.
+    m.def("lstm_forward", [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
+                             py::handle b_ih, py::handle b_hh, bool training) {
+        return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, "tanh", training);
+    }, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+       py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def("gru_forward", [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh,
+                            py::handle b_ih, py::handle b_hh, bool training) {
+        return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh", training);
+    }, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+       py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def("rnn_forward", [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh,
+                            py::handle b_ih, py::handle b_hh, const std::string& nonlinearity,
+                            bool training) {
+        return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, nonlinearity, training);
+    }, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+       py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
+       py::arg("training") = true);
+    m.def("lstm_backward", [](py::handle dy, py::handle dh_n, py::handle dc_n, py::handle cache) {
+        return backward(CellKind::Lstm, false, cache, dy, dh_n, dc_n);
+    }, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("cache"));
+    m.def("gru_backward", [](py::handle dy, py::handle dh_n, py::handle cache) {
+        return backward(CellKind::Gru, false, cache, dy, dh_n, py::none());
+    }, py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
+    m.def("rnn_backward", [](py::handle dy, py::handle dh_n, py::handle cache) {
+        return backward(CellKind::Rnn, false, cache, dy, dh_n, py::none());
+    }, py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
+
+    // Single steps.
+    m.def("lstm_cell_forward", [](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
+                                  py::handle b_ih, py::handle b_hh, bool training) {
+        return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, "tanh", training);
+    }, py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
+       py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def("gru_cell_forward", [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh,
+                                 py::handle b_ih, py::handle b_hh, bool training) {
+        return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh", training);
+    }, py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+       py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def("rnn_cell_forward", [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh,
+                                 py::handle b_ih, py::handle b_hh, const std::string& nonlinearity,
+                                 bool training) {
+        return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, nonlinearity, training);
+    }, py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+       py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
+       py::arg("training") = true);
+    m.def("lstm_cell_backward", [](py::handle dh1, py::handle dc1, py::handle cache) {
+        return backward(CellKind::Lstm, true, cache, py::none(), dh1, dc1);
+    }, py::arg("dh1"), py::arg("dc1"), py::arg("cache"));
+    m.def("gru_cell_backward", [](py::handle dh1, py::handle cache) {
+        return backward(CellKind::Gru, true, cache, py::none(), dh1, py::none());
+    }, py::arg("dh1"), py::arg("cache"));
+    m.def("rnn_cell_backward", [](py::handle dh1, py::handle cache) {
+        return backward(CellKind::Rnn, true, cache, py::none(), dh1, py::none());
+    }, py::arg("dh1"), py::arg("cache"));
+}
+
+}  // namespace rnnkit::bindings

@@ -1,0 +1,92 @@
+// Activation functions and their derivatives, written in terms of the activation's *output*
+// (sigmoid' = y(1-y), tanh' = 1-y^2, relu' = [y > 0]) so that backward needs only the
+// activations cached by forward.
+//
+// float32 uses branch-free polynomial approximations (Cephes expf/tanhf, ~1-2 ulp) that the
+// compiler vectorises; float64 uses libm, since float64 is the accuracy path that gradient
+// checks run on. NaN propagates through every function; +-Inf saturate as the math says.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__GNUC__)
+#define RNNKIT_INLINE inline __attribute__((always_inline))
+#else
+#define RNNKIT_INLINE inline
+#endif
+
+namespace rnnkit::rnn {
+
+namespace detail {
+
+// exp(x) for float: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 minimax
+// polynomial for e^r, then scaling by 2^n through the exponent bits.
+RNNKIT_INLINE float exp_poly(float x) {
+    // Clamp into the range where 2^n is a normal float; comparisons keep NaN as NaN.
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -87.3365447505531f ? -87.3365447505531f : x;
+    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    const float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    // n is in [-126, 127] after the clamp (NaN gives an arbitrary n, and p is NaN anyway).
+    const std::int32_t ni = static_cast<std::int32_t>(n == n ? n : 0.0f);
+    const std::int32_t bits = (ni + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+
+}  // namespace detail
+
+RNNKIT_INLINE float sigmoid(float x) { return 1.0f / (1.0f + detail::exp_poly(-x)); }
+RNNKIT_INLINE double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+RNNKIT_INLINE float tanh(float x) {
+    const float ax = std::fabs(x);
+    // Small |x|: odd polynomial keeps full relative accuracy near 0 (Cephes tanhf).
+    const float s = x * x;
+    float small = -5.70498872745e-3f;
+    small = small * s + 2.06390887954e-2f;
+    small = small * s - 5.37397155531e-2f;
+    small = small * s + 1.33314422036e-1f;
+    small = small * s - 3.33332819422e-1f;
+    small = small * s * x + x;
+    // Large |x|: 1 - 2 / (e^{2|x|} + 1), with the sign restored.
+    const float big = 1.0f - 2.0f / (detail::exp_poly(2.0f * ax) + 1.0f);
+    const float signed_big = std::copysign(big, x);
+    return ax < 0.625f ? small : signed_big;  // NaN: ax < 0.625 is false, big is NaN
+}
+RNNKIT_INLINE double tanh(double x) { return std::tanh(x); }
+
+template <typename T>
+RNNKIT_INLINE T relu(T x) {
+    return x > T(0) ? x : (x == x ? T(0) : x);  // keeps NaN
+}
+
+// Derivatives from outputs y.
+template <typename T>
+RNNKIT_INLINE T dsigmoid_from_output(T y) {
+    return y * (T(1) - y);
+}
+template <typename T>
+RNNKIT_INLINE T dtanh_from_output(T y) {
+    return T(1) - y * y;
+}
+template <typename T>
+RNNKIT_INLINE T drelu_from_output(T y) {
+    return y > T(0) ? T(1) : T(0);
+}
+
+enum class Nonlinearity { Tanh, Relu };
+
+}  // namespace rnnkit::rnn

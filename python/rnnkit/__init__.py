@@ -1,0 +1,68 @@
+"""rnnkit: fused recurrent-network kernels (LSTM, GRU, RNN) with a NumPy API.
+
+The kernels run in C++ (OpenMP threads, OpenBLAS GEMMs) in float32 and float64, forward and
+full backpropagation through time. Arrays are time-major: ``x [T, B, I]``, states ``[B, H]``;
+weights use PyTorch's layout and gate order. See ``rnnkit.reference`` for the pure-NumPy
+implementation every kernel is tested against.
+"""
+
+# Load the BLAS that rnnkit._core links against (found through its RUNPATH as well).
+import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+
+from ._core import RecurrentCache, get_num_threads, has_cuda, set_num_threads
+from ._functional import (
+    CellGrads,
+    GRUCellOutput,
+    GRUOutput,
+    LSTMCellGrads,
+    LSTMCellOutput,
+    LSTMGrads,
+    LSTMOutput,
+    RNNCellOutput,
+    RNNOutput,
+    SequenceGrads,
+    gru_backward,
+    gru_cell_backward,
+    gru_cell_forward,
+    gru_forward,
+    lstm_backward,
+    lstm_cell_backward,
+    lstm_cell_forward,
+    lstm_forward,
+    rnn_backward,
+    rnn_cell_backward,
+    rnn_cell_forward,
+    rnn_forward,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellGrads",
+    "GRUCellOutput",
+    "GRUOutput",
+    "LSTMCellGrads",
+    "LSTMCellOutput",
+    "LSTMGrads",
+    "LSTMOutput",
+    "RNNCellOutput",
+    "RNNOutput",
+    "RecurrentCache",
+    "SequenceGrads",
+    "__version__",
+    "get_num_threads",
+    "gru_backward",
+    "gru_cell_backward",
+    "gru_cell_forward",
+    "gru_forward",
+    "has_cuda",
+    "lstm_backward",
+    "lstm_cell_backward",
+    "lstm_cell_forward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_cell_backward",
+    "rnn_cell_forward",
+    "rnn_forward",
+    "set_num_threads",
+]
