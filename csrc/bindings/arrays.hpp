@@ -49,8 +49,7 @@ enum class Dtype { Float32, Float64 };
 
 inline Dtype weight_dtype(py::handle w, const char* name) {
     if (!py::isinstance<py::array>(w)) {
-        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " +
-                             type_name(w));
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(w));
     }
     const auto arr = py::reinterpret_borrow<py::array>(w);
     const py::dtype dt = arr.dtype();
@@ -58,11 +57,14 @@ inline Dtype weight_dtype(py::handle w, const char* name) {
         if (dt.itemsize() == 4) return Dtype::Float32;
         if (dt.itemsize() == 8) return Dtype::Float64;
     }
-    throw py::type_error(std::string(name) + " must have dtype float32 or float64 (native byte order), got " +
+    throw py::type_error(std::string(name) +
+                         " must have dtype float32 or float64 (native byte order), got " +
                          dtype_string(dt));
 }
 
-inline const char* dtype_name(Dtype d) { return d == Dtype::Float32 ? "float32" : "float64"; }
+inline const char* dtype_name(Dtype d) {
+    return d == Dtype::Float32 ? "float32" : "float64";
+}
 
 template <typename T>
 constexpr Dtype dtype_of() {
@@ -73,15 +75,13 @@ constexpr Dtype dtype_of() {
 // `dims_doc` names the dimensions for messages, e.g. "(T, B, I)"; `dtype_from` names the
 // argument whose dtype decides (the weights).
 template <typename T>
-py::array_t<T, py::array::c_style> require_array(py::handle obj, const char* name,
-                                                 std::size_t ndim, const char* dims_doc,
-                                                 const char* dtype_from) {
+py::array_t<T, py::array::c_style> require_array(py::handle obj, const char* name, std::size_t ndim,
+                                                 const char* dims_doc, const char* dtype_from) {
     if (obj.is_none()) {
         throw py::type_error(std::string(name) + " must be a numpy.ndarray, got None");
     }
     if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " +
-                             type_name(obj));
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
     }
     auto arr = py::reinterpret_borrow<py::array>(obj);
     const py::dtype dt = arr.dtype();

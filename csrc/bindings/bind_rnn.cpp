@@ -18,18 +18,24 @@ enum class CellKind { Lstm, Gru, Rnn };
 
 std::int64_t gate_count(CellKind kind) {
     switch (kind) {
-        case CellKind::Lstm: return 4;
-        case CellKind::Gru: return 3;
-        case CellKind::Rnn: return 1;
+        case CellKind::Lstm:
+            return 4;
+        case CellKind::Gru:
+            return 3;
+        case CellKind::Rnn:
+            return 1;
     }
     return 1;
 }
 
 const char* cell_name(CellKind kind) {
     switch (kind) {
-        case CellKind::Lstm: return "lstm";
-        case CellKind::Gru: return "gru";
-        case CellKind::Rnn: return "rnn";
+        case CellKind::Lstm:
+            return "lstm";
+        case CellKind::Gru:
+            return "gru";
+        case CellKind::Rnn:
+            return "rnn";
     }
     return "?";
 }
@@ -85,12 +91,16 @@ Weights<T> parse_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::ha
     Weights<T> w;
     w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, H)", "w_ih");
     w.H = w.w_hh.shape(1);
-    if (w.H <= 0) throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " + shape_string(shape_of(w.w_hh)));
-    const std::string gh_doc = "(G*H, H) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    if (w.H <= 0)
+        throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " +
+                              shape_string(shape_of(w.w_hh)));
+    const std::string gh_doc =
+        "(G*H, H) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
     require_shape(w.w_hh, "w_hh", gh_doc.c_str(), {G * w.H, w.H});
     w.w_ih = require_array<T>(w_ih, "w_ih", 2, "(G*H, I)", "w_ih");
     w.I = w.w_ih.shape(1);
-    const std::string ih_doc = "(G*H, I) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    const std::string ih_doc =
+        "(G*H, I) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
     require_shape(w.w_ih, "w_ih", ih_doc.c_str(), {G * w.H, w.I});
     w.b_ih = optional_array<T>(b_ih, "b_ih", "(G*H,)", {G * w.H}, "w_ih");
     w.b_hh = optional_array<T>(b_hh, "b_hh", "(G*H,)", {G * w.H}, "w_ih");
@@ -217,8 +227,8 @@ const RecurrentCache& require_cache(py::handle obj, CellKind kind, bool is_cell)
     }
     const RecurrentCache& cache = obj.cast<const RecurrentCache&>();
     if (cache.kind != kind || cache.is_cell != is_cell) {
-        throw py::type_error("cache must be the cache returned by " + want +
-                             ", got a cache from " + producer_name(cache.kind, cache.is_cell));
+        throw py::type_error("cache must be the cache returned by " + want + ", got a cache from " +
+                             producer_name(cache.kind, cache.is_cell));
     }
     if (!cache.training) {
         throw py::value_error("cache was made by " + want +
@@ -245,7 +255,8 @@ py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::hand
     if (!is_cell) dy = optional_array<T>(dy_obj, "dy", "(T, B, H)", {T_, B, H}, from);
     const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", "(B, H)", {B, H}, from);
     std::optional<CArray<T>> dc_n;
-    if (kind == CellKind::Lstm) dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
+    if (kind == CellKind::Lstm)
+        dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
 
     auto dx = new_array<T>({T_, B, I});
     auto dh0 = new_array<T>({B, H});
@@ -282,8 +293,8 @@ py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::hand
         } else if (kind == CellKind::Gru) {
             const bptt::GruCache<T> gc{cached<T>(cache.gates).mutable_data(),
                                        cached<T>(cache.hn).mutable_data(), h_buf};
-            bptt::gru_sequence_backward<T>(shape, wv, x.data(), gc, dyp, dhp,
-                                           dx.mutable_data(), dh0.mutable_data(), grads);
+            bptt::gru_sequence_backward<T>(shape, wv, x.data(), gc, dyp, dhp, dx.mutable_data(),
+                                           dh0.mutable_data(), grads);
         } else {
             const bptt::RnnCache<T> rc{h_buf};
             bptt::rnn_sequence_backward<T>(shape, wv, cache.act, x.data(), rc, dyp, dhp,
@@ -314,8 +325,8 @@ py::tuple forward(CellKind kind, bool is_cell, py::handle x, py::handle h0, py::
     });
 }
 
-py::tuple backward(CellKind kind, bool is_cell, py::handle cache_obj, py::handle dy,
-                   py::handle dh, py::handle dc) {
+py::tuple backward(CellKind kind, bool is_cell, py::handle cache_obj, py::handle dy, py::handle dh,
+                   py::handle dc) {
     const RecurrentCache& cache = require_cache(cache_obj, kind, is_cell);
     return dispatch(cache.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -329,80 +340,125 @@ void register_rnn(py::module_& m) {
     py::class_<RecurrentCache>(m, "RecurrentCache",
                                "What a forward call keeps for its backward call. Opaque: pass "
                                "it to the matching *_backward function.")
-        .def_property_readonly("kind", [](const RecurrentCache& c) { return std::string(cell_name(c.kind)); })
-        .def_property_readonly("producer", [](const RecurrentCache& c) { return producer_name(c.kind, c.is_cell); })
+        .def_property_readonly(
+            "kind", [](const RecurrentCache& c) { return std::string(cell_name(c.kind)); })
+        .def_property_readonly(
+            "producer", [](const RecurrentCache& c) { return producer_name(c.kind, c.is_cell); })
         .def_property_readonly("training", [](const RecurrentCache& c) { return c.training; })
-        .def_property_readonly("nonlinearity", [](const RecurrentCache& c) {
-            return std::string(c.act == rnn::Nonlinearity::Tanh ? "tanh" : "relu");
-        })
-        .def_property_readonly("dtype", [](const RecurrentCache& c) { return py::dtype(dtype_name(c.dtype)); })
-        .def_property_readonly("shape", [](const RecurrentCache& c) {
-            return py::make_tuple(c.T, c.B, c.I, c.H);
-        }, "(T, B, I, H)")
+        .def_property_readonly(
+            "nonlinearity",
+            [](const RecurrentCache& c) {
+                return std::string(c.act == rnn::Nonlinearity::Tanh ? "tanh" : "relu");
+            })
+        .def_property_readonly(
+            "dtype", [](const RecurrentCache& c) { return py::dtype(dtype_name(c.dtype)); })
+        .def_property_readonly(
+            "shape", [](const RecurrentCache& c) { return py::make_tuple(c.T, c.B, c.I, c.H); },
+            "(T, B, I, H)")
         .def_property_readonly("nbytes", &RecurrentCache::nbytes,
                                "Bytes of the buffers kept for backward (0 when training=False).")
         .def("__repr__", [](const RecurrentCache& c) {
-            return "<RecurrentCache from " + producer_name(c.kind, c.is_cell) + ", dtype=" +
-                   dtype_name(c.dtype) + ", (T, B, I, H)=" + shape_string({c.T, c.B, c.I, c.H}) +
+            return "<RecurrentCache from " + producer_name(c.kind, c.is_cell) +
+                   ", dtype=" + dtype_name(c.dtype) +
+                   ", (T, B, I, H)=" + shape_string({c.T, c.B, c.I, c.H}) +
                    ", training=" + (c.training ? "True" : "False") + ">";
         });
 
     const auto none = py::none();
     // Sequences.
-    m.def("lstm_forward", [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
-                             py::handle b_ih, py::handle b_hh, bool training) {
-        return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, "tanh", training);
-    }, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
-       py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
-    m.def("gru_forward", [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh,
-                            py::handle b_ih, py::handle b_hh, bool training) {
-        return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh", training);
-    }, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-       py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
-    m.def("rnn_forward", [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh,
-                            py::handle b_ih, py::handle b_hh, const std::string& nonlinearity,
-                            bool training) {
-        return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, nonlinearity, training);
-    }, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-       py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
-       py::arg("training") = true);
-    m.def("lstm_backward", [](py::handle dy, py::handle dh_n, py::handle dc_n, py::handle cache) {
-        return backward(CellKind::Lstm, false, cache, dy, dh_n, dc_n);
-    }, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("cache"));
-    m.def("gru_backward", [](py::handle dy, py::handle dh_n, py::handle cache) {
-        return backward(CellKind::Gru, false, cache, dy, dh_n, py::none());
-    }, py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
-    m.def("rnn_backward", [](py::handle dy, py::handle dh_n, py::handle cache) {
-        return backward(CellKind::Rnn, false, cache, dy, dh_n, py::none());
-    }, py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
+    m.def(
+        "lstm_forward",
+        [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
+           py::handle b_ih, py::handle b_hh, bool training) {
+            return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, "tanh",
+                           training);
+        },
+        py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def(
+        "gru_forward",
+        [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+           py::handle b_hh, bool training) {
+            return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh",
+                           training);
+        },
+        py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def(
+        "rnn_forward",
+        [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+           py::handle b_hh, const std::string& nonlinearity, bool training) {
+            return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
+                           nonlinearity, training);
+        },
+        py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+        py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
+        py::arg("training") = true);
+    m.def(
+        "lstm_backward",
+        [](py::handle dy, py::handle dh_n, py::handle dc_n, py::handle cache) {
+            return backward(CellKind::Lstm, false, cache, dy, dh_n, dc_n);
+        },
+        py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("cache"));
+    m.def(
+        "gru_backward",
+        [](py::handle dy, py::handle dh_n, py::handle cache) {
+            return backward(CellKind::Gru, false, cache, dy, dh_n, py::none());
+        },
+        py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
+    m.def(
+        "rnn_backward",
+        [](py::handle dy, py::handle dh_n, py::handle cache) {
+            return backward(CellKind::Rnn, false, cache, dy, dh_n, py::none());
+        },
+        py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
 
     // Single steps.
-    m.def("lstm_cell_forward", [](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
-                                  py::handle b_ih, py::handle b_hh, bool training) {
-        return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, "tanh", training);
-    }, py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
-       py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
-    m.def("gru_cell_forward", [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh,
-                                 py::handle b_ih, py::handle b_hh, bool training) {
-        return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh", training);
-    }, py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-       py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
-    m.def("rnn_cell_forward", [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh,
-                                 py::handle b_ih, py::handle b_hh, const std::string& nonlinearity,
-                                 bool training) {
-        return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, nonlinearity, training);
-    }, py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-       py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
-       py::arg("training") = true);
-    m.def("lstm_cell_backward", [](py::handle dh1, py::handle dc1, py::handle cache) {
-        return backward(CellKind::Lstm, true, cache, py::none(), dh1, dc1);
-    }, py::arg("dh1"), py::arg("dc1"), py::arg("cache"));
-    m.def("gru_cell_backward", [](py::handle dh1, py::handle cache) {
-        return backward(CellKind::Gru, true, cache, py::none(), dh1, py::none());
-    }, py::arg("dh1"), py::arg("cache"));
-    m.def("rnn_cell_backward", [](py::handle dh1, py::handle cache) {
-        return backward(CellKind::Rnn, true, cache, py::none(), dh1, py::none());
-    }, py::arg("dh1"), py::arg("cache"));
+    m.def(
+        "lstm_cell_forward",
+        [](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
+           py::handle b_ih, py::handle b_hh, bool training) {
+            return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, "tanh", training);
+        },
+        py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def(
+        "gru_cell_forward",
+        [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+           py::handle b_hh, bool training) {
+            return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh",
+                           training);
+        },
+        py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+    m.def(
+        "rnn_cell_forward",
+        [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+           py::handle b_hh, const std::string& nonlinearity, bool training) {
+            return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
+                           nonlinearity, training);
+        },
+        py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
+        py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
+        py::arg("training") = true);
+    m.def(
+        "lstm_cell_backward",
+        [](py::handle dh1, py::handle dc1, py::handle cache) {
+            return backward(CellKind::Lstm, true, cache, py::none(), dh1, dc1);
+        },
+        py::arg("dh1"), py::arg("dc1"), py::arg("cache"));
+    m.def(
+        "gru_cell_backward",
+        [](py::handle dh1, py::handle cache) {
+            return backward(CellKind::Gru, true, cache, py::none(), dh1, py::none());
+        },
+        py::arg("dh1"), py::arg("cache"));
+    m.def(
+        "rnn_cell_backward",
+        [](py::handle dh1, py::handle cache) {
+            return backward(CellKind::Rnn, true, cache, py::none(), dh1, py::none());
+        },
+        py::arg("dh1"), py::arg("cache"));
 }
 
 }  // namespace rnnkit::bindings

@@ -48,7 +48,8 @@ struct UnitBlocks {
     std::int64_t count;
 
     explicit UnitBlocks(std::int64_t hidden)
-        : H(hidden), size(std::min(hidden, kUnitBlock)),
+        : H(hidden),
+          size(std::min(hidden, kUnitBlock)),
           count(size > 0 ? (hidden + size - 1) / size : 0) {}
     std::int64_t begin(std::int64_t k) const { return k * size; }
     std::int64_t width(std::int64_t k) const { return std::min(size, H - k * size); }
@@ -111,15 +112,16 @@ void input_projection_block(std::int64_t rows, std::int64_t I, std::int64_t G,
     for (std::int64_t r = 0; r < rows; ++r) {
         std::memcpy(pre + r * GH + c0, bias, static_cast<std::size_t>(nc) * sizeof(T));
     }
-    blas::gemm<T>(false, true, rows, nc, I, T(1), x, I, pw.w_ih.get() + c0 * I, I, T(1),
-                  pre + c0, GH);
+    blas::gemm<T>(false, true, rows, nc, I, T(1), x, I, pw.w_ih.get() + c0 * I, I, T(1), pre + c0,
+                  GH);
 }
 
 // Time steps per input-projection chunk (all of them in training, where the gate cache holds
 // the projections anyway).
 inline std::int64_t chunk_steps(const SeqShape& s, bool training) {
     if (training || s.B == 0) return std::max<std::int64_t>(s.T, 1);
-    return std::clamp<std::int64_t>((kChunkRows + s.B - 1) / s.B, 1, std::max<std::int64_t>(s.T, 1));
+    return std::clamp<std::int64_t>((kChunkRows + s.B - 1) / s.B, 1,
+                                    std::max<std::int64_t>(s.T, 1));
 }
 
 // out[c] = sum over rows r (ascending, a fixed order) of a[r * stride + c].
@@ -140,9 +142,9 @@ void column_sums(std::int64_t rows, std::int64_t cols, const T* a, std::int64_t 
 // recurrent side (GRU's n gate) through `dgh_for_gate(g)`, returning {pointer to the first
 // column of this block's gate, row stride}.
 template <typename T, typename RecurrentSource>
-void weight_grads_block(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
-                        std::int64_t k, const T* dgx, RecurrentSource dgh_for_gate,
-                        const T* x, const T* h_prev, const WeightGrads<T>& dw) {
+void weight_grads_block(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
+                        const T* dgx, RecurrentSource dgh_for_gate, const T* x, const T* h_prev,
+                        const WeightGrads<T>& dw) {
     const std::int64_t rows = s.T * s.B, GH = G * s.H;
     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
     for (std::int64_t g = 0; g < G; ++g) {
@@ -174,6 +176,12 @@ void input_grad_blocks(std::int64_t rows, std::int64_t I, std::int64_t GH, const
 inline double forward_flops(const SeqShape& s, std::int64_t G) {
     return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.B) *
            static_cast<double>(s.I + s.H) * static_cast<double>(G * s.H);
+}
+
+// dst[u] += src[u]
+template <typename T>
+inline void add_into(std::int64_t n, const T* __restrict src, T* __restrict dst) {
+    for (std::int64_t u = 0; u < n; ++u) dst[u] += src[u];
 }
 
 template <typename T>

@@ -3,6 +3,7 @@
 //   hn = W_hn h + b_hn,  n = tanh(W_in x + b_in + r * hn),  h' = (1 - z) * n + z * h
 // The cache keeps the activated r, z, n and hn; backward needs nothing else.
 #include "bptt/engine.hpp"
+#include "rnn/gru_cell.hpp"
 
 namespace rnnkit::bptt {
 
@@ -11,8 +12,8 @@ constexpr std::int64_t G = 3;
 }
 
 template <typename T>
-void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                          const T* h0, T* y, T* h_n, const GruCache<T>* cache) {
+void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0, T* y,
+                          T* h_n, const GruCache<T>* cache) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H;
     const bool training = cache != nullptr;
@@ -45,7 +46,8 @@ void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x
             });
             for (std::int64_t t = t0; t < t0 + steps; ++t) {
                 T* pre = pre_chunk + (t - t0) * B * GH;
-                const T* h_prev = training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
+                const T* h_prev =
+                    training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
                 T* h_cache = training ? cache->h + (t + 1) * BH : nullptr;
                 T* hn_cache = training ? cache->hn + t * BH : nullptr;
                 T* y_t = y + t * BH;
@@ -55,25 +57,10 @@ void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x
                     blas::gemm<T>(false, true, B, nc, H, T(1), h_prev, H,
                                   pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
                     for (std::int64_t b = 0; b < B; ++b) {
-                        T* __restrict p = pre + b * GH + G * j0;
-                        const T* __restrict rec = gh + b * nc;
-                        const T* __restrict hp = h_prev + b * H + j0;
-                        const T* __restrict bn = b_hn ? b_hn + j0 : nullptr;
-                        T* __restrict yo = y_t + b * H + j0;
-                        T* __restrict hno = hn_cache ? hn_cache + b * H + j0 : nullptr;
-                        for (std::int64_t u = 0; u < nb; ++u) {
-                            const T r = rnn::sigmoid(p[u] + rec[u]);
-                            const T z = rnn::sigmoid(p[nb + u] + rec[nb + u]);
-                            const T hn = rec[2 * nb + u] + (bn ? bn[u] : T(0));
-                            const T n = rnn::tanh(p[2 * nb + u] + r * hn);
-                            yo[u] = (T(1) - z) * n + z * hp[u];
-                            if (training) {
-                                p[u] = r;
-                                p[nb + u] = z;
-                                p[2 * nb + u] = n;
-                                hno[u] = hn;
-                            }
-                        }
+                        T* yo = y_t + b * H + j0;
+                        rnn::gru_cell_forward_row(nb, pre + b * GH + G * j0, gh + b * nc,
+                                                  b_hn ? b_hn + j0 : nullptr, h_prev + b * H + j0,
+                                                  yo, hn_cache ? hn_cache + b * H + j0 : nullptr);
                         if (h_cache) std::memcpy(h_cache + b * H + j0, yo, nb * sizeof(T));
                     }
                 });
@@ -86,8 +73,8 @@ void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x
 
 template <typename T>
 void gru_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                           const GruCache<T>& cache, const T* dy, const T* dh_n, T* dx,
-                           T* dh0, const WeightGrads<T>& dw) {
+                           const GruCache<T>& cache, const T* dy, const T* dh_n, T* dx, T* dh0,
+                           const WeightGrads<T>& dw) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, rows = s.T * B;
     const UnitBlocks blocks(H);
@@ -120,36 +107,19 @@ void gru_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* 
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                 for (std::int64_t b = 0; b < B; ++b) {
-                    const T* __restrict a = gates + b * GH + G * j0;
-                    const T* __restrict hn = hn_t + b * H + j0;
-                    const T* __restrict hp = h_prev + b * H + j0;
-                    const T* __restrict dyb = dy_t ? dy_t + b * H + j0 : nullptr;
-                    T* __restrict d = dg + b * GH + G * j0;
-                    T* __restrict dr = dgh_step.get() + b * GH + G * j0;
-                    T* __restrict dn_rec = dhn_t + b * H + j0;
-                    T* __restrict dh = dh0 + b * H + j0;
-                    for (std::int64_t u = 0; u < nb; ++u) {
-                        const T r = a[u], z = a[nb + u], n = a[2 * nb + u];
-                        const T h_grad = dh[u] + (dyb ? dyb[u] : T(0));
-                        const T n_pre = h_grad * (T(1) - z) * rnn::dtanh_from_output(n);
-                        const T r_pre = n_pre * hn[u] * rnn::dsigmoid_from_output(r);
-                        const T z_pre = h_grad * (hp[u] - n) * rnn::dsigmoid_from_output(z);
-                        d[u] = r_pre;
-                        d[nb + u] = z_pre;
-                        d[2 * nb + u] = n_pre;
-                        dr[u] = r_pre;
-                        dr[nb + u] = z_pre;
-                        dr[2 * nb + u] = n_pre * r;
-                        dn_rec[u] = n_pre * r;
-                        dh[u] = h_grad * z;  // the direct path; the GEMM adds the rest
-                    }
+                    const std::int64_t o = b * H + j0;
+                    T* dh = dh0 + o;
+                    if (dy_t) add_into(nb, dy_t + o, dh);
+                    rnn::gru_cell_backward_row(nb, gates + b * GH + G * j0, hn_t + o, h_prev + o,
+                                               dh, dg + b * GH + G * j0,
+                                               dgh_step.get() + b * GH + G * j0, dhn_t + o);
                 }
             });
             barrier();  // the recurrent GEMM reads every block of dgh_step
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                blas::gemm<T>(false, false, B, nb, GH, T(1), dgh_step.get(), GH,
-                              pw.w_hh.get() + j0, H, T(1), dh0 + j0, H);
+                blas::gemm<T>(false, false, B, nb, GH, T(1), dgh_step.get(), GH, pw.w_hh.get() + j0,
+                              H, T(1), dh0 + j0, H);
             });
             // dgh_step is rewritten at the next step only after every GEMM of this step
             // has read it.
@@ -168,11 +138,11 @@ void gru_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* 
     });
 }
 
-#define RNNKIT_INSTANTIATE(T)                                                                  \
-    template void gru_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,   \
-                                          const T*, T*, T*, const GruCache<T>*);              \
-    template void gru_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*,  \
-                                           const GruCache<T>&, const T*, const T*, T*, T*,    \
+#define RNNKIT_INSTANTIATE(T)                                                                \
+    template void gru_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,  \
+                                          const T*, T*, T*, const GruCache<T>*);             \
+    template void gru_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*, \
+                                           const GruCache<T>&, const T*, const T*, T*, T*,   \
                                            const WeightGrads<T>&);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)

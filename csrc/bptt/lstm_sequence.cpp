@@ -1,9 +1,10 @@
 // LSTM time loops (forward t = 0..T-1, backward t = T-1..0) over one layer-direction.
-//   i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)  from  W_ih x + b_ih + W_hh h + b_hh
-//   c' = f * c + i * g,   h' = o * tanh(c')
+//   i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)  from  W_ih x + b_ih + W_hh h +
+//   b_hh c' = f * c + i * g,   h' = o * tanh(c')
 // Backward reads the activated gates and c from the cache; tanh(c') is recomputed rather
 // than stored.
 #include "bptt/engine.hpp"
+#include "rnn/lstm_cell.hpp"
 
 namespace rnnkit::bptt {
 
@@ -12,9 +13,8 @@ constexpr std::int64_t G = 4;
 }
 
 template <typename T>
-void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                           const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                           const LstmCache<T>* cache) {
+void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0,
+                           const T* c0, T* y, T* h_n, T* c_n, const LstmCache<T>* cache) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H;
     const bool training = cache != nullptr;
@@ -51,7 +51,8 @@ void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* 
             });
             for (std::int64_t t = t0; t < t0 + steps; ++t) {
                 T* pre = pre_chunk + (t - t0) * B * GH;
-                const T* h_prev = training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
+                const T* h_prev =
+                    training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
                 const T* c_prev = training ? cache->c + t * BH
                                            : (t == 0 ? c_init : c_work.get() + ((t - 1) & 1) * BH);
                 T* c_out = training ? cache->c + (t + 1) * BH : c_work.get() + (t & 1) * BH;
@@ -63,26 +64,10 @@ void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* 
                     blas::gemm<T>(false, true, B, nc, H, T(1), h_prev, H,
                                   pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
                     for (std::int64_t b = 0; b < B; ++b) {
-                        T* __restrict p = pre + b * GH + G * j0;
-                        const T* __restrict r = gh + b * nc;
-                        const T* __restrict cp = c_prev + b * H + j0;
-                        T* __restrict co = c_out + b * H + j0;
-                        T* __restrict yo = y_t + b * H + j0;
-                        for (std::int64_t u = 0; u < nb; ++u) {
-                            const T i = rnn::sigmoid(p[u] + r[u]);
-                            const T f = rnn::sigmoid(p[nb + u] + r[nb + u]);
-                            const T g = rnn::tanh(p[2 * nb + u] + r[2 * nb + u]);
-                            const T o = rnn::sigmoid(p[3 * nb + u] + r[3 * nb + u]);
-                            const T c = f * cp[u] + i * g;
-                            co[u] = c;
-                            yo[u] = o * rnn::tanh(c);
-                            if (training) {
-                                p[u] = i;
-                                p[nb + u] = f;
-                                p[2 * nb + u] = g;
-                                p[3 * nb + u] = o;
-                            }
-                        }
+                        T* yo = y_t + b * H + j0;
+                        rnn::lstm_cell_forward_row(nb, pre + b * GH + G * j0, gh + b * nc,
+                                                   c_prev + b * H + j0, c_out + b * H + j0, yo,
+                                                   training);
                         if (h_cache) std::memcpy(h_cache + b * H + j0, yo, nb * sizeof(T));
                     }
                 });
@@ -97,8 +82,8 @@ void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* 
 
 template <typename T>
 void lstm_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                            const LstmCache<T>& cache, const T* dy, const T* dh_n,
-                            const T* dc_n, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw) {
+                            const LstmCache<T>& cache, const T* dy, const T* dh_n, const T* dc_n,
+                            T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, rows = s.T * B;
     const UnitBlocks blocks(H);
@@ -128,31 +113,18 @@ void lstm_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T*
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                 for (std::int64_t b = 0; b < B; ++b) {
-                    const T* __restrict a = gates + b * GH + G * j0;
-                    T* __restrict d = dg + b * GH + G * j0;
-                    const T* __restrict cn = c_now + b * H + j0;
-                    const T* __restrict cp = c_prev + b * H + j0;
-                    const T* __restrict dyb = dy_t ? dy_t + b * H + j0 : nullptr;
-                    T* __restrict dh = dh0 + b * H + j0;
-                    T* __restrict dc = dc0 + b * H + j0;
-                    for (std::int64_t u = 0; u < nb; ++u) {
-                        const T i = a[u], f = a[nb + u], g = a[2 * nb + u], o = a[3 * nb + u];
-                        const T h_grad = dh[u] + (dyb ? dyb[u] : T(0));
-                        const T tc = rnn::tanh(cn[u]);
-                        const T c_grad = dc[u] + h_grad * o * rnn::dtanh_from_output(tc);
-                        d[u] = c_grad * g * rnn::dsigmoid_from_output(i);
-                        d[nb + u] = c_grad * cp[u] * rnn::dsigmoid_from_output(f);
-                        d[2 * nb + u] = c_grad * i * rnn::dtanh_from_output(g);
-                        d[3 * nb + u] = h_grad * tc * rnn::dsigmoid_from_output(o);
-                        dc[u] = c_grad * f;
-                    }
+                    const std::int64_t o = b * H + j0;
+                    T* dh = dh0 + o;
+                    if (dy_t) add_into(nb, dy_t + o, dh);
+                    rnn::lstm_cell_backward_row(nb, gates + b * GH + G * j0, c_now + o, c_prev + o,
+                                                dh, dc0 + o, dg + b * GH + G * j0);
                 }
             });
             barrier();  // the recurrent GEMM reads every block of dg
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                blas::gemm<T>(false, false, B, nb, GH, T(1), dg, GH, pw.w_hh.get() + j0, H,
-                              T(0), dh0 + j0, H);
+                blas::gemm<T>(false, false, B, nb, GH, T(1), dg, GH, pw.w_hh.get() + j0, H, T(0),
+                              dh0 + j0, H);
             });
             // The next step's pointwise pass reads only this thread's own blocks of dh0.
         }
@@ -169,13 +141,12 @@ void lstm_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T*
     });
 }
 
-#define RNNKIT_INSTANTIATE(T)                                                                   \
-    template void lstm_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,   \
-                                           const T*, const T*, T*, T*, T*,                     \
-                                           const LstmCache<T>*);                               \
-    template void lstm_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*,  \
-                                            const LstmCache<T>&, const T*, const T*, const T*, \
-                                            T*, T*, T*, const WeightGrads<T>&);
+#define RNNKIT_INSTANTIATE(T)                                                                      \
+    template void lstm_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,       \
+                                           const T*, const T*, T*, T*, T*, const LstmCache<T>*);   \
+    template void lstm_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*,      \
+                                            const LstmCache<T>&, const T*, const T*, const T*, T*, \
+                                            T*, T*, const WeightGrads<T>&);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

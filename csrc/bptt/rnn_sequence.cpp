@@ -2,27 +2,12 @@
 // With one gate the packed layout is PyTorch's own, so in training the input projection is
 // written straight into h[1..T] of the cache and each step activates it in place.
 #include "bptt/engine.hpp"
+#include "rnn/rnn_cell.hpp"
 
 namespace rnnkit::bptt {
 
 namespace {
 constexpr std::int64_t G = 1;
-
-template <typename T>
-inline T activate(rnn::Nonlinearity act, T v) {
-    return act == rnn::Nonlinearity::Tanh ? rnn::tanh(v) : rnn::relu(v);
-}
-template <typename T>
-inline T activation_grad(rnn::Nonlinearity act, T y) {
-    return act == rnn::Nonlinearity::Tanh ? rnn::dtanh_from_output(y)
-                                          : rnn::drelu_from_output(y);
-}
-
-template <typename T, rnn::Nonlinearity Act>
-void activate_row(std::int64_t n, const T* __restrict pre, const T* __restrict rec,
-                  T* __restrict out) {
-    for (std::int64_t u = 0; u < n; ++u) out[u] = activate(Act, pre[u] + rec[u]);
-}
 }  // namespace
 
 template <typename T>
@@ -58,21 +43,19 @@ void rnn_sequence_forward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonli
             });
             for (std::int64_t t = t0; t < t0 + steps; ++t) {
                 T* pre = pre_chunk + (t - t0) * BH;
-                const T* h_prev = training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
+                const T* h_prev =
+                    training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
                 T* y_t = y + t * BH;
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    blas::gemm<T>(false, true, B, nb, H, T(1), h_prev, H,
-                                  pw.w_hh.get() + j0 * H, H, T(0), gh, nb);
+                    blas::gemm<T>(false, true, B, nb, H, T(1), h_prev, H, pw.w_hh.get() + j0 * H, H,
+                                  T(0), gh, nb);
                     for (std::int64_t b = 0; b < B; ++b) {
                         T* out = training ? pre + b * H + j0 : y_t + b * H + j0;
-                        if (act == rnn::Nonlinearity::Tanh) {
-                            activate_row<T, rnn::Nonlinearity::Tanh>(nb, pre + b * H + j0,
-                                                                     gh + b * nb, out);
-                        } else {
-                            activate_row<T, rnn::Nonlinearity::Relu>(nb, pre + b * H + j0,
-                                                                     gh + b * nb, out);
-                        }
+                        rnn::with_nonlinearity(act, [&](auto a) {
+                            rnn::rnn_cell_forward_row<T, decltype(a)::value>(nb, pre + b * H + j0,
+                                                                             gh + b * nb, out);
+                        });
                         if (training) std::memcpy(y_t + b * H + j0, out, nb * sizeof(T));
                     }
                 });
@@ -85,8 +68,8 @@ void rnn_sequence_forward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonli
 
 template <typename T>
 void rnn_sequence_backward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonlinearity act,
-                           const T* x, const RnnCache<T>& cache, const T* dy, const T* dh_n,
-                           T* dx, T* dh0, const WeightGrads<T>& dw) {
+                           const T* x, const RnnCache<T>& cache, const T* dy, const T* dh_n, T* dx,
+                           T* dh0, const WeightGrads<T>& dw) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, BH = B * H, rows = s.T * B;
     const UnitBlocks blocks(H);
@@ -112,10 +95,11 @@ void rnn_sequence_backward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonl
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                 for (std::int64_t b = 0; b < B; ++b) {
                     const std::int64_t o = b * H + j0;
-                    for (std::int64_t u = 0; u < nb; ++u) {
-                        const T h_grad = dh0[o + u] + (dy_t ? dy_t[o + u] : T(0));
-                        dg[o + u] = h_grad * activation_grad(act, h_t[o + u]);
-                    }
+                    if (dy_t) add_into(nb, dy_t + o, dh0 + o);
+                    rnn::with_nonlinearity(act, [&](auto a) {
+                        rnn::rnn_cell_backward_row<T, decltype(a)::value>(nb, h_t + o, dh0 + o,
+                                                                          dg + o);
+                    });
                 }
             });
             barrier();
@@ -138,12 +122,12 @@ void rnn_sequence_backward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonl
     });
 }
 
-#define RNNKIT_INSTANTIATE(T)                                                                  \
-    template void rnn_sequence_forward<T>(const SeqShape&, const CellWeights<T>&,             \
-                                          rnn::Nonlinearity, const T*, const T*, T*, T*,      \
-                                          const RnnCache<T>*);                                \
-    template void rnn_sequence_backward<T>(const SeqShape&, const CellWeights<T>&,            \
-                                           rnn::Nonlinearity, const T*, const RnnCache<T>&,   \
+#define RNNKIT_INSTANTIATE(T)                                                               \
+    template void rnn_sequence_forward<T>(const SeqShape&, const CellWeights<T>&,           \
+                                          rnn::Nonlinearity, const T*, const T*, T*, T*,    \
+                                          const RnnCache<T>*);                              \
+    template void rnn_sequence_backward<T>(const SeqShape&, const CellWeights<T>&,          \
+                                           rnn::Nonlinearity, const T*, const RnnCache<T>&, \
                                            const T*, const T*, T*, T*, const WeightGrads<T>&);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)

@@ -53,14 +53,13 @@ struct LstmCache {
 };
 
 template <typename T>
-void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                           const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                           const LstmCache<T>* cache);
+void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0,
+                           const T* c0, T* y, T* h_n, T* c_n, const LstmCache<T>* cache);
 
 template <typename T>
 void lstm_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                            const LstmCache<T>& cache, const T* dy, const T* dh_n,
-                            const T* dc_n, T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw);
+                            const LstmCache<T>& cache, const T* dy, const T* dh_n, const T* dc_n,
+                            T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw);
 
 // ---------------------------------------------------------------- GRU (G = 3)
 // PyTorch formulation: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1-z) n + z h.
@@ -72,13 +71,13 @@ struct GruCache {
 };
 
 template <typename T>
-void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                          const T* h0, T* y, T* h_n, const GruCache<T>* cache);
+void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0, T* y,
+                          T* h_n, const GruCache<T>* cache);
 
 template <typename T>
 void gru_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                           const GruCache<T>& cache, const T* dy, const T* dh_n, T* dx,
-                           T* dh0, const WeightGrads<T>& dw);
+                           const GruCache<T>& cache, const T* dy, const T* dh_n, T* dx, T* dh0,
+                           const WeightGrads<T>& dw);
 
 // ---------------------------------------------------------------- RNN (G = 1)
 // h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu. The cache is h alone: the
@@ -94,7 +93,7 @@ void rnn_sequence_forward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonli
 
 template <typename T>
 void rnn_sequence_backward(const SeqShape& s, const CellWeights<T>& w, rnn::Nonlinearity act,
-                           const T* x, const RnnCache<T>& cache, const T* dy, const T* dh_n,
-                           T* dx, T* dh0, const WeightGrads<T>& dw);
+                           const T* x, const RnnCache<T>& cache, const T* dy, const T* dh_n, T* dx,
+                           T* dh0, const WeightGrads<T>& dw);
 
 }  // namespace rnnkit::bptt

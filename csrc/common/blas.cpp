@@ -12,8 +12,8 @@ void scipy_cblas_sgemm(int order, int trans_a, int trans_b, int M, int N, int K,
                        const float* A, int lda, const float* B, int ldb, float beta, float* C,
                        int ldc);
 void scipy_cblas_dgemm(int order, int trans_a, int trans_b, int M, int N, int K, double alpha,
-                       const double* A, int lda, const double* B, int ldb, double beta,
-                       double* C, int ldc);
+                       const double* A, int lda, const double* B, int ldb, double beta, double* C,
+                       int ldc);
 }
 
 namespace rnnkit::blas {
@@ -21,13 +21,14 @@ namespace rnnkit::blas {
 void check_blas_int(std::int64_t value, const char* what) {
     if (value < 0 || value > INT_MAX) {
         throw std::invalid_argument(std::string(what) + " = " + std::to_string(value) +
-                                    " exceeds the 32-bit BLAS limit of " +
-                                    std::to_string(INT_MAX));
+                                    " exceeds the 32-bit BLAS limit of " + std::to_string(INT_MAX));
     }
 }
 
 namespace {
-inline int tr(bool t) { return t ? RnnkitTrans : RnnkitNoTrans; }
+inline int tr(bool t) {
+    return t ? RnnkitTrans : RnnkitNoTrans;
+}
 
 // An empty product: C = beta * C. BLAS would reject the leading dimensions of K = 0 operands.
 template <typename T>
@@ -41,14 +42,13 @@ void scale_rows(std::int64_t M, std::int64_t N, T beta, T* C, std::int64_t ldc) 
 
 template <>
 void gemm<float>(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-                 float alpha, const float* A, std::int64_t lda, const float* B,
-                 std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+                 float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+                 float beta, float* C, std::int64_t ldc) {
     if (M == 0 || N == 0) return;
     if (K == 0) return scale_rows(M, N, beta, C, ldc);
     scipy_cblas_sgemm(RnnkitRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M),
-                      static_cast<int>(N), static_cast<int>(K), alpha, A,
-                      static_cast<int>(lda), B, static_cast<int>(ldb), beta, C,
-                      static_cast<int>(ldc));
+                      static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
+                      static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
 template <>
@@ -58,9 +58,8 @@ void gemm<double>(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
     if (M == 0 || N == 0) return;
     if (K == 0) return scale_rows(M, N, beta, C, ldc);
     scipy_cblas_dgemm(RnnkitRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M),
-                      static_cast<int>(N), static_cast<int>(K), alpha, A,
-                      static_cast<int>(lda), B, static_cast<int>(ldb), beta, C,
-                      static_cast<int>(ldc));
+                      static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
+                      static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
 }  // namespace rnnkit::blas

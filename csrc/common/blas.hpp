@@ -10,8 +10,8 @@ namespace rnnkit::blas {
 // C[M,N] = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X^T when trans_x.
 // Single-threaded: rnnkit runs BLAS inside its own OpenMP regions (see parallel.hpp).
 template <typename T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-          T alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
+          const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
           std::int64_t ldc);
 
 // Sets OpenBLAS to one thread (called once when the extension loads).

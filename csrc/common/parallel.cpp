@@ -42,5 +42,7 @@ int threads_for(double work) {
 }  // namespace rnnkit
 
 namespace rnnkit::blas {
-void use_single_threaded_blas() { scipy_openblas_set_num_threads(1); }
+void use_single_threaded_blas() {
+    scipy_openblas_set_num_threads(1);
+}
 }  // namespace rnnkit::blas

@@ -25,9 +25,15 @@ namespace detail {
 // polynomial for e^r, then scaling by 2^n through the exponent bits.
 RNNKIT_INLINE float exp_poly(float x) {
     // Clamp into the range where 2^n is a normal float; comparisons keep NaN as NaN.
-    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x > 88.0f ? 88.0f : x;  // keeps n <= 127: 2^n stays a finite float
     x = x < -87.3365447505531f ? -87.3365447505531f : x;
-    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    // n = floor(x log2(e) + 1/2) by truncation and a step down for negatives: std::floor
+    // would be a libm call (no SSE4.1 in the baseline ISA) and stop vectorisation.
+    float fx = x * 1.44269504088896341f + 0.5f;
+    fx = fx == fx ? fx : 0.0f;  // NaN: any n will do, p below is NaN anyway
+    const std::int32_t truncated = static_cast<std::int32_t>(fx);
+    const std::int32_t ni = truncated - (fx < static_cast<float>(truncated) ? 1 : 0);
+    const float n = static_cast<float>(ni);
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     const float r2 = r * r;
@@ -38,8 +44,7 @@ RNNKIT_INLINE float exp_poly(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r2 + r + 1.0f;
-    // n is in [-126, 127] after the clamp (NaN gives an arbitrary n, and p is NaN anyway).
-    const std::int32_t ni = static_cast<std::int32_t>(n == n ? n : 0.0f);
+    // n is in [-126, 127]: 2^n is built from its exponent bits.
     const std::int32_t bits = (ni + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof(scale));
@@ -48,8 +53,12 @@ RNNKIT_INLINE float exp_poly(float x) {
 
 }  // namespace detail
 
-RNNKIT_INLINE float sigmoid(float x) { return 1.0f / (1.0f + detail::exp_poly(-x)); }
-RNNKIT_INLINE double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+RNNKIT_INLINE float sigmoid(float x) {
+    return 1.0f / (1.0f + detail::exp_poly(-x));
+}
+RNNKIT_INLINE double sigmoid(double x) {
+    return 1.0 / (1.0 + std::exp(-x));
+}
 
 RNNKIT_INLINE float tanh(float x) {
     const float ax = std::fabs(x);
@@ -66,7 +75,9 @@ RNNKIT_INLINE float tanh(float x) {
     const float signed_big = std::copysign(big, x);
     return ax < 0.625f ? small : signed_big;  // NaN: ax < 0.625 is false, big is NaN
 }
-RNNKIT_INLINE double tanh(double x) { return std::tanh(x); }
+RNNKIT_INLINE double tanh(double x) {
+    return std::tanh(x);
+}
 
 template <typename T>
 RNNKIT_INLINE T relu(T x) {

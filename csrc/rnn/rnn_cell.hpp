@@ -1,0 +1,54 @@
+// The vanilla RNN cell's pointwise step, forward next to backward, for one batch row of nb
+// hidden units: h' = act(pre + rec), act = tanh or relu, pre = W_ih x + b_ih + b_hh,
+// rec = W_hh h. The activation's output is the state itself, so backward needs only h'.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "rnn/gates.hpp"
+
+namespace rnnkit::rnn {
+
+template <typename T, Nonlinearity Act>
+inline T rnn_activate(T v) {
+    if constexpr (Act == Nonlinearity::Tanh) {
+        return tanh(v);
+    } else {
+        return relu(v);
+    }
+}
+
+template <typename T, Nonlinearity Act>
+inline T rnn_activation_grad(T y) {
+    if constexpr (Act == Nonlinearity::Tanh) {
+        return dtanh_from_output(y);
+    } else {
+        return drelu_from_output(y);
+    }
+}
+
+// h_out may alias pre (training writes the state over the cached projection).
+template <typename T, Nonlinearity Act>
+inline void rnn_cell_forward_row(std::int64_t nb, const T* pre, const T* __restrict rec, T* h_out) {
+    for (std::int64_t u = 0; u < nb; ++u) h_out[u] = rnn_activate<T, Act>(pre[u] + rec[u]);
+}
+
+// dgates = dh * act'(h').
+template <typename T, Nonlinearity Act>
+inline void rnn_cell_backward_row(std::int64_t nb, const T* __restrict h, const T* __restrict dh,
+                                  T* __restrict dgates) {
+    for (std::int64_t u = 0; u < nb; ++u) dgates[u] = dh[u] * rnn_activation_grad<T, Act>(h[u]);
+}
+
+// Calls fn with the activation as a compile-time constant, so the loops are specialised.
+template <typename Fn>
+inline void with_nonlinearity(Nonlinearity act, Fn&& fn) {
+    if (act == Nonlinearity::Tanh) {
+        fn(std::integral_constant<Nonlinearity, Nonlinearity::Tanh>{});
+    } else {
+        fn(std::integral_constant<Nonlinearity, Nonlinearity::Relu>{});
+    }
+}
+
+}  // namespace rnnkit::rnn

@@ -1,0 +1,111 @@
+"""Type stub for the compiled extension rnnkit._core (see csrc/bindings/)."""
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+_Array = NDArray[np.floating]
+_Nonlinearity = Literal["tanh", "relu"]
+
+class RecurrentCache:
+    @property
+    def kind(self) -> Literal["lstm", "gru", "rnn"]: ...
+    @property
+    def producer(self) -> str: ...
+    @property
+    def training(self) -> bool: ...
+    @property
+    def nonlinearity(self) -> _Nonlinearity: ...
+    @property
+    def dtype(self) -> np.dtype[np.floating]: ...
+    @property
+    def shape(self) -> tuple[int, int, int, int]: ...
+    @property
+    def nbytes(self) -> int: ...
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def has_cuda() -> bool: ...
+def lstm_forward(
+    x: _Array,
+    h0: _Array | None,
+    c0: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    training: bool = True,
+) -> tuple[_Array, _Array, _Array, RecurrentCache]: ...
+def gru_forward(
+    x: _Array,
+    h0: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    training: bool = True,
+) -> tuple[_Array, _Array, RecurrentCache]: ...
+def rnn_forward(
+    x: _Array,
+    h0: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    nonlinearity: _Nonlinearity = "tanh",
+    training: bool = True,
+) -> tuple[_Array, _Array, RecurrentCache]: ...
+def lstm_backward(
+    dy: _Array | None, dh_n: _Array | None, dc_n: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+def gru_backward(
+    dy: _Array | None, dh_n: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+def rnn_backward(
+    dy: _Array | None, dh_n: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+def lstm_cell_forward(
+    x: _Array,
+    h: _Array | None,
+    c: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    training: bool = True,
+) -> tuple[_Array, _Array, RecurrentCache]: ...
+def gru_cell_forward(
+    x: _Array,
+    h: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    training: bool = True,
+) -> tuple[_Array, RecurrentCache]: ...
+def rnn_cell_forward(
+    x: _Array,
+    h: _Array | None,
+    w_ih: _Array,
+    w_hh: _Array,
+    b_ih: _Array | None = None,
+    b_hh: _Array | None = None,
+    *,
+    nonlinearity: _Nonlinearity = "tanh",
+    training: bool = True,
+) -> tuple[_Array, RecurrentCache]: ...
+def lstm_cell_backward(
+    dh1: _Array | None, dc1: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+def gru_cell_backward(
+    dh1: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+def rnn_cell_backward(
+    dh1: _Array | None, cache: RecurrentCache
+) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
