@@ -48,6 +48,7 @@ inline std::string dtype_string(const py::dtype& dt) {
 enum class Dtype { Float32, Float64 };
 
 inline Dtype weight_dtype(py::handle w, const char* name) {
+    if (w.is_none()) throw py::type_error(std::string(name) + " must be a numpy.ndarray, got None");
     if (!py::isinstance<py::array>(w)) {
         throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(w));
     }
@@ -96,8 +97,17 @@ py::array_t<T, py::array::c_style> require_array(py::handle obj, const char* nam
                               "-dimensional " + dims_doc + ", got shape " +
                               shape_string(shape_of(arr)));
     }
-    // Same dtype, so this only copies when the layout is not C-contiguous.
-    return py::array_t<T, py::array::c_style>::ensure(arr);
+    // Same dtype, so this only copies when the layout is not C-contiguous. ensure() returns a
+    // null handle (and clears the error) when that copy fails.
+    auto contiguous = py::array_t<T, py::array::c_style>::ensure(arr);
+    if (!contiguous) {
+        PyErr_SetString(PyExc_MemoryError,
+                        (std::string("could not copy ") + name + " (shape " +
+                         shape_string(shape_of(arr)) + ") to a C-contiguous array")
+                            .c_str());
+        throw py::error_already_set();
+    }
+    return contiguous;
 }
 
 inline void require_shape(const py::array& arr, const char* name, const char* dims_doc,

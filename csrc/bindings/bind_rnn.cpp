@@ -4,7 +4,11 @@
 // `dispatch`, on the dtype of w_ih.
 #include <pybind11/pybind11.h>
 
+#include <cmath>
+#include <limits>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.hpp"
 #include "bptt/sequence.hpp"
@@ -50,23 +54,89 @@ rnn::Nonlinearity parse_nonlinearity(const std::string& name) {
     throw py::value_error("nonlinearity must be 'tanh' or 'relu', got '" + name + "'");
 }
 
+// The keyword options of every forward function (each cell reads the ones it has).
+struct Options {
+    rnn::Nonlinearity act = rnn::Nonlinearity::Tanh;
+    bool reverse = false;
+    bool input_forget = false;
+    bool linear_before_reset = true;
+    double clip = std::numeric_limits<double>::infinity();  // none
+};
+
+double parse_clip(py::handle clip) {
+    if (clip.is_none()) return std::numeric_limits<double>::infinity();
+    // bool is an int in Python, but clip=True is a mistake, not 1.0.
+    const bool number = !py::isinstance<py::bool_>(clip) && !py::isinstance<py::str>(clip) &&
+                        py::hasattr(clip, "__float__");
+    if (!number) throw py::type_error("clip must be a number or None, got " + type_name(clip));
+    const double value = clip.cast<double>();
+    if (!(value > 0.0) || !std::isfinite(value)) {
+        throw py::value_error("clip must be a positive finite number or None, got " +
+                              py::repr(py::float_(value)).cast<std::string>());
+    }
+    return value;
+}
+
+// lengths: None, or integers [B] in [0, T] (any integer dtype; not bool, not float).
+std::optional<std::vector<std::int64_t>> parse_lengths(py::handle obj, std::int64_t T,
+                                                       std::int64_t B) {
+    if (obj.is_none()) return std::nullopt;
+    py::array arr = py::array::ensure(obj);
+    if (!arr) {
+        throw py::type_error("lengths must be an integer array of shape (B,), got " +
+                             type_name(obj));
+    }
+    const char kind = arr.dtype().kind();
+    if (kind != 'i' && kind != 'u') {
+        throw py::type_error("lengths must have an integer dtype, got " +
+                             dtype_string(arr.dtype()));
+    }
+    if (arr.ndim() != 1 || arr.shape(0) != B) {
+        throw py::value_error("lengths must have shape (B,) = (" + std::to_string(B) + ",), got " +
+                              shape_string(shape_of(arr)));
+    }
+    // uint64 values above INT64_MAX are out of range anyway; check before converting.
+    if (kind == 'u' && arr.itemsize() == 8) {
+        const auto big = py::array_t<std::uint64_t, py::array::forcecast>::ensure(arr);
+        for (std::int64_t b = 0; b < B; ++b) {
+            if (big.at(b) > static_cast<std::uint64_t>(T)) {
+                throw py::value_error("lengths[" + std::to_string(b) +
+                                      "] = " + std::to_string(big.at(b)) +
+                                      " is out of range [0, T] = [0, " + std::to_string(T) + "]");
+            }
+        }
+    }
+    const auto values = py::array_t<std::int64_t, py::array::forcecast>::ensure(arr);
+    std::vector<std::int64_t> out(static_cast<std::size_t>(B));
+    for (std::int64_t b = 0; b < B; ++b) {
+        const std::int64_t v = values.at(b);
+        if (v < 0 || v > T) {
+            throw py::value_error("lengths[" + std::to_string(b) + "] = " + std::to_string(v) +
+                                  " is out of range [0, T] = [0, " + std::to_string(T) + "]");
+        }
+        out[static_cast<std::size_t>(b)] = v;
+    }
+    return out;
+}
+
 // What forward keeps for backward. In inference mode (training=False) it keeps only the
 // metadata, so that backward can refuse it with a clear message.
 struct RecurrentCache {
     CellKind kind = CellKind::Lstm;
     bool is_cell = false;
     bool training = false;
-    rnn::Nonlinearity act = rnn::Nonlinearity::Tanh;
+    Options options;
     Dtype dtype = Dtype::Float32;
-    std::int64_t T = 0, B = 0, I = 0, H = 0;
+    std::int64_t T = 0, B = 0, I = 0, H = 0, R = 0;
     bool has_bias_ih = false, has_bias_hh = false;
+    std::shared_ptr<const bptt::Schedule> schedule;
     // References to the (contiguous) inputs forward used, and the training buffers.
-    py::object x, w_ih, w_hh, b_ih, b_hh;
-    py::object gates, h, c, hn;
+    py::object x, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes;
+    py::object gates, h, c, hn, m;
 
     std::int64_t nbytes() const {
         std::int64_t total = 0;
-        for (const py::object* buf : {&gates, &h, &c, &hn}) {
+        for (const py::object* buf : {&gates, &h, &c, &hn, &m}) {
             if (*buf && !buf->is_none()) total += py::reinterpret_borrow<py::array>(*buf).nbytes();
         }
         return total;
@@ -76,51 +146,82 @@ struct RecurrentCache {
 template <typename T>
 struct Weights {
     CArray<T> w_ih, w_hh;
-    std::optional<CArray<T>> b_ih, b_hh;
-    std::int64_t I = 0, H = 0;
+    std::optional<CArray<T>> b_ih, b_hh, w_hr, peepholes;
+    std::int64_t I = 0, H = 0, R = 0;
 
     bptt::CellWeights<T> view() const {
-        return {w_ih.data(), w_hh.data(), data_or_null(b_ih), data_or_null(b_hh)};
+        return {w_ih.data(),        w_hh.data(),        data_or_null(b_ih),
+                data_or_null(b_hh), data_or_null(w_hr), data_or_null(peepholes)};
     }
 };
 
 template <typename T>
 Weights<T> parse_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-                         py::handle b_hh) {
+                         py::handle b_hh, py::handle w_hr, py::handle peepholes) {
     const std::int64_t G = gate_count(kind);
     Weights<T> w;
-    w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, H)", "w_ih");
-    w.H = w.w_hh.shape(1);
-    if (w.H <= 0)
-        throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " +
-                              shape_string(shape_of(w.w_hh)));
-    const std::string gh_doc =
-        "(G*H, H) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
-    require_shape(w.w_hh, "w_hh", gh_doc.c_str(), {G * w.H, w.H});
+    const std::string g_doc = "G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    if (!w_hr.is_none()) {
+        // LSTM with projection: w_hr [P, H] gives both sizes; the recurrent state is h [B, P].
+        w.w_hr = require_array<T>(w_hr, "w_hr", 2, "(P, H)", "w_ih");
+        w.H = w.w_hr->shape(1);
+        w.R = w.w_hr->shape(0);
+        if (w.H <= 0 || w.R <= 0)
+            throw py::value_error("w_hr must have shape (P, H) with P, H > 0, got " +
+                                  shape_string(shape_of(*w.w_hr)));
+        w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, P)", "w_ih");
+        const std::string doc = "(G*H, P) with " + g_doc;
+        require_shape(w.w_hh, "w_hh", doc.c_str(), {G * w.H, w.R});
+    } else {
+        w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, H)", "w_ih");
+        w.H = w.w_hh.shape(1);
+        w.R = w.H;
+        if (w.H <= 0)
+            throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " +
+                                  shape_string(shape_of(w.w_hh)));
+        const std::string doc = "(G*H, H) with " + g_doc;
+        require_shape(w.w_hh, "w_hh", doc.c_str(), {G * w.H, w.H});
+    }
     w.w_ih = require_array<T>(w_ih, "w_ih", 2, "(G*H, I)", "w_ih");
     w.I = w.w_ih.shape(1);
-    const std::string ih_doc =
-        "(G*H, I) with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    const std::string ih_doc = "(G*H, I) with " + g_doc;
     require_shape(w.w_ih, "w_ih", ih_doc.c_str(), {G * w.H, w.I});
     w.b_ih = optional_array<T>(b_ih, "b_ih", "(G*H,)", {G * w.H}, "w_ih");
     w.b_hh = optional_array<T>(b_hh, "b_hh", "(G*H,)", {G * w.H}, "w_ih");
+    w.peepholes = optional_array<T>(peepholes, "peepholes", "(3, H)", {3, w.H}, "w_ih");
     return w;
 }
 
-void check_sizes(std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H, std::int64_t G) {
+void check_sizes(std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H, std::int64_t R,
+                 std::int64_t G) {
     blas::check_blas_int(T * B, "T*B");
     blas::check_blas_int(G * H, "G*H");
     blas::check_blas_int(I, "I");
+    blas::check_blas_int(R, "P");
+}
+
+template <typename T>
+bptt::LstmOptions<T> lstm_options(const Options& o) {
+    return {o.input_forget, static_cast<T>(o.clip)};
+}
+template <typename T>
+bptt::GruOptions<T> gru_options(const Options& o) {
+    return {o.linear_before_reset, static_cast<T>(o.clip)};
+}
+template <typename T>
+bptt::RnnOptions<T> rnn_options(const Options& o) {
+    return {o.act, static_cast<T>(o.clip)};
 }
 
 // ------------------------------------------------------------------------------ forward
 template <typename T>
 py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle h0_obj,
                        py::handle c0_obj, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-                       py::handle b_hh, rnn::Nonlinearity act, bool training) {
+                       py::handle b_hh, py::handle w_hr, py::handle peepholes,
+                       py::handle lengths_obj, const Options& options, bool training) {
     const std::int64_t G = gate_count(kind);
-    const Weights<T> w = parse_weights<T>(kind, w_ih, w_hh, b_ih, b_hh);
-    const std::int64_t I = w.I, H = w.H;
+    const Weights<T> w = parse_weights<T>(kind, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes);
+    const std::int64_t I = w.I, H = w.H, R = w.R;
     CArray<T> x = is_cell ? require_array<T>(x_obj, "x", 2, "(B, I)", "w_ih")
                           : require_array<T>(x_obj, "x", 3, "(T, B, I)", "w_ih");
     const std::int64_t T_ = is_cell ? 1 : x.shape(0);
@@ -130,15 +231,20 @@ py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle
     } else {
         require_shape(x, "x", "(T, B, I)", {T_, B, I});
     }
-    check_sizes(T_, B, I, H, G);
+    check_sizes(T_, B, I, H, R, G);
     const char* h_name = is_cell ? "h" : "h0";
     const char* c_name = is_cell ? "c" : "c0";
-    const auto h0 = optional_array<T>(h0_obj, h_name, "(B, H)", {B, H}, "w_ih");
+    const char* h_doc = R == H ? "(B, H)" : "(B, P)";
+    const auto h0 = optional_array<T>(h0_obj, h_name, h_doc, {B, R}, "w_ih");
     std::optional<CArray<T>> c0;
     if (kind == CellKind::Lstm) c0 = optional_array<T>(c0_obj, c_name, "(B, H)", {B, H}, "w_ih");
+    const auto lengths = parse_lengths(lengths_obj, T_, B);
+    auto schedule = std::make_shared<const bptt::Schedule>(
+        T_, B, lengths ? lengths->data() : nullptr, options.reverse);
+    const std::int64_t N = schedule->rows();
 
-    auto y = new_array<T>({T_, B, H});
-    auto h_n = new_array<T>({B, H});
+    auto y = new_array<T>({T_, B, R});
+    auto h_n = new_array<T>({B, R});
     std::optional<py::array_t<T>> c_n;
     if (kind == CellKind::Lstm) c_n = new_array<T>({B, H});
 
@@ -146,70 +252,91 @@ py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle
     cache->kind = kind;
     cache->is_cell = is_cell;
     cache->training = training;
-    cache->act = act;
+    cache->options = options;
     cache->dtype = dtype_of<T>();
     cache->T = T_;
     cache->B = B;
     cache->I = I;
     cache->H = H;
+    cache->R = R;
     cache->has_bias_ih = w.b_ih.has_value();
     cache->has_bias_hh = w.b_hh.has_value();
-    cache->gates = cache->h = cache->c = cache->hn = py::none();
+    cache->schedule = schedule;
+    cache->gates = cache->h = cache->c = cache->hn = cache->m = py::none();
     cache->x = cache->w_ih = cache->w_hh = cache->b_ih = cache->b_hh = py::none();
+    cache->w_hr = cache->peepholes = py::none();
 
-    const bptt::SeqShape shape{T_, B, I, H};
+    const bptt::SeqShape shape{T_, B, I, H, R};
     const bptt::CellWeights<T> wv = w.view();
+    const bptt::Schedule& sc = *schedule;
     const T* xp = x.data();
     const T* h0p = data_or_null(h0);
     const T* c0p = data_or_null(c0);
     T* yp = y.mutable_data();
     T* hnp = h_n.mutable_data();
     T* cnp = c_n ? c_n->mutable_data() : nullptr;
+    const auto keep = [](const std::optional<CArray<T>>& a) {
+        return a ? py::object(*a) : py::object(py::none());
+    };
 
     if (training) {
         cache->x = x;
         cache->w_ih = w.w_ih;
         cache->w_hh = w.w_hh;
-        cache->b_ih = w.b_ih ? py::object(*w.b_ih) : py::none();
-        cache->b_hh = w.b_hh ? py::object(*w.b_hh) : py::none();
-        auto h_buf = new_array<T>({T_ + 1, B, H});
+        cache->b_ih = keep(w.b_ih);
+        cache->b_hh = keep(w.b_hh);
+        cache->w_hr = keep(w.w_hr);
+        cache->peepholes = keep(w.peepholes);
+        auto h_buf = new_array<T>({N + B, R});
         cache->h = h_buf;
         T* hp = h_buf.mutable_data();
         if (kind == CellKind::Lstm) {
-            auto gates = new_array<T>({T_, B, G * H});
-            auto c_buf = new_array<T>({T_ + 1, B, H});
+            auto gates = new_array<T>({N, G * H});
+            auto c_buf = new_array<T>({N + B, H});
             cache->gates = gates;
             cache->c = c_buf;
-            const bptt::LstmCache<T> lc{gates.mutable_data(), hp, c_buf.mutable_data()};
+            T* mp = nullptr;
+            if (w.w_hr) {
+                auto m_buf = new_array<T>({N, H});
+                cache->m = m_buf;
+                mp = m_buf.mutable_data();
+            }
+            const bptt::LstmCache<T> lc{gates.mutable_data(), hp, c_buf.mutable_data(), mp};
+            const auto opt = lstm_options<T>(options);
             py::gil_scoped_release release;
-            bptt::lstm_sequence_forward<T>(shape, wv, xp, h0p, c0p, yp, hnp, cnp, &lc);
+            bptt::lstm_sequence_forward<T>(shape, sc, wv, opt, xp, h0p, c0p, yp, hnp, cnp, &lc);
         } else if (kind == CellKind::Gru) {
-            auto gates = new_array<T>({T_, B, G * H});
-            auto hn = new_array<T>({T_, B, H});
+            auto gates = new_array<T>({N, G * H});
+            auto hn = new_array<T>({N, H});
             cache->gates = gates;
             cache->hn = hn;
             const bptt::GruCache<T> gc{gates.mutable_data(), hn.mutable_data(), hp};
+            const auto opt = gru_options<T>(options);
             py::gil_scoped_release release;
-            bptt::gru_sequence_forward<T>(shape, wv, xp, h0p, yp, hnp, &gc);
+            bptt::gru_sequence_forward<T>(shape, sc, wv, opt, xp, h0p, yp, hnp, &gc);
         } else {
             const bptt::RnnCache<T> rc{hp};
+            const auto opt = rnn_options<T>(options);
             py::gil_scoped_release release;
-            bptt::rnn_sequence_forward<T>(shape, wv, act, xp, h0p, yp, hnp, &rc);
+            bptt::rnn_sequence_forward<T>(shape, sc, wv, opt, xp, h0p, yp, hnp, &rc);
         }
     } else {
         py::gil_scoped_release release;
         if (kind == CellKind::Lstm) {
-            bptt::lstm_sequence_forward<T>(shape, wv, xp, h0p, c0p, yp, hnp, cnp, nullptr);
+            bptt::lstm_sequence_forward<T>(shape, sc, wv, lstm_options<T>(options), xp, h0p, c0p,
+                                           yp, hnp, cnp, nullptr);
         } else if (kind == CellKind::Gru) {
-            bptt::gru_sequence_forward<T>(shape, wv, xp, h0p, yp, hnp, nullptr);
+            bptt::gru_sequence_forward<T>(shape, sc, wv, gru_options<T>(options), xp, h0p, yp, hnp,
+                                          nullptr);
         } else {
-            bptt::rnn_sequence_forward<T>(shape, wv, act, xp, h0p, yp, hnp, nullptr);
+            bptt::rnn_sequence_forward<T>(shape, sc, wv, rnn_options<T>(options), xp, h0p, yp, hnp,
+                                          nullptr);
         }
     }
 
     py::object cache_obj = py::cast(std::move(cache));
-    // A cell returns h1 (= y[0]) instead of the [1, B, H] sequence output.
-    py::object y_out = is_cell ? py::object(y.reshape({B, H})) : py::object(y);
+    // A cell returns h1 (= y[0]) instead of the [1, B, R] sequence output.
+    py::object y_out = is_cell ? py::object(y.reshape({B, R})) : py::object(y);
     if (kind == CellKind::Lstm) {
         if (is_cell) return py::make_tuple(y_out, *c_n, cache_obj);
         return py::make_tuple(y_out, h_n, *c_n, cache_obj);
@@ -244,68 +371,98 @@ CArray<T> cached(const py::object& obj) {
 }
 
 template <typename T>
+const T* cached_or_null(const py::object& obj) {
+    return obj.is_none() ? nullptr : cached<T>(obj).data();
+}
+
+template <typename T>
 py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::handle dh_obj,
                         py::handle dc_obj) {
     const CellKind kind = cache.kind;
     const bool is_cell = cache.is_cell;
     const std::int64_t G = gate_count(kind);
-    const std::int64_t T_ = cache.T, B = cache.B, I = cache.I, H = cache.H;
+    const std::int64_t T_ = cache.T, B = cache.B, I = cache.I, H = cache.H, R = cache.R;
+    const bool projected = !cache.w_hr.is_none();
     const char* from = "the cache";
+    const char* y_doc = projected ? "(T, B, P)" : "(T, B, H)";
+    const char* h_doc = projected ? "(B, P)" : "(B, H)";
     std::optional<CArray<T>> dy;
-    if (!is_cell) dy = optional_array<T>(dy_obj, "dy", "(T, B, H)", {T_, B, H}, from);
-    const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", "(B, H)", {B, H}, from);
+    if (!is_cell) dy = optional_array<T>(dy_obj, "dy", y_doc, {T_, B, R}, from);
+    const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", h_doc, {B, R}, from);
     std::optional<CArray<T>> dc_n;
     if (kind == CellKind::Lstm)
         dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
 
     auto dx = new_array<T>({T_, B, I});
-    auto dh0 = new_array<T>({B, H});
+    auto dh0 = new_array<T>({B, R});
     std::optional<py::array_t<T>> dc0;
     if (kind == CellKind::Lstm) dc0 = new_array<T>({B, H});
     auto dw_ih = new_array<T>({G * H, I});
-    auto dw_hh = new_array<T>({G * H, H});
-    std::optional<py::array_t<T>> db_ih, db_hh;
+    auto dw_hh = new_array<T>({G * H, R});
+    std::optional<py::array_t<T>> db_ih, db_hh, dw_hr, dpeep;
     if (cache.has_bias_ih) db_ih = new_array<T>({G * H});
     if (cache.has_bias_hh) db_hh = new_array<T>({G * H});
+    if (projected) dw_hr = new_array<T>({R, H});
+    if (!cache.peepholes.is_none()) dpeep = new_array<T>({3, H});
+    const auto out_or_null = [](std::optional<py::array_t<T>>& a) {
+        return a ? a->mutable_data() : nullptr;
+    };
 
     const auto x = cached<T>(cache.x);
     const auto w_ih = cached<T>(cache.w_ih);
     const auto w_hh = cached<T>(cache.w_hh);
-    const T* b_ih = cache.b_ih.is_none() ? nullptr : cached<T>(cache.b_ih).data();
-    const T* b_hh = cache.b_hh.is_none() ? nullptr : cached<T>(cache.b_hh).data();
-    const bptt::CellWeights<T> wv{w_ih.data(), w_hh.data(), b_ih, b_hh};
+    const bptt::CellWeights<T> wv{w_ih.data(),
+                                  w_hh.data(),
+                                  cached_or_null<T>(cache.b_ih),
+                                  cached_or_null<T>(cache.b_hh),
+                                  cached_or_null<T>(cache.w_hr),
+                                  cached_or_null<T>(cache.peepholes)};
     const bptt::WeightGrads<T> grads{dw_ih.mutable_data(), dw_hh.mutable_data(),
-                                     db_ih ? db_ih->mutable_data() : nullptr,
-                                     db_hh ? db_hh->mutable_data() : nullptr};
-    const bptt::SeqShape shape{T_, B, I, H};
+                                     out_or_null(db_ih),   out_or_null(db_hh),
+                                     out_or_null(dw_hr),   out_or_null(dpeep)};
+    const bptt::SeqShape shape{T_, B, I, H, R};
+    const bptt::Schedule& sc = *cache.schedule;
     const T* dyp = data_or_null(dy);
     const T* dhp = data_or_null(dh_n);
     const T* dcp = data_or_null(dc_n);
     T* h_buf = cached<T>(cache.h).mutable_data();
+    const auto mutable_or_null = [](const py::object& obj) {
+        return obj.is_none() ? nullptr : cached<T>(obj).mutable_data();
+    };
     {
-        py::gil_scoped_release release;
         if (kind == CellKind::Lstm) {
             const bptt::LstmCache<T> lc{cached<T>(cache.gates).mutable_data(), h_buf,
-                                        cached<T>(cache.c).mutable_data()};
-            bptt::lstm_sequence_backward<T>(shape, wv, x.data(), lc, dyp, dhp, dcp,
+                                        cached<T>(cache.c).mutable_data(),
+                                        mutable_or_null(cache.m)};
+            const auto opt = lstm_options<T>(cache.options);
+            py::gil_scoped_release release;
+            bptt::lstm_sequence_backward<T>(shape, sc, wv, opt, x.data(), lc, dyp, dhp, dcp,
                                             dx.mutable_data(), dh0.mutable_data(),
                                             dc0->mutable_data(), grads);
         } else if (kind == CellKind::Gru) {
             const bptt::GruCache<T> gc{cached<T>(cache.gates).mutable_data(),
                                        cached<T>(cache.hn).mutable_data(), h_buf};
-            bptt::gru_sequence_backward<T>(shape, wv, x.data(), gc, dyp, dhp, dx.mutable_data(),
-                                           dh0.mutable_data(), grads);
+            const auto opt = gru_options<T>(cache.options);
+            py::gil_scoped_release release;
+            bptt::gru_sequence_backward<T>(shape, sc, wv, opt, x.data(), gc, dyp, dhp,
+                                           dx.mutable_data(), dh0.mutable_data(), grads);
         } else {
             const bptt::RnnCache<T> rc{h_buf};
-            bptt::rnn_sequence_backward<T>(shape, wv, cache.act, x.data(), rc, dyp, dhp,
+            const auto opt = rnn_options<T>(cache.options);
+            py::gil_scoped_release release;
+            bptt::rnn_sequence_backward<T>(shape, sc, wv, opt, x.data(), rc, dyp, dhp,
                                            dx.mutable_data(), dh0.mutable_data(), grads);
         }
     }
     py::object dx_out = is_cell ? py::object(dx.reshape({B, I})) : py::object(dx);
-    py::object dbi = db_ih ? py::object(*db_ih) : py::none();
-    py::object dbh = db_hh ? py::object(*db_hh) : py::none();
-    if (kind == CellKind::Lstm) return py::make_tuple(dx_out, dh0, *dc0, dw_ih, dw_hh, dbi, dbh);
-    return py::make_tuple(dx_out, dh0, dw_ih, dw_hh, dbi, dbh);
+    const auto or_none = [](const std::optional<py::array_t<T>>& a) {
+        return a ? py::object(*a) : py::object(py::none());
+    };
+    if (kind == CellKind::Lstm) {
+        return py::make_tuple(dx_out, dh0, *dc0, dw_ih, dw_hh, or_none(db_ih), or_none(db_hh),
+                              or_none(dw_hr), or_none(dpeep));
+    }
+    return py::make_tuple(dx_out, dh0, dw_ih, dw_hh, or_none(db_ih), or_none(db_hh));
 }
 
 // ----------------------------------------------------------------------------- dispatch
@@ -317,11 +474,12 @@ auto dispatch(Dtype dtype, Fn&& fn) {
 
 py::tuple forward(CellKind kind, bool is_cell, py::handle x, py::handle h0, py::handle c0,
                   py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-                  const std::string& nonlinearity, bool training) {
-    const rnn::Nonlinearity act = parse_nonlinearity(nonlinearity);
+                  py::handle w_hr, py::handle peepholes, py::handle lengths, Options options,
+                  bool training) {
     return dispatch(weight_dtype(w_ih, "w_ih"), [&](auto tag) {
         using T = decltype(tag);
-        return forward_impl<T>(kind, is_cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, act, training);
+        return forward_impl<T>(kind, is_cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
+                               lengths, options, training);
     });
 }
 
@@ -345,10 +503,11 @@ void register_rnn(py::module_& m) {
         .def_property_readonly(
             "producer", [](const RecurrentCache& c) { return producer_name(c.kind, c.is_cell); })
         .def_property_readonly("training", [](const RecurrentCache& c) { return c.training; })
+        .def_property_readonly("reverse", [](const RecurrentCache& c) { return c.options.reverse; })
         .def_property_readonly(
             "nonlinearity",
             [](const RecurrentCache& c) {
-                return std::string(c.act == rnn::Nonlinearity::Tanh ? "tanh" : "relu");
+                return std::string(c.options.act == rnn::Nonlinearity::Tanh ? "tanh" : "relu");
             })
         .def_property_readonly(
             "dtype", [](const RecurrentCache& c) { return py::dtype(dtype_name(c.dtype)); })
@@ -365,35 +524,56 @@ void register_rnn(py::module_& m) {
         });
 
     const auto none = py::none();
+    const auto parse_options = [](bool reverse, const std::string& nonlinearity, bool input_forget,
+                                  bool linear_before_reset, py::handle clip) {
+        Options o;
+        o.reverse = reverse;
+        o.act = parse_nonlinearity(nonlinearity);
+        o.input_forget = input_forget;
+        o.linear_before_reset = linear_before_reset;
+        o.clip = parse_clip(clip);
+        return o;
+    };
     // Sequences.
     m.def(
         "lstm_forward",
-        [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
-           py::handle b_ih, py::handle b_hh, bool training) {
-            return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, "tanh",
-                           training);
+        [=](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
+            py::handle b_ih, py::handle b_hh, bool training, py::handle lengths, bool reverse,
+            py::handle w_hr, py::handle peepholes, bool input_forget, py::handle clip) {
+            const Options o = parse_options(reverse, "tanh", input_forget, true, clip);
+            return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
+                           peepholes, lengths, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
-        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
+        py::arg("lengths") = none, py::arg("reverse") = false, py::arg("w_hr") = none,
+        py::arg("peepholes") = none, py::arg("input_forget") = false, py::arg("clip") = none);
     m.def(
         "gru_forward",
-        [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-           py::handle b_hh, bool training) {
-            return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh",
-                           training);
+        [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+            py::handle b_hh, bool training, py::handle lengths, bool reverse,
+            bool linear_before_reset, py::handle clip) {
+            const Options o = parse_options(reverse, "tanh", false, linear_before_reset, clip);
+            return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
+                           py::none(), py::none(), lengths, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
+        py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("linear_before_reset") = true, py::arg("clip") = none);
     m.def(
         "rnn_forward",
-        [](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-           py::handle b_hh, const std::string& nonlinearity, bool training) {
+        [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+            py::handle b_hh, const std::string& nonlinearity, bool training, py::handle lengths,
+            bool reverse, py::handle clip) {
+            const Options o = parse_options(reverse, nonlinearity, false, true, clip);
             return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           nonlinearity, training);
+                           py::none(), py::none(), lengths, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
-        py::arg("training") = true);
+        py::arg("training") = true, py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("clip") = none);
     m.def(
         "lstm_backward",
         [](py::handle dy, py::handle dh_n, py::handle dc_n, py::handle cache) {
@@ -413,34 +593,42 @@ void register_rnn(py::module_& m) {
         },
         py::arg("dy"), py::arg("dh_n"), py::arg("cache"));
 
-    // Single steps.
+    // Single steps: the T = 1 sequence.
     m.def(
         "lstm_cell_forward",
-        [](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
-           py::handle b_ih, py::handle b_hh, bool training) {
-            return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, "tanh", training);
+        [=](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
+            py::handle b_ih, py::handle b_hh, bool training, py::handle w_hr, py::handle peepholes,
+            bool input_forget, py::handle clip) {
+            const Options o = parse_options(false, "tanh", input_forget, true, clip);
+            return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
+                           py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
-        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+        py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
+        py::arg("w_hr") = none, py::arg("peepholes") = none, py::arg("input_forget") = false,
+        py::arg("clip") = none);
     m.def(
         "gru_cell_forward",
-        [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-           py::handle b_hh, bool training) {
-            return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh, "tanh",
-                           training);
+        [=](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+            py::handle b_hh, bool training, bool linear_before_reset, py::handle clip) {
+            const Options o = parse_options(false, "tanh", false, linear_before_reset, clip);
+            return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
+                           py::none(), py::none(), py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
-        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true);
+        py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
+        py::arg("linear_before_reset") = true, py::arg("clip") = none);
     m.def(
         "rnn_cell_forward",
-        [](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-           py::handle b_hh, const std::string& nonlinearity, bool training) {
+        [=](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+            py::handle b_hh, const std::string& nonlinearity, bool training, py::handle clip) {
+            const Options o = parse_options(false, nonlinearity, false, true, clip);
             return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           nonlinearity, training);
+                           py::none(), py::none(), py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
-        py::arg("training") = true);
+        py::arg("training") = true, py::arg("clip") = none);
     m.def(
         "lstm_cell_backward",
         [](py::handle dh1, py::handle dc1, py::handle cache) {

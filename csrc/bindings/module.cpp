@@ -2,6 +2,8 @@
 // bind_*.cpp files it registers).
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
 
@@ -16,8 +18,29 @@ PYBIND11_MODULE(_core, m) {
     // rnnkit runs all of its threads through OpenMP over fixed blocks (deterministic for any
     // thread count); OpenBLAS's own pool would only oversubscribe the cores.
     rnnkit::blas::use_single_threaded_blas();
-    m.def("set_num_threads", &rnnkit::set_num_threads, py::arg("n"),
-          "Number of threads rnnkit's kernels use (default: OpenMP's default).");
+    m.def(
+        "set_num_threads",
+        [](py::handle n) {
+            // Checked here rather than by pybind11's overload resolution, whose message dumps
+            // the whole signature.
+            if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
+                throw py::type_error(
+                    "n must be an int, got " +
+                    py::str(py::type::handle_of(n).attr("__name__")).cast<std::string>());
+            }
+            // Integers beyond 64 bits do not convert; they are out of range all the same.
+            const bool fits = PyLong_AsLongLong(n.ptr()) != -1 || !PyErr_Occurred();
+            if (!fits) PyErr_Clear();
+            const long long value = fits ? PyLong_AsLongLong(n.ptr()) : 0;
+            if (!fits || value < 1 || value > rnnkit::kMaxThreads) {
+                throw py::value_error("n must be an integer in [1, " +
+                                      std::to_string(rnnkit::kMaxThreads) + "], got " +
+                                      py::repr(n).cast<std::string>());
+            }
+            rnnkit::set_num_threads(static_cast<int>(value));
+        },
+        py::arg("n"),
+        "Number of threads rnnkit's kernels use, 1 to 1024 (default: OpenMP's default).");
     m.def("get_num_threads", &rnnkit::get_num_threads);
     m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
     rnnkit::bindings::register_rnn(m);

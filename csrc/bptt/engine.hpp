@@ -55,14 +55,16 @@ struct UnitBlocks {
     std::int64_t width(std::int64_t k) const { return std::min(size, H - k * size); }
 };
 
-// Row r (gate g, unit j) of a PyTorch [G*H, cols] matrix goes to packed row G*j0 + g*nb + u.
+// Rows of gates [g_first, g_first + g_count) of a PyTorch [G*H, cols] matrix, block-interleaved:
+// row (g_first + g) * H + j, j = j0 + u in block k, goes to packed row g_count*j0 + g*nb + u.
 template <typename T>
-void pack_gate_rows(const T* src, std::int64_t G, const UnitBlocks& blocks, std::int64_t cols,
-                    T* dst) {
+void pack_gate_rows(const T* src, std::int64_t g_first, std::int64_t g_count,
+                    const UnitBlocks& blocks, std::int64_t cols, T* dst) {
     for (std::int64_t k = 0; k < blocks.count; ++k) {
         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-        for (std::int64_t g = 0; g < G; ++g) {
-            std::memcpy(dst + (G * j0 + g * nb) * cols, src + (g * blocks.H + j0) * cols,
+        for (std::int64_t g = 0; g < g_count; ++g) {
+            std::memcpy(dst + (g_count * j0 + g * nb) * cols,
+                        src + ((g_first + g) * blocks.H + j0) * cols,
                         static_cast<std::size_t>(nb * cols) * sizeof(T));
         }
     }
@@ -77,18 +79,18 @@ inline std::int64_t packed_column(std::int64_t G, const UnitBlocks& blocks, std:
 }
 
 // Weights repacked once per call, and the bias folded into the input projection:
-// bias[c] = b_ih[c] + b_hh[c] for every gate listed in `fold_hh`, b_ih[c] alone otherwise.
+// bias[c] = b_ih[c] + b_hh[c] for the first `gates_with_hh_bias` gates, b_ih[c] alone after.
 template <typename T>
 struct PackedWeights {
     Buffer<T> w_ih;  // [G*H, I]
-    Buffer<T> w_hh;  // [G*H, H]
+    Buffer<T> w_hh;  // [G*H, R]
     Buffer<T> bias;  // [G*H]
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
                   const CellWeights<T>& w, std::int64_t gates_with_hh_bias)
-        : w_ih(G * s.H * s.I), w_hh(G * s.H * s.H), bias(G * s.H) {
-        pack_gate_rows(w.w_ih, G, blocks, s.I, w_ih.get());
-        pack_gate_rows(w.w_hh, G, blocks, s.H, w_hh.get());
+        : w_ih(G * s.H * s.I), w_hh(G * s.H * s.R), bias(G * s.H) {
+        pack_gate_rows(w.w_ih, 0, G, blocks, s.I, w_ih.get());
+        pack_gate_rows(w.w_hh, 0, G, blocks, s.R, w_hh.get());
         for (std::int64_t g = 0; g < G; ++g) {
             for (std::int64_t j = 0; j < s.H; ++j) {
                 const std::int64_t r = g * s.H + j;
@@ -116,12 +118,14 @@ void input_projection_block(std::int64_t rows, std::int64_t I, std::int64_t G,
                   GH);
 }
 
-// Time steps per input-projection chunk (all of them in training, where the gate cache holds
-// the projections anyway).
-inline std::int64_t chunk_steps(const SeqShape& s, bool training) {
-    if (training || s.B == 0) return std::max<std::int64_t>(s.T, 1);
-    return std::clamp<std::int64_t>((kChunkRows + s.B - 1) / s.B, 1,
-                                    std::max<std::int64_t>(s.T, 1));
+// Steps per input-projection chunk: about kChunkRows rows of the packed layout. Training
+// projects in the same chunks (straight into the gate cache) as inference, so both run the
+// same GEMM calls and give bit-identical outputs (BLAS rounding depends on the call's shape).
+inline std::int64_t chunk_steps(const Schedule& sc) {
+    const std::int64_t S = sc.steps();
+    if (sc.B() == 0) return std::max<std::int64_t>(S, 1);
+    return std::clamp<std::int64_t>((kChunkRows + sc.B() - 1) / sc.B(), 1,
+                                    std::max<std::int64_t>(S, 1));
 }
 
 // out[c] = sum over rows r (ascending, a fixed order) of a[r * stride + c].
@@ -134,29 +138,51 @@ void column_sums(std::int64_t rows, std::int64_t cols, const T* a, std::int64_t 
     }
 }
 
-// Gradients of the weights after the backward loop, for the gate columns of block k:
+// The recurrent side of one gate's weight gradient: dw_hh rows of the gate =
+// sum_rows dg[row, :]^T * state[row, :], dg with row stride `stride`, state [N, cols].
+template <typename T>
+struct RecurrentSource {
+    const T* dg;
+    std::int64_t stride;
+    const T* state;
+};
+
+// Gradients of the weights after the backward loop, for the gate columns of block k, over the
+// N packed rows:
 //   dw_ih[g*H + j, :] = sum_rows dgx[row, col(g, j)] * x[row, :]
-//   dw_hh[g*H + j, :] = sum_rows dgh[row, col(g, j)] * h_prev[row, :]
-//   db_ih[g*H + j] = sum_rows dgx[row, col(g,j)], db_hh likewise from dgh
-// dgx and dgh are [T*B, G*H] packed; the caller may give, per gate, a different source for the
-// recurrent side (GRU's n gate) through `dgh_for_gate(g)`, returning {pointer to the first
-// column of this block's gate, row stride}.
-template <typename T, typename RecurrentSource>
-void weight_grads_block(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
-                        const T* dgx, RecurrentSource dgh_for_gate, const T* x, const T* h_prev,
-                        const WeightGrads<T>& dw) {
-    const std::int64_t rows = s.T * s.B, GH = G * s.H;
+//   dw_hh[g*H + j, :] = sum_rows dgh[row, (g, j)] * state[row, :]    (RecurrentSource of g)
+//   db_ih[g*H + j] = sum_rows dgx[row, col(g, j)], db_hh likewise from dgh
+// dgx is [N, G*H] packed; `source(g, j0, nb)` gives the recurrent side of gate g for the
+// block's units (a pointer to its first column), so that cells whose recurrent gradient
+// differs from the input one (GRU's n gate) can supply their own.
+template <typename T, typename SourceFn>
+void weight_grads_block(const SeqShape& s, std::int64_t rows, std::int64_t G,
+                        const UnitBlocks& blocks, std::int64_t k, const T* dgx, SourceFn source,
+                        const T* x, const WeightGrads<T>& dw) {
+    const std::int64_t GH = G * s.H;
     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
     for (std::int64_t g = 0; g < G; ++g) {
         const T* gx = dgx + G * j0 + g * nb;
-        const auto [gh, gh_stride] = dgh_for_gate(g, j0, nb);
+        const RecurrentSource<T> rec = source(g, j0, nb);
         blas::gemm<T>(true, false, nb, s.I, rows, T(1), gx, GH, x, s.I, T(0),
                       dw.dw_ih + (g * s.H + j0) * s.I, s.I);
-        blas::gemm<T>(true, false, nb, s.H, rows, T(1), gh, gh_stride, h_prev, s.H, T(0),
-                      dw.dw_hh + (g * s.H + j0) * s.H, s.H);
+        blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state, s.R, T(0),
+                      dw.dw_hh + (g * s.H + j0) * s.R, s.R);
         if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0);
-        if (dw.db_hh) column_sums(rows, nb, gh, gh_stride, dw.db_hh + g * s.H + j0);
+        if (dw.db_hh) column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0);
     }
+}
+
+// Zero weight gradients (a pass with no real token).
+template <typename T>
+void zero_weight_grads(const SeqShape& s, std::int64_t G, const WeightGrads<T>& dw) {
+    const std::int64_t GH = G * s.H;
+    std::fill(dw.dw_ih, dw.dw_ih + GH * s.I, T(0));
+    std::fill(dw.dw_hh, dw.dw_hh + GH * s.R, T(0));
+    if (dw.db_ih) std::fill(dw.db_ih, dw.db_ih + GH, T(0));
+    if (dw.db_hh) std::fill(dw.db_hh, dw.db_hh + GH, T(0));
+    if (dw.dw_hr) std::fill(dw.dw_hr, dw.dw_hr + s.R * s.H, T(0));
+    if (dw.dpeepholes) std::fill(dw.dpeepholes, dw.dpeepholes + 3 * s.H, T(0));
 }
 
 // dx[T*B, I] = dgx[T*B, G*H] * w_ih_packed[G*H, I], rows in fixed blocks of kRowBlock.
@@ -172,10 +198,90 @@ void input_grad_blocks(std::int64_t rows, std::int64_t I, std::int64_t GH, const
     });
 }
 
+// Where step s of a time loop reads its input state and writes its output state, for one
+// state (h or c) of `width` values per row, in sorted row order. Training keeps every step's
+// input state in the cache, [N + B, width]: the packed rows (schedule.hpp), then the sorted
+// final states, so that backward can read them all. Inference ping-pongs between two
+// [B, width] buffers and keeps the finals in a third.
+template <typename T>
+class StateTrack {
+public:
+    StateTrack(const Schedule& sc, std::int64_t width, T* cache)
+        : sc_(sc), width_(width), cache_(cache), work_(cache ? 0 : 3 * sc.B() * width) {}
+
+    // Input states of step s: rows i < active(s), contiguous with row stride width.
+    T* prev(std::int64_t s) const {
+        return cache_ ? cache_ + sc_.offset(s) * width_ : work_.get() + (s & 1) * sc_.B() * width_;
+    }
+    // Where row i's state after step s goes.
+    T* next(std::int64_t s, std::int64_t i) const {
+        if (i >= sc_.active(s + 1)) return finals() + i * width_;
+        return cache_ ? cache_ + (sc_.offset(s + 1) + i) * width_
+                      : work_.get() + (((s + 1) & 1) * sc_.B() + i) * width_;
+    }
+    T* finals() const {
+        return cache_ ? cache_ + sc_.rows() * width_ : work_.get() + 2 * sc_.B() * width_;
+    }
+    // From the caller's initial state [B, width] (null: zeros): running rows into prev(0),
+    // the rows of length 0 straight to the finals.
+    void start(const T* init) const {
+        const std::int64_t running = sc_.active(0);
+        const std::size_t bytes = static_cast<std::size_t>(width_) * sizeof(T);
+        for (std::int64_t i = 0; i < sc_.B(); ++i) {
+            T* dst = i < running ? prev(0) + i * width_ : finals() + i * width_;
+            if (init) {
+                std::memcpy(dst, init + sc_.batch_of(i) * width_, bytes);
+            } else {
+                std::memset(dst, 0, bytes);
+            }
+        }
+    }
+    // The final states in batch order.
+    void finish(T* out) const { sc_.unsort_rows(finals(), width_, out); }
+
+private:
+    const Schedule& sc_;
+    std::int64_t width_;
+    T* cache_;
+    Buffer<T> work_;
+};
+
+// The input x [T, B, I] in packed row order: the caller's array itself when the schedule is
+// the identity, else gathered, a chunk of steps at a time.
+template <typename T>
+class PackedInput {
+public:
+    PackedInput(const Schedule& sc, const T* x, std::int64_t I, std::int64_t chunk)
+        : sc_(sc), x_(x), I_(I), work_(sc.identity() ? 0 : chunk * sc.B() * I) {}
+    // Rows of steps [s0, s1). Called by every thread of a parallel region: the threads
+    // gather their share of the steps and meet at a barrier.
+    const T* rows(std::int64_t s0, std::int64_t s1, int tid, int nthreads) const {
+        if (sc_.identity()) return x_ + sc_.offset(s0) * I_;
+        for (std::int64_t s = s0 + tid; s < s1; s += nthreads) {
+            sc_.gather(s, s + 1, x_, I_, work_.get() + (sc_.offset(s) - sc_.offset(s0)) * I_);
+        }
+        barrier();
+        return work_.get();
+    }
+
+private:
+    const Schedule& sc_;
+    const T* x_;
+    std::int64_t I_;
+    Buffer<T> work_;
+};
+
+// Copies row values of the block [j0, j0 + nb) of a new state into y[source row] (width R).
+template <typename T>
+inline void write_output(const Schedule& sc, std::int64_t s, std::int64_t i, std::int64_t R,
+                         std::int64_t j0, std::int64_t nb, const T* value, T* y) {
+    std::memcpy(y + sc.source_row(s, i) * R + j0, value, static_cast<std::size_t>(nb) * sizeof(T));
+}
+
 // Rough flop count of a forward pass, to decide whether threads pay off.
 inline double forward_flops(const SeqShape& s, std::int64_t G) {
     return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.B) *
-           static_cast<double>(s.I + s.H) * static_cast<double>(G * s.H);
+           static_cast<double>(s.I + s.R) * static_cast<double>(G * s.H);
 }
 
 // dst[u] += src[u]

@@ -1,7 +1,12 @@
-// GRU time loops, PyTorch/cuDNN formulation (reset applied after the recurrent matmul):
-//   r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-//   hn = W_hn h + b_hn,  n = tanh(W_in x + b_in + r * hn),  h' = (1 - z) * n + z * h
-// The cache keeps the activated r, z, n and hn; backward needs nothing else.
+// GRU time loops over one layer-direction, in both placements of the reset gate
+// (rnn/gru_cell.hpp):
+// - linear_before_reset (PyTorch, cuDNN): one recurrent GEMM per step, as the LSTM. b_hh folds
+//   into the projection for r and z only; b_hn stays inside r * (W_hn h + b_hn).
+// - reset before the matmul (ONNX default, Keras reset_after=False): per step, the GEMM for r
+//   and z, a barrier (W_hn (r*h) reads every unit of r*h), then the GEMM for n. All of b_hh
+//   folds into the projection.
+// The cache keeps the activated r, z, n and hn (W_hn h + b_hn, or r * h); backward needs
+// nothing else.
 #include "bptt/engine.hpp"
 #include "rnn/gru_cell.hpp"
 
@@ -12,138 +17,257 @@ constexpr std::int64_t G = 3;
 }
 
 template <typename T>
-void gru_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0, T* y,
-                          T* h_n, const GruCache<T>* cache) {
+void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeights<T>& w,
+                          const GruOptions<T>& opt, const T* x, const T* h0, T* y, T* h_n,
+                          const GruCache<T>* cache) {
     using namespace detail;
-    const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H;
+    const std::int64_t B = s.B, H = s.H, GH = G * H;
     const bool training = cache != nullptr;
-    if (training) copy_or_zero(cache->h, h0, BH);
-    if (s.T == 0 || B == 0) {
-        copy_or_zero(h_n, h0, BH);
-        return;
-    }
-    const UnitBlocks blocks(H);
-    // b_hh folds into the projection for r and z only; b_hn stays inside r * (W_hn h + b_hn).
-    const PackedWeights<T> pw(s, G, blocks, w, 2);
-    const T* b_hn = w.b_hh ? w.b_hh + 2 * H : nullptr;
-    const std::int64_t chunk = chunk_steps(s, training);
-    Buffer<T> pre_work(training ? 0 : chunk * B * GH);
-    Buffer<T> zeros(h0 ? 0 : BH);
-    if (!h0) zeros.fill(T(0), BH);
-    const T* h_init = h0 ? h0 : zeros.get();
-    const int threads = threads_for(forward_flops(s, G));
-    const std::int64_t scratch_size = B * G * blocks.size;
-    Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
+    const bool lbr = opt.linear_before_reset;
+    const std::int64_t S = sc.steps();
+    if (!sc.identity()) std::fill(y, y + s.T * B * H, T(0));
+    const StateTrack<T> hs(sc, H, training ? cache->h : nullptr);
+    hs.start(h0);
+    if (S > 0) {
+        const UnitBlocks blocks(H);
+        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3);
+        Buffer<T> w_rz(lbr ? 0 : 2 * H * H);  // [2H, H] r and z rows, block-interleaved
+        if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
+        const T* b_hn = lbr && w.b_hh ? w.b_hh + 2 * H : nullptr;
+        const bool clipping = std::isfinite(opt.clip);
+        const std::int64_t chunk = chunk_steps(sc);
+        const PackedInput<T> xin(sc, x, s.I, chunk);
+        Buffer<T> pre_work(training ? 0 : chunk * B * GH);
+        Buffer<T> rh_work(!lbr && !training ? B * H : 0);
+        const int threads = threads_for(forward_flops(s, G));
+        const std::int64_t scratch_size = B * G * blocks.size;
+        Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
-    parallel_region(threads, [&](int tid, int nthreads) {
-        T* gh = scratch.get() + tid * scratch_size;
-        for (std::int64_t t0 = 0; t0 < s.T; t0 += chunk) {
-            const std::int64_t steps = std::min(chunk, s.T - t0);
-            T* pre_chunk = training ? cache->gates + t0 * B * GH : pre_work.get();
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                input_projection_block(steps * B, s.I, G, blocks, k, x + t0 * B * s.I, pw,
-                                       pre_chunk);
-            });
-            for (std::int64_t t = t0; t < t0 + steps; ++t) {
-                T* pre = pre_chunk + (t - t0) * B * GH;
-                const T* h_prev =
-                    training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
-                T* h_cache = training ? cache->h + (t + 1) * BH : nullptr;
-                T* hn_cache = training ? cache->hn + t * BH : nullptr;
-                T* y_t = y + t * BH;
+        parallel_region(threads, [&](int tid, int nthreads) {
+            T* gh = scratch.get() + tid * scratch_size;
+            for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
+                const std::int64_t s1 = std::min(S, s0 + chunk);
+                const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
+                T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
+                const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    const std::int64_t nc = G * nb;
-                    blas::gemm<T>(false, true, B, nc, H, T(1), h_prev, H,
-                                  pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
-                    for (std::int64_t b = 0; b < B; ++b) {
-                        T* yo = y_t + b * H + j0;
-                        rnn::gru_cell_forward_row(nb, pre + b * GH + G * j0, gh + b * nc,
-                                                  b_hn ? b_hn + j0 : nullptr, h_prev + b * H + j0,
-                                                  yo, hn_cache ? hn_cache + b * H + j0 : nullptr);
-                        if (h_cache) std::memcpy(h_cache + b * H + j0, yo, nb * sizeof(T));
-                    }
+                    input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw, pre_chunk);
                 });
-                barrier();
+                for (std::int64_t st = s0; st < s1; ++st) {
+                    const std::int64_t n = sc.active(st), row0 = sc.offset(st);
+                    T* pre = pre_chunk + (row0 - sc.offset(s0)) * GH;
+                    const T* h_prev = hs.prev(st);
+                    T* hn = training ? cache->hn + row0 * H : nullptr;
+                    if (lbr) {
+                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                            const std::int64_t nc = G * nb;
+                            blas::gemm<T>(false, true, n, nc, H, T(1), h_prev, H,
+                                          pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
+                            rnn::with_flags(
+                                [&](auto clip) {
+                                    for (std::int64_t i = 0; i < n; ++i) {
+                                        T* out = hs.next(st, i) + j0;
+                                        rnn::gru_cell_forward_row<T, decltype(clip)::value>(
+                                            nb, pre + i * GH + G * j0, gh + i * nc,
+                                            b_hn ? b_hn + j0 : nullptr, h_prev + i * H + j0,
+                                            opt.clip, out, hn ? hn + i * H + j0 : nullptr);
+                                        write_output(sc, st, i, H, j0, nb, out, y);
+                                    }
+                                },
+                                clipping);
+                        });
+                    } else {
+                        T* rh = training ? hn : rh_work.get();
+                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                            blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
+                                          w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
+                            rnn::with_flags(
+                                [&](auto clip) {
+                                    for (std::int64_t i = 0; i < n; ++i) {
+                                        rnn::gru_cell_forward_reset_row<T, decltype(clip)::value>(
+                                            nb, pre + i * GH + G * j0, gh + i * 2 * nb,
+                                            h_prev + i * H + j0, opt.clip, rh + i * H + j0);
+                                    }
+                                },
+                                clipping);
+                        });
+                        barrier();  // W_hn (r*h) reads every unit of r*h
+                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                            blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H, T(0),
+                                          gh, nb);
+                            rnn::with_flags(
+                                [&](auto clip) {
+                                    for (std::int64_t i = 0; i < n; ++i) {
+                                        T* out = hs.next(st, i) + j0;
+                                        rnn::gru_cell_forward_new_row<T, decltype(clip)::value>(
+                                            nb, pre + i * GH + G * j0, gh + i * nb,
+                                            h_prev + i * H + j0, opt.clip, out, training);
+                                        write_output(sc, st, i, H, j0, nb, out, y);
+                                    }
+                                },
+                                clipping);
+                        });
+                    }
+                    barrier();
+                }
             }
-        }
-    });
-    std::memcpy(h_n, y + (s.T - 1) * BH, BH * sizeof(T));
+        });
+    }
+    hs.finish(h_n);
 }
 
 template <typename T>
-void gru_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                           const GruCache<T>& cache, const T* dy, const T* dh_n, T* dx, T* dh0,
-                           const WeightGrads<T>& dw) {
+void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeights<T>& w,
+                           const GruOptions<T>& opt, const T* x, const GruCache<T>& cache,
+                           const T* dy, const T* dh_n, T* dx, T* dh0, const WeightGrads<T>& dw) {
     using namespace detail;
-    const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, rows = s.T * B;
-    const UnitBlocks blocks(H);
-    if (s.T == 0 || B == 0) {
-        copy_or_zero(dh0, dh_n, BH);
-        std::fill(dw.dw_ih, dw.dw_ih + GH * s.I, T(0));
-        std::fill(dw.dw_hh, dw.dw_hh + GH * H, T(0));
-        if (dw.db_ih) std::fill(dw.db_ih, dw.db_ih + GH, T(0));
-        if (dw.db_hh) std::fill(dw.db_hh, dw.db_hh + GH, T(0));
-        return;
+    const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, N = sc.rows();
+    const bool lbr = opt.linear_before_reset;
+    const std::int64_t S = sc.steps();
+    Buffer<T> dh(BH);  // running gradient of the state, sorted rows
+    if (B > 0) {
+        if (dh_n)
+            sc.sort_rows(dh_n, H, dh.get());
+        else
+            dh.fill(T(0), BH);
     }
-    const PackedWeights<T> pw(s, G, blocks, w, 2);
-    // Input side: d(pre-activation) of r, z, n for all steps. Recurrent side differs only in
-    // n (d hn = dn_pre * r), kept in its own [T, B, H]; each step's full recurrent-side row
-    // for the dh GEMM lives in dgh_step.
-    Buffer<T> dgx(rows * GH);
-    Buffer<T> dhn(rows * H);
-    Buffer<T> dgh_step(B * GH);
-    copy_or_zero(dh0, dh_n, BH);  // running dh
-    const int threads = threads_for(2.0 * forward_flops(s, G));
+    if (N == 0) {
+        zero_weight_grads(s, G, dw);
+        std::fill(dx, dx + s.T * B * s.I, T(0));
+    } else {
+        const StateTrack<T> hs(sc, H, cache.h);
+        const UnitBlocks blocks(H);
+        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3);
+        Buffer<T> w_rz(lbr ? 0 : 2 * H * H);
+        if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        const T* w_n = w.w_hh + 2 * H * H;
+        const rnn::ClipBounds<T> bounds(opt.clip);
+        const bool clipping = std::isfinite(opt.clip);
+        // Input side: d(pre-activation) of r, z, n for all rows. linear_before_reset: the
+        // recurrent side differs in n (d hn = da_n * r, in dhn [N, H]); each step's full
+        // recurrent-side row for the dh GEMM lives in dgh_step (two, by step parity, so that
+        // a step's pointwise pass never overwrites what the previous step's GEMMs read).
+        // Otherwise: da_n goes through W_hn to d(r*h) (dn_step, drh), and r, z through W_h{r,z}
+        // (drz_step).
+        Buffer<T> dgx(N * GH);
+        Buffer<T> dhn(lbr ? N * H : 0);
+        Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
+        Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
+        Buffer<T> x_rows(sc.identity() ? 0 : N * s.I);
+        Buffer<T> dx_rows(sc.identity() ? 0 : N * s.I);
+        if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
+        const T* xp = sc.identity() ? x : x_rows.get();
+        T* dxp = sc.identity() ? dx : dx_rows.get();
+        const int threads = threads_for(2.0 * forward_flops(s, G));
 
-    parallel_region(threads, [&](int tid, int nthreads) {
-        for (std::int64_t t = s.T - 1; t >= 0; --t) {
-            const T* gates = cache.gates + t * B * GH;
-            const T* hn_t = cache.hn + t * BH;
-            const T* h_prev = cache.h + t * BH;
-            const T* dy_t = dy ? dy + t * BH : nullptr;
-            T* dg = dgx.get() + t * B * GH;
-            T* dhn_t = dhn.get() + t * BH;
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                for (std::int64_t b = 0; b < B; ++b) {
-                    const std::int64_t o = b * H + j0;
-                    T* dh = dh0 + o;
-                    if (dy_t) add_into(nb, dy_t + o, dh);
-                    rnn::gru_cell_backward_row(nb, gates + b * GH + G * j0, hn_t + o, h_prev + o,
-                                               dh, dg + b * GH + G * j0,
-                                               dgh_step.get() + b * GH + G * j0, dhn_t + o);
+        parallel_region(threads, [&](int tid, int nthreads) {
+            for (std::int64_t st = S - 1; st >= 0; --st) {
+                const std::int64_t n = sc.active(st), row0 = sc.offset(st);
+                const T* gates = cache.gates + row0 * GH;
+                const T* h_prev = hs.prev(st);
+                T* dg = dgx.get() + row0 * GH;
+                if (lbr) {
+                    const T* hn = cache.hn + row0 * H;
+                    T* dgh = dgh_step.get() + (st & 1) * B * GH;
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        rnn::with_flags(
+                            [&](auto clip) {
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    const std::int64_t o = i * H + j0;
+                                    if (dy)
+                                        add_into(nb, dy + sc.source_row(st, i) * H + j0,
+                                                 dh.get() + o);
+                                    rnn::gru_cell_backward_row<T, decltype(clip)::value>(
+                                        nb, gates + i * GH + G * j0, hn + o, h_prev + o, bounds,
+                                        dh.get() + o, dg + i * GH + G * j0, dgh + i * GH + G * j0,
+                                        dhn.get() + (row0 + i) * H + j0);
+                                }
+                            },
+                            clipping);
+                    });
+                    barrier();  // the recurrent GEMM reads every block of dgh
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        blas::gemm<T>(false, false, n, nb, GH, T(1), dgh, GH, pw.w_hh.get() + j0, H,
+                                      T(1), dh.get() + j0, H);
+                    });
+                } else {
+                    T* dn = dn_step.get() + (st & 1) * BH;
+                    T* drz = drz_step.get() + (st & 1) * 2 * BH;
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        rnn::with_flags(
+                            [&](auto clip) {
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    const std::int64_t o = i * H + j0;
+                                    if (dy)
+                                        add_into(nb, dy + sc.source_row(st, i) * H + j0,
+                                                 dh.get() + o);
+                                    rnn::gru_cell_backward_new_row<T, decltype(clip)::value>(
+                                        nb, gates + i * GH + G * j0, h_prev + o, bounds,
+                                        dh.get() + o, dg + i * GH + G * j0, dn + o,
+                                        drz + i * 2 * H + 2 * j0 + nb);
+                                }
+                            },
+                            clipping);
+                    });
+                    barrier();  // d(r*h) = da_n W_hn reads every unit of da_n
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        blas::gemm<T>(false, false, n, nb, H, T(1), dn, H, w_n + j0, H, T(0),
+                                      drh.get() + j0, H);
+                        rnn::with_flags(
+                            [&](auto clip) {
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    const std::int64_t o = i * H + j0;
+                                    rnn::gru_cell_backward_reset_row<T, decltype(clip)::value>(
+                                        nb, gates + i * GH + G * j0, h_prev + o, bounds,
+                                        drh.get() + o, dh.get() + o, dg + i * GH + G * j0,
+                                        drz + i * 2 * H + 2 * j0);
+                                }
+                            },
+                            clipping);
+                    });
+                    barrier();  // the r, z GEMM reads every block of drz
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k);
+                        blas::gemm<T>(false, false, n, blocks.width(k), 2 * H, T(1), drz, 2 * H,
+                                      w_rz.get() + j0, H, T(1), dh.get() + j0, H);
+                    });
                 }
-            });
-            barrier();  // the recurrent GEMM reads every block of dgh_step
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                blas::gemm<T>(false, false, B, nb, GH, T(1), dgh_step.get(), GH, pw.w_hh.get() + j0,
-                              H, T(1), dh0 + j0, H);
-            });
-            // dgh_step is rewritten at the next step only after every GEMM of this step
-            // has read it.
+                // The next step's first pass reads only this thread's own blocks of dh.
+            }
             barrier();
-        }
-        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-            weight_grads_block(
-                s, G, blocks, k, dgx.get(),
-                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                    if (g == 2) return std::pair<const T*, std::int64_t>(dhn.get() + j0, H);
-                    return std::pair<const T*, std::int64_t>(dgx.get() + G * j0 + g * nb, GH);
-                },
-                x, cache.h, dw);
+            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                weight_grads_block(
+                    s, N, G, blocks, k, dgx.get(),
+                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                        if (g == 2 && lbr) return RecurrentSource<T>{dhn.get() + j0, H, cache.h};
+                        if (g == 2)
+                            return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.hn};
+                        return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.h};
+                    },
+                    xp, dw);
+            });
+            input_grad_blocks(N, s.I, GH, dgx.get(), pw.w_ih.get(), dxp, tid, nthreads);
         });
-        input_grad_blocks(rows, s.I, GH, dgx.get(), pw.w_ih.get(), dx, tid, nthreads);
-    });
+        if (!sc.identity()) sc.scatter(dx_rows.get(), s.I, dx);
+    }
+    if (B > 0) sc.unsort_rows(dh.get(), H, dh0);
 }
 
-#define RNNKIT_INSTANTIATE(T)                                                                \
-    template void gru_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,  \
-                                          const T*, T*, T*, const GruCache<T>*);             \
-    template void gru_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*, \
-                                           const GruCache<T>&, const T*, const T*, T*, T*,   \
-                                           const WeightGrads<T>&);
+#define RNNKIT_INSTANTIATE(T)                                                                      \
+    template void gru_sequence_forward<T>(const SeqShape&, const Schedule&, const CellWeights<T>&, \
+                                          const GruOptions<T>&, const T*, const T*, T*, T*,        \
+                                          const GruCache<T>*);                                     \
+    template void gru_sequence_backward<T>(                                                        \
+        const SeqShape&, const Schedule&, const CellWeights<T>&, const GruOptions<T>&, const T*,   \
+        const GruCache<T>&, const T*, const T*, T*, T*, const WeightGrads<T>&);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

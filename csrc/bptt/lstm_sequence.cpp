@@ -1,8 +1,11 @@
-// LSTM time loops (forward t = 0..T-1, backward t = T-1..0) over one layer-direction.
-//   i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)  from  W_ih x + b_ih + W_hh h +
-//   b_hh c' = f * c + i * g,   h' = o * tanh(c')
-// Backward reads the activated gates and c from the cache; tanh(c') is recomputed rather
-// than stored.
+// LSTM time loops (forward over the steps of the schedule, backward in reverse) over one
+// layer-direction, with the variants of rnn/lstm_cell.hpp and an optional projection
+// h = W_hr m (LSTMP, torch's proj_size).
+//
+// Per forward step s over its n running rows: the recurrent GEMM and the fused pointwise
+// pass per unit block (one barrier); with a projection, a barrier, then h = m W_hr^T per
+// block of the P outputs. Backward reads the activated gates and c from the cache; tanh(c')
+// is recomputed rather than stored.
 #include "bptt/engine.hpp"
 #include "rnn/lstm_cell.hpp"
 
@@ -10,143 +13,257 @@ namespace rnnkit::bptt {
 
 namespace {
 constexpr std::int64_t G = 4;
+
+template <typename T>
+rnn::LstmRowParams<T> row_params(const CellWeights<T>& w, std::int64_t H, std::int64_t j0,
+                                 const rnn::ClipBounds<T>& bounds) {
+    if (!w.peepholes) return {nullptr, nullptr, nullptr, &bounds};
+    return {w.peepholes + j0, w.peepholes + H + j0, w.peepholes + 2 * H + j0, &bounds};
+}
+
+// Calls fn(peep, cifg, clip) with the variant's flags as compile-time constants.
+template <typename T, typename Fn>
+void with_variant(const CellWeights<T>& w, const LstmOptions<T>& opt, Fn&& fn) {
+    rnn::with_flags(fn, w.peepholes != nullptr, opt.input_forget, std::isfinite(opt.clip));
+}
+}  // namespace
+
+template <typename T>
+void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeights<T>& w,
+                           const LstmOptions<T>& opt, const T* x, const T* h0, const T* c0, T* y,
+                           T* h_n, T* c_n, const LstmCache<T>* cache) {
+    using namespace detail;
+    const std::int64_t B = s.B, H = s.H, R = s.R, GH = G * H;
+    const bool training = cache != nullptr;
+    const bool projected = w.w_hr != nullptr;
+    const std::int64_t S = sc.steps();
+    if (!sc.identity()) std::fill(y, y + s.T * B * R, T(0));
+    const StateTrack<T> hs(sc, R, training ? cache->h : nullptr);
+    const StateTrack<T> cs(sc, H, training ? cache->c : nullptr);
+    hs.start(h0);
+    cs.start(c0);
+    if (S > 0) {
+        const UnitBlocks blocks(H);
+        const UnitBlocks out_blocks(R);  // the P outputs of the projection
+        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const rnn::ClipBounds<T> bounds(opt.clip);
+        const std::int64_t chunk = chunk_steps(sc);
+        const PackedInput<T> xin(sc, x, s.I, chunk);
+        Buffer<T> pre_work(training ? 0 : chunk * B * GH);
+        Buffer<T> m_work(projected && !training ? B * H : 0);
+        Buffer<T> h_work(projected ? B * R : 0);
+        const int threads = threads_for(forward_flops(s, G));
+        const std::int64_t scratch_size = B * G * blocks.size;
+        Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
+
+        parallel_region(threads, [&](int tid, int nthreads) {
+            T* gh = scratch.get() + tid * scratch_size;
+            for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
+                const std::int64_t s1 = std::min(S, s0 + chunk);
+                const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
+                T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
+                const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
+                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw, pre_chunk);
+                });
+                for (std::int64_t st = s0; st < s1; ++st) {
+                    const std::int64_t n = sc.active(st);
+                    T* pre = pre_chunk + (sc.offset(st) - sc.offset(s0)) * GH;
+                    const T* h_prev = hs.prev(st);
+                    const T* c_prev = cs.prev(st);
+                    T* m = projected ? (training ? cache->m + sc.offset(st) * H : m_work.get())
+                                     : nullptr;
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        const std::int64_t nc = G * nb;
+                        blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
+                                      pw.w_hh.get() + G * j0 * R, R, T(0), gh, nc);
+                        const auto params = row_params(w, H, j0, bounds);
+                        with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
+                            for (std::int64_t i = 0; i < n; ++i) {
+                                T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
+                                rnn::lstm_cell_forward_row<T, decltype(peep)::value,
+                                                           decltype(cifg)::value,
+                                                           decltype(clip)::value>(
+                                    nb, pre + i * GH + G * j0, gh + i * nc, c_prev + i * H + j0,
+                                    params, cs.next(st, i) + j0, out, training);
+                                if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
+                            }
+                        });
+                    });
+                    if (projected) {
+                        barrier();  // the projection reads every unit of m
+                        for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                            const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+                            blas::gemm<T>(false, true, n, np, H, T(1), m, H, w.w_hr + p0 * H, H,
+                                          T(0), h_work.get() + p0, R);
+                            for (std::int64_t i = 0; i < n; ++i) {
+                                const T* value = h_work.get() + i * R + p0;
+                                std::memcpy(hs.next(st, i) + p0, value, np * sizeof(T));
+                                write_output(sc, st, i, R, p0, np, value, y);
+                            }
+                        });
+                    }
+                    barrier();
+                }
+            }
+        });
+    }
+    hs.finish(h_n);
+    cs.finish(c_n);
 }
 
 template <typename T>
-void lstm_sequence_forward(const SeqShape& s, const CellWeights<T>& w, const T* x, const T* h0,
-                           const T* c0, T* y, T* h_n, T* c_n, const LstmCache<T>* cache) {
+void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeights<T>& w,
+                            const LstmOptions<T>& opt, const T* x, const LstmCache<T>& cache,
+                            const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0,
+                            const WeightGrads<T>& dw) {
     using namespace detail;
-    const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H;
-    const bool training = cache != nullptr;
-    if (training) {
-        copy_or_zero(cache->h, h0, BH);
-        copy_or_zero(cache->c, c0, BH);
+    const std::int64_t B = s.B, H = s.H, R = s.R, GH = G * H, N = sc.rows();
+    const bool projected = w.w_hr != nullptr;
+    const std::int64_t S = sc.steps();
+    // Running gradients of the state, in sorted row order: rows start at dh_n / dc_n and pick
+    // up each step's contributions once they run.
+    Buffer<T> dh(B * R), dc(B * H);
+    if (B > 0) {
+        if (dh_n)
+            sc.sort_rows(dh_n, R, dh.get());
+        else
+            dh.fill(T(0), B * R);
+        if (dc_n)
+            sc.sort_rows(dc_n, H, dc.get());
+        else
+            dc.fill(T(0), B * H);
     }
-    if (s.T == 0 || B == 0) {
-        copy_or_zero(h_n, h0, BH);
-        copy_or_zero(c_n, c0, BH);
-        return;
-    }
-    const UnitBlocks blocks(H);
-    const PackedWeights<T> pw(s, G, blocks, w, G);
-    const std::int64_t chunk = chunk_steps(s, training);
-    Buffer<T> pre_work(training ? 0 : chunk * B * GH);
-    Buffer<T> zeros(h0 && c0 ? 0 : BH);
-    if (!h0 || !c0) zeros.fill(T(0), BH);
-    const T* h_init = h0 ? h0 : zeros.get();
-    const T* c_init = c0 ? c0 : zeros.get();
-    Buffer<T> c_work(training ? 0 : 2 * BH);  // inference: c ping-pong
-    const int threads = threads_for(forward_flops(s, G));
-    const std::int64_t scratch_size = B * G * blocks.size;
-    Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
+    if (N == 0) {
+        zero_weight_grads(s, G, dw);
+        std::fill(dx, dx + s.T * B * s.I, T(0));
+    } else {
+        const StateTrack<T> hs(sc, R, cache.h);
+        const StateTrack<T> cs(sc, H, cache.c);
+        const UnitBlocks blocks(H);
+        const UnitBlocks out_blocks(R);
+        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const rnn::ClipBounds<T> bounds(opt.clip);
+        Buffer<T> dgates(N * GH);                  // [N, 4H] packed pre-activation gradients
+        Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'
+        Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
+        Buffer<T> x_rows(sc.identity() ? 0 : N * s.I);
+        Buffer<T> dx_rows(sc.identity() ? 0 : N * s.I);
+        if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
+        const T* xp = sc.identity() ? x : x_rows.get();
+        T* dxp = sc.identity() ? dx : dx_rows.get();
+        const int threads = threads_for(2.0 * forward_flops(s, G));
 
-    parallel_region(threads, [&](int tid, int nthreads) {
-        T* gh = scratch.get() + tid * scratch_size;
-        for (std::int64_t t0 = 0; t0 < s.T; t0 += chunk) {
-            const std::int64_t steps = std::min(chunk, s.T - t0);
-            T* pre_chunk = training ? cache->gates + t0 * B * GH : pre_work.get();
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                input_projection_block(steps * B, s.I, G, blocks, k, x + t0 * B * s.I, pw,
-                                       pre_chunk);
-            });
-            for (std::int64_t t = t0; t < t0 + steps; ++t) {
-                T* pre = pre_chunk + (t - t0) * B * GH;
-                const T* h_prev =
-                    training ? cache->h + t * BH : (t == 0 ? h_init : y + (t - 1) * BH);
-                const T* c_prev = training ? cache->c + t * BH
-                                           : (t == 0 ? c_init : c_work.get() + ((t - 1) & 1) * BH);
-                T* c_out = training ? cache->c + (t + 1) * BH : c_work.get() + (t & 1) * BH;
-                T* h_cache = training ? cache->h + (t + 1) * BH : nullptr;
-                T* y_t = y + t * BH;
+        parallel_region(threads, [&](int tid, int nthreads) {
+            for (std::int64_t st = S - 1; st >= 0; --st) {
+                const std::int64_t n = sc.active(st), row0 = sc.offset(st);
+                const T* gates = cache.gates + row0 * GH;
+                const T* c_prev = cs.prev(st);
+                T* dg = dgates.get() + row0 * GH;
+                if (projected) {
+                    // dh (P columns) += dy; keep it for dw_hr; then dm = dh W_hr for all units.
+                    for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+                        for (std::int64_t i = 0; i < n; ++i) {
+                            T* d = dh.get() + i * R + p0;
+                            if (dy) add_into(np, dy + sc.source_row(st, i) * R + p0, d);
+                            std::memcpy(dh_rows.get() + (row0 + i) * R + p0, d, np * sizeof(T));
+                        }
+                    });
+                    barrier();
+                }
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    const std::int64_t nc = G * nb;
-                    blas::gemm<T>(false, true, B, nc, H, T(1), h_prev, H,
-                                  pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
-                    for (std::int64_t b = 0; b < B; ++b) {
-                        T* yo = y_t + b * H + j0;
-                        rnn::lstm_cell_forward_row(nb, pre + b * GH + G * j0, gh + b * nc,
-                                                   c_prev + b * H + j0, c_out + b * H + j0, yo,
-                                                   training);
-                        if (h_cache) std::memcpy(h_cache + b * H + j0, yo, nb * sizeof(T));
+                    if (projected) {
+                        blas::gemm<T>(false, false, n, nb, R, T(1), dh.get(), R, w.w_hr + j0, H,
+                                      T(0), dm.get() + j0, H);
                     }
+                    const auto params = row_params(w, H, j0, bounds);
+                    with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
+                        for (std::int64_t i = 0; i < n; ++i) {
+                            T* dmi;
+                            if (projected) {
+                                dmi = dm.get() + i * H + j0;
+                            } else {
+                                dmi = dh.get() + i * H + j0;
+                                if (dy) add_into(nb, dy + sc.source_row(st, i) * H + j0, dmi);
+                            }
+                            rnn::lstm_cell_backward_row<T, decltype(peep)::value,
+                                                        decltype(cifg)::value,
+                                                        decltype(clip)::value>(
+                                nb, gates + i * GH + G * j0, cs.next(st, i) + j0,
+                                c_prev + i * H + j0, params, dmi, dc.get() + i * H + j0,
+                                dg + i * GH + G * j0);
+                        }
+                    });
                 });
-                barrier();
+                barrier();  // the recurrent GEMM reads every block of dg
+                // dh of the previous step's state, for the running rows (the others keep dh_n).
+                for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+                    blas::gemm<T>(false, false, n, np, GH, T(1), dg, GH, pw.w_hh.get() + p0, R,
+                                  T(0), dh.get() + p0, R);
+                });
+                // Without a projection the next step's pointwise pass reads only this thread's
+                // own blocks of dh; with one, its first phase does, then a barrier.
             }
-        }
-    });
-    std::memcpy(h_n, y + (s.T - 1) * BH, BH * sizeof(T));
-    std::memcpy(c_n, training ? cache->c + s.T * BH : c_work.get() + ((s.T - 1) & 1) * BH,
-                BH * sizeof(T));
-}
-
-template <typename T>
-void lstm_sequence_backward(const SeqShape& s, const CellWeights<T>& w, const T* x,
-                            const LstmCache<T>& cache, const T* dy, const T* dh_n, const T* dc_n,
-                            T* dx, T* dh0, T* dc0, const WeightGrads<T>& dw) {
-    using namespace detail;
-    const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, rows = s.T * B;
-    const UnitBlocks blocks(H);
-    if (s.T == 0 || B == 0) {
-        copy_or_zero(dh0, dh_n, BH);
-        copy_or_zero(dc0, dc_n, BH);
-        std::fill(dw.dw_ih, dw.dw_ih + GH * s.I, T(0));
-        std::fill(dw.dw_hh, dw.dw_hh + GH * H, T(0));
-        if (dw.db_ih) std::fill(dw.db_ih, dw.db_ih + GH, T(0));
-        if (dw.db_hh) std::fill(dw.db_hh, dw.db_hh + GH, T(0));
-        return;
-    }
-    const PackedWeights<T> pw(s, G, blocks, w, G);
-    Buffer<T> dgates(rows * GH);  // [T, B, 4H] packed pre-activation gradients
-    // dh0 doubles as the running dh (from step t+1's recurrent GEMM), dc0 as the running dc.
-    copy_or_zero(dh0, dh_n, BH);
-    copy_or_zero(dc0, dc_n, BH);
-    const int threads = threads_for(2.0 * forward_flops(s, G));
-
-    parallel_region(threads, [&](int tid, int nthreads) {
-        for (std::int64_t t = s.T - 1; t >= 0; --t) {
-            const T* gates = cache.gates + t * B * GH;
-            const T* c_now = cache.c + (t + 1) * BH;
-            const T* c_prev = cache.c + t * BH;
-            const T* dy_t = dy ? dy + t * BH : nullptr;
-            T* dg = dgates.get() + t * B * GH;
+            barrier();
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                for (std::int64_t b = 0; b < B; ++b) {
-                    const std::int64_t o = b * H + j0;
-                    T* dh = dh0 + o;
-                    if (dy_t) add_into(nb, dy_t + o, dh);
-                    rnn::lstm_cell_backward_row(nb, gates + b * GH + G * j0, c_now + o, c_prev + o,
-                                                dh, dc0 + o, dg + b * GH + G * j0);
+                weight_grads_block(
+                    s, N, G, blocks, k, dgates.get(),
+                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                        return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH, cache.h};
+                    },
+                    xp, dw);
+                if (dw.dpeepholes) {
+                    // dp_i = sum da_i c_prev, dp_f = sum da_f c_prev, dp_o = sum da_o c'.
+                    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                    T* dp_i = dw.dpeepholes + j0;
+                    T* dp_f = dw.dpeepholes + H + j0;
+                    T* dp_o = dw.dpeepholes + 2 * H + j0;
+                    std::fill(dp_i, dp_i + nb, T(0));
+                    std::fill(dp_f, dp_f + nb, T(0));
+                    std::fill(dp_o, dp_o + nb, T(0));
+                    for (std::int64_t st = 0; st < S; ++st) {
+                        for (std::int64_t i = 0; i < sc.active(st); ++i) {
+                            const T* d = dgates.get() + (sc.offset(st) + i) * GH + G * j0;
+                            const T* cp = cs.prev(st) + i * H + j0;
+                            const T* cn = cs.next(st, i) + j0;
+                            for (std::int64_t u = 0; u < nb; ++u) {
+                                dp_i[u] += d[u] * cp[u];
+                                dp_f[u] += d[nb + u] * cp[u];
+                                dp_o[u] += d[3 * nb + u] * cn[u];
+                            }
+                        }
+                    }
                 }
             });
-            barrier();  // the recurrent GEMM reads every block of dg
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                blas::gemm<T>(false, false, B, nb, GH, T(1), dg, GH, pw.w_hh.get() + j0, H, T(0),
-                              dh0 + j0, H);
-            });
-            // The next step's pointwise pass reads only this thread's own blocks of dh0.
-        }
-        barrier();
-        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-            weight_grads_block(
-                s, G, blocks, k, dgates.get(),
-                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                    return std::pair<const T*, std::int64_t>(dgates.get() + G * j0 + g * nb, GH);
-                },
-                x, cache.h, dw);
+            if (projected) {
+                // dw_hr [P, H] = dh_rows^T m over all rows.
+                for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+                    blas::gemm<T>(true, false, np, H, N, T(1), dh_rows.get() + p0, R, cache.m, H,
+                                  T(0), dw.dw_hr + p0 * H, H);
+                });
+            }
+            input_grad_blocks(N, s.I, GH, dgates.get(), pw.w_ih.get(), dxp, tid, nthreads);
         });
-        input_grad_blocks(rows, s.I, GH, dgates.get(), pw.w_ih.get(), dx, tid, nthreads);
-    });
+        if (!sc.identity()) sc.scatter(dx_rows.get(), s.I, dx);
+    }
+    if (B > 0) {
+        sc.unsort_rows(dh.get(), R, dh0);
+        sc.unsort_rows(dc.get(), H, dc0);
+    }
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                      \
-    template void lstm_sequence_forward<T>(const SeqShape&, const CellWeights<T>&, const T*,       \
+    template void lstm_sequence_forward<T>(const SeqShape&, const Schedule&,                       \
+                                           const CellWeights<T>&, const LstmOptions<T>&, const T*, \
                                            const T*, const T*, T*, T*, T*, const LstmCache<T>*);   \
-    template void lstm_sequence_backward<T>(const SeqShape&, const CellWeights<T>&, const T*,      \
-                                            const LstmCache<T>&, const T*, const T*, const T*, T*, \
-                                            T*, T*, const WeightGrads<T>&);
+    template void lstm_sequence_backward<T>(                                                       \
+        const SeqShape&, const Schedule&, const CellWeights<T>&, const LstmOptions<T>&, const T*,  \
+        const LstmCache<T>&, const T*, const T*, const T*, T*, T*, T*, const WeightGrads<T>&);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -1,6 +1,7 @@
 #include "common/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -13,11 +14,12 @@ void scipy_openblas_set_num_threads(int num_threads);
 namespace rnnkit {
 
 namespace {
-int g_num_threads = 0;  // 0: not set yet, use the OpenMP default
+std::atomic<int> g_num_threads{0};  // 0: not set yet, use the OpenMP default
 }
 
 int get_num_threads() {
-    if (g_num_threads > 0) return g_num_threads;
+    const int n = g_num_threads.load(std::memory_order_relaxed);
+    if (n > 0) return n;
 #ifdef _OPENMP
     return std::max(1, omp_get_max_threads());
 #else
@@ -26,11 +28,11 @@ int get_num_threads() {
 }
 
 void set_num_threads(int n) {
-    if (n < 1) {
-        throw std::invalid_argument("num_threads must be a positive integer, got " +
-                                    std::to_string(n));
+    if (n < 1 || n > kMaxThreads) {
+        throw std::invalid_argument("n must be an integer in [1, " + std::to_string(kMaxThreads) +
+                                    "], got " + std::to_string(n));
     }
-    g_num_threads = n;
+    g_num_threads.store(n, std::memory_order_relaxed);
 }
 
 int threads_for(double work) {

@@ -18,6 +18,9 @@
 
 namespace rnnkit {
 
+// More threads than this is a mistake (libgomp cannot start them and may crash).
+constexpr int kMaxThreads = 1024;
+
 int get_num_threads();
 void set_num_threads(int n);
 

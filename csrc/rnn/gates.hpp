@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__GNUC__)
 #define RNNKIT_INLINE inline __attribute__((always_inline))
@@ -99,5 +100,60 @@ RNNKIT_INLINE T drelu_from_output(T y) {
 }
 
 enum class Nonlinearity { Tanh, Relu };
+
+// Gate pre-activation clipping (ONNX `clip`): a is clamped to [-clip, clip] before its
+// activation and the gradient passes only where -clip < a < clip. Backward sees only the
+// activation y, and a clamped pre-activation gives exactly act(+-clip) (the same function on
+// the same value), so `passes(y)` is y != act(-clip) && y != act(clip).
+template <typename T>
+struct ClipBounds {
+    T clip;
+    T sigmoid_lo, sigmoid_hi, tanh_lo, tanh_hi, relu_hi;
+
+    explicit ClipBounds(T c)
+        : clip(c),
+          sigmoid_lo(sigmoid(-c)),
+          sigmoid_hi(sigmoid(c)),
+          tanh_lo(tanh(-c)),
+          tanh_hi(tanh(c)),
+          relu_hi(c) {}
+};
+
+template <bool kClip, typename T>
+RNNKIT_INLINE T clamp_pre(T a, T clip) {
+    if constexpr (kClip) {
+        return a < -clip ? -clip : (a > clip ? clip : a);  // NaN compares false: kept
+    } else {
+        (void)clip;
+        return a;
+    }
+}
+
+// g if the activation y was not clipped, else 0.
+template <bool kClip, typename T>
+RNNKIT_INLINE T unless_clipped(T y, T lo, T hi, T g) {
+    if constexpr (kClip) {
+        return (y != lo && y != hi) ? g : T(0);
+    } else {
+        (void)lo;
+        (void)hi;
+        return g;
+    }
+}
+
+// Calls fn with each flag as a compile-time std::bool_constant, so the pointwise loops are
+// specialised (and vectorised) per variant.
+template <typename Fn>
+inline void with_flags(Fn&& fn) {
+    fn();
+}
+template <typename Fn, typename... Rest>
+inline void with_flags(Fn&& fn, bool flag, Rest... rest) {
+    if (flag) {
+        with_flags([&](auto... b) { fn(std::true_type{}, b...); }, rest...);
+    } else {
+        with_flags([&](auto... b) { fn(std::false_type{}, b...); }, rest...);
+    }
+}
 
 }  // namespace rnnkit::rnn

@@ -1,10 +1,13 @@
-// The GRU cell's pointwise step (PyTorch/cuDNN formulation, reset after the recurrent matmul),
-// forward next to backward, for one batch row of one block of nb hidden units.
+// The GRU cell's pointwise steps, forward next to backward, for one batch row of one block of
+// nb hidden units. Gate layout of a block row: [r | z | n], nb values each.
 //
-// Gate layout of a block row: [r | z | n], nb values each:
-//   r = sigmoid(pre_r + rec_r),  z = sigmoid(pre_z + rec_z)
-//   hn = rec_n + b_hn,  n = tanh(pre_n + r * hn),  h' = (1 - z) * n + z * h
-// pre holds the input projection with b_ih (and b_hh for r, z) folded in; rec is W_hh h.
+// linear_before_reset (PyTorch, cuDNN): one recurrent GEMM gives rec = W_hh h for all gates:
+//   r = sigmoid(clip(pre_r + rec_r)),  z = sigmoid(clip(pre_z + rec_z))
+//   hn = rec_n + b_hn,  n = tanh(clip(pre_n + r * hn)),  h' = (1 - z) n + z h
+// reset before the matmul (ONNX default, Keras reset_after=False), two phases per step:
+//   phase 1: r, z as above from rec = W_h{r,z} h, and rh = r * h
+//   phase 2: n = tanh(clip(pre_n + W_hn rh))  (b_hn folded into pre_n),  h' as above
+// pre holds the input projection with b_ih and the foldable part of b_hh.
 #pragma once
 
 #include <cstdint>
@@ -13,16 +16,17 @@
 
 namespace rnnkit::rnn {
 
-// Writes h'. When keep (training), the activated r, z, n overwrite `pre` and hn goes to hn_out.
-template <typename T>
+// linear_before_reset forward. Writes h'. When hn_out (training), the activated r, z, n
+// overwrite `pre` and hn goes to hn_out.
+template <typename T, bool kClip>
 inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
-                                 const T* __restrict b_hn, const T* __restrict h_prev,
+                                 const T* __restrict b_hn, const T* __restrict h_prev, T clip,
                                  T* __restrict h_out, T* __restrict hn_out) {
     for (std::int64_t u = 0; u < nb; ++u) {
-        const T r = sigmoid(pre[u] + rec[u]);
-        const T z = sigmoid(pre[nb + u] + rec[nb + u]);
+        const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec[u], clip));
+        const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec[nb + u], clip));
         const T hn = rec[2 * nb + u] + (b_hn ? b_hn[u] : T(0));
-        const T n = tanh(pre[2 * nb + u] + r * hn);
+        const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + r * hn, clip));
         h_out[u] = (T(1) - z) * n + z * h_prev[u];
         if (hn_out) {
             pre[u] = r;
@@ -33,28 +37,98 @@ inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __
     }
 }
 
-// From the activated gates, hn and h: the input-side pre-activation gradients dgx [r|z|n], the
-// recurrent-side ones dgh [r|z|n] (they differ in n: d hn = dn_pre * r, also written to
-// dhn). dh holds the gradient reaching h' on entry and, on return, the part of the gradient
-// of h that flows directly through h' = ... + z * h (the recurrent GEMM adds the rest).
-template <typename T>
+// Reset before the matmul, phase 1: r and z (written over `pre`) and rh = r * h. rec_rz holds
+// W_hr h and W_hz h as [r | z], nb each.
+template <typename T, bool kClip>
+inline void gru_cell_forward_reset_row(std::int64_t nb, T* __restrict pre,
+                                       const T* __restrict rec_rz, const T* __restrict h_prev,
+                                       T clip, T* __restrict rh) {
+    for (std::int64_t u = 0; u < nb; ++u) {
+        const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec_rz[u], clip));
+        const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec_rz[nb + u], clip));
+        pre[u] = r;
+        pre[nb + u] = z;
+        rh[u] = r * h_prev[u];
+    }
+}
+
+// Reset before the matmul, phase 2: n from rec_n = W_hn rh, and h'. When keep, n overwrites
+// pre_n (r and z are there already).
+template <typename T, bool kClip>
+inline void gru_cell_forward_new_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec_n,
+                                     const T* __restrict h_prev, T clip, T* __restrict h_out,
+                                     bool keep) {
+    for (std::int64_t u = 0; u < nb; ++u) {
+        const T z = pre[nb + u];
+        const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec_n[u], clip));
+        h_out[u] = (T(1) - z) * n + z * h_prev[u];
+        if (keep) pre[2 * nb + u] = n;
+    }
+}
+
+// linear_before_reset backward. From the activated gates, hn and h: the input-side
+// pre-activation gradients dgx [r|z|n] and the recurrent-side ones dgh [r|z|n] (they differ
+// in n: d hn = da_n * r, also written to dhn). dh holds the gradient reaching h' on entry and,
+// on return, the part of the gradient of h that flows directly through h' = ... + z h (the
+// recurrent GEMM adds the rest).
+template <typename T, bool kClip>
 inline void gru_cell_backward_row(std::int64_t nb, const T* __restrict gates,
                                   const T* __restrict hn, const T* __restrict h_prev,
-                                  T* __restrict dh, T* __restrict dgx, T* __restrict dgh,
-                                  T* __restrict dhn) {
+                                  const ClipBounds<T>& cb, T* __restrict dh, T* __restrict dgx,
+                                  T* __restrict dgh, T* __restrict dhn) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = gates[u], z = gates[nb + u], n = gates[2 * nb + u];
-        const T n_pre = dh[u] * (T(1) - z) * dtanh_from_output(n);
-        const T r_pre = n_pre * hn[u] * dsigmoid_from_output(r);
-        const T z_pre = dh[u] * (h_prev[u] - n) * dsigmoid_from_output(z);
-        dgx[u] = r_pre;
-        dgx[nb + u] = z_pre;
-        dgx[2 * nb + u] = n_pre;
-        dgh[u] = r_pre;
-        dgh[nb + u] = z_pre;
-        dgh[2 * nb + u] = n_pre * r;
-        dhn[u] = n_pre * r;
+        const T a_n = unless_clipped<kClip>(n, cb.tanh_lo, cb.tanh_hi,
+                                            dh[u] * (T(1) - z) * dtanh_from_output(n));
+        const T a_r = unless_clipped<kClip>(r, cb.sigmoid_lo, cb.sigmoid_hi,
+                                            a_n * hn[u] * dsigmoid_from_output(r));
+        const T a_z = unless_clipped<kClip>(z, cb.sigmoid_lo, cb.sigmoid_hi,
+                                            dh[u] * (h_prev[u] - n) * dsigmoid_from_output(z));
+        dgx[u] = a_r;
+        dgx[nb + u] = a_z;
+        dgx[2 * nb + u] = a_n;
+        dgh[u] = a_r;
+        dgh[nb + u] = a_z;
+        dgh[2 * nb + u] = a_n * r;
+        dhn[u] = a_n * r;
         dh[u] = dh[u] * z;
+    }
+}
+
+// Reset before the matmul, backward phase A: da_n and da_z from dh (the gradient reaching
+// h'). Writes them to dgx, da_n also to dn (the input of the W_hn GEMM) and da_z to drz_z.
+template <typename T, bool kClip>
+inline void gru_cell_backward_new_row(std::int64_t nb, const T* __restrict gates,
+                                      const T* __restrict h_prev, const ClipBounds<T>& cb,
+                                      const T* __restrict dh, T* __restrict dgx, T* __restrict dn,
+                                      T* __restrict drz_z) {
+    for (std::int64_t u = 0; u < nb; ++u) {
+        const T z = gates[nb + u], n = gates[2 * nb + u];
+        const T a_n = unless_clipped<kClip>(n, cb.tanh_lo, cb.tanh_hi,
+                                            dh[u] * (T(1) - z) * dtanh_from_output(n));
+        const T a_z = unless_clipped<kClip>(z, cb.sigmoid_lo, cb.sigmoid_hi,
+                                            dh[u] * (h_prev[u] - n) * dsigmoid_from_output(z));
+        dgx[nb + u] = a_z;
+        dgx[2 * nb + u] = a_n;
+        dn[u] = a_n;
+        drz_z[u] = a_z;
+    }
+}
+
+// Reset before the matmul, backward phase B: from drh = W_hn^T da_n, da_r (to dgx and
+// drz_r), and dh becomes the direct part of the gradient of h: dh z + drh r.
+template <typename T, bool kClip>
+inline void gru_cell_backward_reset_row(std::int64_t nb, const T* __restrict gates,
+                                        const T* __restrict h_prev, const ClipBounds<T>& cb,
+                                        const T* __restrict drh, T* __restrict dh,
+                                        T* __restrict dgx, T* __restrict drz_r) {
+    for (std::int64_t u = 0; u < nb; ++u) {
+        const T r = gates[u], z = gates[nb + u];
+        const T a_r = unless_clipped<kClip>(r, cb.sigmoid_lo, cb.sigmoid_hi,
+                                            drh[u] * h_prev[u] * dsigmoid_from_output(r));
+        dgx[u] = a_r;
+        drz_r[u] = a_r;
+        dh[u] = dh[u] * z + drh[u] * r;
     }
 }
 

@@ -1,10 +1,13 @@
 // The LSTM cell's pointwise step, forward next to backward, for one batch row of one block of
 // nb hidden units. Shared by the sequence loops (and, later, mirrored by the CUDA kernels).
 //
-// Gate layout of a block row (see bptt/engine.hpp): [i | f | g | o], nb values each, with
-//   i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)
-//   c' = f * c + i * g,   h' = o * tanh(c')
-// Pre-activations are pre[k] + rec[k] (input projection with folded biases, and W_hh h).
+// Gate layout of a block row (see bptt/engine.hpp): [i | f | g | o], nb values each. With
+// a_* = pre_* + rec_* (input projection with folded biases, plus W_hh h):
+//   i = sigmoid(clip(a_i + p_i c)),  f = sigmoid(clip(a_f + p_f c))  (CIFG: f = 1 - i)
+//   g = tanh(clip(a_g)),  c' = f c + i g,  o = sigmoid(clip(a_o + p_o c')),  m = o tanh(c')
+// The peephole terms p_* (ONNX semantics) and clip are compile-time options (kPeep, kClip,
+// kCifg), so the plain LSTM runs the plain loop. m is h' itself, or the input of the
+// projection h' = W_hr m when there is one.
 #pragma once
 
 #include <cstdint>
@@ -13,19 +16,38 @@
 
 namespace rnnkit::rnn {
 
-// Writes c' and h'. When keep_gates, the activated gates overwrite `pre` (the training cache).
+// Per-unit parameters of a block: the peephole vectors (offset to the block's first unit;
+// null without peepholes) and the clip bounds.
 template <typename T>
+struct LstmRowParams {
+    const T* p_i;
+    const T* p_f;
+    const T* p_o;
+    const ClipBounds<T>* bounds;
+};
+
+// Writes c' and m. When keep_gates, the activated gates overwrite `pre` (the training cache).
+template <typename T, bool kPeep, bool kCifg, bool kClip>
 inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
-                                  const T* __restrict c_prev, T* __restrict c_out,
-                                  T* __restrict h_out, bool keep_gates) {
+                                  const T* __restrict c_prev, const LstmRowParams<T>& p,
+                                  T* __restrict c_out, T* __restrict m_out, bool keep_gates) {
+    const T clip = p.bounds->clip;
     for (std::int64_t u = 0; u < nb; ++u) {
-        const T i = sigmoid(pre[u] + rec[u]);
-        const T f = sigmoid(pre[nb + u] + rec[nb + u]);
-        const T g = tanh(pre[2 * nb + u] + rec[2 * nb + u]);
-        const T o = sigmoid(pre[3 * nb + u] + rec[3 * nb + u]);
+        T a_i = pre[u] + rec[u];
+        T a_f = pre[nb + u] + rec[nb + u];
+        T a_o = pre[3 * nb + u] + rec[3 * nb + u];
+        if constexpr (kPeep) {
+            a_i += p.p_i[u] * c_prev[u];
+            a_f += p.p_f[u] * c_prev[u];
+        }
+        const T i = sigmoid(clamp_pre<kClip>(a_i, clip));
+        const T f = kCifg ? T(1) - i : sigmoid(clamp_pre<kClip>(a_f, clip));
+        const T g = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec[2 * nb + u], clip));
         const T c = f * c_prev[u] + i * g;
+        if constexpr (kPeep) a_o += p.p_o[u] * c;
+        const T o = sigmoid(clamp_pre<kClip>(a_o, clip));
         c_out[u] = c;
-        h_out[u] = o * tanh(c);
+        m_out[u] = o * tanh(c);
         if (keep_gates) {
             pre[u] = i;
             pre[nb + u] = f;
@@ -36,21 +58,36 @@ inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* _
 }
 
 // From the activated gates and c', c: the pre-activation gradients `dgates` (same layout).
-// dh is the gradient reaching h' (through y and the next step), dc the one reaching c' from
+// dm is the gradient reaching m (h', or the projection's input), dc the one reaching c' from
 // the next step; on return dc holds the gradient for c (the previous step's cell state).
-template <typename T>
+template <typename T, bool kPeep, bool kCifg, bool kClip>
 inline void lstm_cell_backward_row(std::int64_t nb, const T* __restrict gates,
                                    const T* __restrict c, const T* __restrict c_prev,
-                                   const T* __restrict dh, T* __restrict dc, T* __restrict dgates) {
+                                   const LstmRowParams<T>& p, const T* __restrict dm,
+                                   T* __restrict dc, T* __restrict dgates) {
+    const ClipBounds<T>& cb = *p.bounds;
     for (std::int64_t u = 0; u < nb; ++u) {
         const T i = gates[u], f = gates[nb + u], g = gates[2 * nb + u], o = gates[3 * nb + u];
-        const T tc = tanh(c[u]);  // recomputed: cheaper than caching another [T, B, H]
-        const T c_grad = dc[u] + dh[u] * o * dtanh_from_output(tc);
-        dgates[u] = c_grad * g * dsigmoid_from_output(i);
-        dgates[nb + u] = c_grad * c_prev[u] * dsigmoid_from_output(f);
-        dgates[2 * nb + u] = c_grad * i * dtanh_from_output(g);
-        dgates[3 * nb + u] = dh[u] * tc * dsigmoid_from_output(o);
-        dc[u] = c_grad * f;
+        const T tc = tanh(c[u]);  // recomputed: cheaper than caching another [N, H]
+        const T da_o = unless_clipped<kClip>(o, cb.sigmoid_lo, cb.sigmoid_hi,
+                                             dm[u] * tc * dsigmoid_from_output(o));
+        T c_grad = dc[u] + dm[u] * o * dtanh_from_output(tc);
+        if constexpr (kPeep) c_grad += da_o * p.p_o[u];
+        const T di = kCifg ? c_grad * (g - c_prev[u]) : c_grad * g;
+        const T da_i =
+            unless_clipped<kClip>(i, cb.sigmoid_lo, cb.sigmoid_hi, di * dsigmoid_from_output(i));
+        const T da_f = kCifg ? T(0)
+                             : unless_clipped<kClip>(f, cb.sigmoid_lo, cb.sigmoid_hi,
+                                                     c_grad * c_prev[u] * dsigmoid_from_output(f));
+        const T da_g =
+            unless_clipped<kClip>(g, cb.tanh_lo, cb.tanh_hi, c_grad * i * dtanh_from_output(g));
+        dgates[u] = da_i;
+        dgates[nb + u] = da_f;
+        dgates[2 * nb + u] = da_g;
+        dgates[3 * nb + u] = da_o;
+        T dc_prev = c_grad * f;
+        if constexpr (kPeep) dc_prev += da_i * p.p_i[u] + da_f * p.p_f[u];
+        dc[u] = dc_prev;
     }
 }
 

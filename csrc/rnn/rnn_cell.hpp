@@ -28,17 +28,24 @@ inline T rnn_activation_grad(T y) {
     }
 }
 
-// h_out may alias pre (training writes the state over the cached projection).
-template <typename T, Nonlinearity Act>
-inline void rnn_cell_forward_row(std::int64_t nb, const T* pre, const T* __restrict rec, T* h_out) {
-    for (std::int64_t u = 0; u < nb; ++u) h_out[u] = rnn_activate<T, Act>(pre[u] + rec[u]);
+// h_out may alias pre.
+template <typename T, Nonlinearity Act, bool kClip>
+inline void rnn_cell_forward_row(std::int64_t nb, const T* pre, const T* __restrict rec, T clip,
+                                 T* h_out) {
+    for (std::int64_t u = 0; u < nb; ++u) {
+        h_out[u] = rnn_activate<T, Act>(clamp_pre<kClip>(pre[u] + rec[u], clip));
+    }
 }
 
-// dgates = dh * act'(h').
-template <typename T, Nonlinearity Act>
+// dgates = dh * act'(h') where the pre-activation was not clipped.
+template <typename T, Nonlinearity Act, bool kClip>
 inline void rnn_cell_backward_row(std::int64_t nb, const T* __restrict h, const T* __restrict dh,
-                                  T* __restrict dgates) {
-    for (std::int64_t u = 0; u < nb; ++u) dgates[u] = dh[u] * rnn_activation_grad<T, Act>(h[u]);
+                                  const ClipBounds<T>& cb, T* __restrict dgates) {
+    const T lo = Act == Nonlinearity::Tanh ? cb.tanh_lo : T(0);
+    const T hi = Act == Nonlinearity::Tanh ? cb.tanh_hi : cb.relu_hi;
+    for (std::int64_t u = 0; u < nb; ++u) {
+        dgates[u] = unless_clipped<kClip>(h[u], lo, hi, dh[u] * rnn_activation_grad<T, Act>(h[u]));
+    }
 }
 
 // Calls fn with the activation as a compile-time constant, so the loops are specialised.

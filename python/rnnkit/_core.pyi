@@ -3,9 +3,10 @@
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 _Array = NDArray[np.floating]
+_Opt = _Array | None
 _Nonlinearity = Literal["tanh", "relu"]
 
 class RecurrentCache:
@@ -22,6 +23,8 @@ class RecurrentCache:
     @property
     def shape(self) -> tuple[int, int, int, int]: ...
     @property
+    def reverse(self) -> bool: ...
+    @property
     def nbytes(self) -> int: ...
 
 def set_num_threads(n: int) -> None: ...
@@ -37,6 +40,12 @@ def lstm_forward(
     b_hh: _Array | None = None,
     *,
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    w_hr: _Array | None = None,
+    peepholes: _Array | None = None,
+    input_forget: bool = False,
+    clip: float | None = None,
 ) -> tuple[_Array, _Array, _Array, RecurrentCache]: ...
 def gru_forward(
     x: _Array,
@@ -47,6 +56,10 @@ def gru_forward(
     b_hh: _Array | None = None,
     *,
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    linear_before_reset: bool = True,
+    clip: float | None = None,
 ) -> tuple[_Array, _Array, RecurrentCache]: ...
 def rnn_forward(
     x: _Array,
@@ -58,10 +71,13 @@ def rnn_forward(
     *,
     nonlinearity: _Nonlinearity = "tanh",
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    clip: float | None = None,
 ) -> tuple[_Array, _Array, RecurrentCache]: ...
 def lstm_backward(
     dy: _Array | None, dh_n: _Array | None, dc_n: _Array | None, cache: RecurrentCache
-) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+) -> tuple[_Array, _Array, _Array, _Array, _Array, _Opt, _Opt, _Opt, _Opt]: ...
 def gru_backward(
     dy: _Array | None, dh_n: _Array | None, cache: RecurrentCache
 ) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
@@ -78,6 +94,10 @@ def lstm_cell_forward(
     b_hh: _Array | None = None,
     *,
     training: bool = True,
+    w_hr: _Array | None = None,
+    peepholes: _Array | None = None,
+    input_forget: bool = False,
+    clip: float | None = None,
 ) -> tuple[_Array, _Array, RecurrentCache]: ...
 def gru_cell_forward(
     x: _Array,
@@ -88,6 +108,8 @@ def gru_cell_forward(
     b_hh: _Array | None = None,
     *,
     training: bool = True,
+    linear_before_reset: bool = True,
+    clip: float | None = None,
 ) -> tuple[_Array, RecurrentCache]: ...
 def rnn_cell_forward(
     x: _Array,
@@ -99,10 +121,11 @@ def rnn_cell_forward(
     *,
     nonlinearity: _Nonlinearity = "tanh",
     training: bool = True,
+    clip: float | None = None,
 ) -> tuple[_Array, RecurrentCache]: ...
 def lstm_cell_backward(
     dh1: _Array | None, dc1: _Array | None, cache: RecurrentCache
-) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...
+) -> tuple[_Array, _Array, _Array, _Array, _Array, _Opt, _Opt, _Opt, _Opt]: ...
 def gru_cell_backward(
     dh1: _Array | None, cache: RecurrentCache
 ) -> tuple[_Array, _Array, _Array, _Array, _Array | None, _Array | None]: ...

@@ -19,14 +19,32 @@ Conventions shared by every function here:
   references to ``x`` and the weights: modifying them in place before backward changes the
   gradients (as in PyTorch without its version counters).
 * The GIL is released while a kernel runs; results are bit-identical for any thread count.
+
+Keyword options of the sequence functions (all default to the plain cell):
+
+* ``lengths`` (integer array ``[B]``, values in ``[0, T]``): variable-length batches. Sequence
+  ``b`` is ``x[:lengths[b], b]``; ``y`` is zero past it, its final state is the state after its
+  last real step (``h0[b]`` when the length is 0), ``dy`` there is ignored and ``dx`` is zero.
+  Rows are sorted by length inside the kernel so that no padding step is computed.
+* ``reverse=True``: the sequence runs right to left, each one from its own last step.
+* ``clip`` (float > 0, ONNX ``clip``): every gate pre-activation is clamped to
+  ``[-clip, clip]`` before its activation (the gradient is zero where it was clamped).
+* LSTM: ``w_hr [P, H]`` projects the state (torch's ``proj_size``; then ``w_hh [4H, P]``,
+  ``h0``/``y``/``h_n`` have ``P`` columns); ``peepholes [3, H]`` adds ``p_i*c`` to the input
+  gate, ``p_f*c`` to the forget gate (previous cell) and ``p_o*c'`` to the output gate (new
+  cell), as the ONNX LSTM; ``input_forget=True`` couples the gates, ``f = 1 - i`` (CIFG;
+  the forget rows of the weights are then unused and get zero gradients).
+* GRU: ``linear_before_reset=False`` applies the reset gate before the recurrent matmul,
+  ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)`` (ONNX default, Keras ``reset_after=False``).
 """
+
 
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._core import RecurrentCache
@@ -36,15 +54,15 @@ Nonlinearity = Literal["tanh", "relu"]
 
 
 class LSTMOutput(NamedTuple):
-    y: Array  #: [T, B, H] hidden state at every step
-    h_n: Array  #: [B, H] final hidden state
+    y: Array  #: [T, B, R] hidden state at every step (R = P with a projection, else H)
+    h_n: Array  #: [B, R] final hidden state
     c_n: Array  #: [B, H] final cell state
     cache: RecurrentCache
 
 
 class GRUOutput(NamedTuple):
-    y: Array
-    h_n: Array
+    y: Array  #: [T, B, H]
+    h_n: Array  #: [B, H]
     cache: RecurrentCache
 
 
@@ -53,12 +71,14 @@ RNNOutput = GRUOutput
 
 class LSTMGrads(NamedTuple):
     dx: Array  #: [T, B, I]
-    dh0: Array  #: [B, H]
+    dh0: Array  #: [B, R]
     dc0: Array  #: [B, H]
-    dw_ih: Array  #: [G*H, I]
-    dw_hh: Array  #: [G*H, H]
-    db_ih: Array | None  #: [G*H], None when forward had no b_ih
-    db_hh: Array | None  #: [G*H], None when forward had no b_hh
+    dw_ih: Array  #: [4H, I]
+    dw_hh: Array  #: [4H, R]
+    db_ih: Array | None  #: [4H], None when forward had no b_ih
+    db_hh: Array | None  #: [4H], None when forward had no b_hh
+    dw_hr: Array | None = None  #: [P, H], None without projection
+    dpeepholes: Array | None = None  #: [3, H], None without peepholes
 
 
 class SequenceGrads(NamedTuple):
@@ -71,7 +91,7 @@ class SequenceGrads(NamedTuple):
 
 
 class LSTMCellOutput(NamedTuple):
-    h1: Array  #: [B, H]
+    h1: Array  #: [B, R]
     c1: Array  #: [B, H]
     cache: RecurrentCache
 
@@ -86,12 +106,14 @@ RNNCellOutput = GRUCellOutput
 
 class LSTMCellGrads(NamedTuple):
     dx: Array  #: [B, I]
-    dh: Array  #: [B, H]
+    dh: Array  #: [B, R]
     dc: Array  #: [B, H]
     dw_ih: Array
     dw_hh: Array
     db_ih: Array | None
     db_hh: Array | None
+    dw_hr: Array | None = None
+    dpeepholes: Array | None = None
 
 
 class CellGrads(NamedTuple):
@@ -114,13 +136,38 @@ def lstm_forward(
     b_hh: Array | None = None,
     *,
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    w_hr: Array | None = None,
+    peepholes: Array | None = None,
+    input_forget: bool = False,
+    clip: float | None = None,
 ) -> LSTMOutput:
     """LSTM over a whole sequence (one layer, one direction).
 
-    ``x [T, B, I]``, ``h0``/``c0 [B, H]`` or None, ``w_ih [4H, I]``, ``w_hh [4H, H]``,
-    ``b_ih``/``b_hh [4H]`` or None. Returns ``(y [T, B, H], h_n, c_n, cache)``.
+    ``x [T, B, I]``, ``h0 [B, R]``/``c0 [B, H]`` or None, ``w_ih [4H, I]``, ``w_hh [4H, R]``,
+    ``b_ih``/``b_hh [4H]`` or None; R = H, or P with the projection ``w_hr [P, H]``.
+    Returns ``(y [T, B, R], h_n [B, R], c_n [B, H], cache)``. The keyword options are in the
+    module docstring.
     """
-    return LSTMOutput(*_core.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, training=training))
+    return LSTMOutput(
+        *_core.lstm_forward(
+            x,
+            h0,
+            c0,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            w_hr=w_hr,
+            peepholes=peepholes,
+            input_forget=input_forget,
+            clip=clip,
+        )
+    )
 
 
 def lstm_backward(
@@ -128,8 +175,9 @@ def lstm_backward(
 ) -> LSTMGrads:
     """Backpropagation through time for :func:`lstm_forward`.
 
-    ``dy [T, B, H]``, ``dh_n``/``dc_n [B, H]``, each None for zeros. Returns the gradients
-    of every forward input: ``(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)``.
+    ``dy [T, B, R]``, ``dh_n [B, R]``, ``dc_n [B, H]``, each None for zeros. Returns the
+    gradients of every forward input: ``(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr,
+    dpeepholes)`` (None for an input forward did not have).
     """
     return LSTMGrads(*_core.lstm_backward(dy, dh_n, dc_n, cache))
 
@@ -143,12 +191,30 @@ def gru_forward(
     b_hh: Array | None = None,
     *,
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    linear_before_reset: bool = True,
+    clip: float | None = None,
 ) -> GRUOutput:
-    """GRU over a whole sequence, PyTorch's formulation (reset after the recurrent matmul).
+    """GRU over a whole sequence, by default PyTorch's formulation (reset after the matmul).
 
     ``w_ih [3H, I]``, ``w_hh [3H, H]``, gates (r, z, n). Returns ``(y, h_n, cache)``.
     """
-    return GRUOutput(*_core.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, training=training))
+    return GRUOutput(
+        *_core.gru_forward(
+            x,
+            h0,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+        )
+    )
 
 
 def gru_backward(dy: Array | None, dh_n: Array | None, cache: RecurrentCache) -> SequenceGrads:
@@ -167,14 +233,28 @@ def rnn_forward(
     *,
     nonlinearity: Nonlinearity = "tanh",
     training: bool = True,
+    lengths: ArrayLike | None = None,
+    reverse: bool = False,
+    clip: float | None = None,
 ) -> RNNOutput:
     """Vanilla (Elman) RNN over a whole sequence: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
-    ``nonlinearity`` is ``"tanh"`` or ``"relu"``. Returns ``(y, h_n, cache)``.
+    ``act`` is ``"tanh"`` or ``"relu"``; ``w_ih [H, I]``, ``w_hh [H, H]``.
+    Returns ``(y, h_n, cache)``.
     """
     return RNNOutput(
         *_core.rnn_forward(
-            x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity, training=training
+            x,
+            h0,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            nonlinearity=nonlinearity,
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            clip=clip,
         )
     )
 
@@ -196,17 +276,36 @@ def lstm_cell_forward(
     b_hh: Array | None = None,
     *,
     training: bool = True,
+    w_hr: Array | None = None,
+    peepholes: Array | None = None,
+    input_forget: bool = False,
+    clip: float | None = None,
 ) -> LSTMCellOutput:
-    """One LSTM step: ``x [B, I]``, ``h``/``c [B, H]`` or None. Returns ``(h1, c1, cache)``."""
+    """One LSTM step: ``x [B, I]``, ``h [B, R]``/``c [B, H]`` or None. Returns
+    ``(h1, c1, cache)``; the options are those of :func:`lstm_forward`."""
     return LSTMCellOutput(
-        *_core.lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, training=training)
+        *_core.lstm_cell_forward(
+            x,
+            h,
+            c,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            w_hr=w_hr,
+            peepholes=peepholes,
+            input_forget=input_forget,
+            clip=clip,
+        )
     )
 
 
 def lstm_cell_backward(
     dh1: Array | None, dc1: Array | None, cache: RecurrentCache
 ) -> LSTMCellGrads:
-    """Backward of :func:`lstm_cell_forward`: ``(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh)``."""
+    """Backward of :func:`lstm_cell_forward`:
+    ``(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dpeepholes)``."""
     return LSTMCellGrads(*_core.lstm_cell_backward(dh1, dc1, cache))
 
 
@@ -219,9 +318,23 @@ def gru_cell_forward(
     b_hh: Array | None = None,
     *,
     training: bool = True,
+    linear_before_reset: bool = True,
+    clip: float | None = None,
 ) -> GRUCellOutput:
     """One GRU step: ``x [B, I]``, ``h [B, H]`` or None. Returns ``(h1, cache)``."""
-    return GRUCellOutput(*_core.gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, training=training))
+    return GRUCellOutput(
+        *_core.gru_cell_forward(
+            x,
+            h,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+        )
+    )
 
 
 def gru_cell_backward(dh1: Array | None, cache: RecurrentCache) -> CellGrads:
@@ -239,11 +352,12 @@ def rnn_cell_forward(
     *,
     nonlinearity: Nonlinearity = "tanh",
     training: bool = True,
+    clip: float | None = None,
 ) -> RNNCellOutput:
     """One vanilla RNN step. Returns ``(h1, cache)``."""
     return RNNCellOutput(
         *_core.rnn_cell_forward(
-            x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity, training=training
+            x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity, training=training, clip=clip
         )
     )
 

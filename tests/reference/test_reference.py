@@ -100,7 +100,9 @@ def backward(
             res = ref.lstm_backward(g.get("y"), g.get("h_n"), g.get("c_n"), cache)
         else:
             res = ref.lstm_cell_backward(g.get("h_n"), g.get("c_n"), cache)
-        return dict(zip(GRADS, res, strict=True))
+        *core, dw_hr, dpeepholes = res  # no projection, no peepholes in this file
+        assert dw_hr is None and dpeepholes is None
+        return dict(zip(GRADS, core, strict=True))
     if kind == "gru":
         if level == "seq":
             res = ref.gru_backward(g.get("y"), g.get("h_n"), cache)

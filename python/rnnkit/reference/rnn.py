@@ -1,12 +1,16 @@
 """Reference vanilla (Elman) RNN: one step and a whole sequence, forward and backward.
 
-PyTorch's formulation::
+PyTorch's formulation, with ONNX's optional ``clip``::
 
-    h1 = act(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh),    act = tanh or relu
+    a  = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh             [B, H]
+    h1 = act(clip(a)),    act = tanh or relu
+
+``clip(a)`` clamps to ``[-clip, clip]`` (the identity when ``clip`` is None); the
+gradient passes where ``-clip < a < clip``. The derivative of relu at exactly 0 is
+taken to be 0, as in PyTorch.
 
 Shapes: ``x [B, I]`` per step (``[T, B, I]`` for a sequence), ``h [B, H]``,
-``w_ih [H, I]``, ``w_hh [H, H]``, ``b_ih``/``b_hh [H]`` or None. The derivative of relu
-at exactly 0 is taken to be 0, as in PyTorch.
+``w_ih [H, I]``, ``w_hh [H, H]``, ``b_ih``/``b_hh [H]`` or None, ``lengths [B]``.
 """
 
 from __future__ import annotations
@@ -17,21 +21,31 @@ import numpy as np
 
 from ._common import (
     Array,
+    Lengths,
     Nonlinearity,
     SequenceCache,
     accumulate,
     activation,
     activation_grad_from_output,
+    active_rows,
     bias_grads,
+    check_clip,
     check_dtypes,
+    check_flag,
+    check_lengths,
     check_ndim,
     check_nonlinearity,
+    check_training,
+    clip_gradient,
+    clip_preactivation,
     grad_or_zeros,
-    hidden_size,
     linear,
+    recurrent_sizes,
     state_or_zeros,
+    steps_in_order,
     weights_dtype,
 )
+from ._results import CellGrads, RNNCellOutput, RNNOutput, SequenceGrads
 
 GATES = 1
 
@@ -41,8 +55,9 @@ class RNNCellCache:
     """Everything :func:`rnn_cell_backward` needs from one forward step.
 
     Inputs ``x [B, I]``, ``h [B, H]`` (zeros when the caller passed None), the
-    parameters, the ``nonlinearity`` and the output ``h1 [B, H]`` (both activations'
-    derivatives are functions of their output).
+    parameters, the ``nonlinearity``, the output ``h1 [B, H]`` (both activations'
+    derivatives are functions of their output) and ``passes [B, H]``, where the clip let
+    the gradient through (None without ``clip``).
     """
 
     x: Array
@@ -53,6 +68,8 @@ class RNNCellCache:
     b_hh: Array | None
     nonlinearity: str
     h1: Array
+    passes: Array | None
+    training: bool = True
 
 
 RNNCache = SequenceCache[RNNCellCache]
@@ -66,44 +83,52 @@ def rnn_cell_forward(
     w_hh: Array,
     b_ih: Array | None = None,
     b_hh: Array | None = None,
+    *,
     nonlinearity: Nonlinearity = "tanh",
-) -> tuple[Array, RNNCellCache]:
+    training: bool = True,
+    clip: float | None = None,
+) -> RNNCellOutput:
     """One vanilla-RNN step.
 
     ``x [B, I]``, ``h [B, H]`` or None (zeros), ``w_ih [H, I]``, ``w_hh [H, H]``,
     ``b_ih``/``b_hh [H]`` or None, ``nonlinearity`` ``"tanh"`` or ``"relu"`` (anything
-    else: ``ValueError``). Returns ``(h1 [B, H], cache)``.
+    else: ``ValueError``), ``clip`` None or a positive number. Returns ``(h1 [B, H],
+    cache)``.
     """
     check_nonlinearity(nonlinearity)
-    dtype = weights_dtype(w_ih, w_hh)
-    check_dtypes(dtype, x=x, h=h, b_ih=b_ih, b_hh=b_hh)
+    training = check_flag(training, "training")
+    clip = check_clip(clip)
+    dtype = weights_dtype(w_ih)
+    check_dtypes(dtype, x=x, h=h, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     check_ndim(x, 2, "x", "[B, I]")
     batch, input_size = x.shape
-    hid = hidden_size(w_ih, w_hh, b_ih, b_hh, GATES, input_size)
+    hid, _ = recurrent_sizes(w_ih, w_hh, b_ih, b_hh, GATES, input_size)
     h = state_or_zeros(h, batch, hid, dtype, "h")
 
     a = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)  # [B, H]
+    a, passes = clip_preactivation(a, clip)
     h1 = activation(a, nonlinearity)
 
-    cache = RNNCellCache(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity, h1)
-    return h1, cache
+    cache = RNNCellCache(
+        x=x, h=h, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+        nonlinearity=nonlinearity, h1=h1, passes=passes, training=training,
+    )  # fmt: skip
+    return RNNCellOutput(h1, cache)
 
 
-def rnn_cell_backward(
-    dh1: Array | None, cache: RNNCellCache
-) -> tuple[Array, Array, Array, Array, Array | None, Array | None]:
+def rnn_cell_backward(dh1: Array | None, cache: RNNCellCache) -> CellGrads:
     """Backward of :func:`rnn_cell_forward`.
 
     ``dh1 [B, H]`` is the gradient of the loss with respect to ``h1`` (None for zeros).
     Returns ``(dx [B, I], dh [B, H], dw_ih [H, I], dw_hh [H, H], db_ih [H] or None,
     db_hh [H] or None)``.
     """
+    check_training(cache.training, "rnn_cell_forward")
     x, h, h1 = cache.x, cache.h, cache.h1
-    dtype = h1.dtype
-    dh1 = grad_or_zeros(dh1, h1.shape, dtype, "dh1")
-    check_dtypes(dtype, dh1=dh1)
+    dh1 = grad_or_zeros(dh1, h1.shape, h1.dtype, "dh1", "(B, H)")
 
     da = dh1 * activation_grad_from_output(h1, cache.nonlinearity)  # [B, H]
+    da = clip_gradient(da, cache.passes)
 
     # a = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
     dx = da @ cache.w_ih
@@ -111,7 +136,7 @@ def rnn_cell_backward(
     dw_ih = da.T @ x
     dw_hh = da.T @ h
     db_ih, db_hh = bias_grads(da, da, cache.b_ih, cache.b_hh)
-    return dx, dh, dw_ih, dw_hh, db_ih, db_hh
+    return CellGrads(dx, dh, dw_ih, dw_hh, db_ih, db_hh)
 
 
 # ---------------------------------------------------------------------------- sequences
@@ -122,67 +147,98 @@ def rnn_forward(
     w_hh: Array,
     b_ih: Array | None = None,
     b_hh: Array | None = None,
+    *,
     nonlinearity: Nonlinearity = "tanh",
-) -> tuple[Array, Array, RNNCache]:
-    """Vanilla RNN over a whole sequence (one layer, one direction): T cell calls.
+    training: bool = True,
+    lengths: Lengths | None = None,
+    reverse: bool = False,
+    clip: float | None = None,
+) -> RNNOutput:
+    """Vanilla RNN over a whole sequence (one layer, one direction): a loop of cells.
 
     ``x [T, B, I]``, ``h0 [B, H]`` or None (zeros), ``w_ih [H, I]``, ``w_hh [H, H]``,
-    ``b_ih``/``b_hh [H]`` or None, ``nonlinearity`` ``"tanh"`` or ``"relu"``. Returns
-    ``(y [T, B, H], h_n [B, H], cache)``. For ``T = 0``, ``y`` is ``(0, B, H)`` and
+    ``b_ih``/``b_hh [H]`` or None, ``nonlinearity`` ``"tanh"`` or ``"relu"``.
+    ``lengths [B]`` (None: all ``T``) makes sequence ``b`` the steps ``x[0:lengths[b], b]``;
+    ``reverse`` runs every sequence from its last step down to 0. Returns
+    ``(y [T, B, H], h_n [B, H], cache)``: ``y[t, b]`` is the state made at time ``t``
+    (0 for ``t >= lengths[b]``), ``h_n[b]`` the state after the sequence's last processed
+    step (``h0[b]`` when ``lengths[b] = 0``). For ``T = 0``, ``y`` is ``(0, B, H)`` and
     ``h_n`` is a copy of ``h0``.
     """
     check_nonlinearity(nonlinearity)
-    dtype = weights_dtype(w_ih, w_hh)
-    check_dtypes(dtype, x=x, h0=h0, b_ih=b_ih, b_hh=b_hh)
+    training = check_flag(training, "training")
+    reverse = check_flag(reverse, "reverse")
+    clip = check_clip(clip)
+    dtype = weights_dtype(w_ih)
+    check_dtypes(dtype, x=x, h0=h0, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     check_ndim(x, 3, "x", "[T, B, I]")
     steps, batch, input_size = x.shape
-    hid = hidden_size(w_ih, w_hh, b_ih, b_hh, GATES, input_size)
+    hid, _ = recurrent_sizes(w_ih, w_hh, b_ih, b_hh, GATES, input_size)
     h = state_or_zeros(h0, batch, hid, dtype, "h0").copy()
+    run_lengths = check_lengths(lengths, steps, batch)
 
-    ys: list[Array] = []
-    cells: list[RNNCellCache] = []
-    for t in range(steps):
-        h, cell = rnn_cell_forward(x[t], h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-        ys.append(h)
-        cells.append(cell)
+    y = np.zeros((steps, batch, hid), dtype=dtype)
+    cells: list[RNNCellCache | None] = [None] * steps
+    rows_at: list[np.ndarray] = [np.empty(0, dtype=np.intp)] * steps
+    for t in steps_in_order(steps, reverse):
+        rows = active_rows(run_lengths, t)  # the sequences that have a step t
+        h1, cells[t] = rnn_cell_forward(
+            x[t, rows],
+            h[rows],
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            nonlinearity=nonlinearity,
+            clip=clip,
+        )
+        h[rows] = h1  # the other rows keep their state through step t
+        y[t, rows] = h1
+        rows_at[t] = rows
 
-    y = np.stack(ys) if ys else np.empty((0, batch, hid), dtype=dtype)
     cache = SequenceCache(
-        "rnn",
-        cells,
-        (steps, batch, input_size, hid),
-        dtype,
-        GATES,
-        b_ih is not None,
-        b_hh is not None,
-        nonlinearity,
+        kind="rnn",
+        producer="rnn_forward",
+        cells=cells,
+        rows=rows_at,
+        shape=(steps, batch, input_size, hid),
+        dtype=dtype,
+        params={"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh},
+        lengths=None if lengths is None else run_lengths.copy(),
+        run_lengths=run_lengths,
+        reverse=reverse,
+        training=training,
+        nonlinearity=nonlinearity,
     )
-    return y, h, cache
+    return RNNOutput(y, h, cache)
 
 
-def rnn_backward(
-    dy: Array | None, dh_n: Array | None, cache: RNNCache
-) -> tuple[Array, Array, Array, Array, Array | None, Array | None]:
-    """Backpropagation through time for :func:`rnn_forward`: the cell backward, T to 1.
+def rnn_backward(dy: Array | None, dh_n: Array | None, cache: RNNCache) -> SequenceGrads:
+    """Backpropagation through time for :func:`rnn_forward`: the cell backward in the
+    opposite order of the forward.
 
-    ``dy [T, B, H]``, ``dh_n [B, H]``, each None for zeros. Returns ``(dx [T, B, I],
-    dh0 [B, H], dw_ih [H, I], dw_hh [H, H], db_ih [H] or None, db_hh [H] or None)``.
+    ``dy [T, B, H]``, ``dh_n [B, H]``, each None for zeros. ``dy`` at padded positions
+    (``t >= lengths[b]``) is ignored and ``dh_n[b]`` enters at sequence ``b``'s last
+    processed step. Returns ``(dx [T, B, I] (0 at padded positions), dh0 [B, H],
+    dw_ih [H, I], dw_hh [H, H], db_ih [H] or None, db_hh [H] or None)``.
     """
+    check_training(cache.training, cache.producer)
     steps, batch, input_size, hid = cache.shape
     dtype = cache.dtype
-    dy = grad_or_zeros(dy, (steps, batch, hid), dtype, "dy")
-    dh = grad_or_zeros(dh_n, (batch, hid), dtype, "dh_n").copy()
-    check_dtypes(dtype, dy=dy, dh_n=dh)
-    dw_ih, dw_hh, db_ih, db_hh = cache.zero_param_grads()
+    dy = grad_or_zeros(dy, (steps, batch, hid), dtype, "dy", "(T, B, H)")
+    dh = grad_or_zeros(dh_n, (batch, hid), dtype, "dh_n", "(B, H)").copy()
+    grads = cache.zero_param_grads()
+    dw_ih, dw_hh, db_ih, db_hh = grads["w_ih"], grads["w_hh"], grads["b_ih"], grads["b_hh"]
 
-    dx = np.empty((steps, batch, input_size), dtype=dtype)
-    for t in reversed(range(steps)):
-        # h_t feeds both the output y[t] and the next step.
-        dx[t], dh, dw_ih_t, dw_hh_t, db_ih_t, db_hh_t = rnn_cell_backward(
-            dy[t] + dh, cache.cells[t]
-        )
-        dw_ih += dw_ih_t
-        dw_hh += dw_hh_t
-        db_ih = accumulate(db_ih, db_ih_t)
-        db_hh = accumulate(db_hh, db_hh_t)
-    return dx, dh, dw_ih, dw_hh, db_ih, db_hh
+    dx = np.zeros((steps, batch, input_size), dtype=dtype)
+    for t in reversed(steps_in_order(steps, cache.reverse)):
+        rows = cache.rows[t]
+        # h_t feeds both the output y[t] and the next processed step.
+        g = rnn_cell_backward(dy[t, rows] + dh[rows], cache.cells[t])
+        dx[t, rows] = g.dx
+        dh[rows] = g.dh
+        dw_ih += g.dw_ih
+        dw_hh += g.dw_hh
+        db_ih = accumulate(db_ih, g.db_ih)
+        db_hh = accumulate(db_hh, g.db_hh)
+    return SequenceGrads(dx, dh, dw_ih, dw_hh, db_ih, db_hh)

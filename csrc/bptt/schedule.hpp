@@ -1,0 +1,99 @@
+// Which batch rows run at which step of a time loop, for variable lengths and either direction.
+//
+// The rows are sorted by length, longest first (stable), so that at step s the rows still
+// running are the first n_s of them: every recurrent GEMM and pointwise pass covers exactly
+// the real tokens, with no padding work (the layout of PyTorch's PackedSequence, built here
+// from a lengths array). Step s of sorted row i reads time
+//   t = s                    (forward direction)
+//   t = length[i] - 1 - s    (reverse: each sequence starts at its own last step),
+// so the set of running rows is the same in both directions.
+//
+// Packed layout: the values of step s, row i < n_s, sit at row offset[s] + i of a [N, cols]
+// array, N the number of real tokens. Without lengths in the forward direction (`identity`),
+// packed row s*B + i is row t*B + b of the caller's [T, B, cols] array, so nothing is copied.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace rnnkit::bptt {
+
+class Schedule {
+public:
+    // lengths: [B] values in [0, T], or null for "all T". The caller validates the values.
+    Schedule(std::int64_t T, std::int64_t B, const std::int64_t* lengths, bool reverse);
+
+    std::int64_t T() const { return T_; }
+    std::int64_t B() const { return B_; }
+    bool reverse() const { return reverse_; }
+    // Packed rows coincide with the caller's [T, B] rows.
+    bool identity() const { return identity_; }
+    // Number of steps: the longest length.
+    std::int64_t steps() const { return static_cast<std::int64_t>(active_.size()) - 1; }
+    // Rows running at step s (0 for s == steps()).
+    std::int64_t active(std::int64_t s) const { return active_[static_cast<std::size_t>(s)]; }
+    // Packed row of (step s, row 0); offset(steps()) == rows().
+    std::int64_t offset(std::int64_t s) const { return offset_[static_cast<std::size_t>(s)]; }
+    // N: real tokens.
+    std::int64_t rows() const { return offset_.back(); }
+    // Batch index of sorted row i.
+    std::int64_t batch_of(std::int64_t i) const { return order_[static_cast<std::size_t>(i)]; }
+    std::int64_t length_of(std::int64_t i) const { return length_[static_cast<std::size_t>(i)]; }
+    // Row of the caller's [T, B, cols] arrays that (step s, sorted row i) reads or writes.
+    std::int64_t source_row(std::int64_t s, std::int64_t i) const {
+        const std::int64_t t = reverse_ ? length_of(i) - 1 - s : s;
+        return t * B_ + batch_of(i);
+    }
+
+    // dst[packed rows of steps s0..s1) ] = src[source rows], `cols` values per row.
+    template <typename T>
+    void gather(std::int64_t s0, std::int64_t s1, const T* src, std::int64_t cols, T* dst) const {
+        const std::size_t bytes = static_cast<std::size_t>(cols) * sizeof(T);
+        for (std::int64_t s = s0; s < s1; ++s) {
+            for (std::int64_t i = 0; i < active(s); ++i) {
+                std::memcpy(dst + (offset(s) - offset(s0) + i) * cols,
+                            src + source_row(s, i) * cols, bytes);
+            }
+        }
+    }
+
+    // The inverse of gather over all steps; rows of dst that no token maps to are zeroed.
+    template <typename T>
+    void scatter(const T* src, std::int64_t cols, T* dst) const {
+        const std::size_t bytes = static_cast<std::size_t>(cols) * sizeof(T);
+        if (rows() < T_ * B_) std::memset(dst, 0, static_cast<std::size_t>(T_ * B_) * bytes);
+        for (std::int64_t s = 0; s < steps(); ++s) {
+            for (std::int64_t i = 0; i < active(s); ++i) {
+                std::memcpy(dst + source_row(s, i) * cols, src + (offset(s) + i) * cols, bytes);
+            }
+        }
+    }
+
+    // dst[i] = src[batch_of(i)] (to sorted order) and back; `cols` values per row.
+    template <typename T>
+    void sort_rows(const T* src, std::int64_t cols, T* dst) const {
+        for (std::int64_t i = 0; i < B_; ++i) {
+            std::memcpy(dst + i * cols, src + batch_of(i) * cols,
+                        static_cast<std::size_t>(cols) * sizeof(T));
+        }
+    }
+    template <typename T>
+    void unsort_rows(const T* src, std::int64_t cols, T* dst) const {
+        for (std::int64_t i = 0; i < B_; ++i) {
+            std::memcpy(dst + batch_of(i) * cols, src + i * cols,
+                        static_cast<std::size_t>(cols) * sizeof(T));
+        }
+    }
+
+private:
+    std::int64_t T_, B_;
+    bool reverse_;
+    bool identity_;
+    std::vector<std::int64_t> order_;   // [B] sorted row -> batch index
+    std::vector<std::int64_t> length_;  // [B] length of sorted row (non-increasing)
+    std::vector<std::int64_t> active_;  // [S+1] rows running at step s; active_[S] = 0
+    std::vector<std::int64_t> offset_;  // [S+1] packed row of (s, 0)
+};
+
+}  // namespace rnnkit::bptt

@@ -1,0 +1,83 @@
+"""The named tuples the reference returns: the same names and fields as :mod:`rnnkit`'s.
+
+Shapes: T time steps, B batch, I input size, H hidden size, P projection size, R the size
+of the recurrent state ``h`` (P with an LSTM projection, else H), G gates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ._common import Array
+
+
+class LSTMOutput(NamedTuple):
+    y: Array  #: [T, B, R] the hidden state at every step (0 at padded steps)
+    h_n: Array  #: [B, R] final hidden state of every sequence
+    c_n: Array  #: [B, H] final cell state of every sequence
+    cache: Any
+
+
+class GRUOutput(NamedTuple):
+    y: Array  #: [T, B, H]
+    h_n: Array  #: [B, H]
+    cache: Any
+
+
+RNNOutput = GRUOutput
+
+
+class LSTMGrads(NamedTuple):
+    dx: Array  #: [T, B, I] (0 at padded steps)
+    dh0: Array  #: [B, R]
+    dc0: Array  #: [B, H]
+    dw_ih: Array  #: [4H, I]
+    dw_hh: Array  #: [4H, R]
+    db_ih: Array | None  #: [4H], None when forward had no b_ih
+    db_hh: Array | None  #: [4H], None when forward had no b_hh
+    dw_hr: Array | None  #: [P, H], None without a projection
+    dpeepholes: Array | None  #: [3, H], None without peepholes
+
+
+class SequenceGrads(NamedTuple):
+    dx: Array  #: [T, B, I] (0 at padded steps)
+    dh0: Array  #: [B, H]
+    dw_ih: Array  #: [G*H, I]
+    dw_hh: Array  #: [G*H, H]
+    db_ih: Array | None  #: [G*H] or None
+    db_hh: Array | None  #: [G*H] or None
+
+
+class LSTMCellOutput(NamedTuple):
+    h1: Array  #: [B, R]
+    c1: Array  #: [B, H]
+    cache: Any
+
+
+class GRUCellOutput(NamedTuple):
+    h1: Array  #: [B, H]
+    cache: Any
+
+
+RNNCellOutput = GRUCellOutput
+
+
+class LSTMCellGrads(NamedTuple):
+    dx: Array  #: [B, I]
+    dh: Array  #: [B, R]
+    dc: Array  #: [B, H]
+    dw_ih: Array  #: [4H, I]
+    dw_hh: Array  #: [4H, R]
+    db_ih: Array | None  #: [4H] or None
+    db_hh: Array | None  #: [4H] or None
+    dw_hr: Array | None  #: [P, H] or None
+    dpeepholes: Array | None  #: [3, H] or None
+
+
+class CellGrads(NamedTuple):
+    dx: Array  #: [B, I]
+    dh: Array  #: [B, H]
+    dw_ih: Array  #: [G*H, I]
+    dw_hh: Array  #: [G*H, H]
+    db_ih: Array | None  #: [G*H] or None
+    db_hh: Array | None  #: [G*H] or None
