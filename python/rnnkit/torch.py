@@ -1,0 +1,489 @@
+"""PyTorch adapter: ``torch.nn.LSTM/GRU/RNN`` whose CPU forward and backward run rnnkit's kernels.
+
+This module is optional: ``import rnnkit`` never imports torch; ``import rnnkit.torch`` does
+(and needs it installed).
+
+:class:`LSTM`, :class:`GRU` and :class:`RNN` subclass the corresponding ``torch.nn`` modules:
+the same constructor, the same parameters and ``state_dict`` keys (a torch checkpoint loads as
+it is), the same ``forward`` signature and return structure (``(output, h_n)``, or
+``(output, (h_n, c_n))`` for the LSTM), with batched or unbatched tensors, ``batch_first``,
+``PackedSequence`` inputs (sorted or not), ``h0``/``c0`` given or not, ``proj_size``,
+``bias=False``, several layers, bidirectional layers and inter-layer dropout. Only the
+computation differs: every layer-direction is one ``torch.autograd.Function`` whose forward
+calls :func:`rnnkit.lstm_forward` (or ``gru_``/``rnn_forward``) and whose backward calls the
+matching BPTT kernel. Tensors reach the kernels as zero-copy NumPy views (non-contiguous ones,
+such as a ``batch_first`` input, are copied once by the kernel) and results come back as
+tensors that share the kernels' arrays. Everything between layers (concatenating directions,
+dropout with torch's random generator, packing) is ordinary torch code, so autograd composes
+and parameters receive ``.grad`` exactly as with ``torch.nn``.
+
+* Kernels keep what backward needs only when it is needed: when grad mode is on and some input
+  or parameter requires a gradient; otherwise they run in inference mode.
+* Parameters and inputs are float32 or float64 (another dtype is a ``TypeError``), on the CPU
+  (another device is a ``RuntimeError`` naming it: move the module to the CPU or use
+  ``torch.nn`` there).
+* Tensors saved for backward are version-checked as usual: modifying an input or a parameter
+  in place between forward and backward raises torch's error.
+* Double backward (``create_graph=True`` through the recurrence) is not supported.
+* A sequence of length 0 is accepted (the initial state passes through), where torch raises.
+
+:func:`from_torch` wraps an existing ``torch.nn.LSTM/GRU/RNN`` into the matching class here,
+sharing its ``Parameter`` objects (no copy).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.nn.utils.rnn import PackedSequence
+
+from ._functional import (
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
+)
+
+__all__ = ["GRU", "LSTM", "RNN", "from_torch"]
+
+_SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+
+# --------------------------------------------------------------------------- tensor <-> numpy
+def _np(t: Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor (no copy; a lazily negated tensor is resolved first)."""
+    return t.detach().resolve_neg().numpy()
+
+
+def _np_opt(t: Tensor | None) -> np.ndarray | None:
+    return None if t is None else _np(t)
+
+
+def _tensor(a: np.ndarray) -> Tensor:
+    """The kernel's result array as a tensor sharing its memory."""
+    return torch.from_numpy(a)
+
+
+def _grad(a: np.ndarray | None, needed: bool) -> Tensor | None:
+    return _tensor(a) if needed and a is not None else None
+
+
+# --------------------------------------------------------------------------- autograd functions
+class _LSTMFunction(torch.autograd.Function):
+    """One LSTM layer-direction: ``(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr) -> (y, h_n, c_n)``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        h0: Tensor | None,
+        c0: Tensor | None,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor | None,
+        b_hh: Tensor | None,
+        w_hr: Tensor | None,
+        lengths: np.ndarray | None,
+        reverse: bool,
+        training: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        y, h_n, c_n, cache = lstm_forward(
+            _np(x),
+            _np_opt(h0),
+            _np_opt(c0),
+            _np(w_ih),
+            _np(w_hh),
+            _np_opt(b_ih),
+            _np_opt(b_hh),
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            w_hr=_np_opt(w_hr),
+        )
+        ctx.cache = cache if training else None
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        ctx.set_materialize_grads(False)
+        return _tensor(y), _tensor(h_n), _tensor(c_n)
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, dy: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        _ = ctx.saved_tensors  # torch's check that nothing was modified in place since forward
+        g = lstm_backward(_np_opt(dy), _np_opt(dh_n), _np_opt(dc_n), ctx.cache)
+        need = ctx.needs_input_grad
+        grads = (g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)
+        return (*(_grad(a, n) for a, n in zip(grads, need, strict=False)), None, None, None)
+
+
+class _GRUFunction(torch.autograd.Function):
+    """One GRU layer-direction: ``(x, h0, w_ih, w_hh, b_ih, b_hh) -> (y, h_n)``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        h0: Tensor | None,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor | None,
+        b_hh: Tensor | None,
+        lengths: np.ndarray | None,
+        reverse: bool,
+        training: bool,
+    ) -> tuple[Tensor, Tensor]:
+        y, h_n, cache = gru_forward(
+            _np(x),
+            _np_opt(h0),
+            _np(w_ih),
+            _np(w_hh),
+            _np_opt(b_ih),
+            _np_opt(b_hh),
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+        )
+        ctx.cache = cache if training else None
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
+        ctx.set_materialize_grads(False)
+        return _tensor(y), _tensor(h_n)
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, dy: Tensor | None, dh_n: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        _ = ctx.saved_tensors
+        g = gru_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
+        need = ctx.needs_input_grad
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None)
+
+
+class _RNNFunction(torch.autograd.Function):
+    """One vanilla RNN layer-direction: ``(x, h0, w_ih, w_hh, b_ih, b_hh) -> (y, h_n)``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        h0: Tensor | None,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor | None,
+        b_hh: Tensor | None,
+        nonlinearity: str,
+        lengths: np.ndarray | None,
+        reverse: bool,
+        training: bool,
+    ) -> tuple[Tensor, Tensor]:
+        y, h_n, cache = rnn_forward(
+            _np(x),
+            _np_opt(h0),
+            _np(w_ih),
+            _np(w_hh),
+            _np_opt(b_ih),
+            _np_opt(b_hh),
+            nonlinearity=cast(Any, nonlinearity),
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+        )
+        ctx.cache = cache if training else None
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
+        ctx.set_materialize_grads(False)
+        return _tensor(y), _tensor(h_n)
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, dy: Tensor | None, dh_n: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        _ = ctx.saved_tensors
+        g = rnn_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
+        need = ctx.needs_input_grad
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None, None)
+
+
+# --------------------------------------------------------------------------- shared module code
+def _pack_layout(batch_sizes: Tensor) -> tuple[Tensor, np.ndarray]:
+    """For a PackedSequence's ``batch_sizes`` [T]: the row of every packed entry in the padded
+    time-major ``[T*B]`` layout (sorted batch order), and the sequence lengths [B]."""
+    bs = batch_sizes.detach().cpu().numpy().astype(np.int64)
+    max_batch = int(bs[0]) if bs.size else 0
+    mask = np.arange(max_batch)[None, :] < bs[:, None]  # [T, B]: step t of sequence b exists
+    index = torch.from_numpy(np.flatnonzero(mask))  # packed order: t-major, then b
+    return index, mask.sum(axis=0)
+
+
+def _pad(data: Tensor, index: Tensor, steps: int, batch: int) -> Tensor:
+    """Packed rows ``data [N, F]`` -> zero-padded time-major ``[T, B, F]`` (differentiable)."""
+    padded = data.new_zeros(steps * batch, data.shape[-1]).index_copy(0, index, data)
+    return padded.view(steps, batch, data.shape[-1])
+
+
+def _unpad(padded: Tensor, index: Tensor) -> Tensor:
+    """Zero-padded time-major ``[T, B, F]`` -> packed rows ``[N, F]`` (differentiable)."""
+    return padded.reshape(-1, padded.shape[-1]).index_select(0, index)
+
+
+class _KernelRNNBase(torch.nn.RNNBase):
+    """What :class:`LSTM`, :class:`GRU` and :class:`RNN` share: argument handling mirroring
+    ``torch.nn``'s ``forward`` and the layer stack running rnnkit's kernels."""
+
+    def _describe(self) -> str:
+        return f"rnnkit.torch.{type(self).__name__}"
+
+    def _check_tensors(self, input: Tensor, hx: tuple[Tensor, ...]) -> None:
+        """CPU only, float32/float64 only: raise a clear error otherwise."""
+        named: list[tuple[str, Tensor]] = [("input", input)]
+        named += list(zip(("h_0", "c_0") if len(hx) == 2 else ("hx",), hx, strict=False))
+        named += [
+            (n, w)
+            for n, w in zip(self._flat_weights_names, self._flat_weights, strict=True)
+            if isinstance(w, Tensor)
+        ]
+        for what, t in named:
+            if t.device.type != "cpu":
+                raise RuntimeError(
+                    f"{self._describe()} runs on the CPU only, but {what} is on device "
+                    f"'{t.device}' (rnnkit has no kernels for it); move the module and its "
+                    f"inputs to the CPU with .cpu(), or use torch.nn.{type(self).__name__} there"
+                )
+        dtype = cast(Tensor, self._flat_weights[0]).dtype
+        if dtype not in _SUPPORTED_DTYPES:
+            raise TypeError(
+                f"{self._describe()} supports float32 and float64 parameters, got {dtype}; "
+                f"convert the module with .float() or .double()"
+            )
+        for what, t in named[1:]:
+            if t.dtype != dtype:
+                raise TypeError(
+                    f"{what} must have dtype {dtype} (the dtype of the parameters), got {t.dtype}"
+                )
+
+    def _layer_direction(
+        self,
+        k: int,
+        x: Tensor,
+        h0: Tensor | None,
+        c0: Tensor | None,
+        lengths: np.ndarray | None,
+        reverse: bool,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run layer-direction ``k`` (= layer * D + direction) on time-major ``x``."""
+        n = len(self._all_weights[0])
+        w = cast(list[Tensor], self._flat_weights[k * n : (k + 1) * n])
+        w_ih, w_hh = w[0], w[1]
+        b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
+        w_hr = w[-1] if self.proj_size > 0 else None
+        tensors = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        training = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in tensors
+        )
+        if self.mode == "LSTM":
+            y, h, c = _LSTMFunction.apply(
+                x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, training
+            )
+            return y, h, c
+        if self.mode == "GRU":
+            y, h = _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training)
+            return y, h, None
+        act = "tanh" if self.mode == "RNN_TANH" else "relu"
+        y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, lengths, reverse, training)
+        return y, h, None
+
+    def _stack(
+        self,
+        x: Tensor,
+        hx: tuple[Tensor, ...] | None,
+        lengths: np.ndarray | None,
+        pack_index: Tensor | None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """All layers on time-major ``x [T, B, I]`` (padded, in sorted order, when
+        ``lengths``/``pack_index`` describe a PackedSequence). Returns ``y [T, B, D*R]`` and
+        the final states ``(h_n,)`` or ``(h_n, c_n)``, each ``[L*D, B, *]``."""
+        num_dirs = 2 if self.bidirectional else 1
+        h_list: list[Tensor] = []
+        c_list: list[Tensor] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(num_dirs):
+                k = layer * num_dirs + direction
+                h0 = None if hx is None else hx[0][k]
+                c0 = None if hx is None or len(hx) < 2 else hx[1][k]
+                y, h, c = self._layer_direction(k, layer_input, h0, c0, lengths, direction == 1)
+                outputs.append(y)
+                h_list.append(h)
+                if c is not None:
+                    c_list.append(c)
+            layer_output = outputs[0] if num_dirs == 1 else torch.cat(outputs, dim=2)
+            if self.dropout != 0 and self.training and layer < self.num_layers - 1:
+                # as torch.nn: dropout on the layer output (the packed data for a
+                # PackedSequence), drawn from torch's generator in the same order
+                if pack_index is None:
+                    layer_output = torch.nn.functional.dropout(layer_output, self.dropout, True)
+                else:
+                    steps, batch = layer_output.shape[:2]
+                    data = _unpad(layer_output, pack_index)
+                    data = torch.nn.functional.dropout(data, self.dropout, True)
+                    layer_output = _pad(data, pack_index, steps, batch)
+            layer_input = layer_output
+        states = (torch.stack(h_list),) + ((torch.stack(c_list),) if c_list else ())
+        return layer_input, states
+
+    def _kernel_forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None
+    ) -> tuple[Any, Any]:
+        """``torch.nn``'s forward with the layer computation replaced by rnnkit's kernels."""
+        self._update_flat_weights()
+        is_lstm = self.mode == "LSTM"
+        name = type(self).__name__
+        states: tuple[Tensor, ...] | None
+        if hx is None:
+            states = None
+        elif is_lstm:
+            if not isinstance(hx, tuple | list) or len(hx) != 2:
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0) of tensors or None")
+            states = (hx[0], hx[1])
+        else:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"{name}: hx must be a tensor or None, got {type(hx).__name__}")
+            states = (hx,)
+
+        def as_hx(s: tuple[Tensor, ...]) -> Any:
+            return s if is_lstm else s[0]
+
+        if isinstance(input, PackedSequence):
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            self._check_tensors(data, states or ())
+            if states is None:
+                self.check_input(data, batch_sizes)
+            else:
+                self.check_forward_args(data, as_hx(states), batch_sizes)
+                if sorted_indices is not None:
+                    states = tuple(s.index_select(1, sorted_indices) for s in states)
+            index, lengths = _pack_layout(batch_sizes)
+            x = _pad(data, index, int(batch_sizes.numel()), len(lengths))
+            y, out_states = self._stack(x, states, lengths, index)
+            packed = PackedSequence(_unpad(y, index), batch_sizes, sorted_indices, unsorted_indices)
+            if unsorted_indices is not None:
+                out_states = tuple(s.index_select(1, unsorted_indices) for s in out_states)
+            return packed, as_hx(out_states)
+
+        if not isinstance(input, Tensor):
+            raise TypeError(
+                f"{name}: input must be a Tensor or a PackedSequence, got {type(input).__name__}"
+            )
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+        is_batched = input.dim() == 3
+        batch_dim = 0 if self.batch_first else 1
+        if not is_batched:
+            input = input.unsqueeze(batch_dim)
+        self._check_tensors(input, states or ())
+        if states is None:
+            self.check_input(input, None)
+        else:
+            want = 3 if is_batched else 2
+            if any(s.dim() != want for s in states):
+                got = ", ".join(f"{s.dim()}-D" for s in states)
+                raise RuntimeError(
+                    f"For {'batched 3-D' if is_batched else 'unbatched 2-D'} input, hx should "
+                    f"also be {want}-D but got ({got}) tensors"
+                )
+            if not is_batched:
+                states = tuple(s.unsqueeze(1) for s in states)
+            self.check_forward_args(input, as_hx(states), None)
+        x = input.transpose(0, 1) if self.batch_first else input
+        y, out_states = self._stack(x, states, None, None)
+        output = y.transpose(0, 1) if self.batch_first else y
+        if not is_batched:
+            output = output.squeeze(batch_dim)
+            out_states = tuple(s.squeeze(1) for s in out_states)
+        return output, as_hx(out_states)
+
+
+# --------------------------------------------------------------------------- public modules
+class LSTM(_KernelRNNBase, torch.nn.LSTM):
+    """``torch.nn.LSTM`` (same constructor, parameters, ``state_dict``, ``forward``) whose CPU
+    forward and backward run rnnkit's kernels.
+
+    ``forward(input, hx=None)`` takes a ``[T, B, I]`` tensor (``[B, T, I]`` with
+    ``batch_first``), an unbatched ``[T, I]`` tensor or a ``PackedSequence``, and ``hx`` a
+    tuple ``(h_0 [L*D, B, R], c_0 [L*D, B, H])`` or None; it returns
+    ``(output, (h_n, c_n))`` exactly as ``torch.nn.LSTM`` does (R = ``proj_size`` or H).
+    """
+
+    def forward(  # type: ignore[override]
+        self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Any, tuple[Tensor, Tensor]]:
+        return self._kernel_forward(input, hx)
+
+
+class GRU(_KernelRNNBase, torch.nn.GRU):
+    """``torch.nn.GRU`` whose CPU forward and backward run rnnkit's kernels.
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)`` exactly as ``torch.nn.GRU`` does.
+    """
+
+    def forward(  # type: ignore[override]
+        self, input: Tensor | PackedSequence, hx: Tensor | None = None
+    ) -> tuple[Any, Tensor]:
+        return self._kernel_forward(input, hx)
+
+
+class RNN(_KernelRNNBase, torch.nn.RNN):
+    """``torch.nn.RNN`` (``nonlinearity`` ``"tanh"`` or ``"relu"``) whose CPU forward and
+    backward run rnnkit's kernels.
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)`` exactly as ``torch.nn.RNN`` does.
+    """
+
+    def forward(  # type: ignore[override]
+        self, input: Tensor | PackedSequence, hx: Tensor | None = None
+    ) -> tuple[Any, Tensor]:
+        return self._kernel_forward(input, hx)
+
+
+def from_torch(module: torch.nn.LSTM | torch.nn.GRU | torch.nn.RNN) -> LSTM | GRU | RNN:
+    """Wrap a ``torch.nn.LSTM``, ``GRU`` or ``RNN`` into the matching rnnkit module.
+
+    The result shares ``module``'s ``Parameter`` objects (nothing is copied: an in-place change
+    or an optimizer step on one is seen by the other, and gradients accumulate in the same
+    ``.grad``) and starts in the same train/eval mode; its configuration is a copy.
+    """
+    if not isinstance(module, torch.nn.LSTM | torch.nn.GRU | torch.nn.RNN):
+        raise TypeError(
+            f"from_torch expects a torch.nn.LSTM, GRU or RNN, got {type(module).__name__}"
+        )
+    common: dict[str, Any] = {
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "num_layers": module.num_layers,
+        "bias": module.bias,
+        "batch_first": module.batch_first,
+        "bidirectional": module.bidirectional,
+        "device": "meta",  # placeholders only: replaced by module's parameters below
+        "dtype": cast(Tensor, module._flat_weights[0]).dtype,
+    }
+    wrapped: LSTM | GRU | RNN
+    if isinstance(module, torch.nn.LSTM):
+        wrapped = LSTM(proj_size=module.proj_size, **common)
+    elif isinstance(module, torch.nn.GRU):
+        wrapped = GRU(**common)
+    else:
+        wrapped = RNN(nonlinearity=module.nonlinearity, **common)
+    wrapped.dropout = module.dropout  # set after construction: no repeated 1-layer warning
+    for name in module._flat_weights_names:
+        setattr(wrapped, name, getattr(module, name))
+    wrapped._init_flat_weights()
+    wrapped.train(module.training)
+    return wrapped
