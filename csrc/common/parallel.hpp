@@ -7,9 +7,11 @@
 // decide *who* computes a block, so results are bit-identical for any thread count.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #ifdef _OPENMP
@@ -24,6 +26,49 @@ constexpr int kMaxThreads = 1024;
 int get_num_threads();
 void set_num_threads(int n);
 
+// The barrier of a parallel region: spins briefly (a time step's work is a few to a few
+// hundred microseconds, so the others usually arrive within the spin), then yields the core.
+// OpenMP's own barrier spins far longer, which is ruinous when another process keeps a core
+// busy: the waiting thread burns the time slice the late thread needs, and every time step
+// costs a scheduler tick (measured: 400 ms instead of 17 ms for 100 LSTM steps).
+class RegionBarrier {
+public:
+    // The team's size, set once inside the region (OpenMP may start fewer threads than asked).
+    void set_threads(int threads) { threads_ = threads; }
+
+    void wait() {
+        const unsigned gen = generation_.load(std::memory_order_acquire);
+        if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
+            arrived_.store(0, std::memory_order_relaxed);
+            generation_.fetch_add(1, std::memory_order_release);
+            return;
+        }
+        for (int spin = 0; generation_.load(std::memory_order_acquire) == gen; ++spin) {
+            if (spin < kSpins) {
+                cpu_relax();
+            } else {
+                std::this_thread::yield();
+            }
+        }
+    }
+
+private:
+    static constexpr int kSpins = 4000;
+    static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    int threads_ = 1;
+    std::atomic<int> arrived_{0};
+    std::atomic<unsigned> generation_{0};
+};
+
+namespace detail {
+// The barrier of the region the calling thread runs in (null outside regions: serial).
+inline thread_local RegionBarrier* current_barrier = nullptr;
+}  // namespace detail
+
 // Runs body(thread_id, num_threads) on `threads` threads (1 runs inline).
 template <typename Body>
 void parallel_region(int threads, Body&& body) {
@@ -31,14 +76,20 @@ void parallel_region(int threads, Body&& body) {
     std::mutex error_mutex;
 #ifdef _OPENMP
     if (threads > 1) {
+        RegionBarrier region_barrier;
 #pragma omp parallel num_threads(threads)
         {
+#pragma omp single
+            region_barrier.set_threads(omp_get_num_threads());
+            // (the end of `single` is a barrier: every thread sees the team size)
+            detail::current_barrier = &region_barrier;
             try {
                 body(omp_get_thread_num(), omp_get_num_threads());
             } catch (...) {
                 std::lock_guard<std::mutex> lock(error_mutex);
                 if (!error) error = std::current_exception();
             }
+            detail::current_barrier = nullptr;
         }
         if (error) std::rethrow_exception(error);
         return;
@@ -50,9 +101,7 @@ void parallel_region(int threads, Body&& body) {
 
 // Barrier among the threads of the enclosing parallel_region (no-op when serial).
 inline void barrier() {
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
+    if (detail::current_barrier) detail::current_barrier->wait();
 }
 
 // Static assignment of `count` work items to threads: item k goes to thread k % nthreads.
