@@ -278,10 +278,11 @@ inline void write_output(const Schedule& sc, std::int64_t s, std::int64_t i, std
     std::memcpy(y + sc.source_row(s, i) * R + j0, value, static_cast<std::size_t>(nb) * sizeof(T));
 }
 
-// Rough flop count of a forward pass, to decide whether threads pay off.
-inline double forward_flops(const SeqShape& s, std::int64_t G) {
-    return 2.0 * static_cast<double>(s.T) * static_cast<double>(s.B) *
-           static_cast<double>(s.I + s.R) * static_cast<double>(G * s.H);
+// Rough flop count of one forward time step, to decide whether threads pay off: the threads
+// meet at a barrier every step, so what matters is the work between two barriers.
+inline double step_flops(const SeqShape& s, std::int64_t G) {
+    return 2.0 * static_cast<double>(s.B) * static_cast<double>(s.I + s.R) *
+           static_cast<double>(G * s.H);
 }
 
 // dst[u] += src[u]

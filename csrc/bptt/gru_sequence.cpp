@@ -40,7 +40,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(training ? 0 : chunk * B * GH);
         Buffer<T> rh_work(!lbr && !training ? B * H : 0);
-        const int threads = threads_for(forward_flops(s, G));
+        const int threads = threads_for(step_flops(s, G));
         const std::int64_t scratch_size = B * G * blocks.size;
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
@@ -162,7 +162,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
         const T* xp = sc.identity() ? x : x_rows.get();
         T* dxp = sc.identity() ? dx : dx_rows.get();
-        const int threads = threads_for(2.0 * forward_flops(s, G));
+        const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {

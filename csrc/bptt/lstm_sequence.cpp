@@ -52,7 +52,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> pre_work(training ? 0 : chunk * B * GH);
         Buffer<T> m_work(projected && !training ? B * H : 0);
         Buffer<T> h_work(projected ? B * R : 0);
-        const int threads = threads_for(forward_flops(s, G));
+        const int threads = threads_for(step_flops(s, G));
         const std::int64_t scratch_size = B * G * blocks.size;
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
@@ -153,7 +153,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
         const T* xp = sc.identity() ? x : x_rows.get();
         T* dxp = sc.identity() ? dx : dx_rows.get();
-        const int threads = threads_for(2.0 * forward_flops(s, G));
+        const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {

@@ -35,7 +35,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(chunk * B * H);
-        const int threads = threads_for(forward_flops(s, G));
+        const int threads = threads_for(step_flops(s, G));
         const std::int64_t scratch_size = B * blocks.size;
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
@@ -103,7 +103,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
         const T* xp = sc.identity() ? x : x_rows.get();
         T* dxp = sc.identity() ? dx : dx_rows.get();
-        const int threads = threads_for(2.0 * forward_flops(s, G));
+        const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {

@@ -36,8 +36,9 @@ void set_num_threads(int n) {
 }
 
 int threads_for(double work) {
-    // Below ~20k flops a fork/join costs more than it saves.
-    if (work < 2.0e4) return 1;
+    // Below ~5e4 flops (a couple of microseconds) between two barriers, the barriers and the
+    // fork/join cost more than the second thread saves.
+    if (work < 5.0e4) return 1;
     return get_num_threads();
 }
 

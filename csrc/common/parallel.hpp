@@ -111,7 +111,7 @@ inline void for_each_owned(std::int64_t count, int tid, int nthreads, Fn&& fn) {
     for (std::int64_t k = tid; k < count; k += nthreads) fn(k);
 }
 
-// Threads worth using for `work` units (rough flop count): tiny problems stay serial.
+// Threads worth using for `work` flops between two barriers: tiny steps stay serial.
 int threads_for(double work);
 
 }  // namespace rnnkit

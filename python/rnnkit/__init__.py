@@ -9,6 +9,7 @@ implementation every kernel is tested against.
 # Load the BLAS that rnnkit._core links against (found through its RUNPATH as well).
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
+from . import convert, nn
 from ._core import RecurrentCache, get_num_threads, has_cuda, set_num_threads
 from ._functional import (
     CellGrads,
@@ -50,6 +51,7 @@ __all__ = [
     "RecurrentCache",
     "SequenceGrads",
     "__version__",
+    "convert",
     "get_num_threads",
     "gru_backward",
     "gru_cell_backward",
@@ -60,6 +62,7 @@ __all__ = [
     "lstm_cell_backward",
     "lstm_cell_forward",
     "lstm_forward",
+    "nn",
     "rnn_backward",
     "rnn_cell_backward",
     "rnn_cell_forward",

@@ -38,7 +38,6 @@ Keyword options of the sequence functions (all default to the plain cell):
   ``n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)`` (ONNX default, Keras ``reset_after=False``).
 """
 
-
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
