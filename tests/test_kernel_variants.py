@@ -1,0 +1,252 @@
+"""The sequence kernels' options against the reference: variable lengths, reverse direction
+and the cell variants (LSTM projection, peepholes, CIFG, clip; GRU reset before the matmul;
+RNN clip), alone and combined, in float64 (to ~1e-10) and float32 (within a multiple of the
+reference's own float32 error), plus central finite differences of the float64 kernels.
+
+Every case runs forward (training and inference) and backward with random inputs, states and
+incoming gradients, and compares every output and every gradient, including those of the
+extra inputs (``dw_hr``, ``dpeepholes``). The shapes use H = 70 (two unit blocks of the
+kernel) and a batch whose lengths include 0 and T, so that the length-sorted schedule has
+rows that never run, rows that run throughout, and ties.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rnnkit
+from helpers import assert_close64, assert_close_to_ref
+from rnnkit import reference
+
+SHAPE = (6, 5, 7, 70, 9)  # T, B, I, H, P
+LENGTHS = np.array([3, 6, 0, 1, 6])
+TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
+TINY_LENGTHS = np.array([2, 4, 0])
+
+# (cell, options) for every variant; "peepholes" and "w_hr" mean "draw that array".
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("lstm", {}),
+    ("lstm", {"w_hr": True}),
+    ("lstm", {"peepholes": True}),
+    ("lstm", {"input_forget": True}),
+    ("lstm", {"clip": 0.6}),
+    ("lstm", {"w_hr": True, "peepholes": True, "input_forget": True, "clip": 0.8}),
+    ("gru", {}),
+    ("gru", {"linear_before_reset": False}),
+    ("gru", {"clip": 0.6}),
+    ("gru", {"linear_before_reset": False, "clip": 0.6}),
+    ("rnn", {"nonlinearity": "tanh"}),
+    ("rnn", {"nonlinearity": "relu"}),
+    ("rnn", {"nonlinearity": "tanh", "clip": 0.5}),
+    ("rnn", {"nonlinearity": "relu", "clip": 0.5}),
+]
+SCHEDULES = [
+    pytest.param(None, False, id="full"),
+    pytest.param(None, True, id="reverse"),
+    pytest.param(LENGTHS, False, id="lengths"),
+    pytest.param(LENGTHS, True, id="lengths-reverse"),
+]
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def _variant_id(variant: tuple[str, dict[str, Any]]) -> str:
+    cell, opts = variant
+    return "-".join([cell, *(k if v is True else f"{k}={v}" for k, v in opts.items())]) or cell
+
+
+def make_problem(
+    cell: str,
+    opts: dict[str, Any],
+    rng: np.random.Generator,
+    shape: tuple[int, int, int, int, int] = SHAPE,
+    scale: float = 0.4,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """Random float64 (inputs, keyword options, incoming gradients) for one variant."""
+    T, B, I, H, P = shape  # noqa: E741
+    opts = dict(opts)
+    R = P if opts.get("w_hr") else H
+    G = GATES[cell]
+    u = lambda *shape: rng.uniform(-scale, scale, shape)  # noqa: E731
+    inputs: dict[str, Any] = {
+        "x": rng.uniform(-1, 1, (T, B, I)),
+        "h0": rng.uniform(-1, 1, (B, R)),
+        "w_ih": u(G * H, I),
+        "w_hh": u(G * H, R),
+        "b_ih": u(G * H),
+        "b_hh": u(G * H),
+    }
+    grads = {"dy": rng.uniform(-1, 1, (T, B, R)), "dh_n": rng.uniform(-1, 1, (B, R))}
+    if cell == "lstm":
+        inputs["c0"] = rng.uniform(-1, 1, (B, H))
+        grads["dc_n"] = rng.uniform(-1, 1, (B, H))
+    if opts.get("w_hr"):
+        opts["w_hr"] = u(P, H)
+    if opts.get("peepholes"):
+        opts["peepholes"] = u(3, H)
+    return inputs, opts, grads
+
+
+def run(
+    lib: Any,
+    cell: str,
+    inputs: dict[str, Any],
+    opts: dict[str, Any],
+    grads: dict[str, np.ndarray],
+    *,
+    training: bool = True,
+) -> dict[str, np.ndarray | None]:
+    """Forward (and backward when training) of ``lib``; results keyed by name."""
+    forward = getattr(lib, f"{cell}_forward")
+    args = [inputs["x"], inputs["h0"]]
+    if cell == "lstm":
+        args.append(inputs["c0"])
+    args += [inputs["w_ih"], inputs["w_hh"], inputs["b_ih"], inputs["b_hh"]]
+    out = forward(*args, training=training, **opts)
+    names = ["y", "h_n", "c_n"] if cell == "lstm" else ["y", "h_n"]
+    result: dict[str, np.ndarray | None] = dict(zip(names, out[: len(names)], strict=True))
+    if not training:
+        return result
+    backward = getattr(lib, f"{cell}_backward")
+    if cell == "lstm":
+        g = backward(grads["dy"], grads["dh_n"], grads["dc_n"], out.cache)
+    else:
+        g = backward(grads["dy"], grads["dh_n"], out.cache)
+    result.update(g._asdict())
+    return result
+
+
+def cast(d: dict[str, Any], dtype: type) -> dict[str, Any]:
+    """Floating arrays of ``d`` converted to ``dtype`` (other values as they are)."""
+    return {
+        k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+        for k, v in d.items()
+    }
+
+
+@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_kernel_matches_reference(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    rng: np.random.Generator,
+) -> None:
+    cell, options = variant
+    inputs, opts, grads = make_problem(cell, options, rng)
+    opts.update(lengths=lengths, reverse=reverse)
+    if dtype == np.float32:
+        inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
+    actual = run(rnnkit, cell, inputs, opts, grads)
+    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
+    assert actual.keys() == ref64.keys()
+    if dtype == np.float64:
+        for name in actual:
+            assert_close64(actual[name], ref64[name], what=name)
+    else:
+        ref32 = run(reference, cell, inputs, opts, grads)
+        for name in actual:
+            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    # Inference computes the same outputs, bit for bit.
+    inference = run(rnnkit, cell, inputs, opts, grads, training=False)
+    for name, value in inference.items():
+        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
+    # Outputs past each sequence's end are zero, and so is dx there.
+    if lengths is not None:
+        for b, n in enumerate(lengths):
+            assert not actual["y"][n:, b].any()
+            assert not actual["dx"][n:, b].any()
+
+
+@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_kernel_gradients_by_finite_differences(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    rng: np.random.Generator,
+) -> None:
+    """Central differences of the float64 kernel on a tiny problem, for every input."""
+    cell, options = variant
+    inputs, opts, grads = make_problem(cell, options, rng, TINY_SHAPE, scale=0.8)
+    opts.update(lengths=None if lengths is None else TINY_LENGTHS, reverse=reverse)
+    analytic = run(rnnkit, cell, inputs, opts, grads)
+    arrays = {**inputs, **{k: v for k, v in opts.items() if k in ("w_hr", "peepholes")}}
+    grad_of = {
+        "x": "dx",
+        "h0": "dh0",
+        "c0": "dc0",
+        "w_ih": "dw_ih",
+        "w_hh": "dw_hh",
+        "b_ih": "db_ih",
+        "b_hh": "db_hh",
+        "w_hr": "dw_hr",
+        "peepholes": "dpeepholes",
+    }
+
+    def loss() -> float:
+        out = run(rnnkit, cell, inputs, opts, grads, training=False)
+        total = float((out["y"] * grads["dy"]).sum() + (out["h_n"] * grads["dh_n"]).sum())
+        if cell == "lstm":
+            total += float((out["c_n"] * grads["dc_n"]).sum())
+        return total
+
+    # Clip bounds and relu's kink make the loss piecewise smooth: a perturbation that crosses
+    # one shows as a large second difference (plus - 2*base + minus ~ eps * jump, against
+    # ~eps**2 where the loss is smooth), and such entries are skipped (ggml's rule).
+    eps = 1e-6
+    base = loss()
+    checked = skipped = 0
+    for name, a in arrays.items():
+        numeric = np.zeros_like(a)
+        smooth = np.ones(a.shape, dtype=bool)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + eps
+            plus = loss()
+            a[idx] = old - eps
+            minus = loss()
+            a[idx] = old
+            numeric[idx] = (plus - minus) / (2 * eps)
+            smooth[idx] = abs(plus - 2 * base + minus) < 1e-9 * max(1.0, abs(base))
+        got = analytic[grad_of[name]]
+        assert got is not None, name
+        scale = max(1.0, float(np.abs(numeric).max()))
+        np.testing.assert_allclose(
+            got[smooth], numeric[smooth], rtol=0, atol=1e-6 * scale, err_msg=name
+        )
+        checked += int(smooth.sum())
+        skipped += int((~smooth).sum())
+    assert skipped <= 0.05 * (checked + skipped), f"{skipped} of {checked + skipped} skipped"
+
+
+def test_lengths_skip_padding_and_sorting_is_invisible(rng: np.random.Generator) -> None:
+    """A batch with lengths equals running each sequence alone (any order of lengths)."""
+    inputs, _, _ = make_problem("gru", {}, rng)
+    lengths = np.array([2, 6, 6, 0, 4])
+    inputs["x"] = inputs["x"][:, : len(lengths)]
+    batch = rnnkit.gru_forward(
+        inputs["x"],
+        inputs["h0"],
+        inputs["w_ih"],
+        inputs["w_hh"],
+        inputs["b_ih"],
+        inputs["b_hh"],
+        lengths=lengths,
+        reverse=True,
+    )
+    for b, n in enumerate(lengths):
+        alone = rnnkit.gru_forward(
+            inputs["x"][:n, b : b + 1],
+            inputs["h0"][b : b + 1],
+            inputs["w_ih"],
+            inputs["w_hh"],
+            inputs["b_ih"],
+            inputs["b_hh"],
+            reverse=True,
+        )
+        np.testing.assert_allclose(batch.y[:n, b], alone.y[:, 0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(batch.h_n[b], alone.h_n[0], rtol=1e-12, atol=1e-14)
