@@ -12,6 +12,7 @@ rows that never run, rows that run throughout, and ties.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from helpers import assert_close64, assert_close_to_ref
 from rnnkit import reference
 
 SHAPE = (6, 5, 7, 70, 9)  # T, B, I, H, P
+H, P = SHAPE[3], SHAPE[4]
 LENGTHS = np.array([3, 6, 0, 1, 6])
 TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
 TINY_LENGTHS = np.array([2, 4, 0])
@@ -250,3 +252,74 @@ def test_lengths_skip_padding_and_sorting_is_invisible(rng: np.random.Generator)
         )
         np.testing.assert_allclose(batch.y[:n, b], alone.y[:, 0], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(batch.h_n[b], alone.h_n[0], rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------ bad new arguments
+def _lstm_args(rng: np.random.Generator) -> list[np.ndarray]:
+    inputs, _, _ = make_problem("lstm", {}, rng)
+    return [inputs[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"lengths": np.array([1, 2, 3])},
+            ValueError,
+            "lengths must have shape (B,) = (5,), got (3,)",
+        ),
+        (
+            {"lengths": np.array([1, 2, 7, 0, 1])},
+            ValueError,
+            "lengths[2] = 7 is out of range [0, T] = [0, 6]",
+        ),
+        (
+            {"lengths": np.array([1, -1, 2, 0, 1])},
+            ValueError,
+            "lengths[1] = -1 is out of range [0, T] = [0, 6]",
+        ),
+        ({"lengths": np.ones(5)}, TypeError, "lengths must have an integer dtype, got float64"),
+        ({"lengths": np.ones(5, bool)}, TypeError, "lengths must have an integer dtype, got bool"),
+        ({"clip": -1.0}, ValueError, "clip must be a positive finite number or None, got -1.0"),
+        (
+            {"clip": float("nan")},
+            ValueError,
+            "clip must be a positive finite number or None, got nan",
+        ),
+        ({"clip": True}, TypeError, "clip must be a number or None, got bool"),
+        ({"clip": "1"}, TypeError, "clip must be a number or None, got str"),
+        (
+            {"peepholes": np.ones((4, H))},
+            ValueError,
+            f"peepholes must have shape (3, H) = (3, {H}), got (4, {H})",
+        ),
+        (
+            {"peepholes": np.ones((3, H), np.float32)},
+            TypeError,
+            "peepholes must have dtype float64 (the dtype of w_ih), got float32",
+        ),
+        (
+            {"w_hr": np.ones((P, H + 1))},
+            ValueError,
+            f"w_hh must have shape (G*H, P) with G = 4 (lstm) = ({4 * (H + 1)}, {P}), "
+            f"got ({4 * H}, {H})",
+        ),
+    ],
+    ids=lambda v: str(v)[:40] if not isinstance(v, dict) else next(iter(v)),
+)
+def test_bad_options(
+    kwargs: dict[str, Any], error: type, message: str, rng: np.random.Generator
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        rnnkit.lstm_forward(*_lstm_args(rng), **kwargs)
+
+
+def test_projection_state_shapes_are_checked(rng: np.random.Generator) -> None:
+    x, h0, c0, w_ih, _, b_ih, b_hh = _lstm_args(rng)
+    w_hr = rng.uniform(-0.3, 0.3, (P, H))
+    w_hh = rng.uniform(-0.3, 0.3, (4 * H, P))
+    with pytest.raises(ValueError, match=re.escape(f"h0 must have shape (B, P) = (5, {P})")):
+        rnnkit.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr)
+    out = rnnkit.lstm_forward(x, None, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr)
+    with pytest.raises(ValueError, match=re.escape(f"dy must have shape (T, B, P) = (6, 5, {P})")):
+        rnnkit.lstm_backward(np.ones((6, 5, H)), None, None, out.cache)
