@@ -271,6 +271,57 @@ private:
     Buffer<T> work_;
 };
 
+// For the GEMMs after a backward loop: x in packed row order, and where dx is written in that
+// order; `finish` scatters it back to the caller's [T, B, I] (zeros at padded steps). With the
+// identity schedule both are the caller's own arrays.
+template <typename T>
+class PackedGradientRows {
+public:
+    PackedGradientRows(const Schedule& sc, const T* x, T* dx, std::int64_t I)
+        : sc_(sc),
+          I_(I),
+          x_(x),
+          dx_(dx),
+          x_rows_(sc.identity() ? 0 : sc.rows() * I),
+          dx_rows_(sc.identity() ? 0 : sc.rows() * I) {
+        if (!sc.identity()) sc.gather(0, sc.steps(), x, I, x_rows_.get());
+    }
+    const T* x() const { return sc_.identity() ? x_ : x_rows_.get(); }
+    T* dx() const { return sc_.identity() ? dx_ : dx_rows_.get(); }
+    void finish() const {
+        if (!sc_.identity()) sc_.scatter(dx_rows_.get(), I_, dx_);
+    }
+
+private:
+    const Schedule& sc_;
+    std::int64_t I_;
+    const T* x_;
+    T* dx_;
+    Buffer<T> x_rows_, dx_rows_;
+};
+
+// A running gradient of a state, [B, width] in sorted row order, starting from the caller's
+// gradient of the final state (null: zeros); `finish` writes it out in batch order.
+template <typename T>
+class RunningGradient {
+public:
+    RunningGradient(const Schedule& sc, std::int64_t width, const T* init)
+        : sc_(sc), width_(width), data_(sc.B() * width) {
+        if (init) {
+            sc.sort_rows(init, width, data_.get());
+        } else {
+            data_.fill(T(0), sc.B() * width);
+        }
+    }
+    T* get() const { return data_.get(); }
+    void finish(T* out) const { sc_.unsort_rows(data_.get(), width_, out); }
+
+private:
+    const Schedule& sc_;
+    std::int64_t width_;
+    Buffer<T> data_;
+};
+
 // Copies row values of the block [j0, j0 + nb) of a new state into y[source row] (width R).
 template <typename T>
 inline void write_output(const Schedule& sc, std::int64_t s, std::int64_t i, std::int64_t R,

@@ -128,13 +128,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, N = sc.rows();
     const bool lbr = opt.linear_before_reset;
     const std::int64_t S = sc.steps();
-    Buffer<T> dh(BH);  // running gradient of the state, sorted rows
-    if (B > 0) {
-        if (dh_n)
-            sc.sort_rows(dh_n, H, dh.get());
-        else
-            dh.fill(T(0), BH);
-    }
+    const RunningGradient<T> dh(sc, H, dh_n);  // rows start at dh_n
     if (N == 0) {
         zero_weight_grads(s, G, dw);
         std::fill(dx, dx + s.T * B * s.I, T(0));
@@ -157,11 +151,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> dhn(lbr ? N * H : 0);
         Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
-        Buffer<T> x_rows(sc.identity() ? 0 : N * s.I);
-        Buffer<T> dx_rows(sc.identity() ? 0 : N * s.I);
-        if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
-        const T* xp = sc.identity() ? x : x_rows.get();
-        T* dxp = sc.identity() ? dx : dx_rows.get();
+        const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
@@ -252,13 +242,13 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                             return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.hn};
                         return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.h};
                     },
-                    xp, dw);
+                    rows.x(), dw);
             });
-            input_grad_blocks(N, s.I, GH, dgx.get(), pw.w_ih.get(), dxp, tid, nthreads);
+            input_grad_blocks(N, s.I, GH, dgx.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
-        if (!sc.identity()) sc.scatter(dx_rows.get(), s.I, dx);
+        rows.finish();
     }
-    if (B > 0) sc.unsort_rows(dh.get(), H, dh0);
+    dh.finish(dh0);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                      \

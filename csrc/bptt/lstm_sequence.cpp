@@ -122,19 +122,9 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
     const std::int64_t B = s.B, H = s.H, R = s.R, GH = G * H, N = sc.rows();
     const bool projected = w.w_hr != nullptr;
     const std::int64_t S = sc.steps();
-    // Running gradients of the state, in sorted row order: rows start at dh_n / dc_n and pick
-    // up each step's contributions once they run.
-    Buffer<T> dh(B * R), dc(B * H);
-    if (B > 0) {
-        if (dh_n)
-            sc.sort_rows(dh_n, R, dh.get());
-        else
-            dh.fill(T(0), B * R);
-        if (dc_n)
-            sc.sort_rows(dc_n, H, dc.get());
-        else
-            dc.fill(T(0), B * H);
-    }
+    // Running gradients of the states: rows start at dh_n / dc_n and pick up each step's
+    // contributions once they run.
+    const RunningGradient<T> dh(sc, R, dh_n), dc(sc, H, dc_n);
     if (N == 0) {
         zero_weight_grads(s, G, dw);
         std::fill(dx, dx + s.T * B * s.I, T(0));
@@ -148,11 +138,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         Buffer<T> dgates(N * GH);                  // [N, 4H] packed pre-activation gradients
         Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'
         Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
-        Buffer<T> x_rows(sc.identity() ? 0 : N * s.I);
-        Buffer<T> dx_rows(sc.identity() ? 0 : N * s.I);
-        if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
-        const T* xp = sc.identity() ? x : x_rows.get();
-        T* dxp = sc.identity() ? dx : dx_rows.get();
+        const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
@@ -215,7 +201,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
                         return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH, cache.h};
                     },
-                    xp, dw);
+                    rows.x(), dw);
                 if (dw.dpeepholes) {
                     // dp_i = sum da_i c_prev, dp_f = sum da_f c_prev, dp_o = sum da_o c'.
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
@@ -247,14 +233,12 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                                   T(0), dw.dw_hr + p0 * H, H);
                 });
             }
-            input_grad_blocks(N, s.I, GH, dgates.get(), pw.w_ih.get(), dxp, tid, nthreads);
+            input_grad_blocks(N, s.I, GH, dgates.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
-        if (!sc.identity()) sc.scatter(dx_rows.get(), s.I, dx);
+        rows.finish();
     }
-    if (B > 0) {
-        sc.unsort_rows(dh.get(), R, dh0);
-        sc.unsort_rows(dc.get(), H, dc0);
-    }
+    dh.finish(dh0);
+    dc.finish(dc0);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                      \

@@ -80,15 +80,9 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                            const RnnOptions<T>& opt, const T* x, const RnnCache<T>& cache,
                            const T* dy, const T* dh_n, T* dx, T* dh0, const WeightGrads<T>& dw) {
     using namespace detail;
-    const std::int64_t B = s.B, H = s.H, BH = B * H, N = sc.rows();
+    const std::int64_t B = s.B, H = s.H, N = sc.rows();
     const std::int64_t S = sc.steps();
-    Buffer<T> dh(BH);  // running gradient of the state, sorted rows
-    if (B > 0) {
-        if (dh_n)
-            sc.sort_rows(dh_n, H, dh.get());
-        else
-            dh.fill(T(0), BH);
-    }
+    const RunningGradient<T> dh(sc, H, dh_n);  // rows start at dh_n
     if (N == 0) {
         zero_weight_grads(s, G, dw);
         std::fill(dx, dx + s.T * B * s.I, T(0));
@@ -98,11 +92,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const PackedWeights<T> pw(s, G, blocks, w, G);
         const rnn::ClipBounds<T> bounds(opt.clip);
         Buffer<T> dgates(N * H);  // [N, H] pre-activation gradients
-        Buffer<T> x_rows(sc.identity() ? 0 : N * s.I);
-        Buffer<T> dx_rows(sc.identity() ? 0 : N * s.I);
-        if (!sc.identity()) sc.gather(0, S, x, s.I, x_rows.get());
-        const T* xp = sc.identity() ? x : x_rows.get();
-        T* dxp = sc.identity() ? dx : dx_rows.get();
+        const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
 
         parallel_region(threads, [&](int tid, int nthreads) {
@@ -135,13 +125,13 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     [&](std::int64_t, std::int64_t j0, std::int64_t) {
                         return RecurrentSource<T>{dgates.get() + j0, H, cache.h};
                     },
-                    xp, dw);
+                    rows.x(), dw);
             });
-            input_grad_blocks(N, s.I, H, dgates.get(), pw.w_ih.get(), dxp, tid, nthreads);
+            input_grad_blocks(N, s.I, H, dgates.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
-        if (!sc.identity()) sc.scatter(dx_rows.get(), s.I, dx);
+        rows.finish();
     }
-    if (B > 0) sc.unsort_rows(dh.get(), H, dh0);
+    dh.finish(dh0);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                      \

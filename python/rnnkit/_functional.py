@@ -40,88 +40,28 @@ Keyword options of the sequence functions (all default to the plain cell):
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._core import RecurrentCache
+from ._results import (
+    CellGrads,
+    GRUCellOutput,
+    GRUOutput,
+    LSTMCellGrads,
+    LSTMCellOutput,
+    LSTMGrads,
+    LSTMOutput,
+    RNNCellOutput,
+    RNNOutput,
+    SequenceGrads,
+)
 
 Array = NDArray[np.floating]
 Nonlinearity = Literal["tanh", "relu"]
-
-
-class LSTMOutput(NamedTuple):
-    y: Array  #: [T, B, R] hidden state at every step (R = P with a projection, else H)
-    h_n: Array  #: [B, R] final hidden state
-    c_n: Array  #: [B, H] final cell state
-    cache: RecurrentCache
-
-
-class GRUOutput(NamedTuple):
-    y: Array  #: [T, B, H]
-    h_n: Array  #: [B, H]
-    cache: RecurrentCache
-
-
-RNNOutput = GRUOutput
-
-
-class LSTMGrads(NamedTuple):
-    dx: Array  #: [T, B, I]
-    dh0: Array  #: [B, R]
-    dc0: Array  #: [B, H]
-    dw_ih: Array  #: [4H, I]
-    dw_hh: Array  #: [4H, R]
-    db_ih: Array | None  #: [4H], None when forward had no b_ih
-    db_hh: Array | None  #: [4H], None when forward had no b_hh
-    dw_hr: Array | None = None  #: [P, H], None without projection
-    dpeepholes: Array | None = None  #: [3, H], None without peepholes
-
-
-class SequenceGrads(NamedTuple):
-    dx: Array
-    dh0: Array
-    dw_ih: Array
-    dw_hh: Array
-    db_ih: Array | None
-    db_hh: Array | None
-
-
-class LSTMCellOutput(NamedTuple):
-    h1: Array  #: [B, R]
-    c1: Array  #: [B, H]
-    cache: RecurrentCache
-
-
-class GRUCellOutput(NamedTuple):
-    h1: Array
-    cache: RecurrentCache
-
-
-RNNCellOutput = GRUCellOutput
-
-
-class LSTMCellGrads(NamedTuple):
-    dx: Array  #: [B, I]
-    dh: Array  #: [B, R]
-    dc: Array  #: [B, H]
-    dw_ih: Array
-    dw_hh: Array
-    db_ih: Array | None
-    db_hh: Array | None
-    dw_hr: Array | None = None
-    dpeepholes: Array | None = None
-
-
-class CellGrads(NamedTuple):
-    dx: Array
-    dh: Array
-    dw_ih: Array
-    dw_hh: Array
-    db_ih: Array | None
-    db_hh: Array | None
 
 
 # --------------------------------------------------------------------------- sequences

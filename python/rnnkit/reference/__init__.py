@@ -41,8 +41,7 @@ Results are named tuples of fresh arrays (never views of the inputs); the caches
 small dataclasses that keep references to the inputs and the per-step activations.
 """
 
-from ._common import SequenceCache, sigmoid
-from ._results import (
+from .._results import (
     CellGrads,
     GRUCellOutput,
     GRUOutput,
@@ -54,6 +53,7 @@ from ._results import (
     RNNOutput,
     SequenceGrads,
 )
+from ._common import SequenceCache, sigmoid
 from .gru import (
     GRUCellCache,
     gru_backward,

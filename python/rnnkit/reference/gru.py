@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._results import CellGrads, GRUCellOutput, GRUOutput, SequenceGrads
 from ._common import (
     Array,
     Lengths,
@@ -48,7 +49,6 @@ from ._common import (
     tanh_grad_from_output,
     weights_dtype,
 )
-from ._results import CellGrads, GRUCellOutput, GRUOutput, SequenceGrads
 
 GATES = 3
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._results import LSTMCellGrads, LSTMCellOutput, LSTMGrads, LSTMOutput
 from ._common import (
     Array,
     Lengths,
@@ -55,7 +56,6 @@ from ._common import (
     tanh_grad_from_output,
     weights_dtype,
 )
-from ._results import LSTMCellGrads, LSTMCellOutput, LSTMGrads, LSTMOutput
 
 GATES = 4
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._results import CellGrads, RNNCellOutput, RNNOutput, SequenceGrads
 from ._common import (
     Array,
     Lengths,
@@ -45,7 +46,6 @@ from ._common import (
     steps_in_order,
     weights_dtype,
 )
-from ._results import CellGrads, RNNCellOutput, RNNOutput, SequenceGrads
 
 GATES = 1
 

@@ -1,4 +1,7 @@
-"""The named tuples the reference returns: the same names and fields as :mod:`rnnkit`'s.
+"""The named tuples that the recurrent functions return, shared by the compiled kernels
+(:mod:`rnnkit`) and the NumPy reference (:mod:`rnnkit.reference`), so both give the same names
+and fields. ``cache`` is the producer's own: a :class:`rnnkit.RecurrentCache` for the kernels,
+a small dataclass for the reference; pass it back to the matching backward function.
 
 Shapes: T time steps, B batch, I input size, H hidden size, P projection size, R the size
 of the recurrent state ``h`` (P with an LSTM projection, else H), G gates.
@@ -8,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ._common import Array
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
 
 
 class LSTMOutput(NamedTuple):
