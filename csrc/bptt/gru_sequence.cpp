@@ -34,12 +34,14 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         Buffer<T> w_rz(lbr ? 0 : 2 * H * H);  // [2H, H] r and z rows, block-interleaved
         if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
-        const T* b_hn = lbr && w.b_hh ? w.b_hh + 2 * H : nullptr;
+        Buffer<T> no_bias(lbr && !w.b_hh ? H : 0);
+        if (lbr && !w.b_hh) no_bias.fill(T(0), H);
+        const T* b_hn = w.b_hh ? w.b_hh + 2 * H : no_bias.get();
         const bool clipping = std::isfinite(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(training ? 0 : chunk * B * GH);
-        Buffer<T> rh_work(!lbr && !training ? B * H : 0);
+        Buffer<T> hn_work(training ? 0 : B * H);  // hn (or r*h): scratch in inference
         const int threads = threads_for(step_flops(s, G));
         const std::int64_t scratch_size = B * G * blocks.size;
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
@@ -58,7 +60,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                     T* pre = pre_chunk + (row0 - sc.offset(s0)) * GH;
                     const T* h_prev = hs.prev(st);
-                    T* hn = training ? cache->hn + row0 * H : nullptr;
+                    T* hn = training ? cache->hn + row0 * H : hn_work.get();
                     if (lbr) {
                         for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
@@ -70,16 +72,15 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                                     for (std::int64_t i = 0; i < n; ++i) {
                                         T* out = hs.next(st, i) + j0;
                                         rnn::gru_cell_forward_row<T, decltype(clip)::value>(
-                                            nb, pre + i * GH + G * j0, gh + i * nc,
-                                            b_hn ? b_hn + j0 : nullptr, h_prev + i * H + j0,
-                                            opt.clip, out, hn ? hn + i * H + j0 : nullptr);
+                                            nb, pre + i * GH + G * j0, gh + i * nc, b_hn + j0,
+                                            h_prev + i * H + j0, opt.clip, out, hn + i * H + j0);
                                         write_output(sc, st, i, H, j0, nb, out, y);
                                     }
                                 },
                                 clipping);
                         });
                     } else {
-                        T* rh = training ? hn : rh_work.get();
+                        T* rh = hn;
                         for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
@@ -105,7 +106,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                                         T* out = hs.next(st, i) + j0;
                                         rnn::gru_cell_forward_new_row<T, decltype(clip)::value>(
                                             nb, pre + i * GH + G * j0, gh + i * nb,
-                                            h_prev + i * H + j0, opt.clip, out, training);
+                                            h_prev + i * H + j0, opt.clip, out);
                                         write_output(sc, st, i, H, j0, nb, out, y);
                                     }
                                 },

@@ -86,7 +86,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                                                            decltype(cifg)::value,
                                                            decltype(clip)::value>(
                                     nb, pre + i * GH + G * j0, gh + i * nc, c_prev + i * H + j0,
-                                    params, cs.next(st, i) + j0, out, training);
+                                    params, cs.next(st, i) + j0, out);
                                 if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
                             }
                         });

@@ -16,8 +16,9 @@
 
 namespace rnnkit::rnn {
 
-// linear_before_reset forward. Writes h'. When hn_out (training), the activated r, z, n
-// overwrite `pre` and hn goes to hn_out.
+// linear_before_reset forward. Writes h', the activated r, z, n over `pre` and hn to hn_out
+// (the training cache, or scratch in inference: unconditional stores keep the loop free of
+// branches, so it vectorises). b_hn is zeros when the cell has no b_hh.
 template <typename T, bool kClip>
 inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
                                  const T* __restrict b_hn, const T* __restrict h_prev, T clip,
@@ -25,15 +26,13 @@ inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec[u], clip));
         const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec[nb + u], clip));
-        const T hn = rec[2 * nb + u] + (b_hn ? b_hn[u] : T(0));
+        const T hn = rec[2 * nb + u] + b_hn[u];
         const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + r * hn, clip));
         h_out[u] = (T(1) - z) * n + z * h_prev[u];
-        if (hn_out) {
-            pre[u] = r;
-            pre[nb + u] = z;
-            pre[2 * nb + u] = n;
-            hn_out[u] = hn;
-        }
+        pre[u] = r;
+        pre[nb + u] = z;
+        pre[2 * nb + u] = n;
+        hn_out[u] = hn;
     }
 }
 
@@ -52,17 +51,16 @@ inline void gru_cell_forward_reset_row(std::int64_t nb, T* __restrict pre,
     }
 }
 
-// Reset before the matmul, phase 2: n from rec_n = W_hn rh, and h'. When keep, n overwrites
-// pre_n (r and z are there already).
+// Reset before the matmul, phase 2: n from rec_n = W_hn rh, and h'; n overwrites pre_n (r
+// and z are there already).
 template <typename T, bool kClip>
 inline void gru_cell_forward_new_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec_n,
-                                     const T* __restrict h_prev, T clip, T* __restrict h_out,
-                                     bool keep) {
+                                     const T* __restrict h_prev, T clip, T* __restrict h_out) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T z = pre[nb + u];
         const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec_n[u], clip));
         h_out[u] = (T(1) - z) * n + z * h_prev[u];
-        if (keep) pre[2 * nb + u] = n;
+        pre[2 * nb + u] = n;
     }
 }
 

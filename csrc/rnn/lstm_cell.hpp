@@ -26,11 +26,12 @@ struct LstmRowParams {
     const ClipBounds<T>* bounds;
 };
 
-// Writes c' and m. When keep_gates, the activated gates overwrite `pre` (the training cache).
+// Writes c' and m, and the activated gates over `pre` (the training cache, or scratch in
+// inference: writing them unconditionally keeps the loop free of branches, so it vectorises).
 template <typename T, bool kPeep, bool kCifg, bool kClip>
 inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
                                   const T* __restrict c_prev, const LstmRowParams<T>& p,
-                                  T* __restrict c_out, T* __restrict m_out, bool keep_gates) {
+                                  T* __restrict c_out, T* __restrict m_out) {
     const T clip = p.bounds->clip;
     for (std::int64_t u = 0; u < nb; ++u) {
         T a_i = pre[u] + rec[u];
@@ -48,12 +49,10 @@ inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* _
         const T o = sigmoid(clamp_pre<kClip>(a_o, clip));
         c_out[u] = c;
         m_out[u] = o * tanh(c);
-        if (keep_gates) {
-            pre[u] = i;
-            pre[nb + u] = f;
-            pre[2 * nb + u] = g;
-            pre[3 * nb + u] = o;
-        }
+        pre[u] = i;
+        pre[nb + u] = f;
+        pre[2 * nb + u] = g;
+        pre[3 * nb + u] = o;
     }
 }
 
