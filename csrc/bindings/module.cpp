@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bptt/isa_dispatch.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
 
@@ -43,5 +44,9 @@ PYBIND11_MODULE(_core, m) {
         "Number of threads rnnkit's kernels use, 1 to 1024 (default: OpenMP's default).");
     m.def("get_num_threads", &rnnkit::get_num_threads);
     m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
+    m.def(
+        "cpu_isa", []() { return std::string(rnnkit::bptt::isa_name(rnnkit::bptt::active_isa())); },
+        "The instruction set the CPU kernels run with: 'avx512', 'avx2' or 'baseline' (the best "
+        "this CPU has, capped by the environment variable RNNKIT_ISA).");
     rnnkit::bindings::register_rnn(m);
 }

@@ -21,6 +21,7 @@
 #include "common/parallel.hpp"
 
 namespace rnnkit::bptt::detail {
+inline namespace RNNKIT_ISA_NS {
 
 constexpr std::int64_t kUnitBlock = 64;
 // Rows of the [T*B, I] input gradient per task.
@@ -41,6 +42,12 @@ public:
 private:
     std::unique_ptr<T[]> data_;
 };
+
+// Bytes of a row of `cols` values of T.
+template <typename T>
+inline std::size_t bytes(std::int64_t cols) {
+    return static_cast<std::size_t>(cols) * sizeof(T);
+}
 
 struct UnitBlocks {
     std::int64_t H;
@@ -237,7 +244,7 @@ public:
         }
     }
     // The final states in batch order.
-    void finish(T* out) const { sc_.unsort_rows(finals(), width_, out); }
+    void finish(T* out) const { sc_.unsort_rows(finals(), bytes<T>(width_), out); }
 
 private:
     const Schedule& sc_;
@@ -258,7 +265,8 @@ public:
     const T* rows(std::int64_t s0, std::int64_t s1, int tid, int nthreads) const {
         if (sc_.identity()) return x_ + sc_.offset(s0) * I_;
         for (std::int64_t s = s0 + tid; s < s1; s += nthreads) {
-            sc_.gather(s, s + 1, x_, I_, work_.get() + (sc_.offset(s) - sc_.offset(s0)) * I_);
+            sc_.gather(s, s + 1, x_, bytes<T>(I_),
+                       work_.get() + (sc_.offset(s) - sc_.offset(s0)) * I_);
         }
         barrier();
         return work_.get();
@@ -284,12 +292,12 @@ public:
           dx_(dx),
           x_rows_(sc.identity() ? 0 : sc.rows() * I),
           dx_rows_(sc.identity() ? 0 : sc.rows() * I) {
-        if (!sc.identity()) sc.gather(0, sc.steps(), x, I, x_rows_.get());
+        if (!sc.identity()) sc.gather(0, sc.steps(), x, bytes<T>(I), x_rows_.get());
     }
     const T* x() const { return sc_.identity() ? x_ : x_rows_.get(); }
     T* dx() const { return sc_.identity() ? dx_ : dx_rows_.get(); }
     void finish() const {
-        if (!sc_.identity()) sc_.scatter(dx_rows_.get(), I_, dx_);
+        if (!sc_.identity()) sc_.scatter(dx_rows_.get(), bytes<T>(I_), dx_);
     }
 
 private:
@@ -308,13 +316,13 @@ public:
     RunningGradient(const Schedule& sc, std::int64_t width, const T* init)
         : sc_(sc), width_(width), data_(sc.B() * width) {
         if (init) {
-            sc.sort_rows(init, width, data_.get());
+            sc.sort_rows(init, bytes<T>(width), data_.get());
         } else {
             data_.fill(T(0), sc.B() * width);
         }
     }
     T* get() const { return data_.get(); }
-    void finish(T* out) const { sc_.unsort_rows(data_.get(), width_, out); }
+    void finish(T* out) const { sc_.unsort_rows(data_.get(), bytes<T>(width_), out); }
 
 private:
     const Schedule& sc_;
@@ -352,4 +360,5 @@ void copy_or_zero(T* dst, const T* src, std::int64_t n) {
     }
 }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::bptt::detail

@@ -8,9 +8,11 @@
 // The cache keeps the activated r, z, n and hn (W_hn h + b_hn, or r * h); backward needs
 // nothing else.
 #include "bptt/engine.hpp"
+#include "bptt/kernels.hpp"
 #include "rnn/gru_cell.hpp"
 
-namespace rnnkit::bptt {
+// Compiled once per instruction set (common/isa.hpp); dispatch.cpp picks one.
+namespace rnnkit::bptt::RNNKIT_ISA_NS {
 
 namespace {
 constexpr std::int64_t G = 3;
@@ -263,4 +265,4 @@ RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE
 
-}  // namespace rnnkit::bptt
+}  // namespace rnnkit::bptt::RNNKIT_ISA_NS

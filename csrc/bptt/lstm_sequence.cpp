@@ -7,9 +7,11 @@
 // block of the P outputs. Backward reads the activated gates and c from the cache; tanh(c')
 // is recomputed rather than stored.
 #include "bptt/engine.hpp"
+#include "bptt/kernels.hpp"
 #include "rnn/lstm_cell.hpp"
 
-namespace rnnkit::bptt {
+// Compiled once per instruction set (common/isa.hpp); dispatch.cpp picks one.
+namespace rnnkit::bptt::RNNKIT_ISA_NS {
 
 namespace {
 constexpr std::int64_t G = 4;
@@ -252,4 +254,4 @@ RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE
 
-}  // namespace rnnkit::bptt
+}  // namespace rnnkit::bptt::RNNKIT_ISA_NS

@@ -2,9 +2,11 @@
 // The activation's output is the new state, so the cache is the states alone; the input
 // projection runs in chunks of steps in training as in inference.
 #include "bptt/engine.hpp"
+#include "bptt/kernels.hpp"
 #include "rnn/rnn_cell.hpp"
 
-namespace rnnkit::bptt {
+// Compiled once per instruction set (common/isa.hpp); dispatch.cpp picks one.
+namespace rnnkit::bptt::RNNKIT_ISA_NS {
 
 namespace {
 constexpr std::int64_t G = 1;
@@ -145,4 +147,4 @@ RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE
 
-}  // namespace rnnkit::bptt
+}  // namespace rnnkit::bptt::RNNKIT_ISA_NS

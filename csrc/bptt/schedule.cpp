@@ -1,6 +1,7 @@
 #include "bptt/schedule.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 namespace rnnkit::bptt {
@@ -25,6 +26,48 @@ Schedule::Schedule(std::int64_t T, std::int64_t B, const std::int64_t* lengths, 
         offset_[s + 1] = offset_[s] + running;
     }
     identity_ = !reverse && rows() == T * B;
+}
+
+void Schedule::gather(std::int64_t s0, std::int64_t s1, const void* src, std::size_t row_bytes,
+                      void* dst) const {
+    const auto* in = static_cast<const unsigned char*>(src);
+    auto* out = static_cast<unsigned char*>(dst);
+    for (std::int64_t s = s0; s < s1; ++s) {
+        for (std::int64_t i = 0; i < active(s); ++i) {
+            std::memcpy(out + static_cast<std::size_t>(offset(s) - offset(s0) + i) * row_bytes,
+                        in + static_cast<std::size_t>(source_row(s, i)) * row_bytes, row_bytes);
+        }
+    }
+}
+
+void Schedule::scatter(const void* src, std::size_t row_bytes, void* dst) const {
+    const auto* in = static_cast<const unsigned char*>(src);
+    auto* out = static_cast<unsigned char*>(dst);
+    if (rows() < T_ * B_) std::memset(out, 0, static_cast<std::size_t>(T_ * B_) * row_bytes);
+    for (std::int64_t s = 0; s < steps(); ++s) {
+        for (std::int64_t i = 0; i < active(s); ++i) {
+            std::memcpy(out + static_cast<std::size_t>(source_row(s, i)) * row_bytes,
+                        in + static_cast<std::size_t>(offset(s) + i) * row_bytes, row_bytes);
+        }
+    }
+}
+
+void Schedule::sort_rows(const void* src, std::size_t row_bytes, void* dst) const {
+    const auto* in = static_cast<const unsigned char*>(src);
+    auto* out = static_cast<unsigned char*>(dst);
+    for (std::int64_t i = 0; i < B_; ++i) {
+        std::memcpy(out + static_cast<std::size_t>(i) * row_bytes,
+                    in + static_cast<std::size_t>(batch_of(i)) * row_bytes, row_bytes);
+    }
+}
+
+void Schedule::unsort_rows(const void* src, std::size_t row_bytes, void* dst) const {
+    const auto* in = static_cast<const unsigned char*>(src);
+    auto* out = static_cast<unsigned char*>(dst);
+    for (std::int64_t i = 0; i < B_; ++i) {
+        std::memcpy(out + static_cast<std::size_t>(batch_of(i)) * row_bytes,
+                    in + static_cast<std::size_t>(i) * row_bytes, row_bytes);
+    }
 }
 
 }  // namespace rnnkit::bptt

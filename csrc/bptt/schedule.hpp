@@ -46,45 +46,16 @@ public:
         return t * B_ + batch_of(i);
     }
 
-    // dst[packed rows of steps s0..s1) ] = src[source rows], `cols` values per row.
-    template <typename T>
-    void gather(std::int64_t s0, std::int64_t s1, const T* src, std::int64_t cols, T* dst) const {
-        const std::size_t bytes = static_cast<std::size_t>(cols) * sizeof(T);
-        for (std::int64_t s = s0; s < s1; ++s) {
-            for (std::int64_t i = 0; i < active(s); ++i) {
-                std::memcpy(dst + (offset(s) - offset(s0) + i) * cols,
-                            src + source_row(s, i) * cols, bytes);
-            }
-        }
-    }
-
+    // Row copies between layouts, `row_bytes` bytes per row (out of line: these run in every
+    // ISA variant of the kernels, see bptt/kernels.hpp).
+    // dst[packed rows of steps s0..s1)] = src[source rows].
+    void gather(std::int64_t s0, std::int64_t s1, const void* src, std::size_t row_bytes,
+                void* dst) const;
     // The inverse of gather over all steps; rows of dst that no token maps to are zeroed.
-    template <typename T>
-    void scatter(const T* src, std::int64_t cols, T* dst) const {
-        const std::size_t bytes = static_cast<std::size_t>(cols) * sizeof(T);
-        if (rows() < T_ * B_) std::memset(dst, 0, static_cast<std::size_t>(T_ * B_) * bytes);
-        for (std::int64_t s = 0; s < steps(); ++s) {
-            for (std::int64_t i = 0; i < active(s); ++i) {
-                std::memcpy(dst + source_row(s, i) * cols, src + (offset(s) + i) * cols, bytes);
-            }
-        }
-    }
-
-    // dst[i] = src[batch_of(i)] (to sorted order) and back; `cols` values per row.
-    template <typename T>
-    void sort_rows(const T* src, std::int64_t cols, T* dst) const {
-        for (std::int64_t i = 0; i < B_; ++i) {
-            std::memcpy(dst + i * cols, src + batch_of(i) * cols,
-                        static_cast<std::size_t>(cols) * sizeof(T));
-        }
-    }
-    template <typename T>
-    void unsort_rows(const T* src, std::int64_t cols, T* dst) const {
-        for (std::int64_t i = 0; i < B_; ++i) {
-            std::memcpy(dst + batch_of(i) * cols, src + i * cols,
-                        static_cast<std::size_t>(cols) * sizeof(T));
-        }
-    }
+    void scatter(const void* src, std::size_t row_bytes, void* dst) const;
+    // dst[i] = src[batch_of(i)] (to sorted order), and back.
+    void sort_rows(const void* src, std::size_t row_bytes, void* dst) const;
+    void unsort_rows(const void* src, std::size_t row_bytes, void* dst) const;
 
 private:
     std::int64_t T_, B_;

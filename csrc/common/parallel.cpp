@@ -4,6 +4,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "common/blas.hpp"
 
@@ -33,6 +34,24 @@ void set_num_threads(int n) {
                                     "], got " + std::to_string(n));
     }
     g_num_threads.store(n, std::memory_order_relaxed);
+}
+
+void RegionBarrier::wait() {
+    const unsigned gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
+        arrived_.store(0, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+        return;
+    }
+    for (int spin = 0; generation_.load(std::memory_order_acquire) == gen; ++spin) {
+        if (spin < kSpins) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
 }
 
 int threads_for(double work) {

@@ -36,29 +36,11 @@ public:
     // The team's size, set once inside the region (OpenMP may start fewer threads than asked).
     void set_threads(int threads) { threads_ = threads; }
 
-    void wait() {
-        const unsigned gen = generation_.load(std::memory_order_acquire);
-        if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
-            arrived_.store(0, std::memory_order_relaxed);
-            generation_.fetch_add(1, std::memory_order_release);
-            return;
-        }
-        for (int spin = 0; generation_.load(std::memory_order_acquire) == gen; ++spin) {
-            if (spin < kSpins) {
-                cpu_relax();
-            } else {
-                std::this_thread::yield();
-            }
-        }
-    }
+    // Out of line: the kernels compiled for several instruction sets all call this one.
+    void wait();
 
 private:
     static constexpr int kSpins = 4000;
-    static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
     int threads_ = 1;
     std::atomic<int> arrived_{0};
     std::atomic<unsigned> generation_{0};

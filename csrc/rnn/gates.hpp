@@ -12,6 +12,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/isa.hpp"
+
 #if defined(__GNUC__)
 #define RNNKIT_INLINE inline __attribute__((always_inline))
 #else
@@ -20,6 +22,9 @@
 
 namespace rnnkit::rnn {
 
+enum class Nonlinearity { Tanh, Relu };
+
+inline namespace RNNKIT_ISA_NS {
 namespace detail {
 
 // exp(x) for float: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 minimax
@@ -73,8 +78,19 @@ RNNKIT_INLINE float tanh(float x) {
     small = small * s * x + x;
     // Large |x|: 1 - 2 / (e^{2|x|} + 1), with the sign restored.
     const float big = 1.0f - 2.0f / (detail::exp_poly(2.0f * ax) + 1.0f);
-    const float signed_big = std::copysign(big, x);
-    return ax < 0.625f ? small : signed_big;  // NaN: ax < 0.625 is false, big is NaN
+    // The sign and the choice by bit masks: GCC does not if-convert a select between two
+    // float expressions this costly for AVX2/AVX-512, and the loop would stay scalar.
+    // NaN: ax < 0.625 is false, and big is NaN.
+    std::uint32_t x_bits, small_bits, big_bits;
+    std::memcpy(&x_bits, &x, sizeof(x));
+    std::memcpy(&small_bits, &small, sizeof(small));
+    std::memcpy(&big_bits, &big, sizeof(big));
+    big_bits |= x_bits & 0x80000000u;
+    const std::uint32_t use_small = 0u - static_cast<std::uint32_t>(ax < 0.625f);
+    const std::uint32_t bits = (small_bits & use_small) | (big_bits & ~use_small);
+    float result;
+    std::memcpy(&result, &bits, sizeof(result));
+    return result;
 }
 RNNKIT_INLINE double tanh(double x) {
     return std::tanh(x);
@@ -98,8 +114,6 @@ template <typename T>
 RNNKIT_INLINE T drelu_from_output(T y) {
     return y > T(0) ? T(1) : T(0);
 }
-
-enum class Nonlinearity { Tanh, Relu };
 
 // Gate pre-activation clipping (ONNX `clip`): a is clamped to [-clip, clip] before its
 // activation and the gradient passes only where -clip < a < clip. Backward sees only the
@@ -156,4 +170,5 @@ inline void with_flags(Fn&& fn, bool flag, Rest... rest) {
     }
 }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::rnn

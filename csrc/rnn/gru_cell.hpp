@@ -15,6 +15,7 @@
 #include "rnn/gates.hpp"
 
 namespace rnnkit::rnn {
+inline namespace RNNKIT_ISA_NS {
 
 // linear_before_reset forward. Writes h', the activated r, z, n over `pre` and hn to hn_out
 // (the training cache, or scratch in inference: unconditional stores keep the loop free of
@@ -130,4 +131,5 @@ inline void gru_cell_backward_reset_row(std::int64_t nb, const T* __restrict gat
     }
 }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::rnn

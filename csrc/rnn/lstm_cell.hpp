@@ -15,6 +15,7 @@
 #include "rnn/gates.hpp"
 
 namespace rnnkit::rnn {
+inline namespace RNNKIT_ISA_NS {
 
 // Per-unit parameters of a block: the peephole vectors (offset to the block's first unit;
 // null without peepholes) and the clip bounds.
@@ -90,4 +91,5 @@ inline void lstm_cell_backward_row(std::int64_t nb, const T* __restrict gates,
     }
 }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::rnn

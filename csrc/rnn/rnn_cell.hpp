@@ -9,6 +9,7 @@
 #include "rnn/gates.hpp"
 
 namespace rnnkit::rnn {
+inline namespace RNNKIT_ISA_NS {
 
 template <typename T, Nonlinearity Act>
 inline T rnn_activate(T v) {
@@ -58,4 +59,5 @@ inline void with_nonlinearity(Nonlinearity act, Fn&& fn) {
     }
 }
 
+}  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::rnn

@@ -10,7 +10,7 @@ implementation every kernel is tested against.
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
 from . import convert, nn
-from ._core import RecurrentCache, get_num_threads, has_cuda, set_num_threads
+from ._core import RecurrentCache, cpu_isa, get_num_threads, has_cuda, set_num_threads
 from ._functional import (
     CellGrads,
     GRUCellOutput,
@@ -52,6 +52,7 @@ __all__ = [
     "SequenceGrads",
     "__version__",
     "convert",
+    "cpu_isa",
     "get_num_threads",
     "gru_backward",
     "gru_cell_backward",
