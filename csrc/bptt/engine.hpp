@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <vector>
 
+#include "bptt/microkernel.hpp"
 #include "bptt/sequence.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
@@ -24,6 +26,9 @@ namespace rnnkit::bptt::detail {
 inline namespace RNNKIT_ISA_NS {
 
 constexpr std::int64_t kUnitBlock = 64;
+// Batches up to this many rows run the per-step recurrent GEMM on weights packed once per call
+// (microkernel.hpp) instead of OpenBLAS, which repacks them at every call.
+constexpr std::int64_t kSmallBatch = 32;
 // Rows of the [T*B, I] input gradient per task.
 constexpr std::int64_t kRowBlock = 256;
 // Input projection in inference runs over chunks of time steps holding about this many rows,
@@ -92,6 +97,9 @@ struct PackedWeights {
     Buffer<T> w_ih;  // [G*H, I]
     Buffer<T> w_hh;  // [G*H, R]
     Buffer<T> bias;  // [G*H]
+    // Small batches: each block's rows of w_hh as micro-kernel panels (else empty).
+    Buffer<T> w_hh_panels;
+    std::vector<std::int64_t> panel_offset;  // [blocks + 1]
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
                   const CellWeights<T>& w, std::int64_t gates_with_hh_bias)
@@ -105,6 +113,29 @@ struct PackedWeights {
                 if (g < gates_with_hh_bias && w.b_hh) b += w.b_hh[r];
                 bias.get()[packed_column(G, blocks, g, j)] = b;
             }
+        }
+        if (s.B <= kSmallBatch) {
+            panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
+            for (std::int64_t k = 0; k < blocks.count; ++k) {
+                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), s.R);
+            }
+            w_hh_panels = Buffer<T>(panel_offset.back());
+            for (std::int64_t k = 0; k < blocks.count; ++k) {
+                pack_panels(G * blocks.width(k), s.R, w_hh.get() + G * blocks.begin(k) * s.R, s.R,
+                            w_hh_panels.get() + panel_offset[k]);
+            }
+        }
+    }
+
+    // gh[n, G*nb] = h_prev[n, R] * (block k's rows of w_hh)^T: the recurrent GEMM of a step.
+    void recurrent(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
+                   std::int64_t R, const T* h_prev, T* gh) const {
+        const std::int64_t nc = G * blocks.width(k);
+        if (!panel_offset.empty() && n <= kSmallBatch) {
+            panel_gemm(n, nc, R, h_prev, R, w_hh_panels.get() + panel_offset[k], gh, nc);
+        } else {
+            blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
+                          w_hh.get() + G * blocks.begin(k) * R, R, T(0), gh, nc);
         }
     }
 };

@@ -67,8 +67,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             const std::int64_t nc = G * nb;
-                            blas::gemm<T>(false, true, n, nc, H, T(1), h_prev, H,
-                                          pw.w_hh.get() + G * j0 * H, H, T(0), gh, nc);
+                            pw.recurrent(n, G, blocks, k, H, h_prev, gh);
                             rnn::with_flags(
                                 [&](auto clip) {
                                     for (std::int64_t i = 0; i < n; ++i) {

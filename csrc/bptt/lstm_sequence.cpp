@@ -78,8 +78,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         const std::int64_t nc = G * nb;
-                        blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
-                                      pw.w_hh.get() + G * j0 * R, R, T(0), gh, nc);
+                        pw.recurrent(n, G, blocks, k, R, h_prev, gh);
                         const auto params = row_params(w, H, j0, bounds);
                         with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
                             for (std::int64_t i = 0; i < n; ++i) {

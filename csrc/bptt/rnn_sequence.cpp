@@ -57,8 +57,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const T* h_prev = hs.prev(st);
                     for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        blas::gemm<T>(false, true, n, nb, H, T(1), h_prev, H,
-                                      pw.w_hh.get() + j0 * H, H, T(0), gh, nb);
+                        pw.recurrent(n, G, blocks, k, H, h_prev, gh);
                         with_variant(opt, [&](auto act, auto clip) {
                             for (std::int64_t i = 0; i < n; ++i) {
                                 T* out = hs.next(st, i) + j0;
