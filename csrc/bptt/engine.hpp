@@ -97,9 +97,11 @@ struct PackedWeights {
     Buffer<T> w_ih;  // [G*H, I]
     Buffer<T> w_hh;  // [G*H, R]
     Buffer<T> bias;  // [G*H]
-    // Small batches: each block's rows of w_hh as micro-kernel panels (else empty).
-    Buffer<T> w_hh_panels;
-    std::vector<std::int64_t> panel_offset;  // [blocks + 1]
+    // Small batches: each block's rows of w_hh as micro-kernel panels for forward, and each
+    // block of its R columns for backward (dh = dG w_hh); else empty.
+    Buffer<T> w_hh_panels, w_hh_panels_t;
+    std::vector<std::int64_t> panel_offset;    // [blocks + 1]
+    std::vector<std::int64_t> panel_offset_t;  // [blocks of R + 1]
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
                   const CellWeights<T>& w, std::int64_t gates_with_hh_bias)
@@ -124,6 +126,37 @@ struct PackedWeights {
                 pack_panels(G * blocks.width(k), s.R, w_hh.get() + G * blocks.begin(k) * s.R, s.R,
                             w_hh_panels.get() + panel_offset[k]);
             }
+            const UnitBlocks out_blocks(s.R);
+            panel_offset_t.assign(static_cast<std::size_t>(out_blocks.count) + 1, 0);
+            for (std::int64_t k = 0; k < out_blocks.count; ++k) {
+                panel_offset_t[k + 1] =
+                    panel_offset_t[k] + panel_size<T>(out_blocks.width(k), G * s.H);
+            }
+            w_hh_panels_t = Buffer<T>(panel_offset_t.back());
+            for (std::int64_t k = 0; k < out_blocks.count; ++k) {
+                pack_panels_transposed(out_blocks.width(k), G * s.H,
+                                       w_hh.get() + out_blocks.begin(k), s.R,
+                                       w_hh_panels_t.get() + panel_offset_t[k]);
+            }
+        }
+    }
+
+    // dh[n, block k of R] (row stride R) = dg[n, G*H] * w_hh[:, block k] (or += when
+    // accumulate): the recurrent GEMM of a backward step, blocks of UnitBlocks(R).
+    void recurrent_grad(std::int64_t n, std::int64_t GH, const UnitBlocks& out_blocks,
+                        std::int64_t k, std::int64_t R, const T* dg, std::int64_t ld_dg, T* dh,
+                        bool accumulate) const {
+        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+        if (!panel_offset_t.empty() && n <= kSmallBatch) {
+            const T* panels = w_hh_panels_t.get() + panel_offset_t[k];
+            if (accumulate) {
+                panel_gemm<T, true>(n, np, GH, dg, ld_dg, panels, dh + p0, R);
+            } else {
+                panel_gemm<T, false>(n, np, GH, dg, ld_dg, panels, dh + p0, R);
+            }
+        } else {
+            blas::gemm<T>(false, false, n, np, GH, T(1), dg, ld_dg, w_hh.get() + p0, R,
+                          accumulate ? T(1) : T(0), dh + p0, R);
         }
     }
 

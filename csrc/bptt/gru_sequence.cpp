@@ -184,9 +184,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     });
                     barrier();  // the recurrent GEMM reads every block of dgh
                     for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        blas::gemm<T>(false, false, n, nb, GH, T(1), dgh, GH, pw.w_hh.get() + j0, H,
-                                      T(1), dh.get() + j0, H);
+                        pw.recurrent_grad(n, GH, blocks, k, H, dgh, GH, dh.get(), true);
                     });
                 } else {
                     T* dn = dn_step.get() + (st & 1) * BH;

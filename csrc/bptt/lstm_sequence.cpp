@@ -188,9 +188,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 barrier();  // the recurrent GEMM reads every block of dg
                 // dh of the previous step's state, for the running rows (the others keep dh_n).
                 for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
-                    blas::gemm<T>(false, false, n, np, GH, T(1), dg, GH, pw.w_hh.get() + p0, R,
-                                  T(0), dh.get() + p0, R);
+                    pw.recurrent_grad(n, GH, out_blocks, k, R, dg, GH, dh.get(), false);
                 });
                 // Without a projection the next step's pointwise pass reads only this thread's
                 // own blocks of dh; with one, its first phase does, then a barrier.

@@ -56,7 +56,24 @@ void pack_panels(std::int64_t N, std::int64_t K, const T* W, std::int64_t ldw, T
     }
 }
 
-template <typename T, std::int64_t MR>
+// W^T given column-major, i.e. W [N, K] with W[n][k] = src[k * ld + n] (a block of columns of
+// a row-major [K, ld] matrix) -> panels. Rows of the panels are contiguous runs of src.
+template <typename T>
+void pack_panels_transposed(std::int64_t N, std::int64_t K, const T* src, std::int64_t ld,
+                            T* panels) {
+    constexpr std::int64_t V = panel_width<T>();
+    for (std::int64_t p0 = 0; p0 < N; p0 += V) {
+        T* panel = panels + p0 * K;
+        const std::int64_t nv = std::min(V, N - p0);
+        for (std::int64_t k = 0; k < K; ++k) {
+            for (std::int64_t v = 0; v < V; ++v) {
+                panel[k * V + v] = v < nv ? src[k * ld + p0 + v] : T(0);
+            }
+        }
+    }
+}
+
+template <typename T, std::int64_t MR, bool kAccumulate>
 inline void panel_tile(std::int64_t K, const T* __restrict A, std::int64_t lda,
                        const T* __restrict panel, T* __restrict C, std::int64_t ldc,
                        std::int64_t nv) {
@@ -70,12 +87,17 @@ inline void panel_tile(std::int64_t K, const T* __restrict A, std::int64_t lda,
         }
     }
     for (std::int64_t m = 0; m < MR; ++m) {
-        std::memcpy(C + m * ldc, acc[m], static_cast<std::size_t>(nv) * sizeof(T));
+        if constexpr (kAccumulate) {
+            for (std::int64_t v = 0; v < nv; ++v) C[m * ldc + v] += acc[m][v];
+        } else {
+            std::memcpy(C + m * ldc, acc[m], static_cast<std::size_t>(nv) * sizeof(T));
+        }
     }
 }
 
-// C[M, N] (row stride ldc) = A[M, K] (row stride lda) * W^T, W as panels.
-template <typename T>
+// C[M, N] (row stride ldc) = A[M, K] (row stride lda) * W^T, W as panels (C += ... when
+// kAccumulate).
+template <typename T, bool kAccumulate = false>
 void panel_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
                 const T* panels, T* C, std::int64_t ldc) {
     constexpr std::int64_t V = panel_width<T>();
@@ -84,10 +106,11 @@ void panel_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std:
         const std::int64_t nv = std::min(V, N - p0);
         std::int64_t m0 = 0;
         for (; m0 + kTileRows <= M; m0 += kTileRows) {
-            panel_tile<T, kTileRows>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0, ldc, nv);
+            panel_tile<T, kTileRows, kAccumulate>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0,
+                                                  ldc, nv);
         }
         for (; m0 < M; ++m0)
-            panel_tile<T, 1>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0, ldc, nv);
+            panel_tile<T, 1, kAccumulate>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0, ldc, nv);
     }
 }
 

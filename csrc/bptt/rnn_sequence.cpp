@@ -114,9 +114,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 });
                 barrier();  // the recurrent GEMM reads every block of dg
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    blas::gemm<T>(false, false, n, nb, H, T(1), dg, H, pw.w_hh.get() + j0, H, T(0),
-                                  dh.get() + j0, H);
+                    pw.recurrent_grad(n, H, blocks, k, H, dg, H, dh.get(), false);
                 });
             }
             barrier();
