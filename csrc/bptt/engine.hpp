@@ -27,8 +27,9 @@ inline namespace RNNKIT_ISA_NS {
 
 constexpr std::int64_t kUnitBlock = 64;
 // Batches up to this many rows run the per-step recurrent GEMM on weights packed once per call
-// (microkernel.hpp) instead of OpenBLAS, which repacks them at every call.
-constexpr std::int64_t kSmallBatch = 32;
+// (microkernel.hpp) instead of OpenBLAS, which repacks them at every call (measured faster
+// from B = 1 to 128; beyond, the tiles stream the panels from further away).
+constexpr std::int64_t kPanelRows = 256;
 // Rows of the [T*B, I] input gradient per task.
 constexpr std::int64_t kRowBlock = 256;
 // Input projection in inference runs over chunks of time steps holding about this many rows,
@@ -92,22 +93,29 @@ inline std::int64_t packed_column(std::int64_t G, const UnitBlocks& blocks, std:
 
 // Weights repacked once per call, and the bias folded into the input projection:
 // bias[c] = b_ih[c] + b_hh[c] for the first `gates_with_hh_bias` gates, b_ih[c] alone after.
+// Which recurrent GEMM a PackedWeights serves: the forward step's (h_prev w_hh^T) or the
+// backward step's (dG w_hh).
+enum class Pass { Forward, Backward };
+
+// The weights of one call, repacked once:
+// - w_ih block-interleaved, for the input projection (forward) and dx (backward);
+// - the bias folded into the projection: b_ih + b_hh for the first `gates_with_hh_bias`
+//   gates, b_ih alone after;
+// - w_hh for the pass's recurrent GEMM: for batches up to kPanelRows rows as micro-kernel
+//   panels (microkernel.hpp; forward: each unit block's gate rows, backward: each block of the
+//   R columns), else block-interleaved for OpenBLAS.
 template <typename T>
 struct PackedWeights {
     Buffer<T> w_ih;  // [G*H, I]
-    Buffer<T> w_hh;  // [G*H, R]
     Buffer<T> bias;  // [G*H]
-    // Small batches: each block's rows of w_hh as micro-kernel panels for forward, and each
-    // block of its R columns for backward (dh = dG w_hh); else empty.
-    Buffer<T> w_hh_panels, w_hh_panels_t;
-    std::vector<std::int64_t> panel_offset;    // [blocks + 1]
-    std::vector<std::int64_t> panel_offset_t;  // [blocks of R + 1]
+    Buffer<T> w_hh;  // [G*H, R], when not in panels
+    Buffer<T> panels;
+    std::vector<std::int64_t> panel_offset;  // [blocks + 1] (forward: unit blocks, else of R)
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
-                  const CellWeights<T>& w, std::int64_t gates_with_hh_bias)
-        : w_ih(G * s.H * s.I), w_hh(G * s.H * s.R), bias(G * s.H) {
+                  const CellWeights<T>& w, std::int64_t gates_with_hh_bias, Pass pass)
+        : w_ih(G * s.H * s.I), bias(G * s.H) {
         pack_gate_rows(w.w_ih, 0, G, blocks, s.I, w_ih.get());
-        pack_gate_rows(w.w_hh, 0, G, blocks, s.R, w_hh.get());
         for (std::int64_t g = 0; g < G; ++g) {
             for (std::int64_t j = 0; j < s.H; ++j) {
                 const std::int64_t r = g * s.H + j;
@@ -116,28 +124,47 @@ struct PackedWeights {
                 bias.get()[packed_column(G, blocks, g, j)] = b;
             }
         }
-        if (s.B <= kSmallBatch) {
+        Buffer<T> interleaved(G * s.H * s.R);
+        pack_gate_rows(w.w_hh, 0, G, blocks, s.R, interleaved.get());
+        if (s.B > kPanelRows) {
+            w_hh = std::move(interleaved);
+            return;
+        }
+        if (pass == Pass::Forward) {
             panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
             for (std::int64_t k = 0; k < blocks.count; ++k) {
                 panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), s.R);
             }
-            w_hh_panels = Buffer<T>(panel_offset.back());
+            panels = Buffer<T>(panel_offset.back());
             for (std::int64_t k = 0; k < blocks.count; ++k) {
-                pack_panels(G * blocks.width(k), s.R, w_hh.get() + G * blocks.begin(k) * s.R, s.R,
-                            w_hh_panels.get() + panel_offset[k]);
+                pack_panels(G * blocks.width(k), s.R, interleaved.get() + G * blocks.begin(k) * s.R,
+                            s.R, panels.get() + panel_offset[k]);
             }
+        } else {
             const UnitBlocks out_blocks(s.R);
-            panel_offset_t.assign(static_cast<std::size_t>(out_blocks.count) + 1, 0);
+            panel_offset.assign(static_cast<std::size_t>(out_blocks.count) + 1, 0);
             for (std::int64_t k = 0; k < out_blocks.count; ++k) {
-                panel_offset_t[k + 1] =
-                    panel_offset_t[k] + panel_size<T>(out_blocks.width(k), G * s.H);
+                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(out_blocks.width(k), G * s.H);
             }
-            w_hh_panels_t = Buffer<T>(panel_offset_t.back());
+            panels = Buffer<T>(panel_offset.back());
             for (std::int64_t k = 0; k < out_blocks.count; ++k) {
                 pack_panels_transposed(out_blocks.width(k), G * s.H,
-                                       w_hh.get() + out_blocks.begin(k), s.R,
-                                       w_hh_panels_t.get() + panel_offset_t[k]);
+                                       interleaved.get() + out_blocks.begin(k), s.R,
+                                       panels.get() + panel_offset[k]);
             }
+        }
+    }
+
+    // gh[n, G*nb] = h_prev[n, R] * (block k's rows of w_hh)^T: the recurrent GEMM of a forward
+    // step. n <= B rows.
+    void recurrent(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
+                   std::int64_t R, const T* h_prev, T* gh) const {
+        const std::int64_t nc = G * blocks.width(k);
+        if (!panel_offset.empty()) {
+            panel_gemm(n, nc, R, h_prev, R, panels.get() + panel_offset[k], gh, nc);
+        } else {
+            blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
+                          w_hh.get() + G * blocks.begin(k) * R, R, T(0), gh, nc);
         }
     }
 
@@ -147,28 +174,16 @@ struct PackedWeights {
                         std::int64_t k, std::int64_t R, const T* dg, std::int64_t ld_dg, T* dh,
                         bool accumulate) const {
         const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
-        if (!panel_offset_t.empty() && n <= kSmallBatch) {
-            const T* panels = w_hh_panels_t.get() + panel_offset_t[k];
+        if (!panel_offset.empty()) {
+            const T* block_panels = panels.get() + panel_offset[k];
             if (accumulate) {
-                panel_gemm<T, true>(n, np, GH, dg, ld_dg, panels, dh + p0, R);
+                panel_gemm<T, true>(n, np, GH, dg, ld_dg, block_panels, dh + p0, R);
             } else {
-                panel_gemm<T, false>(n, np, GH, dg, ld_dg, panels, dh + p0, R);
+                panel_gemm<T, false>(n, np, GH, dg, ld_dg, block_panels, dh + p0, R);
             }
         } else {
             blas::gemm<T>(false, false, n, np, GH, T(1), dg, ld_dg, w_hh.get() + p0, R,
                           accumulate ? T(1) : T(0), dh + p0, R);
-        }
-    }
-
-    // gh[n, G*nb] = h_prev[n, R] * (block k's rows of w_hh)^T: the recurrent GEMM of a step.
-    void recurrent(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
-                   std::int64_t R, const T* h_prev, T* gh) const {
-        const std::int64_t nc = G * blocks.width(k);
-        if (!panel_offset.empty() && n <= kSmallBatch) {
-            panel_gemm(n, nc, R, h_prev, R, w_hh_panels.get() + panel_offset[k], gh, nc);
-        } else {
-            blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
-                          w_hh.get() + G * blocks.begin(k) * R, R, T(0), gh, nc);
         }
     }
 };

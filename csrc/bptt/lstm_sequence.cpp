@@ -47,7 +47,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
     if (S > 0) {
         const UnitBlocks blocks(H);
         const UnitBlocks out_blocks(R);  // the P outputs of the projection
-        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward);
         const rnn::ClipBounds<T> bounds(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
@@ -134,7 +134,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const StateTrack<T> cs(sc, H, cache.c);
         const UnitBlocks blocks(H);
         const UnitBlocks out_blocks(R);
-        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
         Buffer<T> dgates(N * GH);                  // [N, 4H] packed pre-activation gradients
         Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'

@@ -31,8 +31,12 @@ constexpr std::int64_t panel_width() {
 }
 
 // Rows of A per tile: its accumulators (MR x 2 registers) and the broadcasts fit the register
-// file.
+// file (32 registers with AVX-512, 16 before).
+#if defined(__AVX512F__)
+constexpr std::int64_t kTileRows = 8;
+#else
 constexpr std::int64_t kTileRows = 4;
+#endif
 
 // Values in the panel layout of an [N, K] row-major matrix.
 template <typename T>

@@ -33,7 +33,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(chunk * B * H);
@@ -90,7 +90,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, G);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
         Buffer<T> dgates(N * H);  // [N, H] pre-activation gradients
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
