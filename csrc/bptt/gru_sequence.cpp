@@ -149,12 +149,13 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         // a step's pointwise pass never overwrites what the previous step's GEMMs read).
         // Otherwise: da_n goes through W_hn to d(r*h) (dn_step, drh), and r, z through W_h{r,z}
         // (drz_step).
-        Buffer<T> dgx(N * GH);
+        const ReusedBuffer<T> dgx(N * GH);
         Buffer<T> dhn(lbr ? N * H : 0);
         Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
+        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {
@@ -233,17 +234,15 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 // The next step's first pass reads only this thread's own blocks of dh.
             }
             barrier();
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                weight_grads_block(
-                    s, N, G, blocks, k, dgx.get(),
-                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                        if (g == 2 && lbr) return RecurrentSource<T>{dhn.get() + j0, H, cache.h};
-                        if (g == 2)
-                            return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.hn};
-                        return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.h};
-                    },
-                    rows.x(), dw);
-            });
+            weight_grads(
+                s, N, G, blocks, dgx.get(),
+                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                    if (g == 2 && lbr) return RecurrentSource<T>{dhn.get() + j0, H, cache.h};
+                    if (g == 2)
+                        return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.hn};
+                    return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.h};
+                },
+                false, rows.x(), dw, grad_scratch.get(), tid, nthreads);
             input_grad_blocks(N, s.I, GH, dgx.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
         rows.finish();

@@ -136,11 +136,12 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const UnitBlocks out_blocks(R);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        Buffer<T> dgates(N * GH);                  // [N, 4H] packed pre-activation gradients
+        const ReusedBuffer<T> dgates(N * GH);      // [N, 4H] packed pre-activation gradients
         Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'
         Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
+        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {
@@ -194,13 +195,13 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 // own blocks of dh; with one, its first phase does, then a barrier.
             }
             barrier();
+            weight_grads(
+                s, N, G, blocks, dgates.get(),
+                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                    return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH, cache.h};
+                },
+                true, rows.x(), dw, grad_scratch.get(), tid, nthreads);
             for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                weight_grads_block(
-                    s, N, G, blocks, k, dgates.get(),
-                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                        return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH, cache.h};
-                    },
-                    rows.x(), dw);
                 if (dw.dpeepholes) {
                     // dp_i = sum da_i c_prev, dp_f = sum da_f c_prev, dp_o = sum da_o c'.
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);

@@ -92,9 +92,10 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        Buffer<T> dgates(N * H);  // [N, H] pre-activation gradients
+        const ReusedBuffer<T> dgates(N * H);  // [N, H] pre-activation gradients
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
+        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
             for (std::int64_t st = S - 1; st >= 0; --st) {
@@ -118,14 +119,12 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 });
             }
             barrier();
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                weight_grads_block(
-                    s, N, G, blocks, k, dgates.get(),
-                    [&](std::int64_t, std::int64_t j0, std::int64_t) {
-                        return RecurrentSource<T>{dgates.get() + j0, H, cache.h};
-                    },
-                    rows.x(), dw);
-            });
+            weight_grads(
+                s, N, G, blocks, dgates.get(),
+                [&](std::int64_t, std::int64_t j0, std::int64_t) {
+                    return RecurrentSource<T>{dgates.get() + j0, H, cache.h};
+                },
+                true, rows.x(), dw, grad_scratch.get(), tid, nthreads);
             input_grad_blocks(N, s.I, H, dgates.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
         rows.finish();
