@@ -99,24 +99,63 @@ inline void panel_tile(std::int64_t K, const T* __restrict A, std::int64_t lda,
     }
 }
 
+// One row of A against PN consecutive full panels: PN*2 independent accumulators. A one-row
+// tile over a single panel has only two, and the chain of multiply-adds through them (not the
+// loads) would bound it: this is the batch-1 (GEMV) case.
+template <typename T, std::int64_t PN, bool kAccumulate>
+inline void panel_row_wide(std::int64_t K, const T* __restrict a, const T* __restrict panels,
+                           T* __restrict c) {
+    constexpr std::int64_t V = panel_width<T>();
+    T acc[PN][V] = {};
+    for (std::int64_t k = 0; k < K; ++k) {
+        const T ak = a[k];
+        for (std::int64_t p = 0; p < PN; ++p) {
+            const T* w = panels + (p * K + k) * V;
+            for (std::int64_t v = 0; v < V; ++v) acc[p][v] += ak * w[v];
+        }
+    }
+    for (std::int64_t p = 0; p < PN; ++p) {
+        for (std::int64_t v = 0; v < V; ++v) {
+            if constexpr (kAccumulate) {
+                c[p * V + v] += acc[p][v];
+            } else {
+                c[p * V + v] = acc[p][v];
+            }
+        }
+    }
+}
+
+// Panels a one-row tile takes at once.
+constexpr std::int64_t kWidePanels = 4;
+
 // C[M, N] (row stride ldc) = A[M, K] (row stride lda) * W^T, W as panels (C += ... when
 // kAccumulate).
 template <typename T, bool kAccumulate = false>
 void panel_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
                 const T* panels, T* C, std::int64_t ldc) {
     constexpr std::int64_t V = panel_width<T>();
+    const std::int64_t full_rows = M / kTileRows * kTileRows;
     for (std::int64_t p0 = 0; p0 < N; p0 += V) {
         const T* panel = panels + p0 * K;
         const std::int64_t nv = std::min(V, N - p0);
-        std::int64_t m0 = 0;
-        for (; m0 + kTileRows <= M; m0 += kTileRows) {
+        for (std::int64_t m0 = 0; m0 < full_rows; m0 += kTileRows) {
             panel_tile<T, kTileRows, kAccumulate>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0,
                                                   ldc, nv);
         }
-        for (; m0 < M; ++m0)
-            panel_tile<T, 1, kAccumulate>(K, A + m0 * lda, lda, panel, C + m0 * ldc + p0, ldc, nv);
+    }
+    // The remaining rows, one at a time, kWidePanels full panels at once, then the rest.
+    const std::int64_t wide_end = N / (kWidePanels * V) * (kWidePanels * V);
+    for (std::int64_t m = full_rows; m < M; ++m) {
+        const T* a = A + m * lda;
+        T* c = C + m * ldc;
+        for (std::int64_t p0 = 0; p0 < wide_end; p0 += kWidePanels * V) {
+            panel_row_wide<T, kWidePanels, kAccumulate>(K, a, panels + p0 * K, c + p0);
+        }
+        for (std::int64_t p0 = wide_end; p0 < N; p0 += V) {
+            panel_tile<T, 1, kAccumulate>(K, a, lda, panels + p0 * K, c + p0, ldc,
+                                          std::min(V, N - p0));
+        }
     }
 }
-
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::bptt::detail
