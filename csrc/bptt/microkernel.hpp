@@ -125,9 +125,6 @@ inline void panel_row_wide(std::int64_t K, const T* __restrict a, const T* __res
     }
 }
 
-// Panels a one-row tile takes at once.
-constexpr std::int64_t kWidePanels = 4;
-
 // C[M, N] (row stride ldc) = A[M, K] (row stride lda) * W^T, W as panels (C += ... when
 // kAccumulate).
 template <typename T, bool kAccumulate = false>
@@ -143,15 +140,19 @@ void panel_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std:
                                                   ldc, nv);
         }
     }
-    // The remaining rows, one at a time, kWidePanels full panels at once, then the rest.
-    const std::int64_t wide_end = N / (kWidePanels * V) * (kWidePanels * V);
+    // The remaining rows, one at a time, over 4 full panels at once, then 2, then one.
+    const std::int64_t full_panels_end = N / V * V;
     for (std::int64_t m = full_rows; m < M; ++m) {
         const T* a = A + m * lda;
         T* c = C + m * ldc;
-        for (std::int64_t p0 = 0; p0 < wide_end; p0 += kWidePanels * V) {
-            panel_row_wide<T, kWidePanels, kAccumulate>(K, a, panels + p0 * K, c + p0);
+        std::int64_t p0 = 0;
+        for (; p0 + 4 * V <= full_panels_end; p0 += 4 * V) {
+            panel_row_wide<T, 4, kAccumulate>(K, a, panels + p0 * K, c + p0);
         }
-        for (std::int64_t p0 = wide_end; p0 < N; p0 += V) {
+        for (; p0 + 2 * V <= full_panels_end; p0 += 2 * V) {
+            panel_row_wide<T, 2, kAccumulate>(K, a, panels + p0 * K, c + p0);
+        }
+        for (; p0 < N; p0 += V) {
             panel_tile<T, 1, kAccumulate>(K, a, lda, panels + p0 * K, c + p0, ldc,
                                           std::min(V, N - p0));
         }
