@@ -258,86 +258,100 @@ struct RecurrentSource {
     const T* state;
 };
 
-// Weight gradients are computed for chunks of whole unit blocks holding about this many
-// packed gate columns (a function of H only, like everything that fixes a reduction order).
+// Weight gradients are computed in tasks: a chunk of whole unit blocks holding about
+// kGradChunkColumns packed gate columns, times a piece of at most kGradPieceColumns columns of
+// the weight (of I for dw_ih, of R for dw_hh). Both are functions of the shapes only, like
+// everything that fixes a reduction order, and there are enough tasks for the threads even
+// when H is small.
 constexpr std::int64_t kGradChunkColumns = 1024;
+constexpr std::int64_t kGradPieceColumns = 256;
 
 inline std::int64_t blocks_per_grad_chunk(std::int64_t G, const UnitBlocks& blocks) {
     return std::max<std::int64_t>(1, kGradChunkColumns / (G * blocks.size));
 }
 
-// Scratch values one thread needs for weight_grads_chunk.
+// Scratch values one thread needs for weight_grads.
 inline std::int64_t grad_chunk_scratch(const SeqShape& s, std::int64_t G,
                                        const UnitBlocks& blocks) {
-    return blocks_per_grad_chunk(G, blocks) * G * blocks.size * std::max(s.I, s.R);
+    return blocks_per_grad_chunk(G, blocks) * G * blocks.size *
+           std::min(kGradPieceColumns, std::max(s.I, s.R));
 }
 
-// dW for the packed gate columns of blocks [k0, k1): dW^T = dG[:, those columns]^T * S over
-// the N rows as ONE GEMM into `scratch` (OpenBLAS then packs S once per chunk, not once per
-// gate and block), then each row moved to its PyTorch place (gate g, unit j: row g*H + j).
+// Columns [q0, q1) of dW for the packed gate columns of blocks [k0, k1):
+// dW^T = dG[:, those gate columns]^T * S[:, q0:q1] over the N rows as ONE GEMM into `scratch`
+// (OpenBLAS packs S once per task, not once per gate and block), then each row moved to its
+// PyTorch place (gate g, unit j: row g*H + j of dW [G*H, cols]).
 template <typename T>
 void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
                         std::int64_t k0, std::int64_t k1, const T* dg, std::int64_t ld_dg,
-                        const T* state, std::int64_t cols, T* dw, T* scratch) {
+                        const T* state, std::int64_t cols, std::int64_t q0, std::int64_t q1, T* dw,
+                        T* scratch) {
     const std::int64_t c0 = G * blocks.begin(k0);
     const std::int64_t c1 = G * (blocks.begin(k1 - 1) + blocks.width(k1 - 1));
-    blas::gemm<T>(true, false, c1 - c0, cols, rows, T(1), dg + c0, ld_dg, state, cols, T(0),
-                  scratch, cols);
+    const std::int64_t nq = q1 - q0;
+    blas::gemm<T>(true, false, c1 - c0, nq, rows, T(1), dg + c0, ld_dg, state + q0, cols, T(0),
+                  scratch, nq);
     for (std::int64_t k = k0; k < k1; ++k) {
         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
         for (std::int64_t g = 0; g < G; ++g) {
-            std::memcpy(dw + (g * blocks.H + j0) * cols, scratch + (G * j0 + g * nb - c0) * cols,
-                        bytes<T>(nb * cols));
+            for (std::int64_t u = 0; u < nb; ++u) {
+                std::memcpy(dw + (g * blocks.H + j0 + u) * cols + q0,
+                            scratch + (G * j0 + g * nb + u - c0) * nq, bytes<T>(nq));
+            }
         }
     }
 }
 
-// Gradients of the weights after the backward loop, for the unit blocks [k0, k1), over the N
-// packed rows:
+// Gradients of the weights after the backward loop, over the N packed rows:
 //   dw_ih[g*H + j, :] = sum_rows dgx[row, col(g, j)] * x[row, :]
 //   dw_hh[g*H + j, :] = sum_rows dgh[row, (g, j)] * state[row, :]    (RecurrentSource of g)
 //   db_ih[g*H + j] = sum_rows dgx[row, col(g, j)], db_hh likewise from dgh
 // dgx is [N, G*H] packed; `source(g, j0, nb)` gives the recurrent side of gate g for a block's
 // units (a pointer to its first column), so that cells whose recurrent gradient differs from
 // the input one (GRU's n gate) can supply their own; `recurrent_is_input` says it does not
-// differ (LSTM, RNN), and dw_hh is then chunked like dw_ih.
-template <typename T, typename SourceFn>
-void weight_grads_chunk(const SeqShape& s, std::int64_t rows, std::int64_t G,
-                        const UnitBlocks& blocks, std::int64_t k0, std::int64_t k1, const T* dgx,
-                        SourceFn source, bool recurrent_is_input, const T* x,
-                        const WeightGrads<T>& dw, T* scratch) {
-    const std::int64_t GH = G * s.H;
-    packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, x, s.I, dw.dw_ih, scratch);
-    if (recurrent_is_input) {
-        packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, dw.dw_hh,
-                           scratch);
-    }
-    for (std::int64_t k = k0; k < k1; ++k) {
-        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-        for (std::int64_t g = 0; g < G; ++g) {
-            const T* gx = dgx + G * j0 + g * nb;
-            const RecurrentSource<T> rec = source(g, j0, nb);
-            if (!recurrent_is_input) {
-                blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state, s.R,
-                              T(0), dw.dw_hh + (g * s.H + j0) * s.R, s.R);
-            }
-            if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0);
-            if (dw.db_hh) column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0);
-        }
-    }
-}
-
-// Runs weight_grads_chunk over every chunk of blocks, chunks owned round-robin by the threads.
+// differ (LSTM, RNN), and dw_hh then runs in tasks like dw_ih. Tasks are owned round-robin.
 template <typename T, typename SourceFn>
 void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
                   const T* dgx, SourceFn source, bool recurrent_is_input, const T* x,
                   const WeightGrads<T>& dw, T* scratch, int tid, int nthreads) {
+    const std::int64_t GH = G * s.H;
     const std::int64_t per_chunk = blocks_per_grad_chunk(G, blocks);
     const std::int64_t chunks = (blocks.count + per_chunk - 1) / per_chunk;
+    const std::int64_t pieces_ih = (s.I + kGradPieceColumns - 1) / kGradPieceColumns;
+    const std::int64_t pieces_hh =
+        recurrent_is_input ? (s.R + kGradPieceColumns - 1) / kGradPieceColumns : 0;
+    // Per chunk: the dw_ih pieces, the dw_hh pieces, then one task for the biases (and the
+    // per-gate dw_hh of cells whose recurrent side differs).
+    const std::int64_t per_chunk_tasks = pieces_ih + pieces_hh + 1;
     T* own = scratch + tid * grad_chunk_scratch(s, G, blocks);
-    for_each_owned(chunks, tid, nthreads, [&](std::int64_t c) {
+    for_each_owned(chunks * per_chunk_tasks, tid, nthreads, [&](std::int64_t task) {
+        const std::int64_t c = task / per_chunk_tasks, t = task % per_chunk_tasks;
         const std::int64_t k0 = c * per_chunk, k1 = std::min(blocks.count, k0 + per_chunk);
-        weight_grads_chunk(s, rows, G, blocks, k0, k1, dgx, source, recurrent_is_input, x, dw, own);
+        if (t < pieces_ih) {
+            const std::int64_t q0 = t * kGradPieceColumns;
+            packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, x, s.I, q0,
+                               std::min(s.I, q0 + kGradPieceColumns), dw.dw_ih, own);
+            return;
+        }
+        if (t < pieces_ih + pieces_hh) {
+            const std::int64_t q0 = (t - pieces_ih) * kGradPieceColumns;
+            packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, q0,
+                               std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own);
+            return;
+        }
+        for (std::int64_t k = k0; k < k1; ++k) {
+            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+            for (std::int64_t g = 0; g < G; ++g) {
+                const T* gx = dgx + G * j0 + g * nb;
+                const RecurrentSource<T> rec = source(g, j0, nb);
+                if (!recurrent_is_input) {
+                    blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state,
+                                  s.R, T(0), dw.dw_hh + (g * s.H + j0) * s.R, s.R);
+                }
+                if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0);
+                if (dw.db_hh) column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0);
+            }
+        }
     });
 }
 
