@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "common/pool.hpp"
+
 namespace rnnkit::bindings {
 
 namespace py = pybind11;
@@ -139,9 +141,27 @@ const T* data_or_null(const std::optional<CArray<T>>& arr) {
     return arr ? arr->data() : nullptr;
 }
 
+// A new C-ordered array whose memory comes from rnnkit's pool of large blocks and goes back
+// to it when the array is freed (common/pool.hpp): a training loop's caches and gradients then
+// reuse pages that are already mapped. (Such arrays do not own their data in NumPy's sense:
+// `a.base` is the capsule that returns the block.)
 template <typename T>
 py::array_t<T> new_array(std::initializer_list<std::int64_t> dims) {
-    return py::array_t<T>(std::vector<py::ssize_t>(dims.begin(), dims.end()));
+    std::size_t count = 1;
+    for (const std::int64_t d : dims) count *= static_cast<std::size_t>(d);
+    struct Block {
+        void* data;
+        std::size_t bytes;
+    };
+    const std::size_t bytes = count * sizeof(T);
+    auto* block = new Block{pool::allocate(bytes), bytes};
+    py::capsule owner(block, [](void* p) {
+        auto* b = static_cast<Block*>(p);
+        pool::release(b->data, b->bytes);
+        delete b;
+    });
+    return py::array_t<T>(std::vector<py::ssize_t>(dims.begin(), dims.end()),
+                          static_cast<T*>(block->data), owner);
 }
 
 }  // namespace rnnkit::bindings

@@ -7,6 +7,7 @@
 #include "bptt/isa_dispatch.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
+#include "common/pool.hpp"
 
 namespace py = pybind11;
 
@@ -43,6 +44,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("n"),
         "Number of threads rnnkit's kernels use, 1 to 1024 (default: OpenMP's default).");
     m.def("get_num_threads", &rnnkit::get_num_threads);
+    m.def(
+        "release_memory", []() { rnnkit::pool::clear(); },
+        "Frees the memory rnnkit keeps for reuse (large blocks of freed arrays, at most 1 GiB).");
+    m.def(
+        "pooled_bytes", []() { return rnnkit::pool::idle_bytes(); },
+        "Bytes rnnkit keeps for reuse: large blocks of freed arrays (see release_memory).");
     m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
     m.def(
         "cpu_isa", []() { return std::string(rnnkit::bptt::isa_name(rnnkit::bptt::active_isa())); },

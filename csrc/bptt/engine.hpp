@@ -21,6 +21,7 @@
 #include "bptt/sequence.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
+#include "common/pool.hpp"
 
 namespace rnnkit::bptt::detail {
 inline namespace RNNKIT_ISA_NS {
@@ -36,42 +37,41 @@ constexpr std::int64_t kRowBlock = 256;
 // so the workspace stays O(B*G*H) instead of O(T*B*G*H).
 constexpr std::int64_t kChunkRows = 512;
 
-// Uninitialised scratch memory, sized once per call.
+// Uninitialised scratch memory, sized once per call, from the pool of large blocks
+// (common/pool.hpp) so that repeated calls do not fault their pages in again.
 template <typename T>
 class Buffer {
 public:
     Buffer() = default;
-    explicit Buffer(std::int64_t n) : data_(n > 0 ? new T[static_cast<std::size_t>(n)] : nullptr) {}
-    T* get() const { return data_.get(); }
-    void fill(T value, std::int64_t n) { std::fill(data_.get(), data_.get() + n, value); }
-
-private:
-    std::unique_ptr<T[]> data_;
-};
-
-// The largest scratch array of a backward call (the pre-activation gradients of every token,
-// [N, G*H]), kept per calling thread from one call to the next: a training loop calls backward
-// with the same sizes again and again, and fresh pages cost the kernel zeroing them (10% of an
-// LSTM backward at (50, 128, 1024, 1024)). The memory is held until a larger call replaces it
-// or the thread ends.
-template <typename T>
-class ReusedBuffer {
-public:
-    explicit ReusedBuffer(std::int64_t n) : data_(acquire(n)) {}
-    T* get() const { return data_; }
-
-private:
-    static T* acquire(std::int64_t n) {
-        thread_local Buffer<T> kept;
-        thread_local std::int64_t capacity = 0;
-        if (n > capacity) {
-            kept = Buffer<T>();  // free first: never hold both
-            kept = Buffer<T>(n);
-            capacity = n;
-        }
-        return kept.get();
+    explicit Buffer(std::int64_t n)
+        : data_(n > 0 ? static_cast<T*>(pool::allocate(bytes_of(n))) : nullptr), n_(n) {}
+    Buffer(Buffer&& other) noexcept : data_(other.data_), n_(other.n_) {
+        other.data_ = nullptr;
+        other.n_ = 0;
     }
-    T* data_;
+    Buffer& operator=(Buffer&& other) noexcept {
+        if (this != &other) {
+            pool::release(data_, bytes_of(n_));
+            data_ = other.data_;
+            n_ = other.n_;
+            other.data_ = nullptr;
+            other.n_ = 0;
+        }
+        return *this;
+    }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    ~Buffer() { pool::release(data_, bytes_of(n_)); }
+
+    T* get() const { return data_; }
+    void fill(T value, std::int64_t n) { std::fill(data_, data_ + n, value); }
+
+private:
+    static std::size_t bytes_of(std::int64_t n) {
+        return static_cast<std::size_t>(n > 0 ? n : 0) * sizeof(T);
+    }
+    T* data_ = nullptr;
+    std::int64_t n_ = 0;
 };
 
 // Bytes of a row of `cols` values of T.

@@ -149,7 +149,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         // a step's pointwise pass never overwrites what the previous step's GEMMs read).
         // Otherwise: da_n goes through W_hn to d(r*h) (dn_step, drh), and r, z through W_h{r,z}
         // (drz_step).
-        const ReusedBuffer<T> dgx(N * GH);
+        const Buffer<T> dgx(N * GH);
         Buffer<T> dhn(lbr ? N * H : 0);
         Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);

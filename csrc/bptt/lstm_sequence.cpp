@@ -136,7 +136,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const UnitBlocks out_blocks(R);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        const ReusedBuffer<T> dgates(N * GH);      // [N, 4H] packed pre-activation gradients
+        const Buffer<T> dgates(N * GH);            // [N, 4H] packed pre-activation gradients
         Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'
         Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
         const PackedGradientRows<T> rows(sc, x, dx, s.I);

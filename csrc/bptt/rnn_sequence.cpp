@@ -92,7 +92,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        const ReusedBuffer<T> dgates(N * H);  // [N, H] pre-activation gradients
+        const Buffer<T> dgates(N * H);  // [N, H] pre-activation gradients
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));

@@ -10,7 +10,15 @@ implementation every kernel is tested against.
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
 from . import convert, nn
-from ._core import RecurrentCache, cpu_isa, get_num_threads, has_cuda, set_num_threads
+from ._core import (
+    RecurrentCache,
+    cpu_isa,
+    get_num_threads,
+    has_cuda,
+    pooled_bytes,
+    release_memory,
+    set_num_threads,
+)
 from ._functional import (
     CellGrads,
     GRUCellOutput,
@@ -64,6 +72,8 @@ __all__ = [
     "lstm_cell_forward",
     "lstm_forward",
     "nn",
+    "pooled_bytes",
+    "release_memory",
     "rnn_backward",
     "rnn_cell_backward",
     "rnn_cell_forward",
