@@ -320,9 +320,10 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
     const std::int64_t pieces_ih = (s.I + kGradPieceColumns - 1) / kGradPieceColumns;
     const std::int64_t pieces_hh =
         recurrent_is_input ? (s.R + kGradPieceColumns - 1) / kGradPieceColumns : 0;
-    // Per chunk: the dw_ih pieces, the dw_hh pieces, then one task for the biases (and the
-    // per-gate dw_hh of cells whose recurrent side differs).
-    const std::int64_t per_chunk_tasks = pieces_ih + pieces_hh + 1;
+    // Per chunk: the dw_ih pieces, the dw_hh pieces (or, when the recurrent side differs, one
+    // task per block for its gates' dw_hh), then one task for the biases.
+    const std::int64_t per_chunk_hh = recurrent_is_input ? pieces_hh : per_chunk;
+    const std::int64_t per_chunk_tasks = pieces_ih + per_chunk_hh + 1;
     T* own = scratch + tid * grad_chunk_scratch(s, G, blocks);
     for_each_owned(chunks * per_chunk_tasks, tid, nthreads, [&](std::int64_t task) {
         const std::int64_t c = task / per_chunk_tasks, t = task % per_chunk_tasks;
@@ -333,10 +334,21 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
                                std::min(s.I, q0 + kGradPieceColumns), dw.dw_ih, own);
             return;
         }
-        if (t < pieces_ih + pieces_hh) {
-            const std::int64_t q0 = (t - pieces_ih) * kGradPieceColumns;
-            packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, q0,
-                               std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own);
+        if (t < pieces_ih + per_chunk_hh) {
+            const std::int64_t i = t - pieces_ih;
+            if (recurrent_is_input) {
+                const std::int64_t q0 = i * kGradPieceColumns;
+                packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, q0,
+                                   std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own);
+            } else if (k0 + i < k1) {
+                const std::int64_t k = k0 + i;
+                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                for (std::int64_t g = 0; g < G; ++g) {
+                    const RecurrentSource<T> rec = source(g, j0, nb);
+                    blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state,
+                                  s.R, T(0), dw.dw_hh + (g * s.H + j0) * s.R, s.R);
+                }
+            }
             return;
         }
         for (std::int64_t k = k0; k < k1; ++k) {
@@ -344,10 +356,6 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
             for (std::int64_t g = 0; g < G; ++g) {
                 const T* gx = dgx + G * j0 + g * nb;
                 const RecurrentSource<T> rec = source(g, j0, nb);
-                if (!recurrent_is_input) {
-                    blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state,
-                                  s.R, T(0), dw.dw_hh + (g * s.H + j0) * s.R, s.R);
-                }
                 if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0);
                 if (dw.db_hh) column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0);
             }
