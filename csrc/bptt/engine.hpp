@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "bptt/microkernel.hpp"
@@ -118,9 +117,10 @@ inline std::int64_t packed_column(std::int64_t G, const UnitBlocks& blocks, std:
 
 // Weights repacked once per call, and the bias folded into the input projection:
 // bias[c] = b_ih[c] + b_hh[c] for the first `gates_with_hh_bias` gates, b_ih[c] alone after.
-// Which recurrent GEMM a PackedWeights serves: the forward step's (h_prev w_hh^T) or the
-// backward step's (dG w_hh).
-enum class Pass { Forward, Backward };
+// Which recurrent GEMM a PackedWeights serves: the forward step's (h_prev w_hh^T), the
+// backward step's (dG w_hh), or none (the caller runs its own, as the GRU with the reset gate
+// before the matmul does).
+enum class Pass { Forward, Backward, InputOnly };
 
 // The weights of one call, repacked once:
 // - w_ih block-interleaved, for the input projection (forward) and dx (backward);
@@ -149,6 +149,7 @@ struct PackedWeights {
                 bias.get()[packed_column(G, blocks, g, j)] = b;
             }
         }
+        if (pass == Pass::InputOnly) return;
         Buffer<T> interleaved(G * s.H * s.R);
         pack_gate_rows(w.w_hh, 0, G, blocks, s.R, interleaved.get());
         if (s.B > kPanelRows) {
@@ -531,16 +532,6 @@ inline double step_flops(const SeqShape& s, std::int64_t G) {
 template <typename T>
 inline void add_into(std::int64_t n, const T* __restrict src, T* __restrict dst) {
     for (std::int64_t u = 0; u < n; ++u) dst[u] += src[u];
-}
-
-template <typename T>
-void copy_or_zero(T* dst, const T* src, std::int64_t n) {
-    if (n <= 0) return;
-    if (src) {
-        std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
-    } else {
-        std::fill(dst, dst + n, T(0));
-    }
 }
 
 }  // namespace RNNKIT_ISA_NS

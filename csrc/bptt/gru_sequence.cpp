@@ -32,7 +32,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3, Pass::Forward);
+        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
+                                  lbr ? Pass::Forward : Pass::InputOnly);
         Buffer<T> w_rz(lbr ? 0 : 2 * H * H);  // [2H, H] r and z rows, block-interleaved
         if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
@@ -137,7 +138,8 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3, Pass::Backward);
+        const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
+                                  lbr ? Pass::Backward : Pass::InputOnly);
         Buffer<T> w_rz(lbr ? 0 : 2 * H * H);
         if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #ifdef _OPENMP
