@@ -24,6 +24,14 @@ from rnnkit import reference
 SHAPE = (6, 5, 7, 70, 9)  # T, B, I, H, P
 H, P = SHAPE[3], SHAPE[4]
 LENGTHS = np.array([3, 6, 0, 1, 6])
+# A batch of at least kFusedMinRows (32) rows: the LSTM forward then runs each step as one
+# GEMM over [x_t | h_prev] (engine.hpp, Pass::ForwardFused); 37 rows = 4 tiles of 8 + 5 rows.
+WIDE_SHAPE = (5, 37, 7, 70, 9)
+WIDE_LENGTHS = np.array([5, 0, 3, 5, 1, 2, 4, 5, 5, 3] * 3 + [0, 1, 2, 3, 4, 5, 5])
+BATCHES = [
+    pytest.param((SHAPE, LENGTHS), id="B5"),
+    pytest.param((WIDE_SHAPE, WIDE_LENGTHS), id="B37"),
+]
 TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
 TINY_LENGTHS = np.array([2, 4, 0])
 
@@ -130,15 +138,19 @@ def cast(d: dict[str, Any], dtype: type) -> dict[str, Any]:
 @pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("batch", BATCHES)
 def test_kernel_matches_reference(
     variant: tuple[str, dict[str, Any]],
     lengths: np.ndarray | None,
     reverse: bool,
     dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray],
     rng: np.random.Generator,
 ) -> None:
     cell, options = variant
-    inputs, opts, grads = make_problem(cell, options, rng)
+    shape, batch_lengths = batch
+    inputs, opts, grads = make_problem(cell, options, rng, shape)
+    lengths = None if lengths is None else batch_lengths
     opts.update(lengths=lengths, reverse=reverse)
     if dtype == np.float32:
         inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))

@@ -58,6 +58,9 @@ CASES = [
     # B large next to H (where batch-parallel schedules pay off).
     pytest.param(4, 64, 5, 8, True, True, "all", id="T4-B64-I5-H8"),
     pytest.param(3, 130, 7, 20, "hh", False, "all", id="T3-B130-I7-H20-bhh-nostate"),
+    # B >= 32: the LSTM's steps take [x_t | h_prev] in one GEMM; 33 = 4 tiles of 8 + 1 row.
+    pytest.param(5, 33, 9, 70, True, True, "all", id="T5-B33-I9-H70"),
+    pytest.param(4, 40, 130, 65, "ih", False, "all", id="T4-B40-I130-H65-bih-nostate"),
 ]
 
 
@@ -134,6 +137,7 @@ def test_long_training_run_matches_reference(cell, dtype, rng):
         # BLAS call's rounding depends on its shape (I = 3 is too short to show a difference).
         pytest.param(40, 17, 8, 16, False, id="T40-B17-I8-H16-chunked"),
         pytest.param(600, 1, 17, 70, True, id="T600-B1-I17-H70-chunked"),
+        pytest.param(20, 33, 9, 70, True, id="T20-B33-I9-H70-fused"),
     ],
 )
 def test_inference_forward_is_bit_identical_to_training(cell, dtype, T, B, I, H, state, rng):  # noqa: E741

@@ -120,7 +120,18 @@ inline std::int64_t packed_column(std::int64_t G, const UnitBlocks& blocks, std:
 // Which recurrent GEMM a PackedWeights serves: the forward step's (h_prev w_hh^T), the
 // backward step's (dG w_hh), or none (the caller runs its own, as the GRU with the reset gate
 // before the matmul does).
-enum class Pass { Forward, Backward, InputOnly };
+// ForwardFused: the forward step's GEMM takes the input too, [x_t | h_prev] [W_ih | W_hh]^T +
+// bias, on panels of both weights (see fused_forward), so no input projection runs apart.
+enum class Pass { Forward, ForwardFused, Backward, InputOnly };
+
+// Whether a forward pass over a batch of B rows fuses the input projection into its steps
+// (Pass::ForwardFused). Measured: from B = 32 one pass over [W_ih | W_hh] per step beats a
+// separate projection GEMM (which OpenBLAS packs, and whose output makes another trip through
+// memory); below, the steps are too short to carry the input's share of the work.
+constexpr std::int64_t kFusedMinRows = 32;
+inline bool fuse_input(std::int64_t B) {
+    return B >= kFusedMinRows && B <= kPanelRows;
+}
 
 // The weights of one call, repacked once:
 // - w_ih block-interleaved, for the input projection (forward) and dx (backward);
@@ -150,6 +161,27 @@ struct PackedWeights {
             }
         }
         if (pass == Pass::InputOnly) return;
+        if (pass == Pass::ForwardFused) {
+            // Per unit block: its gate rows of [W_ih | W_hh] ([G*nb, I + R]) as panels.
+            const std::int64_t K = s.I + s.R;
+            Buffer<T> joined(G * s.H * K);
+            Buffer<T> w_hh_rows(G * s.H * s.R);
+            pack_gate_rows(w.w_hh, 0, G, blocks, s.R, w_hh_rows.get());
+            for (std::int64_t r = 0; r < G * s.H; ++r) {
+                std::memcpy(joined.get() + r * K, w_ih.get() + r * s.I, bytes<T>(s.I));
+                std::memcpy(joined.get() + r * K + s.I, w_hh_rows.get() + r * s.R, bytes<T>(s.R));
+            }
+            panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
+            for (std::int64_t k = 0; k < blocks.count; ++k) {
+                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), K);
+            }
+            panels = Buffer<T>(panel_offset.back());
+            for (std::int64_t k = 0; k < blocks.count; ++k) {
+                pack_panels(G * blocks.width(k), K, joined.get() + G * blocks.begin(k) * K, K,
+                            panels.get() + panel_offset[k]);
+            }
+            return;
+        }
         Buffer<T> interleaved(G * s.H * s.R);
         pack_gate_rows(w.w_hh, 0, G, blocks, s.R, interleaved.get());
         if (s.B > kPanelRows) {
@@ -187,11 +219,20 @@ struct PackedWeights {
                    std::int64_t R, const T* h_prev, T* gh) const {
         const std::int64_t nc = G * blocks.width(k);
         if (!panel_offset.empty()) {
-            panel_gemm(n, nc, R, h_prev, R, panels.get() + panel_offset[k], gh, nc);
+            panel_gemm<T>(n, nc, R, h_prev, R, panels.get() + panel_offset[k], gh, nc);
         } else {
             blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
                           w_hh.get() + G * blocks.begin(k) * R, R, T(0), gh, nc);
         }
+    }
+
+    // gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias for the
+    // gate rows of unit block k: a whole forward step's GEMM, on Pass::ForwardFused panels.
+    void fused_forward(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
+                       std::int64_t I, std::int64_t R, const T* x_t, const T* h_prev, T* gates,
+                       std::int64_t ld) const {
+        panel_gemm<T>(n, G * blocks.width(k), PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R},
+                      panels.get() + panel_offset[k], bias.get() + G * blocks.begin(k), gates, ld);
     }
 
     // dh[n, block k of R] (row stride R) = dg[n, G*H] * w_hh[:, block k] (or += when

@@ -47,11 +47,15 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
     if (S > 0) {
         const UnitBlocks blocks(H);
         const UnitBlocks out_blocks(R);  // the P outputs of the projection
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward);
+        // Fused: each step's GEMM takes [x_t | h_prev] and writes whole pre-activations
+        // (into the cache when training, scratch otherwise); else the input is projected a
+        // chunk of steps at a time and each step adds its recurrent GEMM.
+        const bool fused = fuse_input(B);
+        const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward);
         const rnn::ClipBounds<T> bounds(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
-        Buffer<T> pre_work(training ? 0 : chunk * B * GH);
+        Buffer<T> pre_work(training || fused ? 0 : chunk * B * GH);
         Buffer<T> m_work(projected && !training ? B * H : 0);
         Buffer<T> h_work(projected ? B * R : 0);
         const int threads = threads_for(step_flops(s, G));
@@ -65,30 +69,48 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw, pre_chunk);
-                });
+                if (!fused) {
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw,
+                                               pre_chunk);
+                    });
+                }
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st);
-                    T* pre = pre_chunk + (sc.offset(st) - sc.offset(s0)) * GH;
+                    T* pre = pre_chunk ? pre_chunk + (sc.offset(st) - sc.offset(s0)) * GH : nullptr;
                     const T* h_prev = hs.prev(st);
                     const T* c_prev = cs.prev(st);
                     T* m = projected ? (training ? cache->m + sc.offset(st) * H : m_work.get())
                                      : nullptr;
+                    const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
                     for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         const std::int64_t nc = G * nb;
-                        pw.recurrent(n, G, blocks, k, R, h_prev, gh);
+                        // Pre-activations of row i: a_pre[i * ld] (+ gh[i * nc] unless fused).
+                        T* a_pre = fused && !training ? gh : pre + G * j0;
+                        const std::int64_t ld = fused && !training ? nc : GH;
+                        if (fused) {
+                            pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
+                        } else {
+                            pw.recurrent(n, G, blocks, k, R, h_prev, gh);
+                        }
                         const auto params = row_params(w, H, j0, bounds);
                         with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
-                            for (std::int64_t i = 0; i < n; ++i) {
-                                T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
-                                rnn::lstm_cell_forward_row<T, decltype(peep)::value,
-                                                           decltype(cifg)::value,
-                                                           decltype(clip)::value>(
-                                    nb, pre + i * GH + G * j0, gh + i * nc, c_prev + i * H + j0,
-                                    params, cs.next(st, i) + j0, out);
-                                if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
+                            const auto row = [&](auto split) {
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
+                                    rnn::lstm_cell_forward_row<
+                                        T, decltype(peep)::value, decltype(cifg)::value,
+                                        decltype(clip)::value, decltype(split)::value>(
+                                        nb, a_pre + i * ld, gh + i * nc, c_prev + i * H + j0,
+                                        params, cs.next(st, i) + j0, out);
+                                    if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
+                                }
+                            };
+                            if (fused) {
+                                row(std::false_type{});
+                            } else {
+                                row(std::true_type{});
                             }
                         });
                     });

@@ -27,24 +27,39 @@ struct LstmRowParams {
     const ClipBounds<T>* bounds;
 };
 
+// rec[idx], or 0 when the pre-activations have no separate recurrent part (kRec false).
+template <bool kRec, typename T>
+RNNKIT_INLINE T rec_part(const T* __restrict rec, std::int64_t idx) {
+    if constexpr (kRec) {
+        return rec[idx];
+    } else {
+        (void)rec;
+        (void)idx;
+        return T(0);
+    }
+}
+
 // Writes c' and m, and the activated gates over `pre` (the training cache, or scratch in
 // inference: writing them unconditionally keeps the loop free of branches, so it vectorises).
-template <typename T, bool kPeep, bool kCifg, bool kClip>
+// The pre-activations are pre + rec, or pre alone when kRec is false (rec is then unused: the
+// step's GEMM summed both sides already; adding 0 costs an add and leaves every value but -0
+// unchanged, which no activation tells from +0).
+template <typename T, bool kPeep, bool kCifg, bool kClip, bool kRec = true>
 inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
                                   const T* __restrict c_prev, const LstmRowParams<T>& p,
                                   T* __restrict c_out, T* __restrict m_out) {
     const T clip = p.bounds->clip;
     for (std::int64_t u = 0; u < nb; ++u) {
-        T a_i = pre[u] + rec[u];
-        T a_f = pre[nb + u] + rec[nb + u];
-        T a_o = pre[3 * nb + u] + rec[3 * nb + u];
+        T a_i = pre[u] + rec_part<kRec>(rec, u);
+        T a_f = pre[nb + u] + rec_part<kRec>(rec, nb + u);
+        T a_o = pre[3 * nb + u] + rec_part<kRec>(rec, 3 * nb + u);
         if constexpr (kPeep) {
             a_i += p.p_i[u] * c_prev[u];
             a_f += p.p_f[u] * c_prev[u];
         }
         const T i = sigmoid(clamp_pre<kClip>(a_i, clip));
         const T f = kCifg ? T(1) - i : sigmoid(clamp_pre<kClip>(a_f, clip));
-        const T g = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec[2 * nb + u], clip));
+        const T g = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec_part<kRec>(rec, 2 * nb + u), clip));
         const T c = f * c_prev[u] + i * g;
         if constexpr (kPeep) a_o += p.p_o[u] * c;
         const T o = sigmoid(clamp_pre<kClip>(a_o, clip));
