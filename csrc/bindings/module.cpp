@@ -44,6 +44,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("n"),
         "Number of threads rnnkit's kernels use, 1 to 1024 (default: OpenMP's default).");
     m.def("get_num_threads", &rnnkit::get_num_threads);
+    m.def("_set_thread_limit", &rnnkit::set_thread_limit, py::arg("n"),
+          "Caps the threads of kernels called from this host thread (0: no cap). Internal: "
+          "rnnkit.nn runs the two directions of a layer side by side with it.");
     m.def(
         "release_memory", []() { rnnkit::pool::clear(); },
         "Frees the memory rnnkit keeps for reuse (large blocks of freed arrays, at most 1 GiB).");

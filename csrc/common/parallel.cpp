@@ -15,10 +15,10 @@ void scipy_openblas_set_num_threads(int num_threads);
 namespace rnnkit {
 
 namespace {
-std::atomic<int> g_num_threads{0};  // 0: not set yet, use the OpenMP default
-}
+std::atomic<int> g_num_threads{0};    // 0: not set yet, use the OpenMP default
+thread_local int t_thread_limit = 0;  // 0: none
 
-int get_num_threads() {
+int global_num_threads() {
     const int n = g_num_threads.load(std::memory_order_relaxed);
     if (n > 0) return n;
 #ifdef _OPENMP
@@ -26,6 +26,20 @@ int get_num_threads() {
 #else
     return 1;
 #endif
+}
+}  // namespace
+
+int get_num_threads() {
+    const int n = global_num_threads();
+    return t_thread_limit > 0 ? std::min(n, t_thread_limit) : n;
+}
+
+void set_thread_limit(int n) {
+    if (n < 0 || n > kMaxThreads) {
+        throw std::invalid_argument("n must be an integer in [0, " + std::to_string(kMaxThreads) +
+                                    "], got " + std::to_string(n));
+    }
+    t_thread_limit = n;
 }
 
 void set_num_threads(int n) {

@@ -24,6 +24,10 @@ constexpr int kMaxThreads = 1024;
 
 int get_num_threads();
 void set_num_threads(int n);
+// A limit for the calling thread alone (0: none), under the global count: lets two host
+// threads run two independent kernels side by side (the directions of a bidirectional layer)
+// with part of the cores each.
+void set_thread_limit(int n);
 
 // The barrier of a parallel region: spins briefly (a time step's work is a few to a few
 // hundred microseconds, so the others usually arrive within the spin), then yields the core.

@@ -56,19 +56,23 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _functional as F
 from ._core import RecurrentCache
+from ._side_by_side import side_by_side
 
 __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase"]
 
 Array = NDArray[np.floating]
+_R = TypeVar("_R")
+# One kernel forward: (y, h_n, c_n or None, cache).
+_KernelOutput = tuple[Array, Array, Array | None, RecurrentCache]
 MergeMode = Literal["concat", "sum", "mean", "max", "mul"]
 Init = Literal["uniform", "orthogonal", "identity"]
 #: ``h [L*D, B, R]`` (GRU, RNN) or ``(h [L*D, B, R], c [L*D, B, H])`` (LSTM).
@@ -447,9 +451,10 @@ class RNNBase:
         for layer in range(self.num_layers):
             ys: list[Array] = []
             caches: list[RecurrentCache] = []
-            for d in range(self.num_directions):
+
+            def run(d: int, layer: int = layer, inp: Array = inp) -> _KernelOutput:
                 i = layer * self.num_directions + d
-                y, hn, cn, cache = self._kernel_forward(
+                return self._kernel_forward(
                     layer,
                     d,
                     inp,
@@ -458,6 +463,9 @@ class RNNBase:
                     lengths,
                     training,
                 )
+
+            for d, (y, hn, cn, cache) in enumerate(self._each_direction(run)):
+                i = layer * self.num_directions + d
                 h_n[i] = hn
                 if c_n is not None:
                     c_n[i] = cn
@@ -481,6 +489,13 @@ class RNNBase:
             c_n = None if c_n is None else c_n[:, 0]
         return y_out, (h_n if c_n is None else (h_n, c_n))
 
+    def _each_direction(self, fn: Callable[[int], _R]) -> list[_R]:
+        """``[fn(d) for d in directions]``, the two directions of a bidirectional layer side
+        by side (rnnkit._side_by_side)."""
+        if self.num_directions == 1:
+            return [fn(0)]
+        return list(side_by_side(lambda: fn(0), lambda: fn(1)))
+
     def _kernel_forward(
         self,
         layer: int,
@@ -490,7 +505,7 @@ class RNNBase:
         c0: Array | None,
         lengths: ArrayLike | None,
         training: bool,
-    ) -> tuple[Array, Array, Array | None, RecurrentCache]:
+    ) -> _KernelOutput:
         s = self._suffix(layer, d)
         p = self.params
         args = (p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s), p.get("bias_hh" + s))
@@ -594,9 +609,12 @@ class RNNBase:
                 g = g * rec.mask
             gds = self._unmerge(g, rec)
             dx = None
-            for d in range(D):
+
+            def run(
+                d: int, layer: int = layer, rec: _Layer = rec, gds: list[Array | None] = gds
+            ) -> tuple[Array, Array, Array | None]:
                 i = layer * D + d
-                grads = self._kernel_backward(
+                return self._kernel_backward(
                     layer,
                     d,
                     rec.caches[d],
@@ -604,6 +622,9 @@ class RNNBase:
                     None if dh_n is None else dh_n[i],
                     None if dc_n is None else dc_n[i],
                 )
+
+            for d, grads in enumerate(self._each_direction(run)):
+                i = layer * D + d
                 dh0[i] = grads[1]
                 if dc0 is not None:
                     dc0[i] = grads[2]
