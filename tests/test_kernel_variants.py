@@ -28,9 +28,15 @@ LENGTHS = np.array([3, 6, 0, 1, 6])
 # GEMM over [x_t | h_prev] (engine.hpp, Pass::ForwardFused); 37 rows = 4 tiles of 8 + 5 rows.
 WIDE_SHAPE = (5, 37, 7, 70, 9)
 WIDE_LENGTHS = np.array([5, 0, 3, 5, 1, 2, 4, 5, 5, 3] * 3 + [0, 1, 2, 3, 4, 5, 5])
+# More than kBackwardChunkRows (1024) packed rows: backward runs in chunks of
+# ceil(1024 / 33) = 32 steps ([0, 32), [32, 64), [64, 70), last first), summing the weight
+# gradients chunk by chunk; the lengths leave the last chunk with few rows.
+LONG_SHAPE = (70, 33, 5, 70, 9)
+LONG_LENGTHS = np.array([70, 0, 33, 64, 65, 31, 32, 1, 69, 70, 50] * 3)
 BATCHES = [
-    pytest.param((SHAPE, LENGTHS), id="B5"),
-    pytest.param((WIDE_SHAPE, WIDE_LENGTHS), id="B37"),
+    pytest.param((SHAPE, LENGTHS, 0.4), id="B5"),
+    pytest.param((WIDE_SHAPE, WIDE_LENGTHS, 0.4), id="B37"),
+    pytest.param((LONG_SHAPE, LONG_LENGTHS, 0.15), id="T70-B33"),
 ]
 TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
 TINY_LENGTHS = np.array([2, 4, 0])
@@ -144,12 +150,12 @@ def test_kernel_matches_reference(
     lengths: np.ndarray | None,
     reverse: bool,
     dtype: type,
-    batch: tuple[tuple[int, int, int, int, int], np.ndarray],
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
     rng: np.random.Generator,
 ) -> None:
     cell, options = variant
-    shape, batch_lengths = batch
-    inputs, opts, grads = make_problem(cell, options, rng, shape)
+    shape, batch_lengths, scale = batch
+    inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
     lengths = None if lengths is None else batch_lengths
     opts.update(lengths=lengths, reverse=reverse)
     if dtype == np.float32:

@@ -164,21 +164,17 @@ struct PackedWeights {
         if (pass == Pass::ForwardFused) {
             // Per unit block: its gate rows of [W_ih | W_hh] ([G*nb, I + R]) as panels.
             const std::int64_t K = s.I + s.R;
-            Buffer<T> joined(G * s.H * K);
             Buffer<T> w_hh_rows(G * s.H * s.R);
             pack_gate_rows(w.w_hh, 0, G, blocks, s.R, w_hh_rows.get());
-            for (std::int64_t r = 0; r < G * s.H; ++r) {
-                std::memcpy(joined.get() + r * K, w_ih.get() + r * s.I, bytes<T>(s.I));
-                std::memcpy(joined.get() + r * K + s.I, w_hh_rows.get() + r * s.R, bytes<T>(s.R));
-            }
             panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
             for (std::int64_t k = 0; k < blocks.count; ++k) {
                 panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), K);
             }
             panels = Buffer<T>(panel_offset.back());
             for (std::int64_t k = 0; k < blocks.count; ++k) {
-                pack_panels(G * blocks.width(k), K, joined.get() + G * blocks.begin(k) * K, K,
-                            panels.get() + panel_offset[k]);
+                const std::int64_t r0 = G * blocks.begin(k);
+                pack_panels_joined(G * blocks.width(k), s.I, w_ih.get() + r0 * s.I, s.R,
+                                   w_hh_rows.get() + r0 * s.R, panels.get() + panel_offset[k]);
             }
             return;
         }
@@ -281,10 +277,12 @@ inline std::int64_t chunk_steps(const Schedule& sc) {
                                     std::max<std::int64_t>(S, 1));
 }
 
-// out[c] = sum over rows r (ascending, a fixed order) of a[r * stride + c].
+// out[c] = (out[c] when accumulating, else 0) + sum over rows r (ascending, a fixed order)
+// of a[r * stride + c].
 template <typename T>
-void column_sums(std::int64_t rows, std::int64_t cols, const T* a, std::int64_t stride, T* out) {
-    std::fill(out, out + cols, T(0));
+void column_sums(std::int64_t rows, std::int64_t cols, const T* a, std::int64_t stride, T* out,
+                 bool accumulate) {
+    if (!accumulate) std::fill(out, out + cols, T(0));
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* row = a + r * stride;
         for (std::int64_t c = 0; c < cols; ++c) out[c] += row[c];
@@ -327,7 +325,7 @@ template <typename T>
 void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
                         std::int64_t k0, std::int64_t k1, const T* dg, std::int64_t ld_dg,
                         const T* state, std::int64_t cols, std::int64_t q0, std::int64_t q1, T* dw,
-                        T* scratch) {
+                        T* scratch, bool accumulate) {
     const std::int64_t c0 = G * blocks.begin(k0);
     const std::int64_t c1 = G * (blocks.begin(k1 - 1) + blocks.width(k1 - 1));
     const std::int64_t nq = q1 - q0;
@@ -337,8 +335,13 @@ void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blo
         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
         for (std::int64_t g = 0; g < G; ++g) {
             for (std::int64_t u = 0; u < nb; ++u) {
-                std::memcpy(dw + (g * blocks.H + j0 + u) * cols + q0,
-                            scratch + (G * j0 + g * nb + u - c0) * nq, bytes<T>(nq));
+                T* row = dw + (g * blocks.H + j0 + u) * cols + q0;
+                const T* value = scratch + (G * j0 + g * nb + u - c0) * nq;
+                if (accumulate) {
+                    for (std::int64_t q = 0; q < nq; ++q) row[q] += value[q];
+                } else {
+                    std::memcpy(row, value, bytes<T>(nq));
+                }
             }
         }
     }
@@ -352,10 +355,12 @@ void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blo
 // units (a pointer to its first column), so that cells whose recurrent gradient differs from
 // the input one (GRU's n gate) can supply their own; `recurrent_is_input` says it does not
 // differ (LSTM, RNN), and dw_hh then runs in tasks like dw_ih. Tasks are owned round-robin.
+// With `accumulate` the sums are added to the gradients already there: the backward loops call
+// this once per chunk of rows (backward_chunks), the last chunk first.
 template <typename T, typename SourceFn>
 void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
                   const T* dgx, SourceFn source, bool recurrent_is_input, const T* x,
-                  const WeightGrads<T>& dw, T* scratch, int tid, int nthreads) {
+                  const WeightGrads<T>& dw, T* scratch, bool accumulate, int tid, int nthreads) {
     const std::int64_t GH = G * s.H;
     const std::int64_t per_chunk = blocks_per_grad_chunk(G, blocks);
     const std::int64_t chunks = (blocks.count + per_chunk - 1) / per_chunk;
@@ -373,7 +378,7 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
         if (t < pieces_ih) {
             const std::int64_t q0 = t * kGradPieceColumns;
             packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, x, s.I, q0,
-                               std::min(s.I, q0 + kGradPieceColumns), dw.dw_ih, own);
+                               std::min(s.I, q0 + kGradPieceColumns), dw.dw_ih, own, accumulate);
             return;
         }
         if (t < pieces_ih + per_chunk_hh) {
@@ -381,14 +386,16 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
             if (recurrent_is_input) {
                 const std::int64_t q0 = i * kGradPieceColumns;
                 packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, q0,
-                                   std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own);
+                                   std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own,
+                                   accumulate);
             } else if (k0 + i < k1) {
                 const std::int64_t k = k0 + i;
                 const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                 for (std::int64_t g = 0; g < G; ++g) {
                     const RecurrentSource<T> rec = source(g, j0, nb);
                     blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state,
-                                  s.R, T(0), dw.dw_hh + (g * s.H + j0) * s.R, s.R);
+                                  s.R, accumulate ? T(1) : T(0), dw.dw_hh + (g * s.H + j0) * s.R,
+                                  s.R);
                 }
             }
             return;
@@ -398,8 +405,10 @@ void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const Un
             for (std::int64_t g = 0; g < G; ++g) {
                 const T* gx = dgx + G * j0 + g * nb;
                 const RecurrentSource<T> rec = source(g, j0, nb);
-                if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0);
-                if (dw.db_hh) column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0);
+                if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0, accumulate);
+                if (dw.db_hh) {
+                    column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0, accumulate);
+                }
             }
         }
     });
@@ -428,6 +437,44 @@ void input_grad_blocks(std::int64_t rows, std::int64_t I, std::int64_t GH, const
         blas::gemm<T>(false, false, nr, I, GH, T(1), dgx + r0 * GH, GH, w_ih_packed, I, T(0),
                       dx + r0 * I, I);
     });
+}
+
+// The backward loops keep the pre-activation gradients of one chunk of steps at a time, about
+// kBackwardChunkRows packed rows, not of all N rows: after each chunk its rows' weight
+// gradients and dx are computed and the buffer is reused (workspace O(chunk*G*H), and the
+// gradients are still hot when the GEMMs read them). The chunks are a function of the schedule
+// alone, so the order of every sum is too.
+constexpr std::int64_t kBackwardChunkRows = 1024;
+
+inline std::int64_t backward_chunk_steps(const Schedule& sc) {
+    const std::int64_t S = std::max<std::int64_t>(sc.steps(), 1);
+    if (sc.B() == 0) return S;
+    return std::clamp<std::int64_t>((kBackwardChunkRows + sc.B() - 1) / sc.B(), 1, S);
+}
+
+// Rows of the largest backward chunk (the size of per-chunk buffers).
+inline std::int64_t backward_chunk_rows(const Schedule& sc) {
+    return std::min(sc.rows(), backward_chunk_steps(sc) * sc.B());
+}
+
+// Runs a backward time loop by chunks, last chunk first: step(st, base) for st from the
+// chunk's last step down to its first (base: the chunk's first packed row, so that the step's
+// rows sit at offset(st) - base of the chunk's buffers), then, after a barrier,
+// chunk_done(base, rows, first) (first: the first chunk done, whose sums start from zero), then
+// a barrier before the buffers are reused. Called by every thread of a parallel region.
+template <typename StepFn, typename ChunkFn>
+void backward_chunks(const Schedule& sc, StepFn&& step, ChunkFn&& chunk_done) {
+    const std::int64_t S = sc.steps(), chunk = backward_chunk_steps(sc);
+    if (S == 0) return;
+    const std::int64_t last = (S - 1) / chunk;
+    for (std::int64_t c = last; c >= 0; --c) {
+        const std::int64_t s0 = c * chunk, s1 = std::min(S, s0 + chunk);
+        const std::int64_t base = sc.offset(s0);
+        for (std::int64_t st = s1 - 1; st >= s0; --st) step(st, base);
+        barrier();
+        chunk_done(base, sc.offset(s1) - base, c == last);
+        barrier();
+    }
 }
 
 // Where step s of a time loop reads its input state and writes its output state, for one

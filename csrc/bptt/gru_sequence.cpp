@@ -130,7 +130,6 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, GH = G * H, BH = B * H, N = sc.rows();
     const bool lbr = opt.linear_before_reset;
-    const std::int64_t S = sc.steps();
     const RunningGradient<T> dh(sc, H, dh_n);  // rows start at dh_n
     if (N == 0) {
         zero_weight_grads(s, G, dw);
@@ -151,8 +150,10 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         // a step's pointwise pass never overwrites what the previous step's GEMMs read).
         // Otherwise: da_n goes through W_hn to d(r*h) (dn_step, drh), and r, z through W_h{r,z}
         // (drz_step).
-        const Buffer<T> dgx(N * GH);
-        Buffer<T> dhn(lbr ? N * H : 0);
+        // Both per chunk of steps (backward_chunks): [chunk rows, 3H] and [chunk rows, H].
+        const std::int64_t chunk_rows_max = backward_chunk_rows(sc);
+        const Buffer<T> dgx(chunk_rows_max * GH);
+        Buffer<T> dhn(lbr ? chunk_rows_max * H : 0);
         Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
@@ -160,11 +161,11 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            for (std::int64_t st = S - 1; st >= 0; --st) {
+            const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
                 const T* h_prev = hs.prev(st);
-                T* dg = dgx.get() + row0 * GH;
+                T* dg = dgx.get() + (row0 - base) * GH;
                 if (lbr) {
                     const T* hn = cache.hn + row0 * H;
                     T* dgh = dgh_step.get() + (st & 1) * B * GH;
@@ -180,7 +181,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                                     rnn::gru_cell_backward_row<T, decltype(clip)::value>(
                                         nb, gates + i * GH + G * j0, hn + o, h_prev + o, bounds,
                                         dh.get() + o, dg + i * GH + G * j0, dgh + i * GH + G * j0,
-                                        dhn.get() + (row0 + i) * H + j0);
+                                        dhn.get() + (row0 - base + i) * H + j0);
                                 }
                             },
                             clipping);
@@ -234,18 +235,26 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     });
                 }
                 // The next step's first pass reads only this thread's own blocks of dh.
-            }
-            barrier();
-            weight_grads(
-                s, N, G, blocks, dgx.get(),
-                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                    if (g == 2 && lbr) return RecurrentSource<T>{dhn.get() + j0, H, cache.h};
-                    if (g == 2)
-                        return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.hn};
-                    return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH, cache.h};
-                },
-                false, rows.x(), dw, grad_scratch.get(), tid, nthreads);
-            input_grad_blocks(N, s.I, GH, dgx.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
+            };
+            const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
+                weight_grads(
+                    s, chunk_rows, G, blocks, dgx.get(),
+                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                        if (g == 2 && lbr) {
+                            return RecurrentSource<T>{dhn.get() + j0, H, cache.h + base * H};
+                        }
+                        if (g == 2) {
+                            return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
+                                                      cache.hn + base * H};
+                        }
+                        return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
+                                                  cache.h + base * H};
+                    },
+                    false, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
+                input_grad_blocks(chunk_rows, s.I, GH, dgx.get(), pw.w_ih.get(),
+                                  rows.dx() + base * s.I, tid, nthreads);
+            };
+            backward_chunks(sc, step, chunk_done);
         });
         rows.finish();
     }

@@ -23,6 +23,38 @@ rnn::LstmRowParams<T> row_params(const CellWeights<T>& w, std::int64_t H, std::i
     return {w.peepholes + j0, w.peepholes + H + j0, w.peepholes + 2 * H + j0, &bounds};
 }
 
+// Peephole gradients of unit block k from the chunk of packed rows [base, base + rows) (its
+// pre-activation gradients dgates, [rows, 4H]): dp_i += sum da_i c_prev, dp_f += sum da_f c_prev,
+// dp_o += sum da_o c' (from zero for the first chunk done).
+template <typename T>
+void peephole_grads(const Schedule& sc, std::int64_t base, std::int64_t rows,
+                    const detail::UnitBlocks& blocks, std::int64_t k, const T* dgates,
+                    const detail::StateTrack<T>& cs, T* dpeepholes, std::int64_t H, bool first) {
+    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+    T* dp_i = dpeepholes + j0;
+    T* dp_f = dpeepholes + H + j0;
+    T* dp_o = dpeepholes + 2 * H + j0;
+    if (first) {
+        std::fill(dp_i, dp_i + nb, T(0));
+        std::fill(dp_f, dp_f + nb, T(0));
+        std::fill(dp_o, dp_o + nb, T(0));
+    }
+    for (std::int64_t st = 0; st < sc.steps(); ++st) {
+        const std::int64_t row0 = sc.offset(st);
+        if (row0 < base || row0 >= base + rows) continue;
+        for (std::int64_t i = 0; i < sc.active(st); ++i) {
+            const T* d = dgates + (row0 - base + i) * G * H + G * j0;
+            const T* cp = cs.prev(st) + i * H + j0;
+            const T* cn = cs.next(st, i) + j0;
+            for (std::int64_t u = 0; u < nb; ++u) {
+                dp_i[u] += d[u] * cp[u];
+                dp_f[u] += d[nb + u] * cp[u];
+                dp_o[u] += d[3 * nb + u] * cn[u];
+            }
+        }
+    }
+}
+
 // Calls fn(peep, cifg, clip) with the variant's flags as compile-time constants.
 template <typename T, typename Fn>
 void with_variant(const CellWeights<T>& w, const LstmOptions<T>& opt, Fn&& fn) {
@@ -144,7 +176,6 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, R = s.R, GH = G * H, N = sc.rows();
     const bool projected = w.w_hr != nullptr;
-    const std::int64_t S = sc.steps();
     // Running gradients of the states: rows start at dh_n / dc_n and pick up each step's
     // contributions once they run.
     const RunningGradient<T> dh(sc, R, dh_n), dc(sc, H, dc_n);
@@ -158,7 +189,8 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const UnitBlocks out_blocks(R);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        const Buffer<T> dgates(N * GH);            // [N, 4H] packed pre-activation gradients
+        // [chunk rows, 4H] pre-activation gradients of the chunk of steps being run.
+        const Buffer<T> dgates(backward_chunk_rows(sc) * GH);
         Buffer<T> dh_rows(projected ? N * R : 0);  // [N, P] gradient reaching each h'
         Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
@@ -166,11 +198,11 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            for (std::int64_t st = S - 1; st >= 0; --st) {
+            const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
                 const T* c_prev = cs.prev(st);
-                T* dg = dgates.get() + row0 * GH;
+                T* dg = dgates.get() + (row0 - base) * GH;
                 if (projected) {
                     // dh (P columns) += dy; keep it for dw_hr; then dm = dh W_hr for all units.
                     for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
@@ -215,38 +247,25 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 });
                 // Without a projection the next step's pointwise pass reads only this thread's
                 // own blocks of dh; with one, its first phase does, then a barrier.
-            }
-            barrier();
-            weight_grads(
-                s, N, G, blocks, dgates.get(),
-                [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                    return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH, cache.h};
-                },
-                true, rows.x(), dw, grad_scratch.get(), tid, nthreads);
-            for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+            };
+            const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
+                weight_grads(
+                    s, chunk_rows, G, blocks, dgates.get(),
+                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                        return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH,
+                                                  cache.h + base * R};
+                    },
+                    true, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
                 if (dw.dpeepholes) {
-                    // dp_i = sum da_i c_prev, dp_f = sum da_f c_prev, dp_o = sum da_o c'.
-                    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    T* dp_i = dw.dpeepholes + j0;
-                    T* dp_f = dw.dpeepholes + H + j0;
-                    T* dp_o = dw.dpeepholes + 2 * H + j0;
-                    std::fill(dp_i, dp_i + nb, T(0));
-                    std::fill(dp_f, dp_f + nb, T(0));
-                    std::fill(dp_o, dp_o + nb, T(0));
-                    for (std::int64_t st = 0; st < S; ++st) {
-                        for (std::int64_t i = 0; i < sc.active(st); ++i) {
-                            const T* d = dgates.get() + (sc.offset(st) + i) * GH + G * j0;
-                            const T* cp = cs.prev(st) + i * H + j0;
-                            const T* cn = cs.next(st, i) + j0;
-                            for (std::int64_t u = 0; u < nb; ++u) {
-                                dp_i[u] += d[u] * cp[u];
-                                dp_f[u] += d[nb + u] * cp[u];
-                                dp_o[u] += d[3 * nb + u] * cn[u];
-                            }
-                        }
-                    }
+                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        peephole_grads(sc, base, chunk_rows, blocks, k, dgates.get(), cs,
+                                       dw.dpeepholes, H, first);
+                    });
                 }
-            });
+                input_grad_blocks(chunk_rows, s.I, GH, dgates.get(), pw.w_ih.get(),
+                                  rows.dx() + base * s.I, tid, nthreads);
+            };
+            backward_chunks(sc, step, chunk_done);
             if (projected) {
                 // dw_hr [P, H] = dh_rows^T m over all rows.
                 for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
@@ -255,7 +274,6 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                                   T(0), dw.dw_hr + p0 * H, H);
                 });
             }
-            input_grad_blocks(N, s.I, GH, dgates.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
         });
         rows.finish();
     }

@@ -97,6 +97,25 @@ void pack_panels(std::int64_t N, std::int64_t K, const T* W, std::int64_t ldw, T
     }
 }
 
+// [W0 | W1] -> panels, for W0 [N, K0] and W1 [N, K1] row-major and contiguous: the panels of
+// the matrix whose rows are W0's and W1's rows side by side, without building it.
+template <typename T>
+void pack_panels_joined(std::int64_t N, std::int64_t K0, const T* W0, std::int64_t K1, const T* W1,
+                        T* panels) {
+    constexpr std::int64_t V = panel_width<T>();
+    const std::int64_t K = K0 + K1;
+    for (std::int64_t p0 = 0; p0 < N; p0 += V) {
+        T* panel = panels + p0 * K;
+        const std::int64_t nv = std::min(V, N - p0);
+        for (std::int64_t k = 0; k < K; ++k) {
+            for (std::int64_t v = 0; v < V; ++v) {
+                const std::int64_t n = p0 + v;
+                panel[k * V + v] = v >= nv ? T(0) : k < K0 ? W0[n * K0 + k] : W1[n * K1 + k - K0];
+            }
+        }
+    }
+}
+
 // W^T given column-major, i.e. W [N, K] with W[n][k] = src[k * ld + n] (a block of columns of
 // a row-major [K, ld] matrix) -> panels. Rows of the panels are contiguous runs of src.
 template <typename T>

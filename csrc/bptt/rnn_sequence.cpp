@@ -82,7 +82,6 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                            const T* dy, const T* dh_n, T* dx, T* dh0, const WeightGrads<T>& dw) {
     using namespace detail;
     const std::int64_t B = s.B, H = s.H, N = sc.rows();
-    const std::int64_t S = sc.steps();
     const RunningGradient<T> dh(sc, H, dh_n);  // rows start at dh_n
     if (N == 0) {
         zero_weight_grads(s, G, dw);
@@ -92,15 +91,16 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
         const rnn::ClipBounds<T> bounds(opt.clip);
-        const Buffer<T> dgates(N * H);  // [N, H] pre-activation gradients
+        // [chunk rows, H] pre-activation gradients of the chunk of steps being run.
+        const Buffer<T> dgates(backward_chunk_rows(sc) * H);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            for (std::int64_t st = S - 1; st >= 0; --st) {
-                const std::int64_t n = sc.active(st), row0 = sc.offset(st);
-                T* dg = dgates.get() + row0 * H;
+            const auto step = [&](std::int64_t st, std::int64_t base) {
+                const std::int64_t n = sc.active(st);
+                T* dg = dgates.get() + (sc.offset(st) - base) * H;
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                     with_variant(opt, [&](auto act, auto clip) {
@@ -117,15 +117,18 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     pw.recurrent_grad(n, H, blocks, k, H, dg, H, dh.get(), false);
                 });
-            }
-            barrier();
-            weight_grads(
-                s, N, G, blocks, dgates.get(),
-                [&](std::int64_t, std::int64_t j0, std::int64_t) {
-                    return RecurrentSource<T>{dgates.get() + j0, H, cache.h};
-                },
-                true, rows.x(), dw, grad_scratch.get(), tid, nthreads);
-            input_grad_blocks(N, s.I, H, dgates.get(), pw.w_ih.get(), rows.dx(), tid, nthreads);
+            };
+            const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
+                weight_grads(
+                    s, chunk_rows, G, blocks, dgates.get(),
+                    [&](std::int64_t, std::int64_t j0, std::int64_t) {
+                        return RecurrentSource<T>{dgates.get() + j0, H, cache.h + base * H};
+                    },
+                    true, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
+                input_grad_blocks(chunk_rows, s.I, H, dgates.get(), pw.w_ih.get(),
+                                  rows.dx() + base * s.I, tid, nthreads);
+            };
+            backward_chunks(sc, step, chunk_done);
         });
         rows.finish();
     }
