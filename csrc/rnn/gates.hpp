@@ -16,8 +16,10 @@
 
 #if defined(__GNUC__)
 #define RNNKIT_INLINE inline __attribute__((always_inline))
+#define RNNKIT_NOINLINE __attribute__((noinline))
 #else
 #define RNNKIT_INLINE inline
+#define RNNKIT_NOINLINE
 #endif
 
 namespace rnnkit::rnn {

@@ -44,10 +44,15 @@ RNNKIT_INLINE T rec_part(const T* __restrict rec, std::int64_t idx) {
 // The pre-activations are pre + rec, or pre alone when kRec is false (rec is then unused: the
 // step's GEMM summed both sides already; adding 0 costs an add and leaves every value but -0
 // unchanged, which no activation tells from +0).
+//
+// Never inlined: compiled on its own, with the __restrict of its parameters, the loop always
+// vectorises. Inlined into the time loop it vectorised or not depending on unrelated code in
+// that function (one change elsewhere left it scalar, and the LSTM forward 2x slower).
 template <typename T, bool kPeep, bool kCifg, bool kClip, bool kRec = true>
-inline void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
-                                  const T* __restrict c_prev, const LstmRowParams<T>& p,
-                                  T* __restrict c_out, T* __restrict m_out) {
+RNNKIT_NOINLINE void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre,
+                                           const T* __restrict rec, const T* __restrict c_prev,
+                                           const LstmRowParams<T>& p, T* __restrict c_out,
+                                           T* __restrict m_out) {
     const T clip = p.bounds->clip;
     for (std::int64_t u = 0; u < nb; ++u) {
         T a_i = pre[u] + rec_part<kRec>(rec, u);
