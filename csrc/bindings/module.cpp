@@ -13,7 +13,8 @@ namespace py = pybind11;
 
 namespace rnnkit::bindings {
 void register_rnn(py::module_& m);
-}
+void register_ngram(py::module_& m);
+}  // namespace rnnkit::bindings
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "rnnkit's compiled core: fused recurrent kernels (C++, OpenMP, OpenBLAS).";
@@ -59,4 +60,5 @@ PYBIND11_MODULE(_core, m) {
         "The instruction set the CPU kernels run with: 'avx512', 'avx2' or 'baseline' (the best "
         "this CPU has, capped by the environment variable RNNKIT_ISA).");
     rnnkit::bindings::register_rnn(m);
+    rnnkit::bindings::register_ngram(m);
 }

@@ -1,0 +1,216 @@
+// Python bindings of the n-gram core (csrc/ngram): the count store and the vocabulary with its
+// tokenizer. Arrays are checked here (kind, dtype, shape; no casts); the Python classes in
+// rnnkit.ngram add the conveniences (strings, iterables, files). Counting and tokenizing run
+// with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bindings/arrays.hpp"
+#include "ngram/counts.hpp"
+#include "ngram/vocab.hpp"
+
+namespace rnnkit::bindings {
+
+namespace {
+
+using ngram::NgramCounts;
+using ngram::Vocabulary;
+
+// A 1-D array of exactly `dtype` (no cast), C-contiguous (copied when not).
+template <typename T>
+py::array_t<T, py::array::c_style> vector_arg(py::handle obj, const char* name,
+                                              const char* dtype_name) {
+    if (!py::isinstance<py::array>(obj)) {
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray of " + dtype_name +
+                             ", got " + type_name(obj));
+    }
+    const auto arr = py::reinterpret_borrow<py::array>(obj);
+    if (!arr.dtype().is(py::dtype::of<T>())) {
+        throw py::type_error(std::string(name) + " must have dtype " + dtype_name + ", got " +
+                             dtype_string(arr.dtype()));
+    }
+    if (arr.ndim() != 1) {
+        throw py::value_error(std::string(name) + " must be 1-dimensional, got shape " +
+                              shape_string(shape_of(arr)));
+    }
+    return py::array_t<T, py::array::c_style>::ensure(arr);
+}
+
+int order_arg(const NgramCounts& c, py::handle n_obj) {
+    if (!py::isinstance<py::int_>(n_obj) || py::isinstance<py::bool_>(n_obj)) {
+        throw py::type_error("n must be an int, got " + type_name(n_obj));
+    }
+    const long long n = n_obj.cast<long long>();
+    if (n < 1 || n > c.order()) {
+        throw py::value_error("n must be in [1, " + std::to_string(c.order()) + "], got " +
+                              std::to_string(n));
+    }
+    return static_cast<int>(n);
+}
+
+std::string_view text_view(py::handle text, std::string& storage) {
+    if (py::isinstance<py::bytes>(text)) {
+        char* data = nullptr;
+        Py_ssize_t size = 0;
+        PyBytes_AsStringAndSize(text.ptr(), &data, &size);
+        return {data, static_cast<std::size_t>(size)};
+    }
+    if (py::isinstance<py::str>(text)) {
+        Py_ssize_t size = 0;
+        const char* data = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+        if (!data) throw py::error_already_set();
+        return {data, static_cast<std::size_t>(size)};
+    }
+    (void)storage;
+    throw py::type_error("text must be str or bytes, got " + type_name(text));
+}
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& values) {
+    py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
+    if (!values.empty()) std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(T));
+    return out;
+}
+
+}  // namespace
+
+void register_ngram(py::module_& m) {
+    py::class_<Vocabulary>(m, "_Vocabulary")
+        .def(py::init<>())
+        .def("__len__", &Vocabulary::size)
+        .def(
+            "find", [](const Vocabulary& v, const std::string& w) { return v.find(w); },
+            py::arg("word"))
+        .def(
+            "add", [](Vocabulary& v, const std::string& w) { return v.add(w); }, py::arg("word"))
+        .def(
+            "word",
+            [](const Vocabulary& v, std::int64_t id) {
+                if (id < 0 || id >= v.size()) {
+                    throw py::value_error("id must be in [0, " + std::to_string(v.size()) +
+                                          "), got " + std::to_string(id));
+                }
+                return py::str(v.word(static_cast<std::int32_t>(id)));
+            },
+            py::arg("id"))
+        .def("words",
+             [](const Vocabulary& v) {
+                 py::list out(static_cast<std::size_t>(v.size()));
+                 for (std::int64_t i = 0; i < v.size(); ++i) {
+                     out[static_cast<std::size_t>(i)] =
+                         py::str(v.word(static_cast<std::int32_t>(i)));
+                 }
+                 return out;
+             })
+        .def(
+            "encode_text",
+            [](Vocabulary& v, py::handle text, bool grow, bool with_counts) {
+                std::string storage;
+                const std::string_view view = text_view(text, storage);
+                std::vector<std::int32_t> ids;
+                std::vector<std::int64_t> offsets{0};
+                std::vector<std::uint64_t> counts;
+                {
+                    py::gil_scoped_release release;
+                    v.encode_lines(view, grow, ids, offsets, with_counts ? &counts : nullptr);
+                }
+                py::object c = py::none();
+                if (with_counts) c = to_array(counts);
+                return py::make_tuple(to_array(ids), to_array(offsets), c);
+            },
+            py::arg("text"), py::arg("grow"), py::arg("with_counts") = false,
+            "(ids int32, offsets int64 [S + 1], per-id token counts uint64 or None) of text: "
+            "lines are sentences, words are separated by whitespace.");
+
+    py::class_<NgramCounts>(m, "_NgramCounts")
+        .def(py::init<int>(), py::arg("order"))
+        .def_property_readonly("order", &NgramCounts::order)
+        .def(
+            "add",
+            [](NgramCounts& c, py::handle ids_obj, py::handle offsets_obj) {
+                const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
+                const auto offsets = vector_arg<std::int64_t>(offsets_obj, "offsets", "int64");
+                if (offsets.size() < 1) {
+                    throw py::value_error(
+                        "offsets must hold at least one value (the start of the first "
+                        "sentence), got an empty array");
+                }
+                const std::int64_t last = offsets.at(offsets.size() - 1);
+                if (last > ids.size()) {
+                    throw py::value_error("offsets[-1] = " + std::to_string(last) +
+                                          " is past the end of ids (size " +
+                                          std::to_string(ids.size()) + ")");
+                }
+                py::gil_scoped_release release;
+                c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1);
+            },
+            py::arg("ids"), py::arg("offsets"))
+        .def("size", [](const NgramCounts& c, py::handle n) { return c.size(order_arg(c, n)); })
+        .def("total", [](const NgramCounts& c, py::handle n) { return c.total(order_arg(c, n)); })
+        .def(
+            "count",
+            [](const NgramCounts& c, py::handle words_obj) -> std::uint64_t {
+                const auto words = vector_arg<std::int32_t>(words_obj, "ngram", "int32");
+                if (words.size() < 1 || words.size() > c.order()) {
+                    throw py::value_error("an n-gram must have 1 to " + std::to_string(c.order()) +
+                                          " words, got " + std::to_string(words.size()));
+                }
+                return c.count(words.data(), static_cast<int>(words.size()));
+            },
+            py::arg("ngram"))
+        .def(
+            "ngrams",
+            [](const NgramCounts& c, py::handle n_obj) {
+                const int n = order_arg(c, n_obj);
+                const std::int64_t size = c.size(n);
+                py::array_t<std::int32_t> words(
+                    {static_cast<py::ssize_t>(size), static_cast<py::ssize_t>(n)});
+                py::array_t<std::uint64_t> counts(static_cast<py::ssize_t>(size));
+                {
+                    py::gil_scoped_release release;
+                    c.ngrams(n, words.mutable_data(), counts.mutable_data());
+                }
+                return py::make_tuple(words, counts);
+            },
+            py::arg("n"))
+        .def(
+            "count_of_counts",
+            [](const NgramCounts& c, py::handle n, int max_count) {
+                return to_array(c.count_of_counts(order_arg(c, n), max_count));
+            },
+            py::arg("n"), py::arg("max_count"))
+        .def(
+            "merge",
+            [](NgramCounts& c, const NgramCounts& other, py::handle translate_obj) {
+                if (translate_obj.is_none()) {
+                    py::gil_scoped_release release;
+                    c.merge(other);
+                    return;
+                }
+                const auto t = vector_arg<std::uint32_t>(translate_obj, "translate", "uint32");
+                std::vector<std::uint32_t> translate(t.data(), t.data() + t.size());
+                py::gil_scoped_release release;
+                c.merge(other, &translate);
+            },
+            py::arg("other"), py::arg("translate") = py::none())
+        .def("word_bound", &NgramCounts::word_bound)
+        .def("prune", &NgramCounts::prune, py::arg("min_counts"))
+        .def("to_bytes", [](const NgramCounts& c) { return py::bytes(c.to_bytes()); })
+        .def_static(
+            "from_bytes",
+            [](const py::bytes& data) {
+                std::string bytes = data;
+                py::gil_scoped_release release;
+                return NgramCounts::from_bytes(bytes);
+            },
+            py::arg("data"))
+        .def("memory_bytes", &NgramCounts::memory_bytes);
+}
+
+}  // namespace rnnkit::bindings

@@ -1,0 +1,89 @@
+// Exact n-gram counts of every order 1..N in hashed sparse tables (issue 5, DESIGN.md §4).
+//
+// An n-gram of order n >= 2 is stored as an entry (prefix, word, count): `prefix` is the index
+// of its first n-1 words' entry in the order n-1 table, `word` its last word's id. The pair
+// packs into one exact 64-bit key, so one probe per order and position finds an n-gram and no
+// two n-grams ever share a count. Unigrams are indexed by word id directly. Entries are
+// appended and never move (their indices are the prefixes of the next order); each order's
+// open-addressing table (linear probing, power-of-two size, at most half full) maps keys to
+// entry indices and doubles when it fills. Counts are 64-bit.
+//
+// Sentences are counted as lmplz pads them: <s> w_1 ... w_k </s>, every n-gram of orders 1..N
+// inside that sequence (so <s> is counted once per sentence as a unigram, and no n-gram
+// reaches before <s>). Ids: 0 <unk>, 1 <s>, 2 </s>; a sentence must not contain 1 or 2.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rnnkit::ngram {
+
+constexpr std::uint32_t kUnk = 0;
+constexpr std::uint32_t kBos = 1;
+constexpr std::uint32_t kEos = 2;
+
+// Largest order a store accepts: beyond it, nothing new is learned from natural text and the
+// tables only waste memory (KenLM's default build stops at 6; this is no compile-time cap).
+constexpr int kMaxOrder = 64;
+
+class NgramCounts {
+public:
+    explicit NgramCounts(int order);
+
+    int order() const { return order_; }
+
+    // Counts the sentences ids[offsets[s] : offsets[s + 1]], s < num_sentences (offsets has
+    // num_sentences + 1 non-decreasing values, offsets[0] >= 0). Throws std::invalid_argument
+    // (before counting anything) for a negative id, <s> or </s> inside a sentence, or bad
+    // offsets.
+    void add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
+                       std::int64_t num_sentences);
+
+    // Number of distinct n-grams of order n (1-based); unigrams: ids with a nonzero count.
+    std::int64_t size(int n) const;
+    // Count of the n-gram words[0..n) (0 when absent); n in [1, order].
+    std::uint64_t count(const std::int32_t* words, int n) const;
+    // The n-grams of order n in entry order: their word ids (row-major [size(n), n]) and counts.
+    void ngrams(int n, std::int32_t* words, std::uint64_t* counts) const;
+    // Sum of the counts of order n (the number of n-gram tokens).
+    std::uint64_t total(int n) const;
+    // hist[k - 1] = number of n-grams of order n seen exactly k times, k = 1..max_count.
+    std::vector<std::uint64_t> count_of_counts(int n, int max_count) const;
+
+    // Adds every count of `other` (same order) to this store. With `translate`, other's word
+    // id w is this store's translate[w] (stores counted with different vocabularies); several
+    // words may map to one (e.g. <unk>), whose counts then add up.
+    void merge(const NgramCounts& other, const std::vector<std::uint32_t>* translate = nullptr);
+    // One past the largest word id with a count (the size a translation table needs).
+    std::int64_t word_bound() const { return static_cast<std::int64_t>(orders_[0].count.size()); }
+    // Keeps the n-grams of order n whose count is at least min_counts[n - 1], and every
+    // n-gram that is the prefix of a kept one (so the tables stay closed under prefixes).
+    void prune(const std::vector<std::uint64_t>& min_counts);
+
+    // Portable serialization: versioned header, little-endian, checksum.
+    std::string to_bytes() const;
+    static NgramCounts from_bytes(const std::string& data);
+
+    // Bytes of memory held (entries and tables).
+    std::size_t memory_bytes() const;
+
+private:
+    struct Order {
+        std::vector<std::uint32_t> prefix;  // entry index in order n-1 (unused for unigrams)
+        std::vector<std::uint32_t> word;
+        std::vector<std::uint64_t> count;
+        std::vector<std::uint32_t> slots;  // entry index + 1, 0 = empty (orders >= 2)
+    };
+
+    std::uint32_t find_or_add(int n, std::uint32_t prefix, std::uint32_t word);
+    std::int64_t find(int n, std::uint32_t prefix, std::uint32_t word) const;
+    void grow(int n);
+    void ensure_unigram(std::uint32_t word);
+    void rebuild_tables();
+
+    int order_;
+    std::vector<Order> orders_;  // orders_[n - 1]
+};
+
+}  // namespace rnnkit::ngram

@@ -1,0 +1,102 @@
+#include "ngram/vocab.hpp"
+
+#include <limits>
+#include <stdexcept>
+
+namespace rnnkit::ngram {
+
+namespace {
+
+// FNV-1a over the word's bytes, then a finaliser so that the low bits pick the slot.
+std::uint64_t hash_word(std::string_view w) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : w) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+}  // namespace
+
+Vocabulary::Vocabulary() {
+    slots_.assign(1024, 0);
+    add("<unk>");
+    add("<s>");
+    add("</s>");
+}
+
+std::int32_t Vocabulary::find(std::string_view word) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t slot = hash_word(word) & mask;; slot = (slot + 1) & mask) {
+        const std::int32_t e = slots_[slot];
+        if (e == 0) return -1;
+        if (words_[static_cast<std::size_t>(e - 1)] == word) return e - 1;
+    }
+}
+
+void Vocabulary::rehash(std::size_t size) {
+    slots_.assign(size, 0);
+    const std::size_t mask = size - 1;
+    for (std::size_t id = 0; id < words_.size(); ++id) {
+        std::size_t slot = hash_word(words_[id]) & mask;
+        while (slots_[slot] != 0) slot = (slot + 1) & mask;
+        slots_[slot] = static_cast<std::int32_t>(id + 1);
+    }
+}
+
+std::int32_t Vocabulary::add(std::string_view word) {
+    const std::int32_t found = find(word);
+    if (found >= 0) return found;
+    if (words_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() - 1)) {
+        throw std::length_error("the vocabulary is full (2^31 - 2 words)");
+    }
+    words_.emplace_back(word);
+    if (2 * words_.size() > slots_.size()) {
+        rehash(slots_.size() * 2);
+    } else {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t slot = hash_word(word) & mask;
+        while (slots_[slot] != 0) slot = (slot + 1) & mask;
+        slots_[slot] = static_cast<std::int32_t>(words_.size());
+    }
+    return static_cast<std::int32_t>(words_.size() - 1);
+}
+
+void Vocabulary::encode_lines(std::string_view text, bool grow, std::vector<std::int32_t>& ids,
+                              std::vector<std::int64_t>& offsets,
+                              std::vector<std::uint64_t>* counts) {
+    std::size_t pos = 0;
+    const std::size_t n = text.size();
+    while (pos < n) {
+        // One line: [pos, end).
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = n;
+        std::size_t i = pos;
+        while (i < end) {
+            while (i < end && is_space(text[i])) ++i;
+            std::size_t j = i;
+            while (j < end && !is_space(text[j])) ++j;
+            if (j > i) {
+                const std::string_view word = text.substr(i, j - i);
+                std::int32_t id = grow ? add(word) : find(word);
+                if (id < 0) id = 0;
+                ids.push_back(id);
+                if (counts) {
+                    if (static_cast<std::size_t>(id) >= counts->size()) {
+                        counts->resize(static_cast<std::size_t>(id) + 1, 0);
+                    }
+                    ++(*counts)[static_cast<std::size_t>(id)];
+                }
+            }
+            i = j;
+        }
+        offsets.push_back(static_cast<std::int64_t>(ids.size()));
+        pos = end + 1;
+    }
+}
+
+}  // namespace rnnkit::ngram

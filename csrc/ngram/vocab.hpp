@@ -1,0 +1,45 @@
+// A vocabulary of words (byte strings, UTF-8 by convention) and the tokenizer that turns text
+// into the id arrays the count store reads: lines are sentences, words are separated by ASCII
+// whitespace. Ids 0, 1, 2 are <unk>, <s>, </s>; words get the next free id in order of first
+// appearance. Lookups hash the bytes in place (no string is built per token).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rnnkit::ngram {
+
+class Vocabulary {
+public:
+    Vocabulary();
+
+    std::int64_t size() const { return static_cast<std::int64_t>(words_.size()); }
+    // The id of `word`, or -1.
+    std::int32_t find(std::string_view word) const;
+    // The id of `word`, added at the end when new.
+    std::int32_t add(std::string_view word);
+    const std::string& word(std::int32_t id) const { return words_[static_cast<std::size_t>(id)]; }
+
+    // Tokenizes `text` (lines = sentences, including empty lines, except an empty last segment
+    // after a final newline) and appends each sentence's ids to `ids` and its end to `offsets`.
+    // Unknown words are added when `grow`, else mapped to <unk> (0). When `counts` is given, it
+    // gets +1 per token at the token's id (resized as needed).
+    void encode_lines(std::string_view text, bool grow, std::vector<std::int32_t>& ids,
+                      std::vector<std::int64_t>& offsets,
+                      std::vector<std::uint64_t>* counts = nullptr);
+
+private:
+    void rehash(std::size_t size);
+
+    std::vector<std::string> words_;
+    std::vector<std::int32_t> slots_;  // id + 1, 0 = empty; power-of-two size, <= half full
+};
+
+// Whether `c` separates words (ASCII whitespace other than the newline between sentences).
+inline bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+}  // namespace rnnkit::ngram

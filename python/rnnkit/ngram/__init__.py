@@ -1,0 +1,514 @@
+"""rnnkit.ngram: exact n-gram counts in hashed sparse tables (C++), and their vocabulary.
+
+* :class:`Vocabulary` maps words to ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then the words
+  in order of first appearance (or of frequency, with :meth:`Vocabulary.build`'s cut-offs).
+* :class:`NgramCounts` counts every n-gram of orders 1..N of sentences padded as lmplz pads
+  them, ``<s> w1 ... wk </s>`` (``<s>`` is counted once per sentence as a unigram, and no
+  n-gram reaches before it), in C++ with the GIL released.
+
+Sentences come as text (a ``str``/``bytes`` whose lines are sentences), as an iterable of
+sentence strings, or as an iterable of token sequences; words are separated by whitespace.
+Counts are exact (an n-gram's key is its prefix's entry and its last word, never a lossy
+hash) and 64-bit.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import _core
+
+__all__ = ["NgramCounts", "Vocabulary"]
+
+#: One sentence: a string of whitespace-separated words, or a sequence of words.
+Sentence = str | Sequence[str]
+#: Sentences: a text (str or bytes; its lines are sentences) or an iterable of sentences.
+Sentences = str | bytes | Iterable[Sentence]
+
+# Sentences joined and tokenized in C++ per batch, so that memory stays bounded on a stream.
+_BATCH_SENTENCES = 65536
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_word(word: Any, what: str = "a word") -> str:
+    if not isinstance(word, str):
+        raise TypeError(f"{what} must be a str, got {type(word).__name__}")
+    if not word or any(c.isspace() for c in word):
+        raise ValueError(f"{what} must be non-empty and hold no whitespace, got {word!r}")
+    return word
+
+
+def _text_batches(sentences: Sentences) -> Iterator[tuple[str | bytes, NDArray[np.int64] | None]]:
+    """``(text, expected words per line or None)`` batches: lines are sentences. Token
+    sequences are joined with spaces, and their lengths returned, so that a token holding
+    whitespace (which would split) is caught after tokenizing."""
+    if isinstance(sentences, (str, bytes)):
+        yield sentences, None
+        return
+    if not isinstance(sentences, Iterable):
+        raise TypeError(
+            "sentences must be a str or bytes (lines are sentences) or an iterable of sentences "
+            f"(strings or sequences of words), got {type(sentences).__name__}"
+        )
+    lines: list[str] = []
+    lengths: list[int] = []
+    tokenized: bool | None = None
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            is_tokens = False
+            if "\n" in sentence:
+                raise ValueError(
+                    f"sentence {i} holds a newline; give one sentence per item, or the whole "
+                    "text as one str (whose lines are sentences)"
+                )
+            lines.append(sentence)
+        elif isinstance(sentence, Sequence) and not isinstance(sentence, bytes):
+            is_tokens = True
+            for word in sentence:
+                if not isinstance(word, str):
+                    raise TypeError(f"sentence {i} must hold str words, got {type(word).__name__}")
+            lines.append(" ".join(sentence))
+            lengths.append(len(sentence))
+        else:
+            raise TypeError(
+                f"sentence {i} must be a str or a sequence of str words, got "
+                f"{type(sentence).__name__}"
+            )
+        if tokenized is None:
+            tokenized = is_tokens
+        elif tokenized != is_tokens:
+            raise TypeError(
+                f"sentence {i} is a {'sequence of words' if is_tokens else 'str'} but the "
+                "sentences before it were not: give all sentences the same way"
+            )
+        if len(lines) == _BATCH_SENTENCES:
+            yield "\n".join(lines) + "\n", (np.array(lengths) if tokenized else None)
+            lines, lengths = [], []
+    if lines:
+        yield "\n".join(lines) + "\n", (np.array(lengths) if tokenized else None)
+
+
+def _encode(
+    vocab: _core._Vocabulary, text: str | bytes, lengths: NDArray[np.int64] | None, grow: bool
+) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    ids, offsets, _ = vocab.encode_text(text, grow)
+    if lengths is not None:
+        got = np.diff(offsets)
+        bad = np.flatnonzero(got != lengths)
+        if bad.size:
+            raise ValueError(
+                f"a word of sentence {int(bad[0])} is empty or holds whitespace (words must be "
+                "non-empty and hold no whitespace)"
+            )
+    return ids, offsets
+
+
+class Vocabulary:
+    """Words and their ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then ``words`` in order.
+
+    A vocabulary that is not ``frozen`` grows as :class:`NgramCounts` meets new words; a
+    frozen one maps unknown words to ``<unk>`` (0). Words are non-empty strings without
+    whitespace.
+
+    >>> from rnnkit.ngram import Vocabulary
+    >>> v = Vocabulary.build(["the cat sat", "the dog sat down"], min_count=2)
+    >>> v.words
+    ['<unk>', '<s>', '</s>', 'the', 'sat']
+    >>> v.encode("the dog sat")
+    array([3, 0, 4], dtype=int32)
+    >>> v.decode([3, 0, 4])
+    ['the', '<unk>', 'sat']
+    """
+
+    UNK = 0
+    BOS = 1
+    EOS = 2
+
+    def __init__(self, words: Iterable[str] = (), *, frozen: bool = False) -> None:
+        self._core = _core._Vocabulary()
+        for word in words:
+            self._core.add(_check_word(word))
+        self.frozen = bool(frozen)
+
+    @classmethod
+    def build(
+        cls, sentences: Sentences, *, min_count: int = 1, max_size: int | None = None
+    ) -> Vocabulary:
+        """A frozen vocabulary of the words of ``sentences`` seen at least ``min_count`` times,
+        at most ``max_size`` of them (the most frequent; ties by first appearance), in order
+        of decreasing count. ``max_size`` counts the words only, not the 3 special ids."""
+        min_count = _check_int(min_count, "min_count", 1)
+        if max_size is not None:
+            max_size = _check_int(max_size, "max_size", 0)
+        seen = _core._Vocabulary()
+        totals = np.zeros(0, dtype=np.uint64)
+        for text, lengths in _text_batches(sentences):
+            _, _, counts = seen.encode_text(text, True, True)
+            if lengths is not None:
+                _encode(seen, text, lengths, False)  # checks the words
+            grown = np.zeros(len(seen), dtype=np.uint64)
+            grown[: totals.size] = totals
+            grown[: counts.size] += counts
+            totals = grown
+        candidates = np.arange(3, totals.size)
+        candidates = candidates[totals[3:] >= min_count]
+        # Decreasing count, ties by first appearance (the id): a stable sort on -count.
+        order = candidates[np.argsort(-totals[candidates].astype(np.int64), kind="stable")]
+        if max_size is not None:
+            order = order[:max_size]
+        words = seen.words()
+        return cls((words[i] for i in order), frozen=True)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._core.find(word) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._core.words())
+
+    def __getitem__(self, word: str) -> int:
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        found = self._core.find(word)
+        if found < 0:
+            raise KeyError(word)
+        return int(found)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocabulary):
+            return NotImplemented
+        return self.frozen == other.frozen and self.words == other.words
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} ids{', frozen' if self.frozen else ''})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_vocabulary_from_words, (self.words[3:], self.frozen))
+
+    @property
+    def words(self) -> list[str]:
+        """Every word in id order, the 3 special ones first."""
+        return list(self._core.words())
+
+    def lookup(self, word: str) -> int:
+        """The id of ``word``; ``<unk>`` (0) when absent."""
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        return max(int(self._core.find(word)), 0)
+
+    def add(self, word: str) -> int:
+        """The id of ``word``, added when new (a frozen vocabulary refuses new words)."""
+        _check_word(word, "word")
+        found = self._core.find(word)
+        if found >= 0:
+            return int(found)
+        if self.frozen:
+            raise ValueError(f"this vocabulary is frozen: cannot add {word!r}")
+        return int(self._core.add(word))
+
+    def word(self, id: int) -> str:
+        """The word of ``id``."""
+        return self._core.word(_check_int(id, "id", 0))
+
+    def encode(self, sentence: Sentence) -> NDArray[np.int32]:
+        """The ids of one sentence (a string or a sequence of words); unknown words are 0.
+        No ``<s>``/``</s>`` are added."""
+        if isinstance(sentence, str):
+            if "\n" in sentence:
+                raise ValueError("sentence holds a newline: encode one sentence at a time")
+            ids, _ = _encode(self._core, sentence, None, False)
+            return ids
+        batches = list(_text_batches([sentence]))
+        ids, _ = _encode(self._core, batches[0][0], batches[0][1], False)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """The words of ``ids``."""
+        words = self._core.words()
+        out = []
+        for i in np.asarray(ids).reshape(-1).tolist():
+            if not 0 <= i < len(words):
+                raise ValueError(f"ids must be in [0, {len(words)}), got {i}")
+            out.append(words[i])
+        return out
+
+
+def _vocabulary_from_words(words: list[str], frozen: bool) -> Vocabulary:
+    return Vocabulary(words, frozen=frozen)
+
+
+# The container of NgramCounts.to_bytes: magic, format version, the vocabulary, the C++
+# store's own bytes (which carry their own checksum), and a CRC-32 of everything before it.
+_MAGIC = b"RNKCOUNT"
+_FORMAT_VERSION = 1
+
+
+class NgramCounts:
+    """Exact counts of every n-gram of orders 1..``order`` (C++, hashed sparse tables).
+
+    ``vocabulary``: the words' ids (a fresh growing :class:`Vocabulary` when None; a frozen
+    one maps unknown words to ``<unk>``). :meth:`update` counts more sentences (any number of
+    times); :meth:`update_ids` counts id arrays directly.
+
+    >>> from rnnkit.ngram import NgramCounts
+    >>> c = NgramCounts(3).update(["the cat sat", "the cat ran"])
+    >>> c["the cat"], c[("<s>", "the", "cat")], c["cat sat </s>"], c["dog"]
+    (2, 2, 1, 0)
+    >>> [c.size(n) for n in (1, 2, 3)]
+    [6, 6, 5]
+    >>> sorted(c.items(2))[:2]
+    [(('<s>', 'the'), 2), (('cat', 'ran'), 1)]
+    """
+
+    def __init__(self, order: int, vocabulary: Vocabulary | None = None) -> None:
+        order = _check_int(order, "order", 1)
+        if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
+            raise TypeError(
+                f"vocabulary must be a rnnkit.ngram.Vocabulary or None, got "
+                f"{type(vocabulary).__name__}"
+            )
+        self._store = _core._NgramCounts(order)
+        self.vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+
+    @property
+    def order(self) -> int:
+        return int(self._store.order)
+
+    def update(self, sentences: Sentences) -> NgramCounts:
+        """Counts ``sentences`` (a text whose lines are sentences, or an iterable of sentence
+        strings or of word sequences); returns self. A sentence must not contain ``<s>`` or
+        ``</s>``: the store adds them."""
+        grow = not self.vocabulary.frozen
+        for text, lengths in _text_batches(sentences):
+            ids, offsets = _encode(self.vocabulary._core, text, lengths, grow)
+            self._store.add(ids, offsets)
+        return self
+
+    def update_ids(self, ids: Any, offsets: Any) -> NgramCounts:
+        """Counts sentences given as ids: sentence s is ``ids[offsets[s]:offsets[s + 1]]``
+        (``ids`` int32, ``offsets`` int64 with one more entry than sentences, non-decreasing);
+        every id must be below ``len(vocabulary)`` and not 1 or 2 (``<s>``, ``</s>``)."""
+        ids_arr = np.asarray(ids) if not isinstance(ids, np.ndarray) else ids
+        if ids_arr.dtype == np.int32 and ids_arr.ndim == 1 and ids_arr.size:
+            top = int(ids_arr.max())
+            if top >= len(self.vocabulary):
+                raise ValueError(
+                    f"ids must be < len(vocabulary) = {len(self.vocabulary)}, got {top}"
+                )
+        self._store.add(
+            ids_arr, offsets if isinstance(offsets, np.ndarray) else np.asarray(offsets)
+        )
+        return self
+
+    def _ids(self, ngram: Any) -> NDArray[np.int32]:
+        if isinstance(ngram, str):
+            words = ngram.split()
+        elif isinstance(ngram, Sequence) and all(isinstance(w, str) for w in ngram):
+            words = list(ngram)
+        else:
+            raise TypeError(
+                "ngram must be a str of whitespace-separated words or a sequence of str, got "
+                f"{type(ngram).__name__}"
+            )
+        if not 1 <= len(words) <= self.order:
+            raise ValueError(f"an n-gram must have 1 to {self.order} words, got {len(words)}")
+        ids = [self.vocabulary._core.find(w) for w in words]
+        return np.array(ids, dtype=np.int32)
+
+    def count(self, ngram: str | Sequence[str]) -> int:
+        """How many times ``ngram`` ("w1 w2 ..." or a sequence of words) was seen (0 if never;
+        a word outside the vocabulary was never seen)."""
+        ids = self._ids(ngram)
+        if (ids < 0).any():
+            return 0
+        return int(self._store.count(ids))
+
+    __getitem__ = count
+
+    def __contains__(self, ngram: object) -> bool:
+        try:
+            return self.count(ngram) > 0  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+
+    def size(self, n: int) -> int:
+        """Number of distinct n-grams of order ``n``."""
+        return int(self._store.size(n))
+
+    def __len__(self) -> int:
+        """Distinct n-grams over all orders."""
+        return sum(self.size(n) for n in range(1, self.order + 1))
+
+    def total(self, n: int) -> int:
+        """Number of n-gram tokens of order ``n`` (the sum of its counts)."""
+        return int(self._store.total(n))
+
+    def ngrams(self, n: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """The n-grams of order ``n`` as ``(ids [M, n] int32, counts [M] int64)``."""
+        ids, counts = self._store.ngrams(n)
+        return ids, counts.astype(np.int64)
+
+    def items(self, n: int) -> Iterator[tuple[tuple[str, ...], int]]:
+        """``((w1, ..., wn), count)`` for every n-gram of order ``n``."""
+        ids, counts = self.ngrams(n)
+        words = self.vocabulary.words
+        for row, count in zip(ids.tolist(), counts.tolist(), strict=True):
+            yield tuple(words[i] for i in row), count
+
+    def count_of_counts(self, n: int, max_count: int = 4) -> NDArray[np.int64]:
+        """``[N_1, ..., N_max_count]``: how many n-grams of order ``n`` were seen exactly k
+        times (the statistics of Good-Turing and Kneser-Ney discounts)."""
+        return self._store.count_of_counts(n, _check_int(max_count, "max_count", 1)).astype(
+            np.int64
+        )
+
+    def merge(self, other: NgramCounts) -> NgramCounts:
+        """Adds ``other``'s counts (same order) to this store; returns self. Merging is
+        associative and commutative. With another vocabulary, other's words are translated
+        (added here when this vocabulary grows, ``<unk>`` otherwise)."""
+        if not isinstance(other, NgramCounts):
+            raise TypeError(f"other must be NgramCounts, got {type(other).__name__}")
+        if other.order != self.order:
+            raise ValueError(
+                f"other must have the same order, got {other.order} (this store: {self.order})"
+            )
+        if other.vocabulary is self.vocabulary or (
+            other.vocabulary.words == self.vocabulary.words[: len(other.vocabulary)]
+        ):
+            self._store.merge(other._store)
+            return self
+        theirs = other.vocabulary.words
+        mine = self.vocabulary
+        translate = np.empty(len(theirs), dtype=np.uint32)
+        translate[:3] = (0, 1, 2)
+        for i, word in enumerate(theirs[3:], start=3):
+            translate[i] = mine.lookup(word) if mine.frozen else mine.add(word)
+        self._store.merge(other._store, translate)
+        return self
+
+    def prune(self, min_counts: int | Sequence[int]) -> NgramCounts:
+        """Drops the n-grams of order n seen fewer than ``min_counts[n - 1]`` times (one value:
+        the same for orders >= 2; unigrams are then kept), keeping any n-gram that is a prefix
+        of a kept one; returns self."""
+        if isinstance(min_counts, (int, np.integer)) and not isinstance(min_counts, bool):
+            values = [1] + [int(min_counts)] * (self.order - 1)
+        else:
+            values = [int(_check_int(v, "min_counts[i]", 0)) for v in min_counts]  # type: ignore[union-attr]
+            if len(values) != self.order:
+                raise ValueError(
+                    f"min_counts must have one value per order ({self.order}), got {len(values)}"
+                )
+        self._store.prune([max(v, 0) for v in values])
+        return self
+
+    # ------------------------------------------------------------------ serialization
+    def to_bytes(self) -> bytes:
+        """Every count and the vocabulary, in a portable, versioned, checksummed format."""
+        vocab = "\n".join(self.vocabulary.words[3:]).encode("utf-8")
+        header = (
+            _MAGIC
+            + _FORMAT_VERSION.to_bytes(4, "little")
+            + bytes([1 if self.vocabulary.frozen else 0])
+            + len(vocab).to_bytes(8, "little")
+        )
+        body = header + vocab + self._store.to_bytes()
+        return body + zlib.crc32(body).to_bytes(4, "little")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> NgramCounts:
+        """The store :meth:`to_bytes` wrote (``ValueError`` for anything else)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        data = bytes(data)
+        fixed = len(_MAGIC) + 4 + 1 + 8
+        if len(data) < fixed + 4 or not data.startswith(_MAGIC):
+            raise ValueError("not NgramCounts bytes (no RNKCOUNT header)")
+        if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "little"):
+            raise ValueError("NgramCounts bytes are corrupted (checksum mismatch)")
+        version = int.from_bytes(data[8:12], "little")
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"NgramCounts bytes have format version {version}; this rnnkit reads version "
+                f"{_FORMAT_VERSION}"
+            )
+        frozen = bool(data[12])
+        vocab_size = int.from_bytes(data[13:21], "little")
+        if vocab_size > len(data) - fixed - 4:
+            raise ValueError("NgramCounts bytes are truncated (vocabulary)")
+        vocab_bytes = data[fixed : fixed + vocab_size]
+        words = vocab_bytes.decode("utf-8").split("\n") if vocab_bytes else []
+        store = _core._NgramCounts.from_bytes(data[fixed + vocab_size : -4])
+        counts = cls.__new__(cls)
+        counts._store = store
+        counts.vocabulary = Vocabulary(words, frozen=frozen)
+        if store.word_bound() > len(counts.vocabulary):
+            raise ValueError("NgramCounts bytes are inconsistent (ids beyond the vocabulary)")
+        return counts
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes :meth:`to_bytes` to ``path`` atomically (a temporary file in the same
+        directory, then renamed over it): a reader never sees a partial file."""
+        target = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.to_bytes())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NgramCounts:
+        """The store :meth:`save` wrote to ``path``."""
+        return cls.from_bytes(Path(path).read_bytes())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (NgramCounts.from_bytes, (self.to_bytes(),))
+
+    def __eq__(self, other: object) -> bool:
+        """Same order, vocabulary and counts (in any insertion order)."""
+        if not isinstance(other, NgramCounts):
+            return NotImplemented
+        if other.order != self.order or other.vocabulary.words != self.vocabulary.words:
+            return False
+        for n in range(1, self.order + 1):
+            a_ids, a_counts = self.ngrams(n)
+            b_ids, b_counts = other.ngrams(n)
+            if a_ids.shape != b_ids.shape:
+                return False
+            a_order = np.lexsort(a_ids.T[::-1])
+            b_order = np.lexsort(b_ids.T[::-1])
+            if not (
+                np.array_equal(a_ids[a_order], b_ids[b_order])
+                and np.array_equal(a_counts[a_order], b_counts[b_order])
+            ):
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(str(self.size(n)) for n in range(1, self.order + 1))
+        return (
+            f"NgramCounts(order={self.order}, sizes=[{sizes}], vocabulary={len(self.vocabulary)})"
+        )

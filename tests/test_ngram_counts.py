@@ -1,0 +1,294 @@
+"""rnnkit.ngram.NgramCounts and Vocabulary against the Counter-based reference
+(rnnkit.reference.ngram): exact counts of every order for every way of giving sentences, in
+any order and split over any number of updates and merges; pruning, count-of-counts,
+serialization (bytes, files, pickle), corrupted data, and bad arguments."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import pickle
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rnnkit.ngram
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rnnkit.ngram import NgramCounts, Vocabulary
+from rnnkit.reference import ngram as ref
+
+WORDS = [f"w{i}" for i in range(25)] + ["猫", "狗", "ünï", "a'b"]
+
+
+def corpus(rng: np.random.Generator, sentences: int, max_len: int = 12) -> list[list[str]]:
+    """Zipf-like random sentences (lengths 0..max_len) over WORDS."""
+    p = 1.0 / np.arange(1, len(WORDS) + 1)
+    p /= p.sum()
+    return [
+        [WORDS[i] for i in rng.choice(len(WORDS), size=rng.integers(0, max_len + 1), p=p)]
+        for _ in range(sentences)
+    ]
+
+
+def as_counters(c: NgramCounts) -> list[Counter[tuple[str, ...]]]:
+    return [Counter(dict(c.items(n))) for n in range(1, c.order + 1)]
+
+
+def test_module_doctests() -> None:
+    assert doctest.testmod(rnnkit.ngram).failed == 0
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5, 10])
+@pytest.mark.parametrize("form", ["tokens", "strings", "text", "bytes"])
+def test_counts_equal_reference(order: int, form: str, rng: np.random.Generator) -> None:
+    sents = corpus(rng, 300)
+    given_as = {
+        "tokens": sents,
+        "strings": [" ".join(s) for s in sents],
+        "text": "".join(" ".join(s) + "\n" for s in sents),
+        "bytes": "".join("\t ".join(s) + "\r\n" for s in sents).encode(),
+    }[form]
+    c = NgramCounts(order).update(given_as)
+    expected = ref.count_ngrams(sents, order)
+    assert as_counters(c) == expected
+    for n in range(1, order + 1):
+        assert c.size(n) == len(expected[n - 1])
+        assert c.total(n) == sum(expected[n - 1].values())
+        hist = ref.count_of_counts(expected[n - 1], 4)
+        np.testing.assert_array_equal(c.count_of_counts(n), hist)
+    for gram, count in list(expected[order - 1].items())[:50]:
+        assert c[gram] == count and c.count(" ".join(gram)) == count
+    assert len(c) == sum(len(e) for e in expected)
+
+
+def test_lookups_of_unseen_ngrams(rng: np.random.Generator) -> None:
+    c = NgramCounts(3).update(corpus(rng, 50))
+    assert c["w0 w0 w0 w0"[:8]] >= 0
+    assert c["never-seen"] == 0 and c[("w0", "never-seen")] == 0
+    assert "never-seen" not in c and "w0" in c
+    assert c[("</s>", "w0")] == 0  # nothing follows </s>
+    assert c[("w0", "<s>")] == 0  # nor precedes <s>
+
+
+def test_table_growth_keeps_every_count_exact(rng: np.random.Generator) -> None:
+    """Enough distinct n-grams for every table to double many times (from 1024 slots)."""
+    vocab = [f"t{i}" for i in range(3000)]
+    sents = [[vocab[i] for i in rng.integers(0, len(vocab), 20)] for _ in range(2000)]
+    c = NgramCounts(4).update(sents)
+    assert as_counters(c) == ref.count_ngrams(sents, 4)
+    assert c.size(4) > 35000
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sents=st.lists(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=7), max_size=25),
+    cuts=st.lists(st.integers(0, 25), max_size=4),
+    order=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_order_and_any_split_give_the_same_counts(
+    sents: list[list[str]], cuts: list[int], order: int, seed: int
+) -> None:
+    """Shuffled, split over several updates, or counted in pieces and merged in any order:
+    always the reference's counts."""
+    expected = ref.count_ngrams(sents, order)
+    shuffled = list(sents)
+    np.random.default_rng(seed).shuffle(shuffled)
+    bounds = sorted({0, len(shuffled), *(min(k, len(shuffled)) for k in cuts)})
+    pieces = [shuffled[a:b] for a, b in itertools.pairwise(bounds)]
+    one = NgramCounts(order)
+    for piece in pieces:
+        one.update(piece)
+    assert as_counters(one) == expected
+    parts = [NgramCounts(order).update(p) for p in pieces]  # each its own vocabulary
+    np.random.default_rng(seed + 1).shuffle(parts)
+    merged = NgramCounts(order)
+    for part in parts:
+        merged.merge(part)
+    assert as_counters(merged) == expected
+
+
+def test_merge_is_associative_and_commutative(rng: np.random.Generator) -> None:
+    a, b, c = (NgramCounts(3).update(corpus(rng, 40)) for _ in range(3))
+    ab_c = pickle.loads(pickle.dumps(a)).merge(b).merge(c)
+    a_bc = pickle.loads(pickle.dumps(a)).merge(pickle.loads(pickle.dumps(b)).merge(c))
+    cba = pickle.loads(pickle.dumps(c)).merge(b).merge(a)
+    for x in (a_bc, cba):
+        assert as_counters(x) == as_counters(ab_c)
+    double = pickle.loads(pickle.dumps(a))
+    double.merge(double)
+    assert as_counters(double) == [
+        Counter({k: 2 * v for k, v in e.items()}) for e in as_counters(a)
+    ]
+
+
+def test_merge_into_a_frozen_vocabulary_maps_unknown_words_to_unk() -> None:
+    vocab = Vocabulary(["a", "b"], frozen=True)
+    mine = NgramCounts(2, vocab).update(["a b"])
+    theirs = NgramCounts(2).update(["a x", "b y"])
+    mine.merge(theirs)
+    assert mine["a <unk>"] == 1 and mine["b <unk>"] == 1 and mine["<unk> </s>"] == 2
+    assert mine["a b"] == 1 and mine["<unk>"] == 2
+
+
+def test_frozen_vocabulary_counts_unknown_words_as_unk() -> None:
+    v = Vocabulary.build(["a b a", "b c"], min_count=2)
+    assert v.words == ["<unk>", "<s>", "</s>", "a", "b"]
+    c = NgramCounts(2, v).update(["a c d"])
+    assert c["a <unk>"] == 1 and c["<unk> <unk>"] == 1 and c["<unk>"] == 2
+    assert len(v) == 5
+
+
+def test_prune_keeps_prefixes_of_kept_ngrams(rng: np.random.Generator) -> None:
+    sents = corpus(rng, 200)
+    c = NgramCounts(3).update(sents).prune([1, 3, 2])
+    expected = ref.count_ngrams(sents, 3)
+    kept3 = {g: v for g, v in expected[2].items() if v >= 2}
+    kept2 = {g: v for g, v in expected[1].items() if v >= 3 or any(k[:2] == g for k in kept3)}
+    got = as_counters(c)
+    assert got[2] == kept3 and got[1] == kept2 and got[0] == expected[0]
+    assert c.prune(0) is c  # nothing more to drop
+    assert as_counters(c) == got
+
+
+def test_vocabulary_build_orders_by_count_and_caps() -> None:
+    v = Vocabulary.build([["x", "y", "y"], ["z", "y", "x"], ["w"]], max_size=2)
+    assert v.words == ["<unk>", "<s>", "</s>", "y", "x"] and v.frozen
+    assert v["y"] == 3 and v.lookup("w") == 0 and "w" not in v
+    assert v.decode(v.encode("x y w")) == ["x", "y", "<unk>"]
+    assert v.encode(["y"]).dtype == np.int32
+    with pytest.raises(KeyError):
+        v["w"]
+    with pytest.raises(ValueError, match="frozen"):
+        v.add("w")
+    grow = Vocabulary()
+    assert grow.add("w") == 3 and grow.add("w") == 3 and len(grow) == 4
+    assert pickle.loads(pickle.dumps(v)) == v
+
+
+def test_update_ids_equals_update(rng: np.random.Generator) -> None:
+    sents = corpus(rng, 100)
+    by_words = NgramCounts(3).update(sents)
+    vocab = by_words.vocabulary
+    ids = np.concatenate([vocab.encode(s) for s in sents]).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sents])]).astype(np.int64)
+    by_ids = NgramCounts(3, vocab).update_ids(ids, offsets)
+    assert by_ids == by_words
+
+
+def test_serialization_round_trips(rng: np.random.Generator, tmp_path: Path) -> None:
+    c = NgramCounts(4).update(corpus(rng, 150))
+    data = c.to_bytes()
+    assert NgramCounts.from_bytes(data) == c
+    assert NgramCounts.from_bytes(data).to_bytes() == data
+    assert pickle.loads(pickle.dumps(c)) == c
+    path = tmp_path / "counts.bin"
+    c.save(path)
+    assert NgramCounts.load(path) == c
+    assert [p.name for p in tmp_path.iterdir()] == ["counts.bin"]  # no temporary left
+    empty = NgramCounts(2)
+    assert NgramCounts.from_bytes(empty.to_bytes()) == empty
+
+
+def test_corrupted_bytes_raise(rng: np.random.Generator) -> None:
+    """Truncations and 400 random bit flips: always a ValueError, never a crash or a
+    silently different store."""
+    c = NgramCounts(3).update(corpus(rng, 60))
+    data = c.to_bytes()
+    for cut in [0, 5, 12, 20, len(data) // 2, len(data) - 1]:
+        with pytest.raises(ValueError):
+            NgramCounts.from_bytes(data[:cut])
+    flips = rng.integers(0, 8 * len(data), 400)
+    for bit in flips:
+        bad = bytearray(data)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(ValueError):
+            NgramCounts.from_bytes(bytes(bad))
+    with pytest.raises(ValueError, match="format version"):
+        # A valid checksum over a future version number.
+        future = bytearray(data[:-4])
+        future[8] = 2
+        NgramCounts.from_bytes(bytes(future) + zlib.crc32(future).to_bytes(4, "little"))
+    with pytest.raises(TypeError, match="data must be bytes"):
+        NgramCounts.from_bytes("text")  # type: ignore[arg-type]
+
+
+def _ids(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int32)
+
+
+def _offsets(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+BAD_ARGUMENTS = [
+    (lambda: NgramCounts(0), ValueError, r"order must be >= 1, got 0"),
+    (lambda: NgramCounts(65), ValueError, r"order must be in \[1, 64\], got 65"),
+    (lambda: NgramCounts(2.0), TypeError, r"order must be an int, got float"),
+    (lambda: NgramCounts(2, vocabulary=["a"]), TypeError, r"vocabulary must be"),
+    (lambda: NgramCounts(2).update(["a\nb"]), ValueError, r"sentence 0 holds a newline"),
+    (lambda: NgramCounts(2).update([["a b"]]), ValueError, r"word of sentence 0 is empty"),
+    (lambda: NgramCounts(2).update([["a", ""]]), ValueError, r"word of sentence 0 is empty"),
+    (lambda: NgramCounts(2).update([["a", 3]]), TypeError, r"sentence 0 must hold str words"),
+    (lambda: NgramCounts(2).update(["a", ["b"]]), TypeError, r"sentence 1 is a sequence"),
+    (lambda: NgramCounts(2).update(5), TypeError, r"sentences must be a str or bytes"),
+    (lambda: NgramCounts(2).update(["a <s> b"]), ValueError, r"is <s> or </s>"),
+    (
+        lambda: NgramCounts(2).update_ids(_ids(0, -1), _offsets(0, 2)),
+        ValueError,
+        r"ids\[1\] = -1 is negative",
+    ),
+    (
+        lambda: NgramCounts(2).update_ids(np.array([3], np.int64), _offsets(0, 1)),
+        TypeError,
+        r"ids must have dtype int32, got int64",
+    ),
+    (
+        lambda: NgramCounts(2).update_ids(_ids(0), _offsets(0, 2)),
+        ValueError,
+        r"offsets\[-1\] = 2 is past the end of ids \(size 1\)",
+    ),
+    (
+        lambda: NgramCounts(2).update_ids(_ids(0, 0), _offsets(0, 2, 1)),
+        ValueError,
+        r"offsets must be non-decreasing",
+    ),
+    (
+        lambda: NgramCounts(2).update_ids(_ids(7), _offsets(0, 1)),
+        ValueError,
+        r"ids must be < len\(vocabulary\) = 3, got 7",
+    ),
+    (
+        lambda: NgramCounts(2).update_ids(_ids(), _offsets()),
+        ValueError,
+        r"offsets must hold at least one value",
+    ),
+    (lambda: NgramCounts(2).size(3), ValueError, r"n must be in \[1, 2\], got 3"),
+    (lambda: NgramCounts(2).ngrams(True), TypeError, r"n must be an int, got bool"),
+    (lambda: NgramCounts(2).count("a b c"), ValueError, r"must have 1 to 2 words, got 3"),
+    (lambda: NgramCounts(2).count(3), TypeError, r"ngram must be a str"),
+    (lambda: NgramCounts(2).count_of_counts(1, 0), ValueError, r"max_count must be >= 1, got 0"),
+    (lambda: NgramCounts(2).merge(NgramCounts(3)), ValueError, r"same order, got 3"),
+    (lambda: NgramCounts(2).merge("x"), TypeError, r"other must be NgramCounts, got str"),
+    (lambda: NgramCounts(2).prune([1]), ValueError, r"one value per order \(2\), got 1"),
+    (lambda: Vocabulary(["a b"]), ValueError, r"must be non-empty and hold no whitespace"),
+    (lambda: Vocabulary.build(["a"], min_count=0), ValueError, r"min_count must be >= 1, got 0"),
+    (lambda: Vocabulary().decode([5]), ValueError, r"ids must be in \[0, 3\), got 5"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), BAD_ARGUMENTS)
+def test_bad_arguments(call, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_failed_update_counts_nothing() -> None:
+    c = NgramCounts(2).update(["a b"])
+    before = c.to_bytes()
+    with pytest.raises(ValueError):
+        c.update_ids(np.array([3, 4, 1], np.int32), np.array([0, 2, 3]))
+    assert c.to_bytes() == before
