@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rnnkit
 
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
@@ -31,3 +33,13 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     base = int(os.environ.get("RNNKIT_TEST_SEED", "0"))
     seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng([seed, base])
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[int]:
+    """Restores rnnkit's thread count after the test; yields the count it found."""
+    saved = rnnkit.get_num_threads()
+    try:
+        yield saved
+    finally:
+        rnnkit.set_num_threads(saved)

@@ -158,15 +158,6 @@ FORWARD_CASES = list(_forward_cases())
 SEQ_AND_CELL = [pytest.param(c, lv, id=f"{c}-{lv}") for c in CELLS for lv in LEVELS]
 
 
-@pytest.fixture
-def restore_threads() -> Iterator[int]:
-    saved = rnnkit.get_num_threads()
-    try:
-        yield saved
-    finally:
-        rnnkit.set_num_threads(saved)
-
-
 # ----------------------------------------------------------------- forward: shapes
 @pytest.mark.parametrize(("cell", "level", "name"), FORWARD_CASES)
 def test_forward_wrong_shape(cell: str, level: str, name: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,16 +34,6 @@ Problem = dict[str, "np.ndarray | None"]
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.fixture
-def restore_threads() -> Iterator[int]:
-    """Restores rnnkit's thread count after the test; yields the count it found."""
-    saved = rnnkit.get_num_threads()
-    try:
-        yield saved
-    finally:
-        rnnkit.set_num_threads(saved)
-
-
 def _seed(*parts: object) -> int:
     return zlib.crc32(repr(parts).encode())
 

@@ -5,22 +5,12 @@ per-thread limit it uses must stay with the thread that set it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import rnnkit
 from rnnkit import _core, nn
 from rnnkit._side_by_side import side_by_side
-
-
-@pytest.fixture
-def restore_threads() -> Iterator[int]:
-    saved = rnnkit.get_num_threads()
-    try:
-        yield saved
-    finally:
-        rnnkit.set_num_threads(saved)
 
 
 def _train_step(m: nn.RNNBase, x: np.ndarray, dy: np.ndarray, lengths: np.ndarray) -> dict:
