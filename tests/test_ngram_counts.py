@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rnnkit
 import rnnkit.ngram
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -292,3 +293,21 @@ def test_a_failed_update_counts_nothing() -> None:
     with pytest.raises(ValueError):
         c.update_ids(np.array([3, 4, 1], np.int32), np.array([0, 2, 3]))
     assert c.to_bytes() == before
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_parallel_counting_is_exact_and_identical_for_any_thread_count(
+    threads: int, restore_threads: int
+) -> None:
+    """Above 100,000 tokens the partitions are counted on several threads: the counts equal
+    the reference, and the store (entry order and bytes included) is the same for any thread
+    count."""
+    sents = corpus(np.random.default_rng(7), 25000, max_len=14)
+    assert sum(len(s) for s in sents) > 150000
+    rnnkit.set_num_threads(1)
+    serial = NgramCounts(4).update(sents).to_bytes()
+    rnnkit.set_num_threads(threads)
+    counted = NgramCounts(4).update(sents)
+    assert counted.to_bytes() == serial
+    if threads == 2:
+        assert as_counters(counted) == ref.count_ngrams(sents, 4)

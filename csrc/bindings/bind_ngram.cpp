@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings/arrays.hpp"
+#include "common/parallel.hpp"
 #include "ngram/counts.hpp"
 #include "ngram/vocab.hpp"
 
@@ -147,8 +148,9 @@ void register_ngram(py::module_& m) {
                                           " is past the end of ids (size " +
                                           std::to_string(ids.size()) + ")");
                 }
+                const int threads = get_num_threads();
                 py::gil_scoped_release release;
-                c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1);
+                c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1, threads);
             },
             py::arg("ids"), py::arg("offsets"))
         .def("size", [](const NgramCounts& c, py::handle n) { return c.size(order_arg(c, n)); })

@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "common/parallel.hpp"
+
 namespace rnnkit::ngram {
 
 namespace {
@@ -40,24 +42,31 @@ NgramCounts::NgramCounts(int order) : order_(order) {
         throw std::invalid_argument("order must be in [1, " + std::to_string(kMaxOrder) +
                                     "], got " + std::to_string(order));
     }
-    orders_.resize(static_cast<std::size_t>(order));
-    for (int n = 2; n <= order; ++n) orders_[n - 1].slots.assign(kInitialSlots, 0);
-}
-
-void NgramCounts::ensure_unigram(std::uint32_t word) {
-    auto& counts = orders_[0].count;
-    if (word >= counts.size()) {
-        // Exactly word + 1 ids (word_bound() is one past the largest id seen); the capacity
-        // doubles so that growing stays amortised O(1).
-        if (word >= counts.capacity()) {
-            counts.reserve(std::max<std::size_t>(word + 1, counts.capacity() * 2));
+    if (order >= 2) {
+        parts_.resize(kPartitions);
+        for (Partition& part : parts_) {
+            part.orders.resize(static_cast<std::size_t>(order - 1));
+            for (Order& o : part.orders) o.slots.assign(kInitialSlots, 0);
         }
-        counts.resize(static_cast<std::size_t>(word) + 1, 0);
     }
 }
 
-std::int64_t NgramCounts::find(int n, std::uint32_t prefix, std::uint32_t word) const {
-    const Order& o = orders_[n - 1];
+int NgramCounts::partition_of(std::uint32_t word) {
+    return static_cast<int>(mix(word) % kPartitions);
+}
+
+void NgramCounts::ensure_unigram(std::uint32_t word) {
+    if (word >= unigram_.size()) {
+        // Exactly word + 1 ids (word_bound() is one past the largest id seen); the capacity
+        // doubles so that growing stays amortised O(1).
+        if (word >= unigram_.capacity()) {
+            unigram_.reserve(std::max<std::size_t>(word + 1, unigram_.capacity() * 2));
+        }
+        unigram_.resize(static_cast<std::size_t>(word) + 1, 0);
+    }
+}
+
+std::int64_t NgramCounts::find(const Order& o, std::uint32_t prefix, std::uint32_t word) {
     const std::uint64_t key = pack(prefix, word);
     const std::size_t mask = o.slots.size() - 1;
     for (std::size_t slot = mix(key) & mask;; slot = (slot + 1) & mask) {
@@ -67,8 +76,7 @@ std::int64_t NgramCounts::find(int n, std::uint32_t prefix, std::uint32_t word) 
     }
 }
 
-void NgramCounts::grow(int n) {
-    Order& o = orders_[n - 1];
+void NgramCounts::grow(Order& o) {
     const std::size_t size = o.slots.size() * 2;
     o.slots.assign(size, 0);
     const std::size_t mask = size - 1;
@@ -79,10 +87,9 @@ void NgramCounts::grow(int n) {
     }
 }
 
-std::uint32_t NgramCounts::find_or_add(int n, std::uint32_t prefix, std::uint32_t word) {
-    Order& o = orders_[n - 1];
+std::uint32_t NgramCounts::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
     const std::uint64_t key = pack(prefix, word);
-    std::size_t mask = o.slots.size() - 1;
+    const std::size_t mask = o.slots.size() - 1;
     std::size_t slot = mix(key) & mask;
     for (;; slot = (slot + 1) & mask) {
         const std::uint32_t e = o.slots[slot];
@@ -91,27 +98,56 @@ std::uint32_t NgramCounts::find_or_add(int n, std::uint32_t prefix, std::uint32_
     }
     const std::size_t index = o.word.size();
     if (index >= std::numeric_limits<std::uint32_t>::max() - 1) {
-        throw std::length_error("more than 2^32 - 2 distinct n-grams of order " +
-                                std::to_string(n));
+        throw std::length_error("more than 2^32 - 2 distinct n-grams in one partition");
     }
     o.prefix.push_back(prefix);
     o.word.push_back(word);
     o.count.push_back(0);
     if (2 * (index + 1) > o.slots.size()) {
-        grow(n);  // re-places every entry, this one included
+        grow(o);  // re-places every entry, this one included
     } else {
         o.slots[slot] = static_cast<std::uint32_t>(index + 1);
     }
     return static_cast<std::uint32_t>(index);
 }
 
+void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offsets,
+                              std::int64_t num_sentences, int tid, int nthreads) {
+    std::vector<char> owned(kPartitions, 0);
+    for (int p = tid; p < kPartitions; p += nthreads) owned[static_cast<std::size_t>(p)] = 1;
+    for (std::int64_t s = 0; s < num_sentences; ++s) {
+        const std::int64_t len = offsets[s + 1] - offsets[s];
+        const std::int32_t* words = ids + offsets[s];
+        // The padded sentence: position 0 is <s>, 1..len the words, len + 1 is </s>.
+        const auto at = [&](std::int64_t pos) -> std::uint32_t {
+            return pos == 0 ? kBos : pos <= len ? static_cast<std::uint32_t>(words[pos - 1]) : kEos;
+        };
+        for (std::int64_t start = 0; start <= len + 1; ++start) {
+            const std::uint32_t first = at(start);
+            const int p = partition_of(first);
+            if (!owned[static_cast<std::size_t>(p)]) continue;
+            ++unigram_[first];  // its partition's thread alone writes this word's count
+            if (order_ == 1) continue;
+            Partition& part = parts_[static_cast<std::size_t>(p)];
+            std::uint32_t e = first;
+            const std::int64_t top = std::min<std::int64_t>(order_, len + 2 - start);
+            for (int n = 2; n <= top; ++n) {
+                Order& o = part.at(n);
+                e = find_or_add(o, e, at(start + n - 1));
+                ++o.count[e];
+            }
+        }
+    }
+}
+
 void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
-                                std::int64_t num_sentences) {
+                                std::int64_t num_sentences, int threads) {
     // Validate everything first, so that an error leaves the store unchanged.
     if (num_sentences < 0) throw std::invalid_argument("the number of sentences is negative");
     if (num_sentences > 0 && offsets[0] < 0) {
         throw std::invalid_argument("offsets[0] must be >= 0, got " + std::to_string(offsets[0]));
     }
+    std::uint32_t top_word = kEos;
     for (std::int64_t s = 0; s < num_sentences; ++s) {
         if (offsets[s + 1] < offsets[s]) {
             throw std::invalid_argument("offsets must be non-decreasing, got offsets[" +
@@ -128,87 +164,90 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
                     (w < 0 ? " is negative"
                            : " is <s> or </s>, which the store adds around each sentence"));
             }
+            top_word = std::max(top_word, static_cast<std::uint32_t>(w));
         }
     }
-    // ending[n - 1]: entry index of the n-gram ending at the previous position.
-    std::vector<std::uint32_t> ending(static_cast<std::size_t>(order_)), next(ending.size());
-    auto& unigram = orders_[0].count;
-    for (std::int64_t s = 0; s < num_sentences; ++s) {
-        const std::int64_t len = offsets[s + 1] - offsets[s];
-        const std::int32_t* words = ids + offsets[s];
-        // Position 0 is <s>; positions 1..len the words; len + 1 is </s>.
-        for (std::int64_t pos = 0; pos <= len + 1; ++pos) {
-            const std::uint32_t w = pos == 0     ? kBos
-                                    : pos <= len ? static_cast<std::uint32_t>(words[pos - 1])
-                                                 : kEos;
-            ensure_unigram(w);
-            ++unigram[w];
-            next[0] = w;
-            const int top = static_cast<int>(std::min<std::int64_t>(order_, pos + 1));
-            for (int n = 2; n <= top; ++n) {
-                const std::uint32_t e = find_or_add(n, ending[n - 2], w);
-                ++orders_[n - 1].count[e];
-                next[n - 1] = e;
-            }
-            std::swap(ending, next);
-        }
-    }
+    if (num_sentences == 0) return;
+    ensure_unigram(top_word);  // sized before the threads write into it
+    // One thread per owned partition at most; small inputs stay on the calling thread.
+    const std::int64_t tokens = offsets[num_sentences] - offsets[0];
+    const int nthreads = tokens < 100000 ? 1 : std::max(1, std::min(threads, kPartitions));
+    parallel_region(
+        nthreads, [&](int tid, int team) { count_owned(ids, offsets, num_sentences, tid, team); });
+}
+
+std::vector<std::size_t> NgramCounts::entries(int n) const {
+    std::vector<std::size_t> sizes;
+    for (const Partition& part : parts_) sizes.push_back(part.at(n).word.size());
+    return sizes;
 }
 
 std::int64_t NgramCounts::size(int n) const {
     check_order(n, order_);
-    if (n > 1) return static_cast<std::int64_t>(orders_[n - 1].word.size());
-    const auto& c = orders_[0].count;
-    return std::count_if(c.begin(), c.end(), [](std::uint64_t v) { return v != 0; });
+    if (n == 1) {
+        return std::count_if(unigram_.begin(), unigram_.end(),
+                             [](std::uint64_t v) { return v != 0; });
+    }
+    std::int64_t total_entries = 0;
+    for (std::size_t e : entries(n)) total_entries += static_cast<std::int64_t>(e);
+    return total_entries;
 }
 
 std::uint64_t NgramCounts::count(const std::int32_t* words, int n) const {
     check_order(n, order_);
-    const auto& unigram = orders_[0].count;
-    if (words[0] < 0 || static_cast<std::size_t>(words[0]) >= unigram.size()) return 0;
+    if (words[0] < 0 || static_cast<std::size_t>(words[0]) >= unigram_.size()) return 0;
     std::uint32_t e = static_cast<std::uint32_t>(words[0]);
-    if (n == 1) return unigram[e];
-    if (unigram[e] == 0) return 0;
+    if (n == 1) return unigram_[e];
+    if (unigram_[e] == 0) return 0;
+    const Partition& part = parts_[static_cast<std::size_t>(partition_of(e))];
     for (int k = 2; k <= n; ++k) {
         if (words[k - 1] < 0) return 0;
-        const std::int64_t found = find(k, e, static_cast<std::uint32_t>(words[k - 1]));
+        const std::int64_t found = find(part.at(k), e, static_cast<std::uint32_t>(words[k - 1]));
         if (found < 0) return 0;
         e = static_cast<std::uint32_t>(found);
     }
-    return orders_[n - 1].count[e];
+    return part.at(n).count[e];
 }
 
 void NgramCounts::ngrams(int n, std::int32_t* words, std::uint64_t* counts) const {
     check_order(n, order_);
     if (n == 1) {
-        const auto& c = orders_[0].count;
         std::size_t row = 0;
-        for (std::size_t w = 0; w < c.size(); ++w) {
-            if (c[w] == 0) continue;
+        for (std::size_t w = 0; w < unigram_.size(); ++w) {
+            if (unigram_[w] == 0) continue;
             words[row] = static_cast<std::int32_t>(w);
-            counts[row] = c[w];
+            counts[row] = unigram_[w];
             ++row;
         }
         return;
     }
-    const Order& o = orders_[n - 1];
-    for (std::size_t e = 0; e < o.word.size(); ++e) {
-        std::int32_t* row = words + e * static_cast<std::size_t>(n);
-        std::uint32_t index = static_cast<std::uint32_t>(e);
-        for (int k = n; k >= 2; --k) {
-            const Order& ok = orders_[k - 1];
-            row[k - 1] = static_cast<std::int32_t>(ok.word[index]);
-            index = ok.prefix[index];
+    std::size_t row_index = 0;
+    for (const Partition& part : parts_) {
+        const Order& o = part.at(n);
+        for (std::size_t e = 0; e < o.word.size(); ++e, ++row_index) {
+            std::int32_t* row = words + row_index * static_cast<std::size_t>(n);
+            std::uint32_t index = static_cast<std::uint32_t>(e);
+            for (int k = n; k >= 2; --k) {
+                const Order& ok = part.at(k);
+                row[k - 1] = static_cast<std::int32_t>(ok.word[index]);
+                index = ok.prefix[index];
+            }
+            row[0] = static_cast<std::int32_t>(index);
+            counts[row_index] = o.count[e];
         }
-        row[0] = static_cast<std::int32_t>(index);
-        counts[e] = o.count[e];
     }
 }
 
 std::uint64_t NgramCounts::total(int n) const {
     check_order(n, order_);
     std::uint64_t sum = 0;
-    for (std::uint64_t c : orders_[n - 1].count) sum += c;
+    if (n == 1) {
+        for (std::uint64_t c : unigram_) sum += c;
+        return sum;
+    }
+    for (const Partition& part : parts_) {
+        for (std::uint64_t c : part.at(n).count) sum += c;
+    }
     return sum;
 }
 
@@ -218,8 +257,15 @@ std::vector<std::uint64_t> NgramCounts::count_of_counts(int n, int max_count) co
         throw std::invalid_argument("max_count must be >= 1, got " + std::to_string(max_count));
     }
     std::vector<std::uint64_t> hist(static_cast<std::size_t>(max_count), 0);
-    for (std::uint64_t c : orders_[n - 1].count) {
-        if (c >= 1 && c <= static_cast<std::uint64_t>(max_count)) ++hist[c - 1];
+    const auto tally = [&](const std::vector<std::uint64_t>& counts) {
+        for (std::uint64_t c : counts) {
+            if (c >= 1 && c <= static_cast<std::uint64_t>(max_count)) ++hist[c - 1];
+        }
+    };
+    if (n == 1) {
+        tally(unigram_);
+    } else {
+        for (const Partition& part : parts_) tally(part.at(n).count);
     }
     return hist;
 }
@@ -229,44 +275,53 @@ void NgramCounts::merge(const NgramCounts& other, const std::vector<std::uint32_
         throw std::invalid_argument("cannot merge counts of order " + std::to_string(other.order_) +
                                     " into counts of order " + std::to_string(order_));
     }
-    const auto& theirs = other.orders_[0].count;
-    if (translate && translate->size() < theirs.size()) {
+    if (translate && translate->size() < other.unigram_.size()) {
         throw std::invalid_argument("the translation table has " +
                                     std::to_string(translate->size()) + " ids, the counts need " +
-                                    std::to_string(theirs.size()));
-    }
-    const auto word_of = [translate](std::uint32_t w) {
-        return translate ? (*translate)[w] : w;
-    };
-    if (&other == this && !translate) {
-        for (auto& o : orders_) {
-            for (auto& c : o.count) c *= 2;
-        }
-        return;
+                                    std::to_string(other.unigram_.size()));
     }
     if (&other == this) {
         const NgramCounts copy = other;
         merge(copy, translate);
         return;
     }
-    for (std::size_t w = 0; w < theirs.size(); ++w) {
-        if (theirs[w] == 0) continue;
+    const auto word_of = [translate](std::uint32_t w) {
+        return translate ? (*translate)[w] : w;
+    };
+    for (std::size_t w = 0; w < other.unigram_.size(); ++w) {
+        if (other.unigram_[w] == 0) continue;
         const std::uint32_t here = word_of(static_cast<std::uint32_t>(w));
         ensure_unigram(here);
-        orders_[0].count[here] += theirs[w];
+        unigram_[here] += other.unigram_[w];
     }
-    // Entries of order n-1 of `other`, as entry indices here (unigrams: the word itself).
-    std::vector<std::uint32_t> mapped, mapped_next;
-    for (int n = 2; n <= order_; ++n) {
-        const Order& o = other.orders_[n - 1];
-        mapped_next.resize(o.word.size());
-        for (std::size_t e = 0; e < o.word.size(); ++e) {
-            const std::uint32_t prefix = n == 2 ? word_of(o.prefix[e]) : mapped[o.prefix[e]];
-            const std::uint32_t here = find_or_add(n, prefix, word_of(o.word[e]));
-            orders_[n - 1].count[here] += o.count[e];
-            mapped_next[e] = here;
+    // Per partition of `other`: its entries of order n-1 as (partition, index) here. All the
+    // entries of a chain share the (translated) first word, so they land in one partition.
+    for (const Partition& theirs : other.parts_) {
+        std::vector<std::uint32_t> mapped, mapped_next;
+        std::vector<int> where, where_next;
+        for (int n = 2; n <= order_; ++n) {
+            const Order& o = theirs.at(n);
+            mapped_next.resize(o.word.size());
+            where_next.resize(o.word.size());
+            for (std::size_t e = 0; e < o.word.size(); ++e) {
+                std::uint32_t prefix;
+                int p;
+                if (n == 2) {
+                    prefix = word_of(o.prefix[e]);
+                    p = partition_of(prefix);
+                } else {
+                    prefix = mapped[o.prefix[e]];
+                    p = where[o.prefix[e]];
+                }
+                Order& mine = parts_[static_cast<std::size_t>(p)].at(n);
+                const std::uint32_t here = find_or_add(mine, prefix, word_of(o.word[e]));
+                mine.count[here] += o.count[e];
+                mapped_next[e] = here;
+                where_next[e] = p;
+            }
+            std::swap(mapped, mapped_next);
+            std::swap(where, where_next);
         }
-        std::swap(mapped, mapped_next);
     }
 }
 
@@ -276,76 +331,85 @@ void NgramCounts::prune(const std::vector<std::uint64_t>& min_counts) {
                                     std::to_string(order_) + "), got " +
                                     std::to_string(min_counts.size()));
     }
-    // keep[n - 1][e]: entry e of order n stays. From the top order down, so that a kept
-    // n-gram keeps its prefix.
-    std::vector<std::vector<char>> keep(static_cast<std::size_t>(order_));
-    for (int n = order_; n >= 1; --n) {
-        const auto& counts = orders_[n - 1].count;
-        auto& k = keep[n - 1];
-        k.resize(counts.size());
-        for (std::size_t e = 0; e < counts.size(); ++e) {
-            k[e] |= static_cast<char>(counts[e] != 0 && counts[e] >= min_counts[n - 1]);
-        }
-        if (n >= 2) {
-            auto& below = keep[n - 2];
-            below.resize(orders_[n - 2].count.size(), 0);
-            const auto& prefix = orders_[n - 1].prefix;
-            for (std::size_t e = 0; e < counts.size(); ++e) {
-                if (k[e]) below[prefix[e]] = 1;
+    std::vector<char> keep_unigram(unigram_.size(), 0);
+    for (std::size_t w = 0; w < unigram_.size(); ++w) {
+        keep_unigram[w] = static_cast<char>(unigram_[w] != 0 && unigram_[w] >= min_counts[0]);
+    }
+    for (Partition& part : parts_) {
+        // keep[n - 2][e]: entry e of order n stays; from the top order down, so that a kept
+        // n-gram keeps its prefix.
+        std::vector<std::vector<char>> keep(static_cast<std::size_t>(order_ - 1));
+        for (int n = order_; n >= 2; --n) {
+            const Order& o = part.at(n);
+            auto& k = keep[static_cast<std::size_t>(n - 2)];
+            k.resize(o.count.size(), 0);
+            for (std::size_t e = 0; e < o.count.size(); ++e) {
+                k[e] |= static_cast<char>(o.count[e] != 0 && o.count[e] >= min_counts[n - 1]);
+            }
+            for (std::size_t e = 0; e < o.count.size(); ++e) {
+                if (!k[e]) continue;
+                if (n == 2) {
+                    keep_unigram[o.prefix[e]] = 1;
+                } else {
+                    auto& below = keep[static_cast<std::size_t>(n - 3)];
+                    below.resize(part.at(n - 1).count.size(), 0);
+                    below[o.prefix[e]] = 1;
+                }
             }
         }
-    }
-    for (std::size_t w = 0; w < orders_[0].count.size(); ++w) {
-        if (!keep[0][w]) orders_[0].count[w] = 0;
-    }
-    // Compact orders >= 2, renumbering their entries (and the prefixes of the next order).
-    std::vector<std::uint32_t> renumber, renumber_next;
-    for (int n = 2; n <= order_; ++n) {
-        Order& o = orders_[n - 1];
-        renumber_next.assign(o.word.size(), 0);
-        std::size_t kept = 0;
-        for (std::size_t e = 0; e < o.word.size(); ++e) {
-            if (!keep[n - 1][e]) continue;
-            renumber_next[e] = static_cast<std::uint32_t>(kept);
-            o.prefix[kept] = n == 2 ? o.prefix[e] : renumber[o.prefix[e]];
-            o.word[kept] = o.word[e];
-            o.count[kept] = o.count[e];
-            ++kept;
+        // Compact, renumbering the entries (and the prefixes of the next order).
+        std::vector<std::uint32_t> renumber, renumber_next;
+        for (int n = 2; n <= order_; ++n) {
+            Order& o = part.at(n);
+            const auto& k = keep[static_cast<std::size_t>(n - 2)];
+            renumber_next.assign(o.word.size(), 0);
+            std::size_t kept = 0;
+            for (std::size_t e = 0; e < o.word.size(); ++e) {
+                if (!k[e]) continue;
+                renumber_next[e] = static_cast<std::uint32_t>(kept);
+                o.prefix[kept] = n == 2 ? o.prefix[e] : renumber[o.prefix[e]];
+                o.word[kept] = o.word[e];
+                o.count[kept] = o.count[e];
+                ++kept;
+            }
+            o.prefix.resize(kept);
+            o.word.resize(kept);
+            o.count.resize(kept);
+            rebuild_table(o);
+            std::swap(renumber, renumber_next);
         }
-        o.prefix.resize(kept);
-        o.word.resize(kept);
-        o.count.resize(kept);
-        std::swap(renumber, renumber_next);
     }
-    rebuild_tables();
+    for (std::size_t w = 0; w < unigram_.size(); ++w) {
+        if (!keep_unigram[w]) unigram_[w] = 0;
+    }
 }
 
-void NgramCounts::rebuild_tables() {
-    for (int n = 2; n <= order_; ++n) {
-        Order& o = orders_[n - 1];
-        std::size_t size = kInitialSlots;
-        while (size < 2 * o.word.size()) size *= 2;
-        o.slots.assign(size / 2, 0);  // grow() doubles it and places every entry
-        grow(n);
-    }
+void NgramCounts::rebuild_table(Order& o) {
+    std::size_t size = kInitialSlots;
+    while (size < 2 * o.word.size()) size *= 2;
+    o.slots.assign(size / 2, 0);  // grow() doubles it and places every entry
+    grow(o);
 }
 
 std::size_t NgramCounts::memory_bytes() const {
-    std::size_t bytes = 0;
-    for (const Order& o : orders_) {
-        bytes += o.prefix.capacity() * sizeof(std::uint32_t) +
-                 o.word.capacity() * sizeof(std::uint32_t) +
-                 o.count.capacity() * sizeof(std::uint64_t) +
-                 o.slots.capacity() * sizeof(std::uint32_t);
+    std::size_t bytes = unigram_.capacity() * sizeof(std::uint64_t);
+    for (const Partition& part : parts_) {
+        for (const Order& o : part.orders) {
+            bytes += o.prefix.capacity() * sizeof(std::uint32_t) +
+                     o.word.capacity() * sizeof(std::uint32_t) +
+                     o.count.capacity() * sizeof(std::uint64_t) +
+                     o.slots.capacity() * sizeof(std::uint32_t);
+        }
     }
     return bytes;
 }
 
 // ------------------------------------------------------------------------- serialization
 // Layout (all integers little-endian):
-//   magic "RNKNGRAM" | u32 format version | u32 order
-//   per order n = 1..N: u64 entries, then (n >= 2) u32 prefix[entries], u32 word[entries];
-//     u64 count[entries] (for n = 1 the entries are the unigram ids 0..entries-1)
+//   magic "RNKNGRAM" | u32 format version | u32 order | u32 partitions
+//   u64 unigram ids, u64 count[ids]
+//   per partition p, per order n = 2..N: u64 entries, u32 prefix[entries], u32 word[entries],
+//     u64 count[entries]
 //   u64 checksum: FNV-1a 64 of every byte before it.
 namespace {
 
@@ -405,14 +469,16 @@ std::string NgramCounts::to_bytes() const {
     std::string out(kMagic, sizeof(kMagic));
     put(out, kFormatVersion);
     put(out, static_cast<std::uint32_t>(order_));
-    for (int n = 1; n <= order_; ++n) {
-        const Order& o = orders_[n - 1];
-        put(out, static_cast<std::uint64_t>(o.count.size()));
-        if (n >= 2) {
+    put(out, static_cast<std::uint32_t>(parts_.size()));
+    put(out, static_cast<std::uint64_t>(unigram_.size()));
+    put_all(out, unigram_);
+    for (const Partition& part : parts_) {
+        for (const Order& o : part.orders) {
+            put(out, static_cast<std::uint64_t>(o.count.size()));
             put_all(out, o.prefix);
             put_all(out, o.word);
+            put_all(out, o.count);
         }
-        put_all(out, o.count);
     }
     put(out, fnv1a(out.data(), out.size()));
     return out;
@@ -443,55 +509,59 @@ NgramCounts NgramCounts::from_bytes(const std::string& data) {
                                     std::to_string(order));
     }
     NgramCounts counts(static_cast<int>(order));
-    std::uint64_t below = 0;  // entries of the order below (valid prefixes)
-    for (int n = 1; n <= static_cast<int>(order); ++n) {
-        Order& o = counts.orders_[n - 1];
-        const std::uint64_t entries = in.get<std::uint64_t>("entry count");
-        const std::uint64_t per_entry = n >= 2 ? 16 : 8;
-        if (entries > in.remaining() / per_entry) {
-            throw std::invalid_argument("NgramCounts bytes are truncated (order " +
-                                        std::to_string(n) + " claims " + std::to_string(entries) +
-                                        " entries)");
-        }
-        if (n >= 2) {
+    const std::uint32_t partitions = in.get<std::uint32_t>("partitions");
+    if (partitions != counts.parts_.size()) {
+        throw std::invalid_argument("NgramCounts bytes have " + std::to_string(partitions) +
+                                    " partitions; expected " +
+                                    std::to_string(counts.parts_.size()));
+    }
+    const auto bad = [](const std::string& what) {
+        return std::invalid_argument("NgramCounts bytes are inconsistent (" + what + ")");
+    };
+    const std::uint64_t ids = in.get<std::uint64_t>("unigram ids");
+    if (ids > in.remaining() / 8 ||
+        ids > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
+        throw std::invalid_argument("NgramCounts bytes are truncated (unigram ids)");
+    }
+    counts.unigram_.resize(ids);
+    for (auto& c : counts.unigram_) c = in.get<std::uint64_t>("count");
+    for (std::size_t p = 0; p < counts.parts_.size(); ++p) {
+        std::uint64_t below = ids;  // entries of the order below: the valid prefixes
+        for (int n = 2; n <= static_cast<int>(order); ++n) {
+            Order& o = counts.parts_[p].at(n);
+            const std::uint64_t entries = in.get<std::uint64_t>("entry count");
+            if (entries > in.remaining() / 16) {
+                throw std::invalid_argument("NgramCounts bytes are truncated (order " +
+                                            std::to_string(n) + " claims " +
+                                            std::to_string(entries) + " entries)");
+            }
             o.prefix.resize(entries);
             o.word.resize(entries);
-            for (auto& p : o.prefix) {
-                p = in.get<std::uint32_t>("prefix");
-                if (p >= below) {
-                    throw std::invalid_argument("NgramCounts bytes are inconsistent (order " +
-                                                std::to_string(n) + " prefix " + std::to_string(p) +
-                                                " out of range)");
+            o.count.resize(entries);
+            for (auto& prefix : o.prefix) {
+                prefix = in.get<std::uint32_t>("prefix");
+                if (prefix >= below) throw bad("a prefix out of range");
+                if (n == 2 && partition_of(prefix) != static_cast<int>(p)) {
+                    throw bad("an n-gram in another word's partition");
                 }
             }
             for (auto& w : o.word) {
                 w = in.get<std::uint32_t>("word");
-                if (w > static_cast<std::uint32_t>(std::numeric_limits<std::int32_t>::max())) {
-                    throw std::invalid_argument("NgramCounts bytes are inconsistent (word id " +
-                                                std::to_string(w) + ")");
+                if (w >= ids) throw bad("a word id without a unigram");
+            }
+            for (auto& c : o.count) c = in.get<std::uint64_t>("count");
+            rebuild_table(o);
+            for (std::size_t e = 0; e < entries; ++e) {
+                if (find(o, o.prefix[e], o.word[e]) != static_cast<std::int64_t>(e)) {
+                    throw bad("an n-gram held twice");
                 }
             }
+            below = entries;
         }
-        o.count.resize(entries);
-        for (auto& c : o.count) c = in.get<std::uint64_t>("count");
-        below = entries;
     }
     if (in.remaining() != 0) {
         throw std::invalid_argument("NgramCounts bytes have " + std::to_string(in.remaining()) +
                                     " trailing bytes");
-    }
-    counts.rebuild_tables();
-    // A valid store never holds one n-gram twice.
-    for (int n = 2; n <= static_cast<int>(order); ++n) {
-        if (counts.orders_[n - 1].word.size() >= 1) {
-            const Order& o = counts.orders_[n - 1];
-            for (std::size_t e = 0; e < o.word.size(); ++e) {
-                if (counts.find(n, o.prefix[e], o.word[e]) != static_cast<std::int64_t>(e)) {
-                    throw std::invalid_argument("NgramCounts bytes are inconsistent (order " +
-                                                std::to_string(n) + " holds an n-gram twice)");
-                }
-            }
-        }
     }
     return counts;
 }

@@ -8,6 +8,13 @@
 // open-addressing table (linear probing, power-of-two size, at most half full) maps keys to
 // entry indices and doubles when it fills. Counts are 64-bit.
 //
+// The n-grams of orders >= 2 are split into kPartitions partitions by their first word: an
+// n-gram and all its prefixes share the first word, so each partition is closed under
+// prefixes and counts on its own. Threads own whole partitions (round-robin) and each walks
+// the sentences once, counting the n-grams that start at its words: no locks, no merge, and
+// every partition sees its n-grams in corpus order whatever the thread count, so the store
+// (entry order included) is the same for any number of threads.
+//
 // Sentences are counted as lmplz pads them: <s> w_1 ... w_k </s>, every n-gram of orders 1..N
 // inside that sequence (so <s> is counted once per sentence as a unigram, and no n-gram
 // reaches before <s>). Ids: 0 <unk>, 1 <s>, 2 </s>; a sentence must not contain 1 or 2.
@@ -27,6 +34,9 @@ constexpr std::uint32_t kEos = 2;
 // tables only waste memory (KenLM's default build stops at 6; this is no compile-time cap).
 constexpr int kMaxOrder = 64;
 
+// Partitions of the n-grams by first word (a function of the word id alone).
+constexpr int kPartitions = 16;
+
 class NgramCounts {
 public:
     explicit NgramCounts(int order);
@@ -34,12 +44,11 @@ public:
     int order() const { return order_; }
 
     // Counts the sentences ids[offsets[s] : offsets[s + 1]], s < num_sentences (offsets has
-    // num_sentences + 1 non-decreasing values, offsets[0] >= 0). Throws std::invalid_argument
-    // (before counting anything) for a negative id, <s> or </s> inside a sentence, or bad
-    // offsets.
+    // num_sentences + 1 non-decreasing values, offsets[0] >= 0), on up to `threads` threads.
+    // Throws std::invalid_argument (before counting anything) for a negative id, <s> or </s>
+    // inside a sentence, or bad offsets.
     void add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
-                       std::int64_t num_sentences);
-
+                       std::int64_t num_sentences, int threads = 1);
     // Number of distinct n-grams of order n (1-based); unigrams: ids with a nonzero count.
     std::int64_t size(int n) const;
     // Count of the n-gram words[0..n) (0 when absent); n in [1, order].
@@ -56,7 +65,7 @@ public:
     // words may map to one (e.g. <unk>), whose counts then add up.
     void merge(const NgramCounts& other, const std::vector<std::uint32_t>* translate = nullptr);
     // One past the largest word id with a count (the size a translation table needs).
-    std::int64_t word_bound() const { return static_cast<std::int64_t>(orders_[0].count.size()); }
+    std::int64_t word_bound() const { return static_cast<std::int64_t>(unigram_.size()); }
     // Keeps the n-grams of order n whose count is at least min_counts[n - 1], and every
     // n-gram that is the prefix of a kept one (so the tables stay closed under prefixes).
     void prune(const std::vector<std::uint64_t>& min_counts);
@@ -70,20 +79,34 @@ public:
 
 private:
     struct Order {
-        std::vector<std::uint32_t> prefix;  // entry index in order n-1 (unused for unigrams)
+        std::vector<std::uint32_t> prefix;  // entry index in order n-1 (order 2: a word id)
         std::vector<std::uint32_t> word;
         std::vector<std::uint64_t> count;
-        std::vector<std::uint32_t> slots;  // entry index + 1, 0 = empty (orders >= 2)
+        std::vector<std::uint32_t> slots;  // entry index + 1, 0 = empty
+    };
+    // The n-grams of orders 2..N whose first word falls in one partition: orders[n - 2].
+    struct Partition {
+        std::vector<Order> orders;
+        Order& at(int n) { return orders[static_cast<std::size_t>(n - 2)]; }
+        const Order& at(int n) const { return orders[static_cast<std::size_t>(n - 2)]; }
     };
 
-    std::uint32_t find_or_add(int n, std::uint32_t prefix, std::uint32_t word);
-    std::int64_t find(int n, std::uint32_t prefix, std::uint32_t word) const;
-    void grow(int n);
+    static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
+    static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
+    static void grow(Order& o);
+    static void rebuild_table(Order& o);
     void ensure_unigram(std::uint32_t word);
-    void rebuild_tables();
+    // Counts the n-grams starting at the words of partitions part with part % nthreads == tid.
+    void count_owned(const std::int32_t* ids, const std::int64_t* offsets,
+                     std::int64_t num_sentences, int tid, int nthreads);
+    // Which partition the n-grams starting with `word` belong to.
+    static int partition_of(std::uint32_t word);
+    // Entries of order n in the partitions' order (for size, iteration, serialization).
+    std::vector<std::size_t> entries(int n) const;
 
     int order_;
-    std::vector<Order> orders_;  // orders_[n - 1]
+    std::vector<std::uint64_t> unigram_;  // count by word id
+    std::vector<Partition> parts_;        // kPartitions (none when order_ == 1)
 };
 
 }  // namespace rnnkit::ngram
