@@ -14,6 +14,7 @@
 #include "bindings/arrays.hpp"
 #include "common/parallel.hpp"
 #include "ngram/counts.hpp"
+#include "ngram/model.hpp"
 #include "ngram/vocab.hpp"
 
 namespace rnnkit::bindings {
@@ -21,6 +22,7 @@ namespace rnnkit::bindings {
 namespace {
 
 using ngram::NgramCounts;
+using ngram::NgramModel;
 using ngram::Vocabulary;
 
 // A 1-D array of exactly `dtype` (no cast), C-contiguous (copied when not).
@@ -213,6 +215,101 @@ void register_ngram(py::module_& m) {
             },
             py::arg("data"))
         .def("memory_bytes", &NgramCounts::memory_bytes);
+
+    py::class_<NgramModel>(m, "_NgramModel")
+        .def(py::init<int, std::int64_t>(), py::arg("order"), py::arg("vocab_size"))
+        .def_property_readonly("order", &NgramModel::order)
+        .def_property_readonly("vocab_size", &NgramModel::vocab_size)
+        .def("size", &NgramModel::size, py::arg("n"))
+        .def(
+            "set",
+            [](NgramModel& model, py::handle words_obj, float log_prob, float log_backoff) {
+                const auto words = vector_arg<std::int32_t>(words_obj, "ngram", "int32");
+                if (words.size() < 1 || words.size() > model.order()) {
+                    throw py::value_error("an n-gram must have 1 to " +
+                                          std::to_string(model.order()) + " words, got " +
+                                          std::to_string(words.size()));
+                }
+                model.set(words.data(), static_cast<int>(words.size()), log_prob, log_backoff);
+            },
+            py::arg("ngram"), py::arg("log_prob"), py::arg("log_backoff"))
+        .def(
+            "get",
+            [](const NgramModel& model, py::handle words_obj) -> py::object {
+                const auto words = vector_arg<std::int32_t>(words_obj, "ngram", "int32");
+                if (words.size() < 1 || words.size() > model.order()) {
+                    throw py::value_error("an n-gram must have 1 to " +
+                                          std::to_string(model.order()) + " words, got " +
+                                          std::to_string(words.size()));
+                }
+                float p = 0.0f, b = 0.0f;
+                if (!model.get(words.data(), static_cast<int>(words.size()), &p, &b)) {
+                    return py::none();
+                }
+                return py::make_tuple(p, b);
+            },
+            py::arg("ngram"))
+        .def(
+            "ngrams",
+            [](const NgramModel& model, int n) {
+                const std::int64_t size = model.size(n);
+                py::array_t<std::int32_t> words(
+                    {static_cast<py::ssize_t>(size), static_cast<py::ssize_t>(n)});
+                py::array_t<float> probs(static_cast<py::ssize_t>(size));
+                py::array_t<float> backoffs(static_cast<py::ssize_t>(size));
+                model.ngrams(n, words.mutable_data(), probs.mutable_data(),
+                             backoffs.mutable_data());
+                return py::make_tuple(words, probs, backoffs);
+            },
+            py::arg("n"))
+        .def(
+            "score",
+            [](const NgramModel& model, py::handle ids_obj, py::handle offsets_obj, bool bos,
+               bool eos, bool per_token) {
+                const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
+                const auto offsets = vector_arg<std::int64_t>(offsets_obj, "offsets", "int64");
+                if (offsets.size() < 1 || offsets.at(0) != 0) {
+                    throw py::value_error("offsets must start with 0");
+                }
+                const std::int64_t sentences = offsets.size() - 1;
+                for (std::int64_t s = 0; s < sentences; ++s) {
+                    if (offsets.at(s + 1) < offsets.at(s)) {
+                        throw py::value_error("offsets must be non-decreasing");
+                    }
+                }
+                if (offsets.at(sentences) > ids.size()) {
+                    throw py::value_error("offsets[-1] is past the end of ids");
+                }
+                py::array_t<double> scores(static_cast<py::ssize_t>(sentences));
+                const std::int64_t tokens = offsets.at(sentences) + (eos ? sentences : 0);
+                py::array_t<float> token_scores(static_cast<py::ssize_t>(per_token ? tokens : 0));
+                py::array_t<std::int32_t> lengths(static_cast<py::ssize_t>(per_token ? tokens : 0));
+                const int threads = get_num_threads();
+                {
+                    py::gil_scoped_release release;
+                    model.score(ids.data(), offsets.data(), sentences, bos, eos,
+                                scores.mutable_data(),
+                                per_token ? token_scores.mutable_data() : nullptr,
+                                per_token ? lengths.mutable_data() : nullptr, threads);
+                }
+                return py::make_tuple(scores, token_scores, lengths);
+            },
+            py::arg("ids"), py::arg("offsets"), py::arg("bos"), py::arg("eos"),
+            py::arg("per_token"))
+        .def_static(
+            "modified_kneser_ney",
+            [](const NgramCounts& counts, std::int64_t vocab_size) {
+                std::vector<float> discounts;
+                std::vector<int> fallback;
+                NgramModel model = [&] {
+                    py::gil_scoped_release release;
+                    return NgramModel::modified_kneser_ney(counts, vocab_size, &discounts,
+                                                           &fallback);
+                }();
+                return py::make_tuple(std::move(model), discounts, fallback);
+            },
+            py::arg("counts"), py::arg("vocab_size"))
+        .def("memory_bytes", &NgramModel::memory_bytes);
 }
 
 }  // namespace rnnkit::bindings

@@ -6,27 +6,13 @@
 #include <stdexcept>
 
 #include "common/parallel.hpp"
+#include "ngram/table.hpp"
 
 namespace rnnkit::ngram {
 
 namespace {
 
-std::uint64_t pack(std::uint32_t prefix, std::uint32_t word) {
-    return (static_cast<std::uint64_t>(prefix) << 32) | word;
-}
-
-// A 64-bit finaliser (MurmurHash3's fmix64): every key bit reaches every slot bit, so the
-// slot index can be the low bits.
-std::uint64_t mix(std::uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
-constexpr std::size_t kInitialSlots = 1024;
+using table::mix;
 
 void check_order(int n, int order) {
     if (n < 1 || n > order) {
@@ -46,7 +32,7 @@ NgramCounts::NgramCounts(int order) : order_(order) {
         parts_.resize(kPartitions);
         for (Partition& part : parts_) {
             part.orders.resize(static_cast<std::size_t>(order - 1));
-            for (Order& o : part.orders) o.slots.assign(kInitialSlots, 0);
+            for (Order& o : part.orders) o.slots.assign(table::kInitialSlots, 0);
         }
     }
 }
@@ -67,48 +53,14 @@ void NgramCounts::ensure_unigram(std::uint32_t word) {
 }
 
 std::int64_t NgramCounts::find(const Order& o, std::uint32_t prefix, std::uint32_t word) {
-    const std::uint64_t key = pack(prefix, word);
-    const std::size_t mask = o.slots.size() - 1;
-    for (std::size_t slot = mix(key) & mask;; slot = (slot + 1) & mask) {
-        const std::uint32_t e = o.slots[slot];
-        if (e == 0) return -1;
-        if (o.prefix[e - 1] == prefix && o.word[e - 1] == word) return e - 1;
-    }
-}
-
-void NgramCounts::grow(Order& o) {
-    const std::size_t size = o.slots.size() * 2;
-    o.slots.assign(size, 0);
-    const std::size_t mask = size - 1;
-    for (std::size_t e = 0; e < o.word.size(); ++e) {
-        std::size_t slot = mix(pack(o.prefix[e], o.word[e])) & mask;
-        while (o.slots[slot] != 0) slot = (slot + 1) & mask;
-        o.slots[slot] = static_cast<std::uint32_t>(e + 1);
-    }
+    return table::find(o, prefix, word);
 }
 
 std::uint32_t NgramCounts::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
-    const std::uint64_t key = pack(prefix, word);
-    const std::size_t mask = o.slots.size() - 1;
-    std::size_t slot = mix(key) & mask;
-    for (;; slot = (slot + 1) & mask) {
-        const std::uint32_t e = o.slots[slot];
-        if (e == 0) break;
-        if (o.prefix[e - 1] == prefix && o.word[e - 1] == word) return e - 1;
-    }
-    const std::size_t index = o.word.size();
-    if (index >= std::numeric_limits<std::uint32_t>::max() - 1) {
-        throw std::length_error("more than 2^32 - 2 distinct n-grams in one partition");
-    }
-    o.prefix.push_back(prefix);
-    o.word.push_back(word);
-    o.count.push_back(0);
-    if (2 * (index + 1) > o.slots.size()) {
-        grow(o);  // re-places every entry, this one included
-    } else {
-        o.slots[slot] = static_cast<std::uint32_t>(index + 1);
-    }
-    return static_cast<std::uint32_t>(index);
+    bool added = false;
+    const std::uint32_t e = table::find_or_add(o, prefix, word, &added);
+    if (added) o.count.push_back(0);
+    return e;
 }
 
 void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offsets,
@@ -385,10 +337,7 @@ void NgramCounts::prune(const std::vector<std::uint64_t>& min_counts) {
 }
 
 void NgramCounts::rebuild_table(Order& o) {
-    std::size_t size = kInitialSlots;
-    while (size < 2 * o.word.size()) size *= 2;
-    o.slots.assign(size / 2, 0);  // grow() doubles it and places every entry
-    grow(o);
+    table::rebuild(o);
 }
 
 std::size_t NgramCounts::memory_bytes() const {

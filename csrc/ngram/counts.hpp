@@ -77,7 +77,11 @@ public:
     // Bytes of memory held (entries and tables).
     std::size_t memory_bytes() const;
 
+    // Which partition the n-grams starting with `word` belong to.
+    static int partition_of(std::uint32_t word);
+
 private:
+    friend class NgramModel;
     struct Order {
         std::vector<std::uint32_t> prefix;  // entry index in order n-1 (order 2: a word id)
         std::vector<std::uint32_t> word;
@@ -93,14 +97,11 @@ private:
 
     static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
-    static void grow(Order& o);
     static void rebuild_table(Order& o);
     void ensure_unigram(std::uint32_t word);
     // Counts the n-grams starting at the words of partitions part with part % nthreads == tid.
     void count_owned(const std::int32_t* ids, const std::int64_t* offsets,
                      std::int64_t num_sentences, int tid, int nthreads);
-    // Which partition the n-grams starting with `word` belong to.
-    static int partition_of(std::uint32_t word);
     // Entries of order n in the partitions' order (for size, iteration, serialization).
     std::vector<std::size_t> entries(int n) const;
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from .. import _core
 
-__all__ = ["NgramCounts", "Vocabulary"]
+__all__ = ["NgramCounts", "NgramModel", "Vocabulary", "estimate", "load_arpa"]
 
 #: One sentence: a string of whitespace-separated words, or a sequence of words.
 Sentence = str | Sequence[str]
@@ -512,3 +512,6 @@ class NgramCounts:
         return (
             f"NgramCounts(order={self.order}, sizes=[{sizes}], vocabulary={len(self.vocabulary)})"
         )
+
+
+from ._model import NgramModel, estimate, load_arpa  # noqa: E402 (needs the classes above)

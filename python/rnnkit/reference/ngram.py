@@ -10,10 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-__all__ = ["BOS", "EOS", "count_ngrams", "count_of_counts", "pad"]
+__all__ = [
+    "BOS",
+    "EOS",
+    "UNK",
+    "adjusted_counts",
+    "count_ngrams",
+    "count_of_counts",
+    "modified_kneser_ney",
+    "pad",
+]
 
 BOS = "<s>"
 EOS = "</s>"
+UNK = "<unk>"
 
 
 def pad(sentence: Sequence[str]) -> list[str]:
@@ -37,3 +47,59 @@ def count_of_counts(counts: Counter[tuple[str, ...]], max_count: int) -> list[in
     """``[N_1, ..., N_max_count]``: how many n-grams occur exactly k times."""
     hist = Counter(counts.values())
     return [hist.get(k, 0) for k in range(1, max_count + 1)]
+
+
+def adjusted_counts(counts: list[Counter[tuple[str, ...]]]) -> list[dict[tuple[str, ...], int]]:
+    """Kneser-Ney's adjusted counts (lmplz's rule): the raw count at the top order and for
+    n-grams beginning with ``<s>``; else the number of distinct words seen before the n-gram.
+    ``<s>`` as a unigram gets 0."""
+    order = len(counts)
+    adjusted: list[dict[tuple[str, ...], int]] = []
+    for n in range(1, order + 1):
+        if n == order:
+            adjusted.append(dict(counts[n - 1]))
+            continue
+        left: Counter[tuple[str, ...]] = Counter(g[1:] for g in counts[n])
+        adjusted.append({g: (c if g[0] == BOS else left[g]) for g, c in counts[n - 1].items()})
+    adjusted[0][(BOS,)] = 0
+    return adjusted
+
+
+def modified_kneser_ney(
+    counts: list[Counter[tuple[str, ...]]], discounts: list[tuple[float, float, float]]
+) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
+    """Interpolated modified Kneser-Ney in float64 with the given discounts (D1, D2, D3+ per
+    order): ``(p, gamma)``, the probability of every counted n-gram (and of ``<unk>``) and the
+    interpolation weight of every context. p(<s>) = 1; unigrams interpolate with 1/V, V = the
+    unigram types other than ``<s>``, ``<unk>`` included."""
+    order = len(counts)
+    a = adjusted_counts(counts)
+    a[0].setdefault((UNK,), 0)
+
+    def disc(n: int, value: int) -> float:
+        return 0.0 if value == 0 else discounts[n - 1][min(value, 3) - 1]
+
+    def context_stats(n: int) -> dict[tuple[str, ...], list[float]]:
+        stats: dict[tuple[str, ...], list[float]] = {}
+        for g, v in a[n - 1].items():
+            s = stats.setdefault(g[:-1], [0.0, 0.0, 0.0, 0.0])
+            s[0] += v
+            if v >= 1:
+                s[min(v, 3)] += 1
+        return stats
+
+    p: dict[tuple[str, ...], float] = {}
+    gamma: dict[tuple[str, ...], float] = {}
+    vocab_size = sum(1 for g in a[0] if g != (BOS,))
+    for n in range(1, order + 1):
+        d1, d2, d3 = discounts[n - 1]
+        stats = context_stats(n)
+        for h, (den, n1, n2, n3) in stats.items():
+            gamma[h] = (d1 * n1 + d2 * n2 + d3 * n3) / den
+        for g, v in a[n - 1].items():
+            if g == (BOS,):
+                p[g] = 1.0
+                continue
+            lower = 1.0 / vocab_size if n == 1 else p[g[1:]]
+            p[g] = (v - disc(n, v)) / stats[g[:-1]][0] + gamma[g[:-1]] * lower
+    return p, gamma

@@ -1,0 +1,622 @@
+#include "ngram/model.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "common/parallel.hpp"
+#include "ngram/table.hpp"
+
+namespace rnnkit::ngram {
+
+namespace {
+
+void check_n(int n, int order) {
+    if (n < 1 || n > order) {
+        throw std::invalid_argument("n must be in [1, " + std::to_string(order) + "], got " +
+                                    std::to_string(n));
+    }
+}
+
+}  // namespace
+
+NgramModel::NgramModel(int order, std::int64_t vocab_size) : order_(order) {
+    if (order < 1 || order > kMaxOrder) {
+        throw std::invalid_argument("order must be in [1, " + std::to_string(kMaxOrder) +
+                                    "], got " + std::to_string(order));
+    }
+    if (vocab_size < 3 || vocab_size > std::numeric_limits<std::int32_t>::max()) {
+        throw std::invalid_argument("vocab_size must be in [3, 2^31 - 1], got " +
+                                    std::to_string(vocab_size));
+    }
+    const auto v = static_cast<std::size_t>(vocab_size);
+    unigram_prob_.assign(v, 0.0f);
+    unigram_backoff_.assign(v, 0.0f);
+    unigram_present_.assign(v, 0);
+    if (order >= 2) {
+        parts_.resize(kPartitions);
+        for (Partition& part : parts_) {
+            part.orders.resize(static_cast<std::size_t>(order - 1));
+            for (Order& o : part.orders) o.slots.assign(table::kInitialSlots, 0);
+        }
+    }
+}
+
+std::int64_t NgramModel::find(const Order& o, std::uint32_t prefix, std::uint32_t word) {
+    return table::find(o, prefix, word);
+}
+
+std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
+    bool added = false;
+    const std::uint32_t e = table::find_or_add(o, prefix, word, &added);
+    if (added) {
+        o.log_prob.push_back(0.0f);
+        o.log_backoff.push_back(0.0f);
+    }
+    return e;
+}
+
+void NgramModel::rebuild_table(Order& o) {
+    table::rebuild(o);
+}
+
+std::int64_t NgramModel::size(int n) const {
+    check_n(n, order_);
+    if (n == 1) return std::count(unigram_present_.begin(), unigram_present_.end(), 1);
+    std::int64_t total = 0;
+    for (const Partition& part : parts_) total += static_cast<std::int64_t>(part.at(n).word.size());
+    return total;
+}
+
+void NgramModel::set(const std::int32_t* words, int n, float log_prob, float log_backoff) {
+    check_n(n, order_);
+    for (int k = 0; k < n; ++k) {
+        if (words[k] < 0 || words[k] >= vocab_size()) {
+            throw std::invalid_argument("word id " + std::to_string(words[k]) +
+                                        " is outside the vocabulary (size " +
+                                        std::to_string(vocab_size()) + ")");
+        }
+    }
+    const auto first = static_cast<std::uint32_t>(words[0]);
+    if (n == 1) {
+        unigram_prob_[first] = log_prob;
+        unigram_backoff_[first] = log_backoff;
+        unigram_present_[first] = 1;
+        return;
+    }
+    if (!unigram_present_[first]) {
+        throw std::invalid_argument("the n-gram's first n-1 words are not an n-gram of the model");
+    }
+    Partition& part = parts_[static_cast<std::size_t>(NgramCounts::partition_of(first))];
+    std::uint32_t e = first;
+    for (int k = 2; k < n; ++k) {
+        const std::int64_t found = find(part.at(k), e, static_cast<std::uint32_t>(words[k - 1]));
+        if (found < 0) {
+            throw std::invalid_argument(
+                "the n-gram's first n-1 words are not an n-gram of the model");
+        }
+        e = static_cast<std::uint32_t>(found);
+    }
+    Order& o = part.at(n);
+    const std::uint32_t here = find_or_add(o, e, static_cast<std::uint32_t>(words[n - 1]));
+    o.log_prob[here] = log_prob;
+    o.log_backoff[here] = log_backoff;
+}
+
+bool NgramModel::get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const {
+    check_n(n, order_);
+    for (int k = 0; k < n; ++k) {
+        if (words[k] < 0 || words[k] >= vocab_size()) return false;
+    }
+    const auto first = static_cast<std::uint32_t>(words[0]);
+    if (!unigram_present_[first]) return false;
+    if (n == 1) {
+        *log_prob = unigram_prob_[first];
+        *log_backoff = unigram_backoff_[first];
+        return true;
+    }
+    const Partition& part = parts_[static_cast<std::size_t>(NgramCounts::partition_of(first))];
+    std::uint32_t e = first;
+    for (int k = 2; k <= n; ++k) {
+        const std::int64_t found = find(part.at(k), e, static_cast<std::uint32_t>(words[k - 1]));
+        if (found < 0) return false;
+        e = static_cast<std::uint32_t>(found);
+    }
+    *log_prob = part.at(n).log_prob[e];
+    *log_backoff = part.at(n).log_backoff[e];
+    return true;
+}
+
+void NgramModel::ngrams(int n, std::int32_t* words, float* log_probs, float* log_backoffs) const {
+    check_n(n, order_);
+    if (n == 1) {
+        std::size_t row = 0;
+        for (std::size_t w = 0; w < unigram_present_.size(); ++w) {
+            if (!unigram_present_[w]) continue;
+            words[row] = static_cast<std::int32_t>(w);
+            log_probs[row] = unigram_prob_[w];
+            log_backoffs[row] = unigram_backoff_[w];
+            ++row;
+        }
+        return;
+    }
+    std::size_t row = 0;
+    for (const Partition& part : parts_) {
+        const Order& o = part.at(n);
+        for (std::size_t e = 0; e < o.word.size(); ++e, ++row) {
+            std::int32_t* out = words + row * static_cast<std::size_t>(n);
+            std::uint32_t index = static_cast<std::uint32_t>(e);
+            for (int k = n; k >= 2; --k) {
+                out[k - 1] = static_cast<std::int32_t>(part.at(k).word[index]);
+                index = part.at(k).prefix[index];
+            }
+            out[0] = static_cast<std::int32_t>(index);
+            log_probs[row] = o.log_prob[e];
+            log_backoffs[row] = o.log_backoff[e];
+        }
+    }
+}
+
+float NgramModel::log_prob(const std::int32_t* words, int n, int* matched) const {
+    check_n(n, order_);
+    // Context entries: found[k] = entry of words[n-1-k .. n-1) (the k words before the last),
+    // walking leftwards from the shortest context; the n-gram entries likewise.
+    const auto id = [&](int k) -> std::uint32_t {
+        const std::int32_t w = words[k];
+        return w < 0 || w >= vocab_size() ? kUnk : static_cast<std::uint32_t>(w);
+    };
+    const std::uint32_t last = id(n - 1);
+    float prob = unigram_present_[last] ? unigram_prob_[last] : unigram_prob_[kUnk];
+    int length = 1;
+    // Longest match: try w_{n-1-k} .. w_{n-1} for k = 1, 2, ... (each lookup walks its chain
+    // from its first word; fine for one query, the batch scorer keeps state instead).
+    std::vector<std::int32_t> gram;
+    for (int k = 1; k < n; ++k) {
+        float p = 0.0f, b = 0.0f;
+        gram.assign(words + (n - 1 - k), words + n);
+        for (auto& g : gram) g = static_cast<std::int32_t>(g < 0 || g >= vocab_size() ? 0 : g);
+        if (!get(gram.data(), k + 1, &p, &b)) break;
+        prob = p;
+        length = k + 1;
+    }
+    // Backoffs of the stored contexts at least as long as the match.
+    float backoff = 0.0f;
+    for (int k = length; k < n; ++k) {
+        float p = 0.0f, b = 0.0f;
+        gram.assign(words + (n - 1 - k), words + (n - 1));
+        for (auto& g : gram) g = static_cast<std::int32_t>(g < 0 || g >= vocab_size() ? 0 : g);
+        if (!get(gram.data(), k, &p, &b)) break;
+        backoff += b;
+    }
+    if (matched) *matched = length;
+    return prob + backoff;
+}
+
+void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
+                       bool bos, bool eos, double* sentence_scores, float* token_scores,
+                       std::int32_t* token_lengths, int threads) const {
+    // Sentences are independent: blocks of them per thread, each writing its own outputs.
+    const std::int64_t tokens = offsets[sentences] - offsets[0];
+    const int team = tokens < 20000 ? 1 : threads;
+    parallel_region(team, [&](int tid, int nthreads) {
+        // State: entries of the stored n-grams ending at the previous word, by length - 1
+        // (length 1: the word id), and their partitions.
+        std::vector<EntryRef> context(static_cast<std::size_t>(order_)), next(context.size());
+        for (std::int64_t s = tid; s < sentences; s += nthreads) {
+            const std::int64_t begin = offsets[s], end = offsets[s + 1];
+            int have = 0;  // stored n-grams ending at the previous word
+            if (bos) {
+                context[0] = {-1, kBos};
+                have = 1;
+            }
+            float total = 0.0f;  // KenLM sums in float32 too (kenlm.pyx: cdef float total)
+            const std::int64_t count = end - begin + (eos ? 1 : 0);
+            for (std::int64_t t = 0; t < count; ++t) {
+                const std::int64_t pos = begin + t;
+                std::uint32_t w = t < end - begin ? static_cast<std::uint32_t>(ids[pos]) : kEos;
+                if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
+                float prob = unigram_prob_[w];
+                int matched = 1;
+                next[0] = {-1, w};
+                // Extend the match leftwards: the n-gram (context of length k, w).
+                int k = 0;
+                for (; k < have && k + 2 <= order_; ++k) {
+                    const EntryRef ctx = context[static_cast<std::size_t>(k)];
+                    const std::uint32_t first = ctx.partition < 0 ? ctx.index : 0;
+                    const int p =
+                        ctx.partition < 0 ? NgramCounts::partition_of(first) : ctx.partition;
+                    const Order& o = parts_[static_cast<std::size_t>(p)].at(k + 2);
+                    const std::int64_t found = find(o, ctx.index, w);
+                    if (found < 0) break;
+                    prob = o.log_prob[static_cast<std::size_t>(found)];
+                    matched = k + 2;
+                    next[static_cast<std::size_t>(k + 1)] = {p, static_cast<std::uint32_t>(found)};
+                }
+                // Backoffs of the contexts at least as long as the match (matched - 1 words).
+                for (int c = matched - 1; c < have && c + 1 < order_; ++c) {
+                    const EntryRef ctx = context[static_cast<std::size_t>(c)];
+                    prob += ctx.partition < 0 ? unigram_backoff_[ctx.index]
+                                              : parts_[static_cast<std::size_t>(ctx.partition)]
+                                                    .at(c + 1)
+                                                    .log_backoff[ctx.index];
+                }
+                total += prob;
+                if (token_scores) {
+                    const std::int64_t out = begin + (eos ? s : 0) + t;
+                    token_scores[out] = prob;
+                    token_lengths[out] = matched;
+                }
+                have = std::min(matched, order_ - 1);
+                std::swap(context, next);
+            }
+            sentence_scores[s] = total;
+        }
+    });
+}
+
+// ---------------------------------------------------------------- modified Kneser-Ney
+// KenLM's lmplz, rule by rule (lm/builder: adjust_counts.cc, initial_probabilities.cc,
+// interpolate.cc), in float32 as it computes, so that the ARPA values agree to the last digit:
+//
+// 1. Adjusted counts a(g): the raw count at the top order N and for n-grams that begin with
+//    <s>; otherwise the number of distinct words seen before g (left extensions). <s> and an
+//    unseen <unk> have a = 0.
+// 2. Discounts per order k from n_j = #{order-k n-grams with a = j}:
+//    y = n1 / (n1 + 2 n2), D_j = j - (j + 1) y n_{j+1} / n_j (j = 1, 2, 3). lmplz counts, for
+//    each k < N, one n-gram with its raw count instead of its adjusted one (kpu/kenlm issue
+//    #427): the k-word suffix of the largest padded N-gram in suffix order (the last word
+//    with the largest id, ...). It is reproduced, since it changes every number. Where a
+//    D_j is undefined or outside [0, j], lmplz stops unless given --discount_fallback; here
+//    its default fallback (0.5, 1, 1.5) is used and the order reported.
+// 3. Per context h: den(h) = sum of a(hx), N_j(h) = #{x : a(hx) = j} (j = 1, 2, >= 3),
+//    gamma(h) = (D1 N1 + D2 N2 + D3 N3) / den(h); u(hw) = (a(hw) - D(a(hw))) / den(h).
+// 4. p(hw) = u(hw) + gamma(h) p(h'w) (h' = h without its first word); unigrams interpolate
+//    with the uniform 1/V, V = the unigram types without <s> (<unk> included); p(<s>) = 1.
+// 5. log10 p (at most 0); the backoff of an n-gram is log10 gamma as a context, 0 when it
+//    has no extension (an n-gram ending in </s>).
+namespace {
+
+// A sequence of words of an entry, first word first (for the suffix-order search).
+using Words = std::vector<std::uint32_t>;
+
+}  // namespace
+
+NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64_t vocab_size,
+                                           std::vector<float>* discounts,
+                                           std::vector<int>* fallback) {
+    const int N = counts.order();
+    if (counts.word_bound() > vocab_size) {
+        throw std::invalid_argument("the counts hold ids up to " +
+                                    std::to_string(counts.word_bound() - 1) +
+                                    " but the vocabulary has " + std::to_string(vocab_size));
+    }
+    NgramModel model(N, vocab_size);
+    const auto V_ids = static_cast<std::size_t>(vocab_size);
+    std::vector<std::uint64_t> raw1(V_ids, 0);
+    std::copy(counts.unigram_.begin(), counts.unigram_.end(), raw1.begin());
+
+    // Structure: the counts' tables, copied.
+    for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+        for (int n = 2; n <= N; ++n) {
+            const NgramCounts::Order& from = counts.parts_[p].at(n);
+            Order& to = model.parts_[p].at(n);
+            to.prefix = from.prefix;
+            to.word = from.word;
+            to.slots = from.slots;
+            to.log_prob.assign(from.word.size(), 0.0f);
+            to.log_backoff.assign(from.word.size(), 0.0f);
+        }
+    }
+    const auto order_of = [&](std::size_t p, int n) -> const NgramCounts::Order& {
+        return counts.parts_[p].at(n);
+    };
+    // Suffix links: suffix[n - 2][p][e] for entries of order n >= 2 (unigram: partition -1).
+    std::vector<std::vector<std::vector<EntryRef>>> suffix(
+        static_cast<std::size_t>(std::max(N - 1, 0)));
+    for (int n = 2; n <= N; ++n) {
+        auto& links = suffix[static_cast<std::size_t>(n - 2)];
+        links.resize(model.parts_.size());
+        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            const NgramCounts::Order& o = order_of(p, n);
+            links[p].resize(o.word.size());
+            for (std::size_t e = 0; e < o.word.size(); ++e) {
+                if (n == 2) {
+                    links[p][e] = {-1, o.word[e]};
+                    continue;
+                }
+                const EntryRef before =
+                    suffix[static_cast<std::size_t>(n - 3)][p][o.prefix[e]];  // order n-1
+                const int q = before.partition < 0 ? NgramCounts::partition_of(before.index)
+                                                   : before.partition;
+                const std::int64_t found = table::find(order_of(static_cast<std::size_t>(q), n - 1),
+                                                       before.index, o.word[e]);
+                if (found < 0) throw std::logic_error("an n-gram's suffix is not stored");
+                links[p][e] = {q, static_cast<std::uint32_t>(found)};
+            }
+        }
+    }
+    // First word of each entry (for "begins with <s>"): order 2's prefix is the word itself.
+    const auto begins_with_bos = [&](std::size_t p, int n, std::uint32_t e) {
+        for (int k = n; k >= 2; --k) e = order_of(p, k).prefix[e];
+        return e == kBos;
+    };
+
+    // 1. Adjusted counts.
+    std::vector<std::uint64_t> a1(V_ids, 0);
+    std::vector<std::vector<std::vector<std::uint64_t>>> a(
+        static_cast<std::size_t>(std::max(N - 1, 0)));  // a[n - 2][p][e]
+    for (int n = 2; n <= N; ++n) {
+        auto& an = a[static_cast<std::size_t>(n - 2)];
+        an.resize(model.parts_.size());
+        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            an[p].assign(order_of(p, n).word.size(), 0);
+        }
+    }
+    if (N == 1) {
+        a1 = raw1;
+    } else {
+        for (int n = 2; n <= N; ++n) {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                for (const EntryRef& s : suffix[static_cast<std::size_t>(n - 2)][p]) {
+                    if (s.partition < 0) {
+                        ++a1[s.index];
+                    } else {
+                        ++a[static_cast<std::size_t>(n - 3)][static_cast<std::size_t>(s.partition)]
+                           [s.index];
+                    }
+                }
+            }
+        }
+        for (int n = 2; n <= N; ++n) {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                const NgramCounts::Order& o = order_of(p, n);
+                auto& an = a[static_cast<std::size_t>(n - 2)][p];
+                for (std::size_t e = 0; e < o.word.size(); ++e) {
+                    if (n == N || begins_with_bos(p, n, static_cast<std::uint32_t>(e))) {
+                        an[e] = o.count[e];
+                    }
+                }
+            }
+        }
+    }
+    a1[kBos] = 0;  // nothing precedes <s>; lmplz gives it 0 (at order 1 too)
+
+    // 2. Count-of-counts (with lmplz's substitution) and discounts.
+    std::vector<std::array<std::uint64_t, 5>> stats(static_cast<std::size_t>(N), {0, 0, 0, 0, 0});
+    const auto tally = [](std::array<std::uint64_t, 5>& h, std::uint64_t value, int delta) {
+        if (value <= 4)
+            h[value] = static_cast<std::uint64_t>(static_cast<std::int64_t>(h[value]) + delta);
+    };
+    for (std::size_t w = 0; w < V_ids; ++w) {
+        if (raw1[w] > 0 || w == kUnk) tally(stats[0], a1[w], 1);
+    }
+    for (int n = 2; n <= N; ++n) {
+        for (const auto& part : a[static_cast<std::size_t>(n - 2)]) {
+            for (std::uint64_t v : part) tally(stats[static_cast<std::size_t>(n - 1)], v, 1);
+        }
+    }
+    if (N >= 2) {
+        // The largest padded N-gram in suffix order: compare last words, then the ones
+        // before (a padded <s> is id 1). Candidates end in the largest id that ends any.
+        Words best;
+        const auto consider = [&](Words words) {
+            while (static_cast<int>(words.size()) < N) words.insert(words.begin(), kBos);
+            const auto later = [](const Words& x, const Words& y) {
+                return std::lexicographical_compare(y.rbegin(), y.rend(), x.rbegin(), x.rend());
+            };
+            if (best.empty() || later(words, best)) best = words;
+        };
+        const auto words_of = [&](std::size_t p, int n, std::uint32_t e) {
+            Words words(static_cast<std::size_t>(n));
+            for (int k = n; k >= 2; --k) {
+                words[static_cast<std::size_t>(k - 1)] = order_of(p, k).word[e];
+                e = order_of(p, k).prefix[e];
+            }
+            words[0] = e;
+            return words;
+        };
+        std::uint32_t top_last = 0;
+        for (int n = 2; n <= N; ++n) {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                for (std::uint32_t w : order_of(p, n).word) top_last = std::max(top_last, w);
+            }
+        }
+        for (int n = 2; n <= N; ++n) {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                const NgramCounts::Order& o = order_of(p, n);
+                for (std::size_t e = 0; e < o.word.size(); ++e) {
+                    if (o.word[e] != top_last) continue;
+                    if (n < N && !begins_with_bos(p, n, static_cast<std::uint32_t>(e))) continue;
+                    consider(words_of(p, n, static_cast<std::uint32_t>(e)));
+                }
+            }
+        }
+        // Its k-word suffixes, k < N, that are n-grams (no padded <s> inside): counted
+        // with their raw count instead of the adjusted one.
+        for (int k = 1; k < N && !best.empty(); ++k) {
+            const Words tail(best.end() - k, best.end());
+            if (std::find(tail.begin() + 1, tail.end(), kBos) != tail.end()) continue;
+            std::uint64_t adjusted = 0, raw = 0;
+            if (k == 1) {
+                adjusted = a1[tail[0]];
+                raw = raw1[tail[0]];
+            } else {
+                const std::size_t p = static_cast<std::size_t>(NgramCounts::partition_of(tail[0]));
+                std::uint32_t e = tail[0];
+                bool found = true;
+                for (int j = 2; j <= k && found; ++j) {
+                    const std::int64_t f =
+                        table::find(order_of(p, j), e, tail[static_cast<std::size_t>(j - 1)]);
+                    found = f >= 0;
+                    if (found) e = static_cast<std::uint32_t>(f);
+                }
+                if (!found) continue;
+                adjusted = a[static_cast<std::size_t>(k - 2)][p][e];
+                raw = order_of(p, k).count[e];
+            }
+            tally(stats[static_cast<std::size_t>(k - 1)], adjusted, -1);
+            tally(stats[static_cast<std::size_t>(k - 1)], raw, 1);
+        }
+    }
+    std::vector<std::array<float, 4>> D(static_cast<std::size_t>(N));
+    discounts->clear();
+    fallback->clear();
+    for (int k = 1; k <= N; ++k) {
+        const auto& h = stats[static_cast<std::size_t>(k - 1)];
+        auto& d = D[static_cast<std::size_t>(k - 1)];
+        d[0] = 0.0f;
+        bool ok = true;
+        const float y =
+            static_cast<float>(h[1]) /
+            static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
+        for (int j = 1; j <= 3 && ok; ++j) {
+            if (h[static_cast<std::size_t>(j)] == 0) {
+                ok = false;
+                break;
+            }
+            d[static_cast<std::size_t>(j)] =
+                static_cast<float>(j) - ((static_cast<float>(j + 1) * y) *
+                                         static_cast<float>(h[static_cast<std::size_t>(j + 1)])) /
+                                            static_cast<float>(h[static_cast<std::size_t>(j)]);
+            if (!(d[static_cast<std::size_t>(j)] >= 0.0f &&
+                  d[static_cast<std::size_t>(j)] <= static_cast<float>(j)))
+                ok = false;
+        }
+        if (!ok) {
+            d = {0.0f, 0.5f, 1.0f, 1.5f};
+            fallback->push_back(k);
+        }
+        for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
+    }
+    const auto discounted = [&](int k, std::uint64_t value) {
+        const auto& d = D[static_cast<std::size_t>(k - 1)];
+        return static_cast<float>(value) - d[std::min<std::uint64_t>(value, 3)];
+    };
+    const auto weight = [&](int k, std::uint64_t den, std::uint64_t n1, std::uint64_t n2,
+                            std::uint64_t n3) {
+        const auto& d = D[static_cast<std::size_t>(k - 1)];
+        const float numerator =
+            ((0.0f + d[1] * static_cast<float>(n1)) + d[2] * static_cast<float>(n2)) +
+            d[3] * static_cast<float>(n3);
+        return numerator / static_cast<float>(den);
+    };
+
+    // 3-5, order by order from the unigrams up. Context statistics of the entries of order
+    // k-1 come from their extensions at order k.
+    struct Context {
+        std::uint64_t den = 0, n1 = 0, n2 = 0, n3 = 0;
+    };
+    // Unigrams: one context (the empty history).
+    Context empty;
+    std::vector<std::size_t> present;
+    for (std::size_t w = 0; w < V_ids; ++w) {
+        if (raw1[w] > 0 || w == kUnk) present.push_back(w);
+    }
+    std::size_t types_without_bos = 0;
+    for (std::size_t w : present) {
+        if (w != kBos) ++types_without_bos;
+        const std::uint64_t v = a1[w];
+        empty.den += v;
+        if (v == 1) ++empty.n1;
+        if (v == 2) ++empty.n2;
+        if (v >= 3) ++empty.n3;
+    }
+    const float gamma0 = weight(1, empty.den, empty.n1, empty.n2, empty.n3);
+    const float uniform = static_cast<float>(1.0 / static_cast<float>(types_without_bos));
+    std::vector<float> p1(V_ids, 0.0f);
+    for (std::size_t w : present) {
+        model.unigram_present_[w] = 1;
+        float prob;
+        if (w == kBos) {
+            prob = 1.0f;
+        } else {
+            const float u =
+                a1[w] == 0 ? 0.0f : discounted(1, a1[w]) / static_cast<float>(empty.den);
+            prob = u + gamma0 * uniform;
+        }
+        p1[w] = prob;
+        model.unigram_prob_[w] = std::min(0.0f, std::log10(prob));
+    }
+    // Probabilities of the previous order, by partition and entry (order 1: p1 by id).
+    std::vector<std::vector<float>> below_prob;
+    for (int n = 2; n <= N; ++n) {
+        // Context statistics of order n-1 entries, from the order-n entries.
+        std::vector<Context> ctx1;                                   // n == 2: by word id
+        std::vector<std::vector<Context>> ctx(model.parts_.size());  // n > 2
+        if (n == 2) {
+            ctx1.resize(V_ids);
+        } else {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                ctx[p].resize(order_of(p, n - 1).word.size());
+            }
+        }
+        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            const NgramCounts::Order& o = order_of(p, n);
+            const auto& an = a[static_cast<std::size_t>(n - 2)][p];
+            for (std::size_t e = 0; e < o.word.size(); ++e) {
+                Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
+                const std::uint64_t v = an[e];
+                c.den += v;
+                if (v == 1) ++c.n1;
+                if (v == 2) ++c.n2;
+                if (v >= 3) ++c.n3;
+            }
+        }
+        // Backoffs of order n-1 (as contexts of order n).
+        if (n == 2) {
+            for (std::size_t w : present) {
+                const Context& c = ctx1[w];
+                model.unigram_backoff_[w] =
+                    c.den == 0 ? 0.0f : std::log10(weight(2, c.den, c.n1, c.n2, c.n3));
+            }
+        } else {
+            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+                Order& lower = model.parts_[p].at(n - 1);
+                for (std::size_t e = 0; e < lower.word.size(); ++e) {
+                    const Context& c = ctx[p][e];
+                    lower.log_backoff[e] =
+                        c.den == 0 ? 0.0f : std::log10(weight(n, c.den, c.n1, c.n2, c.n3));
+                }
+            }
+        }
+        // Probabilities of order n.
+        std::vector<std::vector<float>> probs(model.parts_.size());
+        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            const NgramCounts::Order& o = order_of(p, n);
+            const auto& an = a[static_cast<std::size_t>(n - 2)][p];
+            const auto& links = suffix[static_cast<std::size_t>(n - 2)][p];
+            Order& out = model.parts_[p].at(n);
+            probs[p].resize(o.word.size());
+            for (std::size_t e = 0; e < o.word.size(); ++e) {
+                const Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
+                const float u = discounted(n, an[e]) / static_cast<float>(c.den);
+                const float g = weight(n, c.den, c.n1, c.n2, c.n3);
+                const EntryRef s = links[e];
+                const float lower =
+                    s.partition < 0 ? p1[s.index]
+                                    : below_prob[static_cast<std::size_t>(s.partition)][s.index];
+                const float prob = u + g * lower;
+                probs[p][e] = prob;
+                out.log_prob[e] = std::min(0.0f, std::log10(prob));
+            }
+        }
+        below_prob = std::move(probs);
+    }
+    return model;
+}
+
+std::size_t NgramModel::memory_bytes() const {
+    std::size_t bytes = unigram_prob_.capacity() * 4 + unigram_backoff_.capacity() * 4 +
+                        unigram_present_.capacity();
+    for (const Partition& part : parts_) {
+        for (const Order& o : part.orders) {
+            bytes += (o.prefix.capacity() + o.word.capacity() + o.slots.capacity()) * 4 +
+                     (o.log_prob.capacity() + o.log_backoff.capacity()) * 4;
+        }
+    }
+    return bytes;
+}
+
+}  // namespace rnnkit::ngram

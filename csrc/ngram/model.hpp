@@ -1,0 +1,97 @@
+// A backoff n-gram language model (the ARPA form): for every stored n-gram its log10
+// probability and, below the top order, its log10 backoff; scored like KenLM's probing model.
+//
+// The n-grams are stored as NgramCounts stores them (counts.hpp): an n-gram of order >= 2 is
+// (its first n-1 words' entry, its last word), in one of kPartitions partitions by first word;
+// unigrams are indexed by word id. Each entry of order >= 2 also keeps a link to its suffix
+// (the n-gram without its first word), which estimation interpolates through.
+//
+// Scoring w after a context (KenLM's rule): find the longest stored n-gram w_{i-m+1} .. w_i
+// (extending the match to the left one word at a time and stopping at the first miss: a stored
+// n-gram's suffixes are all stored), then log10 p = prob(that n-gram) + the backoffs of the
+// stored contexts w_{i-k} .. w_{i-1} for k = m .. N-1. The state after w is the list of stored
+// n-grams ending at w.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ngram/counts.hpp"
+
+namespace rnnkit::ngram {
+
+// Where an entry of order >= 2 lives: partition and index (unigrams: partition -1, the id).
+struct EntryRef {
+    std::int32_t partition;
+    std::uint32_t index;
+};
+
+class NgramModel {
+public:
+    // An empty model over ids [0, vocab_size).
+    NgramModel(int order, std::int64_t vocab_size);
+
+    int order() const { return order_; }
+    std::int64_t vocab_size() const { return static_cast<std::int64_t>(unigram_prob_.size()); }
+    std::int64_t size(int n) const;
+
+    // Adds (or overwrites) an n-gram (ARPA reading). Its first n-1 words must already be an
+    // n-gram of order n-1 (ARPA files from lmplz are closed under prefixes); unigram ids must
+    // be below vocab_size. Throws std::invalid_argument otherwise.
+    void set(const std::int32_t* words, int n, float log_prob, float log_backoff);
+    // The stored n-gram's values; false when absent.
+    bool get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const;
+    // Every n-gram of order n in storage order: ids [size(n), n], log10 probs and backoffs.
+    void ngrams(int n, std::int32_t* words, float* log_probs, float* log_backoffs) const;
+
+    // log10 p(words[n-1] | words[0 .. n-1)) by backoff, and the length of the n-gram matched.
+    float log_prob(const std::int32_t* words, int n, int* matched) const;
+
+    // Scores sentences ids[offsets[s] .. offsets[s+1]) (ids of words; 0 = <unk>), each after
+    // <s> when bos and followed by </s> when eos: per sentence the sum of log10 p into
+    // sentence_scores[s] (double); when token_scores is given, per scored token (words, then
+    // </s>) its log10 p, the length of the n-gram matched and whether it is <unk>, in order,
+    // at token_offsets (s + offsets[s] + (eos ? s : 0)...: see the binding). Runs on `threads`.
+    void score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
+               bool bos, bool eos, double* sentence_scores, float* token_scores,
+               std::int32_t* token_lengths, int threads) const;
+
+    std::size_t memory_bytes() const;
+
+    // Interpolated modified Kneser-Ney as KenLM's lmplz estimates it (see model.cpp), over
+    // ids [0, vocab_size). `discounts` gets D1, D2, D3+ per order (3 * order values);
+    // `fallback` the orders (1-based) whose count-of-counts could not give discounts, where
+    // lmplz's --discount_fallback values (0.5, 1, 1.5) were used.
+    static NgramModel modified_kneser_ney(const NgramCounts& counts, std::int64_t vocab_size,
+                                          std::vector<float>* discounts,
+                                          std::vector<int>* fallback);
+
+private:
+    friend class NgramCounts;
+    struct Order {
+        std::vector<std::uint32_t> prefix;
+        std::vector<std::uint32_t> word;
+        std::vector<std::uint32_t> slots;
+        std::vector<float> log_prob;
+        std::vector<float> log_backoff;
+    };
+    struct Partition {
+        std::vector<Order> orders;  // orders[n - 2]
+        Order& at(int n) { return orders[static_cast<std::size_t>(n - 2)]; }
+        const Order& at(int n) const { return orders[static_cast<std::size_t>(n - 2)]; }
+    };
+
+    // Entry of (context entry `prefix` of order n-1, word) at order n of `part`, or -1.
+    static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
+    static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
+    static void rebuild_table(Order& o);
+
+    int order_;
+    std::vector<float> unigram_prob_;     // by id; -inf... absent ids get <unk>'s
+    std::vector<float> unigram_backoff_;  // by id
+    std::vector<char> unigram_present_;
+    std::vector<Partition> parts_;
+};
+
+}  // namespace rnnkit::ngram

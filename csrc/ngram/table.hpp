@@ -1,0 +1,93 @@
+// The open-addressing tables shared by the count store and the model: n-gram keys
+// (prefix entry, last word) packed in 64 bits, linear probing over a power-of-two array of
+// entry index + 1 (0 = empty), kept at most half full. `Table` is any struct with the vectors
+// prefix, word and slots (uint32); find_or_add appends to prefix and word only, so callers
+// append the other per-entry columns themselves.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace rnnkit::ngram::table {
+
+constexpr std::size_t kInitialSlots = 1024;
+
+inline std::uint64_t pack(std::uint32_t prefix, std::uint32_t word) {
+    return (static_cast<std::uint64_t>(prefix) << 32) | word;
+}
+
+// A 64-bit finaliser (MurmurHash3's fmix64): every key bit reaches every slot bit, so the
+// slot index can be the low bits.
+inline std::uint64_t mix(std::uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+template <typename Table>
+std::int64_t find(const Table& t, std::uint32_t prefix, std::uint32_t word) {
+    const std::size_t mask = t.slots.size() - 1;
+    for (std::size_t slot = mix(pack(prefix, word)) & mask;; slot = (slot + 1) & mask) {
+        const std::uint32_t e = t.slots[slot];
+        if (e == 0) return -1;
+        if (t.prefix[e - 1] == prefix && t.word[e - 1] == word) return e - 1;
+    }
+}
+
+// Doubles the slot array and places every entry again.
+template <typename Table>
+void grow(Table& t) {
+    const std::size_t size = t.slots.size() * 2;
+    t.slots.assign(size, 0);
+    const std::size_t mask = size - 1;
+    for (std::size_t e = 0; e < t.word.size(); ++e) {
+        std::size_t slot = mix(pack(t.prefix[e], t.word[e])) & mask;
+        while (t.slots[slot] != 0) slot = (slot + 1) & mask;
+        t.slots[slot] = static_cast<std::uint32_t>(e + 1);
+    }
+}
+
+// Slots sized for the entries there are, every entry placed.
+template <typename Table>
+void rebuild(Table& t) {
+    std::size_t size = kInitialSlots;
+    while (size < 2 * t.word.size()) size *= 2;
+    t.slots.assign(size / 2, 0);
+    grow(t);
+}
+
+// The entry of (prefix, word), appended (prefix and word only) when new; `added` says which.
+template <typename Table>
+std::uint32_t find_or_add(Table& t, std::uint32_t prefix, std::uint32_t word, bool* added) {
+    const std::size_t mask = t.slots.size() - 1;
+    std::size_t slot = mix(pack(prefix, word)) & mask;
+    for (;; slot = (slot + 1) & mask) {
+        const std::uint32_t e = t.slots[slot];
+        if (e == 0) break;
+        if (t.prefix[e - 1] == prefix && t.word[e - 1] == word) {
+            *added = false;
+            return e - 1;
+        }
+    }
+    const std::size_t index = t.word.size();
+    if (index >= std::numeric_limits<std::uint32_t>::max() - 1) {
+        throw std::length_error(
+            "more than 2^32 - 2 distinct n-grams of one order in one partition");
+    }
+    t.prefix.push_back(prefix);
+    t.word.push_back(word);
+    *added = true;
+    if (2 * (index + 1) > t.slots.size()) {
+        grow(t);  // re-places every entry, this one included
+    } else {
+        t.slots[slot] = static_cast<std::uint32_t>(index + 1);
+    }
+    return static_cast<std::uint32_t>(index);
+}
+
+}  // namespace rnnkit::ngram::table

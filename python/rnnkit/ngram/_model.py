@@ -1,0 +1,306 @@
+"""Backoff n-gram language models: estimation from counts, ARPA files, and scoring."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import _core
+from . import NgramCounts, Vocabulary
+
+__all__ = ["NgramModel", "estimate", "load_arpa"]
+
+METHODS = ("mkn",)
+
+
+def _float32_text(value: float) -> str:
+    """A float32 the way KenLM writes ARPA values: the shortest digits that read back as the
+    same float32, in plain decimal when its decimal exponent is in [-6, 20], else as
+    ``1.5e-7`` (double-conversion's ToShortestSingle with decimal range [-6, 21))."""
+    x = np.float32(value)
+    if x == 0:
+        return "-0" if math.copysign(1.0, float(x)) < 0 else "0"
+    if not np.isfinite(x):
+        return "-inf" if x < 0 else ("inf" if x > 0 else "nan")
+    exponent = math.floor(math.log10(abs(float(x))))
+    if -6 <= exponent < 21:
+        return np.format_float_positional(x, unique=True, trim="-")
+    return np.format_float_scientific(x, unique=True, trim="-", exp_digits=1).replace("e+", "e")
+
+
+class NgramModel:
+    """A backoff n-gram model (the ARPA form): log10 probabilities and backoffs of n-grams of
+    orders 1..``order``, scored as KenLM scores them (the longest stored n-gram ending at the
+    word, plus the backoffs of the longer stored contexts).
+
+    Made by :func:`estimate` from :class:`NgramCounts`, or by :func:`load_arpa`.
+    """
+
+    def __init__(self, model: _core._NgramModel, vocabulary: Vocabulary) -> None:
+        self._model = model
+        self.vocabulary = vocabulary
+        #: Discounts per order (method "mkn": D1, D2, D3+), when estimated here.
+        self.discounts: list[tuple[float, ...]] = []
+
+    @property
+    def order(self) -> int:
+        return int(self._model.order)
+
+    def size(self, n: int) -> int:
+        """Number of n-grams of order ``n`` stored."""
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"n must be an int, got {type(n).__name__}")
+        return int(self._model.size(n))
+
+    def _ids(self, words: Sequence[str]) -> NDArray[np.int32]:
+        return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
+
+    def __getitem__(self, ngram: str | Sequence[str]) -> tuple[float, float]:
+        """``(log10 prob, log10 backoff)`` of a stored n-gram (KeyError when absent)."""
+        words = ngram.split() if isinstance(ngram, str) else list(ngram)
+        if not words or any(w not in self.vocabulary for w in words):
+            raise KeyError(ngram)
+        found = self._model.get(self._ids(words))
+        if found is None:
+            raise KeyError(ngram)
+        return float(found[0]), float(found[1])
+
+    def __contains__(self, ngram: object) -> bool:
+        try:
+            self[ngram]  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            return False
+        return True
+
+    def ngrams(self, n: int) -> tuple[NDArray[np.int32], NDArray[np.float32], NDArray[np.float32]]:
+        """``(ids [M, n], log10 probs [M], log10 backoffs [M])`` of the n-grams of order n."""
+        return self._model.ngrams(n)
+
+    # ------------------------------------------------------------------ scoring
+    def _encode(self, sentence: str | Sequence[str]) -> NDArray[np.int32]:
+        if isinstance(sentence, str):
+            words = sentence.split()
+        elif isinstance(sentence, Sequence):
+            words = list(sentence)
+        else:
+            raise TypeError(
+                f"sentence must be a str or a sequence of words, got {type(sentence).__name__}"
+            )
+        return self._ids(words)
+
+    def _run(
+        self, ids: NDArray[np.int32], offsets: NDArray[np.int64], bos: bool, eos: bool, tokens: bool
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int32]]:
+        return self._model.score(ids, offsets, bool(bos), bool(eos), tokens)
+
+    def score(self, sentence: str | Sequence[str], bos: bool = True, eos: bool = True) -> float:
+        """log10 probability of ``sentence`` (after ``<s>`` when bos, with ``</s>`` when eos):
+        the number ``kenlm.Model.score`` gives on the same ARPA file (summed in float32, as
+        KenLM sums). Unknown words score as ``<unk>``."""
+        ids = self._encode(sentence)
+        scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, False)
+        return float(scores[0])
+
+    def full_scores(
+        self, sentence: str | Sequence[str], bos: bool = True, eos: bool = True
+    ) -> list[tuple[float, int, bool]]:
+        """Per scored token (the words, then ``</s>`` when eos): ``(log10 prob, length of the
+        n-gram matched, whether the word is unknown)``, as ``kenlm.Model.full_scores``."""
+        ids = self._encode(sentence)
+        _, probs, lengths = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, True)
+        oov = [int(i) == 0 for i in ids] + ([False] if eos else [])
+        return [
+            (float(p), int(n), o)
+            for p, n, o in zip(probs.tolist(), lengths.tolist(), oov, strict=True)
+        ]
+
+    def perplexity(self, sentence: str | Sequence[str]) -> float:
+        """``10 ** (-score / (words + 1))`` with ``<s>`` and ``</s>``, as ``kenlm.Model``."""
+        ids = self._encode(sentence)
+        return 10.0 ** (-self.score(sentence) / (ids.size + 1))
+
+    def score_batch(
+        self, ids: Any, offsets: Any, bos: bool = True, eos: bool = True
+    ) -> NDArray[np.float64]:
+        """log10 probability of each sentence ``ids[offsets[s]:offsets[s + 1]]`` (int32 ids of
+        this model's vocabulary, int64 offsets starting at 0), on all threads with the GIL
+        released."""
+        scores, _, _ = self._run(np.asarray(ids), np.asarray(offsets), bos, eos, False)
+        return scores
+
+    def logprob(self, word: str, context: Sequence[str] | str = (), base: float = 10) -> float:
+        """log p(word | context) in ``base`` (10 by default; ``math.e`` for natural logs): the
+        context's last ``order - 1`` words, with no ``<s>`` added (give it in the context)."""
+        history = context.split() if isinstance(context, str) else list(context)
+        history = history[len(history) - (self.order - 1) :] if self.order > 1 else []
+        ids = self._ids([*history, word])
+        _, probs, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), False, False, True)
+        value = float(probs[-1])
+        return value if base == 10 else value * math.log(10) / math.log(base)
+
+    # ------------------------------------------------------------------ ARPA
+    def write_arpa(self, path: str | os.PathLike[str]) -> None:
+        """Writes the model as an ARPA file with lmplz's conventions (log10 values printed as
+        the shortest float32 text, a backoff column on every n-gram below the top order, the
+        n-grams of each order sorted by their last word, then the one before, ...), atomically
+        (a temporary file renamed over ``path``)."""
+        words = self.vocabulary.words
+        target = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write("\\data\\\n")
+                for n in range(1, self.order + 1):
+                    f.write(f"ngram {n}={self.size(n)}\n")
+                for n in range(1, self.order + 1):
+                    f.write(f"\n\\{n}-grams:\n")
+                    ids, probs, backoffs = self.ngrams(n)
+                    rows = np.lexsort(ids.T) if ids.size else np.arange(0)
+                    top = n == self.order
+                    for r in rows.tolist():
+                        text = " ".join(words[i] for i in ids[r].tolist())
+                        line = f"{_float32_text(probs[r])}\t{text}"
+                        if not top:
+                            line += f"\t{_float32_text(backoffs[r])}"
+                        f.write(line + "\n")
+                f.write("\n\\end\\\n")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(str(self.size(n)) for n in range(1, self.order + 1))
+        return f"NgramModel(order={self.order}, sizes=[{sizes}])"
+
+
+def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
+    """A backoff model from ``counts``.
+
+    ``"mkn"``: interpolated modified Kneser-Ney exactly as KenLM's ``lmplz`` estimates it
+    (float32 arithmetic, three discounts per order from the count-of-counts, continuation
+    counts below the top order except for n-grams that begin with ``<s>``, unigrams
+    interpolated with the uniform distribution, ``<s>`` with probability 1); its ARPA file
+    matches lmplz's value for value on the same text when the vocabulary grew while counting
+    (lmplz numbers words by first appearance, and one of its statistics depends on that order).
+    Where the count-of-counts of an order give no valid discounts (small or artificial data),
+    lmplz stops; here its ``--discount_fallback`` values (0.5, 1, 1.5) are used with a warning.
+    """
+    if not isinstance(counts, NgramCounts):
+        raise TypeError(f"counts must be NgramCounts, got {type(counts).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    model, discounts, fallback = _core._NgramModel.modified_kneser_ney(
+        counts._store, len(counts.vocabulary)
+    )
+    if fallback:
+        warnings.warn(
+            "could not compute Kneser-Ney discounts from the count-of-counts of order(s) "
+            f"{', '.join(map(str, fallback))} (small or artificial data?); using lmplz's "
+            "--discount_fallback values 0.5, 1, 1.5 there",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    out = NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
+    out.discounts = [tuple(discounts[3 * k : 3 * k + 3]) for k in range(counts.order)]
+    return out
+
+
+def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
+    """Reads an ARPA file (lmplz's, or SRILM's: ``-99`` for ``<s>``, missing backoffs, comment
+    lines before ``\\data\\``, CRLF line ends). A malformed file raises ``ValueError`` with the
+    line number."""
+    lines = Path(path).read_bytes().decode("utf-8").splitlines()
+    it: Iterator[tuple[int, str]] = ((i + 1, line.rstrip("\r")) for i, line in enumerate(lines))
+
+    def fail(number: int, message: str) -> ValueError:
+        return ValueError(f"{path}: line {number}: {message}")
+
+    def next_nonblank() -> tuple[int, str]:
+        for number, line in it:
+            if line.strip():
+                return number, line
+        return len(lines), ""
+
+    # Comment lines (SRILM) may come before \data\.
+    number, line = next_nonblank()
+    while line and line.strip() != "\\data\\":
+        number, line = next_nonblank()
+    if not line:
+        raise ValueError(f"{path}: no \\data\\ line")
+    sizes: list[int] = []
+    for number, line in it:
+        if not line.strip():
+            if sizes:
+                break
+            continue
+        key, _, value = line.partition("=")
+        if not key.startswith("ngram ") or not value.strip().isdigit():
+            raise fail(number, f"expected 'ngram N=count', got {line!r}")
+        if int(key.split()[1]) != len(sizes) + 1:
+            raise fail(number, f"expected ngram {len(sizes) + 1}=..., got {line!r}")
+        sizes.append(int(value))
+    if not sizes:
+        raise ValueError(f"{path}: no n-gram counts after \\data\\")
+    order = len(sizes)
+    entries: list[list[tuple[float, list[str], float]]] = []
+    vocab = Vocabulary()
+    for n in range(1, order + 1):
+        number, line = next_nonblank()
+        if line.strip() != f"\\{n}-grams:":
+            raise fail(number, f"expected '\\{n}-grams:', got {line!r}")
+        rows = []
+        for number, line in it:
+            if not line.strip():
+                break
+            fields = line.split("\t") if "\t" in line else line.split()
+            try:
+                if "\t" in line:
+                    prob = float(fields[0])
+                    words = fields[1].split()
+                    backoff = float(fields[2]) if len(fields) > 2 and fields[2].strip() else 0.0
+                else:
+                    prob = float(fields[0])
+                    words = fields[1 : 1 + n]
+                    backoff = float(fields[1 + n]) if len(fields) > 1 + n else 0.0
+            except (ValueError, IndexError):
+                raise fail(number, f"malformed {n}-gram line {line!r}") from None
+            if len(words) != n:
+                raise fail(number, f"expected {n} words, got {len(words)} in {line!r}")
+            if prob > 0:
+                raise fail(number, f"positive log10 probability {prob}")
+            rows.append((max(prob, -99.0) if words != ["<s>"] else prob, words, backoff))
+            if n == 1:
+                vocab.add(words[0])
+        if len(rows) != sizes[n - 1]:
+            raise fail(number, f"the header announces {sizes[n - 1]} {n}-grams, found {len(rows)}")
+        entries.append(rows)
+    number, line = next_nonblank()
+    if line.strip() != "\\end\\":
+        raise fail(number, f"expected '\\end\\', got {line!r}")
+    model = _core._NgramModel(order, len(vocab))
+    for n, rows in enumerate(entries, start=1):
+        for prob, words, backoff in rows:
+            if n == 1 and words[0] == "<s>" and prob <= -99:
+                prob = 0.0  # SRILM writes -99 for <s>, which is never predicted
+            ids = np.array([vocab.lookup(w) if w in vocab else -1 for w in words], dtype=np.int32)
+            if (ids < 0).any():
+                raise ValueError(
+                    f"{path}: the {n}-gram {' '.join(words)!r} has a word with no unigram"
+                )
+            try:
+                model.set(ids, prob, backoff)
+            except ValueError as e:
+                raise ValueError(f"{path}: the {n}-gram {' '.join(words)!r}: {e}") from None
+    if model.get(np.array([0], dtype=np.int32)) is None:
+        model.set(np.array([0], dtype=np.int32), -100.0, 0.0)  # KenLM's value for a missing <unk>
+    vocab.frozen = True
+    return NgramModel(model, vocab)

@@ -1,0 +1,183 @@
+"""rnnkit.ngram.estimate (modified Kneser-Ney, lmplz's way), NgramModel scoring and ARPA files:
+against a float64 reference (rnnkit.reference.ngram), against lmplz's published numbers,
+against the kenlm module reading our ARPA files, and for normalisation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import kenlm
+import numpy as np
+import pytest
+from rnnkit.ngram import NgramCounts, estimate, load_arpa
+from rnnkit.reference import ngram as ref
+
+# kpu/kenlm issue #405: `lmplz -o 2` on this text (its ARPA output is quoted there).
+ISSUE_405 = (
+    "I went to\nI go to\nYou went to\nYou go to\nJoe went to\nJoe go to\n"
+    "Anna went ski\nAnna went ski\n"
+)
+
+
+def zipf_corpus(rng: np.random.Generator, sentences: int, vocab: int = 2000) -> list[list[str]]:
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    p /= p.sum()
+    return [
+        [f"w{i}" for i in rng.choice(vocab, size=rng.integers(1, 15), p=p)]
+        for _ in range(sentences)
+    ]
+
+
+def test_lmplz_issue_405_values() -> None:
+    """The discounts (with lmplz's raw-count slip in the count-of-counts, kpu/kenlm #427) and
+    the probabilities lmplz printed for this text, to float32 precision."""
+    m = estimate(NgramCounts(2).update(ISSUE_405))
+    d1, d2, d3 = m.discounts[0]
+    assert (d1, d2, d3) == pytest.approx((0.4, 1.6, 1.4), abs=1e-6)
+    assert m.discounts[1] == pytest.approx((0.3, 1.742857, 3.0), abs=1e-6)
+    expected = {
+        "<unk>": (-1.30103, 0.0),
+        "<s>": (0.0, -0.059768215),
+        "</s>": (-1.1249387, 0.0),
+        "I": (-1.0579919, -0.5228788),
+        "went": (-0.6726411, -0.022929981),
+        "go": (-0.82390875, 0.0),
+        "<s> I": (-0.9649993, 0.0),
+    }
+    for ngram, (prob, backoff) in expected.items():
+        got = m[ngram]
+        assert got == pytest.approx((prob, backoff), abs=2e-7), ngram
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+def test_probabilities_equal_the_reference(order: int, rng: np.random.Generator) -> None:
+    """Every stored n-gram's probability and backoff against the float64 reference given the
+    same discounts (the float32 estimator agrees to float32 precision)."""
+    sents = zipf_corpus(rng, 400)
+    counts = NgramCounts(order).update(sents)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # order 1 of tiny data may fall back
+        m = estimate(counts)
+    p, gamma = ref.modified_kneser_ney(ref.count_ngrams(sents, order), m.discounts)
+    words = m.vocabulary.words
+    for n in range(1, order + 1):
+        ids, probs, backoffs = m.ngrams(n)
+        assert ids.shape[0] == len([g for g in p if len(g) == n])
+        for row, lp, lb in zip(ids.tolist(), probs.tolist(), backoffs.tolist(), strict=True):
+            g = tuple(words[i] for i in row)
+            assert lp == pytest.approx(min(0.0, math.log10(p[g])), abs=3e-6), g
+            if n < order:
+                expected = math.log10(gamma[g]) if g in gamma else 0.0
+                assert lb == pytest.approx(expected, abs=3e-6), g
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_every_context_distribution_sums_to_one(order: int, rng: np.random.Generator) -> None:
+    """For the empty context and every stored context h: sum over the vocabulary (all words
+    but <s>, <unk> included) of p(w | h), by backoff, is 1."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # fallback discounts normalise too
+        m = estimate(NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25)))
+    vocab = [w for w in m.vocabulary.words if w != "<s>"]
+    contexts: list[tuple[str, ...]] = [()]
+    for n in range(1, order):
+        ids, _, _ = m.ngrams(n)
+        contexts += [tuple(m.vocabulary.words[i] for i in row) for row in ids.tolist()]
+    for h in contexts:
+        if h and h[-1] == "</s>":
+            continue  # nothing follows </s>
+        total = sum(10 ** m.logprob(w, h) for w in vocab)
+        assert total == pytest.approx(1.0, abs=2e-5), h
+
+
+# Small random corpora may leave an order without valid discounts (lmplz's fallback then).
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_kenlm_reads_our_arpa_and_scores_the_same(
+    order: int, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    train = zipf_corpus(rng, 500)
+    m = estimate(NgramCounts(order).update(train))
+    path = tmp_path / "model.arpa"
+    m.write_arpa(path)
+    k = kenlm.Model(str(path))
+    held_out = [" ".join(s) for s in zipf_corpus(rng, 150, vocab=2500)]  # some unseen words
+    held_out += ["", "w0", "unseen words only", "w1 w1 w1 w1 w1 w1"]
+    for s in held_out:
+        assert m.score(s) == k.score(s), s
+        assert m.score(s, bos=False, eos=False) == k.score(s, bos=False, eos=False), s
+        ours = m.full_scores(s)
+        theirs = list(k.full_scores(s))
+        assert [(p, n, o) for p, n, o in ours] == [(p, n, o) for p, n, o in theirs], s
+        assert m.perplexity(s) == pytest.approx(k.perplexity(s), rel=1e-6)
+    ids = np.concatenate([m.vocabulary.encode(s) for s in held_out]).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum([len(s.split()) for s in held_out])])
+    batch = m.score_batch(ids, offsets.astype(np.int64))
+    np.testing.assert_array_equal(batch, [m.score(s) for s in held_out])
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_arpa_round_trip(rng: np.random.Generator, tmp_path: Path) -> None:
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 200)))
+    first, second = tmp_path / "a.arpa", tmp_path / "b.arpa"
+    m.write_arpa(first)
+    loaded = load_arpa(first)
+    loaded.write_arpa(second)
+    assert first.read_text() == second.read_text()
+    for s in ["w0 w1 w2", "w3 nothing w0"]:
+        assert loaded.score(s) == m.score(s)
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["a.arpa", "b.arpa"]
+
+
+def test_srilm_variants_are_read(tmp_path: Path) -> None:
+    """-99 for <s>, missing backoffs, comments before \\data\\, CRLF line ends."""
+    text = (
+        "# made by SRILM\r\n\r\n\\data\\\r\nngram 1=4\r\nngram 2=2\r\n\r\n\\1-grams:\r\n"
+        "-1.0\t</s>\r\n-99\t<s>\t-0.5\r\n-0.5\ta\t-0.25\r\n-2\t<unk>\r\n\r\n"
+        "\\2-grams:\r\n-0.2\t<s> a\r\n-0.3\ta </s>\r\n\r\n\\end\\\r\n"
+    )
+    path = tmp_path / "srilm.arpa"
+    path.write_bytes(text.encode())
+    m = load_arpa(path)
+    assert m["<s>"] == (0.0, -0.5)
+    assert m["a"] == (-0.5, -0.25)
+    assert m.score("a") == pytest.approx(-0.2 + -0.3, abs=1e-6)
+    assert m.score("b") == pytest.approx(-0.5 + -2 + -1.0, abs=1e-6)  # <s> backoff, <unk>, </s>
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tx\n\n\\end\\\n", r"line 5: malformed 1-gram"),
+        ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\n\\end\\\n", r"announces 2 1-grams, found 1"),
+        ("\\data\\\nngram 1=1\n\n\\2-grams:\n", r"line 4: expected '\\1-grams:'"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"line 5: positive log10"),
+        ("no data here\n", r"no \\data\\ line"),
+        (
+            "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n"
+            "\\2-grams:\n-1\tb a\n\n\\end\\\n",
+            r"has a word with no unigram",
+        ),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n", r"line 7: expected '\\end\\'"),
+    ],
+)
+def test_malformed_arpa_files_raise_with_the_line(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.arpa"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_arpa(path)
+
+
+def test_tiny_data_falls_back_to_lmplz_discounts() -> None:
+    with pytest.warns(RuntimeWarning, match=r"discount_fallback values 0.5, 1, 1.5"):
+        m = estimate(NgramCounts(3).update(["a b c"]))
+    assert m.discounts[0] == (0.5, 1.0, 1.5)
+
+
+def test_bad_estimate_arguments() -> None:
+    with pytest.raises(ValueError, match=r"method must be one of 'mkn', got 'kn2'"):
+        estimate(NgramCounts(2), method="kn2")
+    with pytest.raises(TypeError, match=r"counts must be NgramCounts, got list"):
+        estimate([])  # type: ignore[arg-type]
