@@ -11,6 +11,7 @@ from pathlib import Path
 import kenlm
 import numpy as np
 import pytest
+from rnnkit import _core
 from rnnkit.ngram import NgramCounts, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
@@ -119,6 +120,32 @@ def test_kenlm_reads_our_arpa_and_scores_the_same(
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def _float32_text(value: float) -> str:
+    """Oracle for ARPA numbers (double-conversion's ToShortestSingle, decimal range [-6, 21)),
+    from NumPy's shortest float32 printing."""
+    x = np.float32(value)
+    if x == 0:
+        return "-0" if math.copysign(1.0, float(x)) < 0 else "0"
+    if -6 <= math.floor(math.log10(abs(float(x)))) < 21:
+        return np.format_float_positional(x, unique=True, trim="-")
+    return np.format_float_scientific(x, unique=True, trim="-", exp_digits=1).replace("e+", "e")
+
+
+def test_arpa_numbers_are_the_shortest_float32_text(rng: np.random.Generator) -> None:
+    values = np.concatenate(
+        [
+            -np.abs(rng.standard_normal(5000) * 3),
+            -(10 ** rng.uniform(-12, 3, 5000)),
+            [0, -1, -0.30103, -99, -100, 1e-7, -1e-7, 1.2345e28, -1.5e-7, -0.059768215],
+        ]
+    ).astype(np.float32)
+    for v in values:
+        text = _core._format_float32(float(v))
+        assert text == _float32_text(v), v
+        assert np.float32(text) == v
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
 def test_arpa_round_trip(rng: np.random.Generator, tmp_path: Path) -> None:
     m = estimate(NgramCounts(3).update(zipf_corpus(rng, 200)))
     first, second = tmp_path / "a.arpa", tmp_path / "b.arpa"
@@ -150,17 +177,20 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tx\n\n\\end\\\n", r"line 5: malformed 1-gram"),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tx\n\n\\end\\\n",
+            r"bad.arpa:5: malformed log10 backoff",
+        ),
         ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\n\\end\\\n", r"announces 2 1-grams, found 1"),
-        ("\\data\\\nngram 1=1\n\n\\2-grams:\n", r"line 4: expected '\\1-grams:'"),
-        ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"line 5: positive log10"),
+        ("\\data\\\nngram 1=1\n\n\\2-grams:\n", r"bad.arpa:4: expected '\\1-grams:'"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"bad.arpa:5: positive log10"),
         ("no data here\n", r"no \\data\\ line"),
         (
             "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n"
             "\\2-grams:\n-1\tb a\n\n\\end\\\n",
-            r"has a word with no unigram",
+            r"bad.arpa:9: the word 'b' has no unigram",
         ),
-        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n", r"line 7: expected '\\end\\'"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n", r"bad.arpa:7: expected '\\end\\'"),
     ],
 )
 def test_malformed_arpa_files_raise_with_the_line(text: str, message: str, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@
 
 #include "bindings/arrays.hpp"
 #include "common/parallel.hpp"
+#include "ngram/arpa.hpp"
 #include "ngram/counts.hpp"
 #include "ngram/model.hpp"
 #include "ngram/vocab.hpp"
@@ -309,7 +310,30 @@ void register_ngram(py::module_& m) {
                 return py::make_tuple(std::move(model), discounts, fallback);
             },
             py::arg("counts"), py::arg("vocab_size"))
+        .def(
+            "write_arpa",
+            [](const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+                py::gil_scoped_release release;
+                ngram::write_arpa(model, vocab, path);
+            },
+            py::arg("vocabulary"), py::arg("path"))
         .def("memory_bytes", &NgramModel::memory_bytes);
+
+    m.def(
+        "_read_arpa",
+        [](const std::string& path, Vocabulary& vocab) {
+            py::gil_scoped_release release;
+            return ngram::read_arpa(path, vocab);
+        },
+        py::arg("path"), py::arg("vocabulary"),
+        "An ARPA file's model; its words are added to the (fresh) vocabulary.");
+    m.def(
+        "_format_float32",
+        [](float value) {
+            char out[40];
+            return std::string(out, static_cast<std::size_t>(ngram::format_float(value, out)));
+        },
+        py::arg("value"), "A float32 as KenLM writes it in ARPA files.");
 }
 
 }  // namespace rnnkit::bindings

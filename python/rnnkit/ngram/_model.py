@@ -6,7 +6,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +19,6 @@ from . import NgramCounts, Vocabulary
 __all__ = ["NgramModel", "estimate", "load_arpa"]
 
 METHODS = ("mkn",)
-
-
-def _float32_text(value: float) -> str:
-    """A float32 the way KenLM writes ARPA values: the shortest digits that read back as the
-    same float32, in plain decimal when its decimal exponent is in [-6, 20], else as
-    ``1.5e-7`` (double-conversion's ToShortestSingle with decimal range [-6, 21))."""
-    x = np.float32(value)
-    if x == 0:
-        return "-0" if math.copysign(1.0, float(x)) < 0 else "0"
-    if not np.isfinite(x):
-        return "-inf" if x < 0 else ("inf" if x > 0 else "nan")
-    exponent = math.floor(math.log10(abs(float(x))))
-    if -6 <= exponent < 21:
-        return np.format_float_positional(x, unique=True, trim="-")
-    return np.format_float_scientific(x, unique=True, trim="-", exp_digits=1).replace("e+", "e")
 
 
 class NgramModel:
@@ -152,26 +137,11 @@ class NgramModel:
         the shortest float32 text, a backoff column on every n-gram below the top order, the
         n-grams of each order sorted by their last word, then the one before, ...), atomically
         (a temporary file renamed over ``path``)."""
-        words = self.vocabulary.words
         target = Path(path)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write("\\data\\\n")
-                for n in range(1, self.order + 1):
-                    f.write(f"ngram {n}={self.size(n)}\n")
-                for n in range(1, self.order + 1):
-                    f.write(f"\n\\{n}-grams:\n")
-                    ids, probs, backoffs = self.ngrams(n)
-                    rows = np.lexsort(ids.T) if ids.size else np.arange(0)
-                    top = n == self.order
-                    for r in rows.tolist():
-                        text = " ".join(words[i] for i in ids[r].tolist())
-                        line = f"{_float32_text(probs[r])}\t{text}"
-                        if not top:
-                            line += f"\t{_float32_text(backoffs[r])}"
-                        f.write(line + "\n")
-                f.write("\n\\end\\\n")
+            self._model.write_arpa(self.vocabulary._core, tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -216,91 +186,10 @@ def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
 
 def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
     """Reads an ARPA file (lmplz's, or SRILM's: ``-99`` for ``<s>``, missing backoffs, comment
-    lines before ``\\data\\``, CRLF line ends). A malformed file raises ``ValueError`` with the
-    line number."""
-    lines = Path(path).read_bytes().decode("utf-8").splitlines()
-    it: Iterator[tuple[int, str]] = ((i + 1, line.rstrip("\r")) for i, line in enumerate(lines))
-
-    def fail(number: int, message: str) -> ValueError:
-        return ValueError(f"{path}: line {number}: {message}")
-
-    def next_nonblank() -> tuple[int, str]:
-        for number, line in it:
-            if line.strip():
-                return number, line
-        return len(lines), ""
-
-    # Comment lines (SRILM) may come before \data\.
-    number, line = next_nonblank()
-    while line and line.strip() != "\\data\\":
-        number, line = next_nonblank()
-    if not line:
-        raise ValueError(f"{path}: no \\data\\ line")
-    sizes: list[int] = []
-    for number, line in it:
-        if not line.strip():
-            if sizes:
-                break
-            continue
-        key, _, value = line.partition("=")
-        if not key.startswith("ngram ") or not value.strip().isdigit():
-            raise fail(number, f"expected 'ngram N=count', got {line!r}")
-        if int(key.split()[1]) != len(sizes) + 1:
-            raise fail(number, f"expected ngram {len(sizes) + 1}=..., got {line!r}")
-        sizes.append(int(value))
-    if not sizes:
-        raise ValueError(f"{path}: no n-gram counts after \\data\\")
-    order = len(sizes)
-    entries: list[list[tuple[float, list[str], float]]] = []
+    lines before ``\\data\\``, CRLF line ends), streaming, in C++. A malformed file raises
+    ``ValueError`` naming the line (``path:line: message``); a missing ``<unk>`` gets log10
+    probability -100, as KenLM gives it."""
     vocab = Vocabulary()
-    for n in range(1, order + 1):
-        number, line = next_nonblank()
-        if line.strip() != f"\\{n}-grams:":
-            raise fail(number, f"expected '\\{n}-grams:', got {line!r}")
-        rows = []
-        for number, line in it:
-            if not line.strip():
-                break
-            fields = line.split("\t") if "\t" in line else line.split()
-            try:
-                if "\t" in line:
-                    prob = float(fields[0])
-                    words = fields[1].split()
-                    backoff = float(fields[2]) if len(fields) > 2 and fields[2].strip() else 0.0
-                else:
-                    prob = float(fields[0])
-                    words = fields[1 : 1 + n]
-                    backoff = float(fields[1 + n]) if len(fields) > 1 + n else 0.0
-            except (ValueError, IndexError):
-                raise fail(number, f"malformed {n}-gram line {line!r}") from None
-            if len(words) != n:
-                raise fail(number, f"expected {n} words, got {len(words)} in {line!r}")
-            if prob > 0:
-                raise fail(number, f"positive log10 probability {prob}")
-            rows.append((max(prob, -99.0) if words != ["<s>"] else prob, words, backoff))
-            if n == 1:
-                vocab.add(words[0])
-        if len(rows) != sizes[n - 1]:
-            raise fail(number, f"the header announces {sizes[n - 1]} {n}-grams, found {len(rows)}")
-        entries.append(rows)
-    number, line = next_nonblank()
-    if line.strip() != "\\end\\":
-        raise fail(number, f"expected '\\end\\', got {line!r}")
-    model = _core._NgramModel(order, len(vocab))
-    for n, rows in enumerate(entries, start=1):
-        for prob, words, backoff in rows:
-            if n == 1 and words[0] == "<s>" and prob <= -99:
-                prob = 0.0  # SRILM writes -99 for <s>, which is never predicted
-            ids = np.array([vocab.lookup(w) if w in vocab else -1 for w in words], dtype=np.int32)
-            if (ids < 0).any():
-                raise ValueError(
-                    f"{path}: the {n}-gram {' '.join(words)!r} has a word with no unigram"
-                )
-            try:
-                model.set(ids, prob, backoff)
-            except ValueError as e:
-                raise ValueError(f"{path}: the {n}-gram {' '.join(words)!r}: {e}") from None
-    if model.get(np.array([0], dtype=np.int32)) is None:
-        model.set(np.array([0], dtype=np.int32), -100.0, 0.0)  # KenLM's value for a missing <unk>
+    model = _core._read_arpa(os.fspath(path), vocab._core)
     vocab.frozen = True
     return NgramModel(model, vocab)

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""n-gram language models with rnnkit.ngram against KenLM's Python module (issue 5).
+
+Two parts, each measurement in a fresh process:
+
+``build``
+    Text -> counts -> modified Kneser-Ney model (``NgramCounts(order).update(text)``,
+    ``estimate``) and the ARPA export (``write_arpa``): wall time of each step, the process's
+    peak resident memory (VmHWM), n-grams per second of the export. lmplz itself is not
+    installed here; its figures for the same corpus are in ``../shared/bench/PEERS.md``.
+``query``
+    The same ARPA file (written by rnnkit) loaded by rnnkit (``load_arpa``) and by
+    ``kenlm.Model``, then the held-out text scored by both in one process, interleaved,
+    median of ``--reps``: rnnkit's ``score_batch`` (ids prepared beforehand, all threads) and
+    ``score`` per sentence against kenlm's ``Model.score`` per sentence and
+    ``list(Model.full_scores)``, in tokens per second (words + ``</s>``). The two libraries'
+    sentence scores are checked equal first.
+
+Corpora: ``../shared/bench/gen_zipf.py`` (20 M tokens, seed 12345; held-out: 2 M tokens, seed
+999), generated when the files are missing.
+
+    python bench/ngram_lm.py build --order 5
+    python bench/ngram_lm.py query --order 5 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_zipf.py"
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def corpus(path: Path, tokens: int, seed: int) -> Path:
+    if not path.exists():
+        subprocess.run(
+            [sys.executable, str(GENERATOR), str(path), str(tokens), str(seed)], check=True
+        )
+    return path
+
+
+def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
+    from rnnkit.ngram import NgramCounts, estimate
+
+    text = Path(train).read_bytes()
+    t0 = time.perf_counter()
+    counts = NgramCounts(order).update(text)
+    t1 = time.perf_counter()
+    model = estimate(counts)
+    t2 = time.perf_counter()
+    del counts
+    model.write_arpa(arpa)
+    t3 = time.perf_counter()
+    ngrams = sum(model.size(n) for n in range(1, order + 1))
+    return {
+        "count_s": t1 - t0,
+        "estimate_s": t2 - t1,
+        "arpa_s": t3 - t2,
+        "ngrams": ngrams,
+        "sizes": [model.size(n) for n in range(1, order + 1)],
+        "peak_mib": peak_rss_mib(),
+        "model_bytes": model._model.memory_bytes(),
+    }
+
+
+def query(arpa: Path, held_out: Path, reps: int) -> None:
+    import kenlm
+    import numpy as np
+    from rnnkit.ngram import load_arpa
+
+    t0 = time.perf_counter()
+    ours = load_arpa(arpa)
+    t1 = time.perf_counter()
+    theirs = kenlm.Model(str(arpa))
+    t2 = time.perf_counter()
+    sentences = held_out.read_text().splitlines()
+    tokens = sum(len(s.split()) + 1 for s in sentences)
+    ids = np.concatenate([ours.vocabulary.encode(s) for s in sentences]).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum([len(s.split()) for s in sentences])]).astype(np.int64)
+    check = sentences[:2000]
+    assert [ours.score(s) for s in check] == [theirs.score(s) for s in check]
+    assert np.array_equal(ours.score_batch(ids, offsets)[:2000], [theirs.score(s) for s in check])
+    runs: dict[str, list[float]] = {k: [] for k in ("batch", "score", "kenlm", "kenlm_full")}
+    for _ in range(reps):
+        t = time.perf_counter()
+        ours.score_batch(ids, offsets)
+        runs["batch"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for s in sentences:
+            ours.score(s)
+        runs["score"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for s in sentences:
+            theirs.score(s)
+        runs["kenlm"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for s in sentences:
+            list(theirs.full_scores(s))
+        runs["kenlm_full"].append(time.perf_counter() - t)
+    med = {k: float(np.median(v)) for k, v in runs.items()}
+    print(f"ARPA load: rnnkit load_arpa {t1 - t0:.1f} s, kenlm.Model {t2 - t1:.1f} s")
+    print(f"held-out: {len(sentences):,} sentences, {tokens:,} tokens (words + </s>)")
+    print("| scorer | M tokens/s | vs kenlm Model.score | vs kenlm full_scores |")
+    print("|---|---:|---:|---:|")
+    for name, key in (
+        ("rnnkit score_batch (ids)", "batch"),
+        ("rnnkit score (per sentence)", "score"),
+        ("kenlm Model.score", "kenlm"),
+        ("kenlm list(full_scores)", "kenlm_full"),
+    ):
+        print(
+            f"| {name} | {tokens / med[key] / 1e6:.2f} | {med['kenlm'] / med[key]:.2f}x "
+            f"| {med['kenlm_full'] / med[key]:.2f}x |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=["build", "query"])
+    parser.add_argument("--order", type=int, default=5)
+    parser.add_argument("--train", type=Path, default=Path("/tmp/zipf20m.txt"))
+    parser.add_argument("--held-out", type=Path, default=Path("/tmp/zipf2m_heldout.txt"))
+    parser.add_argument("--arpa", type=Path, default=None)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        train, order, arpa = args.worker
+        print(json.dumps(build_worker(train, int(order), arpa)))
+        return
+    arpa = args.arpa or Path(f"/tmp/zipf20m.o{args.order}.arpa")
+    corpus(args.train, 20_000_000, 12345)
+    if args.part == "build":
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "build",
+                "--worker",
+                str(args.train),
+                str(args.order),
+                str(arpa),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        r = json.loads(out.stdout)
+        print(f"order {args.order}: n-grams per order {r['sizes']}")
+        print("| step | seconds |")
+        print("|---|---:|")
+        print(f"| count (text -> NgramCounts) | {r['count_s']:.1f} |")
+        print(f"| estimate (modified Kneser-Ney) | {r['estimate_s']:.1f} |")
+        print(f"| text -> model | {r['count_s'] + r['estimate_s']:.1f} |")
+        rate = r["ngrams"] / r["arpa_s"] / 1e6
+        print(f"| write_arpa | {r['arpa_s']:.1f} ({rate:.2f} M n-grams/s) |")
+        print(
+            f"peak RSS {r['peak_mib']:.0f} MiB; model {r['model_bytes'] / r['ngrams']:.1f} "
+            "bytes per n-gram"
+        )
+        return
+    corpus(args.held_out, 2_000_000, 999)
+    if not arpa.exists():
+        raise SystemExit(f"{arpa} is missing: run the build part first")
+    query(arpa, args.held_out, args.reps)
+
+
+if __name__ == "__main__":
+    main()

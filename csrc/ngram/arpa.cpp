@@ -1,0 +1,351 @@
+#include "ngram/arpa.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
+
+namespace rnnkit::ngram {
+
+int format_float(float value, char* out) {
+    if (std::isnan(value)) {
+        std::memcpy(out, "nan", 3);
+        return 3;
+    }
+    if (std::isinf(value)) {
+        const char* text = value < 0 ? "-inf" : "inf";
+        const int n = value < 0 ? 4 : 3;
+        std::memcpy(out, text, static_cast<std::size_t>(n));
+        return n;
+    }
+    int pos = 0;
+    if (std::signbit(value)) out[pos++] = '-';
+    if (value == 0.0f) {
+        out[pos++] = '0';
+        return pos;
+    }
+    // Shortest round-trip digits and exponent from the scientific form "d.ddde[+-]xx".
+    char sci[40];
+    const auto result =
+        std::to_chars(sci, sci + sizeof(sci), std::fabs(value), std::chars_format::scientific);
+    const char* end = result.ptr;
+    const char* e = std::find(static_cast<const char*>(sci), end, 'e');
+    char digits[16];
+    int nd = 0;
+    for (const char* c = sci; c < e; ++c) {
+        if (*c != '.') digits[nd++] = *c;
+    }
+    int exponent = 0;
+    std::from_chars(e + 1 + (e[1] == '+' ? 1 : 0), end, exponent);
+    if (exponent >= -6 && exponent < 21) {
+        if (exponent >= 0) {
+            for (int i = 0; i <= exponent; ++i) out[pos++] = i < nd ? digits[i] : '0';
+            if (nd > exponent + 1) {
+                out[pos++] = '.';
+                for (int i = exponent + 1; i < nd; ++i) out[pos++] = digits[i];
+            }
+        } else {
+            out[pos++] = '0';
+            out[pos++] = '.';
+            for (int i = 0; i < -exponent - 1; ++i) out[pos++] = '0';
+            for (int i = 0; i < nd; ++i) out[pos++] = digits[i];
+        }
+        return pos;
+    }
+    out[pos++] = digits[0];
+    if (nd > 1) {
+        out[pos++] = '.';
+        for (int i = 1; i < nd; ++i) out[pos++] = digits[i];
+    }
+    out[pos++] = 'e';
+    const auto exp_result = std::to_chars(out + pos, out + pos + 8, exponent);
+    return static_cast<int>(exp_result.ptr - out);
+}
+
+namespace {
+
+class Output {
+public:
+    explicit Output(const std::string& path) : file_(std::fopen(path.c_str(), "wb")), path_(path) {
+        if (!file_) throw std::runtime_error("cannot open " + path + " for writing");
+        buffer_.reserve(kFlush + 4096);
+    }
+    ~Output() {
+        if (file_) std::fclose(file_);
+    }
+    void put(const char* data, std::size_t n) {
+        buffer_.append(data, n);
+        if (buffer_.size() >= kFlush) flush();
+    }
+    void put(const std::string& s) { put(s.data(), s.size()); }
+    void put(char c) { put(&c, 1); }
+    void flush() {
+        if (!buffer_.empty() &&
+            std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+            throw std::runtime_error("cannot write " + path_);
+        }
+        buffer_.clear();
+    }
+    void close() {
+        flush();
+        const int failed = std::fclose(file_);
+        file_ = nullptr;
+        if (failed) throw std::runtime_error("cannot write " + path_);
+    }
+
+private:
+    static constexpr std::size_t kFlush = std::size_t{1} << 20;
+    std::FILE* file_;
+    std::string path_;
+    std::string buffer_;
+};
+
+}  // namespace
+
+void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+    const int N = model.order();
+    Output out(path);
+    out.put("\\data\\\n");
+    for (int n = 1; n <= N; ++n) {
+        out.put("ngram " + std::to_string(n) + "=" + std::to_string(model.size(n)) + "\n");
+    }
+    char number[40];
+    for (int n = 1; n <= N; ++n) {
+        out.put("\n\\" + std::to_string(n) + "-grams:\n");
+        const auto rows = static_cast<std::size_t>(model.size(n));
+        std::vector<std::int32_t> words(rows * static_cast<std::size_t>(n));
+        std::vector<float> probs(rows), backoffs(rows);
+        model.ngrams(n, words.data(), probs.data(), backoffs.data());
+        std::vector<std::uint32_t> order(rows);
+        std::iota(order.begin(), order.end(), 0u);
+        const auto nn = static_cast<std::size_t>(n);
+        std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+            const std::int32_t* a = words.data() + x * nn;
+            const std::int32_t* b = words.data() + y * nn;
+            for (std::size_t k = nn; k-- > 0;) {
+                if (a[k] != b[k]) return a[k] < b[k];
+            }
+            return false;
+        });
+        for (std::uint32_t r : order) {
+            out.put(number, static_cast<std::size_t>(format_float(probs[r], number)));
+            out.put('\t');
+            for (std::size_t k = 0; k < nn; ++k) {
+                if (k) out.put(' ');
+                const std::int32_t id = words[r * nn + k];
+                if (id >= vocab.size()) {
+                    throw std::invalid_argument("the model has word id " + std::to_string(id) +
+                                                ", outside the vocabulary");
+                }
+                out.put(vocab.word(id));
+            }
+            if (n < N) {
+                out.put('\t');
+                out.put(number, static_cast<std::size_t>(format_float(backoffs[r], number)));
+            }
+            out.put('\n');
+        }
+    }
+    out.put("\n\\end\\\n");
+    out.close();
+}
+
+namespace {
+
+// Lines of a file, read in large blocks; the newline (and a \r before it) is stripped.
+class LineReader {
+public:
+    explicit LineReader(const std::string& path)
+        : file_(std::fopen(path.c_str(), "rb")), path_(path) {
+        if (!file_) throw std::runtime_error("cannot open " + path);
+    }
+    ~LineReader() {
+        if (file_) std::fclose(file_);
+    }
+    // The next line, or false at the end of the file.
+    bool next(std::string_view& line) {
+        for (;;) {
+            const std::size_t nl = buffer_.find('\n', start_);
+            if (nl != std::string::npos) {
+                line = std::string_view(buffer_).substr(start_, nl - start_);
+                start_ = nl + 1;
+                ++number_;
+                if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+                return true;
+            }
+            if (eof_) {
+                if (start_ >= buffer_.size()) return false;
+                line = std::string_view(buffer_).substr(start_);
+                start_ = buffer_.size();
+                ++number_;
+                if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+                return true;
+            }
+            buffer_.erase(0, start_);
+            start_ = 0;
+            const std::size_t old = buffer_.size();
+            buffer_.resize(old + kBlock);
+            const std::size_t got = std::fread(buffer_.data() + old, 1, kBlock, file_);
+            buffer_.resize(old + got);
+            if (got < kBlock) {
+                if (std::ferror(file_)) throw std::runtime_error("cannot read " + path_);
+                eof_ = true;
+            }
+        }
+    }
+    std::int64_t number() const { return number_; }
+
+private:
+    static constexpr std::size_t kBlock = std::size_t{1} << 22;
+    std::FILE* file_;
+    std::string path_;
+    std::string buffer_;
+    std::size_t start_ = 0;
+    bool eof_ = false;
+    std::int64_t number_ = 0;
+};
+
+bool blank(std::string_view line) {
+    return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t'; });
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Splits on runs of spaces and tabs.
+void fields_of(std::string_view line, std::vector<std::string_view>& out) {
+    out.clear();
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        std::size_t j = i;
+        while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+        if (j > i) out.push_back(line.substr(i, j - i));
+        i = j;
+    }
+}
+
+bool parse_float(std::string_view text, float& value) {
+    const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+    return result.ec == std::errc() && result.ptr == text.data() + text.size();
+}
+
+}  // namespace
+
+NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
+    if (vocab.size() != 3) throw std::invalid_argument("read_arpa needs a fresh vocabulary");
+    LineReader in(path);
+    std::string_view line;
+    const auto fail = [&](const std::string& message) {
+        return std::invalid_argument(path + ":" + std::to_string(in.number()) + ": " + message);
+    };
+    const auto quoted = [](std::string_view text) {
+        return "'" + std::string(text.substr(0, 200)) + "'";
+    };
+    const auto next_nonblank = [&]() {
+        while (in.next(line)) {
+            if (!blank(line)) return true;
+        }
+        return false;
+    };
+    // Anything before \data\ is a comment (SRILM).
+    bool found = false;
+    while (next_nonblank()) {
+        if (trim(line) == "\\data\\") {
+            found = true;
+            break;
+        }
+    }
+    if (!found) throw std::invalid_argument(path + ": no \\data\\ line");
+    std::vector<std::int64_t> sizes;
+    while (in.next(line) && !blank(line)) {
+        const std::string_view t = trim(line);
+        const std::size_t eq = t.find('=');
+        const std::string expected = "ngram " + std::to_string(sizes.size() + 1) + "=";
+        std::int64_t value = -1;
+        if (eq == std::string_view::npos || t.substr(0, eq + 1) != expected ||
+            std::from_chars(t.data() + eq + 1, t.data() + t.size(), value).ptr !=
+                t.data() + t.size() ||
+            value < 0) {
+            throw fail("expected '" + expected + "count', got " + quoted(line));
+        }
+        sizes.push_back(value);
+    }
+    if (sizes.empty()) throw std::invalid_argument(path + ": no n-gram counts after \\data\\");
+    if (static_cast<int>(sizes.size()) > kMaxOrder) {
+        throw fail("order " + std::to_string(sizes.size()) + " exceeds " +
+                   std::to_string(kMaxOrder));
+    }
+    const int order = static_cast<int>(sizes.size());
+    if (sizes[0] > std::numeric_limits<std::int32_t>::max() - 4) throw fail("too many unigrams");
+    NgramModel model(order, sizes[0] + 3);
+    std::vector<std::string_view> fields;
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(order));
+    bool have_unk = false;
+    for (int n = 1; n <= order; ++n) {
+        if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
+        if (trim(line) != "\\" + std::to_string(n) + "-grams:") {
+            throw fail("expected '\\" + std::to_string(n) + "-grams:', got " + quoted(line));
+        }
+        std::int64_t rows = 0;
+        while (in.next(line) && !blank(line)) {
+            fields_of(line, fields);
+            const auto nn = static_cast<std::size_t>(n);
+            if (fields.size() != nn + 1 && fields.size() != nn + 2) {
+                throw fail("a " + std::to_string(n) + "-gram line needs a log10 probability, " +
+                           std::to_string(n) + " words and maybe a backoff; got " + quoted(line));
+            }
+            float prob = 0.0f, backoff = 0.0f;
+            if (!parse_float(fields[0], prob)) {
+                throw fail("malformed log10 probability " + quoted(fields[0]));
+            }
+            if (fields.size() == nn + 2 && !parse_float(fields[nn + 1], backoff)) {
+                throw fail("malformed log10 backoff " + quoted(fields[nn + 1]));
+            }
+            if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
+            for (std::size_t k = 0; k < nn; ++k) {
+                const std::string_view w = fields[k + 1];
+                std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
+                if (id < 0) throw fail("the word " + quoted(w) + " has no unigram");
+                ids[k] = id;
+            }
+            if (n == 1 && ids[0] == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
+                prob = 0.0f;  // SRILM's -99: <s> is never predicted
+            }
+            if (n == 1 && ids[0] == static_cast<std::int32_t>(kUnk)) have_unk = true;
+            if (n == 1 && vocab.size() > model.vocab_size()) {
+                throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
+            }
+            try {
+                model.set(ids.data(), n, prob, backoff);
+            } catch (const std::invalid_argument& e) {
+                throw fail(e.what());
+            }
+            ++rows;
+        }
+        if (rows != sizes[static_cast<std::size_t>(n - 1)]) {
+            throw fail("the header announces " +
+                       std::to_string(sizes[static_cast<std::size_t>(n - 1)]) + " " +
+                       std::to_string(n) + "-grams, found " + std::to_string(rows));
+        }
+    }
+    if (!next_nonblank() || trim(line) != "\\end\\") {
+        throw fail("expected '\\end\\', got " + quoted(line));
+    }
+    if (!have_unk) {
+        const std::int32_t unk = static_cast<std::int32_t>(kUnk);
+        model.set(&unk, 1, -100.0f, 0.0f);
+    }
+    return model;
+}
+
+}  // namespace rnnkit::ngram

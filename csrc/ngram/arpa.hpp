@@ -1,0 +1,32 @@
+// ARPA text output of an NgramModel, with lmplz's conventions (lm/common/print.cc): a header
+// of counts, then per order the n-grams sorted by their last word, then the one before, ...
+// ("suffix order"), each line `log10 prob<TAB>words[<TAB>log10 backoff]` (no backoff column
+// at the top order), values as the shortest text that reads back as the same float32.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "ngram/model.hpp"
+#include "ngram/vocab.hpp"
+
+namespace rnnkit::ngram {
+
+// The shortest text of a float32 that reads back as the same value, in plain decimal when its
+// decimal exponent is in [-6, 20] and as `1.5e-7` otherwise (double-conversion's
+// ToShortestSingle with decimal range [-6, 21), which KenLM uses). Writes at most 32 bytes
+// into `out`; returns the length.
+int format_float(float value, char* out);
+
+// Writes the model to `path` (created or truncated). Throws std::runtime_error on I/O errors.
+void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::string& path);
+
+// Reads an ARPA file, streaming: lmplz's, and SRILM's variants (comment lines before \data\,
+// -99 for <s> (read as 0: <s> is never predicted), missing backoffs, CRLF line ends, fields
+// separated by tabs or spaces). Unigrams' words are added to `vocab` (which must be fresh: the
+// 3 special words only) in file order. A missing <unk> gets log10 prob -100, as in KenLM.
+// Throws std::invalid_argument "path:line: message" for a malformed file, std::runtime_error
+// when it cannot be read.
+NgramModel read_arpa(const std::string& path, Vocabulary& vocab);
+
+}  // namespace rnnkit::ngram
