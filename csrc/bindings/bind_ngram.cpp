@@ -311,6 +311,29 @@ void register_ngram(py::module_& m) {
             },
             py::arg("counts"), py::arg("vocab_size"))
         .def(
+            "score_text",
+            [](const NgramModel& model, const Vocabulary& vocab, py::handle text, bool bos,
+               bool eos) {
+                // One sentence from its text, in one call (kenlm.Model.score's use): words
+                // split on whitespace, unknown words as <unk>, scored on this thread.
+                std::string storage;
+                const std::string_view view = text_view(text, storage);
+                std::vector<std::int32_t> ids;
+                std::size_t i = 0;
+                while (i < view.size()) {
+                    while (i < view.size() && (ngram::is_space(view[i]) || view[i] == '\n')) ++i;
+                    std::size_t j = i;
+                    while (j < view.size() && !ngram::is_space(view[j]) && view[j] != '\n') ++j;
+                    if (j > i) ids.push_back(std::max(vocab.find(view.substr(i, j - i)), 0));
+                    i = j;
+                }
+                const std::int64_t offsets[2] = {0, static_cast<std::int64_t>(ids.size())};
+                double score = 0.0;
+                model.score(ids.data(), offsets, 1, bos, eos, &score, nullptr, nullptr, 1);
+                return score;
+            },
+            py::arg("vocabulary"), py::arg("text"), py::arg("bos"), py::arg("eos"))
+        .def(
             "write_arpa",
             [](const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
                 py::gil_scoped_release release;

@@ -72,14 +72,14 @@ class NgramModel:
     # ------------------------------------------------------------------ scoring
     def _encode(self, sentence: str | Sequence[str]) -> NDArray[np.int32]:
         if isinstance(sentence, str):
-            words = sentence.split()
-        elif isinstance(sentence, Sequence):
-            words = list(sentence)
-        else:
-            raise TypeError(
-                f"sentence must be a str or a sequence of words, got {type(sentence).__name__}"
-            )
-        return self._ids(words)
+            # Tokenized in C++ (whitespace, newlines included, as kenlm splits); unknown -> 0.
+            ids, _, _ = self.vocabulary._core.encode_text(sentence, False, False)
+            return ids
+        if isinstance(sentence, Sequence):
+            return self._ids(list(sentence))
+        raise TypeError(
+            f"sentence must be a str or a sequence of words, got {type(sentence).__name__}"
+        )
 
     def _run(
         self, ids: NDArray[np.int32], offsets: NDArray[np.int64], bos: bool, eos: bool, tokens: bool
@@ -90,6 +90,8 @@ class NgramModel:
         """log10 probability of ``sentence`` (after ``<s>`` when bos, with ``</s>`` when eos):
         the number ``kenlm.Model.score`` gives on the same ARPA file (summed in float32, as
         KenLM sums). Unknown words score as ``<unk>``."""
+        if isinstance(sentence, str):
+            return float(self._model.score_text(self.vocabulary._core, sentence, bos, eos))
         ids = self._encode(sentence)
         scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, False)
         return float(scores[0])
@@ -110,7 +112,8 @@ class NgramModel:
     def perplexity(self, sentence: str | Sequence[str]) -> float:
         """``10 ** (-score / (words + 1))`` with ``<s>`` and ``</s>``, as ``kenlm.Model``."""
         ids = self._encode(sentence)
-        return 10.0 ** (-self.score(sentence) / (ids.size + 1))
+        scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), True, True, False)
+        return 10.0 ** (-float(scores[0]) / (ids.size + 1))
 
     def score_batch(
         self, ids: Any, offsets: Any, bos: bool = True, eos: bool = True
