@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/parallel.hpp"
+
 namespace rnnkit::ngram {
 
 int format_float(float value, char* out) {
@@ -115,41 +117,54 @@ void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::str
     for (int n = 1; n <= N; ++n) {
         out.put("ngram " + std::to_string(n) + "=" + std::to_string(model.size(n)) + "\n");
     }
-    char number[40];
     for (int n = 1; n <= N; ++n) {
         out.put("\n\\" + std::to_string(n) + "-grams:\n");
         const auto rows = static_cast<std::size_t>(model.size(n));
-        std::vector<std::int32_t> words(rows * static_cast<std::size_t>(n));
+        const auto nn = static_cast<std::size_t>(n);
+        std::vector<std::int32_t> words(rows * nn);
         std::vector<float> probs(rows), backoffs(rows);
         model.ngrams(n, words.data(), probs.data(), backoffs.data());
-        std::vector<std::uint32_t> order(rows);
-        std::iota(order.begin(), order.end(), 0u);
-        const auto nn = static_cast<std::size_t>(n);
-        std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
-            const std::int32_t* a = words.data() + x * nn;
-            const std::int32_t* b = words.data() + y * nn;
-            for (std::size_t k = nn; k-- > 0;) {
-                if (a[k] != b[k]) return a[k] < b[k];
+        for (std::int32_t id : words) {
+            if (id >= vocab.size()) {
+                throw std::invalid_argument("the model has word id " + std::to_string(id) +
+                                            ", outside the vocabulary");
             }
-            return false;
-        });
-        for (std::uint32_t r : order) {
-            out.put(number, static_cast<std::size_t>(format_float(probs[r], number)));
-            out.put('\t');
-            for (std::size_t k = 0; k < nn; ++k) {
-                if (k) out.put(' ');
-                const std::int32_t id = words[r * nn + k];
-                if (id >= vocab.size()) {
-                    throw std::invalid_argument("the model has word id " + std::to_string(id) +
-                                                ", outside the vocabulary");
-                }
-                out.put(vocab.word(id));
-            }
-            if (n < N) {
-                out.put('\t');
-                out.put(number, static_cast<std::size_t>(format_float(backoffs[r], number)));
-            }
-            out.put('\n');
+        }
+        // Lines in storage order (partitions by first word), formatted by all threads a batch
+        // of chunks at a time and written in order.
+        constexpr std::size_t kChunk = 1 << 18;
+        const std::size_t chunks = (rows + kChunk - 1) / kChunk;
+        const int threads = rows < 100000 ? 1 : get_num_threads();
+        std::vector<std::string> text(static_cast<std::size_t>(std::max(threads, 1)));
+        for (std::size_t c0 = 0; c0 < chunks; c0 += text.size()) {
+            const std::size_t batch = std::min(text.size(), chunks - c0);
+            parallel_region(
+                static_cast<int>(std::min<std::size_t>(batch, static_cast<std::size_t>(threads))),
+                [&](int tid, int team) {
+                    for (std::size_t b = static_cast<std::size_t>(tid); b < batch;
+                         b += static_cast<std::size_t>(team)) {
+                        std::string& buf = text[b];
+                        buf.clear();
+                        char number[40];
+                        const std::size_t r0 = (c0 + b) * kChunk, r1 = std::min(rows, r0 + kChunk);
+                        for (std::size_t r = r0; r < r1; ++r) {
+                            buf.append(number,
+                                       static_cast<std::size_t>(format_float(probs[r], number)));
+                            buf.push_back('\t');
+                            for (std::size_t k = 0; k < nn; ++k) {
+                                if (k) buf.push_back(' ');
+                                buf.append(vocab.word(words[r * nn + k]));
+                            }
+                            if (n < N) {
+                                buf.push_back('\t');
+                                buf.append(number, static_cast<std::size_t>(
+                                                       format_float(backoffs[r], number)));
+                            }
+                            buf.push_back('\n');
+                        }
+                    }
+                });
+            for (std::size_t b = 0; b < batch; ++b) out.put(text[b]);
         }
     }
     out.put("\n\\end\\\n");

@@ -1,7 +1,8 @@
 // ARPA text output of an NgramModel, with lmplz's conventions (lm/common/print.cc): a header
-// of counts, then per order the n-grams sorted by their last word, then the one before, ...
-// ("suffix order"), each line `log10 prob<TAB>words[<TAB>log10 backoff]` (no backoff column
-// at the top order), values as the shortest text that reads back as the same float32.
+// of counts, then per order one line per n-gram, `log10 prob<TAB>words[<TAB>log10 backoff]`
+// (no backoff column at the top order), values as the shortest text that reads back as the
+// same float32. Lines come in storage order (unigrams by id, then the partitions by first
+// word), not lmplz's suffix order: readers do not care, and sorting cost more than the rest.
 #pragma once
 
 #include <cstdio>

@@ -142,21 +142,30 @@ void NgramModel::ngrams(int n, std::int32_t* words, float* log_probs, float* log
         }
         return;
     }
-    std::size_t row = 0;
-    for (const Partition& part : parts_) {
-        const Order& o = part.at(n);
-        for (std::size_t e = 0; e < o.word.size(); ++e, ++row) {
-            std::int32_t* out = words + row * static_cast<std::size_t>(n);
-            std::uint32_t index = static_cast<std::uint32_t>(e);
-            for (int k = n; k >= 2; --k) {
-                out[k - 1] = static_cast<std::int32_t>(part.at(k).word[index]);
-                index = part.at(k).prefix[index];
-            }
-            out[0] = static_cast<std::int32_t>(index);
-            log_probs[row] = o.log_prob[e];
-            log_backoffs[row] = o.log_backoff[e];
-        }
+    // Partitions are independent: each fills its own rows (at the sum of the sizes before it),
+    // on all threads; walking each entry's chain of prefixes is a cache miss per word.
+    std::vector<std::size_t> first_row(parts_.size() + 1, 0);
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+        first_row[p + 1] = first_row[p] + parts_[p].at(n).word.size();
     }
+    parallel_region(first_row.back() < 100000 ? 1 : get_num_threads(), [&](int tid, int team) {
+        for_each_owned(static_cast<std::int64_t>(parts_.size()), tid, team, [&](std::int64_t p) {
+            const Partition& part = parts_[static_cast<std::size_t>(p)];
+            const Order& o = part.at(n);
+            std::size_t row = first_row[static_cast<std::size_t>(p)];
+            for (std::size_t e = 0; e < o.word.size(); ++e, ++row) {
+                std::int32_t* out = words + row * static_cast<std::size_t>(n);
+                std::uint32_t index = static_cast<std::uint32_t>(e);
+                for (int k = n; k >= 2; --k) {
+                    out[k - 1] = static_cast<std::int32_t>(part.at(k).word[index]);
+                    index = part.at(k).prefix[index];
+                }
+                out[0] = static_cast<std::int32_t>(index);
+                log_probs[row] = o.log_prob[e];
+                log_backoffs[row] = o.log_backoff[e];
+            }
+        });
+    });
 }
 
 float NgramModel::log_prob(const std::int32_t* words, int n, int* matched) const {

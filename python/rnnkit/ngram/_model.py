@@ -137,9 +137,9 @@ class NgramModel:
     # ------------------------------------------------------------------ ARPA
     def write_arpa(self, path: str | os.PathLike[str]) -> None:
         """Writes the model as an ARPA file with lmplz's conventions (log10 values printed as
-        the shortest float32 text, a backoff column on every n-gram below the top order, the
-        n-grams of each order sorted by their last word, then the one before, ...), atomically
-        (a temporary file renamed over ``path``)."""
+        the shortest float32 text, a backoff column on every n-gram below the top order), in
+        C++ on all threads, atomically (a temporary file renamed over ``path``). Lines come in
+        storage order (unigrams by id, then grouped by first word), not lmplz's sorted order."""
         target = Path(path)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
