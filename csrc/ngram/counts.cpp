@@ -58,9 +58,7 @@ std::int64_t NgramCounts::find(const Order& o, std::uint32_t prefix, std::uint32
 
 std::uint32_t NgramCounts::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
     bool added = false;
-    const std::uint32_t e = table::find_or_add(o, prefix, word, &added);
-    if (added) o.count.push_back(0);
-    return e;
+    return table::find_or_add(o, prefix, word, &added);
 }
 
 void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offsets,

@@ -87,6 +87,15 @@ private:
         std::vector<std::uint32_t> word;
         std::vector<std::uint64_t> count;
         std::vector<std::uint32_t> slots;  // entry index + 1, 0 = empty
+
+        std::size_t size() const { return word.size(); }
+        std::uint32_t prefix_at(std::size_t e) const { return prefix[e]; }
+        std::uint32_t word_at(std::size_t e) const { return word[e]; }
+        void append(std::uint32_t p, std::uint32_t w) {
+            prefix.push_back(p);
+            word.push_back(w);
+            count.push_back(0);
+        }
     };
     // The n-grams of orders 2..N whose first word falls in one partition: orders[n - 2].
     struct Partition {

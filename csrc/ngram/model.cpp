@@ -50,12 +50,7 @@ std::int64_t NgramModel::find(const Order& o, std::uint32_t prefix, std::uint32_
 
 std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
     bool added = false;
-    const std::uint32_t e = table::find_or_add(o, prefix, word, &added);
-    if (added) {
-        o.log_prob.push_back(0.0f);
-        o.log_backoff.push_back(0.0f);
-    }
-    return e;
+    return table::find_or_add(o, prefix, word, &added);
 }
 
 void NgramModel::rebuild_table(Order& o) {
@@ -66,7 +61,7 @@ std::int64_t NgramModel::size(int n) const {
     check_n(n, order_);
     if (n == 1) return std::count(unigram_present_.begin(), unigram_present_.end(), 1);
     std::int64_t total = 0;
-    for (const Partition& part : parts_) total += static_cast<std::int64_t>(part.at(n).word.size());
+    for (const Partition& part : parts_) total += static_cast<std::int64_t>(part.at(n).size());
     return total;
 }
 
@@ -101,8 +96,8 @@ void NgramModel::set(const std::int32_t* words, int n, float log_prob, float log
     }
     Order& o = part.at(n);
     const std::uint32_t here = find_or_add(o, e, static_cast<std::uint32_t>(words[n - 1]));
-    o.log_prob[here] = log_prob;
-    o.log_backoff[here] = log_backoff;
+    o.entries[here].log_prob = log_prob;
+    o.entries[here].log_backoff = log_backoff;
 }
 
 bool NgramModel::get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const {
@@ -124,8 +119,8 @@ bool NgramModel::get(const std::int32_t* words, int n, float* log_prob, float* l
         if (found < 0) return false;
         e = static_cast<std::uint32_t>(found);
     }
-    *log_prob = part.at(n).log_prob[e];
-    *log_backoff = part.at(n).log_backoff[e];
+    *log_prob = part.at(n).entries[e].log_prob;
+    *log_backoff = part.at(n).entries[e].log_backoff;
     return true;
 }
 
@@ -146,23 +141,23 @@ void NgramModel::ngrams(int n, std::int32_t* words, float* log_probs, float* log
     // on all threads; walking each entry's chain of prefixes is a cache miss per word.
     std::vector<std::size_t> first_row(parts_.size() + 1, 0);
     for (std::size_t p = 0; p < parts_.size(); ++p) {
-        first_row[p + 1] = first_row[p] + parts_[p].at(n).word.size();
+        first_row[p + 1] = first_row[p] + parts_[p].at(n).size();
     }
     parallel_region(first_row.back() < 100000 ? 1 : get_num_threads(), [&](int tid, int team) {
         for_each_owned(static_cast<std::int64_t>(parts_.size()), tid, team, [&](std::int64_t p) {
             const Partition& part = parts_[static_cast<std::size_t>(p)];
             const Order& o = part.at(n);
             std::size_t row = first_row[static_cast<std::size_t>(p)];
-            for (std::size_t e = 0; e < o.word.size(); ++e, ++row) {
+            for (std::size_t e = 0; e < o.size(); ++e, ++row) {
                 std::int32_t* out = words + row * static_cast<std::size_t>(n);
                 std::uint32_t index = static_cast<std::uint32_t>(e);
                 for (int k = n; k >= 2; --k) {
-                    out[k - 1] = static_cast<std::int32_t>(part.at(k).word[index]);
-                    index = part.at(k).prefix[index];
+                    out[k - 1] = static_cast<std::int32_t>(part.at(k).entries[index].word);
+                    index = part.at(k).entries[index].prefix;
                 }
                 out[0] = static_cast<std::int32_t>(index);
-                log_probs[row] = o.log_prob[e];
-                log_backoffs[row] = o.log_backoff[e];
+                log_probs[row] = o.entries[e].log_prob;
+                log_backoffs[row] = o.entries[e].log_backoff;
             }
         });
     });
@@ -239,7 +234,7 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
                     const Order& o = parts_[static_cast<std::size_t>(p)].at(k + 2);
                     const std::int64_t found = find(o, ctx.index, w);
                     if (found < 0) break;
-                    prob = o.log_prob[static_cast<std::size_t>(found)];
+                    prob = o.entries[static_cast<std::size_t>(found)].log_prob;
                     matched = k + 2;
                     next[static_cast<std::size_t>(k + 1)] = {p, static_cast<std::uint32_t>(found)};
                 }
@@ -249,7 +244,8 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
                     prob += ctx.partition < 0 ? unigram_backoff_[ctx.index]
                                               : parts_[static_cast<std::size_t>(ctx.partition)]
                                                     .at(c + 1)
-                                                    .log_backoff[ctx.index];
+                                                    .entries[ctx.index]
+                                                    .log_backoff;
                 }
                 total += prob;
                 if (token_scores) {
@@ -311,11 +307,11 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         for (int n = 2; n <= N; ++n) {
             const NgramCounts::Order& from = counts.parts_[p].at(n);
             Order& to = model.parts_[p].at(n);
-            to.prefix = from.prefix;
-            to.word = from.word;
+            to.entries.resize(from.size());
+            for (std::size_t e = 0; e < from.size(); ++e) {
+                to.entries[e] = {from.prefix[e], from.word[e], 0.0f, 0.0f};
+            }
             to.slots = from.slots;
-            to.log_prob.assign(from.word.size(), 0.0f);
-            to.log_backoff.assign(from.word.size(), 0.0f);
         }
     }
     const auto order_of = [&](std::size_t p, int n) -> const NgramCounts::Order& {
@@ -583,9 +579,9 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         } else {
             for (std::size_t p = 0; p < model.parts_.size(); ++p) {
                 Order& lower = model.parts_[p].at(n - 1);
-                for (std::size_t e = 0; e < lower.word.size(); ++e) {
+                for (std::size_t e = 0; e < lower.size(); ++e) {
                     const Context& c = ctx[p][e];
-                    lower.log_backoff[e] =
+                    lower.entries[e].log_backoff =
                         c.den == 0 ? 0.0f : std::log10(weight(n, c.den, c.n1, c.n2, c.n3));
                 }
             }
@@ -608,7 +604,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                                     : below_prob[static_cast<std::size_t>(s.partition)][s.index];
                 const float prob = u + g * lower;
                 probs[p][e] = prob;
-                out.log_prob[e] = std::min(0.0f, std::log10(prob));
+                out.entries[e].log_prob = std::min(0.0f, std::log10(prob));
             }
         }
         below_prob = std::move(probs);
@@ -621,8 +617,7 @@ std::size_t NgramModel::memory_bytes() const {
                         unigram_present_.capacity();
     for (const Partition& part : parts_) {
         for (const Order& o : part.orders) {
-            bytes += (o.prefix.capacity() + o.word.capacity() + o.slots.capacity()) * 4 +
-                     (o.log_prob.capacity() + o.log_backoff.capacity()) * 4;
+            bytes += o.entries.capacity() * sizeof(Entry) + o.slots.capacity() * 4;
         }
     }
     return bytes;

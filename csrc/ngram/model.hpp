@@ -69,12 +69,21 @@ public:
 
 private:
     friend class NgramCounts;
+    // One record per n-gram: the key and the values a lookup reads share a cache line.
+    struct Entry {
+        std::uint32_t prefix;
+        std::uint32_t word;
+        float log_prob;
+        float log_backoff;
+    };
     struct Order {
-        std::vector<std::uint32_t> prefix;
-        std::vector<std::uint32_t> word;
+        std::vector<Entry> entries;
         std::vector<std::uint32_t> slots;
-        std::vector<float> log_prob;
-        std::vector<float> log_backoff;
+
+        std::size_t size() const { return entries.size(); }
+        std::uint32_t prefix_at(std::size_t e) const { return entries[e].prefix; }
+        std::uint32_t word_at(std::size_t e) const { return entries[e].word; }
+        void append(std::uint32_t p, std::uint32_t w) { entries.push_back({p, w, 0.0f, 0.0f}); }
     };
     struct Partition {
         std::vector<Order> orders;  // orders[n - 2]

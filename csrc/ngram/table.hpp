@@ -1,8 +1,9 @@
 // The open-addressing tables shared by the count store and the model: n-gram keys
 // (prefix entry, last word) packed in 64 bits, linear probing over a power-of-two array of
-// entry index + 1 (0 = empty), kept at most half full. `Table` is any struct with the vectors
-// prefix, word and slots (uint32); find_or_add appends to prefix and word only, so callers
-// append the other per-entry columns themselves.
+// entry index + 1 (0 = empty), kept at most half full. `Table` is any struct with a vector
+// `slots` (uint32) and the members size(), prefix_at(e), word_at(e) and append(prefix, word)
+// (a new entry with zero values): the count store keeps its columns apart, the model keeps
+// each entry's key and values in one record (one cache line per lookup).
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ std::int64_t find(const Table& t, std::uint32_t prefix, std::uint32_t word) {
     for (std::size_t slot = mix(pack(prefix, word)) & mask;; slot = (slot + 1) & mask) {
         const std::uint32_t e = t.slots[slot];
         if (e == 0) return -1;
-        if (t.prefix[e - 1] == prefix && t.word[e - 1] == word) return e - 1;
+        if (t.prefix_at(e - 1) == prefix && t.word_at(e - 1) == word) return e - 1;
     }
 }
 
@@ -45,8 +46,8 @@ void grow(Table& t) {
     const std::size_t size = t.slots.size() * 2;
     t.slots.assign(size, 0);
     const std::size_t mask = size - 1;
-    for (std::size_t e = 0; e < t.word.size(); ++e) {
-        std::size_t slot = mix(pack(t.prefix[e], t.word[e])) & mask;
+    for (std::size_t e = 0; e < t.size(); ++e) {
+        std::size_t slot = mix(pack(t.prefix_at(e), t.word_at(e))) & mask;
         while (t.slots[slot] != 0) slot = (slot + 1) & mask;
         t.slots[slot] = static_cast<std::uint32_t>(e + 1);
     }
@@ -56,12 +57,12 @@ void grow(Table& t) {
 template <typename Table>
 void rebuild(Table& t) {
     std::size_t size = kInitialSlots;
-    while (size < 2 * t.word.size()) size *= 2;
+    while (size < 2 * t.size()) size *= 2;
     t.slots.assign(size / 2, 0);
     grow(t);
 }
 
-// The entry of (prefix, word), appended (prefix and word only) when new; `added` says which.
+// The entry of (prefix, word), appended when new; `added` says which.
 template <typename Table>
 std::uint32_t find_or_add(Table& t, std::uint32_t prefix, std::uint32_t word, bool* added) {
     const std::size_t mask = t.slots.size() - 1;
@@ -69,18 +70,17 @@ std::uint32_t find_or_add(Table& t, std::uint32_t prefix, std::uint32_t word, bo
     for (;; slot = (slot + 1) & mask) {
         const std::uint32_t e = t.slots[slot];
         if (e == 0) break;
-        if (t.prefix[e - 1] == prefix && t.word[e - 1] == word) {
+        if (t.prefix_at(e - 1) == prefix && t.word_at(e - 1) == word) {
             *added = false;
             return e - 1;
         }
     }
-    const std::size_t index = t.word.size();
+    const std::size_t index = t.size();
     if (index >= std::numeric_limits<std::uint32_t>::max() - 1) {
         throw std::length_error(
             "more than 2^32 - 2 distinct n-grams of one order in one partition");
     }
-    t.prefix.push_back(prefix);
-    t.word.push_back(word);
+    t.append(prefix, word);
     *added = true;
     if (2 * (index + 1) > t.slots.size()) {
         grow(t);  // re-places every entry, this one included
