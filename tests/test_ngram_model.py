@@ -211,3 +211,19 @@ def test_bad_estimate_arguments() -> None:
         estimate(NgramCounts(2), method="kn2")
     with pytest.raises(TypeError, match=r"counts must be NgramCounts, got list"):
         estimate([])  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_estimation_is_the_same_for_any_thread_count(
+    rng: np.random.Generator, tmp_path: Path, restore_threads: int
+) -> None:
+    import rnnkit
+
+    counts = NgramCounts(4).update(zipf_corpus(rng, 3000))
+    texts = []
+    for threads in (1, 2, 3):
+        rnnkit.set_num_threads(threads)
+        path = tmp_path / f"t{threads}.arpa"
+        estimate(counts).write_arpa(path)
+        texts.append(path.read_text())
+    assert texts[0] == texts[1] == texts[2]

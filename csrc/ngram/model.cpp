@@ -317,13 +317,23 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
     const auto order_of = [&](std::size_t p, int n) -> const NgramCounts::Order& {
         return counts.parts_[p].at(n);
     };
+    // fn(p) for every partition, partitions owned round-robin by the threads: each step below
+    // writes only its own partition's arrays (reading others'), so the result is the same for
+    // any thread count.
+    const int threads = get_num_threads();
+    const auto each_partition = [&](auto&& fn) {
+        parallel_region(threads, [&](int tid, int team) {
+            for_each_owned(static_cast<std::int64_t>(model.parts_.size()), tid, team,
+                           [&](std::int64_t p) { fn(static_cast<std::size_t>(p)); });
+        });
+    };
     // Suffix links: suffix[n - 2][p][e] for entries of order n >= 2 (unigram: partition -1).
     std::vector<std::vector<std::vector<EntryRef>>> suffix(
         static_cast<std::size_t>(std::max(N - 1, 0)));
     for (int n = 2; n <= N; ++n) {
         auto& links = suffix[static_cast<std::size_t>(n - 2)];
         links.resize(model.parts_.size());
-        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+        each_partition([&](std::size_t p) {
             const NgramCounts::Order& o = order_of(p, n);
             links[p].resize(o.word.size());
             for (std::size_t e = 0; e < o.word.size(); ++e) {
@@ -340,7 +350,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                 if (found < 0) throw std::logic_error("an n-gram's suffix is not stored");
                 links[p][e] = {q, static_cast<std::uint32_t>(found)};
             }
-        }
+        });
     }
     // First word of each entry (for "begins with <s>"): order 2's prefix is the word itself.
     const auto begins_with_bos = [&](std::size_t p, int n, std::uint32_t e) {
@@ -363,19 +373,25 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         a1 = raw1;
     } else {
         for (int n = 2; n <= N; ++n) {
-            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
-                for (const EntryRef& s : suffix[static_cast<std::size_t>(n - 2)][p]) {
-                    if (s.partition < 0) {
-                        ++a1[s.index];
-                    } else {
-                        ++a[static_cast<std::size_t>(n - 3)][static_cast<std::size_t>(s.partition)]
-                           [s.index];
+            // Left extensions land in the partition of the suffix: each partition's owner
+            // scans every link and counts those that land in its partition.
+            each_partition([&](std::size_t owner) {
+                for (const auto& part_links : suffix[static_cast<std::size_t>(n - 2)]) {
+                    for (const EntryRef& s : part_links) {
+                        if (s.partition < 0) {
+                            if (static_cast<std::size_t>(NgramCounts::partition_of(s.index)) ==
+                                owner) {
+                                ++a1[s.index];
+                            }
+                        } else if (static_cast<std::size_t>(s.partition) == owner) {
+                            ++a[static_cast<std::size_t>(n - 3)][owner][s.index];
+                        }
                     }
                 }
-            }
+            });
         }
         for (int n = 2; n <= N; ++n) {
-            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            each_partition([&](std::size_t p) {
                 const NgramCounts::Order& o = order_of(p, n);
                 auto& an = a[static_cast<std::size_t>(n - 2)][p];
                 for (std::size_t e = 0; e < o.word.size(); ++e) {
@@ -383,7 +399,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                         an[e] = o.count[e];
                     }
                 }
-            }
+            });
         }
     }
     a1[kBos] = 0;  // nothing precedes <s>; lmplz gives it 0 (at order 1 too)
@@ -557,7 +573,8 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                 ctx[p].resize(order_of(p, n - 1).word.size());
             }
         }
-        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+        // A context is in its extensions' partition (for n == 2, the word's own partition).
+        each_partition([&](std::size_t p) {
             const NgramCounts::Order& o = order_of(p, n);
             const auto& an = a[static_cast<std::size_t>(n - 2)][p];
             for (std::size_t e = 0; e < o.word.size(); ++e) {
@@ -568,7 +585,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                 if (v == 2) ++c.n2;
                 if (v >= 3) ++c.n3;
             }
-        }
+        });
         // Backoffs of order n-1 (as contexts of order n).
         if (n == 2) {
             for (std::size_t w : present) {
@@ -577,18 +594,18 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                     c.den == 0 ? 0.0f : std::log10(weight(2, c.den, c.n1, c.n2, c.n3));
             }
         } else {
-            for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+            each_partition([&](std::size_t p) {
                 Order& lower = model.parts_[p].at(n - 1);
                 for (std::size_t e = 0; e < lower.size(); ++e) {
                     const Context& c = ctx[p][e];
                     lower.entries[e].log_backoff =
                         c.den == 0 ? 0.0f : std::log10(weight(n, c.den, c.n1, c.n2, c.n3));
                 }
-            }
+            });
         }
         // Probabilities of order n.
         std::vector<std::vector<float>> probs(model.parts_.size());
-        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+        each_partition([&](std::size_t p) {
             const NgramCounts::Order& o = order_of(p, n);
             const auto& an = a[static_cast<std::size_t>(n - 2)][p];
             const auto& links = suffix[static_cast<std::size_t>(n - 2)][p];
@@ -606,7 +623,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
                 probs[p][e] = prob;
                 out.entries[e].log_prob = std::min(0.0f, std::log10(prob));
             }
-        }
+        });
         below_prob = std::move(probs);
     }
     return model;
