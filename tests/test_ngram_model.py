@@ -227,3 +227,47 @@ def test_estimation_is_the_same_for_any_thread_count(
         estimate(counts).write_arpa(path)
         texts.append(path.read_text())
     assert texts[0] == texts[1] == texts[2]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_states_score_word_by_word_as_kenlm(rng: np.random.Generator, tmp_path: Path) -> None:
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 400)))
+    path = tmp_path / "m.arpa"
+    m.write_arpa(path)
+    k = kenlm.Model(str(path))
+    for sentence in zipf_corpus(rng, 30, vocab=2500):
+        state, kstate = m.begin_state(), kenlm.State()
+        k.BeginSentenceWrite(kstate)
+        per_word = []
+        for w in [*sentence, "</s>"]:
+            prob, length, after = m.full_score(state, w)
+            kafter = kenlm.State()
+            full = k.BaseFullScore(kstate, w, kafter)
+            assert (prob, length) == (full.log_prob, full.ngram_length), w
+            per_word.append((prob, length))
+            state, kstate = after, kafter
+        assert per_word == [(p, n) for p, n, _ in m.full_scores(" ".join(sentence))]
+    a = m.full_score(m.begin_state(), "w1")[2]
+    b = m.full_score(m.full_score(m.begin_state(), "w7")[2], "w1")[2]
+    assert m.base_score(m.null_state(), "w1")[0] == m["w1"][0]
+    assert hash(a) == hash(m.full_score(m.begin_state(), "w1")[2]) and len(m.null_state()) == 0
+    assert (a == b) == (a._entries == b._entries)
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_next_word_distribution(rng: np.random.Generator) -> None:
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 400, vocab=300)))
+    for context in [None, "w0", ["w3", "w1"], "never seen words", m.null_state()]:
+        dist = m.next_word_distribution(context)
+        probs = [p for _, p in dist]
+        assert probs == sorted(probs, reverse=True)
+        assert sum(10**p for p in probs) == pytest.approx(1.0, abs=2e-5)
+        assert {w for w, _ in dist} == set(m.vocabulary.words) - {"<s>"}
+        assert m.next_word_distribution(context, top_k=5) == dist[:5]
+    ctx = ["<s>", "w0"]
+    for word, prob in m.next_word_distribution("w0", top_k=20):
+        assert prob == pytest.approx(m.logprob(word, ctx), abs=1e-6)
+    with pytest.raises(ValueError, match=r"top_k must be a positive int or None, got 0"):
+        m.next_word_distribution(None, top_k=0)
+    with pytest.raises(TypeError, match=r"state must be a rnnkit.ngram.State, got tuple"):
+        m.full_score((), "w0")  # type: ignore[arg-type]

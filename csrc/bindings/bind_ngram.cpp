@@ -75,6 +75,30 @@ std::string_view text_view(py::handle text, std::string& storage) {
     throw py::type_error("text must be str or bytes, got " + type_name(text));
 }
 
+// A model state from Python: the stored n-grams ending at the previous word, each packed as
+// (partition + 1) << 32 | index (partition -1: a unigram, index = its id), shortest first.
+std::vector<ngram::EntryRef> parse_state(const NgramModel& model,
+                                         const std::vector<std::int64_t>& state) {
+    const auto order = static_cast<std::size_t>(model.order());
+    if (state.size() >= order) {
+        throw py::value_error("state holds " + std::to_string(state.size()) +
+                              " n-grams; this model's states hold at most " +
+                              std::to_string(order - 1));
+    }
+    std::vector<ngram::EntryRef> context(order);
+    for (std::size_t k = 0; k < state.size(); ++k) {
+        context[k] = {static_cast<std::int32_t>((state[k] >> 32) - 1),
+                      static_cast<std::uint32_t>(state[k] & 0xffffffff)};
+        const bool unigram = context[k].partition < 0;
+        if ((unigram && k != 0) || (!unigram && k == 0) ||
+            context[k].partition >= ngram::kPartitions ||
+            (unigram && context[k].index >= model.vocab_size())) {
+            throw py::value_error("state is not a state of this model");
+        }
+    }
+    return context;
+}
+
 template <typename T>
 py::array_t<T> to_array(const std::vector<T>& values) {
     py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
@@ -310,6 +334,39 @@ void register_ngram(py::module_& m) {
                 return py::make_tuple(std::move(model), discounts, fallback);
             },
             py::arg("counts"), py::arg("vocab_size"))
+        .def(
+            "full_score",
+            [](const NgramModel& model, const std::vector<std::int64_t>& state, std::int64_t word) {
+                const auto order = static_cast<std::size_t>(model.order());
+                const std::vector<ngram::EntryRef> context = parse_state(model, state);
+                std::vector<ngram::EntryRef> next(order);
+                if (word < 0 || word >= model.vocab_size()) word = 0;
+                int next_have = 0, matched = 0;
+                const float prob =
+                    model.step(context.data(), static_cast<int>(state.size()),
+                               static_cast<std::uint32_t>(word), next.data(), &next_have, &matched);
+                py::tuple out(static_cast<std::size_t>(next_have));
+                for (int k = 0; k < next_have; ++k) {
+                    const auto& e = next[static_cast<std::size_t>(k)];
+                    out[static_cast<std::size_t>(k)] =
+                        py::int_((static_cast<std::int64_t>(e.partition + 1) << 32) | e.index);
+                }
+                return py::make_tuple(prob, matched, out);
+            },
+            py::arg("state"), py::arg("word"))
+        .def(
+            "distribution",
+            [](const NgramModel& model, const std::vector<std::int64_t>& state) {
+                const std::vector<ngram::EntryRef> context = parse_state(model, state);
+                py::array_t<float> out(static_cast<py::ssize_t>(model.vocab_size()));
+                float* data = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    model.distribution(context.data(), static_cast<int>(state.size()), data);
+                }
+                return out;
+            },
+            py::arg("state"))
         .def(
             "score_text",
             [](const NgramModel& model, const Vocabulary& vocab, py::handle text, bool bos,

@@ -198,6 +198,38 @@ float NgramModel::log_prob(const std::int32_t* words, int n, int* matched) const
     return prob + backoff;
 }
 
+float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next,
+                       int* next_have, int* matched_out) const {
+    if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
+    float prob = unigram_prob_[w];
+    int matched = 1;
+    next[0] = {-1, w};
+    // Extend the match leftwards: the n-gram (context of length k + 1, w), stopping at the
+    // first miss (a stored n-gram's suffixes are all stored).
+    for (int k = 0; k < have && k + 2 <= order_; ++k) {
+        const EntryRef ctx = context[k];
+        const int p = ctx.partition < 0 ? NgramCounts::partition_of(ctx.index) : ctx.partition;
+        const Order& o = parts_[static_cast<std::size_t>(p)].at(k + 2);
+        const std::int64_t found = find(o, ctx.index, w);
+        if (found < 0) break;
+        prob = o.entries[static_cast<std::size_t>(found)].log_prob;
+        matched = k + 2;
+        next[k + 1] = {p, static_cast<std::uint32_t>(found)};
+    }
+    // Backoffs of the contexts at least as long as the match (matched - 1 words).
+    for (int c = matched - 1; c < have && c + 1 < order_; ++c) {
+        const EntryRef ctx = context[c];
+        prob += ctx.partition < 0 ? unigram_backoff_[ctx.index]
+                                  : parts_[static_cast<std::size_t>(ctx.partition)]
+                                        .at(c + 1)
+                                        .entries[ctx.index]
+                                        .log_backoff;
+    }
+    *matched_out = matched;
+    *next_have = std::min(matched, order_ - 1);
+    return prob;
+}
+
 void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
                        bool bos, bool eos, double* sentence_scores, float* token_scores,
                        std::int32_t* token_lengths, int threads) const {
@@ -205,8 +237,6 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
     const std::int64_t tokens = offsets[sentences] - offsets[0];
     const int team = tokens < 20000 ? 1 : threads;
     parallel_region(team, [&](int tid, int nthreads) {
-        // State: entries of the stored n-grams ending at the previous word, by length - 1
-        // (length 1: the word id), and their partitions.
         std::vector<EntryRef> context(static_cast<std::size_t>(order_)), next(context.size());
         for (std::int64_t s = tid; s < sentences; s += nthreads) {
             const std::int64_t begin = offsets[s], end = offsets[s + 1];
@@ -218,45 +248,35 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
             float total = 0.0f;  // KenLM sums in float32 too (kenlm.pyx: cdef float total)
             const std::int64_t count = end - begin + (eos ? 1 : 0);
             for (std::int64_t t = 0; t < count; ++t) {
-                const std::int64_t pos = begin + t;
-                std::uint32_t w = t < end - begin ? static_cast<std::uint32_t>(ids[pos]) : kEos;
-                if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
-                float prob = unigram_prob_[w];
-                int matched = 1;
-                next[0] = {-1, w};
-                // Extend the match leftwards: the n-gram (context of length k, w).
-                int k = 0;
-                for (; k < have && k + 2 <= order_; ++k) {
-                    const EntryRef ctx = context[static_cast<std::size_t>(k)];
-                    const std::uint32_t first = ctx.partition < 0 ? ctx.index : 0;
-                    const int p =
-                        ctx.partition < 0 ? NgramCounts::partition_of(first) : ctx.partition;
-                    const Order& o = parts_[static_cast<std::size_t>(p)].at(k + 2);
-                    const std::int64_t found = find(o, ctx.index, w);
-                    if (found < 0) break;
-                    prob = o.entries[static_cast<std::size_t>(found)].log_prob;
-                    matched = k + 2;
-                    next[static_cast<std::size_t>(k + 1)] = {p, static_cast<std::uint32_t>(found)};
-                }
-                // Backoffs of the contexts at least as long as the match (matched - 1 words).
-                for (int c = matched - 1; c < have && c + 1 < order_; ++c) {
-                    const EntryRef ctx = context[static_cast<std::size_t>(c)];
-                    prob += ctx.partition < 0 ? unigram_backoff_[ctx.index]
-                                              : parts_[static_cast<std::size_t>(ctx.partition)]
-                                                    .at(c + 1)
-                                                    .entries[ctx.index]
-                                                    .log_backoff;
-                }
+                const std::uint32_t w =
+                    t < end - begin ? static_cast<std::uint32_t>(ids[begin + t]) : kEos;
+                int matched = 0, next_have = 0;
+                const float prob = step(context.data(), have, w, next.data(), &next_have, &matched);
                 total += prob;
                 if (token_scores) {
                     const std::int64_t out = begin + (eos ? s : 0) + t;
                     token_scores[out] = prob;
                     token_lengths[out] = matched;
                 }
-                have = std::min(matched, order_ - 1);
+                have = next_have;
                 std::swap(context, next);
             }
             sentence_scores[s] = total;
+        }
+    });
+}
+
+void NgramModel::distribution(const EntryRef* context, int have, float* log_probs) const {
+    const auto V = unigram_present_.size();
+    parallel_region(V < 20000 ? 1 : get_num_threads(), [&](int tid, int team) {
+        std::vector<EntryRef> next(static_cast<std::size_t>(order_));
+        for (std::size_t w = static_cast<std::size_t>(tid); w < V;
+             w += static_cast<std::size_t>(team)) {
+            int matched = 0, next_have = 0;
+            log_probs[w] = unigram_present_[w] && w != kBos
+                               ? step(context, have, static_cast<std::uint32_t>(w), next.data(),
+                                      &next_have, &matched)
+                               : -std::numeric_limits<float>::infinity();
         }
     });
 }

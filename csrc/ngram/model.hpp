@@ -57,6 +57,17 @@ public:
                bool bos, bool eos, double* sentence_scores, float* token_scores,
                std::int32_t* token_lengths, int threads) const;
 
+    // KenLM's FullScore: log10 p(w | the context), the context given as the stored n-grams
+    // ending at the previous word (context[k]: the one of length k + 1; `have` of them, 0 for
+    // none, {-1, <s>} alone after <s>). Writes the stored n-grams ending at w into `next`
+    // (order - 1 slots), their number into *next_have, the length matched into *matched. An id
+    // without a unigram scores as <unk>.
+    float step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next, int* next_have,
+               int* matched) const;
+    // log10 p(w | context) for every id w (-inf for <s> and ids without a unigram), on all
+    // threads: the distribution of the next word.
+    void distribution(const EntryRef* context, int have, float* log_probs) const;
+
     std::size_t memory_bytes() const;
 
     // Interpolated modified Kneser-Ney as KenLM's lmplz estimates it (see model.cpp), over

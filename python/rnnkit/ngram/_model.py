@@ -21,6 +21,31 @@ __all__ = ["NgramModel", "estimate", "load_arpa"]
 METHODS = ("mkn",)
 
 
+class State:
+    """Where scoring stands after some words: the stored n-grams ending at the last one (as
+    KenLM's ``kenlm.State``). Immutable, comparable and hashable; equal states give equal
+    scores for whatever follows. Made by :meth:`NgramModel.begin_state`,
+    :meth:`NgramModel.null_state` and returned by :meth:`NgramModel.full_score`."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: tuple[int, ...] = ()) -> None:
+        self._entries = tuple(entries)
+
+    def __len__(self) -> int:
+        """How many words of context the state keeps (the longest stored n-gram's length)."""
+        return len(self._entries)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, State) and other._entries == self._entries
+
+    def __hash__(self) -> int:
+        return hash(self._entries)
+
+    def __repr__(self) -> str:
+        return f"State(length={len(self)})"
+
+
 class NgramModel:
     """A backoff n-gram model (the ARPA form): log10 probabilities and backoffs of n-grams of
     orders 1..``order``, scored as KenLM scores them (the longest stored n-gram ending at the
@@ -114,6 +139,61 @@ class NgramModel:
         ids = self._encode(sentence)
         scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), True, True, False)
         return 10.0 ** (-float(scores[0]) / (ids.size + 1))
+
+    def begin_state(self) -> State:
+        """The state at the start of a sentence (after ``<s>``)."""
+        return State(((0 << 32) | Vocabulary.BOS,))
+
+    def null_state(self) -> State:
+        """The state with no context at all."""
+        return State()
+
+    def full_score(self, state: State, word: str) -> tuple[float, int, State]:
+        """``(log10 p(word | state), length of the n-gram matched, the state after word)``:
+        KenLM's ``Model.BaseFullScore``. An unknown word scores as ``<unk>``."""
+        if not isinstance(state, State):
+            raise TypeError(f"state must be a rnnkit.ngram.State, got {type(state).__name__}")
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        prob, matched, after = self._model.full_score(
+            list(state._entries), self.vocabulary.lookup(word)
+        )
+        return float(prob), int(matched), State(after)
+
+    def base_score(self, state: State, word: str) -> tuple[float, State]:
+        """``(log10 p(word | state), the state after word)``: KenLM's ``Model.BaseScore``."""
+        prob, _, after = self.full_score(state, word)
+        return prob, after
+
+    def next_word_distribution(
+        self, context: State | str | Sequence[str] | None = None, top_k: int | None = None
+    ) -> list[tuple[str, float]]:
+        """``(word, log10 p(word | context))`` for every word that can come next (every
+        vocabulary word but ``<s>``), most probable first; the first ``top_k`` only when given.
+        ``context``: a :class:`State`, or words that follow ``<s>`` (None: a sentence's start).
+        The probabilities sum to 1. Computed in C++ on all threads."""
+        if isinstance(context, State):
+            state = context
+        else:
+            state = self.begin_state()
+            words = (
+                []
+                if context is None
+                else (context.split() if isinstance(context, str) else list(context))
+            )
+            for w in words:
+                _, _, state = self.full_score(state, w)
+        if top_k is not None and (
+            not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        log_probs = self._model.distribution(list(state._entries))
+        valid = np.flatnonzero(np.isfinite(log_probs))
+        order = valid[np.argsort(-log_probs[valid], kind="stable")]
+        if top_k is not None:
+            order = order[:top_k]
+        words = self.vocabulary.words
+        return [(words[i], float(log_probs[i])) for i in order.tolist()]
 
     def score_batch(
         self, ids: Any, offsets: Any, bos: bool = True, eos: bool = True
