@@ -311,3 +311,22 @@ def test_parallel_counting_is_exact_and_identical_for_any_thread_count(
     assert counted.to_bytes() == serial
     if threads == 2:
         assert as_counters(counted) == ref.count_ngrams(sents, 4)
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_continuation_counts(order: int, rng: np.random.Generator) -> None:
+    """N1+(. g): the number of distinct words right before g, for every n-gram g below the top
+    order, aligned with ngrams(n)."""
+    sents = corpus(rng, 200)
+    c = NgramCounts(order).update(sents)
+    expected = ref.count_ngrams(sents, order)
+    words = c.vocabulary.words
+    for n in range(1, order):
+        left = Counter(g[1:] for g in expected[n])
+        ids, _ = c.ngrams(n)
+        got = c.continuation_counts(n)
+        assert got.shape == (ids.shape[0],) and got.dtype == np.int64
+        for row, value in zip(ids.tolist(), got.tolist(), strict=True):
+            assert value == left[tuple(words[i] for i in row)]
+    with pytest.raises(ValueError, match=rf"continuation counts of order {order} need n-grams"):
+        c.continuation_counts(order)

@@ -228,6 +228,18 @@ void register_ngram(py::module_& m) {
                 c.merge(other, &translate);
             },
             py::arg("other"), py::arg("translate") = py::none())
+        .def(
+            "continuation_counts",
+            [](const NgramCounts& c, py::handle n_obj) {
+                const int n = order_arg(c, n_obj);
+                std::vector<std::uint64_t> values;
+                {
+                    py::gil_scoped_release release;
+                    values = c.continuation_counts(n);
+                }
+                return to_array(values);
+            },
+            py::arg("n"))
         .def("word_bound", &NgramCounts::word_bound)
         .def("prune", &NgramCounts::prune, py::arg("min_counts"))
         .def("to_bytes", [](const NgramCounts& c) { return py::bytes(c.to_bytes()); })

@@ -220,6 +220,85 @@ std::vector<std::uint64_t> NgramCounts::count_of_counts(int n, int max_count) co
     return hist;
 }
 
+NgramCounts::SuffixLinks NgramCounts::suffix_links(int threads) const {
+    SuffixLinks links(static_cast<std::size_t>(std::max(order_ - 1, 0)));
+    for (int n = 2; n <= order_; ++n) {
+        auto& at_n = links[static_cast<std::size_t>(n - 2)];
+        at_n.resize(parts_.size());
+        // Order n's links extend order n-1's: one probe per entry.
+        each_partition(threads, [&](std::size_t p) {
+            const Order& o = parts_[p].at(n);
+            at_n[p].resize(o.size());
+            for (std::size_t e = 0; e < o.size(); ++e) {
+                if (n == 2) {
+                    at_n[p][e] = {-1, o.word[e]};
+                    continue;
+                }
+                const EntryRef before = links[static_cast<std::size_t>(n - 3)][p][o.prefix[e]];
+                const int q = before.partition < 0 ? partition_of(before.index) : before.partition;
+                const std::int64_t found =
+                    find(parts_[static_cast<std::size_t>(q)].at(n - 1), before.index, o.word[e]);
+                if (found < 0) throw std::logic_error("an n-gram's suffix is not stored");
+                at_n[p][e] = {q, static_cast<std::uint32_t>(found)};
+            }
+        });
+    }
+    return links;
+}
+
+void NgramCounts::left_extensions(const SuffixLinks& links, int threads,
+                                  std::vector<std::uint64_t>& unigrams,
+                                  EntryValues& entries) const {
+    unigrams.assign(unigram_.size(), 0);
+    entries.assign(static_cast<std::size_t>(std::max(order_ - 1, 0)), {});
+    for (int n = 2; n < order_; ++n) {
+        auto& at_n = entries[static_cast<std::size_t>(n - 2)];
+        at_n.resize(parts_.size());
+        for (std::size_t p = 0; p < parts_.size(); ++p) at_n[p].assign(parts_[p].at(n).size(), 0);
+    }
+    // Each (n+1)-gram is one left extension of its suffix, which lives in the suffix's
+    // partition: each partition's owner scans every link and counts those that land in it.
+    for (int n = 2; n <= order_; ++n) {
+        each_partition(threads, [&](std::size_t owner) {
+            for (const auto& part_links : links[static_cast<std::size_t>(n - 2)]) {
+                for (const EntryRef& s : part_links) {
+                    if (s.partition < 0) {
+                        if (static_cast<std::size_t>(partition_of(s.index)) == owner) {
+                            ++unigrams[s.index];
+                        }
+                    } else if (static_cast<std::size_t>(s.partition) == owner) {
+                        ++entries[static_cast<std::size_t>(n - 3)][owner][s.index];
+                    }
+                }
+            }
+        });
+    }
+}
+
+std::vector<std::uint64_t> NgramCounts::continuation_counts(int n) const {
+    check_order(n, order_);
+    if (n == order_) {
+        throw std::invalid_argument("continuation counts of order " + std::to_string(n) +
+                                    " need n-grams of order " + std::to_string(n + 1) +
+                                    "; this store counts up to " + std::to_string(order_));
+    }
+    const int threads = get_num_threads();
+    std::vector<std::uint64_t> unigrams;
+    EntryValues entries;
+    left_extensions(suffix_links(threads), threads, unigrams, entries);
+    std::vector<std::uint64_t> out;
+    if (n == 1) {
+        for (std::size_t w = 0; w < unigram_.size(); ++w) {
+            if (unigram_[w] != 0) out.push_back(unigrams[w]);
+        }
+        return out;
+    }
+    for (const auto& part : entries[static_cast<std::size_t>(n - 2)]) {
+        out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+}
+
 void NgramCounts::merge(const NgramCounts& other, const std::vector<std::uint32_t>* translate) {
     if (other.order_ != order_) {
         throw std::invalid_argument("cannot merge counts of order " + std::to_string(other.order_) +

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "common/parallel.hpp"
+
 namespace rnnkit::ngram {
 
 constexpr std::uint32_t kUnk = 0;
@@ -37,8 +39,20 @@ constexpr int kMaxOrder = 64;
 // Partitions of the n-grams by first word (a function of the word id alone).
 constexpr int kPartitions = 16;
 
+// Where an entry of order >= 2 lives: partition and index (unigrams: partition -1, the id).
+struct EntryRef {
+    std::int32_t partition;
+    std::uint32_t index;
+};
+
 class NgramCounts {
 public:
+    // links[n - 2][p][e]: the suffix (the n-gram without its first word) of entry e of order n
+    // in partition p, for n = 2..N.
+    using SuffixLinks = std::vector<std::vector<std::vector<EntryRef>>>;
+    // Per-entry values of orders 2..N: values[n - 2][p][e].
+    using EntryValues = std::vector<std::vector<std::vector<std::uint64_t>>>;
+
     explicit NgramCounts(int order);
 
     int order() const { return order_; }
@@ -59,6 +73,19 @@ public:
     std::uint64_t total(int n) const;
     // hist[k - 1] = number of n-grams of order n seen exactly k times, k = 1..max_count.
     std::vector<std::uint64_t> count_of_counts(int n, int max_count) const;
+
+    // Continuation counts N1+(. g): for every n-gram g of order n < N, in ngrams(n)'s order,
+    // the number of distinct words seen right before it.
+    std::vector<std::uint64_t> continuation_counts(int n) const;
+    // Every entry's suffix link, on `threads` threads.
+    SuffixLinks suffix_links(int threads) const;
+    // The number of distinct left extensions of every unigram (by id, `unigrams`) and of every
+    // entry of orders 2..N-1 (`entries`, empty vectors at order N), from the suffix links.
+    void left_extensions(const SuffixLinks& links, int threads,
+                         std::vector<std::uint64_t>& unigrams, EntryValues& entries) const;
+    // fn(p) for every partition p, partitions owned round-robin by `threads` threads.
+    template <typename Fn>
+    void each_partition(int threads, Fn&& fn) const;
 
     // Adds every count of `other` (same order) to this store. With `translate`, other's word
     // id w is this store's translate[w] (stores counted with different vocabularies); several
@@ -118,5 +145,13 @@ private:
     std::vector<std::uint64_t> unigram_;  // count by word id
     std::vector<Partition> parts_;        // kPartitions (none when order_ == 1)
 };
+
+template <typename Fn>
+void NgramCounts::each_partition(int threads, Fn&& fn) const {
+    parallel_region(threads, [&](int tid, int team) {
+        for_each_owned(static_cast<std::int64_t>(parts_.size()), tid, team,
+                       [&](std::int64_t p) { fn(static_cast<std::size_t>(p)); });
+    });
+}
 
 }  // namespace rnnkit::ngram

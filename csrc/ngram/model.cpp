@@ -337,83 +337,35 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
     const auto order_of = [&](std::size_t p, int n) -> const NgramCounts::Order& {
         return counts.parts_[p].at(n);
     };
-    // fn(p) for every partition, partitions owned round-robin by the threads: each step below
-    // writes only its own partition's arrays (reading others'), so the result is the same for
-    // any thread count.
+    // Each step below runs partition by partition on all threads and writes only its own
+    // partition's arrays (reading others'), so the result is the same for any thread count.
     const int threads = get_num_threads();
     const auto each_partition = [&](auto&& fn) {
-        parallel_region(threads, [&](int tid, int team) {
-            for_each_owned(static_cast<std::int64_t>(model.parts_.size()), tid, team,
-                           [&](std::int64_t p) { fn(static_cast<std::size_t>(p)); });
-        });
+        counts.each_partition(threads, fn);
     };
-    // Suffix links: suffix[n - 2][p][e] for entries of order n >= 2 (unigram: partition -1).
-    std::vector<std::vector<std::vector<EntryRef>>> suffix(
-        static_cast<std::size_t>(std::max(N - 1, 0)));
-    for (int n = 2; n <= N; ++n) {
-        auto& links = suffix[static_cast<std::size_t>(n - 2)];
-        links.resize(model.parts_.size());
-        each_partition([&](std::size_t p) {
-            const NgramCounts::Order& o = order_of(p, n);
-            links[p].resize(o.word.size());
-            for (std::size_t e = 0; e < o.word.size(); ++e) {
-                if (n == 2) {
-                    links[p][e] = {-1, o.word[e]};
-                    continue;
-                }
-                const EntryRef before =
-                    suffix[static_cast<std::size_t>(n - 3)][p][o.prefix[e]];  // order n-1
-                const int q = before.partition < 0 ? NgramCounts::partition_of(before.index)
-                                                   : before.partition;
-                const std::int64_t found = table::find(order_of(static_cast<std::size_t>(q), n - 1),
-                                                       before.index, o.word[e]);
-                if (found < 0) throw std::logic_error("an n-gram's suffix is not stored");
-                links[p][e] = {q, static_cast<std::uint32_t>(found)};
-            }
-        });
-    }
+    const NgramCounts::SuffixLinks suffix = counts.suffix_links(threads);
     // First word of each entry (for "begins with <s>"): order 2's prefix is the word itself.
     const auto begins_with_bos = [&](std::size_t p, int n, std::uint32_t e) {
         for (int k = n; k >= 2; --k) e = order_of(p, k).prefix[e];
         return e == kBos;
     };
 
-    // 1. Adjusted counts.
-    std::vector<std::uint64_t> a1(V_ids, 0);
-    std::vector<std::vector<std::vector<std::uint64_t>>> a(
-        static_cast<std::size_t>(std::max(N - 1, 0)));  // a[n - 2][p][e]
-    for (int n = 2; n <= N; ++n) {
-        auto& an = a[static_cast<std::size_t>(n - 2)];
-        an.resize(model.parts_.size());
-        for (std::size_t p = 0; p < model.parts_.size(); ++p) {
-            an[p].assign(order_of(p, n).word.size(), 0);
-        }
-    }
+    // 1. Adjusted counts: left extensions, then raw counts at the top order and for n-grams
+    // that begin with <s>.
+    std::vector<std::uint64_t> a1;
+    NgramCounts::EntryValues a;
     if (N == 1) {
         a1 = raw1;
     } else {
-        for (int n = 2; n <= N; ++n) {
-            // Left extensions land in the partition of the suffix: each partition's owner
-            // scans every link and counts those that land in its partition.
-            each_partition([&](std::size_t owner) {
-                for (const auto& part_links : suffix[static_cast<std::size_t>(n - 2)]) {
-                    for (const EntryRef& s : part_links) {
-                        if (s.partition < 0) {
-                            if (static_cast<std::size_t>(NgramCounts::partition_of(s.index)) ==
-                                owner) {
-                                ++a1[s.index];
-                            }
-                        } else if (static_cast<std::size_t>(s.partition) == owner) {
-                            ++a[static_cast<std::size_t>(n - 3)][owner][s.index];
-                        }
-                    }
-                }
-            });
-        }
+        counts.left_extensions(suffix, threads, a1, a);
+        a1.resize(V_ids, 0);
+        auto& top = a[static_cast<std::size_t>(N - 2)];
+        top.resize(model.parts_.size());
         for (int n = 2; n <= N; ++n) {
             each_partition([&](std::size_t p) {
                 const NgramCounts::Order& o = order_of(p, n);
                 auto& an = a[static_cast<std::size_t>(n - 2)][p];
+                an.resize(o.word.size(), 0);
                 for (std::size_t e = 0; e < o.word.size(); ++e) {
                     if (n == N || begins_with_bos(p, n, static_cast<std::uint32_t>(e))) {
                         an[e] = o.count[e];

@@ -21,12 +21,6 @@
 
 namespace rnnkit::ngram {
 
-// Where an entry of order >= 2 lives: partition and index (unigrams: partition -1, the id).
-struct EntryRef {
-    std::int32_t partition;
-    std::uint32_t index;
-};
-
 class NgramModel {
 public:
     // An empty model over ids [0, vocab_size).

@@ -372,6 +372,12 @@ class NgramCounts:
         for row, count in zip(ids.tolist(), counts.tolist(), strict=True):
             yield tuple(words[i] for i in row), count
 
+    def continuation_counts(self, n: int) -> NDArray[np.int64]:
+        """N1+(. g) for every n-gram g of order ``n`` < ``order``, in :meth:`ngrams`'s order:
+        how many distinct words were seen right before it (Kneser-Ney's continuation counts;
+        ``<s>`` and n-grams starting with it have none)."""
+        return self._store.continuation_counts(n).astype(np.int64)
+
     def count_of_counts(self, n: int, max_count: int = 4) -> NDArray[np.int64]:
         """``[N_1, ..., N_max_count]``: how many n-grams of order ``n`` were seen exactly k
         times (the statistics of Good-Turing and Kneser-Ney discounts)."""
