@@ -272,7 +272,12 @@ def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
     lines before ``\\data\\``, CRLF line ends), streaming, in C++. A malformed file raises
     ``ValueError`` naming the line (``path:line: message``); a missing ``<unk>`` gets log10
     probability -100, as KenLM gives it."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no ARPA file at {os.fspath(path)}")
     vocab = Vocabulary()
-    model = _core._read_arpa(os.fspath(path), vocab._core)
+    try:
+        model = _core._read_arpa(os.fspath(path), vocab._core)
+    except RuntimeError as error:  # I/O failures from the C++ reader
+        raise OSError(str(error)) from None
     vocab.frozen = True
     return NgramModel(model, vocab)

@@ -1,0 +1,77 @@
+"""The ``rnnkit`` command line: ``ngram build`` writes an ARPA file that kenlm reads with the
+same scores, ``ngram query`` prints KenLM-style totals and perplexities; errors exit 1."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import kenlm
+import pytest
+from rnnkit.cli import main
+from rnnkit.ngram import load_arpa
+
+TEXT = (
+    "".join(
+        f"the {a} {b} sat on the mat\n"
+        for a in ("cat", "dog", "fox", "cow")
+        for b in ("big", "small")
+    )
+    + "a cat ran\nthe dog ran away\n"
+)
+
+
+def test_build_then_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT)
+    arpa = tmp_path / "model.arpa"
+    out = io.StringIO()
+    assert main(["ngram", "build", "-o", "3", "--text", str(corpus), "--arpa", str(arpa)], out) == 0
+    assert "n-grams 1:" in out.getvalue() and arpa.exists()
+    k = kenlm.Model(str(arpa))
+    model = load_arpa(arpa)
+    queries = ["the cat sat on the mat", "a dog ran", "zebra"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(q + "\n" for q in queries)))
+    out = io.StringIO()
+    assert main(["ngram", "query", str(arpa), "--words"], out) == 0
+    lines = out.getvalue().splitlines()
+    for q, line in zip(queries, lines, strict=False):
+        total = float(line.split("Total: ")[1].split()[0])
+        assert total == pytest.approx(k.score(q), abs=1e-5)
+        assert total == pytest.approx(model.score(q), abs=1e-5)
+    assert lines[2].endswith("OOV: 1")
+    assert lines[-1] == "Tokens:\t13" and lines[-2] == "OOVs:\t1"
+    assert lines[-4].startswith("Perplexity including OOVs:\t")
+
+
+def test_build_from_stdin_and_module_entry_point(tmp_path: Path) -> None:
+    arpa = tmp_path / "m.arpa"
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "ngram", "build", "-o", "2", "--arpa", str(arpa)],
+        input=TEXT,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert load_arpa(arpa).size(2) > 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ngram", "query", "/nonexistent/model.arpa"], "no ARPA file at /nonexistent/model.arpa"),
+        (["ngram", "build", "-o", "0", "--arpa", "x.arpa"], "--order must be >= 1, got 0"),
+    ],
+)
+def test_errors_exit_1(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
