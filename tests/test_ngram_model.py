@@ -271,3 +271,13 @@ def test_next_word_distribution(rng: np.random.Generator) -> None:
         m.next_word_distribution(None, top_k=0)
     with pytest.raises(TypeError, match=r"state must be a rnnkit.ngram.State, got tuple"):
         m.full_score((), "w0")  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_a_unigram_model_scores_without_context() -> None:
+    m = estimate(NgramCounts(1).update(ISSUE_405))
+    assert m.begin_state() == m.null_state()
+    assert m.score("I went") == pytest.approx(m["I"][0] + m["went"][0] + m["</s>"][0], abs=1e-6)
+    assert m.full_score(m.begin_state(), "I")[1] == 1
+    dist = m.next_word_distribution("I")
+    assert sum(10**p for _, p in dist) == pytest.approx(1.0, abs=1e-5)

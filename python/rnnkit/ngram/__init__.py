@@ -159,6 +159,7 @@ class Vocabulary:
         totals = np.zeros(0, dtype=np.uint64)
         for text, lengths in _text_batches(sentences):
             _, _, counts = seen.encode_text(text, True, True)
+            assert counts is not None  # asked for (with_counts=True)
             if lengths is not None:
                 _encode(seen, text, lengths, False)  # checks the words
             grown = np.zeros(len(seen), dtype=np.uint64)

@@ -141,8 +141,9 @@ class NgramModel:
         return 10.0 ** (-float(scores[0]) / (ids.size + 1))
 
     def begin_state(self) -> State:
-        """The state at the start of a sentence (after ``<s>``)."""
-        return State(((0 << 32) | Vocabulary.BOS,))
+        """The state at the start of a sentence (after ``<s>``; a unigram model keeps no
+        context, so there it is the null state)."""
+        return State((Vocabulary.BOS,) if self.order > 1 else ())
 
     def null_state(self) -> State:
         """The state with no context at all."""
