@@ -184,6 +184,7 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
         ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\n\\end\\\n", r"announces 2 1-grams, found 1"),
         ("\\data\\\nngram 1=1\n\n\\2-grams:\n", r"bad.arpa:4: expected '\\1-grams:'"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"bad.arpa:5: positive log10"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\nnan\ta\n\n\\end\\\n", r"bad.arpa:5: NaN in 'nan\ta'"),
         ("no data here\n", r"no \\data\\ line"),
         (
             "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n"
@@ -281,3 +282,44 @@ def test_a_unigram_model_scores_without_context() -> None:
     assert m.full_score(m.begin_state(), "I")[1] == 1
     dist = m.next_word_distribution("I")
     assert sum(10**p for _, p in dist) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_mutated_arpa_files_never_crash(rng: np.random.Generator, tmp_path: Path) -> None:
+    """300 mutations of a valid ARPA file (bytes flipped, lines deleted, duplicated or cut,
+    numbers replaced by junk): each either loads or raises ValueError / UnicodeDecodeError,
+    and a model that loads scores without crashing."""
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 60, vocab=50)))
+    good = tmp_path / "good.arpa"
+    m.write_arpa(good)
+    lines = good.read_bytes().split(b"\n")
+    junk = [b"", b"-", b"nan", b"1e999", b"-inf", b"\t", b"\\end\\", b"\\data\\", b"ngram 9=1"]
+    path = tmp_path / "mutant.arpa"
+    loaded = 0
+    for _ in range(300):
+        mutant = list(lines)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(mutant)))
+            kind = int(rng.integers(0, 5))
+            if kind == 0:
+                del mutant[i]
+            elif kind == 1:
+                mutant.insert(i, mutant[i])
+            elif kind == 2:
+                mutant[i] = mutant[i][: int(rng.integers(0, len(mutant[i]) + 1))]
+            elif kind == 3:
+                fields = mutant[i].split(b"\t")
+                fields[int(rng.integers(0, len(fields)))] = junk[int(rng.integers(0, len(junk)))]
+                mutant[i] = b"\t".join(fields)
+            else:
+                raw = bytearray(mutant[i] or b" ")
+                raw[int(rng.integers(0, len(raw)))] = int(rng.integers(0, 256))
+                mutant[i] = bytes(raw)
+        path.write_bytes(b"\n".join(mutant))
+        try:
+            model = load_arpa(path)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        loaded += 1
+        model.score("w0 w1 w2 nothing")
+    assert loaded < 300  # most mutations are caught

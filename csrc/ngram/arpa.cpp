@@ -326,6 +326,7 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             if (fields.size() == nn + 2 && !parse_float(fields[nn + 1], backoff)) {
                 throw fail("malformed log10 backoff " + quoted(fields[nn + 1]));
             }
+            if (std::isnan(prob) || std::isnan(backoff)) throw fail("NaN in " + quoted(line));
             if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
             for (std::size_t k = 0; k < nn; ++k) {
                 const std::string_view w = fields[k + 1];
