@@ -49,7 +49,10 @@ def test_build_then_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_build_from_stdin_and_module_entry_point(tmp_path: Path) -> None:
     arpa = tmp_path / "m.arpa"
     done = subprocess.run(
-        [sys.executable, "-m", "rnnkit", "ngram", "build", "-o", "2", "--arpa", str(arpa)],
+        [
+            *(sys.executable, "-m", "rnnkit", "ngram", "build", "-o", "2"),
+            *("--method", "witten_bell", "--arpa", str(arpa)),
+        ],
         input=TEXT,
         text=True,
         capture_output=True,

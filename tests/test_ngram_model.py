@@ -52,16 +52,22 @@ def test_lmplz_issue_405_values() -> None:
         assert got == pytest.approx((prob, backoff), abs=2e-7), ngram
 
 
+METHODS = ["mkn", "kn", "absolute", "witten_bell"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
-def test_probabilities_equal_the_reference(order: int, rng: np.random.Generator) -> None:
+def test_probabilities_equal_the_reference(
+    order: int, method: str, rng: np.random.Generator
+) -> None:
     """Every stored n-gram's probability and backoff against the float64 reference given the
     same discounts (the float32 estimator agrees to float32 precision)."""
     sents = zipf_corpus(rng, 400)
     counts = NgramCounts(order).update(sents)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # order 1 of tiny data may fall back
-        m = estimate(counts)
-    p, gamma = ref.modified_kneser_ney(ref.count_ngrams(sents, order), m.discounts)
+        m = estimate(counts, method)
+    p, gamma = ref.interpolated(ref.count_ngrams(sents, order), method, m.discounts)
     words = m.vocabulary.words
     for n in range(1, order + 1):
         ids, probs, backoffs = m.ngrams(n)
@@ -74,13 +80,16 @@ def test_probabilities_equal_the_reference(order: int, rng: np.random.Generator)
                 assert lb == pytest.approx(expected, abs=3e-6), g
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("order", [2, 3])
-def test_every_context_distribution_sums_to_one(order: int, rng: np.random.Generator) -> None:
+def test_every_context_distribution_sums_to_one(
+    order: int, method: str, rng: np.random.Generator
+) -> None:
     """For the empty context and every stored context h: sum over the vocabulary (all words
     but <s>, <unk> included) of p(w | h), by backoff, is 1."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # fallback discounts normalise too
-        m = estimate(NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25)))
+        m = estimate(NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25)), method)
     vocab = [w for w in m.vocabulary.words if w != "<s>"]
     contexts: list[tuple[str, ...]] = [()]
     for n in range(1, order):
@@ -95,12 +104,15 @@ def test_every_context_distribution_sums_to_one(order: int, rng: np.random.Gener
 
 # Small random corpora may leave an order without valid discounts (lmplz's fallback then).
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
-@pytest.mark.parametrize("order", [2, 3, 5])
+@pytest.mark.parametrize(
+    ("order", "method"),
+    [(2, "mkn"), (3, "mkn"), (5, "mkn"), (3, "kn"), (3, "absolute"), (4, "witten_bell")],
+)
 def test_kenlm_reads_our_arpa_and_scores_the_same(
-    order: int, rng: np.random.Generator, tmp_path: Path
+    order: int, method: str, rng: np.random.Generator, tmp_path: Path
 ) -> None:
     train = zipf_corpus(rng, 500)
-    m = estimate(NgramCounts(order).update(train))
+    m = estimate(NgramCounts(order).update(train), method)
     path = tmp_path / "model.arpa"
     m.write_arpa(path)
     k = kenlm.Model(str(path))
@@ -208,7 +220,9 @@ def test_tiny_data_falls_back_to_lmplz_discounts() -> None:
 
 
 def test_bad_estimate_arguments() -> None:
-    with pytest.raises(ValueError, match=r"method must be one of 'mkn', got 'kn2'"):
+    with pytest.raises(
+        ValueError, match=r"method must be one of 'mkn', 'kn', 'absolute', 'witten_bell', got 'kn2'"
+    ):
         estimate(NgramCounts(2), method="kn2")
     with pytest.raises(TypeError, match=r"counts must be NgramCounts, got list"):
         estimate([])  # type: ignore[arg-type]

@@ -334,18 +334,33 @@ void register_ngram(py::module_& m) {
             py::arg("ids"), py::arg("offsets"), py::arg("bos"), py::arg("eos"),
             py::arg("per_token"))
         .def_static(
-            "modified_kneser_ney",
-            [](const NgramCounts& counts, std::int64_t vocab_size) {
+            "interpolated",
+            [](const NgramCounts& counts, std::int64_t vocab_size, const std::string& method) {
+                NgramModel::Smoothing smoothing;
+                if (method == "mkn") {
+                    smoothing = NgramModel::Smoothing::ModifiedKneserNey;
+                } else if (method == "kn") {
+                    smoothing = NgramModel::Smoothing::KneserNey;
+                } else if (method == "absolute") {
+                    smoothing = NgramModel::Smoothing::Absolute;
+                } else if (method == "witten_bell") {
+                    smoothing = NgramModel::Smoothing::WittenBell;
+                } else {
+                    throw py::value_error(
+                        "method must be 'mkn', 'kn', 'absolute' or "
+                        "'witten_bell', got '" +
+                        method + "'");
+                }
                 std::vector<float> discounts;
                 std::vector<int> fallback;
                 NgramModel model = [&] {
                     py::gil_scoped_release release;
-                    return NgramModel::modified_kneser_ney(counts, vocab_size, &discounts,
-                                                           &fallback);
+                    return NgramModel::interpolated(counts, vocab_size, smoothing, &discounts,
+                                                    &fallback);
                 }();
                 return py::make_tuple(std::move(model), discounts, fallback);
             },
-            py::arg("counts"), py::arg("vocab_size"))
+            py::arg("counts"), py::arg("vocab_size"), py::arg("method"))
         .def(
             "full_score",
             [](const NgramModel& model, const std::vector<std::int64_t>& state, std::int64_t word) {

@@ -308,9 +308,12 @@ using Words = std::vector<std::uint32_t>;
 
 }  // namespace
 
-NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64_t vocab_size,
-                                           std::vector<float>* discounts,
-                                           std::vector<int>* fallback) {
+NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t vocab_size,
+                                    Smoothing method, std::vector<float>* discounts,
+                                    std::vector<int>* fallback) {
+    const bool kneser_ney =
+        method == Smoothing::ModifiedKneserNey || method == Smoothing::KneserNey;
+    const bool witten_bell = method == Smoothing::WittenBell;
     const int N = counts.order();
     if (counts.word_bound() > vocab_size) {
         throw std::invalid_argument("the counts hold ids up to " +
@@ -352,10 +355,17 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
 
     // 1. Adjusted counts: left extensions, then raw counts at the top order and for n-grams
     // that begin with <s>.
+    // Without Kneser-Ney, every order uses its raw counts.
     std::vector<std::uint64_t> a1;
     NgramCounts::EntryValues a;
-    if (N == 1) {
+    if (N == 1 || !kneser_ney) {
         a1 = raw1;
+        a.assign(static_cast<std::size_t>(std::max(N - 1, 0)), {});
+        for (int n = 2; n <= N; ++n) {
+            auto& an = a[static_cast<std::size_t>(n - 2)];
+            an.resize(model.parts_.size());
+            each_partition([&](std::size_t p) { an[p] = order_of(p, n).count; });
+        }
     } else {
         counts.left_extensions(suffix, threads, a1, a);
         a1.resize(V_ids, 0);
@@ -390,7 +400,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
             for (std::uint64_t v : part) tally(stats[static_cast<std::size_t>(n - 1)], v, 1);
         }
     }
-    if (N >= 2) {
+    if (N >= 2 && method == Smoothing::ModifiedKneserNey) {
         // The largest padded N-gram in suffix order: compare last words, then the ones
         // before (a padded <s> is id 1). Candidates end in the largest id that ends any.
         Words best;
@@ -460,6 +470,26 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         const auto& h = stats[static_cast<std::size_t>(k - 1)];
         auto& d = D[static_cast<std::size_t>(k - 1)];
         d[0] = 0.0f;
+        if (witten_bell) {
+            d = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int j = 1; j <= 3; ++j) discounts->push_back(0.0f);
+            continue;
+        }
+        if (method != Smoothing::ModifiedKneserNey) {
+            // One discount, D = n1 / (n1 + 2 n2) (Ney, Essen and Kneser), in (0, 1] when there
+            // are singletons.
+            const float one =
+                static_cast<float>(h[1]) /
+                static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
+            if (h[1] > 0 && one > 0.0f && one <= 1.0f) {
+                d = {0.0f, one, one, one};
+            } else {
+                d = {0.0f, 0.5f, 0.5f, 0.5f};
+                fallback->push_back(k);
+            }
+            for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
+            continue;
+        }
         bool ok = true;
         const float y =
             static_cast<float>(h[1]) /
@@ -483,12 +513,25 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         }
         for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
     }
+    // u(hw)'s denominator: sum of the counts after h (Witten-Bell: plus T).
+    const auto denominator = [&](std::uint64_t den, std::uint64_t n1, std::uint64_t n2,
+                                 std::uint64_t n3) {
+        return static_cast<float>(witten_bell ? den + n1 + n2 + n3 : den);
+    };
     const auto discounted = [&](int k, std::uint64_t value) {
+        if (witten_bell) return static_cast<float>(value);
         const auto& d = D[static_cast<std::size_t>(k - 1)];
         return static_cast<float>(value) - d[std::min<std::uint64_t>(value, 3)];
     };
+    // The weight of the lower order in a context: gamma = (D1 N1 + D2 N2 + D3 N3+) / den with
+    // discounts; Witten-Bell: T / (den + T), T = N1+(h .) the number of distinct words seen after
+    // h.
     const auto weight = [&](int k, std::uint64_t den, std::uint64_t n1, std::uint64_t n2,
                             std::uint64_t n3) {
+        if (witten_bell) {
+            const float types = static_cast<float>(n1 + n2 + n3);
+            return types / (static_cast<float>(den) + types);
+        }
         const auto& d = D[static_cast<std::size_t>(k - 1)];
         const float numerator =
             ((0.0f + d[1] * static_cast<float>(n1)) + d[2] * static_cast<float>(n2)) +
@@ -525,8 +568,9 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
         if (w == kBos) {
             prob = 1.0f;
         } else {
-            const float u =
-                a1[w] == 0 ? 0.0f : discounted(1, a1[w]) / static_cast<float>(empty.den);
+            const float u = a1[w] == 0 ? 0.0f
+                                       : discounted(1, a1[w]) /
+                                             denominator(empty.den, empty.n1, empty.n2, empty.n3);
             prob = u + gamma0 * uniform;
         }
         p1[w] = prob;
@@ -585,7 +629,7 @@ NgramModel NgramModel::modified_kneser_ney(const NgramCounts& counts, std::int64
             probs[p].resize(o.word.size());
             for (std::size_t e = 0; e < o.word.size(); ++e) {
                 const Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
-                const float u = discounted(n, an[e]) / static_cast<float>(c.den);
+                const float u = discounted(n, an[e]) / denominator(c.den, c.n1, c.n2, c.n3);
                 const float g = weight(n, c.den, c.n1, c.n2, c.n3);
                 const EntryRef s = links[e];
                 const float lower =

@@ -64,13 +64,17 @@ public:
 
     std::size_t memory_bytes() const;
 
-    // Interpolated modified Kneser-Ney as KenLM's lmplz estimates it (see model.cpp), over
-    // ids [0, vocab_size). `discounts` gets D1, D2, D3+ per order (3 * order values);
-    // `fallback` the orders (1-based) whose count-of-counts could not give discounts, where
-    // lmplz's --discount_fallback values (0.5, 1, 1.5) were used.
-    static NgramModel modified_kneser_ney(const NgramCounts& counts, std::int64_t vocab_size,
-                                          std::vector<float>* discounts,
-                                          std::vector<int>* fallback);
+    // The interpolated estimators (see model.cpp): modified Kneser-Ney as KenLM's lmplz
+    // estimates it; Kneser-Ney and absolute discounting with one discount per order;
+    // Witten-Bell.
+    enum class Smoothing { ModifiedKneserNey, KneserNey, Absolute, WittenBell };
+    // A model over ids [0, vocab_size). `discounts` gets D1, D2, D3+ per order (3 * order
+    // values; Witten-Bell: zeros); `fallback` the orders (1-based) whose count-of-counts gave no
+    // valid discounts, where lmplz's --discount_fallback values (0.5, 1, 1.5; one discount: 0.5)
+    // were used.
+    static NgramModel interpolated(const NgramCounts& counts, std::int64_t vocab_size,
+                                   Smoothing method, std::vector<float>* discounts,
+                                   std::vector<int>* fallback);
 
 private:
     friend class NgramCounts;

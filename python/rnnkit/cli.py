@@ -1,10 +1,10 @@
 """The ``rnnkit`` command line.
 
-``rnnkit ngram build -o N [--text FILE] --arpa OUT [--prune MIN ...]``
+``rnnkit ngram build -o N [--text FILE] --arpa OUT [--method M] [--prune MIN ...]``
     Counts the text (a file, or standard input when no ``--text``; one sentence per line) and
-    writes a modified Kneser-Ney model (lmplz's estimate) as an ARPA file. ``--prune`` drops
-    the n-grams of orders 2, 3, ... seen fewer than MIN times *before* estimating (lmplz's
-    ``--prune`` estimates first and prunes after: not the same model).
+    writes a model (by default modified Kneser-Ney, lmplz's estimate) as an ARPA file.
+    ``--prune`` drops the n-grams of orders 2, 3, ... seen fewer than MIN times *before*
+    estimating (lmplz's ``--prune`` estimates first and prunes after: not the same model).
 ``rnnkit ngram query MODEL.arpa [--words]``
     Scores standard input, one sentence per line, like KenLM's ``query``: per sentence its
     log10 probability and number of unknown words (per word too with ``--words``), then the
@@ -34,7 +34,7 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
     counted = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        model = estimate(counts)
+        model = estimate(counts, args.method)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     estimated = time.perf_counter()
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--order", type=int, required=True, help="the model's order N")
     build.add_argument("--text", help="training text, one sentence per line (default: stdin)")
     build.add_argument("--arpa", required=True, help="where to write the ARPA file")
+    build.add_argument(
+        "--method",
+        default="mkn",
+        choices=["mkn", "kn", "absolute", "witten_bell"],
+        help="the estimator (default mkn: lmplz's modified Kneser-Ney)",
+    )
     build.add_argument(
         "--prune",
         type=int,

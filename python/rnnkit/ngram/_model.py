@@ -18,7 +18,7 @@ from . import NgramCounts, Vocabulary
 
 __all__ = ["NgramModel", "estimate", "load_arpa"]
 
-METHODS = ("mkn",)
+METHODS = ("mkn", "kn", "absolute", "witten_bell")
 
 
 class State:
@@ -237,29 +237,39 @@ class NgramModel:
 
 
 def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
-    """A backoff model from ``counts``.
+    """A backoff model from ``counts``, by an interpolated estimator: at every order
+    p(w | h) = u(hw) + gamma(h) p(w | h without its first word), unigrams interpolated with the
+    uniform distribution over the words (``<unk>`` included, ``<s>`` excluded, which gets
+    probability 1 and is never predicted). Every context's distribution sums to 1.
 
     ``"mkn"``: interpolated modified Kneser-Ney exactly as KenLM's ``lmplz`` estimates it
     (float32 arithmetic, three discounts per order from the count-of-counts, continuation
-    counts below the top order except for n-grams that begin with ``<s>``, unigrams
-    interpolated with the uniform distribution, ``<s>`` with probability 1); its ARPA file
+    counts below the top order except for n-grams that begin with ``<s>``); its ARPA file
     matches lmplz's value for value on the same text when the vocabulary grew while counting
     (lmplz numbers words by first appearance, and one of its statistics depends on that order).
+    ``"kn"``: interpolated Kneser-Ney with one discount per order, D = n1 / (n1 + 2 n2) over
+    the same continuation counts. ``"absolute"``: interpolated absolute discounting, the same
+    single discount on raw counts. ``"witten_bell"``: interpolated Witten-Bell on raw counts,
+    u(hw) = c(hw) / (c(h) + T(h)) and gamma(h) = T(h) / (c(h) + T(h)), T(h) the number of
+    distinct words seen after h.
+
     Where the count-of-counts of an order give no valid discounts (small or artificial data),
-    lmplz stops; here its ``--discount_fallback`` values (0.5, 1, 1.5) are used with a warning.
+    lmplz stops; here its ``--discount_fallback`` values are used (0.5, 1, 1.5; 0.5 for a
+    single discount) with a warning. (NLTK's own formulas are for ``nltk_compat``.)
     """
     if not isinstance(counts, NgramCounts):
         raise TypeError(f"counts must be NgramCounts, got {type(counts).__name__}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    model, discounts, fallback = _core._NgramModel.modified_kneser_ney(
-        counts._store, len(counts.vocabulary)
+    model, discounts, fallback = _core._NgramModel.interpolated(
+        counts._store, len(counts.vocabulary), method
     )
     if fallback:
+        values = "0.5, 1, 1.5" if method == "mkn" else "0.5"
         warnings.warn(
             "could not compute Kneser-Ney discounts from the count-of-counts of order(s) "
             f"{', '.join(map(str, fallback))} (small or artificial data?); using lmplz's "
-            "--discount_fallback values 0.5, 1, 1.5 there",
+            f"--discount_fallback values {values} there",
             RuntimeWarning,
             stacklevel=2,
         )

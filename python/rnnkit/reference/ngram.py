@@ -17,6 +17,7 @@ __all__ = [
     "adjusted_counts",
     "count_ngrams",
     "count_of_counts",
+    "interpolated",
     "modified_kneser_ney",
     "pad",
 ]
@@ -65,19 +66,30 @@ def adjusted_counts(counts: list[Counter[tuple[str, ...]]]) -> list[dict[tuple[s
     return adjusted
 
 
-def modified_kneser_ney(
-    counts: list[Counter[tuple[str, ...]]], discounts: list[tuple[float, float, float]]
+def interpolated(
+    counts: list[Counter[tuple[str, ...]]],
+    method: str,
+    discounts: list[tuple[float, float, float]],
 ) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
-    """Interpolated modified Kneser-Ney in float64 with the given discounts (D1, D2, D3+ per
-    order): ``(p, gamma)``, the probability of every counted n-gram (and of ``<unk>``) and the
-    interpolation weight of every context. p(<s>) = 1; unigrams interpolate with 1/V, V = the
-    unigram types other than ``<s>``, ``<unk>`` included."""
+    """An interpolated estimator in float64: ``(p, gamma)``, the probability of every counted
+    n-gram (and of ``<unk>``) and the interpolation weight of every context.
+    p(hw) = u(hw) + gamma(h) p(h'w); unigrams interpolate with 1/V, V = the unigram types
+    other than ``<s>`` (``<unk>`` included); p(<s>) = 1.
+
+    ``method``: ``"mkn"``/``"kn"`` (adjusted counts, discounts D1, D2, D3+ per order as given:
+    u = (a - D(a)) / sum a, gamma = (D1 N1 + D2 N2 + D3 N3+) / sum a), ``"absolute"`` (the same
+    on raw counts), ``"witten_bell"`` (raw counts, u = c / (sum c + T), gamma = T / (sum c + T),
+    T the number of distinct extensions; ``discounts`` unused)."""
     order = len(counts)
-    a = adjusted_counts(counts)
+    if method in ("mkn", "kn"):
+        a = adjusted_counts(counts)
+    else:
+        a = [dict(c) for c in counts]
+        a[0][(BOS,)] = 0
     a[0].setdefault((UNK,), 0)
 
     def disc(n: int, value: int) -> float:
-        return 0.0 if value == 0 else discounts[n - 1][min(value, 3) - 1]
+        return 0.0 if value == 0 or method == "witten_bell" else discounts[n - 1][min(value, 3) - 1]
 
     def context_stats(n: int) -> dict[tuple[str, ...], list[float]]:
         stats: dict[tuple[str, ...], list[float]] = {}
@@ -94,12 +106,27 @@ def modified_kneser_ney(
     for n in range(1, order + 1):
         d1, d2, d3 = discounts[n - 1]
         stats = context_stats(n)
+        total: dict[tuple[str, ...], float] = {}
         for h, (den, n1, n2, n3) in stats.items():
-            gamma[h] = (d1 * n1 + d2 * n2 + d3 * n3) / den
+            if method == "witten_bell":
+                types = n1 + n2 + n3
+                total[h] = den + types
+                gamma[h] = types / (den + types)
+            else:
+                total[h] = den
+                gamma[h] = (d1 * n1 + d2 * n2 + d3 * n3) / den
         for g, v in a[n - 1].items():
             if g == (BOS,):
                 p[g] = 1.0
                 continue
             lower = 1.0 / vocab_size if n == 1 else p[g[1:]]
-            p[g] = (v - disc(n, v)) / stats[g[:-1]][0] + gamma[g[:-1]] * lower
+            p[g] = (v - disc(n, v)) / total[g[:-1]] + gamma[g[:-1]] * lower
     return p, gamma
+
+
+def modified_kneser_ney(
+    counts: list[Counter[tuple[str, ...]]], discounts: list[tuple[float, float, float]]
+) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
+    """Interpolated modified Kneser-Ney in float64 with the given discounts (D1, D2, D3+ per
+    order): ``interpolated(counts, "mkn", discounts)``."""
+    return interpolated(counts, "mkn", discounts)
