@@ -337,3 +337,26 @@ def test_mutated_arpa_files_never_crash(rng: np.random.Generator, tmp_path: Path
         loaded += 1
         model.score("w0 w1 w2 nothing")
     assert loaded < 300  # most mutations are caught
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_evaluate_a_text(rng: np.random.Generator, tmp_path: Path) -> None:
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 300)))
+    held_out = [" ".join(s) for s in zipf_corpus(rng, 80, vocab=2500)]
+    result = m.evaluate(held_out)
+    scores = [m.full_scores(s) for s in held_out]
+    assert result.tokens == sum(len(s) for s in scores)
+    assert result.oovs == sum(oov for s in scores for _, _, oov in s)
+    total = sum(p for s in scores for p, _, _ in s)
+    known = sum(p for s in scores for p, _, oov in s if not oov)
+    assert result.log10_prob == pytest.approx(total, rel=1e-9)
+    assert result.perplexity == pytest.approx(10 ** (-total / result.tokens), rel=1e-9)
+    assert result.perplexity_without_oovs == pytest.approx(
+        10 ** (-known / (result.tokens - result.oovs)), rel=1e-9
+    )
+    assert m.evaluate("\n".join(held_out) + "\n") == result
+    assert m.evaluate([s.split() for s in held_out]) == result
+    path = tmp_path / "m.arpa"
+    m.write_arpa(path)
+    k = kenlm.Model(str(path))
+    assert result.log10_prob == pytest.approx(sum(k.score(s) for s in held_out), abs=1e-3)

@@ -26,7 +26,15 @@ from numpy.typing import NDArray
 
 from .. import _core
 
-__all__ = ["NgramCounts", "NgramModel", "State", "Vocabulary", "estimate", "load_arpa"]
+__all__ = [
+    "Evaluation",
+    "NgramCounts",
+    "NgramModel",
+    "State",
+    "Vocabulary",
+    "estimate",
+    "load_arpa",
+]
 
 #: One sentence: a string of whitespace-separated words, or a sequence of words.
 Sentence = str | Sequence[str]
@@ -521,4 +529,4 @@ class NgramCounts:
         )
 
 
-from ._model import NgramModel, State, estimate, load_arpa  # noqa: E402 (needs the classes above)
+from ._model import Evaluation, NgramModel, State, estimate, load_arpa  # noqa: E402 (needs the classes above)

@@ -6,9 +6,9 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,9 +16,19 @@ from numpy.typing import NDArray
 from .. import _core
 from . import NgramCounts, Vocabulary
 
-__all__ = ["NgramModel", "estimate", "load_arpa"]
+__all__ = ["Evaluation", "NgramModel", "State", "estimate", "load_arpa"]
 
 METHODS = ("mkn", "kn", "absolute", "witten_bell")
+
+
+class Evaluation(NamedTuple):
+    """A text's score (:meth:`NgramModel.evaluate`), as KenLM's ``query`` summarises it."""
+
+    log10_prob: float
+    tokens: int  # words and </s>
+    oovs: int  # unknown words
+    perplexity: float  # 10 ** (-log10_prob / tokens)
+    perplexity_without_oovs: float  # the same over the known tokens only
 
 
 class State:
@@ -195,6 +205,42 @@ class NgramModel:
             order = order[:top_k]
         words = self.vocabulary.words
         return [(words[i], float(log_probs[i])) for i in order.tolist()]
+
+    def evaluate(self, sentences: str | bytes | Iterable[str | Sequence[str]]) -> Evaluation:
+        """Scores a whole text (a str/bytes whose lines are sentences, or an iterable of
+        sentences) with ``<s>`` and ``</s>`` around each sentence, in C++ on all threads, and
+        returns KenLM ``query``'s summary: the total log10 probability, the number of tokens
+        (words and ``</s>``) and of unknown words, and the perplexity over all tokens and over
+        the known ones, ``10 ** (-log10 prob / tokens)``."""
+        from . import _text_batches  # the same sentence handling as NgramCounts.update
+
+        total = known = 0.0
+        tokens = oovs = 0
+        for text, lengths in _text_batches(sentences):
+            ids, offsets, _ = self.vocabulary._core.encode_text(text, False, False)
+            if lengths is not None and not np.array_equal(np.diff(offsets), lengths):
+                raise ValueError("a word is empty or holds whitespace")
+            _, probs, _ = self._run(ids, offsets, True, True, True)
+            # Token t of sentence s sits at offsets[s] + s + t (one </s> per sentence before).
+            sentence_of_word = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+            word_slots = np.arange(ids.size) + sentence_of_word
+            unknown = ids == 0
+            oov_slot = np.zeros(probs.size, dtype=bool)
+            oov_slot[word_slots[unknown]] = True
+            probs64 = probs.astype(np.float64)
+            total += float(probs64.sum())
+            known += float(probs64[~oov_slot].sum())
+            tokens += int(probs.size)
+            oovs += int(unknown.sum())
+        perplexity = 10.0 ** (-total / tokens) if tokens else math.nan
+        kept = tokens - oovs
+        return Evaluation(
+            log10_prob=total,
+            tokens=tokens,
+            oovs=oovs,
+            perplexity=perplexity,
+            perplexity_without_oovs=10.0 ** (-known / kept) if kept else math.nan,
+        )
 
     def score_batch(
         self, ids: Any, offsets: Any, bos: bool = True, eos: bool = True
