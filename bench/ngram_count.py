@@ -25,12 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from _ngram import peak_rss_mib, zipf_corpus
 
 
 def worker(kind: str, corpus: str, order: int, tokens: int) -> dict[str, object]:
@@ -95,9 +90,7 @@ def main() -> None:
         kind, corpus, order, tokens = args.worker
         print(json.dumps(worker(kind, corpus, int(order), int(tokens))))
         return
-    if not args.corpus.exists():
-        generator = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_zipf.py"
-        subprocess.run([sys.executable, str(generator), str(args.corpus)], check=True)
+    zipf_corpus(args.corpus)
     print(f"corpus {args.corpus}, median of {args.reps} fresh processes per figure")
     print(
         "| what | order | tokens | seconds | M tokens/s | distinct n-grams per order "

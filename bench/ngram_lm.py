@@ -32,22 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "gen_zipf.py"
-
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def corpus(path: Path, tokens: int, seed: int) -> Path:
-    if not path.exists():
-        subprocess.run(
-            [sys.executable, str(GENERATOR), str(path), str(tokens), str(seed)], check=True
-        )
-    return path
+from _ngram import peak_rss_mib, zipf_corpus
 
 
 def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
@@ -140,7 +125,7 @@ def main() -> None:
         print(json.dumps(build_worker(train, int(order), arpa)))
         return
     arpa = args.arpa or Path(f"/tmp/zipf20m.o{args.order}.arpa")
-    corpus(args.train, 20_000_000, 12345)
+    zipf_corpus(args.train, 20_000_000, 12345)
     if args.part == "build":
         out = subprocess.run(
             [
@@ -170,7 +155,7 @@ def main() -> None:
             "bytes per n-gram"
         )
         return
-    corpus(args.held_out, 2_000_000, 999)
+    zipf_corpus(args.held_out, 2_000_000, 999)
     if not arpa.exists():
         raise SystemExit(f"{arpa} is missing: run the build part first")
     query(arpa, args.held_out, args.reps)

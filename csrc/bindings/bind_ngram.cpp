@@ -58,7 +58,9 @@ int order_arg(const NgramCounts& c, py::handle n_obj) {
     return static_cast<int>(n);
 }
 
-std::string_view text_view(py::handle text, std::string& storage) {
+// The bytes of a str (its UTF-8, cached by Python) or bytes object, without a copy; valid while
+// the object lives.
+std::string_view text_view(py::handle text) {
     if (py::isinstance<py::bytes>(text)) {
         char* data = nullptr;
         Py_ssize_t size = 0;
@@ -71,7 +73,6 @@ std::string_view text_view(py::handle text, std::string& storage) {
         if (!data) throw py::error_already_set();
         return {data, static_cast<std::size_t>(size)};
     }
-    (void)storage;
     throw py::type_error("text must be str or bytes, got " + type_name(text));
 }
 
@@ -139,8 +140,7 @@ void register_ngram(py::module_& m) {
         .def(
             "encode_text",
             [](Vocabulary& v, py::handle text, bool grow, bool with_counts) {
-                std::string storage;
-                const std::string_view view = text_view(text, storage);
+                const std::string_view view = text_view(text);
                 std::vector<std::int32_t> ids;
                 std::vector<std::int64_t> offsets{0};
                 std::vector<std::uint64_t> counts;
@@ -400,8 +400,7 @@ void register_ngram(py::module_& m) {
                bool eos) {
                 // One sentence from its text, in one call (kenlm.Model.score's use): words
                 // split on whitespace, unknown words as <unk>, scored on this thread.
-                std::string storage;
-                const std::string_view view = text_view(text, storage);
+                const std::string_view view = text_view(text);
                 std::vector<std::int32_t> ids;
                 std::size_t i = 0;
                 while (i < view.size()) {

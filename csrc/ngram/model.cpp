@@ -163,41 +163,6 @@ void NgramModel::ngrams(int n, std::int32_t* words, float* log_probs, float* log
     });
 }
 
-float NgramModel::log_prob(const std::int32_t* words, int n, int* matched) const {
-    check_n(n, order_);
-    // Context entries: found[k] = entry of words[n-1-k .. n-1) (the k words before the last),
-    // walking leftwards from the shortest context; the n-gram entries likewise.
-    const auto id = [&](int k) -> std::uint32_t {
-        const std::int32_t w = words[k];
-        return w < 0 || w >= vocab_size() ? kUnk : static_cast<std::uint32_t>(w);
-    };
-    const std::uint32_t last = id(n - 1);
-    float prob = unigram_present_[last] ? unigram_prob_[last] : unigram_prob_[kUnk];
-    int length = 1;
-    // Longest match: try w_{n-1-k} .. w_{n-1} for k = 1, 2, ... (each lookup walks its chain
-    // from its first word; fine for one query, the batch scorer keeps state instead).
-    std::vector<std::int32_t> gram;
-    for (int k = 1; k < n; ++k) {
-        float p = 0.0f, b = 0.0f;
-        gram.assign(words + (n - 1 - k), words + n);
-        for (auto& g : gram) g = static_cast<std::int32_t>(g < 0 || g >= vocab_size() ? 0 : g);
-        if (!get(gram.data(), k + 1, &p, &b)) break;
-        prob = p;
-        length = k + 1;
-    }
-    // Backoffs of the stored contexts at least as long as the match.
-    float backoff = 0.0f;
-    for (int k = length; k < n; ++k) {
-        float p = 0.0f, b = 0.0f;
-        gram.assign(words + (n - 1 - k), words + (n - 1));
-        for (auto& g : gram) g = static_cast<std::int32_t>(g < 0 || g >= vocab_size() ? 0 : g);
-        if (!get(gram.data(), k, &p, &b)) break;
-        backoff += b;
-    }
-    if (matched) *matched = length;
-    return prob + backoff;
-}
-
 float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next,
                        int* next_have, int* matched_out) const {
     if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;

@@ -39,14 +39,12 @@ public:
     // Every n-gram of order n in storage order: ids [size(n), n], log10 probs and backoffs.
     void ngrams(int n, std::int32_t* words, float* log_probs, float* log_backoffs) const;
 
-    // log10 p(words[n-1] | words[0 .. n-1)) by backoff, and the length of the n-gram matched.
-    float log_prob(const std::int32_t* words, int n, int* matched) const;
-
-    // Scores sentences ids[offsets[s] .. offsets[s+1]) (ids of words; 0 = <unk>), each after
-    // <s> when bos and followed by </s> when eos: per sentence the sum of log10 p into
-    // sentence_scores[s] (double); when token_scores is given, per scored token (words, then
-    // </s>) its log10 p, the length of the n-gram matched and whether it is <unk>, in order,
-    // at token_offsets (s + offsets[s] + (eos ? s : 0)...: see the binding). Runs on `threads`.
+    // Scores sentences ids[offsets[s] .. offsets[s+1]) (offsets[0] = 0; ids of words, 0 =
+    // <unk>), each after <s> when bos and followed by </s> when eos: per sentence the float32
+    // sum of log10 p into sentence_scores[s]; when token_scores is given, per scored token
+    // (the words, then </s>) its log10 p and the length of the n-gram matched, token t of
+    // sentence s at offsets[s] + t (+ s when eos: one </s> per earlier sentence). Runs on
+    // `threads`.
     void score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
                bool bos, bool eos, double* sentence_scores, float* token_scores,
                std::int32_t* token_lengths, int threads) const;

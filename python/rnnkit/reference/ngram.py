@@ -18,7 +18,6 @@ __all__ = [
     "count_ngrams",
     "count_of_counts",
     "interpolated",
-    "modified_kneser_ney",
     "pad",
 ]
 
@@ -122,11 +121,3 @@ def interpolated(
             lower = 1.0 / vocab_size if n == 1 else p[g[1:]]
             p[g] = (v - disc(n, v)) / total[g[:-1]] + gamma[g[:-1]] * lower
     return p, gamma
-
-
-def modified_kneser_ney(
-    counts: list[Counter[tuple[str, ...]]], discounts: list[tuple[float, float, float]]
-) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
-    """Interpolated modified Kneser-Ney in float64 with the given discounts (D1, D2, D3+ per
-    order): ``interpolated(counts, "mkn", discounts)``."""
-    return interpolated(counts, "mkn", discounts)
