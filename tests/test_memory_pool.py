@@ -49,3 +49,29 @@ def test_reused_blocks_do_not_alias_live_arrays() -> None:
     g = [rnnkit.lstm_backward(np.ones_like(o.y), None, None, o.cache) for o in outs]
     assert not np.shares_memory(g[0].dw_ih, g[1].dw_ih)
     np.testing.assert_array_equal(outs[0].y, expected)  # untouched by later calls
+
+
+def test_a_smaller_request_takes_the_best_fitting_idle_block() -> None:
+    """A request is served by the smallest idle block that fits when it is under 4x the
+    request (its pages are mapped already); a block 4x larger or more stays idle."""
+    from rnnkit import _core
+
+    rnnkit.release_memory()
+    mib = 1 << 18  # float32 elements in 1 MiB
+    blocks = [_core._pooled_empty(n, mib, 1, False) for n in (3, 8)]
+    del blocks
+    gc.collect()
+    assert rnnkit.pooled_bytes() == 11 << 20
+    two = _core._pooled_empty(2, mib, 1, False)  # takes the 3 MiB block, not the 8 MiB one
+    assert rnnkit.pooled_bytes() == 8 << 20
+    one = _core._pooled_empty(1, mib, 1, False)  # 8 MiB is 8x too large: a new block
+    assert rnnkit.pooled_bytes() == 8 << 20
+    two[:] = 1.0
+    one[:] = 2.0
+    assert not np.shares_memory(one, two)
+    del one, two
+    gc.collect()
+    # Each block goes back under its own capacity, whatever size it was handed out for.
+    assert rnnkit.pooled_bytes() == (8 + 3 + 1) << 20
+    rnnkit.release_memory()
+    assert rnnkit.pooled_bytes() == 0

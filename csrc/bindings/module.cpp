@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bindings/arrays.hpp"
 #include "bptt/isa_dispatch.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
@@ -54,6 +55,16 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "pooled_bytes", []() { return rnnkit::pool::idle_bytes(); },
         "Bytes rnnkit keeps for reuse: large blocks of freed arrays (see release_memory).");
+    m.def(
+        "_pooled_empty",
+        [](std::int64_t d0, std::int64_t d1, std::int64_t d2, bool double_precision) -> py::array {
+            if (d0 < 0 || d1 < 0 || d2 < 0) throw py::value_error("dimensions must be >= 0");
+            if (double_precision) return rnnkit::bindings::new_array<double>({d0, d1, d2});
+            return rnnkit::bindings::new_array<float>({d0, d1, d2});
+        },
+        py::arg("d0"), py::arg("d1"), py::arg("d2"), py::arg("double_precision"),
+        "An uninitialised C-ordered [d0, d1, d2] array whose memory comes from the pool. "
+        "Internal: rnnkit.nn builds merged outputs in it, so that they reuse freed blocks.");
     m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
     m.def(
         "cpu_isa", []() { return std::string(rnnkit::bptt::isa_name(rnnkit::bptt::active_isa())); },

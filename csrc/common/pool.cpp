@@ -1,14 +1,18 @@
 #include "common/pool.hpp"
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 namespace rnnkit::pool {
 
 namespace {
+
+// Each block starts with a header holding its capacity (the rounded size it was allocated
+// with), so that a block handed out for a smaller request goes back under its own size.
+constexpr std::size_t kHeaderBytes = 64;
 
 std::size_t rounded(std::size_t bytes) {
     return (bytes + 63) / 64 * 64;
@@ -16,7 +20,7 @@ std::size_t rounded(std::size_t bytes) {
 
 struct Pool {
     std::mutex mutex;
-    std::unordered_map<std::size_t, std::vector<void*>> idle;  // by rounded size
+    std::map<std::size_t, std::vector<void*>> idle;  // by capacity
     std::size_t idle_bytes = 0;
 };
 
@@ -27,6 +31,10 @@ Pool& the_pool() {
     return *pool;
 }
 
+std::size_t& capacity_of(void* block) {
+    return *reinterpret_cast<std::size_t*>(static_cast<char*>(block) - kHeaderBytes);
+}
+
 }  // namespace
 
 void* allocate(std::size_t bytes) {
@@ -34,22 +42,29 @@ void* allocate(std::size_t bytes) {
     if (size >= kPooledBytes) {
         Pool& pool = the_pool();
         std::lock_guard<std::mutex> lock(pool.mutex);
-        auto found = pool.idle.find(size);
-        if (found != pool.idle.end() && !found->second.empty()) {
+        // The smallest idle block that fits, unless it is 4x as large or more: the pages of
+        // an idle block are mapped already, so using it costs no more memory than keeping it
+        // idle, and the pool's total stays near the largest working set of a step instead of
+        // the sum of every size's largest count (BENCHMARKS.md, step 13).
+        auto found = pool.idle.lower_bound(size);
+        if (found != pool.idle.end() && found->first < 4 * size) {
             void* block = found->second.back();
             found->second.pop_back();
-            pool.idle_bytes -= size;
+            pool.idle_bytes -= found->first;
+            if (found->second.empty()) pool.idle.erase(found);
             return block;
         }
     }
-    void* block = std::aligned_alloc(64, size);
-    if (!block) throw std::bad_alloc();
+    char* base = static_cast<char*>(std::aligned_alloc(64, kHeaderBytes + size));
+    if (!base) throw std::bad_alloc();
+    void* block = base + kHeaderBytes;
+    capacity_of(block) = size;
     return block;
 }
 
-void release(void* block, std::size_t bytes) noexcept {
+void release(void* block, std::size_t /*bytes*/) noexcept {
     if (!block) return;
-    const std::size_t size = rounded(bytes == 0 ? 1 : bytes);
+    const std::size_t size = capacity_of(block);
     if (size >= kPooledBytes) {
         Pool& pool = the_pool();
         std::lock_guard<std::mutex> lock(pool.mutex);
@@ -63,14 +78,14 @@ void release(void* block, std::size_t bytes) noexcept {
             }
         }
     }
-    std::free(block);
+    std::free(static_cast<char*>(block) - kHeaderBytes);
 }
 
 void clear() noexcept {
     Pool& pool = the_pool();
     std::lock_guard<std::mutex> lock(pool.mutex);
     for (auto& [size, blocks] : pool.idle) {
-        for (void* block : blocks) std::free(block);
+        for (void* block : blocks) std::free(static_cast<char*>(block) - kHeaderBytes);
     }
     pool.idle.clear();
     pool.idle_bytes = 0;

@@ -4,8 +4,9 @@
 // Given back to the C library, large blocks return to the operating system, and the next step
 // pays a page fault and the kernel's zeroing for every page it touches again: measured, more
 // than half of an LSTM training forward at (100, 8, 256, 256). Blocks of at least
-// kPooledBytes freed through `release` wait in a pool, by exact size, for the next request;
-// at most kIdleBytes are kept idle, and `clear` (rnnkit.release_memory()) frees them all.
+// kPooledBytes freed through `release` wait in a pool for the next request, which takes the
+// smallest idle block that fits if it is under 4x the request (best fit); at most kIdleBytes
+// are kept idle, and `clear` (rnnkit.release_memory()) frees them all.
 // Thread-safe.
 #pragma once
 

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from . import _core
 from . import _functional as F
 from ._core import RecurrentCache
 from ._side_by_side import side_by_side
@@ -542,7 +543,10 @@ class RNNBase:
         yf, yb = ys
         mode = self.merge_mode
         if mode in ("concat", None):
-            return np.concatenate(ys, axis=2), ()
+            out = _core._pooled_empty(
+                yf.shape[0], yf.shape[1], yf.shape[2] + yb.shape[2], self.dtype == np.float64
+            )
+            return np.concatenate(ys, axis=2, out=out), ()
         if mode == "sum":
             return yf + yb, ()
         if mode == "mean":
@@ -628,7 +632,12 @@ class RNNBase:
                 dh0[i] = grads[1]
                 if dc0 is not None:
                     dc0[i] = grads[2]
-                dx = grads[0] if dx is None else dx + grads[0]
+                # in place: the kernel's dx arrays are fresh, and a third array would add to
+                # the peak memory
+                if dx is None:
+                    dx = grads[0]
+                else:
+                    dx += grads[0]
             assert dx is not None
             if self.residual and layer > 0 and g is not None:
                 dx += g
