@@ -6,7 +6,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "ngram/arpa.hpp"
 #include "ngram/counts.hpp"
 #include "ngram/model.hpp"
+#include "ngram/nltk_scores.hpp"
 #include "ngram/vocab.hpp"
 
 namespace rnnkit::bindings {
@@ -24,6 +27,8 @@ namespace {
 
 using ngram::NgramCounts;
 using ngram::NgramModel;
+using ngram::NltkMethod;
+using ngram::NltkScorer;
 using ngram::Vocabulary;
 
 // A 1-D array of exactly `dtype` (no cast), C-contiguous (copied when not).
@@ -107,6 +112,41 @@ py::array_t<T> to_array(const std::vector<T>& values) {
     return out;
 }
 
+// An nltk_compat model's scorer with nltk's vocabulary lookup done here, on Python strings: a
+// word is itself when the vocabulary holds it (`in_vocab` by counter id) and unk_label
+// otherwise, then its counter id (every vocabulary word has one: the Python layer adds them
+// to the counter's word list before building this).
+struct NltkLookupScorer {
+    NltkScorer scorer;
+    const Vocabulary* words;
+    std::vector<std::uint8_t> in_vocab;
+    std::int32_t unk;
+
+    std::int32_t lookup(py::handle word) const {
+        if (!PyUnicode_Check(word.ptr())) {
+            throw py::type_error("words must be str, got " + type_name(word));
+        }
+        Py_ssize_t size = 0;
+        const char* data = PyUnicode_AsUTF8AndSize(word.ptr(), &size);
+        if (!data) throw py::error_already_set();
+        const std::int32_t id = words->find(std::string_view(data, static_cast<std::size_t>(size)));
+        return id >= 0 && static_cast<std::size_t>(id) < in_vocab.size() && in_vocab[id] ? id : unk;
+    }
+    // ids of a sequence of words (its last one first checked to be a sequence, not a str).
+    void lookup_all(py::handle seq, std::vector<std::int32_t>& ids) const {
+        if (PyUnicode_Check(seq.ptr())) {
+            throw py::type_error("an n-gram or context must be a sequence of str, got a str");
+        }
+        for (py::handle w : py::iter(seq)) ids.push_back(lookup(w));
+    }
+};
+
+double log2_of(double score) {
+    // CPython's math.log(score, 2): log(score) / log(2), with libm's log.
+    return score == 0.0 ? -std::numeric_limits<double>::infinity()
+                        : std::log(score) / std::log(2.0);
+}
+
 }  // namespace
 
 void register_ngram(py::module_& m) {
@@ -161,7 +201,7 @@ void register_ngram(py::module_& m) {
         .def_property_readonly("order", &NgramCounts::order)
         .def(
             "add",
-            [](NgramCounts& c, py::handle ids_obj, py::handle offsets_obj) {
+            [](NgramCounts& c, py::handle ids_obj, py::handle offsets_obj, bool pad) {
                 const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
                 const auto offsets = vector_arg<std::int64_t>(offsets_obj, "offsets", "int64");
                 if (offsets.size() < 1) {
@@ -177,9 +217,37 @@ void register_ngram(py::module_& m) {
                 }
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
-                c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1, threads);
+                c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1, threads, pad);
             },
-            py::arg("ids"), py::arg("offsets"))
+            py::arg("ids"), py::arg("offsets"), py::arg("pad") = true)
+        .def(
+            "add_ngrams",
+            [](NgramCounts& c, py::handle words_obj, int n, py::handle counts_obj) {
+                const auto words = vector_arg<std::int32_t>(words_obj, "ngrams", "int32");
+                const auto counts = vector_arg<std::uint64_t>(counts_obj, "counts", "uint64");
+                if (n < 1 || n > c.order()) {
+                    throw py::value_error("n must be in [1, " + std::to_string(c.order()) +
+                                          "], got " + std::to_string(n));
+                }
+                if (words.size() != counts.size() * n) {
+                    throw py::value_error(
+                        "ngrams must hold n * len(counts) = " + std::to_string(counts.size() * n) +
+                        " ids, got " + std::to_string(words.size()));
+                }
+                py::gil_scoped_release release;
+                c.add_ngrams(words.data(), n, counts.data(), counts.size());
+            },
+            py::arg("ngrams"), py::arg("n"), py::arg("counts"))
+        .def(
+            "followers",
+            [](const NgramCounts& c, py::handle context_obj) {
+                const auto context = vector_arg<std::int32_t>(context_obj, "context", "int32");
+                std::vector<std::int32_t> words;
+                std::vector<std::uint64_t> counts;
+                c.followers(context.data(), static_cast<int>(context.size()), words, counts);
+                return py::make_tuple(to_array(words), to_array(counts));
+            },
+            py::arg("context"))
         .def("size", [](const NgramCounts& c, py::handle n) { return c.size(order_arg(c, n)); })
         .def("total", [](const NgramCounts& c, py::handle n) { return c.total(order_arg(c, n)); })
         .def(
@@ -252,6 +320,121 @@ void register_ngram(py::module_& m) {
             },
             py::arg("data"))
         .def("memory_bytes", &NgramCounts::memory_bytes);
+
+    py::class_<NltkLookupScorer>(m, "_NltkLookupScorer")
+        .def(py::init([](const NgramCounts& counts, const Vocabulary& words,
+                         const std::string& method, int order, double param, double vocab_size,
+                         py::handle in_vocab_obj, std::int32_t unk) {
+                 static const std::pair<const char*, NltkMethod> kMethods[] = {
+                     {"mle", NltkMethod::Mle},
+                     {"lidstone", NltkMethod::Lidstone},
+                     {"witten_bell", NltkMethod::WittenBell},
+                     {"kneser_ney", NltkMethod::KneserNey},
+                     {"absolute_discounting", NltkMethod::AbsoluteDiscounting},
+                     {"stupid_backoff", NltkMethod::StupidBackoff}};
+                 const auto in_vocab = vector_arg<std::uint8_t>(in_vocab_obj, "in_vocab", "uint8");
+                 for (const auto& [name, value] : kMethods) {
+                     if (method != name) continue;
+                     const int threads = get_num_threads();
+                     std::vector<std::uint8_t> flags(in_vocab.data(),
+                                                     in_vocab.data() + in_vocab.size());
+                     py::gil_scoped_release release;
+                     return new NltkLookupScorer{
+                         NltkScorer(counts, value, order, param, vocab_size, threads), &words,
+                         std::move(flags), unk};
+                 }
+                 throw py::value_error("unknown method " + method);
+             }),
+             py::arg("counts"), py::arg("words"), py::arg("method"), py::arg("order"),
+             py::arg("param"), py::arg("vocab_size"), py::arg("in_vocab"), py::arg("unk"),
+             py::keep_alive<1, 2>(), py::keep_alive<1, 3>())
+        .def(
+            "score",
+            [](const NltkLookupScorer& s, py::handle word, py::handle context) {
+                std::vector<std::int32_t> ids;
+                if (!context.is_none()) s.lookup_all(context, ids);
+                const std::int32_t w = s.lookup(word);
+                return s.scorer.score(w, ids.data(), static_cast<int>(ids.size()));
+            },
+            py::arg("word"), py::arg("context"),
+            "nltk's score(word, context): both looked up in the vocabulary first.")
+        .def(
+            "score_ids",
+            [](const NltkLookupScorer& s, std::int32_t word, py::handle context_obj) {
+                const auto context = vector_arg<std::int32_t>(context_obj, "context", "int32");
+                return s.scorer.score(word, context.data(), static_cast<int>(context.size()));
+            },
+            py::arg("word"), py::arg("context"),
+            "nltk's unmasked_score on counter ids (-1: never counted), no lookup.")
+        .def(
+            "log2_scores",
+            [](const NltkLookupScorer& s, py::handle ngrams) {
+                std::vector<std::int32_t> ids;
+                std::vector<std::int64_t> offsets{0};
+                for (py::handle g : py::iter(ngrams)) {
+                    s.lookup_all(g, ids);
+                    if (static_cast<std::int64_t>(ids.size()) == offsets.back()) {
+                        throw py::value_error("an n-gram to score must hold at least one word");
+                    }
+                    offsets.push_back(static_cast<std::int64_t>(ids.size()));
+                }
+                const std::int64_t count = static_cast<std::int64_t>(offsets.size()) - 1;
+                py::array_t<double> out(static_cast<py::ssize_t>(count));
+                double* dst = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    s.scorer.score_ngrams(ids.data(), offsets.data(), count, dst, 1);
+                    for (std::int64_t i = 0; i < count; ++i) dst[i] = log2_of(dst[i]);
+                }
+                return out;
+            },
+            py::arg("ngrams"),
+            "log2 of the score of each n-gram's last word given the words before it (NaN where "
+            "nltk divides by zero).")
+        .def(
+            "log2_scores_of_tokens",
+            [](const NltkLookupScorer& s, py::handle tokens, int min_len, int max_len) {
+                std::vector<std::int32_t> ids;
+                s.lookup_all(tokens, ids);
+                // nltk's everygrams order: by start, then by length.
+                std::vector<std::int64_t> starts, lengths;
+                const auto size = static_cast<std::int64_t>(ids.size());
+                for (std::int64_t st = 0; st < size; ++st) {
+                    const std::int64_t top = std::min<std::int64_t>(max_len, size - st);
+                    for (std::int64_t len = min_len; len <= top; ++len) {
+                        starts.push_back(st);
+                        lengths.push_back(len);
+                    }
+                }
+                const auto count = static_cast<py::ssize_t>(starts.size());
+                py::array_t<double> out(count);
+                double* dst = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    for (py::ssize_t i = 0; i < count; ++i) {
+                        const std::int32_t* g = ids.data() + starts[i];
+                        const int n = static_cast<int>(lengths[i]);
+                        dst[i] = log2_of(s.scorer.score(g[n - 1], g, n - 1));
+                    }
+                }
+                return out;
+            },
+            py::arg("tokens"), py::arg("min_len"), py::arg("max_len"))
+        .def(
+            "scores_after",
+            [](const NltkLookupScorer& s, py::handle context, py::handle samples) {
+                std::vector<std::int32_t> ids;
+                s.lookup_all(context, ids);
+                const auto m = static_cast<int>(ids.size());
+                std::vector<double> out;
+                for (py::handle w : py::iter(samples)) {
+                    ids.resize(static_cast<std::size_t>(m));
+                    const std::int32_t id = s.lookup(w);
+                    out.push_back(s.scorer.score(id, ids.data(), m));
+                }
+                return to_array(out);
+            },
+            py::arg("context"), py::arg("samples"));
 
     py::class_<NgramModel>(m, "_NgramModel")
         .def(py::init<int, std::int64_t>(), py::arg("order"), py::arg("vocab_size"))

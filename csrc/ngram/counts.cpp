@@ -62,17 +62,20 @@ std::uint32_t NgramCounts::find_or_add(Order& o, std::uint32_t prefix, std::uint
 }
 
 void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offsets,
-                              std::int64_t num_sentences, int tid, int nthreads) {
+                              std::int64_t num_sentences, int tid, int nthreads, bool pad) {
     std::vector<char> owned(kPartitions, 0);
     for (int p = tid; p < kPartitions; p += nthreads) owned[static_cast<std::size_t>(p)] = 1;
     for (std::int64_t s = 0; s < num_sentences; ++s) {
         const std::int64_t len = offsets[s + 1] - offsets[s];
         const std::int32_t* words = ids + offsets[s];
-        // The padded sentence: position 0 is <s>, 1..len the words, len + 1 is </s>.
+        // The padded sentence: position 0 is <s>, 1..len the words, len + 1 is </s>
+        // (unpadded: the words at 0..len-1).
+        const std::int64_t padded_len = pad ? len + 2 : len;
         const auto at = [&](std::int64_t pos) -> std::uint32_t {
+            if (!pad) return static_cast<std::uint32_t>(words[pos]);
             return pos == 0 ? kBos : pos <= len ? static_cast<std::uint32_t>(words[pos - 1]) : kEos;
         };
-        for (std::int64_t start = 0; start <= len + 1; ++start) {
+        for (std::int64_t start = 0; start < padded_len; ++start) {
             const std::uint32_t first = at(start);
             const int p = partition_of(first);
             if (!owned[static_cast<std::size_t>(p)]) continue;
@@ -80,7 +83,7 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
             if (order_ == 1) continue;
             Partition& part = parts_[static_cast<std::size_t>(p)];
             std::uint32_t e = first;
-            const std::int64_t top = std::min<std::int64_t>(order_, len + 2 - start);
+            const std::int64_t top = std::min<std::int64_t>(order_, padded_len - start);
             for (int n = 2; n <= top; ++n) {
                 Order& o = part.at(n);
                 e = find_or_add(o, e, at(start + n - 1));
@@ -91,7 +94,7 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
 }
 
 void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
-                                std::int64_t num_sentences, int threads) {
+                                std::int64_t num_sentences, int threads, bool pad) {
     // Validate everything first, so that an error leaves the store unchanged.
     if (num_sentences < 0) throw std::invalid_argument("the number of sentences is negative");
     if (num_sentences > 0 && offsets[0] < 0) {
@@ -107,8 +110,8 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
         }
         for (std::int64_t i = offsets[s]; i < offsets[s + 1]; ++i) {
             const std::int32_t w = ids[i];
-            if (w < 0 || w == static_cast<std::int32_t>(kBos) ||
-                w == static_cast<std::int32_t>(kEos)) {
+            if (w < 0 || (pad && (w == static_cast<std::int32_t>(kBos) ||
+                                  w == static_cast<std::int32_t>(kEos)))) {
                 throw std::invalid_argument(
                     "ids[" + std::to_string(i) + "] = " + std::to_string(w) +
                     (w < 0 ? " is negative"
@@ -122,8 +125,39 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
     // One thread per owned partition at most; small inputs stay on the calling thread.
     const std::int64_t tokens = offsets[num_sentences] - offsets[0];
     const int nthreads = tokens < 100000 ? 1 : std::max(1, std::min(threads, kPartitions));
-    parallel_region(
-        nthreads, [&](int tid, int team) { count_owned(ids, offsets, num_sentences, tid, team); });
+    parallel_region(nthreads, [&](int tid, int team) {
+        count_owned(ids, offsets, num_sentences, tid, team, pad);
+    });
+}
+
+void NgramCounts::add_ngrams(const std::int32_t* words, int n, const std::uint64_t* counts,
+                             std::int64_t rows) {
+    check_order(n, order_);
+    std::int32_t top_word = 0;
+    for (std::int64_t i = 0; i < rows * n; ++i) {
+        if (words[i] < 0) {
+            throw std::invalid_argument("ngram ids[" + std::to_string(i) +
+                                        "] = " + std::to_string(words[i]) + " is negative");
+        }
+        top_word = std::max(top_word, words[i]);
+    }
+    if (rows == 0) return;
+    ensure_unigram(static_cast<std::uint32_t>(top_word));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int32_t* g = words + r * n;
+        // Every substring g[start : start + k]: walking from each start creates them all.
+        for (int start = 0; start < n; ++start) {
+            std::uint32_t e = static_cast<std::uint32_t>(g[start]);
+            if (start == 0 && n == 1) unigram_[e] += counts[r];
+            if (order_ == 1) continue;
+            Partition& part = parts_[static_cast<std::size_t>(partition_of(e))];
+            for (int k = 2; k <= n - start; ++k) {
+                Order& o = part.at(k);
+                e = find_or_add(o, e, static_cast<std::uint32_t>(g[start + k - 1]));
+                if (start == 0 && k == n) o.count[e] += counts[r];
+            }
+        }
+    }
 }
 
 std::vector<std::size_t> NgramCounts::entries(int n) const {
@@ -148,7 +182,6 @@ std::uint64_t NgramCounts::count(const std::int32_t* words, int n) const {
     if (words[0] < 0 || static_cast<std::size_t>(words[0]) >= unigram_.size()) return 0;
     std::uint32_t e = static_cast<std::uint32_t>(words[0]);
     if (n == 1) return unigram_[e];
-    if (unigram_[e] == 0) return 0;
     const Partition& part = parts_[static_cast<std::size_t>(partition_of(e))];
     for (int k = 2; k <= n; ++k) {
         if (words[k - 1] < 0) return 0;
@@ -157,6 +190,36 @@ std::uint64_t NgramCounts::count(const std::int32_t* words, int n) const {
         e = static_cast<std::uint32_t>(found);
     }
     return part.at(n).count[e];
+}
+
+void NgramCounts::followers(const std::int32_t* context, int m, std::vector<std::int32_t>& words,
+                            std::vector<std::uint64_t>& counts) const {
+    words.clear();
+    counts.clear();
+    if (m < 0 || m >= order_) return;
+    if (m == 0) {
+        for (std::size_t w = 0; w < unigram_.size(); ++w) {
+            if (unigram_[w] == 0) continue;
+            words.push_back(static_cast<std::int32_t>(w));
+            counts.push_back(unigram_[w]);
+        }
+        return;
+    }
+    if (context[0] < 0 || static_cast<std::size_t>(context[0]) >= unigram_.size()) return;
+    std::uint32_t e = static_cast<std::uint32_t>(context[0]);
+    const Partition& part = parts_[static_cast<std::size_t>(partition_of(e))];
+    for (int k = 2; k <= m; ++k) {
+        if (context[k - 1] < 0) return;
+        const std::int64_t found = find(part.at(k), e, static_cast<std::uint32_t>(context[k - 1]));
+        if (found < 0) return;
+        e = static_cast<std::uint32_t>(found);
+    }
+    const Order& o = part.at(m + 1);
+    for (std::size_t i = 0; i < o.size(); ++i) {
+        if (o.prefix[i] != e || o.count[i] == 0) continue;
+        words.push_back(static_cast<std::int32_t>(o.word[i]));
+        counts.push_back(o.count[i]);
+    }
 }
 
 void NgramCounts::ngrams(int n, std::int32_t* words, std::uint64_t* counts) const {

@@ -61,12 +61,25 @@ public:
     // num_sentences + 1 non-decreasing values, offsets[0] >= 0), on up to `threads` threads.
     // Throws std::invalid_argument (before counting anything) for a negative id, <s> or </s>
     // inside a sentence, or bad offsets.
+    // Without `pad`, the sentences are counted as given (no <s> or </s> added, and ids 1 and 2
+    // allowed anywhere): nltk.lm's counts of everygrams of sentences it padded itself.
     void add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
-                       std::int64_t num_sentences, int threads = 1);
+                       std::int64_t num_sentences, int threads = 1, bool pad = true);
+    // Adds counts[r] to the n-gram words[r * n : r * n + n] for r < rows (ids >= 0), creating
+    // every n-gram inside it (each of its substrings) that is not stored yet, with count 0:
+    // the store stays closed under prefixes and suffixes, so that suffix links and context
+    // statistics exist for n-grams given one by one (nltk.lm's NgramCounter.update). Throws
+    // std::invalid_argument, before adding anything, for a negative id or n outside [1, N].
+    void add_ngrams(const std::int32_t* words, int n, const std::uint64_t* counts,
+                    std::int64_t rows);
     // Number of distinct n-grams of order n (1-based); unigrams: ids with a nonzero count.
     std::int64_t size(int n) const;
     // Count of the n-gram words[0..n) (0 when absent); n in [1, order].
     std::uint64_t count(const std::int32_t* words, int n) const;
+    // The words w with count(context[0:m] + w) > 0 and those counts, in entry order (m = 0:
+    // the unigrams); a scan of the n-grams of order m + 1 that start with context[0].
+    void followers(const std::int32_t* context, int m, std::vector<std::int32_t>& words,
+                   std::vector<std::uint64_t>& counts) const;
     // The n-grams of order n in entry order: their word ids (row-major [size(n), n]) and counts.
     void ngrams(int n, std::int32_t* words, std::uint64_t* counts) const;
     // Sum of the counts of order n (the number of n-gram tokens).
@@ -109,6 +122,7 @@ public:
 
 private:
     friend class NgramModel;
+    friend class NltkScorer;
     struct Order {
         std::vector<std::uint32_t> prefix;  // entry index in order n-1 (order 2: a word id)
         std::vector<std::uint32_t> word;
@@ -137,7 +151,7 @@ private:
     void ensure_unigram(std::uint32_t word);
     // Counts the n-grams starting at the words of partitions part with part % nthreads == tid.
     void count_owned(const std::int32_t* ids, const std::int64_t* offsets,
-                     std::int64_t num_sentences, int tid, int nthreads);
+                     std::int64_t num_sentences, int tid, int nthreads, bool pad);
     // Entries of order n in the partitions' order (for size, iteration, serialization).
     std::vector<std::size_t> entries(int n) const;
 

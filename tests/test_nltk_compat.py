@@ -1,0 +1,282 @@
+"""rnnkit.ngram.nltk_compat against nltk.lm itself: the same scores, entropies, perplexities,
+generated words, counts and vocabularies on the same data, for every model."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+import rnnkit.ngram.nltk_compat as ours
+from rnnkit.ngram.nltk_compat import preprocessing as our_pre
+from rnnkit.ngram.nltk_compat import util as our_util
+
+nltk_lm = pytest.importorskip("nltk.lm")
+nltk_pre = pytest.importorskip("nltk.lm.preprocessing")
+nltk_util = pytest.importorskip("nltk.util")
+
+MODELS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("MLE", (), {}),
+    ("Lidstone", (0.3,), {}),
+    ("Laplace", (), {}),
+    ("StupidBackoff", (), {"alpha": 0.35}),
+    ("WittenBellInterpolated", (), {}),
+    ("AbsoluteDiscountingInterpolated", (), {"discount": 0.6}),
+    ("KneserNeyInterpolated", (), {}),
+    ("KneserNeyInterpolated", (), {"discount": 0.7}),
+]
+
+
+def corpus(seed: int, sentences: int = 40, words: int = 12) -> list[list[str]]:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(words)] + ["日本", "ü"]
+    return [
+        [rng.choice(vocab[: rng.randint(3, len(vocab))]) for _ in range(rng.randint(0, 9))]
+        for _ in range(sentences)
+    ]
+
+
+def build(
+    module: Any,
+    pre: Any,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    order: int,
+    text: list[list[str]],
+    **extra: Any,
+) -> Any:
+    if name == "StupidBackoff":
+        lm = module.StupidBackoff(kwargs["alpha"], order)
+    else:
+        lm = getattr(module, name)(*args, order, **kwargs)
+    lm.fit(*pre.padded_everygram_pipeline(order, text))
+    return lm
+
+
+def queries(text: list[list[str]], order: int, seed: int) -> list[tuple[str, tuple[str, ...]]]:
+    rng = random.Random(seed)
+    words = [*sorted({w for s in text for w in s}), "<s>", "</s>", "<UNK>", "never-seen"]
+    out = []
+    for _ in range(120):
+        m = rng.randint(0, order + 1)  # contexts longer than order - 1 too
+        out.append((rng.choice(words), tuple(rng.choice(words) for _ in range(m))))
+    return out
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300)
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), MODELS)
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scores_entropy_perplexity_generate_match_nltk(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], order: int, seed: int
+) -> None:
+    text = corpus(seed)
+    theirs = build(nltk_lm, nltk_pre, name, args, kwargs, order, text)
+    mine = build(ours, our_pre, name, args, kwargs, order, text)
+    kn_unigrams_only = name == "KneserNeyInterpolated" and order == 1
+    for word, context in queries(text, order, seed):
+        try:
+            expected = theirs.score(word, context)
+        except ZeroDivisionError:
+            with pytest.raises(ZeroDivisionError):
+                mine.score(word, context)
+            continue
+        assert not kn_unigrams_only
+        got = mine.score(word, context)
+        assert same(got, expected), (word, context, got, expected)
+        assert same(mine.logscore(word, context), theirs.logscore(word, context))
+    if kn_unigrams_only:
+        return
+    test = corpus(seed + 100, sentences=8, words=16)
+    for sentence in test:
+        padded = list(nltk_pre.pad_both_ends(sentence, n=order))
+        for grams in (
+            lambda u, p=padded: u.everygrams(p, max_len=order),
+            lambda u, p=padded: u.ngrams(p, order),
+        ):
+            tuples = list(grams(nltk_util))
+            expected = theirs.entropy(tuples)
+            for given in (grams(our_util), tuples):
+                got = mine.entropy(given)
+                assert same(got, expected), (sentence, got, expected)
+            assert same(mine.perplexity(tuples), theirs.perplexity(tuples))
+    for seed_text in ([], ["w1"], ["w2", "w3", "w1"], ["never-seen"]):
+        assert mine.generate(6, text_seed=seed_text, random_seed=seed) == theirs.generate(
+            6, text_seed=seed_text, random_seed=seed
+        )
+        assert mine.generate(text_seed=seed_text, random_seed=7) == theirs.generate(
+            text_seed=seed_text, random_seed=7
+        )
+
+
+def test_counter_and_vocabulary_match_nltk() -> None:
+    text = corpus(3)
+    order = 3
+    t_train, t_vocab = nltk_pre.padded_everygram_pipeline(order, text)
+    o_train, o_vocab = our_pre.padded_everygram_pipeline(order, text)
+    t_lm, o_lm = nltk_lm.MLE(order), ours.MLE(order)
+    t_lm.fit(t_train, t_vocab)
+    o_lm.fit(o_train, o_vocab)
+    assert len(o_lm.vocab) == len(t_lm.vocab)
+    assert list(o_lm.vocab) == list(t_lm.vocab)
+    assert o_lm.counts.N() == t_lm.counts.N()
+    for n in range(1, order + 1):
+        if n == 1:
+            assert dict(o_lm.counts[1]) == dict(t_lm.counts[1])
+        else:
+            t_view = t_lm.counts[n]
+            o_view = o_lm.counts[n]
+            assert {k: dict(v) for k, v in o_view.items()} == {
+                k: dict(v) for k, v in t_view.items() if v
+            }
+    assert o_lm.counts["w1"] == t_lm.counts["w1"]
+    assert dict(o_lm.counts[["w1"]]) == dict(t_lm.counts[["w1"]])
+    assert dict(o_lm.counts[("<s>", "w2")]) == dict(t_lm.counts[("<s>", "w2")])
+    assert o_lm.counts[["never"]].N() == 0
+    assert o_lm.counts.unigrams.freq("w1") == t_lm.counts.unigrams.freq("w1")
+    assert dict(o_lm.context_counts(("w1",))) == dict(t_lm.context_counts(("w1",)))
+
+
+def test_vocabulary_cutoff_and_lookup_match_nltk() -> None:
+    words = ["a", "b", "a", "c", "a", "b", "d"]
+    for cutoff in (1, 2, 3):
+        t = nltk_lm.Vocabulary(words, unk_cutoff=cutoff)
+        o = ours.Vocabulary(words, unk_cutoff=cutoff)
+        assert len(o) == len(t)
+        assert list(o) == list(t)
+        assert o.lookup("a") == t.lookup("a")
+        assert o.lookup(["a", "c", "zz"]) == t.lookup(["a", "c", "zz"])
+        assert o.lookup([["a", "d"], ["b"]]) == t.lookup([["a", "d"], ["b"]])
+        assert ("c" in o) == ("c" in t)
+        assert o["a"] == t["a"] and o["<UNK>"] == t["<UNK>"]
+        assert str(o) == str(t)
+    with pytest.raises(ValueError, match="Cutoff"):
+        ours.Vocabulary(unk_cutoff=0)
+    with pytest.raises(TypeError):
+        ours.Vocabulary(["a"]).lookup(3)
+
+
+def test_counter_of_tuples_any_orders_and_growing_order() -> None:
+    """n-grams given one by one (only bigrams, then trigrams: the store's order grows)."""
+    text = [["a", "b", "c", "d"], ["a", "c", "d", "c"]]
+    t = nltk_lm.NgramCounter([nltk_util.ngrams(s, 2) for s in text])
+    o = ours.NgramCounter([nltk_util.ngrams(s, 2) for s in text])
+    assert o["a"] == t["a"] == 0  # no unigram was counted
+    assert dict(o[["a"]]) == dict(t[["a"]])
+    assert o.N() == t.N()
+    for counter in (t, o):
+        counter.update([nltk_util.ngrams(s, 3) for s in text])
+        counter.update([nltk_util.ngrams(s, 1) for s in text])
+    assert o.N() == t.N()
+    assert dict(o[["a", "c"]]) == dict(t[["a", "c"]])
+    assert dict(o.unigrams) == dict(t.unigrams)
+    with pytest.raises(TypeError, match="isn't a tuple"):
+        o.update([["a", "b"]])
+    with pytest.raises(TypeError, match="must be str"):
+        o.update([[("a", 3)]])
+    # models on such a counter: the same scores as nltk's
+    t_lm = nltk_lm.KneserNeyInterpolated(3, vocabulary=nltk_lm.Vocabulary("abcd"), counter=t)
+    o_lm = ours.KneserNeyInterpolated(3, vocabulary=ours.Vocabulary("abcd"), counter=o)
+    for word, context in [("c", ("a", "b")), ("d", ("c",)), ("a", ()), ("b", ("d", "c"))]:
+        try:
+            expected = t_lm.score(word, context)
+        except ZeroDivisionError:
+            with pytest.raises(ZeroDivisionError):
+                o_lm.score(word, context)
+            continue
+        assert same(o_lm.score(word, context), expected)
+
+
+def test_words_with_whitespace_and_empty_words_are_counted_as_they_are() -> None:
+    text = [["a b", "", "c\td", "e"], ["a b", "e", "\n"]]
+    t = nltk_lm.Laplace(2)
+    o = ours.Laplace(2)
+    t.fit(*nltk_pre.padded_everygram_pipeline(2, text))
+    o.fit(*our_pre.padded_everygram_pipeline(2, text))
+    for word, context in [("e", ["c\td"]), ("", ["a b"]), ("\n", ["e"]), ("a", ["a b"])]:
+        assert same(o.score(word, context), t.score(word, context))
+
+
+def test_refits_and_invalid_arguments() -> None:
+    text = corpus(5)
+    lm = ours.WittenBellInterpolated(2)
+    with pytest.raises(ValueError, match="Cannot fit"):
+        lm.fit([])
+    theirs = nltk_lm.WittenBellInterpolated(2)
+    for _ in range(2):  # a second fit adds to the counts (the vocabulary stays)
+        lm.fit(*our_pre.padded_everygram_pipeline(2, text))
+        theirs.fit(*nltk_pre.padded_everygram_pipeline(2, text))
+        assert same(lm.score("w1", ["w2"]), theirs.score("w1", ["w2"]))
+    with pytest.raises(ValueError, match="Discount"):
+        ours.KneserNeyInterpolated(2, discount=1.5)
+    with pytest.raises(ValueError, match="order"):
+        ours.MLE(0)
+    with pytest.raises(TypeError, match="order"):
+        ours.MLE("3")  # type: ignore[arg-type]
+    with pytest.raises(ZeroDivisionError):
+        lm.entropy([])
+    assert len(our_util.everygrams("abcd", max_len=2)) == len(
+        list(nltk_util.everygrams("abcd", max_len=2))
+    )
+    assert list(our_util.everygrams("abcd", min_len=2, max_len=3)) == list(
+        nltk_util.everygrams("abcd", min_len=2, max_len=3)
+    )
+    assert list(our_util.ngrams("abcd", 3, pad_left=True, left_pad_symbol="<s>")) == list(
+        nltk_util.ngrams("abcd", 3, pad_left=True, left_pad_symbol="<s>")
+    )
+    assert list(our_pre.padded_everygrams(3, "ab")) == list(nltk_pre.padded_everygrams(3, "ab"))
+
+
+def test_generate_uses_a_random_instance_and_large_vocabularies() -> None:
+    text = corpus(9, sentences=300, words=200)
+    t = nltk_lm.Laplace(3)
+    o = ours.Laplace(3)
+    t.fit(*nltk_pre.padded_everygram_pipeline(3, text))
+    o.fit(*our_pre.padded_everygram_pipeline(3, text))
+    assert o.generate(20, random_seed=random.Random(4)) == t.generate(
+        20, random_seed=random.Random(4)
+    )
+    assert np.isfinite(o.perplexity(our_util.ngrams(["w1", "w2", "w3", "zz"], 3)))
+
+
+def test_store_internals_reject_bad_arguments() -> None:
+    from rnnkit import _core
+
+    store = _core._NgramCounts(3)
+    with pytest.raises(ValueError, match="n must be in"):
+        store.add_ngrams(np.zeros(4, np.int32), 4, np.ones(1, np.uint64))
+    with pytest.raises(ValueError, match="ngrams must hold"):
+        store.add_ngrams(np.zeros(5, np.int32), 2, np.ones(2, np.uint64))
+    with pytest.raises(ValueError, match="negative"):
+        store.add_ngrams(np.array([1, -2], np.int32), 2, np.ones(1, np.uint64))
+    with pytest.raises(TypeError, match="int32"):
+        store.followers(np.zeros(1, np.int64))
+    store.add_ngrams(np.array([5, 6, 7], np.int32), 3, np.array([2], np.uint64))
+    # the substrings exist (count 0) so that suffixes resolve; the n-gram has its count
+    assert store.count(np.array([5, 6, 7], np.int32)) == 2
+    assert store.count(np.array([6, 7], np.int32)) == 0
+    words, counts = store.followers(np.array([5, 6], np.int32))
+    assert words.tolist() == [7] and counts.tolist() == [2]
+    assert store.followers(np.array([5], np.int32))[0].tolist() == []  # (5, 6) has count 0
+    raw = _core._NgramCounts(2)
+    raw.add(np.array([1, 2, 1], np.int32), np.array([0, 3]), pad=False)  # ids 1, 2 allowed
+    assert raw.count(np.array([2, 1], np.int32)) == 1
+    assert raw.total(1) == 3  # nothing added around the sentence
+    with pytest.raises(ValueError, match="<s> or </s>"):
+        raw.add(np.array([1], np.int32), np.array([0, 1]))
+    vocab = _core._Vocabulary()
+    with pytest.raises(ValueError, match="unknown method"):
+        _core._NltkLookupScorer(store, vocab, "nope", 2, 0.0, 1.0, np.zeros(3, np.uint8), 0)
+    scorer = _core._NltkLookupScorer(store, vocab, "mle", 3, 0.0, 1.0, np.ones(3, np.uint8), 0)
+    with pytest.raises(TypeError, match="must be str"):
+        scorer.score(3, None)
+    with pytest.raises(TypeError, match="sequence of str, got a str"):
+        scorer.log2_scores(["ab"])
+    with pytest.raises(ValueError, match="at least one word"):
+        scorer.log2_scores([()])
