@@ -47,11 +47,14 @@ def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
     del counts
     model.write_arpa(arpa)
     t3 = time.perf_counter()
+    model.save(Path(arpa).with_suffix(".bin"))
+    t4 = time.perf_counter()
     ngrams = sum(model.size(n) for n in range(1, order + 1))
     return {
         "count_s": t1 - t0,
         "estimate_s": t2 - t1,
         "arpa_s": t3 - t2,
+        "binary_s": t4 - t3,
         "ngrams": ngrams,
         "sizes": [model.size(n) for n in range(1, order + 1)],
         "peak_mib": peak_rss_mib(),
@@ -62,8 +65,22 @@ def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
 def query(arpa: Path, held_out: Path, reps: int) -> None:
     import kenlm
     import numpy as np
-    from rnnkit.ngram import load_arpa
+    from rnnkit.ngram import NgramModel, load_arpa
 
+    binary = arpa.with_suffix(".bin")
+    if binary.exists():
+        read_s, load_s = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            size = len(binary.read_bytes())
+            read_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            NgramModel.load(binary)
+            load_s.append(time.perf_counter() - t)
+        print(
+            f"binary model {size / 2**20:.0f} MiB: NgramModel.load {np.median(load_s):.2f} s, "
+            f"reading the file's bytes {np.median(read_s):.2f} s (page cache warm, medians)"
+        )
     t0 = time.perf_counter()
     ours = load_arpa(arpa)
     t1 = time.perf_counter()
@@ -150,6 +167,7 @@ def main() -> None:
         print(f"| text -> model | {r['count_s'] + r['estimate_s']:.1f} |")
         rate = r["ngrams"] / r["arpa_s"] / 1e6
         print(f"| write_arpa | {r['arpa_s']:.1f} ({rate:.2f} M n-grams/s) |")
+        print(f"| save (binary) | {r['binary_s']:.1f} |")
         print(
             f"peak RSS {r['peak_mib']:.0f} MiB; model {r['model_bytes'] / r['ngrams']:.1f} "
             "bytes per n-gram"

@@ -65,8 +65,9 @@ def test_build_from_stdin_and_module_entry_point(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["ngram", "query", "/nonexistent/model.arpa"], "no ARPA file at /nonexistent/model.arpa"),
+        (["ngram", "query", "/nonexistent/model.arpa"], "no model file at /nonexistent/model.arpa"),
         (["ngram", "build", "-o", "0", "--arpa", "x.arpa"], "--order must be >= 1, got 0"),
+        (["ngram", "build", "-o", "2"], "give --arpa and/or --binary"),
     ],
 )
 def test_errors_exit_1(
@@ -78,3 +79,30 @@ def test_errors_exit_1(
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_binary_model_and_progress_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT)
+    arpa, binary = tmp_path / "m.arpa", tmp_path / "m.bin"
+    argv = ["ngram", "build", "-o", "3", "--text", str(corpus), "--arpa", str(arpa)]
+    assert main([*argv, "--binary", str(binary), "--progress"], io.StringIO()) == 0
+    err = capsys.readouterr().err
+    assert "count" in err and "estimate, write" in err  # tqdm's bars
+    results = []
+    for model in (arpa, binary):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("the cat sat\na zebra ran\n"))
+        out = io.StringIO()
+        assert main(["ngram", "query", str(model), "--no-progress"], out) == 0
+        results.append(out.getvalue())
+    assert results[0] == results[1]
+    assert capsys.readouterr().err == ""  # --no-progress: no bar
+    damaged = bytearray(binary.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(bytes(damaged))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the cat\n"))
+    assert main(["ngram", "query", str(bad)], io.StringIO()) == 1
+    assert "checksum mismatch" in capsys.readouterr().err

@@ -360,3 +360,71 @@ def test_evaluate_a_text(rng: np.random.Generator, tmp_path: Path) -> None:
     m.write_arpa(path)
     k = kenlm.Model(str(path))
     assert result.log10_prob == pytest.approx(sum(k.score(s) for s in held_out), abs=1e-3)
+
+
+def test_binary_round_trip_is_exact(rng: np.random.Generator, tmp_path: Path) -> None:
+    from rnnkit.ngram import NgramModel, load_model
+
+    m = estimate(NgramCounts(4).update(zipf_corpus(rng, 3000)))
+    path = tmp_path / "m.bin"
+    m.save(path)
+    loaded = NgramModel.load(path)
+    assert loaded.vocabulary.words == m.vocabulary.words and loaded.vocabulary.frozen
+    for n in range(1, 5):
+        for a, b in zip(m.ngrams(n), loaded.ngrams(n), strict=True):
+            assert np.array_equal(a, b)
+    sentences = [" ".join(s) for s in zipf_corpus(rng, 50)] + ["never seen words"]
+    assert [loaded.score(s) for s in sentences] == [m.score(s) for s in sentences]
+    assert load_model(path).score(sentences[0]) == m.score(sentences[0])
+    m.write_arpa(tmp_path / "m.arpa")
+    assert load_model(tmp_path / "m.arpa").score(sentences[0]) == m.score(sentences[0])
+    # saved atomically, with the permissions of a new file (not mkstemp's private ones)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.arpa", "m.bin"]
+    assert path.stat().st_mode & 0o777 == (tmp_path / "m.arpa").stat().st_mode & 0o777
+    assert path.stat().st_mode & 0o044  # readable by others under the usual umask
+
+
+def test_damaged_binary_files_raise_never_crash(rng: np.random.Generator, tmp_path: Path) -> None:
+    from rnnkit.ngram import NgramModel
+
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 1000)))
+    good = tmp_path / "m.bin"
+    m.save(good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.bin"
+    cases = 0
+    for _ in range(200):  # random bit flips anywhere
+        damaged = bytearray(data)
+        damaged[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+        bad.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError, match=str(bad)):
+            NgramModel.load(bad)
+        cases += 1
+    for cut in [0, 4, 8, 20, 40, 100, len(data) // 2, len(data) - 9, len(data) - 1]:
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=r"truncated|not an rnnkit"):
+            NgramModel.load(bad)
+    bad.write_bytes(data + b"\0")
+    with pytest.raises(ValueError, match="trailing bytes"):
+        NgramModel.load(bad)
+    bad.write_bytes(b"\\data\\\nngram 1=1\n")
+    with pytest.raises(ValueError, match="not an rnnkit binary model"):
+        NgramModel.load(bad)
+    newer = bytearray(data)
+    newer[8] = 2  # format version 2
+    bad.write_bytes(bytes(newer))
+    with pytest.raises(ValueError, match="format version 2; this rnnkit reads version 1"):
+        NgramModel.load(bad)
+    swapped = bytearray(data)
+    swapped[12:16] = bytes(reversed(swapped[12:16]))  # the byte order mark
+    bad.write_bytes(bytes(swapped))
+    with pytest.raises(ValueError, match="another byte order"):
+        NgramModel.load(bad)
+    huge = bytearray(data)
+    huge[24:32] = (2**62).to_bytes(8, "little")  # vocabulary size
+    bad.write_bytes(bytes(huge))
+    with pytest.raises(ValueError, match="impossible vocabulary size"):
+        NgramModel.load(bad)
+    with pytest.raises(FileNotFoundError):
+        NgramModel.load(tmp_path / "missing.bin")
+    assert cases == 200

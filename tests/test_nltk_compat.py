@@ -3,19 +3,21 @@ generated words, counts and vocabularies on the same data, for every model."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 from typing import Any
 
+import nltk.lm as nltk_lm
+import nltk.lm.preprocessing as nltk_pre
 import numpy as np
 import pytest
 import rnnkit.ngram.nltk_compat as ours
 from rnnkit.ngram.nltk_compat import preprocessing as our_pre
 from rnnkit.ngram.nltk_compat import util as our_util
 
-nltk_lm = pytest.importorskip("nltk.lm")
-nltk_pre = pytest.importorskip("nltk.lm.preprocessing")
-nltk_util = pytest.importorskip("nltk.util")
+# (the attribute nltk.util is shadowed by nltk.stem.util once nltk is imported)
+nltk_util = importlib.import_module("nltk.util")
 
 MODELS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("MLE", (), {}),

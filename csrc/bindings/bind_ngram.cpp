@@ -606,7 +606,23 @@ void register_ngram(py::module_& m) {
                 ngram::write_arpa(model, vocab, path);
             },
             py::arg("vocabulary"), py::arg("path"))
+        .def(
+            "save_binary",
+            [](const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+                py::gil_scoped_release release;
+                model.save_binary(path, vocab);
+            },
+            py::arg("vocabulary"), py::arg("path"))
         .def("memory_bytes", &NgramModel::memory_bytes);
+
+    m.def(
+        "_load_binary_model",
+        [](const std::string& path, Vocabulary& vocab) {
+            py::gil_scoped_release release;
+            return NgramModel::load_binary(path, vocab);
+        },
+        py::arg("path"), py::arg("vocabulary"),
+        "A binary model file's model; the (fresh) vocabulary gets its words.");
 
     m.def(
         "_read_arpa",

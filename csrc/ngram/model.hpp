@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ngram/counts.hpp"
+#include "ngram/vocab.hpp"
 
 namespace rnnkit::ngram {
 
@@ -61,6 +62,14 @@ public:
     void distribution(const EntryRef* context, int have, float* log_probs) const;
 
     std::size_t memory_bytes() const;
+
+    // The native binary file (model_io.cpp): the model's arrays as they are in memory (64-byte
+    // aligned, little-endian) after a header, the vocabulary's words, and a checksum, so that
+    // loading is reading. `save_binary` writes `path` (the caller renames it into place);
+    // `load_binary` throws std::invalid_argument for a file that is not such a model, is
+    // truncated, corrupted (checksum) or inconsistent, std::runtime_error for I/O errors.
+    void save_binary(const std::string& path, const Vocabulary& vocab) const;
+    static NgramModel load_binary(const std::string& path, Vocabulary& vocab);
 
     // The interpolated estimators (see model.cpp): modified Kneser-Ney as KenLM's lmplz
     // estimates it; Kneser-Ney and absolute discounting with one discount per order;

@@ -15,7 +15,6 @@ hash) and 64-bit.
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
+from ._files import write_atomically
 
 __all__ = [
     "Evaluation",
@@ -34,6 +34,7 @@ __all__ = [
     "Vocabulary",
     "estimate",
     "load_arpa",
+    "load_model",
 ]
 
 #: One sentence: a string of whitespace-separated words, or a sequence of words.
@@ -480,17 +481,15 @@ class NgramCounts:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes :meth:`to_bytes` to ``path`` atomically (a temporary file in the same
         directory, then renamed over it): a reader never sees a partial file."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.to_bytes())
+        data = self.to_bytes()
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        write_atomically(path, write)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NgramCounts:
@@ -529,4 +528,4 @@ class NgramCounts:
         )
 
 
-from ._model import Evaluation, NgramModel, State, estimate, load_arpa  # noqa: E402 (needs the classes above)
+from ._model import Evaluation, NgramModel, State, estimate, load_arpa, load_model  # noqa: E402 (needs the classes above)

@@ -1,0 +1,327 @@
+// The native binary model file.
+//
+// Layout (little-endian; every array starts at a multiple of 64 bytes from the file's start):
+//   char[8]  "RNKMODEL"
+//   u32      format version (kVersion)
+//   u32      0x01020304 (byte order check)
+//   u32      order, u32 partitions
+//   u64      vocabulary size V, u64 bytes of the words
+//   words    ids 0..V-1 joined by '\n' (UTF-8)
+//   arrays   unigram log10 probs (f32 x V), backoffs (f32 x V), presence (u8 x V); then for
+//            each partition and each order n = 2..N: entries (16-byte records: prefix, word,
+//            log10 prob, log10 backoff) and the hash table's slots (u32), each array preceded
+//            by its u64 length (in elements)
+//   u64      checksum of every byte before it
+// Loading reads each array straight into the model's vectors, hashing the bytes as they pass
+// (4 lanes of FNV-style multiply-xor over 64-bit words), then checks that every stored index
+// is in range, so a damaged or hand-made file gives an error, never a crash or a hang.
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ngram/model.hpp"
+
+namespace rnnkit::ngram {
+
+namespace {
+
+constexpr char kMagic[8] = {'R', 'N', 'K', 'M', 'O', 'D', 'E', 'L'};
+constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kByteOrder = 0x01020304;
+constexpr std::size_t kAlign = 64;
+
+// Checksum of a byte stream fed in pieces: four independent multiply-xor lanes over 8-byte
+// words (so it runs at memory speed), bytes that do not fill a word carried to the next piece.
+class Checksum {
+public:
+    void add(const void* data, std::size_t n) {
+        const auto* p = static_cast<const unsigned char*>(data);
+        while (n > 0 && pending_ > 0) {
+            push_byte(*p++);
+            --n;
+        }
+        while (n >= 32) {
+            for (int lane = 0; lane < 4; ++lane) {
+                std::uint64_t w;
+                std::memcpy(&w, p + 8 * lane, 8);
+                mix(lane, w);
+            }
+            p += 32;
+            n -= 32;
+        }
+        while (n-- > 0) push_byte(*p++);
+    }
+    std::uint64_t value() const {
+        std::uint64_t h = 0xcbf29ce484222325ULL ^ total_;
+        for (int lane = 0; lane < 4; ++lane) h = (h ^ lanes_[lane]) * kPrime;
+        for (std::size_t i = 0; i < pending_; ++i) h = (h ^ buffer_[i]) * kPrime;
+        return h;
+    }
+
+private:
+    static constexpr std::uint64_t kPrime = 0x100000001b3ULL;
+    void mix(int lane, std::uint64_t w) {
+        lanes_[lane] = (lanes_[lane] ^ w) * kPrime;
+        total_ += 8;
+    }
+    void push_byte(unsigned char b) {
+        buffer_[pending_++] = b;
+        if (pending_ == 32) {
+            for (int lane = 0; lane < 4; ++lane) {
+                std::uint64_t w;
+                std::memcpy(&w, buffer_ + 8 * lane, 8);
+                mix(lane, w);
+            }
+            pending_ = 0;
+        }
+    }
+    std::uint64_t lanes_[4] = {0xcbf29ce484222325ULL, 1, 2, 3};
+    std::uint64_t total_ = 0;
+    unsigned char buffer_[32] = {};
+    std::size_t pending_ = 0;
+};
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+bool little_endian() {
+    const std::uint32_t probe = 1;
+    unsigned char first;
+    std::memcpy(&first, &probe, 1);
+    return first == 1;
+}
+
+class Writer {
+public:
+    explicit Writer(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+        if (!file_) throw std::runtime_error("cannot open " + path + " for writing");
+    }
+    void bytes(const void* data, std::size_t n) {
+        if (n == 0) return;
+        if (std::fwrite(data, 1, n, file_.get()) != n) {
+            throw std::runtime_error("cannot write " + path_ + " (disk full?)");
+        }
+        sum_.add(data, n);
+        offset_ += n;
+    }
+    template <typename T>
+    void value(T v) {
+        bytes(&v, sizeof v);
+    }
+    void align() {
+        static const char zeros[kAlign] = {};
+        bytes(zeros, (kAlign - offset_ % kAlign) % kAlign);
+    }
+    template <typename T>
+    void array(const std::vector<T>& v) {
+        value<std::uint64_t>(v.size());
+        align();
+        bytes(v.data(), v.size() * sizeof(T));
+    }
+    void finish() {
+        const std::uint64_t checksum = sum_.value();
+        if (std::fwrite(&checksum, 8, 1, file_.get()) != 1 || std::fflush(file_.get()) != 0 ||
+            std::fclose(file_.release()) != 0) {
+            throw std::runtime_error("cannot write " + path_ + " (disk full?)");
+        }
+    }
+
+private:
+    std::string path_;
+    File file_;
+    Checksum sum_;
+    std::size_t offset_ = 0;
+};
+
+class Reader {
+public:
+    explicit Reader(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "rb")) {
+        if (!file_) throw std::runtime_error("cannot open " + path);
+        if (std::fseek(file_.get(), 0, SEEK_END) != 0)
+            throw std::runtime_error("cannot read " + path);
+        const long size = std::ftell(file_.get());
+        if (size < 0 || std::fseek(file_.get(), 0, SEEK_SET) != 0) {
+            throw std::runtime_error("cannot read " + path);
+        }
+        size_ = static_cast<std::uint64_t>(size);
+    }
+    [[noreturn]] void fail(const std::string& what) const {
+        throw std::invalid_argument(path_ + ": " + what);
+    }
+    void bytes(void* data, std::size_t n, const char* what) {
+        if (n > remaining()) fail(std::string("truncated file (") + what + ")");
+        if (n > 0 && std::fread(data, 1, n, file_.get()) != n) {
+            throw std::runtime_error("cannot read " + path_);
+        }
+        sum_.add(data, n);
+        offset_ += n;
+    }
+    template <typename T>
+    T value(const char* what) {
+        T v;
+        bytes(&v, sizeof v, what);
+        return v;
+    }
+    void align() {
+        char zeros[kAlign];
+        bytes(zeros, (kAlign - offset_ % kAlign) % kAlign, "padding");
+    }
+    // An array of at most `limit` elements, checked against the bytes left before allocating.
+    template <typename T>
+    void array(std::vector<T>& v, std::uint64_t limit, const char* what) {
+        const auto n = value<std::uint64_t>(what);
+        align();
+        if (n > limit)
+            fail(std::string("impossible size ") + std::to_string(n) + " (" + what + ")");
+        if (n > remaining() / sizeof(T)) fail(std::string("truncated file (") + what + ")");
+        v.resize(static_cast<std::size_t>(n));
+        bytes(v.data(), v.size() * sizeof(T), what);
+    }
+    void finish() {
+        const std::uint64_t expected = sum_.value();
+        std::uint64_t stored;
+        if (remaining() != 8) fail("truncated file or trailing bytes");
+        if (std::fread(&stored, 8, 1, file_.get()) != 1)
+            throw std::runtime_error("cannot read " + path_);
+        if (stored != expected) fail("corrupted file (checksum mismatch)");
+    }
+    std::uint64_t remaining() const { return size_ - offset_; }
+
+private:
+    std::string path_;
+    File file_;
+    Checksum sum_;
+    std::uint64_t size_ = 0;
+    std::uint64_t offset_ = 0;
+};
+
+}  // namespace
+
+void NgramModel::save_binary(const std::string& path, const Vocabulary& vocab) const {
+    if (!little_endian())
+        throw std::runtime_error("binary models are written on little-endian hosts only");
+    if (vocab.size() != vocab_size()) {
+        throw std::invalid_argument("the vocabulary has " + std::to_string(vocab.size()) +
+                                    " words, the model " + std::to_string(vocab_size()));
+    }
+    std::string words;
+    for (std::int64_t i = 0; i < vocab.size(); ++i) {
+        if (i > 0) words.push_back('\n');
+        words += vocab.word(static_cast<std::int32_t>(i));
+    }
+    Writer out(path);
+    out.bytes(kMagic, sizeof kMagic);
+    out.value<std::uint32_t>(kVersion);
+    out.value<std::uint32_t>(kByteOrder);
+    out.value<std::uint32_t>(static_cast<std::uint32_t>(order_));
+    out.value<std::uint32_t>(static_cast<std::uint32_t>(parts_.size()));
+    out.value<std::uint64_t>(static_cast<std::uint64_t>(vocab_size()));
+    out.value<std::uint64_t>(words.size());
+    out.bytes(words.data(), words.size());
+    out.array(unigram_prob_);
+    out.array(unigram_backoff_);
+    out.array(unigram_present_);
+    for (const Partition& part : parts_) {
+        for (const Order& o : part.orders) {
+            out.array(o.entries);
+            out.array(o.slots);
+        }
+    }
+    out.finish();
+}
+
+NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
+    if (!little_endian())
+        throw std::runtime_error("binary models are read on little-endian hosts only");
+    Reader in(path);
+    char magic[sizeof kMagic];
+    in.bytes(magic, sizeof magic, "header");
+    if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) in.fail("not an rnnkit binary model");
+    const auto version = in.value<std::uint32_t>("header");
+    if (version != kVersion) {
+        in.fail("format version " + std::to_string(version) + "; this rnnkit reads version " +
+                std::to_string(kVersion));
+    }
+    if (in.value<std::uint32_t>("header") != kByteOrder) in.fail("written with another byte order");
+    const auto order = in.value<std::uint32_t>("header");
+    const auto partitions = in.value<std::uint32_t>("header");
+    const auto vocab_size = in.value<std::uint64_t>("header");
+    const auto words_bytes = in.value<std::uint64_t>("header");
+    if (order < 1 || order > static_cast<std::uint32_t>(kMaxOrder)) in.fail("impossible order");
+    if (partitions != (order >= 2 ? static_cast<std::uint32_t>(kPartitions) : 0)) {
+        in.fail("impossible number of partitions");
+    }
+    if (words_bytes > in.remaining()) in.fail("truncated file (vocabulary)");
+    if (vocab_size < 3 ||
+        vocab_size > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max()) ||
+        words_bytes > in.remaining()) {
+        in.fail("impossible vocabulary size");
+    }
+    std::string words(static_cast<std::size_t>(words_bytes), '\0');
+    in.bytes(words.data(), words.size(), "vocabulary");
+    NgramModel model(static_cast<int>(order), static_cast<std::int64_t>(vocab_size));
+    in.array(model.unigram_prob_, vocab_size, "unigram probabilities");
+    in.array(model.unigram_backoff_, vocab_size, "unigram backoffs");
+    in.array(model.unigram_present_, vocab_size, "unigram presence");
+    if (model.unigram_prob_.size() != vocab_size || model.unigram_backoff_.size() != vocab_size ||
+        model.unigram_present_.size() != vocab_size) {
+        in.fail("unigram arrays of the wrong size");
+    }
+    const std::uint64_t max_index = std::numeric_limits<std::uint32_t>::max();
+    for (Partition& part : model.parts_) {
+        for (Order& o : part.orders) {
+            in.array(o.entries, max_index, "n-grams");
+            in.array(o.slots, max_index, "hash table");
+        }
+    }
+    in.finish();
+
+    // Every index in range: a file with a valid checksum can still be hand-made.
+    for (char present : model.unigram_present_) {
+        if (present != 0 && present != 1) in.fail("inconsistent unigram presence");
+    }
+    for (std::size_t p = 0; p < model.parts_.size(); ++p) {
+        Partition& part = model.parts_[p];
+        for (int n = 2; n <= model.order_; ++n) {
+            const Order& o = part.at(n);
+            const std::uint64_t prefixes =
+                n == 2 ? vocab_size : static_cast<std::uint64_t>(part.at(n - 1).size());
+            for (const Entry& e : o.entries) {
+                if (e.prefix >= prefixes || e.word >= vocab_size) in.fail("inconsistent n-gram");
+            }
+            const std::size_t slots = o.slots.size();
+            if (slots < 2 || (slots & (slots - 1)) != 0 || o.entries.size() > slots / 2) {
+                in.fail("inconsistent hash table");
+            }
+            std::size_t used = 0;
+            for (std::uint32_t s : o.slots) {
+                if (s > o.entries.size()) in.fail("inconsistent hash table");
+                used += s != 0 ? 1 : 0;
+            }
+            if (used != o.entries.size()) in.fail("inconsistent hash table");
+        }
+    }
+
+    // The words, ids in order: a word seen twice, or a reserved word elsewhere, is an error.
+    Vocabulary loaded;
+    std::size_t start = 0;
+    for (std::uint64_t id = 0; id < vocab_size; ++id) {
+        const std::size_t end = id + 1 == vocab_size ? words.size() : words.find('\n', start);
+        if (end == std::string::npos) in.fail("vocabulary shorter than its size");
+        const std::string_view word(words.data() + start, end - start);
+        const std::int32_t got = id < 3 ? loaded.find(word) : loaded.add(word);
+        if (got != static_cast<std::int32_t>(id)) in.fail("inconsistent vocabulary");
+        start = end + 1;
+    }
+    if (start != words.size() + 1) in.fail("vocabulary longer than its size");
+    vocab = std::move(loaded);
+    return model;
+}
+
+}  // namespace rnnkit::ngram
