@@ -51,7 +51,7 @@ def test_build_from_stdin_and_module_entry_point(tmp_path: Path) -> None:
     done = subprocess.run(
         [
             *(sys.executable, "-m", "rnnkit", "ngram", "build", "-o", "2"),
-            *("--method", "witten_bell", "--arpa", str(arpa)),
+            *("--method", "stupid_backoff", "--alpha", "0.3", "--arpa", str(arpa)),
         ],
         input=TEXT,
         text=True,
@@ -68,6 +68,17 @@ def test_build_from_stdin_and_module_entry_point(tmp_path: Path) -> None:
         (["ngram", "query", "/nonexistent/model.arpa"], "no model file at /nonexistent/model.arpa"),
         (["ngram", "build", "-o", "0", "--arpa", "x.arpa"], "--order must be >= 1, got 0"),
         (["ngram", "build", "-o", "2"], "give --arpa and/or --binary"),
+        (
+            ["ngram", "build", "-o", "2", "--text", "/dev/null", "--arpa", "x", "--k", "1"],
+            "'mkn' takes no options, got k",
+        ),
+        (
+            [
+                *("ngram", "build", "-o", "2", "--text", "/dev/null", "--arpa", "x"),
+                *("--method", "add_k", "--k", "-1"),
+            ],
+            "k must be a finite number > 0, got -1.0",
+        ),
     ],
 )
 def test_errors_exit_1(

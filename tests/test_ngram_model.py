@@ -221,7 +221,9 @@ def test_tiny_data_falls_back_to_lmplz_discounts() -> None:
 
 def test_bad_estimate_arguments() -> None:
     with pytest.raises(
-        ValueError, match=r"method must be one of 'mkn', 'kn', 'absolute', 'witten_bell', got 'kn2'"
+        ValueError,
+        match=r"method must be one of 'mkn', 'kn', 'absolute', 'witten_bell', 'mle', 'add_k', "
+        r"'laplace', 'stupid_backoff', got 'kn2'",
     ):
         estimate(NgramCounts(2), method="kn2")
     with pytest.raises(TypeError, match=r"counts must be NgramCounts, got list"):
@@ -428,3 +430,79 @@ def test_damaged_binary_files_raise_never_crash(rng: np.random.Generator, tmp_pa
     with pytest.raises(FileNotFoundError):
         NgramModel.load(tmp_path / "missing.bin")
     assert cases == 200
+
+
+BACKED_OFF = [("mle", {}), ("add_k", {"k": 0.3}), ("laplace", {}), ("stupid_backoff", {})]
+
+
+@pytest.mark.parametrize(("method", "options"), BACKED_OFF)
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_backoff_estimators_equal_the_reference(
+    order: int, method: str, options: dict[str, float], rng: np.random.Generator
+) -> None:
+    sents = zipf_corpus(rng, 300, vocab=60)
+    m = estimate(NgramCounts(order).update(sents), method, **options)
+    param = {"mle": 0.0, "add_k": 0.3, "laplace": 1.0, "stupid_backoff": 0.4}[method]
+    kind = "add_k" if method == "laplace" else method
+    p, backoff = ref.backed_off(ref.count_ngrams(sents, order), m.vocabulary.words, kind, param)
+    words = m.vocabulary.words
+
+    def log10(x: float) -> float:
+        return -99.0 if x == 0 else min(0.0, math.log10(x))
+
+    for n in range(1, order + 1):
+        ids, probs, backoffs = m.ngrams(n)
+        assert ids.shape[0] == len([g for g in p if len(g) == n])
+        for row, lp, lb in zip(ids.tolist(), probs.tolist(), backoffs.tolist(), strict=True):
+            g = tuple(words[i] for i in row)
+            assert lp == pytest.approx(log10(p[g]), abs=3e-6), g
+            if n < order:
+                b = backoff[g]  # (add-k: may exceed 1, as Katz's weights may)
+                assert lb == pytest.approx(-99.0 if b == 0 else math.log10(b), abs=3e-6), g
+
+
+@pytest.mark.parametrize(("method", "options"), BACKED_OFF[:3])
+@pytest.mark.parametrize("order", [2, 3])
+def test_backoff_estimators_distributions_sum_to_one(
+    order: int, method: str, options: dict[str, float], rng: np.random.Generator
+) -> None:
+    m = estimate(NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25)), method, **options)
+    vocab = [w for w in m.vocabulary.words if w != "<s>"]
+    contexts: list[tuple[str, ...]] = [(), ("never-seen",), ("w1", "never-seen")]
+    for n in range(1, order):
+        ids, _, _ = m.ngrams(n)
+        contexts += [tuple(m.vocabulary.words[i] for i in row) for row in ids.tolist()]
+    for h in contexts:
+        if h and h[-1] == "</s>":
+            continue
+        total = sum(10 ** m.logprob(w, h) for w in vocab if 10 ** m.logprob(w, h) > 1e-90)
+        assert total == pytest.approx(1.0, abs=2e-5), h
+
+
+@pytest.mark.parametrize(("method", "options"), BACKED_OFF)
+def test_kenlm_scores_the_backoff_estimators_arpa_the_same(
+    method: str, options: dict[str, float], rng: np.random.Generator, tmp_path: Path
+) -> None:
+    sents = zipf_corpus(rng, 500)
+    m = estimate(NgramCounts(3).update(sents), method, **options)
+    m.write_arpa(tmp_path / "m.arpa")
+    k = kenlm.Model(str(tmp_path / "m.arpa"))
+    for s in [" ".join(x) for x in zipf_corpus(rng, 40)] + ["w1 never-seen w2"]:
+        assert m.score(s) == pytest.approx(k.score(s), abs=1e-4)
+
+
+def test_backoff_estimator_options_are_checked() -> None:
+    counts = NgramCounts(2).update("a b\nb c\n")
+    with pytest.raises(ValueError, match="k must be a finite number > 0, got 0"):
+        estimate(counts, "add_k", k=0)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        estimate(counts, "stupid_backoff", alpha=1.5)
+    with pytest.raises(TypeError, match="takes only 'k'"):
+        estimate(counts, "add_k", alpha=0.1)
+    with pytest.raises(TypeError, match="takes no options"):
+        estimate(counts, "mle", k=1)
+    with pytest.raises(TypeError, match="takes no options"):
+        estimate(counts, "mkn", k=1)
+    with pytest.raises(TypeError, match="must be a number"):
+        estimate(counts, "add_k", k="1")  # type: ignore[arg-type]
+    assert estimate(counts, "laplace")["b c"] == estimate(counts, "add_k", k=1)["b c"]

@@ -544,6 +544,25 @@ void register_ngram(py::module_& m) {
                 return py::make_tuple(std::move(model), discounts, fallback);
             },
             py::arg("counts"), py::arg("vocab_size"), py::arg("method"))
+        .def_static(
+            "backed_off",
+            [](const NgramCounts& counts, std::int64_t vocab_size, const std::string& method,
+               double param) {
+                NgramModel::Backoff kind;
+                if (method == "mle") {
+                    kind = NgramModel::Backoff::Mle;
+                } else if (method == "add_k") {
+                    kind = NgramModel::Backoff::AddK;
+                } else if (method == "stupid_backoff") {
+                    kind = NgramModel::Backoff::StupidBackoff;
+                } else {
+                    throw py::value_error(
+                        "method must be 'mle', 'add_k' or 'stupid_backoff', got '" + method + "'");
+                }
+                py::gil_scoped_release release;
+                return NgramModel::backed_off(counts, vocab_size, kind, param);
+            },
+            py::arg("counts"), py::arg("vocab_size"), py::arg("method"), py::arg("param"))
         .def(
             "full_score",
             [](const NgramModel& model, const std::vector<std::int64_t>& state, std::int64_t word) {

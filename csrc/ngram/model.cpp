@@ -273,26 +273,15 @@ using Words = std::vector<std::uint32_t>;
 
 }  // namespace
 
-NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t vocab_size,
-                                    Smoothing method, std::vector<float>* discounts,
-                                    std::vector<int>* fallback) {
-    const bool kneser_ney =
-        method == Smoothing::ModifiedKneserNey || method == Smoothing::KneserNey;
-    const bool witten_bell = method == Smoothing::WittenBell;
-    const int N = counts.order();
+NgramModel NgramModel::with_structure(const NgramCounts& counts, std::int64_t vocab_size) {
     if (counts.word_bound() > vocab_size) {
         throw std::invalid_argument("the counts hold ids up to " +
                                     std::to_string(counts.word_bound() - 1) +
                                     " but the vocabulary has " + std::to_string(vocab_size));
     }
-    NgramModel model(N, vocab_size);
-    const auto V_ids = static_cast<std::size_t>(vocab_size);
-    std::vector<std::uint64_t> raw1(V_ids, 0);
-    std::copy(counts.unigram_.begin(), counts.unigram_.end(), raw1.begin());
-
-    // Structure: the counts' tables, copied.
+    NgramModel model(counts.order(), vocab_size);
     for (std::size_t p = 0; p < model.parts_.size(); ++p) {
-        for (int n = 2; n <= N; ++n) {
+        for (int n = 2; n <= counts.order(); ++n) {
             const NgramCounts::Order& from = counts.parts_[p].at(n);
             Order& to = model.parts_[p].at(n);
             to.entries.resize(from.size());
@@ -302,6 +291,20 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
             to.slots = from.slots;
         }
     }
+    return model;
+}
+
+NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t vocab_size,
+                                    Smoothing method, std::vector<float>* discounts,
+                                    std::vector<int>* fallback) {
+    const bool kneser_ney =
+        method == Smoothing::ModifiedKneserNey || method == Smoothing::KneserNey;
+    const bool witten_bell = method == Smoothing::WittenBell;
+    const int N = counts.order();
+    NgramModel model = with_structure(counts, vocab_size);
+    const auto V_ids = static_cast<std::size_t>(vocab_size);
+    std::vector<std::uint64_t> raw1(V_ids, 0);
+    std::copy(counts.unigram_.begin(), counts.unigram_.end(), raw1.begin());
     const auto order_of = [&](std::size_t p, int n) -> const NgramCounts::Order& {
         return counts.parts_[p].at(n);
     };

@@ -83,8 +83,26 @@ public:
                                    Smoothing method, std::vector<float>* discounts,
                                    std::vector<int>* fallback);
 
+    // The estimators that are not interpolated (backoff_estimators.cpp), on raw counts, each
+    // context's distribution over the words after it (c(h .) = the sum of c(h w)):
+    //   Mle:           p(w | h) = c(hw) / c(h .); an unseen word after a seen context gets 0
+    //                  (backoff log10 -99, ARPA's zero), so every context's distribution sums
+    //                  to 1.
+    //   AddK:          p(w | h) = (c(hw) + k) / (c(h .) + k V) for the seen n-grams (V: the
+    //                  words but <s>), unigrams over the whole vocabulary; a context's
+    //                  remaining mass (Lidstone's mass for its unseen words) goes to the unseen
+    //                  words in proportion to the lower order (Katz's backoff normalisation).
+    //   StupidBackoff: S(w | h) = c(hw) / c(h .), backoff log10 alpha on every context (Brants
+    //                  et al. 2007; scores, not probabilities).
+    enum class Backoff { Mle, AddK, StupidBackoff };
+    static NgramModel backed_off(const NgramCounts& counts, std::int64_t vocab_size, Backoff method,
+                                 double param);
+
 private:
     friend class NgramCounts;
+    // The n-gram tables of `counts` (keys and hash tables) with zero values: every estimator
+    // stores exactly the counted n-grams.
+    static NgramModel with_structure(const NgramCounts& counts, std::int64_t vocab_size);
     // One record per n-gram: the key and the values a lookup reads share a cache line.
     struct Entry {
         std::uint32_t prefix;

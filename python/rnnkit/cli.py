@@ -79,7 +79,10 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
     with _bar(args.progress, total=1 + len(outputs), unit="step", desc="estimate, write") as bar:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            model = estimate(counts, args.method)
+            options = {name: getattr(args, name) for name in ("k", "alpha")}
+            model = estimate(
+                counts, args.method, **{k: v for k, v in options.items() if v is not None}
+            )
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         del counts
@@ -140,6 +143,7 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+
     parser = argparse.ArgumentParser(prog="rnnkit", description="rnnkit's command line")
     top = parser.add_subparsers(dest="group", required=True)
     ngram = top.add_parser("ngram", help="n-gram language models")
@@ -152,9 +156,20 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--method",
         default="mkn",
-        choices=["mkn", "kn", "absolute", "witten_bell"],
-        help="the estimator (default mkn: lmplz's modified Kneser-Ney)",
+        choices=[
+            "mkn",
+            "kn",
+            "absolute",
+            "witten_bell",
+            "mle",
+            "add_k",
+            "laplace",
+            "stupid_backoff",
+        ],
+        help="the estimator (default mkn: lmplz's modified Kneser-Ney; see rnnkit.ngram.estimate)",
     )
+    build.add_argument("--k", type=float, help="add_k's k (default 0.5)")
+    build.add_argument("--alpha", type=float, help="stupid_backoff's alpha (default 0.4)")
     build.add_argument(
         "--prune",
         type=int,

@@ -18,7 +18,15 @@ from ._files import write_atomically
 
 __all__ = ["Evaluation", "NgramModel", "State", "estimate", "load_arpa"]
 
-METHODS = ("mkn", "kn", "absolute", "witten_bell")
+INTERPOLATED = ("mkn", "kn", "absolute", "witten_bell")
+#: method -> (its option, default); laplace is add_k with k = 1.
+BACKED_OFF: dict[str, tuple[str, float] | None] = {
+    "mle": None,
+    "add_k": ("k", 0.5),
+    "laplace": None,
+    "stupid_backoff": ("alpha", 0.4),
+}
+METHODS = INTERPOLATED + tuple(BACKED_OFF)
 
 
 class Evaluation(NamedTuple):
@@ -296,11 +304,12 @@ class NgramModel:
         return f"NgramModel(order={self.order}, sizes=[{sizes}])"
 
 
-def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
-    """A backoff model from ``counts``, by an interpolated estimator: at every order
-    p(w | h) = u(hw) + gamma(h) p(w | h without its first word), unigrams interpolated with the
-    uniform distribution over the words (``<unk>`` included, ``<s>`` excluded, which gets
-    probability 1 and is never predicted). Every context's distribution sums to 1.
+def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> NgramModel:
+    """A backoff model from ``counts``.
+
+    The interpolated estimators: at every order p(w | h) = u(hw) + gamma(h) p(w | h without
+    its first word), unigrams interpolated with the uniform distribution over the words
+    (``<unk>`` included, ``<s>`` excluded, which gets probability 1 and is never predicted).
 
     ``"mkn"``: interpolated modified Kneser-Ney exactly as KenLM's ``lmplz`` estimates it
     (float32 arithmetic, three discounts per order from the count-of-counts, continuation
@@ -313,14 +322,36 @@ def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
     u(hw) = c(hw) / (c(h) + T(h)) and gamma(h) = T(h) / (c(h) + T(h)), T(h) the number of
     distinct words seen after h.
 
-    Where the count-of-counts of an order give no valid discounts (small or artificial data),
-    lmplz stops; here its ``--discount_fallback`` values are used (0.5, 1, 1.5; 0.5 for a
-    single discount) with a warning. (NLTK's own formulas are for ``nltk_compat``.)
+    The backoff estimators, on raw counts, c(h .) the sum of the counts of the n-grams that
+    extend h (in double precision, stored as float32):
+
+    ``"mle"``: p(w | h) = c(hw) / c(h .): a word never seen after a seen context gets
+    probability 0, written log10 -99 as ARPA files write zero (a context never seen backs off
+    to its longest seen suffix).
+    ``"add_k"`` (option ``k``, default 0.5; ``"laplace"``: k = 1): Lidstone's
+    (c(hw) + k) / (c(h .) + k V) for the seen n-grams, V the number of words that can be
+    predicted (all but ``<s>``), unigrams over the whole vocabulary; each context's remaining
+    mass, which is exactly Lidstone's mass for its unseen words, goes to them in proportion to
+    the next lower order (Katz's backoff normalisation), not uniformly as Lidstone (and
+    ``nltk_compat.Lidstone``) would. ``"stupid_backoff"`` (option ``alpha``, default 0.4):
+    Brants et al.'s S(w | h) = c(hw) / c(h .), times alpha per context backed off from:
+    scores, not probabilities (they do not sum to 1). As in every ARPA model, a context that
+    was never seen is skipped without the alpha Brants et al. would charge for it.
+
+    Every other estimator's distribution sums to 1 over the vocabulary for every context
+    (tested). Where the count-of-counts of an order give no valid Kneser-Ney discounts (small
+    or artificial data), lmplz stops; here its ``--discount_fallback`` values are used (0.5,
+    1, 1.5; 0.5 for a single discount) with a warning. (NLTK's own formulas are in
+    ``nltk_compat``.)
     """
     if not isinstance(counts, NgramCounts):
         raise TypeError(f"counts must be NgramCounts, got {type(counts).__name__}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if method in BACKED_OFF:
+        return _backed_off(counts, method, options)
+    if options:
+        raise TypeError(f"method {method!r} takes no options, got {', '.join(options)}")
     model, discounts, fallback = _core._NgramModel.interpolated(
         counts._store, len(counts.vocabulary), method
     )
@@ -336,6 +367,29 @@ def estimate(counts: NgramCounts, method: str = "mkn") -> NgramModel:
     out = NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
     out.discounts = [tuple(discounts[3 * k : 3 * k + 3]) for k in range(counts.order)]
     return out
+
+
+def _backed_off(counts: NgramCounts, method: str, options: dict[str, Any]) -> NgramModel:
+    option = BACKED_OFF[method]
+    allowed = {option[0]} if option else set()
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        takes = f"takes only {option[0]!r}" if option else "takes no options"
+        raise TypeError(f"method {method!r} {takes}, got {', '.join(unknown)}")
+    param = 1.0 if method == "laplace" else 0.0
+    if option:
+        name, default = option
+        value = options.get(name, default)
+        if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        param = float(value)
+        valid = 0 < param <= 1 if name == "alpha" else 0 < param < math.inf
+        if not valid:
+            wanted = "in (0, 1]" if name == "alpha" else "a finite number > 0"
+            raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    kind = "add_k" if method == "laplace" else method
+    model = _core._NgramModel.backed_off(counts._store, len(counts.vocabulary), kind, param)
+    return NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
 
 
 def load_arpa(path: str | os.PathLike[str]) -> NgramModel:

@@ -15,6 +15,7 @@ __all__ = [
     "EOS",
     "UNK",
     "adjusted_counts",
+    "backed_off",
     "count_ngrams",
     "count_of_counts",
     "interpolated",
@@ -121,3 +122,56 @@ def interpolated(
             lower = 1.0 / vocab_size if n == 1 else p[g[1:]]
             p[g] = (v - disc(n, v)) / total[g[:-1]] + gamma[g[:-1]] * lower
     return p, gamma
+
+
+def backed_off(
+    counts: list[Counter[tuple[str, ...]]], vocabulary: Sequence[str], method: str, param: float
+) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], float]]:
+    """A backoff estimator in float64: ``(p, backoff)``, the probability (score) of every
+    counted n-gram (and of every vocabulary word for ``"add_k"``, of ``<unk>`` always) and the
+    backoff weight of every counted n-gram below the top order, on raw counts with
+    c(h .) = the sum of c(hw):
+
+    * ``"mle"``: p(hw) = c(hw) / c(h .); backoff 0 for a context with extensions, else 1.
+    * ``"add_k"`` (``param`` = k): p(hw) = (c(hw) + k) / (c(h .) + k V), V = the vocabulary
+      without ``<s>``; backoff(h) = (k (V - T(h)) / (c(h .) + k V)) / (1 - sum over the words
+      w seen after h of p(h'w)), T(h) the number of words seen after h, h' = h without its
+      first word (1 when every word was seen, or none).
+    * ``"stupid_backoff"`` (``param`` = alpha): p(hw) = c(hw) / c(h .); backoff alpha.
+
+    ``<s>`` gets p = 1 (it is never predicted) and counts in no denominator."""
+    order = len(counts)
+    words = [w for w in vocabulary if w != BOS]
+    size = len(words)
+    k = param if method == "add_k" else 0.0
+    p: dict[tuple[str, ...], float] = {}
+    backoff: dict[tuple[str, ...], float] = {}
+    total = sum(c for g, c in counts[0].items() if g != (BOS,))
+    unigrams = set(counts[0]) | {(UNK,)} | ({(w,) for w in words} if method == "add_k" else set())
+    for g in unigrams:
+        p[g] = 1.0 if g == (BOS,) else (counts[0].get(g, 0) + k) / (total + k * size)
+    for n in range(2, order + 1):
+        den: Counter[tuple[str, ...]] = Counter()
+        types: Counter[tuple[str, ...]] = Counter()
+        lower: dict[tuple[str, ...], float] = {}
+        for g, c in counts[n - 1].items():
+            den[g[:-1]] += c
+            types[g[:-1]] += 1
+            lower[g[:-1]] = lower.get(g[:-1], 0.0) + p[g[1:]]
+        for g, c in counts[n - 1].items():
+            p[g] = (c + k) / (den[g[:-1]] + k * size)
+        for h in [g for g in p if len(g) == n - 1]:
+            if method == "stupid_backoff":
+                backoff[h] = param
+            elif types[h] == 0:
+                backoff[h] = 1.0
+            elif method == "mle":
+                backoff[h] = 0.0
+            else:
+                left = k * (size - types[h]) / (den[h] + k * size)
+                unseen = 1.0 - lower[h]
+                backoff[h] = left / unseen if left > 0 and unseen > 0 else 1.0
+    if method == "stupid_backoff" and order >= 2:
+        for g in unigrams:
+            backoff.setdefault(g, param)
+    return p, backoff
