@@ -413,9 +413,9 @@ def test_damaged_binary_files_raise_never_crash(rng: np.random.Generator, tmp_pa
     with pytest.raises(ValueError, match="not an rnnkit binary model"):
         NgramModel.load(bad)
     newer = bytearray(data)
-    newer[8] = 2  # format version 2
+    newer[8] = 3  # format version 3
     bad.write_bytes(bytes(newer))
-    with pytest.raises(ValueError, match="format version 2; this rnnkit reads version 1"):
+    with pytest.raises(ValueError, match="format version 3; this rnnkit reads version 2"):
         NgramModel.load(bad)
     swapped = bytearray(data)
     swapped[12:16] = bytes(reversed(swapped[12:16]))  # the byte order mark

@@ -361,6 +361,7 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         const std::int32_t unk = static_cast<std::int32_t>(kUnk);
         model.set(&unk, 1, -100.0f, 0.0f);
     }
+    model.compact();
     return model;
 }
 

@@ -44,17 +44,82 @@ NgramModel::NgramModel(int order, std::int64_t vocab_size) : order_(order) {
     }
 }
 
+// The model's hash tables (model.hpp, "Tables"): any size, a slot's home by multiplying the
+// key's hash by the size (the high half of the product), linear probing; a slot holds entry
+// index + 1, and in tables of at most kTaggedSlots slots also 6 bits of the hash above it, so
+// that a probe reads an entry only when those bits match.
+namespace {
+
+using model_slots::index_mask;
+using model_slots::kIndexBits;
+using model_slots::kTaggedSlots;
+// Entries per slot: at most this while building (then the table grows), and about this after
+// compact().
+constexpr double kMaxLoad = 2.0 / 3.0;
+
+// The high 32 bits of the hash scaled to [0, size) (tables hold fewer than 2^32 slots).
+std::size_t home_slot(std::uint64_t hash, std::size_t size) {
+    return static_cast<std::size_t>(((hash >> 32) * static_cast<std::uint64_t>(size)) >> 32);
+}
+
+std::uint32_t tag_of(std::uint64_t hash, std::size_t size) {
+    return size <= kTaggedSlots ? static_cast<std::uint32_t>(hash & 63) << kIndexBits : 0;
+}
+
+}  // namespace
+
 std::int64_t NgramModel::find(const Order& o, std::uint32_t prefix, std::uint32_t word) {
-    return table::find(o, prefix, word);
+    const std::size_t size = o.slots.size();
+    const std::uint64_t hash = table::mix(table::pack(prefix, word));
+    const std::uint32_t tag = tag_of(hash, size), mask = index_mask(size);
+    for (std::size_t slot = home_slot(hash, size);; slot = slot + 1 == size ? 0 : slot + 1) {
+        const std::uint32_t value = o.slots[slot];
+        if (value == 0) return -1;
+        if ((value & ~mask) != tag) continue;
+        const Entry& e = o.entries[(value & mask) - 1];
+        if (e.prefix == prefix && e.word == word) return (value & mask) - 1;
+    }
+}
+
+void NgramModel::place(Order& o, std::size_t index) {
+    const std::size_t size = o.slots.size();
+    const Entry& e = o.entries[index];
+    const std::uint64_t hash = table::mix(table::pack(e.prefix, e.word));
+    std::size_t slot = home_slot(hash, size);
+    while (o.slots[slot] != 0) slot = slot + 1 == size ? 0 : slot + 1;
+    o.slots[slot] = tag_of(hash, size) | static_cast<std::uint32_t>(index + 1);
+}
+
+void NgramModel::rebuild_table(Order& o, std::size_t size) {
+    if (o.entries.size() + 1 > std::numeric_limits<std::uint32_t>::max() / 2) {
+        throw std::length_error("more than 2^31 n-grams of one order in one partition");
+    }
+    o.slots.assign(size, 0);
+    for (std::size_t e = 0; e < o.entries.size(); ++e) place(o, e);
+}
+
+void NgramModel::compact() {
+    for (Partition& part : parts_) {
+        for (Order& o : part.orders) {
+            o.entries.shrink_to_fit();
+            const auto size =
+                static_cast<std::size_t>(static_cast<double>(o.entries.size()) / kMaxLoad) + 2;
+            rebuild_table(o, size);
+        }
+    }
 }
 
 std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
-    bool added = false;
-    return table::find_or_add(o, prefix, word, &added);
-}
-
-void NgramModel::rebuild_table(Order& o) {
-    table::rebuild(o);
+    const std::int64_t found = find(o, prefix, word);
+    if (found >= 0) return static_cast<std::uint32_t>(found);
+    const std::size_t index = o.entries.size();
+    o.entries.push_back({prefix, word, 0.0f, 0.0f});
+    if (static_cast<double>(index + 2) > kMaxLoad * static_cast<double>(o.slots.size())) {
+        rebuild_table(o, std::max(table::kInitialSlots, 2 * o.slots.size()));
+    } else {
+        place(o, index);
+    }
+    return static_cast<std::uint32_t>(index);
 }
 
 std::int64_t NgramModel::size(int n) const {
@@ -288,9 +353,9 @@ NgramModel NgramModel::with_structure(const NgramCounts& counts, std::int64_t vo
             for (std::size_t e = 0; e < from.size(); ++e) {
                 to.entries[e] = {from.prefix[e], from.word[e], 0.0f, 0.0f};
             }
-            to.slots = from.slots;
         }
     }
+    model.compact();
     return model;
 }
 
@@ -618,7 +683,8 @@ std::size_t NgramModel::memory_bytes() const {
                         unigram_present_.capacity();
     for (const Partition& part : parts_) {
         for (const Order& o : part.orders) {
-            bytes += o.entries.capacity() * sizeof(Entry) + o.slots.capacity() * 4;
+            bytes +=
+                o.entries.capacity() * sizeof(Entry) + o.slots.capacity() * sizeof(std::uint32_t);
         }
     }
     return bytes;

@@ -22,6 +22,18 @@
 
 namespace rnnkit::ngram {
 
+// A slot of the model's hash tables holds entry index + 1 (0: empty); in a table of at most
+// kTaggedSlots slots, the top 32 - kIndexBits bits hold bits of the key's hash.
+namespace model_slots {
+constexpr unsigned kIndexBits = 26;
+constexpr std::uint32_t kIndexMask = (std::uint32_t{1} << kIndexBits) - 1;
+constexpr std::size_t kTaggedSlots = kIndexMask;
+// The bits of a slot that hold the index, in a table of `size` slots.
+inline std::uint32_t index_mask(std::size_t size) {
+    return size <= kTaggedSlots ? kIndexMask : ~std::uint32_t{0};
+}
+}  // namespace model_slots
+
 class NgramModel {
 public:
     // An empty model over ids [0, vocab_size).
@@ -125,11 +137,22 @@ private:
         const Order& at(int n) const { return orders[static_cast<std::size_t>(n - 2)]; }
     };
 
+    // Tables (model.cpp): not the count store's power-of-two tables at most half full, but
+    // any size, about 2/3 full once compact() has run (4 bytes a slot: 6 per n-gram instead
+    // of 8 to 16), with 6 bits of each key's hash in its slot so that probing past other keys
+    // rarely reads their entries.
     // Entry of (context entry `prefix` of order n-1, word) at order n of `part`, or -1.
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
     static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
-    static void rebuild_table(Order& o);
+    static void place(Order& o, std::size_t index);
+    static void rebuild_table(Order& o, std::size_t size);
 
+public:
+    // Every table sized to its entries (about 2/3 full) and the entry arrays to their size:
+    // the end of estimation and of ARPA reading.
+    void compact();
+
+private:
     int order_;
     std::vector<float> unigram_prob_;     // by id; -inf... absent ids get <unk>'s
     std::vector<float> unigram_backoff_;  // by id

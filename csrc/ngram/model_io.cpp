@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/parallel.hpp"
 #include "ngram/model.hpp"
 
 namespace rnnkit::ngram {
@@ -30,7 +31,7 @@ namespace rnnkit::ngram {
 namespace {
 
 constexpr char kMagic[8] = {'R', 'N', 'K', 'M', 'O', 'D', 'E', 'L'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 1: power-of-two tables without hash tags
 constexpr std::uint32_t kByteOrder = 0x01020304;
 constexpr std::size_t kAlign = 64;
 
@@ -286,26 +287,43 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
     for (char present : model.unigram_present_) {
         if (present != 0 && present != 1) in.fail("inconsistent unigram presence");
     }
-    for (std::size_t p = 0; p < model.parts_.size(); ++p) {
-        Partition& part = model.parts_[p];
-        for (int n = 2; n <= model.order_; ++n) {
-            const Order& o = part.at(n);
-            const std::uint64_t prefixes =
-                n == 2 ? vocab_size : static_cast<std::uint64_t>(part.at(n - 1).size());
-            for (const Entry& e : o.entries) {
-                if (e.prefix >= prefixes || e.word >= vocab_size) in.fail("inconsistent n-gram");
-            }
-            const std::size_t slots = o.slots.size();
-            if (slots < 2 || (slots & (slots - 1)) != 0 || o.entries.size() > slots / 2) {
-                in.fail("inconsistent hash table");
-            }
-            std::size_t used = 0;
-            for (std::uint32_t s : o.slots) {
-                if (s > o.entries.size()) in.fail("inconsistent hash table");
-                used += s != 0 ? 1 : 0;
-            }
-            if (used != o.entries.size()) in.fail("inconsistent hash table");
-        }
+    // Partitions in parallel, branch-free loops; the first problem found is reported after.
+    enum Problem : int { kNone, kBadEntry, kBadTable };
+    std::vector<int> problems(model.parts_.size(), kNone);
+    parallel_region(get_num_threads(), [&](int tid, int team) {
+        for_each_owned(
+            static_cast<std::int64_t>(model.parts_.size()), tid, team, [&](std::int64_t pi) {
+                const Partition& part = model.parts_[static_cast<std::size_t>(pi)];
+                int& problem = problems[static_cast<std::size_t>(pi)];
+                for (int n = 2; n <= model.order_ && problem == kNone; ++n) {
+                    const Order& o = part.at(n);
+                    const std::uint64_t prefixes =
+                        n == 2 ? vocab_size : static_cast<std::uint64_t>(part.at(n - 1).size());
+                    bool bad = false;
+                    for (const Entry& e : o.entries)
+                        bad |= (e.prefix >= prefixes) | (e.word >= vocab_size);
+                    if (bad) {
+                        problem = kBadEntry;
+                        break;
+                    }
+                    // At least one empty slot (probing stops there), every index in range.
+                    const std::size_t slots = o.slots.size();
+                    const std::uint32_t mask = model_slots::index_mask(slots);
+                    const auto entries = static_cast<std::uint32_t>(o.entries.size());
+                    std::size_t used = 0;
+                    for (std::uint32_t v : o.slots) {
+                        const std::uint32_t index = v & mask;
+                        bad |= (index > entries) | ((v != 0) & (index == 0));
+                        used += v != 0;
+                    }
+                    if (bad || slots < o.entries.size() + 1 || used != o.entries.size())
+                        problem = kBadTable;
+                }
+            });
+    });
+    for (int problem : problems) {
+        if (problem == kBadEntry) in.fail("inconsistent n-gram");
+        if (problem == kBadTable) in.fail("inconsistent hash table");
     }
 
     // The words, ids in order: a word seen twice, or a reserved word elsewhere, is an error.
