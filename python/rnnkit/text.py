@@ -1,0 +1,245 @@
+"""Text for language models: tokenizers, the vocabulary, and encoding text to id streams.
+
+Tokenizers split a text into sentences (its lines) of tokens and join tokens back:
+
+* :class:`CharTokenizer`: every character is a token; a whitespace character becomes
+  ``"▁"`` (U+2581, as SentencePiece writes it), so that tokens never hold whitespace and an
+  n-gram model can count them;
+* :class:`WordTokenizer`: words, lowercased by default, punctuation split off, and every CJK
+  character a word of its own (Chinese and Japanese are not written with spaces);
+* :class:`WhitespaceTokenizer`: what ``str.split`` gives.
+
+The vocabulary is :class:`rnnkit.ngram.Vocabulary`, shared with the n-gram models (ids 0
+``<unk>``, 1 ``<s>``, 2 ``</s>``; ``min_count``/``max_size`` cut-offs; JSON ``save``/``load``
+here). :func:`encode` turns text into one stream of ids with ``</s>`` after every sentence,
+the convention of the n-gram models too, so that perplexities are comparable.
+
+>>> from rnnkit.text import CharTokenizer, WordTokenizer, build_vocabulary, encode, decode
+>>> WordTokenizer().tokenize("The cat, the dog.\\n猫が好き")
+[['the', 'cat', ',', 'the', 'dog', '.'], ['猫', 'が', '好', 'き']]
+>>> tok = CharTokenizer()
+>>> tok.tokenize("a b")
+[['a', '▁', 'b']]
+>>> vocab = build_vocabulary("a b\\nb a", tok)
+>>> ids = encode("a b\\nb a", vocab, tok)
+>>> ids.tolist()
+[3, 4, 5, 2, 5, 4, 3, 2]
+>>> decode(ids, vocab, tok)
+'a b\\nb a'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .ngram import Vocabulary
+from .ngram._files import write_atomically
+
+__all__ = [
+    "SPACE",
+    "CharTokenizer",
+    "Tokenizer",
+    "Vocabulary",
+    "WhitespaceTokenizer",
+    "WordTokenizer",
+    "build_vocabulary",
+    "decode",
+    "encode",
+    "load_vocabulary",
+    "save_vocabulary",
+]
+
+#: The token a whitespace character becomes in :class:`CharTokenizer`.
+SPACE = "\u2581"
+
+
+class Tokenizer(Protocol):
+    """Splits a text into sentences of tokens (``tokenize``) and joins tokens (``detokenize``)."""
+
+    def tokenize(self, text: str) -> list[list[str]]: ...
+
+    def detokenize(self, tokens: Sequence[str]) -> str: ...
+
+
+def _lines(text: str) -> list[str]:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return text.splitlines()
+
+
+class CharTokenizer:
+    """Characters, each line a sentence; whitespace characters become :data:`SPACE`.
+    ``normalize`` (default ``"NFC"``, or None) applies Unicode normalisation first, so that
+    an accented letter is one token however it was typed."""
+
+    def __init__(self, normalize: str | None = "NFC") -> None:
+        if normalize not in (None, "NFC", "NFKC", "NFD", "NFKD"):
+            raise ValueError(
+                f"normalize must be None, 'NFC', 'NFKC', 'NFD' or 'NFKD', got {normalize!r}"
+            )
+        self.normalize = normalize
+
+    def tokenize(self, text: str) -> list[list[str]]:
+        lines = _lines(text)
+        if self.normalize:
+            lines = [unicodedata.normalize(self.normalize, line) for line in lines]
+        return [[SPACE if c.isspace() else c for c in line] for line in lines]
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return "".join(" " if t == SPACE else t for t in tokens)
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(normalize={self.normalize!r})"
+
+
+# CJK ideographs, kana and hangul syllables: written without spaces, one token each.
+_CJK = (
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\U00020000-\U0002a6df\U0002a700-\U0002ebef"
+)
+_WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+_WORD_KEEP_PUNCTUATION = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+class WordTokenizer:
+    """Words, each line a sentence: lowercased (``lower``), punctuation split off as tokens of
+    its own (``split_punctuation``; else words are what lies between whitespace), every CJK
+    character (ideographs, kana, hangul) a token."""
+
+    def __init__(self, lower: bool = True, split_punctuation: bool = True) -> None:
+        self.lower = bool(lower)
+        self.split_punctuation = bool(split_punctuation)
+
+    def tokenize(self, text: str) -> list[list[str]]:
+        pattern = _WORD if self.split_punctuation else _WORD_KEEP_PUNCTUATION
+        lines = _lines(text)
+        return [pattern.findall(line.lower() if self.lower else line) for line in lines]
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        out = ""
+        for t in tokens:
+            cjk = bool(re.fullmatch(f"[{_CJK}]", t))
+            glue = not out or cjk or (len(t) == 1 and not t.isalnum() and t not in "([{\"'")
+            out += t if glue else " " + t
+        return out
+
+    def __repr__(self) -> str:
+        return f"WordTokenizer(lower={self.lower}, split_punctuation={self.split_punctuation})"
+
+
+class WhitespaceTokenizer:
+    """The tokens between whitespace, each line a sentence (the n-gram tools' convention)."""
+
+    def tokenize(self, text: str) -> list[list[str]]:
+        return [line.split() for line in _lines(text)]
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return " ".join(tokens)
+
+    def __repr__(self) -> str:
+        return "WhitespaceTokenizer()"
+
+
+def build_vocabulary(
+    text: str, tokenizer: Tokenizer, *, min_count: int = 1, max_size: int | None = None
+) -> Vocabulary:
+    """The frozen vocabulary of ``text``'s tokens seen at least ``min_count`` times (at most
+    ``max_size``, the most frequent), in order of decreasing count."""
+    return Vocabulary.build(tokenizer.tokenize(text), min_count=min_count, max_size=max_size)
+
+
+def encode(
+    text: str | Iterable[Sequence[str]], vocabulary: Vocabulary, tokenizer: Tokenizer | None = None
+) -> NDArray[np.int32]:
+    """One stream of ids: each sentence's tokens (unknown ones ``<unk>``, 0), then ``</s>``.
+    ``text`` is a str (tokenized by ``tokenizer``) or sentences already tokenized."""
+    if isinstance(text, str):
+        if tokenizer is None:
+            raise TypeError("a str text needs a tokenizer (e.g. rnnkit.text.WordTokenizer())")
+        sentences: Iterable[Sequence[str]] = tokenizer.tokenize(text)
+    else:
+        sentences = text
+    parts: list[NDArray[np.int32]] = []
+    eos = np.array([Vocabulary.EOS], dtype=np.int32)
+    for sentence in sentences:
+        if sentence:
+            parts.append(vocabulary.encode(list(sentence)))
+        parts.append(eos)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def decode(ids: Iterable[int], vocabulary: Vocabulary, tokenizer: Tokenizer) -> str:
+    """The text of an id stream: ``</s>`` ends a line (the last one's newline is dropped),
+    ``<s>`` is skipped."""
+    lines: list[list[str]] = [[]]
+    for word in vocabulary.decode(ids):
+        if word == "</s>":
+            lines.append([])
+        elif word != "<s>":
+            lines[-1].append(word)
+    if not lines[-1]:
+        lines.pop()
+    return "\n".join(tokenizer.detokenize(line) for line in lines)
+
+
+_VOCABULARY_FORMAT = "rnnkit.vocabulary"
+_VOCABULARY_VERSION = 1
+
+
+def save_vocabulary(vocabulary: Vocabulary, path: str | os.PathLike[str]) -> None:
+    """Writes ``vocabulary`` as JSON (format name and version, frozen flag, words in id
+    order), atomically."""
+    document = {
+        "format": _VOCABULARY_FORMAT,
+        "version": _VOCABULARY_VERSION,
+        "frozen": vocabulary.frozen,
+        "words": vocabulary.words,
+    }
+    text = json.dumps(document, ensure_ascii=False)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    write_atomically(path, write)
+
+
+def load_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
+    """The vocabulary :func:`save_vocabulary` wrote; ``ValueError`` (naming the file) for
+    anything else."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{os.fspath(path)} is not a vocabulary file: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != _VOCABULARY_FORMAT:
+        raise ValueError(
+            f"{os.fspath(path)} is not a vocabulary file (no format {_VOCABULARY_FORMAT!r})"
+        )
+    version = document.get("version")
+    if version != _VOCABULARY_VERSION:
+        raise ValueError(
+            f"{os.fspath(path)} is a vocabulary of format version {version!r}; this rnnkit reads "
+            f"version {_VOCABULARY_VERSION}"
+        )
+    words = document.get("words")
+    if (
+        not isinstance(words, list)
+        or words[:3] != ["<unk>", "<s>", "</s>"]
+        or not all(isinstance(w, str) for w in words)
+        or len(set(words)) != len(words)
+    ):
+        raise ValueError(
+            f"{os.fspath(path)}: the words must be distinct strings after <unk>, <s>, </s>"
+        )
+    try:
+        return Vocabulary(words[3:], frozen=bool(document.get("frozen", True)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{os.fspath(path)}: {error}") from None
