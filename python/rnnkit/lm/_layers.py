@@ -1,0 +1,272 @@
+"""The layers around the recurrent ones in a language model: :class:`Embedding`,
+:class:`Linear`, :class:`Dropout` and the fused :func:`softmax_cross_entropy`.
+
+Every layer follows :mod:`rnnkit.nn`'s convention: ``params`` and ``grads`` (NumPy arrays,
+same keys; torch's names and shapes), ``forward`` keeps what ``backward`` needs, ``backward``
+returns the gradient of the input and *adds* the parameter gradients into ``grads``,
+``zero_grad``, ``train``/``eval``. Shapes: N rows, V vocabulary, E embedding size, I/O a
+linear layer's input/output sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+__all__ = ["Dropout", "Embedding", "Layer", "Linear", "log_softmax", "softmax_cross_entropy"]
+
+Array = NDArray[np.floating[Any]]
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _dtype(dtype: DTypeLike | None) -> np.dtype[Any]:
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt not in _DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _size(value: Any, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+class Layer:
+    """Parameters, gradients and mode of a layer."""
+
+    def __init__(self, dtype: DTypeLike | None, seed: int | np.random.Generator | None) -> None:
+        self.dtype = _dtype(dtype)
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.training = True
+
+    def _add(self, name: str, value: NDArray[Any]) -> None:
+        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        self.grads[name] = np.zeros_like(self.params[name])
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def train(self, mode: bool = True) -> Layer:
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> Layer:
+        return self.train(False)
+
+    def _input(self, x: Any, width: int, name: str = "x") -> Array:
+        arr = np.asarray(x)
+        if arr.dtype != self.dtype:
+            raise TypeError(f"{name} must have dtype {self.dtype} (the layer's), got {arr.dtype}")
+        if arr.ndim < 1 or arr.shape[-1] != width:
+            raise ValueError(f"{name} must have shape [..., {width}], got {arr.shape}")
+        return arr
+
+
+class Embedding(Layer):
+    """Rows of ``weight [V, E]`` by id (torch's ``nn.Embedding``: initialised N(0, 1)).
+    ``forward(ids [...])`` -> ``[..., E]``; ``backward`` adds each row's gradient to the
+    rows of the ids that used it (a scatter-add) and returns None (ids have no gradient)."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        *,
+        dtype: DTypeLike | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(dtype, seed)
+        self.num_embeddings = _size(num_embeddings, "num_embeddings")
+        self.embedding_dim = _size(embedding_dim, "embedding_dim")
+        self._add("weight", self.rng.standard_normal((self.num_embeddings, self.embedding_dim)))
+        self._ids: NDArray[np.intp] | None = None
+
+    def forward(self, ids: ArrayLike) -> Array:
+        arr = np.asarray(ids)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.num_embeddings):
+            raise ValueError(
+                f"ids must be in [0, {self.num_embeddings}), got values in "
+                f"[{arr.min()}, {arr.max()}]"
+            )
+        self._ids = arr.astype(np.intp, copy=False) if self.training else None
+        return self.params["weight"][arr]
+
+    __call__ = forward
+
+    def backward(self, dy: Array) -> None:
+        if self._ids is None:
+            raise RuntimeError("Embedding.backward needs a forward in training mode first")
+        dy = self._input(dy, self.embedding_dim, "dy")
+        if dy.shape[:-1] != self._ids.shape:
+            raise ValueError(
+                f"dy must have shape {(*self._ids.shape, self.embedding_dim)}, got {dy.shape}"
+            )
+        ids = self._ids.reshape(-1)
+        rows = dy.reshape(-1, self.embedding_dim)
+        # Sum the rows of each id in a fixed order (sorted ids, stable), then one add per id.
+        order = np.argsort(ids, kind="stable")
+        unique, starts = np.unique(ids[order], return_index=True)
+        sums = np.add.reduceat(rows[order], starts, axis=0) if ids.size else rows[:0]
+        self.grads["weight"][unique] += sums
+        return None
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+
+
+class Linear(Layer):
+    """``y = x weight^T + bias`` (torch's ``nn.Linear``: weight ``[O, I]``, bias ``[O]``,
+    both initialised U(-1/sqrt(I), 1/sqrt(I))). ``x [..., I]`` -> ``[..., O]``.
+    :meth:`tie` makes ``weight`` the rows of an :class:`Embedding` (shared array, shared
+    gradient: weight tying, Press & Wolf 2017)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype: DTypeLike | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(dtype, seed)
+        self.in_features = _size(in_features, "in_features")
+        self.out_features = _size(out_features, "out_features")
+        bound = 1.0 / math.sqrt(self.in_features)
+        self._add("weight", self.rng.uniform(-bound, bound, (self.out_features, self.in_features)))
+        if bias:
+            self._add("bias", self.rng.uniform(-bound, bound, self.out_features))
+        self._x: Array | None = None
+
+    def tie(self, embedding: Embedding) -> None:
+        """Share ``embedding``'s weight (and its gradient array): V must be O, E must be I."""
+        w = embedding.params["weight"]
+        if w.shape != self.params["weight"].shape or w.dtype != self.dtype:
+            raise ValueError(
+                f"cannot tie a Linear({self.in_features}, {self.out_features}) to an "
+                f"Embedding{tuple(w.shape)}: the embedding must be [out_features, in_features] "
+                f"of dtype {self.dtype}"
+            )
+        self.params["weight"] = w
+        self.grads["weight"] = embedding.grads["weight"]
+
+    def forward(self, x: ArrayLike) -> Array:
+        arr = self._input(x, self.in_features)
+        self._x = arr if self.training else None
+        y = arr @ self.params["weight"].T
+        if "bias" in self.params:
+            y += self.params["bias"]
+        return y
+
+    __call__ = forward
+
+    def backward(self, dy: Array) -> Array:
+        if self._x is None:
+            raise RuntimeError("Linear.backward needs a forward in training mode first")
+        dy = self._input(dy, self.out_features, "dy")
+        x2 = self._x.reshape(-1, self.in_features)
+        d2 = dy.reshape(-1, self.out_features)
+        if d2.shape[0] != x2.shape[0]:
+            raise ValueError(
+                f"dy must have shape {(*self._x.shape[:-1], self.out_features)}, got {dy.shape}"
+            )
+        self.grads["weight"] += d2.T @ x2
+        if "bias" in self.params:
+            self.grads["bias"] += d2.sum(axis=0)
+        return (d2 @ self.params["weight"]).reshape(*self._x.shape[:-1], self.in_features)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features}, bias={'bias' in self.params})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, each element is zeroed with probability ``p`` and the
+    rest scaled by 1/(1-p), the mask drawn from the layer's ``rng``; identity in eval mode."""
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        *,
+        dtype: DTypeLike | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(dtype, seed)
+        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
+            raise ValueError(f"p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self._mask: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        if not self.training or self.p == 0:
+            self._mask = None
+            return x
+        keep = self.rng.random(np.shape(x)) >= self.p
+        self._mask = keep * self.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._mask
+
+    __call__ = forward
+
+    def backward(self, dy: Array) -> Array:
+        return dy if self._mask is None else dy * self._mask
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+
+def log_softmax(logits: Array, axis: int = -1) -> Array:
+    """log softmax along ``axis``, computed stably (the maximum subtracted first)."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax_cross_entropy(
+    logits: Array, targets: ArrayLike, *, ignore_index: int = -100, reduction: str = "mean"
+) -> tuple[float, Array]:
+    """Cross-entropy of ``logits [..., V]`` against integer ``targets [...]`` and its gradient
+    with respect to the logits, in one pass (log-softmax computed stably): ``(loss, dlogits)``.
+    Targets equal to ``ignore_index`` count for nothing. ``reduction``: ``"mean"`` (over the
+    targets not ignored, as torch: NaN when every target is ignored) or ``"sum"``."""
+    logits = np.asarray(logits)
+    if logits.dtype not in _DTYPES:
+        raise TypeError(f"logits must be float32 or float64, got {logits.dtype}")
+    if logits.ndim < 1:
+        raise ValueError("logits must have a class axis (shape [..., V])")
+    t = np.asarray(targets)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"targets must be integers, got dtype {t.dtype}")
+    if t.shape != logits.shape[:-1]:
+        raise ValueError(f"targets must have shape {logits.shape[:-1]}, got {t.shape}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    V = logits.shape[-1]
+    flat = logits.reshape(-1, V)
+    tt = t.reshape(-1).astype(np.intp)
+    used = tt != ignore_index
+    bad = used & ((tt < 0) | (tt >= V))
+    if bad.any():
+        raise ValueError(
+            f"targets must be in [0, {V}) or ignore_index ({ignore_index}), got {tt[bad][0]}"
+        )
+    logp = log_softmax(flat)
+    rows = np.flatnonzero(used)
+    picked = logp[rows, tt[rows]]
+    total = -float(picked.sum(dtype=np.float64))
+    count = rows.size
+    scale = 1.0 / count if reduction == "mean" and count else 1.0
+    grad = np.exp(logp)  # softmax
+    grad[rows, tt[rows]] -= 1
+    grad[~used] = 0  # (all of it when every target is ignored, as torch)
+    grad *= logits.dtype.type(scale)
+    loss = total * scale if count or reduction == "sum" else math.nan
+    return loss, grad.reshape(logits.shape)

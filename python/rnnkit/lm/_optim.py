@@ -1,0 +1,172 @@
+"""Optimisers (:class:`SGD`, :class:`Adam`, with torch's update rules) and global-norm gradient
+clipping (:func:`clip_grad_norm`).
+
+An optimiser takes ``(parameter, gradient)`` array pairs (a model's ``parameters()``); a
+parameter shared by two layers (tied weights) shares its gradient array too and is listed
+once (pairs are de-duplicated by identity). ``step()`` updates the parameters in place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
+
+Array = NDArray[np.floating[Any]]
+Pair = tuple[Array, Array]
+
+
+def _rate(value: Any, name: str, *, positive: bool = False, below_one: bool = False) -> float:
+    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0) or (below_one and v >= 1):
+        wanted = "in [0, 1)" if below_one else "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {wanted}, got {value!r}")
+    return v
+
+
+def _pairs(pairs: Iterable[Pair]) -> list[Pair]:
+    out: list[Pair] = []
+    seen: set[int] = set()
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(f"parameters must be (parameter, gradient) pairs; item {i} is not")
+        p, g = pair
+        if not isinstance(p, np.ndarray) or not isinstance(g, np.ndarray):
+            raise TypeError(f"item {i}: parameter and gradient must be numpy arrays")
+        if p.shape != g.shape or p.dtype != g.dtype:
+            raise ValueError(
+                f"item {i}: the gradient must match its parameter, got {g.shape} {g.dtype} for "
+                f"{p.shape} {p.dtype}"
+            )
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append((p, g))
+    if not out:
+        raise ValueError("an optimizer needs at least one parameter")
+    return out
+
+
+class Optimizer:
+    """Parameters and gradients to update."""
+
+    def __init__(self, parameters: Iterable[Pair], lr: float) -> None:
+        self.pairs = _pairs(parameters)
+        self.lr = _rate(lr, "lr", positive=True)
+
+    def zero_grad(self) -> None:
+        for _, g in self.pairs:
+            g.fill(0)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """torch's SGD: ``g += weight_decay * p``; with momentum, ``b = momentum * b + g`` (``b = g``
+    at the first step) and ``g = b`` (or ``g + momentum * b`` with ``nesterov``); then
+    ``p -= lr * g``."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Pair],
+        lr: float,
+        momentum: float = 0.0,
+        *,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(parameters, lr)
+        self.momentum = _rate(momentum, "momentum", below_one=True)
+        self.weight_decay = _rate(weight_decay, "weight_decay")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self._buffers: list[Array | None] = [None] * len(self.pairs)
+
+    def step(self) -> None:
+        for k, (p, g) in enumerate(self.pairs):
+            d = g + self.weight_decay * p if self.weight_decay else g
+            if self.momentum:
+                b = self._buffers[k]
+                if b is None:
+                    b = self._buffers[k] = d.copy()
+                else:
+                    b *= p.dtype.type(self.momentum)
+                    b += d
+                d = d + self.momentum * b if self.nesterov else b
+            p -= p.dtype.type(self.lr) * d
+
+
+class Adam(Optimizer):
+    """torch's Adam (``amsgrad=False``): ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``; ``weight_decay`` adds
+    ``weight_decay * p`` to the gradient (L2, not AdamW)."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Pair],
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        *,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(parameters, lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be two numbers, got {betas!r}")
+        self.betas = (
+            _rate(betas[0], "betas[0]", below_one=True),
+            _rate(betas[1], "betas[1]", below_one=True),
+        )
+        self.eps = _rate(eps, "eps", positive=True)
+        self.weight_decay = _rate(weight_decay, "weight_decay")
+        self.t = 0
+        self._m = [np.zeros_like(p) for p, _ in self.pairs]
+        self._v = [np.zeros_like(p) for p, _ in self.pairs]
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1 = 1 - b1**self.t
+        c2 = 1 - b2**self.t
+        for (p, g), m, v in zip(self.pairs, self._m, self._v, strict=True):
+            d = g + self.weight_decay * p if self.weight_decay else g
+            m *= p.dtype.type(b1)
+            m += p.dtype.type(1 - b1) * d
+            v *= p.dtype.type(b2)
+            v += p.dtype.type(1 - b2) * d * d
+            denom = np.sqrt(v / p.dtype.type(c2))
+            denom += p.dtype.type(self.eps)
+            p -= p.dtype.type(self.lr / c1) * m / denom
+
+
+def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
+    """Scales the gradients in place by ``min(1, max_norm / norm)``, ``norm`` the L2 norm of
+    all of them together (torch's ``clip_grad_norm_``, with its 1e-6 added to the norm), and
+    returns ``norm``. A non-finite norm (a NaN or infinite gradient) raises
+    ``FloatingPointError`` and leaves the gradients as they are."""
+    max_norm = _rate(max_norm, "max_norm", positive=True)
+    grads = list({id(g): g for g in gradients}.values())
+    total = math.sqrt(
+        math.fsum(
+            float(np.dot(g.reshape(-1).astype(np.float64), g.reshape(-1).astype(np.float64)))
+            for g in grads
+        )
+    )
+    if not math.isfinite(total):
+        raise FloatingPointError(
+            f"the gradients' norm is {total}: a gradient holds NaN or infinity (exploding "
+            "gradients or a bad input); lower the learning rate or clip earlier"
+        )
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for g in grads:
+            g *= g.dtype.type(scale)
+    return total

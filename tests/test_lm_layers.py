@@ -1,0 +1,220 @@
+"""rnnkit.lm's layers, loss, optimisers and clipping against torch (same numbers) and, in
+float64, against finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from rnnkit.lm import (
+    SGD,
+    Adam,
+    Dropout,
+    Embedding,
+    Linear,
+    clip_grad_norm,
+    log_softmax,
+    softmax_cross_entropy,
+)
+
+
+def test_embedding_matches_torch_with_repeated_ids() -> None:
+    emb = Embedding(11, 5, seed=0)
+    ids = np.array([[1, 3, 3], [0, 1, 10]])
+    t = torch.nn.Embedding(11, 5)
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(emb.params["weight"]))
+    y = emb.forward(ids)
+    ty = t(torch.from_numpy(ids))
+    assert np.array_equal(y, ty.detach().numpy())
+    dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    assert emb.backward(dy) is None
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(emb.grads["weight"], t.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+    emb.backward(dy)  # accumulates
+    np.testing.assert_allclose(emb.grads["weight"], 2 * t.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 11\)"):
+        emb.forward([11])
+    with pytest.raises(TypeError, match="integers"):
+        emb.forward([1.0])
+    emb.eval()
+    emb.forward([1])
+    with pytest.raises(RuntimeError, match="training mode"):
+        emb.backward(np.zeros((1, 5), np.float32))
+
+
+def test_linear_matches_torch_and_ties() -> None:
+    rng = np.random.default_rng(2)
+    lin = Linear(6, 4, seed=3)
+    t = torch.nn.Linear(6, 4)
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(lin.params["weight"]))
+        t.bias.copy_(torch.from_numpy(lin.params["bias"]))
+    x = rng.standard_normal((3, 2, 6)).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    y = lin.forward(x)
+    ty = t(tx)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = lin.backward(dy)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lin.grads["weight"], t.weight.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lin.grads["bias"], t.bias.grad.numpy(), rtol=1e-5, atol=1e-5)
+    # tying: the decoder's weight and gradient are the embedding's arrays
+    emb = Embedding(4, 6, seed=4)
+    dec = Linear(6, 4, seed=5)
+    dec.tie(emb)
+    assert dec.params["weight"] is emb.params["weight"]
+    emb.forward(np.array([1, 2]))
+    emb.backward(np.ones((2, 6), np.float32))
+    dec.forward(np.ones((1, 6), np.float32))
+    dec.backward(np.ones((1, 4), np.float32))
+    assert emb.grads["weight"][1, 0] == 2.0 and emb.grads["weight"][0, 0] == 1.0
+    with pytest.raises(ValueError, match="cannot tie"):
+        Linear(5, 4).tie(emb)
+    with pytest.raises(TypeError, match="dtype float32"):
+        lin.forward(x.astype(np.float64))
+    with pytest.raises(ValueError, match=r"shape \[\.\.\., 6\]"):
+        lin.forward(np.zeros((2, 5), np.float32))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_matches_torch(reduction: str) -> None:
+    rng = np.random.default_rng(6)
+    logits = (rng.standard_normal((4, 5, 7)) * 30).astype(np.float32)  # large: stability
+    targets = rng.integers(0, 7, (4, 5))
+    targets[0, :2] = -100
+    loss, grad = softmax_cross_entropy(logits, targets, reduction=reduction)
+    tl = torch.from_numpy(logits).requires_grad_(True)
+    tloss = torch.nn.functional.cross_entropy(
+        tl.reshape(-1, 7), torch.from_numpy(targets).reshape(-1), reduction=reduction
+    )
+    tloss.backward()
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    np.testing.assert_allclose(grad, tl.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.isfinite(grad).all()
+    loss_all_ignored, g = softmax_cross_entropy(logits, np.full((4, 5), -100))
+    assert math.isnan(loss_all_ignored) and not g.any()  # as torch: NaN loss, zero gradient
+
+
+def test_cross_entropy_gradient_by_finite_differences() -> None:
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((3, 6))
+    targets = np.array([1, 5, 2])
+    _, grad = softmax_cross_entropy(logits, targets)
+    h = 1e-6
+    for i in range(3):
+        for j in range(6):
+            up, down = logits.copy(), logits.copy()
+            up[i, j] += h
+            down[i, j] -= h
+            numeric = (
+                softmax_cross_entropy(up, targets)[0] - softmax_cross_entropy(down, targets)[0]
+            ) / (2 * h)
+            assert grad[i, j] == pytest.approx(numeric, abs=1e-7)
+    np.testing.assert_allclose(np.exp(log_softmax(logits)).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 6\)"):
+        softmax_cross_entropy(logits, np.array([1, 6, 2]))
+    with pytest.raises(ValueError, match="targets must have shape"):
+        softmax_cross_entropy(logits, np.array([1, 2]))
+    with pytest.raises(ValueError, match="reduction"):
+        softmax_cross_entropy(logits, targets, reduction="none")
+
+
+def test_dropout() -> None:
+    d = Dropout(0.25, seed=0)
+    x = np.ones((1000, 10), np.float32)
+    y = d.forward(x)
+    kept = y != 0
+    assert 0.7 < kept.mean() < 0.8
+    assert np.allclose(y[kept], 1 / 0.75)
+    assert np.array_equal(d.backward(x), y)
+    d.eval()
+    assert d.forward(x) is x
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        Dropout(1.0)
+
+
+def _torch_pair(p: np.ndarray) -> torch.nn.Parameter:
+    return torch.nn.Parameter(torch.from_numpy(p.copy()))
+
+
+@pytest.mark.parametrize(
+    ("make", "make_torch"),
+    [
+        (lambda ps: SGD(ps, lr=0.1), lambda ts: torch.optim.SGD(ts, lr=0.1)),
+        (
+            lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+            lambda ts: torch.optim.SGD(ts, lr=0.1, momentum=0.9, weight_decay=0.01),
+        ),
+        (
+            lambda ps: SGD(ps, lr=0.05, momentum=0.5, nesterov=True),
+            lambda ts: torch.optim.SGD(ts, lr=0.05, momentum=0.5, nesterov=True),
+        ),
+        (lambda ps: Adam(ps, lr=0.01), lambda ts: torch.optim.Adam(ts, lr=0.01)),
+        (
+            lambda ps: Adam(ps, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+            lambda ts: torch.optim.Adam(ts, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+        ),
+    ],
+)
+def test_optimizers_match_torch(make, make_torch) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(8)
+    params = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    grads = [np.zeros_like(p) for p in params]
+    tparams = [_torch_pair(p) for p in params]
+    opt = make(list(zip(params, grads, strict=True)))
+    topt = make_torch(tparams)
+    for _ in range(5):
+        for g, t in zip(grads, tparams, strict=True):
+            value = rng.standard_normal(g.shape)
+            g[...] = value
+            t.grad = torch.from_numpy(value.copy())
+        opt.step()
+        topt.step()
+    for p, t in zip(params, tparams, strict=True):
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_optimizer_arguments_and_shared_parameters() -> None:
+    p = np.zeros(3)
+    g = np.ones(3)
+    opt = SGD([(p, g), (p, g)], lr=1.0)
+    assert len(opt.pairs) == 1  # a tied parameter is updated once
+    opt.step()
+    assert np.array_equal(p, -np.ones(3))
+    opt.zero_grad()
+    assert not g.any()
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        SGD([(p, g)], lr=0)
+    with pytest.raises(ValueError, match="nesterov needs momentum"):
+        SGD([(p, g)], lr=1, nesterov=True)
+    with pytest.raises(ValueError, match="must match its parameter"):
+        Adam([(p, np.ones(2))])
+    with pytest.raises(ValueError, match="at least one parameter"):
+        Adam([])
+
+
+def test_clip_grad_norm_matches_torch_and_refuses_non_finite() -> None:
+    rng = np.random.default_rng(9)
+    grads = [rng.standard_normal((4, 4)), rng.standard_normal(7)]
+    tparams = [_torch_pair(np.zeros_like(g)) for g in grads]
+    for t, g in zip(tparams, grads, strict=True):
+        t.grad = torch.from_numpy(g.copy())
+    norm = clip_grad_norm(grads, 1.5)
+    tnorm = torch.nn.utils.clip_grad_norm_(tparams, 1.5)
+    assert norm == pytest.approx(tnorm.item(), rel=1e-12)
+    for g, t in zip(grads, tparams, strict=True):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
+    small = [np.full(3, 0.1)]
+    assert clip_grad_norm(small, 10.0) == pytest.approx(math.sqrt(0.03))
+    assert np.array_equal(small[0], np.full(3, 0.1))  # under the bound: untouched
+    bad = [np.array([1.0, np.nan])]
+    with pytest.raises(FloatingPointError, match="NaN or infinity"):
+        clip_grad_norm(bad, 1.0)
+    assert np.isnan(bad[0][1]) and bad[0][0] == 1.0
+    with pytest.raises(FloatingPointError):
+        clip_grad_norm([np.array([np.inf])], 1.0)
