@@ -36,7 +36,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -91,7 +91,8 @@ class CharTokenizer:
     def tokenize(self, text: str) -> list[list[str]]:
         lines = _lines(text)
         if self.normalize:
-            lines = [unicodedata.normalize(self.normalize, line) for line in lines]
+            form: Any = self.normalize
+            lines = [unicodedata.normalize(form, line) for line in lines]
         return [[SPACE if c.isspace() else c for c in line] for line in lines]
 
     def detokenize(self, tokens: Sequence[str]) -> str:

@@ -1,0 +1,172 @@
+"""rnnkit.lm.RNNLanguageModel: the same loss and gradients as the same model in torch,
+finite differences in float64, training that learns, evaluation, scoring, generation and
+model files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rnnkit.lm import RNNLanguageModel
+from rnnkit.text import CharTokenizer, build_vocabulary, encode
+
+
+def torch_twin(m: RNNLanguageModel) -> tuple[torch.nn.Module, ...]:
+    c = m.config
+    emb = torch.nn.Embedding(c["vocab_size"], c["embed"])
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[c["cell"]](
+        c["embed"], c["hidden"], c["layers"]
+    )
+    dec = torch.nn.Linear(c["hidden"], c["vocab_size"])
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(m.embedding.params["weight"]))
+        rnn.load_state_dict({k: torch.from_numpy(v) for k, v in m.rnn.params.items()})
+        dec.weight.copy_(torch.from_numpy(m.decoder.params["weight"]))
+        dec.bias.copy_(torch.from_numpy(m.decoder.params["bias"]))
+    return emb, rnn, dec
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_loss_and_gradients_match_torch(cell: str) -> None:
+    m = RNNLanguageModel(13, embed=6, hidden=8, layers=2, cell=cell, seed=1)  # type: ignore[arg-type]
+    emb, rnn, dec = torch_twin(m)
+    rng = np.random.default_rng(2)
+    inputs = rng.integers(0, 13, (7, 3))
+    targets = rng.integers(0, 13, (7, 3))
+    m.zero_grad()
+    loss, _ = m.loss(inputs, targets)
+    y, _ = rnn(emb(torch.from_numpy(inputs)))
+    logits = dec(y)
+    tloss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, 13), torch.from_numpy(targets).reshape(-1)
+    )
+    tloss.backward()
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    grads = {name: g for name, _, g in m.named_parameters()}
+    np.testing.assert_allclose(grads["embedding.weight"], emb.weight.grad.numpy(), atol=2e-6)
+    np.testing.assert_allclose(grads["decoder.weight"], dec.weight.grad.numpy(), atol=2e-6)
+    for k, p in rnn.named_parameters():
+        np.testing.assert_allclose(grads[f"rnn.{k}"], p.grad.numpy(), atol=2e-6, err_msg=k)
+
+
+def test_gradients_by_finite_differences_float64_tied() -> None:
+    m = RNNLanguageModel(
+        7, embed=5, hidden=5, layers=1, cell="lstm", tie_weights=True, seed=3, dtype=np.float64
+    )
+    rng = np.random.default_rng(4)
+    inputs, targets = rng.integers(0, 7, (4, 2)), rng.integers(0, 7, (4, 2))
+    m.zero_grad()
+    m.loss(inputs, targets)
+    m.eval()
+    h = 1e-6
+    for name, p, g in m.named_parameters():
+        for index in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            old = p[index]
+            p[index] = old + h
+            up = m.loss(inputs, targets)[0]
+            p[index] = old - h
+            down = m.loss(inputs, targets)[0]
+            p[index] = old
+            assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), (name, index)
+    assert m.decoder.params["weight"] is m.embedding.params["weight"]
+    assert len(m.parameters()) == len({id(p) for p, _ in m.parameters()})
+
+
+TEXT = "the cat sat on the mat.\nthe dog sat on the log.\n" * 30
+
+
+@pytest.mark.parametrize(
+    ("cell", "batching", "optimizer", "lr"),
+    [("lstm", "sequential", "adam", 0.01), ("gru", "random", "sgd", 2.0)],
+)
+def test_training_learns_and_generates(cell: str, batching: str, optimizer: str, lr: float) -> None:
+    tok = CharTokenizer()
+    vocab = build_vocabulary(TEXT, tok)
+    m = RNNLanguageModel(
+        len(vocab),
+        embed=16,
+        hidden=32,
+        layers=1,
+        cell=cell,
+        vocabulary=vocab,
+        tokenizer=tok,
+        seed=0,
+    )  # type: ignore[arg-type]
+    before = m.evaluate(TEXT)
+    history = m.fit(
+        TEXT,
+        TEXT,
+        epochs=6,
+        lr=lr,
+        optimizer=optimizer,
+        batching=batching,
+        batch_size=8,
+        seq_len=20,
+    )  # type: ignore[arg-type]
+    after = m.evaluate(TEXT)
+    assert len(history) == 6 and history[-1]["valid_ppl"] == pytest.approx(after)
+    assert after < before / 3 and after < 3.0
+    greedy = m.generate("the d", n=12, temperature=0)
+    assert greedy.startswith("the dog sat on")
+    sampled = m.generate("the ", n=20, seed=5)
+    assert sampled == m.generate("the ", n=20, seed=5)
+    ids = m.generate(encode("the", vocab, tok)[:-1], n=5, top_k=1)
+    assert ids.shape == (5,) and ids.dtype == np.int64
+    (logp, tokens) = m.score("the cat sat on the mat.")[0]
+    (worse, _) = m.score("the mat sat on the cat.")[0]
+    assert logp > worse and tokens.shape == (len("the cat sat on the mat.") + 1,)
+
+
+def test_evaluate_is_exp_mean_nll_of_every_token() -> None:
+    m = RNNLanguageModel(9, embed=4, hidden=6, layers=2, seed=7)
+    ids = np.random.default_rng(8).integers(0, 9, 50)
+    stream = np.concatenate([[2], ids])
+    m.eval()
+    loss, _ = m.loss(stream[:-1, None], stream[1:, None])
+    assert m.evaluate(ids) == pytest.approx(math.exp(loss), rel=1e-5)
+    assert m.token_log_probs(ids).shape == (50,)
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path: Path) -> None:
+    tok = CharTokenizer()
+    vocab = build_vocabulary(TEXT, tok)
+    m = RNNLanguageModel(
+        len(vocab), 8, 8, 2, "gru", 0.1, True, vocabulary=vocab, tokenizer=tok, seed=1
+    )
+    path = tmp_path / "lm.npz"
+    m.save(path)
+    loaded = RNNLanguageModel.load(path)
+    assert loaded.config == m.config and loaded.vocabulary == vocab
+    assert loaded.decoder.params["weight"] is loaded.embedding.params["weight"]
+    assert loaded.evaluate("the cat sat.") == pytest.approx(m.evaluate("the cat sat."), rel=1e-6)
+    assert loaded.generate("the", 10, seed=3) == m.generate("the", 10, seed=3)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="is not an rnnkit language model"):
+        RNNLanguageModel.load(bad)
+    np.savez(bad, config=np.array('{"format": "rnnkit.rnnlm", "version": 99}'))
+    with pytest.raises(ValueError, match="format version 99; this rnnkit reads version 1"):
+        RNNLanguageModel.load(bad)
+    with pytest.raises(FileNotFoundError):
+        RNNLanguageModel.load(tmp_path / "missing.npz")
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="cell must be"):
+        RNNLanguageModel(5, cell="transformer")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tie_weights needs embed == hidden"):
+        RNNLanguageModel(5, embed=4, hidden=6, tie_weights=True)
+    m = RNNLanguageModel(5, 4, 4, 1)
+    with pytest.raises(TypeError, match="needs a vocabulary and a tokenizer"):
+        m.fit("some text")
+    with pytest.raises(ValueError, match=r"outside \[0, 5\)"):
+        m.evaluate(np.array([1, 7]))
+    with pytest.raises(ValueError, match="temperature"):
+        m.generate([1], 3, temperature=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        m.generate([1], 3, top_k=9)
+    with pytest.raises(ValueError, match="optimizer"):
+        m.fit(np.arange(5).repeat(10), optimizer="rmsprop")  # type: ignore[arg-type]
