@@ -15,6 +15,7 @@ namespace py = pybind11;
 namespace rnnkit::bindings {
 void register_rnn(py::module_& m);
 void register_ngram(py::module_& m);
+void register_lm(py::module_& m);
 }  // namespace rnnkit::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -72,4 +73,5 @@ PYBIND11_MODULE(_core, m) {
         "this CPU has, capped by the environment variable RNNKIT_ISA).");
     rnnkit::bindings::register_rnn(m);
     rnnkit::bindings::register_ngram(m);
+    rnnkit::bindings::register_lm(m);
 }

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .. import _core
+
 __all__ = ["Dropout", "Embedding", "Layer", "Linear", "log_softmax", "softmax_cross_entropy"]
 
 Array = NDArray[np.floating[Any]]
@@ -162,12 +164,17 @@ class Linear(Layer):
         self.grads["weight"] = embedding.grads["weight"]
 
     def forward(self, x: ArrayLike) -> Array:
-        arr = self._input(x, self.in_features)
+        arr = np.ascontiguousarray(self._input(x, self.in_features))
         self._x = arr if self.training else None
-        y = arr @ self.params["weight"].T
+        x2 = arr.reshape(-1, self.in_features)
+        y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
+        beta = 0.0
         if "bias" in self.params:
-            y += self.params["bias"]
-        return y
+            y[...] = self.params["bias"]
+            beta = 1.0
+        # GEMMs on rnnkit's threads (not NumPy's BLAS pool, which would spin beside them)
+        _core._gemm(x2, self.params["weight"], y, trans_b=True, beta=beta)
+        return y.reshape(*arr.shape[:-1], self.out_features)
 
     __call__ = forward
 
@@ -181,10 +188,13 @@ class Linear(Layer):
             raise ValueError(
                 f"dy must have shape {(*self._x.shape[:-1], self.out_features)}, got {dy.shape}"
             )
-        self.grads["weight"] += d2.T @ x2
+        d2 = np.ascontiguousarray(d2)
+        _core._gemm(d2, x2, self.grads["weight"], trans_a=True, beta=1.0)
         if "bias" in self.params:
             self.grads["bias"] += d2.sum(axis=0)
-        return (d2 @ self.params["weight"]).reshape(*self._x.shape[:-1], self.in_features)
+        dx = np.empty_like(x2)
+        _core._gemm(d2, self.params["weight"], dx)
+        return dx.reshape(*self._x.shape[:-1], self.in_features)
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={'bias' in self.params})"

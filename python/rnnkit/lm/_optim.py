@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import _core
+
 __all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
 
 Array = NDArray[np.floating[Any]]
@@ -154,12 +156,7 @@ def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
     ``FloatingPointError`` and leaves the gradients as they are."""
     max_norm = _rate(max_norm, "max_norm", positive=True)
     grads = list({id(g): g for g in gradients}.values())
-    total = math.sqrt(
-        math.fsum(
-            float(np.dot(g.reshape(-1).astype(np.float64), g.reshape(-1).astype(np.float64)))
-            for g in grads
-        )
-    )
+    total = math.sqrt(math.fsum(_core._sum_of_squares(g) for g in grads))
     if not math.isfinite(total):
         raise FloatingPointError(
             f"the gradients' norm is {total}: a gradient holds NaN or infinity (exploding "
