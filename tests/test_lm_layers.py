@@ -218,3 +218,44 @@ def test_clip_grad_norm_matches_torch_and_refuses_non_finite() -> None:
     assert np.isnan(bad[0][1]) and bad[0][0] == 1.0
     with pytest.raises(FloatingPointError):
         clip_grad_norm([np.array([np.inf])], 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("trans_a", "trans_b"), [(False, False), (False, True), (True, False), (True, True)]
+)
+def test_gemm_on_rnnkit_threads(dtype: type, trans_a: bool, trans_b: bool) -> None:
+    from rnnkit import _core
+
+    rng = np.random.default_rng(10)
+    M, N, K = 130, 70, 90  # several 64-row blocks
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
+    c = rng.standard_normal((M, N)).astype(dtype)
+    expected = 0.5 * (a.T if trans_a else a) @ (b.T if trans_b else b) + 2.0 * c
+    _core._gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0)
+    np.testing.assert_allclose(c, expected, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+    assert _core._sum_of_squares(a) == pytest.approx(
+        float((a.astype(np.float64) ** 2).sum()), rel=1e-12
+    )
+
+
+def test_gemm_arguments_are_checked() -> None:
+    from rnnkit import _core
+
+    a = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _core._gemm(a, a, np.zeros((4, 4), np.float32))
+    with pytest.raises(TypeError, match="dtype float32"):
+        _core._gemm(a, a.T.copy(), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="C-contiguous 2-D"):
+        _core._gemm(a, a.T, np.zeros((4, 4), np.float32))
+    c = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="share memory"):
+        _core._gemm(c, c, c)
+    frozen = np.zeros((4, 4), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _core._gemm(a, a.T.copy(), frozen)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core._sum_of_squares(np.ones(3, np.int32))
