@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rnnkit.lm import RNNLanguageModel
+from rnnkit.lm import RNNLanguageModel, WindowLanguageModel, load_model, log_softmax
 from rnnkit.text import CharTokenizer, build_vocabulary, encode
 
 
@@ -147,7 +147,7 @@ def test_save_load_round_trip_and_bad_files(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="is not an rnnkit language model"):
         RNNLanguageModel.load(bad)
-    np.savez(bad, config=np.array('{"format": "rnnkit.rnnlm", "version": 99}'))
+    np.savez(bad, config=np.array('{"format": "rnnkit.lm", "version": 99}'))
     with pytest.raises(ValueError, match="format version 99; this rnnkit reads version 1"):
         RNNLanguageModel.load(bad)
     with pytest.raises(FileNotFoundError):
@@ -170,3 +170,53 @@ def test_bad_arguments() -> None:
         m.generate([1], 3, top_k=9)
     with pytest.raises(ValueError, match="optimizer"):
         m.fit(np.arange(5).repeat(10), optimizer="rmsprop")  # type: ignore[arg-type]
+
+
+def test_window_model_learns_scores_generates_and_saves(tmp_path: Path) -> None:
+    tok = CharTokenizer()
+    vocab = build_vocabulary(TEXT, tok)
+    m = WindowLanguageModel(
+        len(vocab), context=4, embed=12, hidden=48, vocabulary=vocab, tokenizer=tok
+    )
+    before = m.evaluate(TEXT)
+    history = m.fit(
+        TEXT, TEXT, epochs=4, lr=0.01, optimizer="adam", batching="random", batch_size=64
+    )
+    after = m.evaluate(TEXT)
+    assert after < before / 3 and after < 3.0 and len(history) == 4
+    assert m.generate("the d", n=12, temperature=0).startswith("the dog sat")
+    ids = encode("the cat", vocab, tok)
+    stream = np.concatenate([[2] * 4, ids])
+    m.eval()
+    logits = m.forward(np.lib.stride_tricks.sliding_window_view(stream[:-1], 4))
+    logp = log_softmax(logits.astype(np.float64))[np.arange(ids.size), ids]
+    manual = math.exp(-logp.mean())
+    assert m.evaluate(ids) == pytest.approx(manual, rel=1e-5)
+    path = tmp_path / "window.npz"
+    m.save(path)
+    loaded = load_model(path)
+    assert isinstance(loaded, WindowLanguageModel) and loaded.config == m.config
+    assert loaded.evaluate(TEXT) == pytest.approx(after, rel=1e-6)
+    with pytest.raises(ValueError, match="kind 'window', not RNNLanguageModel"):
+        RNNLanguageModel.load(path)
+    with pytest.raises(ValueError, match="context must be an int >= 1"):
+        WindowLanguageModel(5, context=0)
+
+
+def test_window_gradients_by_finite_differences() -> None:
+    m = WindowLanguageModel(6, context=3, embed=4, hidden=5, dtype=np.float64, seed=2)
+    rng = np.random.default_rng(3)
+    windows, targets = rng.integers(0, 6, (5, 3)), rng.integers(0, 6, 5)
+    m.zero_grad()
+    m.loss(windows, targets)
+    m.eval()
+    h = 1e-6
+    for name, p, g in m.named_parameters():
+        index = (0,) * p.ndim
+        old = p[index]
+        p[index] = old + h
+        up = m.loss(windows, targets)[0]
+        p[index] = old - h
+        down = m.loss(windows, targets)[0]
+        p[index] = old
+        assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), name

@@ -1,13 +1,16 @@
 """Language models on rnnkit's kernels: the layers around the recurrent ones
 (:class:`Embedding`, :class:`Linear`, :class:`Dropout`, :func:`softmax_cross_entropy`),
-optimisers (:class:`SGD`, :class:`Adam`), :func:`clip_grad_norm`, and the recurrent language
-model :class:`RNNLanguageModel` (fit, evaluate, score, generate, save/load)."""
+optimisers (:class:`SGD`, :class:`Adam`), :func:`clip_grad_norm`, and the language models
+:class:`RNNLanguageModel` and :class:`WindowLanguageModel` (fit, evaluate, score, generate,
+save/load; :func:`load_model` reads either)."""
 
 from __future__ import annotations
 
+from ._base import NeuralLanguageModel, load_model
 from ._layers import Dropout, Embedding, Layer, Linear, log_softmax, softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, clip_grad_norm
 from ._rnnlm import RNNLanguageModel
+from ._window import WindowLanguageModel
 
 __all__ = [
     "SGD",
@@ -16,9 +19,12 @@ __all__ = [
     "Embedding",
     "Layer",
     "Linear",
+    "NeuralLanguageModel",
     "Optimizer",
     "RNNLanguageModel",
+    "WindowLanguageModel",
     "clip_grad_norm",
+    "load_model",
     "log_softmax",
     "softmax_cross_entropy",
 ]

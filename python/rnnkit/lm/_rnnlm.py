@@ -7,13 +7,7 @@ Shapes: T steps, B batch, V vocabulary, E embedding size, H hidden size, L layer
 
 from __future__ import annotations
 
-import io
-import json
-import math
-import os
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -22,63 +16,30 @@ from numpy.typing import ArrayLike, NDArray
 from .. import nn
 from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
-from ..ngram._files import write_atomically
-from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer
-from ..text import decode as decode_text
-from ..text import encode as encode_text
+from ..text import Tokenizer
+from ._base import NeuralLanguageModel
 from ._layers import Dropout, Embedding, Linear, log_softmax, softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, clip_grad_norm
 
 __all__ = ["RNNLanguageModel"]
 
 Array = NDArray[np.floating[Any]]
-State = Any  # h [L, B, H], or (h, c) for the LSTM
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-_FORMAT = "rnnkit.rnnlm"
-_VERSION = 1
 
 
-def _tokenizer_spec(tokenizer: Tokenizer | None) -> dict[str, Any] | None:
-    if tokenizer is None:
-        return None
-    if isinstance(tokenizer, CharTokenizer):
-        return {"kind": "char", "normalize": tokenizer.normalize}
-    if isinstance(tokenizer, WordTokenizer):
-        return {
-            "kind": "word",
-            "lower": tokenizer.lower,
-            "split_punctuation": tokenizer.split_punctuation,
-        }
-    if isinstance(tokenizer, WhitespaceTokenizer):
-        return {"kind": "whitespace"}
-    raise TypeError(f"cannot save a tokenizer of type {type(tokenizer).__name__}")
-
-
-def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
-    if spec is None:
-        return None
-    kind = spec.get("kind")
-    if kind == "char":
-        return CharTokenizer(normalize=spec.get("normalize", "NFC"))
-    if kind == "word":
-        return WordTokenizer(
-            lower=spec.get("lower", True), split_punctuation=spec.get("split_punctuation", True)
-        )
-    if kind == "whitespace":
-        return WhitespaceTokenizer()
-    raise ValueError(f"unknown tokenizer kind {kind!r}")
-
-
-class RNNLanguageModel:
+class RNNLanguageModel(NeuralLanguageModel):
     """A recurrent language model over ``vocab_size`` ids.
 
     ``vocabulary`` (a :class:`rnnkit.ngram.Vocabulary`) and ``tokenizer`` (from
-    :mod:`rnnkit.text`) are optional: with them, :meth:`generate` and the text arguments take
-    and give strings, and :meth:`save` keeps them. ``dropout`` applies to the embeddings, to
-    the output of every recurrent layer and to the decoder's input (inverted dropout, training
-    only). ``tie_weights`` shares the embedding and decoder weights (needs ``embed ==
-    hidden``). ``cell``: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh).
+    :mod:`rnnkit.text`) are optional: with them the text arguments of ``fit``, ``evaluate``,
+    ``score`` and ``generate`` take and give strings, and ``save`` keeps them. ``dropout``
+    applies to the embeddings, between recurrent layers and to the decoder's input (inverted
+    dropout, training only). ``tie_weights`` shares the embedding and decoder weights (needs
+    ``embed == hidden``). ``cell``: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh). Training batches
+    are windows of ``seq_len`` steps (sequential partitioning carries the state across them:
+    truncated BPTT; random sampling resets it).
     """
+
+    kind = "rnn"
 
     def __init__(
         self,
@@ -97,16 +58,11 @@ class RNNLanguageModel:
     ) -> None:
         if cell not in _CELLS:
             raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
-        if vocabulary is not None and len(vocabulary) != vocab_size:
-            raise ValueError(
-                f"vocab_size is {vocab_size} but the vocabulary has {len(vocabulary)} ids"
-            )
         if tie_weights and embed != hidden:
             raise ValueError(
                 f"tie_weights needs embed == hidden, got embed={embed}, hidden={hidden}"
             )
-        rng = np.random.default_rng(seed)
-        self.config = {
+        config = {
             "vocab_size": int(vocab_size),
             "embed": int(embed),
             "hidden": int(hidden),
@@ -116,8 +72,8 @@ class RNNLanguageModel:
             "tie_weights": bool(tie_weights),
             "dtype": np.dtype(dtype).name,
         }
-        self.vocabulary = vocabulary
-        self.tokenizer = tokenizer
+        super().__init__(config, vocabulary, tokenizer)
+        rng = np.random.default_rng(seed)
         self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
         self.rnn = _CELLS[cell](
             embed,
@@ -133,47 +89,20 @@ class RNNLanguageModel:
         if tie_weights:
             self.decoder.tie(self.embedding)
         self.dtype = self.embedding.dtype
-        self.training = True
-        self.history: list[dict[str, float]] = []
 
-    # ------------------------------------------------------------------ parameters
-    def named_parameters(self) -> Iterator[tuple[str, Array, Array]]:
-        """``(name, parameter, gradient)`` for every distinct parameter array."""
-        seen: set[int] = set()
-        for prefix, layer in (
+    def _modules(self) -> list[tuple[str, Any]]:
+        return [
             ("embedding", self.embedding),
+            ("drop_in", self.drop_in),
             ("rnn", self.rnn),
+            ("drop_out", self.drop_out),
             ("decoder", self.decoder),
-        ):
-            for key, p in layer.params.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield f"{prefix}.{key}", p, layer.grads[key]
-
-    def parameters(self) -> list[tuple[Array, Array]]:
-        """``(parameter, gradient)`` pairs, what the optimisers take."""
-        return [(p, g) for _, p, g in self.named_parameters()]
-
-    def num_parameters(self) -> int:
-        return sum(p.size for _, p, _ in self.named_parameters())
-
-    def zero_grad(self) -> None:
-        for _, _, g in self.named_parameters():
-            g.fill(0)
-
-    def train(self, mode: bool = True) -> RNNLanguageModel:
-        self.training = bool(mode)
-        for layer in (self.embedding, self.drop_in, self.drop_out, self.decoder):
-            layer.train(mode)
-        self.rnn.train(mode)
-        return self
-
-    def eval(self) -> RNNLanguageModel:
-        return self.train(False)
+        ]
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, inputs: ArrayLike, state: State | None = None) -> tuple[Array, State]:
-        """``(logits [T, B, V], state)`` for ``inputs [T, B]`` (ids) after ``state``."""
+    def forward(self, inputs: ArrayLike, state: Any = None) -> tuple[Array, Any]:
+        """``(logits [T, B, V], state)`` for ``inputs [T, B]`` (ids) after ``state``
+        (``h [L, B, H]``, or ``(h, c)`` for the LSTM; None for zeros)."""
         x = self.drop_in(self.embedding(inputs))
         y, state = self.rnn.forward(x, state)
         return self.decoder(self.drop_out(y)), state
@@ -183,138 +112,31 @@ class RNNLanguageModel:
         dy = self.drop_out.backward(self.decoder.backward(dlogits))
         self.embedding.backward(self.drop_in.backward(self.rnn.backward(dy)))
 
-    def loss(
-        self, inputs: ArrayLike, targets: ArrayLike, state: State | None = None
-    ) -> tuple[float, State]:
-        """Mean cross-entropy (nats per token) of predicting ``targets [T, B]``, and the state;
-        in training mode also adds the gradients."""
+    def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         logits, state = self.forward(inputs, state)
         loss, dlogits = softmax_cross_entropy(logits, targets)
         if self.training:
             self.backward(dlogits)
         return loss, state
 
-    # ------------------------------------------------------------------ training
-    def fit(
+    def _batches(
         self,
-        train: ArrayLike | str,
-        valid: ArrayLike | str | None = None,
-        *,
-        epochs: int = 1,
-        lr: float = 20.0,
-        optimizer: Literal["sgd", "adam"] = "sgd",
-        clip: float | None = 0.25,
-        batching: Literal["sequential", "random"] = "sequential",
-        batch_size: int = 20,
-        seq_len: int = 35,
-        lr_decay: float = 4.0,
-        max_steps: int | None = None,
-        max_seconds: float | None = None,
-        seed: int = 0,
-        on_step: Callable[[dict[str, float]], None] | None = None,
-    ) -> list[dict[str, float]]:
-        """Trains on an id stream (or text, with the model's vocabulary and tokenizer) and
-        returns one record per epoch (``epoch``, ``lr``, ``train_ppl``, ``valid_ppl``,
-        ``tokens_per_s``, ``seconds``). After an epoch whose validation perplexity is not
-        better than the best so far, the learning rate is divided by ``lr_decay``. ``clip``
-        bounds the gradients' global norm (None: no clipping); a non-finite norm stops with
-        ``FloatingPointError``. Sequential batching carries the state across windows
-        (truncated BPTT); random batching starts every batch from zeros. ``max_steps`` /
-        ``max_seconds`` stop early (the epoch's record then covers the steps run)."""
-        train_ids = self._ids(train, "train")
-        valid_ids = None if valid is None else self._ids(valid, "valid")
-        if batching not in ("sequential", "random"):
-            raise ValueError(f"batching must be 'sequential' or 'random', got {batching!r}")
-        opt: Optimizer
-        if optimizer == "sgd":
-            opt = SGD(self.parameters(), lr=lr)
-        elif optimizer == "adam":
-            opt = Adam(self.parameters(), lr=lr)
-        else:
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-        if not isinstance(lr_decay, (int, float)) or lr_decay < 1:
-            raise ValueError(f"lr_decay must be a number >= 1, got {lr_decay!r}")
-        rng = np.random.default_rng(seed)
-        best = math.inf
-        steps = 0
-        start = time.perf_counter()
-        records: list[dict[str, float]] = []
-        for epoch in range(1, epochs + 1):
-            self.train()
-            t0 = time.perf_counter()
-            total, tokens = 0.0, 0
-            state = None
-            batches = (
-                sequential_batches(train_ids, batch_size, seq_len)
-                if batching == "sequential"
-                else random_batches(train_ids, batch_size, seq_len, rng)
-            )
-            stopped = False
-            for batch in batches:
-                if not batch.carry_state:
-                    state = None
-                self.zero_grad()
-                loss, state = self.loss(batch.inputs, batch.targets, state)
-                if clip is not None:
-                    clip_grad_norm([g for _, g in opt.pairs], clip)
-                elif not math.isfinite(loss):
-                    raise FloatingPointError(f"the training loss is {loss}")
-                opt.step()
-                n = batch.targets.size
-                total += loss * n
-                tokens += n
-                steps += 1
-                if on_step is not None:
-                    on_step({"step": steps, "loss": loss, "lr": opt.lr})
-                elapsed = time.perf_counter() - start
-                if (max_steps is not None and steps >= max_steps) or (
-                    max_seconds is not None and elapsed >= max_seconds
-                ):
-                    stopped = True
-                    break
-            seconds = time.perf_counter() - t0
-            record = {
-                "epoch": epoch,
-                "lr": opt.lr,
-                "train_ppl": math.exp(total / tokens) if tokens else math.nan,
-                "tokens_per_s": tokens / seconds if seconds > 0 else math.nan,
-                "seconds": seconds,
-            }
-            if valid_ids is not None:
-                ppl = self.evaluate(valid_ids)
-                record["valid_ppl"] = ppl
-                if ppl >= best:
-                    opt.lr /= lr_decay
-                best = min(best, ppl)
-            records.append(record)
-            if stopped:
-                break
-        self.history += records
-        self.eval()
-        return records
+        ids: NDArray[np.int64],
+        batching: str,
+        batch_size: int,
+        seq_len: int,
+        rng: np.random.Generator,
+    ) -> Iterator[tuple[Any, Any, bool]]:
+        batches = (
+            sequential_batches(ids, batch_size, seq_len)
+            if batching == "sequential"
+            else random_batches(ids, batch_size, seq_len, rng)
+        )
+        for b in batches:
+            yield b.inputs, b.targets, b.carry_state
 
     # ------------------------------------------------------------------ evaluation
-    def _ids(self, data: ArrayLike | str, name: str) -> NDArray[np.int64]:
-        if isinstance(data, str):
-            if self.vocabulary is None or self.tokenizer is None:
-                raise TypeError(
-                    f"{name} is text: the model needs a vocabulary and a tokenizer for it"
-                )
-            return encode_text(data, self.vocabulary, self.tokenizer).astype(np.int64)
-        arr = np.asarray(data)
-        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(
-                f"{name} must be a 1-D array of token ids or a str, got {arr.dtype} {arr.shape}"
-            )
-        V = self.config["vocab_size"]
-        if arr.size and (arr.min() < 0 or arr.max() >= V):
-            raise ValueError(f"{name} holds ids outside [0, {V})")
-        return arr.astype(np.int64, copy=False)
-
     def token_log_probs(self, data: ArrayLike | str, *, chunk: int = 256) -> NDArray[np.float64]:
-        """The natural-log probability of every token of the stream given all the tokens before
-        it, the first one given a sentence end (``</s>``, as the n-gram models condition the
-        first word on ``<s>``): one value per token."""
         ids = self._ids(data, "data")
         was_training = self.training
         self.eval()
@@ -329,162 +151,13 @@ class RNNLanguageModel:
         self.train(was_training)
         return out
 
-    def evaluate(self, data: ArrayLike | str) -> float:
-        """Perplexity, exp(mean negative log likelihood per token), every token predicted
-        from all before it (the n-gram models' convention: tokens include ``</s>``)."""
-        logp = self.token_log_probs(data)
-        if logp.size == 0:
-            raise ValueError("cannot evaluate an empty stream")
-        return math.exp(-float(logp.mean()))
-
-    def score(self, sentences: str | list[str]) -> list[tuple[float, NDArray[np.float64]]]:
-        """For each sentence (a str; lines of a text), its log10 probability with ``</s>``
-        and every token's log10 probability, each sentence scored from a fresh start after
-        ``</s>``: rank how natural phrasings are, comparable with the n-gram models' scores."""
-        if self.vocabulary is None or self.tokenizer is None:
-            raise TypeError("score needs a model with a vocabulary and a tokenizer")
-        lines = sentences.splitlines() if isinstance(sentences, str) else list(sentences)
-        out = []
-        for line in lines:
-            ids = (
-                encode_text(line, self.vocabulary, self.tokenizer)
-                if line
-                else np.array([Vocabulary.EOS])
-            )
-            tokens = self.token_log_probs(ids) / math.log(10)
-            out.append((float(tokens.sum()), tokens))
-        return out
-
-    # ------------------------------------------------------------------ generation
-    def generate(
-        self,
-        prompt: str | ArrayLike = "",
-        n: int = 100,
-        *,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        seed: int | None = 0,
-    ) -> Any:
-        """``n`` tokens after ``prompt`` (text, with the model's vocabulary and tokenizer, or
-        ids), sampled from the softmax at ``temperature`` over the ``top_k`` most probable
-        tokens (all when None); ``temperature=0`` takes the most probable (greedy). Returns the
-        prompt and its continuation as text for a text prompt, else the ``n`` new ids. The
-        model starts after a sentence end."""
-        if not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if (
-            not isinstance(temperature, (int, float))
-            or temperature < 0
-            or not math.isfinite(temperature)
-        ):
-            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        V = self.config["vocab_size"]
-        if top_k is not None and (not isinstance(top_k, int) or not 1 <= top_k <= V):
-            raise ValueError(f"top_k must be None or an int in [1, {V}], got {top_k!r}")
-        text = isinstance(prompt, str)
-        if text:
-            prefix = (
-                self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)
-            )  # no </s>
-        else:
-            prefix = self._ids(prompt, "prompt")
-        rng = np.random.default_rng(seed)
-        was_training = self.training
-        self.eval()
-        context = np.concatenate([[Vocabulary.EOS], prefix]).astype(np.int64)
+    def _start(self, context: NDArray[np.int64]) -> tuple[NDArray[np.float64], Any]:
         logits, state = self.forward(context[:, None], None)
-        last = logits[-1, 0].astype(np.float64)
-        out: list[int] = []
-        for _ in range(n):
-            if temperature == 0:
-                token = int(np.argmax(last))
-            else:
-                scores = last / temperature
-                if top_k is not None and top_k < V:
-                    cut = np.partition(scores, V - top_k)[V - top_k]
-                    scores = np.where(scores >= cut, scores, -np.inf)
-                p = np.exp(scores - scores.max())
-                p /= p.sum()
-                token = int(rng.choice(V, p=p))
-            out.append(token)
-            logits, state = self.forward(np.array([[token]]), state)
-            last = logits[-1, 0].astype(np.float64)
-        self.train(was_training)
-        if text:
-            assert self.vocabulary is not None and self.tokenizer is not None
-            return decode_text(
-                np.concatenate([prefix, out]).astype(np.int64), self.vocabulary, self.tokenizer
-            )
-        return np.array(out, dtype=np.int64)
+        return logits[-1, 0].astype(np.float64), state
 
-    # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """One ``.npz`` file: every parameter and a JSON ``config`` (format name and version,
-        the constructor's arguments, the vocabulary's words, the tokenizer), written
-        atomically."""
-        config = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "model": self.config,
-            "vocabulary": None if self.vocabulary is None else self.vocabulary.words,
-            "tokenizer": _tokenizer_spec(self.tokenizer),
-        }
-        arrays: dict[str, Any] = {name: p for name, p, _ in self.named_parameters()}
-        arrays["config"] = np.array(json.dumps(config, ensure_ascii=False))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        data = buffer.getvalue()
-
-        def write(tmp: str) -> None:
-            Path(tmp).write_bytes(data)
-
-        write_atomically(path, write)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> RNNLanguageModel:
-        """The model :meth:`save` wrote; ``ValueError`` (naming the file) for another file or
-        format version."""
-        name = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {k: archive[k] for k in archive.files}
-        except (OSError, ValueError, EOFError) as error:
-            if not Path(path).exists():
-                raise FileNotFoundError(f"no model file at {name}") from None
-            raise ValueError(f"{name} is not an rnnkit language model: {error}") from None
-        try:
-            config = json.loads(str(arrays.pop("config")))
-        except (KeyError, json.JSONDecodeError):
-            raise ValueError(f"{name} is not an rnnkit language model (no config)") from None
-        if config.get("format") != _FORMAT:
-            raise ValueError(
-                f"{name} is not an rnnkit language model (format {config.get('format')!r})"
-            )
-        if config.get("version") != _VERSION:
-            raise ValueError(
-                f"{name} has format version {config.get('version')!r}; this rnnkit reads "
-                f"version {_VERSION}"
-            )
-        c = config["model"]
-        words = config.get("vocabulary")
-        model = cls(
-            c["vocab_size"],
-            c["embed"],
-            c["hidden"],
-            c["layers"],
-            c["cell"],
-            c["dropout"],
-            c["tie_weights"],
-            vocabulary=None if words is None else Vocabulary(words[3:], frozen=True),
-            tokenizer=_tokenizer_from(config.get("tokenizer")),
-            dtype=np.dtype(c["dtype"]),
-        )
-        for key, p, _ in model.named_parameters():
-            if key not in arrays or arrays[key].shape != p.shape:
-                raise ValueError(f"{name}: parameter {key} is missing or has the wrong shape")
-            np.copyto(p, arrays[key], casting="same_kind")
-        model.eval()
-        return model
+    def _advance(self, token: int, state: Any) -> tuple[NDArray[np.float64], Any]:
+        logits, state = self.forward(np.array([[token]]), state)
+        return logits[-1, 0].astype(np.float64), state
 
     def __repr__(self) -> str:
         c = self.config

@@ -1,0 +1,426 @@
+"""What the neural language models share: parameters, the training loop, evaluation in the
+n-gram models' convention, scoring, generation and model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..ngram import Vocabulary
+from ..ngram._files import write_atomically
+from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer
+from ..text import decode as decode_text
+from ..text import encode as encode_text
+from ._optim import SGD, Adam, Optimizer, clip_grad_norm
+
+__all__ = ["NeuralLanguageModel"]
+
+Array = NDArray[np.floating[Any]]
+_FORMAT = "rnnkit.lm"
+_VERSION = 1
+
+
+def _tokenizer_spec(tokenizer: Tokenizer | None) -> dict[str, Any] | None:
+    if tokenizer is None:
+        return None
+    if isinstance(tokenizer, CharTokenizer):
+        return {"kind": "char", "normalize": tokenizer.normalize}
+    if isinstance(tokenizer, WordTokenizer):
+        return {
+            "kind": "word",
+            "lower": tokenizer.lower,
+            "split_punctuation": tokenizer.split_punctuation,
+        }
+    if isinstance(tokenizer, WhitespaceTokenizer):
+        return {"kind": "whitespace"}
+    raise TypeError(f"cannot save a tokenizer of type {type(tokenizer).__name__}")
+
+
+def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
+    if spec is None:
+        return None
+    kind = spec.get("kind")
+    if kind == "char":
+        return CharTokenizer(normalize=spec.get("normalize", "NFC"))
+    if kind == "word":
+        return WordTokenizer(
+            lower=spec.get("lower", True), split_punctuation=spec.get("split_punctuation", True)
+        )
+    if kind == "whitespace":
+        return WhitespaceTokenizer()
+    raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+
+class NeuralLanguageModel:
+    """A neural language model over ``config["vocab_size"]`` ids: subclasses define the layers
+    (:meth:`_modules`), the loss of a batch, the batches, the log probability of every token
+    of a stream, and the two steps of generation."""
+
+    #: Subclasses by the name their files carry.
+    kinds: ClassVar[dict[str, type[NeuralLanguageModel]]] = {}
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            NeuralLanguageModel.kinds[cls.kind] = cls
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        vocabulary: Vocabulary | None,
+        tokenizer: Tokenizer | None,
+    ) -> None:
+        if vocabulary is not None and len(vocabulary) != config["vocab_size"]:
+            raise ValueError(
+                f"vocab_size is {config['vocab_size']} but the vocabulary has {len(vocabulary)} ids"
+            )
+        self.config = config
+        self.vocabulary = vocabulary
+        self.tokenizer = tokenizer
+        self.training = True
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ to define
+    def _modules(self) -> list[tuple[str, Any]]:
+        """``(name, layer)`` for every layer with parameters or a mode."""
+        raise NotImplementedError
+
+    def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
+        """Mean cross-entropy (nats per token) of a batch, and the state to carry; in training
+        mode also adds the gradients."""
+        raise NotImplementedError
+
+    def _batches(
+        self,
+        ids: NDArray[np.int64],
+        batching: str,
+        batch_size: int,
+        seq_len: int,
+        rng: np.random.Generator,
+    ) -> Iterator[tuple[Any, Any, bool]]:
+        """``(inputs, targets, carry_state)`` training batches."""
+        raise NotImplementedError
+
+    def token_log_probs(self, data: ArrayLike | str) -> NDArray[np.float64]:
+        """The natural-log probability of every token of the stream given the tokens before
+        it, the first one given a sentence end (``</s>``, as the n-gram models condition the
+        first word on ``<s>``): one value per token."""
+        raise NotImplementedError
+
+    def _start(self, context: NDArray[np.int64]) -> tuple[NDArray[np.float64], Any]:
+        """Logits of the next token after ``context`` (which starts with ``</s>``), and the
+        state to continue from."""
+        raise NotImplementedError
+
+    def _advance(self, token: int, state: Any) -> tuple[NDArray[np.float64], Any]:
+        """Logits of the next token after ``token``, and the new state."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ parameters
+    def named_parameters(self) -> Iterator[tuple[str, Array, Array]]:
+        """``(name, parameter, gradient)`` for every distinct parameter array."""
+        seen: set[int] = set()
+        for prefix, layer in self._modules():
+            for key, p in getattr(layer, "params", {}).items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield f"{prefix}.{key}", p, layer.grads[key]
+
+    def parameters(self) -> list[tuple[Array, Array]]:
+        """``(parameter, gradient)`` pairs, what the optimisers take."""
+        return [(p, g) for _, p, g in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for _, p, _ in self.named_parameters())
+
+    def zero_grad(self) -> None:
+        for _, _, g in self.named_parameters():
+            g.fill(0)
+
+    def train(self, mode: bool = True) -> NeuralLanguageModel:
+        self.training = bool(mode)
+        for _, layer in self._modules():
+            layer.train(mode)
+        return self
+
+    def eval(self) -> NeuralLanguageModel:
+        return self.train(False)
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        train: ArrayLike | str,
+        valid: ArrayLike | str | None = None,
+        *,
+        epochs: int = 1,
+        lr: float = 1.0,
+        optimizer: Literal["sgd", "adam"] = "sgd",
+        clip: float | None = 0.25,
+        batching: Literal["sequential", "random"] = "sequential",
+        batch_size: int = 32,
+        seq_len: int = 35,
+        lr_decay: float = 4.0,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        seed: int = 0,
+        on_step: Callable[[dict[str, float]], None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Trains on an id stream (or text, with the model's vocabulary and tokenizer) and
+        returns one record per epoch (``epoch``, ``lr``, ``train_ppl``, ``valid_ppl`` with
+        ``valid``, ``tokens_per_s``, ``seconds``). After an epoch whose validation perplexity
+        is not better than the best so far, the learning rate is divided by ``lr_decay``.
+        ``clip`` bounds the gradients' global norm (None: no clipping); non-finite gradients
+        or loss stop with ``FloatingPointError``. ``max_steps`` / ``max_seconds`` stop early
+        (the epoch's record then covers the steps run). ``on_step`` is called after every
+        step with ``step``, ``loss``, ``lr``."""
+        train_ids = self._ids(train, "train")
+        valid_ids = None if valid is None else self._ids(valid, "valid")
+        if batching not in ("sequential", "random"):
+            raise ValueError(f"batching must be 'sequential' or 'random', got {batching!r}")
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+        opt: Optimizer
+        if optimizer == "sgd":
+            opt = SGD(self.parameters(), lr=lr)
+        elif optimizer == "adam":
+            opt = Adam(self.parameters(), lr=lr)
+        else:
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        if not isinstance(lr_decay, (int, float)) or lr_decay < 1:
+            raise ValueError(f"lr_decay must be a number >= 1, got {lr_decay!r}")
+        rng = np.random.default_rng(seed)
+        best = math.inf
+        steps = 0
+        start = time.perf_counter()
+        records: list[dict[str, float]] = []
+        for epoch in range(1, epochs + 1):
+            self.train()
+            t0 = time.perf_counter()
+            total, tokens = 0.0, 0
+            state = None
+            stopped = False
+            for inputs, targets, carry in self._batches(
+                train_ids, batching, batch_size, seq_len, rng
+            ):
+                if not carry:
+                    state = None
+                self.zero_grad()
+                loss, state = self.loss(inputs, targets, state)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the training loss is {loss} at step {steps + 1}: lower the learning rate"
+                    )
+                if clip is not None:
+                    clip_grad_norm([g for _, g in opt.pairs], clip)
+                opt.step()
+                n = int(np.size(targets))
+                total += loss * n
+                tokens += n
+                steps += 1
+                if on_step is not None:
+                    on_step({"step": steps, "loss": loss, "lr": opt.lr})
+                elapsed = time.perf_counter() - start
+                if (max_steps is not None and steps >= max_steps) or (
+                    max_seconds is not None and elapsed >= max_seconds
+                ):
+                    stopped = True
+                    break
+            seconds = time.perf_counter() - t0
+            record = {
+                "epoch": epoch,
+                "lr": opt.lr,
+                "train_ppl": math.exp(total / tokens) if tokens else math.nan,
+                "tokens_per_s": tokens / seconds if seconds > 0 else math.nan,
+                "seconds": seconds,
+            }
+            if valid_ids is not None:
+                ppl = self.evaluate(valid_ids)
+                record["valid_ppl"] = ppl
+                if ppl >= best:
+                    opt.lr /= lr_decay
+                best = min(best, ppl)
+            records.append(record)
+            if stopped:
+                break
+        self.history += records
+        self.eval()
+        return records
+
+    # ------------------------------------------------------------------ evaluation
+    def _ids(self, data: ArrayLike | str, name: str) -> NDArray[np.int64]:
+        if isinstance(data, str):
+            if self.vocabulary is None or self.tokenizer is None:
+                raise TypeError(
+                    f"{name} is text: the model needs a vocabulary and a tokenizer for it"
+                )
+            return encode_text(data, self.vocabulary, self.tokenizer).astype(np.int64)
+        arr = np.asarray(data)
+        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(
+                f"{name} must be a 1-D array of token ids or a str, got {arr.dtype} {arr.shape}"
+            )
+        V = self.config["vocab_size"]
+        if arr.size and (arr.min() < 0 or arr.max() >= V):
+            raise ValueError(f"{name} holds ids outside [0, {V})")
+        return arr.astype(np.int64, copy=False)
+
+    def evaluate(self, data: ArrayLike | str) -> float:
+        """Perplexity, exp(mean negative log likelihood per token), every token predicted
+        from all before it (the n-gram models' convention: tokens include ``</s>``)."""
+        logp = self.token_log_probs(data)
+        if logp.size == 0:
+            raise ValueError("cannot evaluate an empty stream")
+        return math.exp(-float(logp.mean()))
+
+    def score(self, sentences: str | list[str]) -> list[tuple[float, NDArray[np.float64]]]:
+        """For each sentence (a str; lines of a text), its log10 probability with ``</s>``
+        and every token's log10 probability, each sentence scored from a fresh start after
+        ``</s>``: rank how natural phrasings are, comparable with the n-gram models' scores."""
+        if self.vocabulary is None or self.tokenizer is None:
+            raise TypeError("score needs a model with a vocabulary and a tokenizer")
+        lines = sentences.splitlines() if isinstance(sentences, str) else list(sentences)
+        out = []
+        for line in lines:
+            ids = encode_text(line, self.vocabulary, self.tokenizer) if line else np.array([2])
+            tokens = self.token_log_probs(ids) / math.log(10)
+            out.append((float(tokens.sum()), tokens))
+        return out
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        prompt: str | ArrayLike = "",
+        n: int = 100,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = 0,
+    ) -> Any:
+        """``n`` tokens after ``prompt`` (text, with the model's vocabulary and tokenizer, or
+        ids), sampled from the softmax at ``temperature`` over the ``top_k`` most probable
+        tokens (all when None); ``temperature=0`` takes the most probable (greedy). Returns the
+        prompt and its continuation as text for a text prompt, else the ``n`` new ids. The
+        model starts after a sentence end."""
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if (
+            not isinstance(temperature, (int, float))
+            or temperature < 0
+            or not math.isfinite(temperature)
+        ):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        V = self.config["vocab_size"]
+        if top_k is not None and (not isinstance(top_k, int) or not 1 <= top_k <= V):
+            raise ValueError(f"top_k must be None or an int in [1, {V}], got {top_k!r}")
+        text = isinstance(prompt, str)
+        if text:
+            prefix = self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)
+        else:
+            prefix = self._ids(prompt, "prompt")
+        rng = np.random.default_rng(seed)
+        was_training = self.training
+        self.eval()
+        last, state = self._start(np.concatenate([[Vocabulary.EOS], prefix]).astype(np.int64))
+        out: list[int] = []
+        for _ in range(n):
+            if temperature == 0:
+                token = int(np.argmax(last))
+            else:
+                scores = last / temperature
+                if top_k is not None and top_k < V:
+                    cut = np.partition(scores, V - top_k)[V - top_k]
+                    scores = np.where(scores >= cut, scores, -np.inf)
+                p = np.exp(scores - scores.max())
+                p /= p.sum()
+                token = int(rng.choice(V, p=p))
+            out.append(token)
+            last, state = self._advance(token, state)
+        self.train(was_training)
+        if text:
+            assert self.vocabulary is not None and self.tokenizer is not None
+            ids = np.concatenate([prefix, out]).astype(np.int64)
+            return decode_text(ids, self.vocabulary, self.tokenizer)
+        return np.array(out, dtype=np.int64)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """One ``.npz`` file: every parameter and a JSON ``config`` (format name and version,
+        the model's kind and constructor arguments, the vocabulary's words, the tokenizer),
+        written atomically. :func:`load_model` (or the class's ``load``) reads it back."""
+        config = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "kind": self.kind,
+            "model": self.config,
+            "vocabulary": None if self.vocabulary is None else self.vocabulary.words,
+            "tokenizer": _tokenizer_spec(self.tokenizer),
+        }
+        arrays: dict[str, Any] = {name: p for name, p, _ in self.named_parameters()}
+        arrays["config"] = np.array(json.dumps(config, ensure_ascii=False))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_bytes(data)
+
+        write_atomically(path, write)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """The model :meth:`save` wrote; ``ValueError`` (naming the file) for another file,
+        kind or format version."""
+        name = os.fspath(path)
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no model file at {name}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+        except (OSError, ValueError, EOFError) as error:
+            raise ValueError(f"{name} is not an rnnkit language model: {error}") from None
+        try:
+            config = json.loads(str(arrays.pop("config")))
+        except (KeyError, json.JSONDecodeError):
+            raise ValueError(f"{name} is not an rnnkit language model (no config)") from None
+        if not isinstance(config, dict) or config.get("format") != _FORMAT:
+            raise ValueError(f"{name} is not an rnnkit language model (no {_FORMAT!r} format)")
+        if config.get("version") != _VERSION:
+            raise ValueError(
+                f"{name} has format version {config.get('version')!r}; this rnnkit reads "
+                f"version {_VERSION}"
+            )
+        kind = NeuralLanguageModel.kinds.get(config.get("kind", ""))
+        if kind is None or not issubclass(kind, cls):
+            raise ValueError(
+                f"{name} holds a model of kind {config.get('kind')!r}, not {cls.__name__}"
+            )
+        words = config.get("vocabulary")
+        try:
+            model = kind(
+                **config["model"],
+                vocabulary=None if words is None else Vocabulary(words[3:], frozen=True),
+                tokenizer=_tokenizer_from(config.get("tokenizer")),
+            )
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{name}: bad model configuration: {error}") from None
+        for key, p, _ in model.named_parameters():
+            if key not in arrays or arrays[key].shape != p.shape:
+                raise ValueError(f"{name}: parameter {key} is missing or has the wrong shape")
+            np.copyto(p, arrays[key], casting="same_kind")
+        model.eval()
+        return model
+
+
+def load_model(path: str | os.PathLike[str]) -> NeuralLanguageModel:
+    """A neural language model file of any kind (:meth:`NeuralLanguageModel.save`)."""
+    return NeuralLanguageModel.load(path)  # type: ignore[no-any-return]
