@@ -57,9 +57,8 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1.0)
     a = parser.parse_args()
 
-    import torch
-
     import rnnkit
+    import torch
     from rnnkit.data import sequential_batches, split
     from rnnkit.lm import SGD, RNNLanguageModel, clip_grad_norm
     from rnnkit.text import CharTokenizer, build_vocabulary, encode

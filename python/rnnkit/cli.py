@@ -1,5 +1,13 @@
 """The ``rnnkit`` command line.
 
+``rnnkit demo [--corpus FILE] [--seconds S] [--png PATH]``
+    The main job: character-level language models of Python's own documentation (or FILE),
+    a 5-gram modified Kneser-Ney model, a window neural model, RNN, GRU and LSTM models, each
+    trained for S seconds; a table of validation perplexity, speed and size, and a sample.
+``rnnkit lm train --text FILE --model OUT.npz [options]``, ``rnnkit lm eval MODEL``,
+``rnnkit lm generate MODEL``, ``rnnkit lm score MODEL``
+    Neural language models from the command line (``score`` also takes n-gram models).
+
 ``rnnkit ngram build -o N [--text FILE] [--arpa OUT] [--binary OUT] [--method M] [--prune MIN ...]``
     Counts the text (a file, or standard input when no ``--text``; one sentence per line) and
     writes a model (by default modified Kneser-Ney, lmplz's estimate) as an ARPA file and/or
@@ -18,6 +26,7 @@ terminal; ``--progress``/``--no-progress`` force them on or off.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
 import time
@@ -181,7 +190,55 @@ def _parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="score stdin, one sentence per line")
     query.add_argument("model", help="an ARPA file or a binary model (rnnkit ngram build --binary)")
     query.add_argument("--words", action="store_true", help="also print every word's score")
-    for command in (build, query):
+    demo = top.add_parser("demo", help="the main job: language models of Python's documentation")
+    demo.add_argument(
+        "--corpus", help="a UTF-8 text file instead (one sentence or paragraph per line)"
+    )
+    demo.add_argument(
+        "--seconds", type=float, default=30.0, help="training time per neural model (default 30)"
+    )
+    demo.add_argument("--png", help="write the training curves here (needs matplotlib)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="print the table and sample only")
+    lm = top.add_parser("lm", help="neural language models")
+    lm_commands = lm.add_subparsers(dest="command", required=True)
+    train = lm_commands.add_parser("train", help="train a model on a text and save it")
+    train.add_argument("--text", help="training text, UTF-8 (default: stdin)")
+    train.add_argument("--model", required=True, help="where to save the model (.npz)")
+    train.add_argument("--valid", help="validation text (default: the last lines of --text)")
+    train.add_argument("--valid-fraction", type=float, default=0.05)
+    train.add_argument("--tokenizer", choices=["char", "word", "whitespace"], default="char")
+    train.add_argument("--min-count", type=int, default=1, help="vocabulary cut-off")
+    train.add_argument("--kind", choices=["rnn", "window"], default="rnn")
+    train.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    train.add_argument("--embed", type=int, default=64)
+    train.add_argument("--hidden", type=int, default=256)
+    train.add_argument("--layers", type=int, default=2)
+    train.add_argument("--context", type=int, default=8, help="window model: tokens of context")
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--tie", action="store_true", help="tie embedding and decoder weights")
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="adam")
+    train.add_argument("--clip", type=float, default=1.0, help="gradient norm bound (0: none)")
+    train.add_argument("--batching", choices=["sequential", "random"], default="sequential")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--seq-len", type=int, default=64)
+    train.add_argument("--max-seconds", type=float, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    evaluate = lm_commands.add_parser("eval", help="perplexity of a text (stdin or --text)")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--text")
+    generate = lm_commands.add_parser("generate", help="sample text")
+    generate.add_argument("model")
+    generate.add_argument("--prompt", default="")
+    generate.add_argument("-n", type=int, default=200, help="tokens to generate")
+    generate.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
+    generate.add_argument("--top-k", type=int, default=None)
+    generate.add_argument("--seed", type=int, default=0)
+    score = lm_commands.add_parser("score", help="log10 probability of each line of stdin")
+    score.add_argument("model", help="a neural model (.npz) or an n-gram model (ARPA or binary)")
+    for command in (build, query, demo, train):
         command.add_argument(
             "--progress",
             action=argparse.BooleanOptionalAction,
@@ -191,13 +248,159 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from ._demo import run_demo
+
+    corpus = Path(args.corpus).read_text(encoding="utf-8") if args.corpus else None
+    if not args.seconds > 0:
+        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    report: TextIO = io.StringIO() if args.quiet else out
+    run_demo(
+        corpus=corpus,
+        seconds=args.seconds,
+        seed=args.seed,
+        png=Path(args.png) if args.png else None,
+        out=report,
+        progress=args.progress and not args.quiet,
+    )
+    if args.quiet:
+        text = report.getvalue()  # type: ignore[attr-defined]
+        out.write(text[text.index("| model |") :])
+    return 0
+
+
+def _tokenizer(name: str) -> Any:
+    from .text import CharTokenizer, WhitespaceTokenizer, WordTokenizer
+
+    return {"char": CharTokenizer, "word": WordTokenizer, "whitespace": WhitespaceTokenizer}[name]()
+
+
+def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
+    from .data import split
+    from .lm import RNNLanguageModel, WindowLanguageModel
+    from .text import build_vocabulary, encode
+
+    text = Path(args.text).read_text(encoding="utf-8") if args.text else sys.stdin.read()
+    tok = _tokenizer(args.tokenizer)
+    if args.valid:
+        train_text, valid_text = text, Path(args.valid).read_text(encoding="utf-8")
+    else:
+        lines = text.splitlines()
+        train_lines, valid_lines, _ = split(lines, valid=args.valid_fraction, test=0.0)
+        train_text, valid_text = "\n".join(train_lines), "\n".join(valid_lines)
+    vocab = build_vocabulary(train_text, tok, min_count=args.min_count)
+    if len(vocab) <= 3:
+        raise ValueError("the training text is empty (no tokens after the vocabulary cut-off)")
+    model: Any
+    if args.kind == "window":
+        model = WindowLanguageModel(
+            len(vocab),
+            args.context,
+            args.embed,
+            args.hidden,
+            args.dropout,
+            vocabulary=vocab,
+            tokenizer=tok,
+            seed=args.seed,
+        )
+    else:
+        model = RNNLanguageModel(
+            len(vocab),
+            args.embed,
+            args.hidden,
+            args.layers,
+            args.cell,
+            args.dropout,
+            args.tie,
+            vocabulary=vocab,
+            tokenizer=tok,
+            seed=args.seed,
+        )
+    train_ids = encode(train_text, vocab, tok)
+    valid_ids = encode(valid_text, vocab, tok) if valid_text.strip() else None
+    with _bar(args.progress, unit=" steps", desc="train") as bar:
+        history = model.fit(
+            train_ids,
+            valid_ids,
+            epochs=args.epochs,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            clip=args.clip if args.clip > 0 else None,
+            batching=args.batching,
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            max_seconds=args.max_seconds,
+            seed=args.seed,
+            on_step=(lambda _: bar.update()) if bar is not None else None,
+        )
+    for r in history:
+        valid = f", validation perplexity {r['valid_ppl']:.4g}" if "valid_ppl" in r else ""
+        out.write(
+            f"epoch {r['epoch']}: training perplexity {r['train_ppl']:.4g}{valid}, "
+            f"{r['tokens_per_s']:,.0f} tokens/s, lr {r['lr']:.4g}\n"
+        )
+    model.save(args.model)
+    out.write(f"{model!r} ({model.num_parameters():,} parameters) saved to {args.model}\n")
+    return 0
+
+
+def _load_lm(path: str) -> Any:
+    from .lm import load_model
+
+    return load_model(path)
+
+
+def _lm_eval(args: argparse.Namespace, out: TextIO) -> int:
+    model = _load_lm(args.model)
+    text = Path(args.text).read_text(encoding="utf-8") if args.text else sys.stdin.read()
+    logp = model.token_log_probs(text)
+    out.write(f"tokens {logp.size}\tperplexity {math.exp(-float(logp.mean())):.6g}\n")
+    return 0
+
+
+def _lm_generate(args: argparse.Namespace, out: TextIO) -> int:
+    model = _load_lm(args.model)
+    text = model.generate(
+        args.prompt, args.n, temperature=args.temperature, top_k=args.top_k, seed=args.seed
+    )
+    out.write(text + "\n")
+    return 0
+
+
+def _lm_score(args: argparse.Namespace, out: TextIO) -> int:
+    """log10 probability of each line of stdin, with the neural model or an n-gram model."""
+    with open(args.model, "rb") as f:
+        head = f.read(8)
+    lines = [line.rstrip("\n") for line in sys.stdin]
+    if head.startswith(b"PK"):  # an .npz: a neural model
+        scores = [s for s, _ in _load_lm(args.model).score(lines)]
+    else:
+        from .ngram import load_model
+
+        ngram = load_model(args.model)
+        scores = [ngram.score(line) for line in lines]
+    for score, line in zip(scores, lines, strict=True):
+        out.write(f"{score:.6g}\t{line}\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Runs the command line (``argv`` without the program name); returns the exit status."""
     args = _parser().parse_args(argv)
     stream = out if out is not None else sys.stdout
-    if args.progress is None:
+    if getattr(args, "progress", None) is None:
         args.progress = sys.stderr.isatty()
+    handlers = {
+        ("lm", "train"): _lm_train,
+        ("lm", "eval"): _lm_eval,
+        ("lm", "generate"): _lm_generate,
+        ("lm", "score"): _lm_score,
+    }
     try:
+        if args.group == "demo":
+            return _demo(args, stream)
+        if args.group == "lm":
+            return handlers[("lm", args.command)](args, stream)
         if args.command == "build":
             if args.order < 1:
                 raise ValueError(f"--order must be >= 1, got {args.order}")
@@ -205,7 +408,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
             return _build(args, stream)
         return _query(args, stream)
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
         print(f"rnnkit: error: {error}", file=sys.stderr)
         return 1
 

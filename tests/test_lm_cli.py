@@ -1,0 +1,101 @@
+"""The command line's language-model parts: ``rnnkit demo`` (the main job, on a small corpus
+and a short budget here) and ``rnnkit lm train|eval|generate|score``; user mistakes exit 1
+with a message, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from rnnkit._demo import run_demo
+from rnnkit.cli import main
+
+TEXT = "".join(
+    f"the {a} {b} sat on the {c}.\n"
+    for a in ("cat", "dog", "fox")
+    for b in ("big", "small", "old")
+    for c in ("mat", "log", "rug")
+)
+
+
+def test_demo_runs_every_model_and_reports(tmp_path: Path) -> None:
+    out = io.StringIO()
+    results = run_demo(corpus=TEXT * 3, seconds=0.3, out=out, png=tmp_path / "curves.png")
+    names = [r.name for r in results]
+    assert names[0] == "5-gram modified Kneser-Ney" and len(names) == 5
+    assert all(r.valid_ppl > 1 and r.tokens_per_s > 0 and r.bytes > 0 for r in results)
+    report = out.getvalue()
+    assert "| model | validation perplexity |" in report and "sample from the best" in report
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_demo_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 3, encoding="utf-8")
+    out = io.StringIO()
+    assert main(["demo", "--corpus", str(corpus), "--seconds", "0.2", "--quiet"], out) == 0
+    assert out.getvalue().startswith("| model |")
+    (tmp_path / "tiny.txt").write_text("a\nb\n")
+    assert main(["demo", "--corpus", str(tmp_path / "tiny.txt")], io.StringIO()) == 1
+    assert "at least 20" in capsys.readouterr().err
+    assert main(["demo", "--seconds", "0"], io.StringIO()) == 1
+    assert main(["demo", "--corpus", str(tmp_path / "missing.txt")], io.StringIO()) == 1
+
+
+@pytest.mark.parametrize("kind", ["rnn", "window"])
+def test_lm_train_eval_generate_score(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 4, encoding="utf-8")
+    model = tmp_path / "lm.npz"
+    out = io.StringIO()
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(model), "--kind", kind]
+    argv += ["--hidden", "32", "--embed", "16", "--layers", "1", "--epochs", "10", "--lr", "0.01"]
+    argv += ["--batch-size", "8", "--seq-len", "20"]
+    assert main([*argv, "--no-progress"], out) == 0
+    assert "validation perplexity" in out.getvalue() and model.exists()
+    out = io.StringIO()
+    assert main(["lm", "eval", str(model), "--text", str(corpus)], out) == 0
+    perplexity = float(out.getvalue().split("perplexity ")[1])
+    assert 1 < perplexity < 4
+    out = io.StringIO()
+    assert main(["lm", "generate", str(model), "--prompt", "the ", "-n", "20"], out) == 0
+    assert out.getvalue().startswith("the ")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("the cat sat on the mat.\ntac eht no tas.\n"))
+    out = io.StringIO()
+    assert main(["lm", "score", str(model)], out) == 0
+    good, bad = (float(line.split("\t")[0]) for line in out.getvalue().splitlines())
+    assert good > bad
+
+
+def test_lm_score_with_an_ngram_model_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    arpa = tmp_path / "m.arpa"
+    assert (
+        main(
+            ["ngram", "build", "-o", "3", "--text", str(corpus), "--arpa", str(arpa)], io.StringIO()
+        )
+        == 0
+    )
+    monkeypatch.setattr(
+        sys, "stdin", io.StringIO("the cat big sat on the mat.\nmat. the on big sat cat the\n")
+    )
+    out = io.StringIO()
+    assert main(["lm", "score", str(arpa)], out) == 0
+    good, bad = (float(line.split("\t")[0]) for line in out.getvalue().splitlines())
+    assert good > bad
+    assert main(["lm", "eval", str(tmp_path / "missing.npz")], io.StringIO()) == 1
+    assert "no model file" in capsys.readouterr().err
+    assert main(["lm", "eval", str(arpa)], io.StringIO()) == 1
+    assert "not an rnnkit language model" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    argv = ["lm", "train", "--text", str(empty), "--model", str(tmp_path / "x.npz")]
+    assert main(argv, io.StringIO()) == 1
+    assert "empty" in capsys.readouterr().err
