@@ -48,6 +48,74 @@ def torch_model(torch: Any, m: Any) -> tuple[Any, ...]:
     return emb, rnn, dec
 
 
+def run_cell(
+    torch: Any, cell: str, vocab_size: int, train: Any, valid: Any, a: argparse.Namespace
+) -> tuple[str, float, float, float, float, float]:
+    """Both libraries on one cell: (name, rnnkit tok/s, torch tok/s, ratio, both perplexities)."""
+    from rnnkit.data import sequential_batches
+    from rnnkit.lm import SGD, RNNLanguageModel, clip_grad_norm
+
+    m = RNNLanguageModel(vocab_size, 128, 256, 2, cell, seed=0)  # type: ignore[arg-type]
+    emb, rnn, dec = torch_model(torch, m)
+    tparams = [*emb.parameters(), *rnn.parameters(), *dec.parameters()]
+    topt = torch.optim.SGD(tparams, lr=a.lr)
+    opt = SGD(m.parameters(), lr=a.lr)
+    batches = list(sequential_batches(train, 32, 35))
+    state: dict[str, Any] = {"rnnkit": None, "torch": None}
+
+    def rnnkit_step(k: int) -> None:
+        b = batches[k % len(batches)]
+        if not b.carry_state:
+            state["rnnkit"] = None
+        m.zero_grad()
+        _, state["rnnkit"] = m.loss(b.inputs, b.targets, state["rnnkit"])
+        clip_grad_norm([g for _, g in opt.pairs], 0.25)
+        opt.step()
+
+    def torch_step(k: int) -> None:
+        b = batches[k % len(batches)]
+        s = None if not b.carry_state else state["torch"]
+        topt.zero_grad()
+        y, s = rnn(emb(torch.from_numpy(b.inputs)), s)
+        logits = dec(y)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), torch.from_numpy(b.targets).reshape(-1)
+        )
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tparams, 0.25)
+        topt.step()
+        state["torch"] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+
+    rates: dict[str, list[float]] = {"rnnkit": [], "torch": []}
+    m.train()
+    rnnkit_step(0)  # warm-up, outside the timed blocks
+    torch_step(0)
+    done = {"rnnkit": 1, "torch": 1}
+    while done["rnnkit"] < a.steps:
+        for name, step in (("rnnkit", rnnkit_step), ("torch", torch_step)):
+            n = min(a.block, a.steps - done[name])
+            t0 = time.perf_counter()
+            for _ in range(n):
+                step(done[name])
+                done[name] += 1
+            rates[name].append(n * 32 * 35 / (time.perf_counter() - t0))
+    # validation perplexity of both after the same steps
+    m.eval()
+    ppl = m.evaluate(valid)
+    with torch.no_grad():
+        x = torch.from_numpy(np.concatenate([[2], valid[:-1]]))[:, None]
+        y, _ = rnn(emb(x))
+        nll = torch.nn.functional.cross_entropy(dec(y)[:, 0], torch.from_numpy(valid))
+    tppl = math.exp(nll.item())
+    r, t = statistics.median(rates["rnnkit"]), statistics.median(rates["torch"])
+    print(
+        f"{cell}: rnnkit {r:,.0f} tok/s, torch {t:,.0f} tok/s ({r / t:.2f}x); "
+        f"valid ppl {ppl:.3f} / {tppl:.3f}",
+        flush=True,
+    )
+    return cell.upper(), r, t, r / t, ppl, tppl
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=200, help="training steps per library")
@@ -59,8 +127,7 @@ def main() -> int:
 
     import rnnkit
     import torch
-    from rnnkit.data import sequential_batches, split
-    from rnnkit.lm import SGD, RNNLanguageModel, clip_grad_norm
+    from rnnkit.data import split
     from rnnkit.text import CharTokenizer, build_vocabulary, encode
 
     threads = a.threads or rnnkit.get_num_threads()
@@ -77,72 +144,11 @@ def main() -> int:
         f"torch {torch.__version__}, rnnkit {rnnkit.__version__}; {a.steps} steps of "
         "batch 32 x seq_len 35"
     )
-    rows = []
-    for cell in a.cells.split(","):
-        m = RNNLanguageModel(len(vocab), 128, 256, 2, cell, seed=0)  # type: ignore[arg-type]
-        emb, rnn, dec = torch_model(torch, m)
-        tparams = [*emb.parameters(), *rnn.parameters(), *dec.parameters()]
-        topt = torch.optim.SGD(tparams, lr=a.lr)
-        opt = SGD(m.parameters(), lr=a.lr)
-        batches = list(sequential_batches(train, 32, 35))
-        state: dict[str, Any] = {"rnnkit": None, "torch": None}
-
-        def rnnkit_step(k: int) -> None:
-            b = batches[k % len(batches)]
-            if not b.carry_state:
-                state["rnnkit"] = None
-            m.zero_grad()
-            _, state["rnnkit"] = m.loss(b.inputs, b.targets, state["rnnkit"])
-            clip_grad_norm([g for _, g in opt.pairs], 0.25)
-            opt.step()
-
-        def torch_step(k: int) -> None:
-            b = batches[k % len(batches)]
-            s = None if not b.carry_state else state["torch"]
-            topt.zero_grad()
-            y, s = rnn(emb(torch.from_numpy(b.inputs)), s)
-            logits = dec(y)
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), torch.from_numpy(b.targets).reshape(-1)
-            )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(tparams, 0.25)
-            topt.step()
-            state["torch"] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
-
-        rates: dict[str, list[float]] = {"rnnkit": [], "torch": []}
-        done = {"rnnkit": 0, "torch": 0}
-        m.train()
-        rnnkit_step(0)  # warm-up (not counted: both restart from step 1 below)
-        torch_step(0)
-        done = {"rnnkit": 1, "torch": 1}
-        while done["rnnkit"] < a.steps:
-            for name, step in (("rnnkit", rnnkit_step), ("torch", torch_step)):
-                n = min(a.block, a.steps - done[name])
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    step(done[name])
-                    done[name] += 1
-                rates[name].append(n * 32 * 35 / (time.perf_counter() - t0))
-
-        # validation perplexity of both after the same steps
-        m.eval()
-        ppl = m.evaluate(valid)
-        with torch.no_grad():
-            x = torch.from_numpy(np.concatenate([[2], valid[:-1]]))[:, None]
-            y, _ = rnn(emb(x))
-            logits = dec(y)[:, 0]
-            nll = torch.nn.functional.cross_entropy(logits, torch.from_numpy(valid))
-        tppl = math.exp(nll.item())
-        r, t = statistics.median(rates["rnnkit"]), statistics.median(rates["torch"])
-        rows.append((cell.upper(), r, t, r / t, ppl, tppl))
-        print(
-            f"{cell}: rnnkit {r:,.0f} tok/s, torch {t:,.0f} tok/s ({r / t:.2f}x); valid ppl {ppl:.3f} / {tppl:.3f}",
-            flush=True,
-        )
+    rows = [run_cell(torch, cell, len(vocab), train, valid, a) for cell in a.cells.split(",")]
     print()
     print(
-        "| model | rnnkit tokens/s | torch tokens/s | rnnkit / torch | rnnkit valid ppl | torch valid ppl |"
+        "| model | rnnkit tokens/s | torch tokens/s | rnnkit / torch | rnnkit valid ppl "
+        "| torch valid ppl |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     for cell, r, t, ratio, p1, p2 in rows:
