@@ -1,0 +1,89 @@
+"""Sequence tasks on rnnkit's modules, each trained on a small problem that needs what the
+model has: a classifier that must remember the first token (last state) or count (mean), a
+bidirectional tagger that needs both neighbours, and an encoder-decoder that learns to
+reverse sequences (teacher forcing, greedy decoding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rnnkit.lm import Seq2Seq, SequenceClassifier, SequenceTagger
+
+
+def random_sequences(
+    rng: np.random.Generator, n: int, vocab: int, lo: int, hi: int
+) -> list[np.ndarray]:
+    return [rng.integers(0, vocab, int(rng.integers(lo, hi + 1))) for _ in range(n)]
+
+
+@pytest.mark.parametrize(("pooling", "cell"), [("last", "lstm"), ("mean", "gru")])
+def test_classifier_learns(pooling: str, cell: str) -> None:
+    rng = np.random.default_rng(0)
+    seqs = random_sequences(rng, 600, 6, 3, 9)
+    if pooling == "last":
+        labels = [int(s[0] % 2) for s in seqs]  # the first token's parity: memory
+    else:
+        labels = [int((s == 5).mean() > 0.15) for s in seqs]  # how often 5 occurs: counting
+    m = SequenceClassifier(6, 2, embed=8, hidden=24, cell=cell, pooling=pooling, seed=1)  # type: ignore[arg-type]
+    losses = m.fit(seqs[:500], labels[:500], epochs=25, lr=0.02)
+    assert losses[-1] < losses[0] / 3
+    accuracy = float(np.mean(m.predict(seqs[500:]) == np.array(labels[500:])))
+    assert accuracy > 0.9
+    assert m.predict_proba(seqs[:3]).shape == (3, 2)
+
+
+def test_bidirectional_classifier_and_gradients_reach_the_embedding() -> None:
+    rng = np.random.default_rng(2)
+    seqs = random_sequences(rng, 300, 5, 2, 6)
+    labels = [int(s[-1] == 4) for s in seqs]  # the last token: either direction's final state
+    m = SequenceClassifier(5, 2, embed=6, hidden=16, bidirectional=True, seed=3)
+    before = m.embedding.params["weight"].copy()
+    m.fit(seqs, labels, epochs=20, lr=0.02)
+    assert not np.array_equal(before, m.embedding.params["weight"])
+    assert float(np.mean(m.predict(seqs) == np.array(labels))) > 0.95
+
+
+def test_tagger_needs_both_directions() -> None:
+    rng = np.random.default_rng(4)
+    seqs = random_sequences(rng, 500, 4, 3, 10)
+
+    def tags(s: np.ndarray) -> np.ndarray:  # 1 where the token equals the next one's
+        out = np.zeros(s.size, dtype=np.int64)
+        out[:-1] = s[:-1] == s[1:]
+        return out
+
+    m = SequenceTagger(4, 2, embed=8, hidden=24, seed=5)
+    m.fit(seqs[:400], [tags(s) for s in seqs[:400]], epochs=20, lr=0.02)
+    predicted = m.predict(seqs[400:])
+    correct = sum(int((p == tags(s)).sum()) for p, s in zip(predicted, seqs[400:], strict=True))
+    total = sum(s.size for s in seqs[400:])
+    assert correct / total > 0.95
+    with pytest.raises(ValueError, match="as long as its input"):
+        m.fit([np.array([1, 2])], [np.array([0])])
+
+
+def test_seq2seq_learns_to_reverse() -> None:
+    rng = np.random.default_rng(6)
+    # source tokens 3..9, target vocabulary: 0 pad, 1 bos, 2 eos, 3..9 the same symbols
+    seqs = [rng.integers(3, 10, int(rng.integers(2, 6))) for _ in range(1500)]
+    m = Seq2Seq(10, 10, embed=16, hidden=64, seed=7)
+    m.fit(seqs[:1300], [s[::-1] for s in seqs[:1300]], epochs=30, lr=0.01, batch_size=64)
+    predicted = m.predict(seqs[1300:], max_length=10)
+    exact = np.mean(
+        [np.array_equal(p, s[::-1]) for p, s in zip(predicted, seqs[1300:], strict=True)]
+    )
+    assert exact > 0.9
+
+
+def test_task_arguments() -> None:
+    with pytest.raises(ValueError, match="pooling"):
+        SequenceClassifier(5, 2, pooling="max")  # type: ignore[arg-type]
+    m = SequenceClassifier(5, 2)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        m.predict([np.array([], dtype=np.int64)])
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 5\)"):
+        m.predict([np.array([7])])
+    with pytest.raises(ValueError, match="as many"):
+        m.fit([np.array([1])], [0, 1])
+    with pytest.raises(ValueError, match="bos must be a target id"):
+        Seq2Seq(5, 5, bos=9)
