@@ -64,9 +64,77 @@ void gemm_typed(py::handle a_obj, py::handle b_obj, py::handle c_obj, bool trans
                          b.data(), b.shape(1), static_cast<T>(beta), out, N, threads);
 }
 
+template <typename T>
+py::tuple cross_entropy_typed(py::handle logits_obj, py::handle targets_obj,
+                              std::int64_t ignore_index, double scale) {
+    const auto logits = matrix<T>(logits_obj, "logits", false);
+    if (!py::isinstance<py::array>(targets_obj) ||
+        !py::reinterpret_borrow<py::array>(targets_obj).dtype().is(py::dtype::of<std::int64_t>())) {
+        throw py::type_error("targets must be a numpy.ndarray of int64");
+    }
+    const auto targets = py::array_t<std::int64_t, py::array::c_style>::ensure(targets_obj);
+    const std::int64_t N = logits.shape(0), V = logits.shape(1);
+    if (targets.ndim() != 1 || targets.shape(0) != N) {
+        throw py::value_error("targets must have shape [" + std::to_string(N) + "]");
+    }
+    auto grad = new_array<T>({N, V});  // from the pool: no fresh pages at every step
+    T* g = grad.mutable_data();
+    const int threads = get_num_threads();
+    double total = 0;
+    {
+        py::gil_scoped_release release;
+        total = lm::softmax_cross_entropy<T>(logits.data(), targets.data(), N, V, ignore_index,
+                                             static_cast<T>(scale), g, threads);
+    }
+    return py::make_tuple(total, grad);
+}
+
+template <typename T>
+void embedding_backward_typed(py::handle ids_obj, py::handle dy_obj, py::handle grad_obj) {
+    const auto dy = matrix<T>(dy_obj, "dy", false);
+    auto grad = matrix<T>(grad_obj, "grad", true);
+    const auto ids = py::array_t<std::int64_t, py::array::c_style>::ensure(ids_obj);
+    if (!ids || ids.ndim() != 1 || ids.shape(0) != dy.shape(0) || dy.shape(1) != grad.shape(1)) {
+        throw py::value_error("ids [N], dy [N, E] and grad [V, E] do not match");
+    }
+    const std::int64_t N = dy.shape(0), E = dy.shape(1), V = grad.shape(0);
+    for (std::int64_t n = 0; n < N; ++n) {
+        if (ids.data()[n] < 0 || ids.data()[n] >= V) {
+            throw py::value_error("ids must be in [0, " + std::to_string(V) + ")");
+        }
+    }
+    T* out = grad.mutable_data();
+    const int threads = get_num_threads();
+    py::gil_scoped_release release;
+    lm::embedding_backward<T>(ids.data(), dy.data(), N, E, V, out, threads);
+}
+
 }  // namespace
 
 void register_lm(py::module_& m) {
+    m.def(
+        "_softmax_cross_entropy",
+        [](py::handle logits, py::handle targets, std::int64_t ignore_index, double scale) {
+            if (py::isinstance<py::array>(logits) &&
+                py::reinterpret_borrow<py::array>(logits).dtype().is(py::dtype::of<double>())) {
+                return cross_entropy_typed<double>(logits, targets, ignore_index, scale);
+            }
+            return cross_entropy_typed<float>(logits, targets, ignore_index, scale);
+        },
+        py::arg("logits"), py::arg("targets"), py::arg("ignore_index"), py::arg("scale"),
+        "(sum of -log softmax(logits)[target] over the rows not ignored, scale * (softmax - "
+        "onehot)) for logits [N, V] and int64 targets [N].");
+    m.def(
+        "_embedding_backward",
+        [](py::handle ids, py::handle dy, py::handle grad) {
+            if (py::isinstance<py::array>(dy) &&
+                py::reinterpret_borrow<py::array>(dy).dtype().is(py::dtype::of<double>())) {
+                embedding_backward_typed<double>(ids, dy, grad);
+            } else {
+                embedding_backward_typed<float>(ids, dy, grad);
+            }
+        },
+        py::arg("ids"), py::arg("dy"), py::arg("grad"), "grad[ids[n]] += dy[n], in place.");
     m.def(
         "_gemm",
         [](py::handle a, py::handle b, py::handle c, bool trans_a, bool trans_b, double alpha,

@@ -1,15 +1,26 @@
 #include "lm/dense.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
+#include "rnn/gates.hpp"
 
 namespace rnnkit::lm {
 
 namespace {
 constexpr std::int64_t kGemmRowBlock = 64;
+
+inline float exp_of(float x) {
+    return rnn::detail::exp_poly(x);
+}
+inline double exp_of(double x) {
+    return std::exp(x);
+}
 constexpr std::int64_t kSumBlock = 1 << 16;
 }  // namespace
 
@@ -53,6 +64,78 @@ double sum_of_squares(const T* x, std::int64_t n, int threads) {
     for (double s : partial) total += s;
     return total;
 }
+
+template <typename T>
+double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::int64_t N,
+                             std::int64_t V, std::int64_t ignore_index, T scale, T* grad,
+                             int threads) {
+    for (std::int64_t n = 0; n < N; ++n) {
+        if (targets[n] != ignore_index && (targets[n] < 0 || targets[n] >= V)) {
+            throw std::invalid_argument("targets must be in [0, " + std::to_string(V) +
+                                        ") or ignore_index (" + std::to_string(ignore_index) +
+                                        "), got " + std::to_string(targets[n]));
+        }
+    }
+    std::vector<double> row_loss(static_cast<std::size_t>(N), 0.0);
+    const double work = static_cast<double>(N) * static_cast<double>(V);
+    parallel_region(work < 1e5 ? 1 : threads, [&](int tid, int nthreads) {
+        for (std::int64_t n = tid; n < N; n += nthreads) {
+            const T* x = logits + n * V;
+            T* g = grad + n * V;
+            if (targets[n] == ignore_index) {
+                std::fill(g, g + V, T(0));
+                continue;
+            }
+            T top = x[0];
+            for (std::int64_t v = 1; v < V; ++v) top = std::max(top, x[v]);
+            // The exponentials in a loop the compiler vectorises (float: the kernels' polynomial
+            // exp), then their sum in double with four accumulators.
+            for (std::int64_t v = 0; v < V; ++v) g[v] = exp_of(x[v] - top);
+            double acc[4] = {0, 0, 0, 0};
+            std::int64_t tail = 0;
+            for (; tail + 4 <= V; tail += 4) {
+                for (int k = 0; k < 4; ++k) acc[k] += static_cast<double>(g[tail + k]);
+            }
+            for (; tail < V; ++tail) acc[0] += static_cast<double>(g[tail]);
+            const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            const double log_sum = std::log(sum);
+            row_loss[static_cast<std::size_t>(n)] =
+                log_sum - static_cast<double>(x[targets[n]] - top);
+            const T factor = static_cast<T>(static_cast<double>(scale) / sum);
+            for (std::int64_t v = 0; v < V; ++v) g[v] *= factor;
+            g[targets[n]] -= scale;
+        }
+    });
+    double total = 0;
+    for (double l : row_loss) total += l;
+    return total;
+}
+
+template <typename T>
+void embedding_backward(const std::int64_t* ids, const T* dy, std::int64_t N, std::int64_t E,
+                        std::int64_t V, T* grad, int threads) {
+    const double work = static_cast<double>(N) * static_cast<double>(E);
+    const int team = work < 1e5 ? 1 : threads;
+    parallel_region(team, [&](int tid, int nthreads) {
+        const std::int64_t lo = V * tid / nthreads, hi = V * (tid + 1) / nthreads;
+        for (std::int64_t n = 0; n < N; ++n) {
+            const std::int64_t id = ids[n];
+            if (id < lo || id >= hi) continue;
+            T* row = grad + id * E;
+            const T* d = dy + n * E;
+            for (std::int64_t e = 0; e < E; ++e) row[e] += d[e];
+        }
+    });
+}
+
+template double softmax_cross_entropy<float>(const float*, const std::int64_t*, std::int64_t,
+                                             std::int64_t, std::int64_t, float, float*, int);
+template double softmax_cross_entropy<double>(const double*, const std::int64_t*, std::int64_t,
+                                              std::int64_t, std::int64_t, double, double*, int);
+template void embedding_backward<float>(const std::int64_t*, const float*, std::int64_t,
+                                        std::int64_t, std::int64_t, float*, int);
+template void embedding_backward<double>(const std::int64_t*, const double*, std::int64_t,
+                                         std::int64_t, std::int64_t, double*, int);
 
 template void parallel_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float,
                                    const float*, std::int64_t, const float*, std::int64_t, float,

@@ -20,4 +20,22 @@ void parallel_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, s
 template <typename T>
 double sum_of_squares(const T* x, std::int64_t n, int threads);
 
+// Fused log-softmax and cross-entropy over rows of logits [N, V]: returns the sum over the
+// rows whose target is not `ignore_index` of -log softmax(row)[target] (in double, rows added
+// in order), and writes grad = scale * (softmax(row) - onehot(target)) for those rows, zeros
+// for the ignored ones. Targets outside [0, V) (other than ignore_index) throw
+// std::invalid_argument. One pass over each row for the maximum, one for the exponentials,
+// one for the gradient, rows on `threads` threads.
+template <typename T>
+double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::int64_t N,
+                             std::int64_t V, std::int64_t ignore_index, T scale, T* grad,
+                             int threads);
+
+// grad[ids[n], :] += dy[n, :] for n < N (ids in [0, V), checked by the caller): each thread owns
+// a range of grad's rows and adds into them in the order of n, so the sums are the same for any
+// thread count and no two threads write one row.
+template <typename T>
+void embedding_backward(const std::int64_t* ids, const T* dy, std::int64_t N, std::int64_t E,
+                        std::int64_t V, T* grad, int threads);
+
 }  // namespace rnnkit::lm

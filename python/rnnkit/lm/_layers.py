@@ -114,13 +114,10 @@ class Embedding(Layer):
             raise ValueError(
                 f"dy must have shape {(*self._ids.shape, self.embedding_dim)}, got {dy.shape}"
             )
-        ids = self._ids.reshape(-1)
-        rows = dy.reshape(-1, self.embedding_dim)
-        # Sum the rows of each id in a fixed order (sorted ids, stable), then one add per id.
-        order = np.argsort(ids, kind="stable")
-        unique, starts = np.unique(ids[order], return_index=True)
-        sums = np.add.reduceat(rows[order], starts, axis=0) if ids.size else rows[:0]
-        self.grads["weight"][unique] += sums
+        # grad[id] += row, on rnnkit's threads (each owns a range of the table's rows)
+        ids = np.ascontiguousarray(self._ids.reshape(-1), dtype=np.int64)
+        rows = np.ascontiguousarray(dy.reshape(-1, self.embedding_dim))
+        _core._embedding_backward(ids, rows, self.grads["weight"])
         return None
 
     def __repr__(self) -> str:
@@ -260,23 +257,10 @@ def softmax_cross_entropy(
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     V = logits.shape[-1]
-    flat = logits.reshape(-1, V)
-    tt = t.reshape(-1).astype(np.intp)
-    used = tt != ignore_index
-    bad = used & ((tt < 0) | (tt >= V))
-    if bad.any():
-        raise ValueError(
-            f"targets must be in [0, {V}) or ignore_index ({ignore_index}), got {tt[bad][0]}"
-        )
-    logp = log_softmax(flat)
-    rows = np.flatnonzero(used)
-    picked = logp[rows, tt[rows]]
-    total = -float(picked.sum(dtype=np.float64))
-    count = rows.size
+    flat = np.ascontiguousarray(logits.reshape(-1, V))
+    tt = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)
+    count = int(np.count_nonzero(tt != ignore_index))
     scale = 1.0 / count if reduction == "mean" and count else 1.0
-    grad = np.exp(logp)  # softmax
-    grad[rows, tt[rows]] -= 1
-    grad[~used] = 0  # (all of it when every target is ignored, as torch)
-    grad *= logits.dtype.type(scale)
+    total, grad = _core._softmax_cross_entropy(flat, tt, ignore_index, scale)
     loss = total * scale if count or reduction == "sum" else math.nan
     return loss, grad.reshape(logits.shape)
