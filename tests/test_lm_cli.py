@@ -58,6 +58,9 @@ def test_lm_train_eval_generate_score(
     assert main([*argv, "--no-progress"], out) == 0
     assert "validation perplexity" in out.getvalue() and model.exists()
     out = io.StringIO()
+    assert main([*argv, "--epochs", "1", "--quiet"], out) == 0
+    assert out.getvalue().count("\n") == 1 and "saved to" in out.getvalue()
+    out = io.StringIO()
     assert main(["lm", "eval", str(model), "--text", str(corpus)], out) == 0
     perplexity = float(out.getvalue().split("perplexity ")[1])
     assert 1 < perplexity < 4

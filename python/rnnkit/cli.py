@@ -226,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, default=64)
     train.add_argument("--max-seconds", type=float, default=None)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--quiet", action="store_true", help="print only where the model went")
     evaluate = lm_commands.add_parser("eval", help="perplexity of a text (stdin or --text)")
     evaluate.add_argument("model")
     evaluate.add_argument("--text")
@@ -333,7 +334,7 @@ def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
             seed=args.seed,
             on_step=(lambda _: bar.update()) if bar is not None else None,
         )
-    for r in history:
+    for r in [] if args.quiet else history:
         valid = f", validation perplexity {r['valid_ppl']:.4g}" if "valid_ppl" in r else ""
         out.write(
             f"epoch {r['epoch']}: training perplexity {r['train_ppl']:.4g}{valid}, "
