@@ -20,6 +20,7 @@ from ..ngram._files import write_atomically
 from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer
 from ..text import decode as decode_text
 from ..text import encode as encode_text
+from ._layers import softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, clip_grad_norm
 
 __all__ = ["NeuralLanguageModel"]
@@ -99,6 +100,14 @@ class NeuralLanguageModel:
         """Mean cross-entropy (nats per token) of a batch, and the state to carry; in training
         mode also adds the gradients."""
         raise NotImplementedError
+
+    def _trained_loss(self, logits: Array, targets: Any) -> float:
+        """The mean cross-entropy of ``logits`` against ``targets``; in training mode the
+        model's ``backward(dlogits)`` runs too."""
+        loss, dlogits = softmax_cross_entropy(logits, targets)
+        if self.training:
+            self.backward(dlogits)  # type: ignore[attr-defined]
+        return loss
 
     def _batches(
         self,

@@ -18,7 +18,7 @@ from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel
-from ._layers import Dropout, Embedding, Linear, log_softmax, softmax_cross_entropy
+from ._layers import Dropout, Embedding, Linear, log_softmax
 
 __all__ = ["RNNLanguageModel"]
 
@@ -114,10 +114,7 @@ class RNNLanguageModel(NeuralLanguageModel):
 
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         logits, state = self.forward(inputs, state)
-        loss, dlogits = softmax_cross_entropy(logits, targets)
-        if self.training:
-            self.backward(dlogits)
-        return loss, state
+        return self._trained_loss(logits, targets), state
 
     def _batches(
         self,

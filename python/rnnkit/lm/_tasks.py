@@ -43,6 +43,31 @@ def _pad(
     return ids, lengths
 
 
+def _encoder(
+    vocab_size: int,
+    embed: int,
+    hidden: int,
+    layers: int,
+    cell: str,
+    bidirectional: bool,
+    rng: np.random.Generator,
+    dtype: Any,
+) -> tuple[Embedding, Any]:
+    """An embedding and recurrent layers over it."""
+    if cell not in _CELLS:
+        raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
+    embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
+    rnn = _CELLS[cell](
+        embed,
+        hidden,
+        layers,
+        bidirectional=bidirectional,
+        dtype=dtype,
+        seed=int(rng.integers(2**31)),
+    )
+    return embedding, rnn
+
+
 def _optimizer(name: str, parameters: list[tuple[Array, Array]], lr: float) -> Optimizer:
     if name == "adam":
         return Adam(parameters, lr=lr)
@@ -144,8 +169,6 @@ class SequenceClassifier(_Task):
     ) -> None:
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
         rng = np.random.default_rng(seed)
         self.vocab_size, self.num_classes, self.pooling, self.cell = (
             vocab_size,
@@ -153,14 +176,8 @@ class SequenceClassifier(_Task):
             pooling,
             cell,
         )
-        self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
-        self.rnn = _CELLS[cell](
-            embed,
-            hidden,
-            layers,
-            bidirectional=bidirectional,
-            dtype=dtype,
-            seed=int(rng.integers(2**31)),
+        self.embedding, self.rnn = _encoder(
+            vocab_size, embed, hidden, layers, cell, bidirectional, rng, dtype
         )
         self.head = Linear(hidden * (2 if bidirectional else 1), num_classes, dtype=dtype, seed=rng)
         self._cache: tuple[Any, ...] | None = None
@@ -231,18 +248,10 @@ class SequenceTagger(_Task):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
         rng = np.random.default_rng(seed)
         self.vocab_size, self.num_tags = vocab_size, num_tags
-        self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
-        self.rnn = _CELLS[cell](
-            embed,
-            hidden,
-            layers,
-            bidirectional=bidirectional,
-            dtype=dtype,
-            seed=int(rng.integers(2**31)),
+        self.embedding, self.rnn = _encoder(
+            vocab_size, embed, hidden, layers, cell, bidirectional, rng, dtype
         )
         self.head = Linear(hidden * (2 if bidirectional else 1), num_tags, dtype=dtype, seed=rng)
 
@@ -294,8 +303,6 @@ class Seq2Seq(_Task):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
         for value, name in ((bos, "bos"), (eos, "eos")):
             if not 0 <= value < target_vocab:
                 raise ValueError(f"{name} must be a target id in [0, {target_vocab}), got {value}")
@@ -306,13 +313,11 @@ class Seq2Seq(_Task):
             bos,
             eos,
         )
-        self.src_embedding = Embedding(source_vocab, embed, dtype=dtype, seed=rng)
-        self.encoder = _CELLS[cell](
-            embed, hidden, layers, dtype=dtype, seed=int(rng.integers(2**31))
+        self.src_embedding, self.encoder = _encoder(
+            source_vocab, embed, hidden, layers, cell, False, rng, dtype
         )
-        self.tgt_embedding = Embedding(target_vocab, embed, dtype=dtype, seed=rng)
-        self.decoder = _CELLS[cell](
-            embed, hidden, layers, dtype=dtype, seed=int(rng.integers(2**31))
+        self.tgt_embedding, self.decoder = _encoder(
+            target_vocab, embed, hidden, layers, cell, False, rng, dtype
         )
         self.head = Linear(hidden, target_vocab, dtype=dtype, seed=rng)
 

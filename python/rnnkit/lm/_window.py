@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel
-from ._layers import Dropout, Embedding, Linear, log_softmax, softmax_cross_entropy
+from ._layers import Dropout, Embedding, Linear, log_softmax
 
 __all__ = ["WindowLanguageModel"]
 
@@ -90,11 +90,7 @@ class WindowLanguageModel(NeuralLanguageModel):
         self.embedding.backward(de.reshape(de.shape[0], self.config["context"], -1))
 
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
-        logits = self.forward(inputs)
-        loss, dlogits = softmax_cross_entropy(logits, targets)
-        if self.training:
-            self.backward(dlogits)
-        return loss, None
+        return self._trained_loss(self.forward(inputs), targets), None
 
     def _windows(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Every token of the stream with its ``context`` predecessors (padded with ``</s>``)."""
