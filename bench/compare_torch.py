@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 
 import rnnkit
-from _common import (
+from rnnkit.bench._common import (
     CELL_NAMES,
     GATES,
     GEMM_N,
@@ -63,7 +63,7 @@ from _common import (
     torch_inference,
     torch_train_step,
 )
-from _common import text_table as _text_table
+from rnnkit.bench._common import text_table as _text_table
 
 DEFAULT_SHAPES: tuple[Shape, ...] = (
     (100, 64, 512, 512),

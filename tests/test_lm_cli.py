@@ -103,3 +103,10 @@ def test_lm_score_with_an_ngram_model_and_errors(
     argv = ["lm", "train", "--text", str(empty), "--model", str(tmp_path / "x.npz")]
     assert main(argv, io.StringIO()) == 1
     assert "empty" in capsys.readouterr().err
+
+
+def test_bench_command_runs_the_kernel_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "cells", "--quick", "--shapes", "4,2,3,3", "--cells", "gru", "--no-ort"]
+    assert main(argv, io.StringIO()) == 0
+    printed = capsys.readouterr().out
+    assert "GRU" in printed and "fwd vs best peer" in printed

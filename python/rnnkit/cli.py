@@ -4,6 +4,9 @@
     The main job: character-level language models of Python's own documentation (or FILE),
     a 5-gram modified Kneser-Ney model, a window neural model, RNN, GRU and LSTM models, each
     trained for S seconds; a table of validation perplexity, speed and size, and a sample.
+``rnnkit bench [PART ...] [options]``
+    The kernels' side-by-side benchmark against torch.nn and ONNX Runtime (the bench extra),
+    its tables printed (and written with ``--markdown``/``--png``).
 ``rnnkit lm train --text FILE --model OUT.npz [options]``, ``rnnkit lm eval MODEL``,
 ``rnnkit lm generate MODEL``, ``rnnkit lm score MODEL``
     Neural language models from the command line (``score`` also takes n-gram models).
@@ -200,6 +203,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--png", help="write the training curves here (needs matplotlib)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="print the table and sample only")
+    bench = top.add_parser(
+        "bench",
+        help="the kernels' side-by-side benchmark against torch.nn and ONNX Runtime "
+        "(needs the bench extra; rnnkit bench --help for its options)",
+        add_help=False,
+    )
+    bench.add_argument("args", nargs=argparse.REMAINDER)
     lm = top.add_parser("lm", help="neural language models")
     lm_commands = lm.add_subparsers(dest="command", required=True)
     train = lm_commands.add_parser("train", help="train a model on a text and save it")
@@ -400,6 +410,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.group == "demo":
             return _demo(args, stream)
+        if args.group == "bench":
+            from .bench.compare import main as bench_main
+
+            return bench_main(args.args)
         if args.group == "lm":
             return handlers[("lm", args.command)](args, stream)
         if args.command == "build":

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share (``compare_torch.py``, ``compare.py``).
+"""What the benchmarks share (``rnnkit.bench.compare``, ``bench/compare_torch.py``).
 
 * argument parsing helpers (shapes ``T,B,I,H``, cells, positive integers);
 * the machine header: CPU, memory, versions, threads, OpenBLAS kernel families, environment
@@ -7,8 +7,8 @@
   input and output gradient as NumPy arrays for rnnkit's kernels, with the agreement check;
 * interleaved timing of several contenders (:func:`interleave`) and formatting.
 
-Not a package: the scripts run as ``python bench/NAME.py``, which puts this folder on
-``sys.path``, and import it as ``_common``.
+Part of the package so that ``rnnkit bench`` runs from an installed rnnkit; the scripts in
+``bench/`` import it from here.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import rnnkit
 from numpy.typing import NDArray
+
+import rnnkit
 
 if TYPE_CHECKING:
     import torch
