@@ -506,3 +506,19 @@ def test_backoff_estimator_options_are_checked() -> None:
     with pytest.raises(TypeError, match="must be a number"):
         estimate(counts, "add_k", k="1")  # type: ignore[arg-type]
     assert estimate(counts, "laplace")["b c"] == estimate(counts, "add_k", k=1)["b c"]
+
+
+def test_generate_samples_the_model(rng: np.random.Generator) -> None:
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 400, vocab=30)), "witten_bell")
+    words = m.generate("w0", 60, seed=5)
+    assert words == m.generate("w0", 60, seed=5) and words != m.generate("w0", 60, seed=6)
+    assert len(words) == 60 and "<unk>" not in words and "<s>" not in words
+    greedy = m.generate(["w0", "w1"], 3, temperature=0)
+    best = m.next_word_distribution("w0 w1", top_k=2)
+    expected = best[0][0] if best[0][0] != "<unk>" else best[1][0]
+    assert greedy[0] == expected
+    assert m.generate("w0", 20, top_k=1, seed=1) == m.generate("w0", 20, temperature=0)
+    with pytest.raises(ValueError, match="temperature"):
+        m.generate("", 3, temperature=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        m.generate("", 3, top_k=0)

@@ -190,9 +190,14 @@ def run_demo(
             f"| {r.seconds:.1f} s |",
             file=out,
         )
-    best = min(results[1:], key=lambda r: r.valid_ppl)
-    print(f"\nsample from the best neural model ({best.name}, temperature 0.8):\n", file=out)
-    print(best.model.generate("", sample_length, temperature=0.8, seed=seed), file=out)
+    best = min(results, key=lambda r: r.valid_ppl)
+    print(f"\nsample from the best model ({best.name}, temperature 0.8):\n", file=out)
+    if best is results[0]:  # the n-gram model: tokens, joined back into text
+        sample = ngram.generate("", sample_length, temperature=0.8, seed=seed)
+        lines = " ".join(sample).split("</s>")
+        print("\n".join(tok.detokenize(line.split()) for line in lines), file=out)
+    else:
+        print(best.model.generate("", sample_length, temperature=0.8, seed=seed), file=out)
     if png is not None:
         _plot(results, png, out)
     return results

@@ -214,6 +214,55 @@ class NgramModel:
         words = self.vocabulary.words
         return [(words[i], float(log_probs[i])) for i in order.tolist()]
 
+    def generate(
+        self,
+        prompt: str | Sequence[str] = "",
+        n: int = 100,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = 0,
+    ) -> list[str]:
+        """``n`` words sampled one at a time after ``<s>`` and ``prompt`` (words), from the
+        model's distribution at ``temperature`` over the ``top_k`` most probable words (all
+        when None); ``temperature=0`` takes the most probable. After ``</s>`` (which is
+        returned as a word) the context starts again from ``<s>``; ``<unk>`` is never drawn.
+        Returns the new words."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if top_k is not None and (
+            not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        rng = np.random.default_rng(seed)
+        state = self.begin_state()
+        for w in prompt.split() if isinstance(prompt, str) else list(prompt):
+            _, _, state = self.full_score(state, w)
+        words = self.vocabulary.words
+        out: list[str] = []
+        for _ in range(n):
+            log_probs = self._model.distribution(list(state._entries)).astype(np.float64)
+            log_probs[Vocabulary.UNK] = -np.inf
+            if temperature == 0:
+                choice = int(np.argmax(log_probs))
+            else:
+                scores = log_probs * (math.log(10) / temperature)
+                if top_k is not None:
+                    finite = np.isfinite(scores).sum()
+                    if top_k < finite:
+                        cut = np.sort(scores[np.isfinite(scores)])[-top_k]
+                        scores = np.where(scores >= cut, scores, -np.inf)
+                p = np.exp(scores - scores.max())
+                choice = int(rng.choice(p.size, p=p / p.sum()))
+            word = words[choice]
+            out.append(word)
+            state = (
+                self.begin_state() if choice == Vocabulary.EOS else self.full_score(state, word)[2]
+            )
+        return out
+
     def evaluate(self, sentences: str | bytes | Iterable[str | Sequence[str]]) -> Evaluation:
         """Scores a whole text (a str/bytes whose lines are sentences, or an iterable of
         sentences) with ``<s>`` and ``</s>`` around each sentence, in C++ on all threads, and
