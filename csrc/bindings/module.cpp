@@ -23,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
     // rnnkit runs all of its threads through OpenMP over fixed blocks (deterministic for any
     // thread count); OpenBLAS's own pool would only oversubscribe the cores.
     rnnkit::blas::use_single_threaded_blas();
+    rnnkit::install_fork_handler();
     m.def(
         "set_num_threads",
         [](py::handle n) {

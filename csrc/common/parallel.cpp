@@ -1,5 +1,7 @@
 #include "common/parallel.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
@@ -17,8 +19,20 @@ namespace rnnkit {
 namespace {
 std::atomic<int> g_num_threads{0};    // 0: not set yet, use the OpenMP default
 thread_local int t_thread_limit = 0;  // 0: none
+// Whether this process started OpenMP threads, and whether it is a child forked after that:
+// GNU OpenMP's threads do not exist in the child, and its first parallel region there waits
+// for them forever, so such a child runs every kernel on its calling thread.
+std::atomic<bool> g_team_started{false};
+std::atomic<bool> g_forked_after_team{false};
+
+void on_fork_in_child() {
+    if (g_team_started.load(std::memory_order_relaxed)) {
+        g_forked_after_team.store(true, std::memory_order_relaxed);
+    }
+}
 
 int global_num_threads() {
+    if (g_forked_after_team.load(std::memory_order_relaxed)) return 1;
     const int n = g_num_threads.load(std::memory_order_relaxed);
     if (n > 0) return n;
 #ifdef _OPENMP
@@ -28,6 +42,19 @@ int global_num_threads() {
 #endif
 }
 }  // namespace
+
+void install_fork_handler() {
+    static const int installed = pthread_atfork(nullptr, nullptr, on_fork_in_child);
+    (void)installed;
+}
+
+bool team_usable() {
+    if (g_forked_after_team.load(std::memory_order_relaxed)) return false;
+    if (!g_team_started.load(std::memory_order_relaxed)) {
+        g_team_started.store(true, std::memory_order_relaxed);
+    }
+    return true;
+}
 
 int get_num_threads() {
     const int n = global_num_threads();

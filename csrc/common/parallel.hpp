@@ -22,7 +22,16 @@ namespace rnnkit {
 // More threads than this is a mistake (libgomp cannot start them and may crash).
 constexpr int kMaxThreads = 1024;
 
+// The number of threads kernels use: set_num_threads's, or OpenMP's default; 1 in a child
+// process forked after this process ran OpenMP threads (see install_fork_handler).
 int get_num_threads();
+// Registers the fork handler (once; called when the extension loads): a child forked after
+// the parent ran OpenMP threads runs every parallel region on its calling thread, since GNU
+// OpenMP's first parallel region in such a child never returns.
+void install_fork_handler();
+// Whether a parallel region may start OpenMP threads here (false in such a forked child);
+// notes that threads have been started.
+bool team_usable();
 void set_num_threads(int n);
 // A limit for the calling thread alone (0: none), under the global count: lets two host
 // threads run two independent kernels side by side (the directions of a bidirectional layer)
@@ -60,7 +69,7 @@ void parallel_region(int threads, Body&& body) {
     std::exception_ptr error;
     std::mutex error_mutex;
 #ifdef _OPENMP
-    if (threads > 1) {
+    if (threads > 1 && team_usable()) {
         RegionBarrier region_barrier;
 #pragma omp parallel num_threads(threads)
         {
