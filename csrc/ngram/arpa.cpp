@@ -256,6 +256,43 @@ bool parse_float(std::string_view text, float& value) {
 
 }  // namespace
 
+namespace {
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool valid_utf8(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        std::size_t extra;
+        std::uint32_t cp;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            extra = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + extra >= text.size()) return false;  // truncated sequence
+        for (std::size_t k = 1; k <= extra; ++k) {
+            const auto d = static_cast<unsigned char>(text[i + k]);
+            if ((d & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        static const std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += extra + 1;
+    }
+    return true;
+}
+}  // namespace
+
 NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     if (vocab.size() != 3) throw std::invalid_argument("read_arpa needs a fresh vocabulary");
     LineReader in(path);
@@ -263,8 +300,27 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     const auto fail = [&](const std::string& message) {
         return std::invalid_argument(path + ":" + std::to_string(in.number()) + ": " + message);
     };
+    // A piece of the line for a message: its bytes as they are when they are UTF-8, else
+    // with the bytes from 0x80 written \xNN (a message must be valid text).
     const auto quoted = [](std::string_view text) {
-        return "'" + std::string(text.substr(0, 200)) + "'";
+        text = text.substr(0, 200);
+        std::string out = "'";
+        if (valid_utf8(text)) {
+            out += text;
+        } else {
+            static const char kHex[] = "0123456789abcdef";
+            for (const char ch : text) {
+                const auto b = static_cast<unsigned char>(ch);
+                if (b < 0x80) {
+                    out += ch;
+                } else {
+                    out += "\\x";
+                    out += kHex[b >> 4];
+                    out += kHex[b & 15];
+                }
+            }
+        }
+        return out + "'";
     };
     const auto next_nonblank = [&]() {
         while (in.next(line)) {
@@ -275,12 +331,15 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     // Anything before \data\ is a comment (SRILM).
     bool found = false;
     while (next_nonblank()) {
+        if (in.number() == 1 && line.size() >= 2 && line[0] == '\x1f' && line[1] == '\x8b') {
+            throw fail("this is a gzip-compressed file: decompress it first (gunzip)");
+        }
         if (trim(line) == "\\data\\") {
             found = true;
             break;
         }
     }
-    if (!found) throw std::invalid_argument(path + ": no \\data\\ line");
+    if (!found) throw fail("no \\data\\ line before the end of the file");
     std::vector<std::int64_t> sizes;
     while (in.next(line) && !blank(line)) {
         const std::string_view t = trim(line);
@@ -330,6 +389,7 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
             for (std::size_t k = 0; k < nn; ++k) {
                 const std::string_view w = fields[k + 1];
+                if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
                 std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
                 if (id < 0) throw fail("the word " + quoted(w) + " has no unigram");
                 ids[k] = id;

@@ -7,7 +7,10 @@ import io
 import json
 import math
 import os
+import struct
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -393,9 +396,20 @@ class NeuralLanguageModel:
         if not Path(path).exists():
             raise FileNotFoundError(f"no model file at {name}")
         try:
-            with np.load(path, allow_pickle=False) as archive:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files}
-        except (OSError, ValueError, EOFError) as error:
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            KeyError,
+            NotImplementedError,
+            struct.error,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as error:
+            # What zipfile and NumPy raise on a damaged archive (zip's CRC-32 of every member
+            # catches a damaged array or configuration).
             raise ValueError(f"{name} is not an rnnkit language model: {error}") from None
         try:
             config = json.loads(str(arrays.pop("config")))
