@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._base import NeuralLanguageModel, load_model
 from ._layers import Dropout, Embedding, Layer, Linear, log_softmax, softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, clip_grad_norm
+from ._optim import SGD, Adam, Optimizer, clip_grad_norm, grad_norm
 from ._rnnlm import RNNLanguageModel
 from ._tasks import Seq2Seq, SequenceClassifier, SequenceTagger
 from ._window import WindowLanguageModel
@@ -29,6 +29,7 @@ __all__ = [
     "SequenceTagger",
     "WindowLanguageModel",
     "clip_grad_norm",
+    "grad_norm",
     "load_model",
     "log_softmax",
     "softmax_cross_entropy",

@@ -24,7 +24,7 @@ from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer
 from ..text import decode as decode_text
 from ..text import encode as encode_text
 from ._layers import softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, clip_grad_norm
+from ._optim import SGD, Adam, Optimizer, clip_grad_norm, grad_norm
 
 __all__ = ["NeuralLanguageModel"]
 
@@ -62,6 +62,11 @@ def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
     if kind == "whitespace":
         return WhitespaceTokenizer()
     raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+
+def _exp(value: float) -> float:
+    """exp, infinite past float64's range (a perplexity of a diverging model)."""
+    return math.exp(value) if value < 709.0 else math.inf
 
 
 class NeuralLanguageModel:
@@ -191,8 +196,11 @@ class NeuralLanguageModel:
         returns one record per epoch (``epoch``, ``lr``, ``train_ppl``, ``valid_ppl`` with
         ``valid``, ``tokens_per_s``, ``seconds``). After an epoch whose validation perplexity
         is not better than the best so far, the learning rate is divided by ``lr_decay``.
-        ``clip`` bounds the gradients' global norm (None: no clipping); non-finite gradients
-        or loss stop with ``FloatingPointError``. ``max_steps`` / ``max_seconds`` stop early
+        ``clip`` bounds the gradients' global norm (None: no clipping). Exploding gradients:
+        a non-finite loss or gradient norm stops training with ``FloatingPointError`` before
+        the step that would write it into the weights (a finite but huge step can still
+        overflow a weight, and the next step's loss then stops it). ``max_steps`` /
+        ``max_seconds`` stop early
         (the epoch's record then covers the steps run). ``on_step`` is called after every
         step with ``step``, ``loss``, ``lr``."""
         train_ids = self._ids(train, "train")
@@ -234,6 +242,8 @@ class NeuralLanguageModel:
                     )
                 if clip is not None:
                     clip_grad_norm([g for _, g in opt.pairs], clip)
+                else:
+                    grad_norm([g for _, g in opt.pairs])  # refuses NaN and infinite gradients
                 opt.step()
                 n = int(np.size(targets))
                 total += loss * n
@@ -251,7 +261,7 @@ class NeuralLanguageModel:
             record = {
                 "epoch": epoch,
                 "lr": opt.lr,
-                "train_ppl": math.exp(total / tokens) if tokens else math.nan,
+                "train_ppl": _exp(total / tokens) if tokens else math.nan,
                 "tokens_per_s": tokens / seconds if seconds > 0 else math.nan,
                 "seconds": seconds,
             }
@@ -292,7 +302,7 @@ class NeuralLanguageModel:
         logp = self.token_log_probs(data)
         if logp.size == 0:
             raise ValueError("cannot evaluate an empty stream")
-        return math.exp(-float(logp.mean()))
+        return _exp(-float(logp.mean()))
 
     def score(self, sentences: str | list[str]) -> list[tuple[float, NDArray[np.float64]]]:
         """For each sentence (a str; lines of a text), its log10 probability with ``</s>``

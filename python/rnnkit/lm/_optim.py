@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .. import _core
 
-__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
+__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm", "grad_norm"]
 
 Array = NDArray[np.floating[Any]]
 Pair = tuple[Array, Array]
@@ -149,12 +149,9 @@ class Adam(Optimizer):
             p -= p.dtype.type(self.lr / c1) * m / denom
 
 
-def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
-    """Scales the gradients in place by ``min(1, max_norm / norm)``, ``norm`` the L2 norm of
-    all of them together (torch's ``clip_grad_norm_``, with its 1e-6 added to the norm), and
-    returns ``norm``. A non-finite norm (a NaN or infinite gradient) raises
-    ``FloatingPointError`` and leaves the gradients as they are."""
-    max_norm = _rate(max_norm, "max_norm", positive=True)
+def grad_norm(gradients: Iterable[Array]) -> float:
+    """The L2 norm of all the gradients together (each array once); a non-finite norm (a NaN
+    or infinite gradient) raises ``FloatingPointError``."""
     grads = list({id(g): g for g in gradients}.values())
     total = math.sqrt(math.fsum(_core._sum_of_squares(g) for g in grads))
     if not math.isfinite(total):
@@ -162,6 +159,17 @@ def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
             f"the gradients' norm is {total}: a gradient holds NaN or infinity (exploding "
             "gradients or a bad input); lower the learning rate or clip earlier"
         )
+    return total
+
+
+def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
+    """Scales the gradients in place by ``min(1, max_norm / norm)``, ``norm`` the L2 norm of
+    all of them together (torch's ``clip_grad_norm_``, with its 1e-6 added to the norm), and
+    returns ``norm``. A non-finite norm (a NaN or infinite gradient) raises
+    ``FloatingPointError`` and leaves the gradients as they are."""
+    max_norm = _rate(max_norm, "max_norm", positive=True)
+    grads = list({id(g): g for g in gradients}.values())
+    total = grad_norm(grads)
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for g in grads:
