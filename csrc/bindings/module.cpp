@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.hpp"
 #include "bptt/isa_dispatch.hpp"
@@ -67,6 +68,19 @@ PYBIND11_MODULE(_core, m) {
         py::arg("d0"), py::arg("d1"), py::arg("d2"), py::arg("double_precision"),
         "An uninitialised C-ordered [d0, d1, d2] array whose memory comes from the pool. "
         "Internal: rnnkit.nn builds merged outputs in it, so that they reuse freed blocks.");
+#ifdef RNNKIT_SANITIZE_BUILD
+    m.def(
+        "_sanitizer_self_test",
+        []() {
+            // Reads one element past a heap array: AddressSanitizer must stop here
+            // (scripts/sanitize.sh checks that it does). Only in sanitizer builds.
+            std::vector<int> values(4, 1);
+            volatile const int* data = values.data();
+            volatile int sink = data[values.size()];
+            (void)sink;
+        },
+        "Internal: a deliberate one-element heap over-read, to check a sanitizer build.");
+#endif
     m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
     m.def(
         "cpu_isa", []() { return std::string(rnnkit::bptt::isa_name(rnnkit::bptt::active_isa())); },
