@@ -381,9 +381,10 @@ void register_ngram(py::module_& m) {
                 const std::int64_t count = static_cast<std::int64_t>(offsets.size()) - 1;
                 py::array_t<double> out(static_cast<py::ssize_t>(count));
                 double* dst = out.mutable_data();
+                const int threads = get_num_threads();
                 {
                     py::gil_scoped_release release;
-                    s.scorer.score_ngrams(ids.data(), offsets.data(), count, dst, 1);
+                    s.scorer.score_ngrams(ids.data(), offsets.data(), count, dst, threads);
                     for (std::int64_t i = 0; i < count; ++i) dst[i] = log2_of(dst[i]);
                 }
                 return out;

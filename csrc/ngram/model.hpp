@@ -74,6 +74,9 @@ public:
     void distribution(const EntryRef* context, int have, float* log_probs) const;
 
     std::size_t memory_bytes() const;
+    // Every table sized to its entries (about 2/3 full) and the entry arrays to their size:
+    // the end of estimation and of ARPA reading.
+    void compact();
 
     // The native binary file (model_io.cpp): the model's arrays as they are in memory (64-byte
     // aligned, little-endian) after a header, the vocabulary's words, and a checksum, so that
@@ -147,12 +150,6 @@ private:
     static void place(Order& o, std::size_t index);
     static void rebuild_table(Order& o, std::size_t size);
 
-public:
-    // Every table sized to its entries (about 2/3 full) and the entry arrays to their size:
-    // the end of estimation and of ARPA reading.
-    void compact();
-
-private:
     int order_;
     std::vector<float> unigram_prob_;     // by id; -inf... absent ids get <unk>'s
     std::vector<float> unigram_backoff_;  // by id

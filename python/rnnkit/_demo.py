@@ -57,7 +57,7 @@ def run_demo(
     from .data import split
     from .lm import RNNLanguageModel, WindowLanguageModel
     from .ngram import NgramCounts, estimate
-    from .text import CharTokenizer, build_vocabulary, encode
+    from .text import CharTokenizer, build_vocabulary, decode, encode
 
     text = default_corpus() if corpus is None else corpus
     lines = _lines(text)
@@ -77,7 +77,7 @@ def run_demo(
     if valid_ids.size > 30000:  # at most 30,000 tokens, whole lines
         ends = np.flatnonzero(valid_ids[:30000] == vocab.EOS)
         valid_ids = valid_ids[: ends[-1] + 1] if ends.size else valid_ids[:30000]
-    valid_text = _text_of(valid_ids, vocab, tok)
+    valid_text = decode(valid_ids, vocab, tok)
     print(
         f"corpus: {len(text):,} characters, {len(lines):,} lines; training {train_ids.size:,} "
         f"tokens, validation {valid_ids.size:,}; {len(vocab)} symbols (characters, <unk>, <s>, "
@@ -201,12 +201,6 @@ def run_demo(
     if png is not None:
         _plot(results, png, out)
     return results
-
-
-def _text_of(ids: np.ndarray, vocab: Any, tok: Any) -> str:
-    from .text import decode
-
-    return decode(ids, vocab, tok)
 
 
 def _report(r: Result, out: TextIO) -> None:

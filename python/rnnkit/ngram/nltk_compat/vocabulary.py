@@ -122,8 +122,9 @@ def _padded_token_counts(tokens: PaddedTokens) -> Any:
     # ids (<unk>, <s>, </s>): put those where they first appear.
     names = words.words()
     order = list(range(3, len(names)))
-    for reserved in sorted(range(3), key=lambda k: -_first_index(ids, k)):
-        first = _first_index(ids, reserved)
+    firsts = {k: _first_index(ids, k) for k in range(3)}
+    for reserved in sorted(range(3), key=lambda k: -firsts[k]):
+        first = firsts[reserved]
         if first < len(ids):
             before = int(ids[:first].max(initial=2)) - 2  # new words seen before it
             order.insert(before, reserved)
