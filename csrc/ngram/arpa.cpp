@@ -256,43 +256,6 @@ bool parse_float(std::string_view text, float& value) {
 
 }  // namespace
 
-namespace {
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool valid_utf8(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        std::size_t extra;
-        std::uint32_t cp;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + extra >= text.size()) return false;  // truncated sequence
-        for (std::size_t k = 1; k <= extra; ++k) {
-            const auto d = static_cast<unsigned char>(text[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        static const std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        i += extra + 1;
-    }
-    return true;
-}
-}  // namespace
-
 NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     if (vocab.size() != 3) throw std::invalid_argument("read_arpa needs a fresh vocabulary");
     LineReader in(path);
@@ -390,8 +353,15 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             for (std::size_t k = 0; k < nn; ++k) {
                 const std::string_view w = fields[k + 1];
                 if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
+                // Lines split on spaces and tabs; other whitespace (\r, \v, \f) in a word
+                // would make a vocabulary no other reader or writer of ours accepts.
+                if (n == 1 && !valid_word(w))
+                    throw fail("the word " + quoted(w) + " holds whitespace");
                 std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
-                if (id < 0) throw fail("the word " + quoted(w) + " has no unigram");
+                // The special words are in every vocabulary, with a unigram or not.
+                float unused_prob, unused_backoff;
+                if (n > 1 && (id < 0 || !model.get(&id, 1, &unused_prob, &unused_backoff)))
+                    throw fail("the word " + quoted(w) + " has no unigram");
                 ids[k] = id;
             }
             if (n == 1 && ids[0] == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
@@ -421,6 +391,7 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         const std::int32_t unk = static_cast<std::int32_t>(kUnk);
         model.set(&unk, 1, -100.0f, 0.0f);
     }
+    model.shrink_vocabulary(vocab.size());
     model.compact();
     return model;
 }

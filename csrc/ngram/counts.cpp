@@ -301,7 +301,13 @@ NgramCounts::SuffixLinks NgramCounts::suffix_links(int threads) const {
                 const int q = before.partition < 0 ? partition_of(before.index) : before.partition;
                 const std::int64_t found =
                     find(parts_[static_cast<std::size_t>(q)].at(n - 1), before.index, o.word[e]);
-                if (found < 0) throw std::logic_error("an n-gram's suffix is not stored");
+                // Only a store read from hand-made bytes can lack a suffix: update(), merge()
+                // and prune() keep the tables closed under suffixes.
+                if (found < 0) {
+                    throw std::invalid_argument(
+                        "the counts are not closed under suffixes (a stored " + std::to_string(n) +
+                        "-gram's suffix is missing)");
+                }
                 at_n[p][e] = {q, static_cast<std::uint32_t>(found)};
             }
         });

@@ -109,6 +109,23 @@ void NgramModel::compact() {
     }
 }
 
+void NgramModel::shrink_vocabulary(std::int64_t vocab_size) {
+    if (vocab_size < 3 || vocab_size > this->vocab_size() ||
+        std::find(unigram_present_.begin() + static_cast<std::ptrdiff_t>(vocab_size),
+                  unigram_present_.end(), 1) != unigram_present_.end()) {
+        throw std::invalid_argument("cannot shrink the vocabulary from " +
+                                    std::to_string(this->vocab_size()) + " to " +
+                                    std::to_string(vocab_size) + " ids");
+    }
+    const auto v = static_cast<std::size_t>(vocab_size);
+    for (auto* values : {&unigram_prob_, &unigram_backoff_}) {
+        values->resize(v);
+        values->shrink_to_fit();
+    }
+    unigram_present_.resize(v);
+    unigram_present_.shrink_to_fit();
+}
+
 std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
     const std::int64_t found = find(o, prefix, word);
     if (found >= 0) return static_cast<std::uint32_t>(found);

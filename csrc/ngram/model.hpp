@@ -77,6 +77,10 @@ public:
     // Every table sized to its entries (about 2/3 full) and the entry arrays to their size:
     // the end of estimation and of ARPA reading.
     void compact();
+    // Drops the ids [vocab_size, this->vocab_size()), none of which may have a unigram: ARPA
+    // reading sizes the model for the header's unigrams plus the three special words the file
+    // may lack, and ends at the vocabulary's true size.
+    void shrink_vocabulary(std::int64_t vocab_size);
 
     // The native binary file (model_io.cpp): the model's arrays as they are in memory (64-byte
     // aligned, little-endian) after a header, the vocabulary's words, and a checksum, so that

@@ -15,6 +15,7 @@
 // Loading reads each array straight into the model's vectors, hashing the bytes as they pass
 // (4 lanes of FNV-style multiply-xor over 64-bit words), then checks that every stored index
 // is in range, so a damaged or hand-made file gives an error, never a crash or a hang.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -260,12 +261,14 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
     }
     if (words_bytes > in.remaining()) in.fail("truncated file (vocabulary)");
     if (vocab_size < 3 ||
-        vocab_size > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max()) ||
-        words_bytes > in.remaining()) {
+        vocab_size > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
         in.fail("impossible vocabulary size");
     }
     std::string words(static_cast<std::size_t>(words_bytes), '\0');
     in.bytes(words.data(), words.size(), "vocabulary");
+    // The model's unigram arrays take 9 bytes per id: a size the file cannot hold is refused
+    // before they are allocated.
+    if (vocab_size > in.remaining() / 9) in.fail("truncated file (unigrams)");
     NgramModel model(static_cast<int>(order), static_cast<std::int64_t>(vocab_size));
     in.array(model.unigram_prob_, vocab_size, "unigram probabilities");
     in.array(model.unigram_backoff_, vocab_size, "unigram backoffs");
@@ -287,8 +290,17 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
     for (char present : model.unigram_present_) {
         if (present != 0 && present != 1) in.fail("inconsistent unigram presence");
     }
+    // Values the ARPA reader would refuse (a positive or NaN log10 probability, a NaN backoff)
+    // are refused here too, so that every loaded model can be written and read back as ARPA.
+    const auto bad_values = [](float log_prob, float log_backoff) {
+        return !(log_prob <= 0.0f) || std::isnan(log_backoff);
+    };
+    for (std::size_t id = 0; id < model.unigram_prob_.size(); ++id) {
+        if (bad_values(model.unigram_prob_[id], model.unigram_backoff_[id]))
+            in.fail("invalid unigram value (a positive or NaN log10 probability, or NaN backoff)");
+    }
     // Partitions in parallel, branch-free loops; the first problem found is reported after.
-    enum Problem : int { kNone, kBadEntry, kBadTable };
+    enum Problem : int { kNone, kBadEntry, kBadValue, kBadTable };
     std::vector<int> problems(model.parts_.size(), kNone);
     parallel_region(get_num_threads(), [&](int tid, int team) {
         for_each_owned(
@@ -299,11 +311,19 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
                     const Order& o = part.at(n);
                     const std::uint64_t prefixes =
                         n == 2 ? vocab_size : static_cast<std::uint64_t>(part.at(n - 1).size());
-                    bool bad = false;
-                    for (const Entry& e : o.entries)
-                        bad |= (e.prefix >= prefixes) | (e.word >= vocab_size);
-                    if (bad) {
-                        problem = kBadEntry;
+                    // Every word of an n-gram has a unigram, as the ARPA reader demands.
+                    const char* present = model.unigram_present_.data();
+                    const auto unigram = [&](std::uint32_t id) {
+                        return id < vocab_size && present[id] != 0;
+                    };
+                    bool bad = false, bad_value = false;
+                    for (const Entry& e : o.entries) {
+                        bad |= (e.prefix >= prefixes) | !unigram(e.word);
+                        if (n == 2) bad |= !unigram(e.prefix);
+                        bad_value |= bad_values(e.log_prob, e.log_backoff);
+                    }
+                    if (bad || bad_value) {
+                        problem = bad ? kBadEntry : kBadValue;
                         break;
                     }
                     // At least one empty slot (probing stops there), every index in range.
@@ -323,6 +343,9 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
     });
     for (int problem : problems) {
         if (problem == kBadEntry) in.fail("inconsistent n-gram");
+        if (problem == kBadValue) {
+            in.fail("invalid n-gram value (a positive or NaN log10 probability, or NaN backoff)");
+        }
         if (problem == kBadTable) in.fail("inconsistent hash table");
     }
 
@@ -333,6 +356,7 @@ NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
         const std::size_t end = id + 1 == vocab_size ? words.size() : words.find('\n', start);
         if (end == std::string::npos) in.fail("vocabulary shorter than its size");
         const std::string_view word(words.data() + start, end - start);
+        if (!valid_word(word)) in.fail("invalid word at id " + std::to_string(id));
         const std::int32_t got = id < 3 ? loaded.find(word) : loaded.add(word);
         if (got != static_cast<std::int32_t>(id)) in.fail("inconsistent vocabulary");
         start = end + 1;

@@ -42,4 +42,17 @@ inline bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool valid_utf8(std::string_view text);
+
+// Whether `word` can be a word of a vocabulary read from or written to a file: non-empty,
+// UTF-8, without whitespace (ARPA lines split on it).
+inline bool valid_word(std::string_view word) {
+    if (word.empty() || !valid_utf8(word)) return false;
+    for (char c : word) {
+        if (is_space(c) || c == '\n') return false;
+    }
+    return true;
+}
+
 }  // namespace rnnkit::ngram

@@ -121,6 +121,7 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
 
 def _query(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import load_model
+    from .ngram._model import pow10
 
     model = load_model(args.model)
     total = 0.0
@@ -146,9 +147,9 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
             if bar is not None:
                 bar.update()
     if tokens:
-        out.write(f"Perplexity including OOVs:\t{10 ** (-total / tokens):.6g}\n")
+        out.write(f"Perplexity including OOVs:\t{pow10(-total / tokens):.6g}\n")
         kept = tokens - oovs
-        excluded = 10 ** (-total_oov_excluded / kept) if kept else math.nan
+        excluded = pow10(-total_oov_excluded / kept) if kept else math.nan
         out.write(f"Perplexity excluding OOVs:\t{excluded:.6g}\n")
     out.write(f"OOVs:\t{oovs}\nTokens:\t{tokens}\n")
     return 0

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._checks import make_rng
+
 __all__ = ["Batch", "random_batches", "sequential_batches", "split"]
 
 _T = TypeVar("_T")
@@ -58,6 +60,10 @@ def _stream(ids: ArrayLike) -> NDArray[np.int64]:
         raise ValueError(f"ids must be a 1-D array of token ids, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(np.int64).max):
+        raise ValueError(
+            f"ids must be token ids in [0, 2**63), got values in [{arr.min()}, {arr.max()}]"
+        )
     return arr.astype(np.int64, copy=False)
 
 
@@ -93,7 +99,9 @@ def random_batches(
     stream = _stream(ids)
     batch_size = _positive(batch_size, "batch_size")
     seq_len = _positive(seq_len, "seq_len")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = make_rng(seed)
+    if stream.size - 1 < seq_len:  # (before drawing: seq_len may be past int64)
+        raise ValueError(f"{stream.size} tokens are too few for a subsequence of {seq_len} + 1")
     offset = int(rng.integers(seq_len))
     count = (stream.size - offset - 1) // seq_len
     if count < 1:
@@ -122,8 +130,16 @@ def split(
             raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
     if valid + test >= 1:
         raise ValueError(f"valid + test must leave something to train on, got {valid + test}")
+    if not (isinstance(items, np.ndarray) and items.ndim >= 1) and (
+        isinstance(items, (str, bytes)) or not isinstance(items, Sequence)
+    ):
+        raise TypeError(
+            "items must be a sequence (e.g. a list) or an array of at least one dimension, got "
+            f"{type(items).__name__}" + (" of shape ()" if isinstance(items, np.ndarray) else "")
+        )
+    rng = make_rng(seed)
     n = len(items)
-    order = np.random.default_rng(seed).permutation(n) if shuffle else None
+    order = rng.permutation(n) if shuffle else None
     n_test = round(n * test)
     n_valid = round(n * valid)
     n_train = n - n_valid - n_test

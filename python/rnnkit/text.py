@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ._checks import check_path
 from .ngram import Vocabulary
 from .ngram._files import write_atomically
 
@@ -76,6 +77,38 @@ def _lines(text: str) -> list[str]:
     return text.splitlines()
 
 
+def _tokens(tokens: Any) -> Sequence[str]:
+    """The ``tokens`` argument of ``detokenize``: a sequence of str (not one str)."""
+    if isinstance(tokens, (str, bytes, bytearray)) or not isinstance(tokens, Sequence):
+        raise TypeError(f"tokens must be a sequence of str tokens, got {type(tokens).__name__}")
+    for token in tokens:
+        if not isinstance(token, str):
+            raise TypeError(f"tokens must hold str tokens, got {type(token).__name__}")
+    return tokens
+
+
+def _check_tokenizer(tokenizer: Any, name: str = "tokenizer") -> Tokenizer:
+    """A tokenizer instance: an object with ``tokenize`` and ``detokenize`` methods."""
+    if isinstance(tokenizer, type) or not (
+        callable(getattr(tokenizer, "tokenize", None))
+        and callable(getattr(tokenizer, "detokenize", None))
+    ):
+        what = f"the class {tokenizer.__name__}" if isinstance(tokenizer, type) else None
+        raise TypeError(
+            f"{name} must be a tokenizer (an object with tokenize and detokenize methods, e.g. "
+            f"rnnkit.text.WordTokenizer()), got {what or type(tokenizer).__name__}"
+        )
+    return tokenizer  # type: ignore[no-any-return]
+
+
+def _check_vocabulary(vocabulary: Any) -> Vocabulary:
+    if not isinstance(vocabulary, Vocabulary):
+        raise TypeError(
+            f"vocabulary must be a rnnkit.ngram.Vocabulary, got {type(vocabulary).__name__}"
+        )
+    return vocabulary
+
+
 class CharTokenizer:
     """Characters, each line a sentence; whitespace characters become :data:`SPACE`.
     ``normalize`` (default ``"NFC"``, or None) applies Unicode normalisation first, so that
@@ -96,7 +129,7 @@ class CharTokenizer:
         return [[SPACE if c.isspace() else c for c in line] for line in lines]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return "".join(" " if t == SPACE else t for t in tokens)
+        return "".join(" " if t == SPACE else t for t in _tokens(tokens))
 
     def __repr__(self) -> str:
         return f"CharTokenizer(normalize={self.normalize!r})"
@@ -127,7 +160,7 @@ class WordTokenizer:
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         out = ""
-        for t in tokens:
+        for t in _tokens(tokens):
             cjk = bool(re.fullmatch(f"[{_CJK}]", t))
             glue = not out or cjk or (len(t) == 1 and not t.isalnum() and t not in "([{\"'")
             out += t if glue else " " + t
@@ -144,7 +177,7 @@ class WhitespaceTokenizer:
         return [line.split() for line in _lines(text)]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return " ".join(tokens)
+        return " ".join(_tokens(tokens))
 
     def __repr__(self) -> str:
         return "WhitespaceTokenizer()"
@@ -155,6 +188,7 @@ def build_vocabulary(
 ) -> Vocabulary:
     """The frozen vocabulary of ``text``'s tokens seen at least ``min_count`` times (at most
     ``max_size``, the most frequent), in order of decreasing count."""
+    tokenizer = _check_tokenizer(tokenizer)
     return Vocabulary.build(tokenizer.tokenize(text), min_count=min_count, max_size=max_size)
 
 
@@ -163,17 +197,34 @@ def encode(
 ) -> NDArray[np.int32]:
     """One stream of ids: each sentence's tokens (unknown ones ``<unk>``, 0), then ``</s>``.
     ``text`` is a str (tokenized by ``tokenizer``) or sentences already tokenized."""
+    vocabulary = _check_vocabulary(vocabulary)
     if isinstance(text, str):
         if tokenizer is None:
             raise TypeError("a str text needs a tokenizer (e.g. rnnkit.text.WordTokenizer())")
-        sentences: Iterable[Sequence[str]] = tokenizer.tokenize(text)
-    else:
+        sentences: Iterable[Sequence[str]] = _check_tokenizer(tokenizer).tokenize(text)
+    elif isinstance(text, Iterable) and not isinstance(text, (bytes, bytearray)):
         sentences = text
+    else:
+        raise TypeError(
+            "text must be a str or an iterable of tokenized sentences (sequences of str), got "
+            f"{type(text).__name__}"
+        )
     parts: list[NDArray[np.int32]] = []
     eos = np.array([Vocabulary.EOS], dtype=np.int32)
-    for sentence in sentences:
-        if sentence:
-            parts.append(vocabulary.encode(list(sentence)))
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, (str, bytes)) or not isinstance(sentence, Iterable):
+            raise TypeError(
+                f"text must be a str or an iterable of tokenized sentences; sentence {i} is "
+                f"{type(sentence).__name__}, not a sequence of str tokens"
+            )
+        words = list(sentence)
+        for word in words:
+            if not isinstance(word, str):
+                raise TypeError(
+                    f"sentence {i} of text must hold str tokens, got {type(word).__name__}"
+                )
+        if words:
+            parts.append(vocabulary.encode(words))
         parts.append(eos)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
@@ -181,6 +232,8 @@ def encode(
 def decode(ids: Iterable[int], vocabulary: Vocabulary, tokenizer: Tokenizer) -> str:
     """The text of an id stream: ``</s>`` ends a line (the last one's newline is dropped),
     ``<s>`` is skipped."""
+    vocabulary = _check_vocabulary(vocabulary)
+    tokenizer = _check_tokenizer(tokenizer)
     lines: list[list[str]] = [[]]
     for word in vocabulary.decode(ids):
         if word == "</s>":
@@ -199,6 +252,7 @@ _VOCABULARY_VERSION = 1
 def save_vocabulary(vocabulary: Vocabulary, path: str | os.PathLike[str]) -> None:
     """Writes ``vocabulary`` as JSON (format name and version, frozen flag, words in id
     order), atomically."""
+    vocabulary = _check_vocabulary(vocabulary)
     document = {
         "format": _VOCABULARY_FORMAT,
         "version": _VOCABULARY_VERSION,
@@ -217,7 +271,7 @@ def load_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
     """The vocabulary :func:`save_vocabulary` wrote; ``ValueError`` (naming the file) for
     anything else."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = json.loads(Path(check_path(path)).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{os.fspath(path)} is not a vocabulary file: {error}") from None
     if not isinstance(document, dict) or document.get("format") != _VOCABULARY_FORMAT:

@@ -7,24 +7,23 @@ import io
 import json
 import math
 import os
-import struct
 import time
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._checks import check_path, make_rng
+from ..data import _positive
 from ..ngram import Vocabulary
 from ..ngram._files import write_atomically
-from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer
+from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer, _check_tokenizer
 from ..text import decode as decode_text
 from ..text import encode as encode_text
 from ._layers import softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, clip_grad_norm, grad_norm
+from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm, grad_norm
 
 __all__ = ["NeuralLanguageModel"]
 
@@ -64,6 +63,16 @@ def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
     raise ValueError(f"unknown tokenizer kind {kind!r}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _exp(value: float) -> float:
     """exp, infinite past float64's range (a perplexity of a diverging model)."""
     return math.exp(value) if value < 709.0 else math.inf
@@ -89,6 +98,13 @@ class NeuralLanguageModel:
         vocabulary: Vocabulary | None,
         tokenizer: Tokenizer | None,
     ) -> None:
+        if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
+            raise TypeError(
+                "vocabulary must be a rnnkit.ngram.Vocabulary or None, got "
+                f"{type(vocabulary).__name__}"
+            )
+        if tokenizer is not None:
+            _check_tokenizer(tokenizer)
         if vocabulary is not None and len(vocabulary) != config["vocab_size"]:
             raise ValueError(
                 f"vocab_size is {config['vocab_size']} but the vocabulary has {len(vocabulary)} ids"
@@ -207,8 +223,23 @@ class NeuralLanguageModel:
         valid_ids = None if valid is None else self._ids(valid, "valid")
         if batching not in ("sequential", "random"):
             raise ValueError(f"batching must be 'sequential' or 'random', got {batching!r}")
-        if not isinstance(epochs, int) or epochs < 1:
+        if not _is_int(epochs) or epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+        _positive(batch_size, "batch_size")
+        _positive(seq_len, "seq_len")
+        if clip is not None:
+            _rate(clip, "clip", positive=True)
+        if max_steps is not None:
+            _positive(max_steps, "max_steps")
+        if max_seconds is not None and not (_is_number(max_seconds) and 0 < max_seconds < math.inf):
+            raise ValueError(
+                f"max_seconds must be a finite number > 0 or None, got {max_seconds!r}"
+            )
+        if on_step is not None and not callable(on_step):
+            raise TypeError(f"on_step must be callable or None, got {type(on_step).__name__}")
+        for name, ids in (("train", train_ids), ("valid", valid_ids)):
+            if ids is not None and ids.size == 0:
+                raise ValueError(f"{name} must hold at least one token, got an empty stream")
         opt: Optimizer
         if optimizer == "sgd":
             opt = SGD(self.parameters(), lr=lr)
@@ -216,14 +247,14 @@ class NeuralLanguageModel:
             opt = Adam(self.parameters(), lr=lr)
         else:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-        if not isinstance(lr_decay, (int, float)) or lr_decay < 1:
-            raise ValueError(f"lr_decay must be a number >= 1, got {lr_decay!r}")
-        rng = np.random.default_rng(seed)
+        if not _is_number(lr_decay) or not 1 <= lr_decay < math.inf:
+            raise ValueError(f"lr_decay must be a finite number >= 1, got {lr_decay!r}")
+        rng = make_rng(seed)
         best = math.inf
         steps = 0
         start = time.perf_counter()
         records: list[dict[str, float]] = []
-        for epoch in range(1, epochs + 1):
+        for epoch in range(1, int(epochs) + 1):
             self.train()
             t0 = time.perf_counter()
             total, tokens = 0.0, 0
@@ -310,7 +341,16 @@ class NeuralLanguageModel:
         ``</s>``: rank how natural phrasings are, comparable with the n-gram models' scores."""
         if self.vocabulary is None or self.tokenizer is None:
             raise TypeError("score needs a model with a vocabulary and a tokenizer")
+        if not isinstance(sentences, str) and (
+            not isinstance(sentences, Iterable) or isinstance(sentences, (bytes, bytearray))
+        ):
+            raise TypeError(
+                f"sentences must be a str or an iterable of str, got {type(sentences).__name__}"
+            )
         lines = sentences.splitlines() if isinstance(sentences, str) else list(sentences)
+        for i, line in enumerate(lines):
+            if not isinstance(line, str):
+                raise TypeError(f"sentences[{i}] must be a str, got {type(line).__name__}")
         out = []
         for line in lines:
             ids = encode_text(line, self.vocabulary, self.tokenizer) if line else np.array([2])
@@ -333,28 +373,24 @@ class NeuralLanguageModel:
         tokens (all when None); ``temperature=0`` takes the most probable (greedy). Returns the
         prompt and its continuation as text for a text prompt, else the ``n`` new ids. The
         model starts after a sentence end."""
-        if not isinstance(n, int) or n < 0:
+        if not _is_int(n) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if (
-            not isinstance(temperature, (int, float))
-            or temperature < 0
-            or not math.isfinite(temperature)
-        ):
+        if not _is_number(temperature) or not 0 <= temperature < math.inf:
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         V = self.config["vocab_size"]
-        if top_k is not None and (not isinstance(top_k, int) or not 1 <= top_k <= V):
+        if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= V):
             raise ValueError(f"top_k must be None or an int in [1, {V}], got {top_k!r}")
+        rng = make_rng(seed)
         text = isinstance(prompt, str)
         if text:
             prefix = self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)
         else:
             prefix = self._ids(prompt, "prompt")
-        rng = np.random.default_rng(seed)
         was_training = self.training
         self.eval()
         last, state = self._start(np.concatenate([[Vocabulary.EOS], prefix]).astype(np.int64))
         out: list[int] = []
-        for _ in range(n):
+        for _ in range(int(n)):
             if temperature == 0:
                 token = int(np.argmax(last))
             else:
@@ -402,24 +438,19 @@ class NeuralLanguageModel:
     def load(cls, path: str | os.PathLike[str]) -> Any:
         """The model :meth:`save` wrote; ``ValueError`` (naming the file) for another file,
         kind or format version."""
-        name = os.fspath(path)
+        name = check_path(path)
         if not Path(path).exists():
             raise FileNotFoundError(f"no model file at {name}")
         try:
             with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files}
-        except (
-            OSError,
-            ValueError,
-            EOFError,
-            KeyError,
-            NotImplementedError,
-            struct.error,
-            zipfile.BadZipFile,
-            zlib.error,
-        ) as error:
-            # What zipfile and NumPy raise on a damaged archive (zip's CRC-32 of every member
-            # catches a damaged array or configuration).
+        except Exception as error:
+            # Whatever zipfile and NumPy raise on a damaged archive means the same: not our
+            # file (the fuzz target fuzz/targets.py:lm_checkpoint found, beside the usual
+            # OSError/ValueError/BadZipFile/zlib.error, struct.error, EOFError, KeyError,
+            # NotImplementedError, RuntimeError for an "encrypted" member, and the tokenizer's
+            # and parser's errors on an array header). zip's CRC-32 of every member catches a
+            # damaged array or configuration.
             raise ValueError(f"{name} is not an rnnkit language model: {error}") from None
         try:
             config = json.loads(str(arrays.pop("config")))

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import _core
+from .._checks import make_rng
 
 __all__ = ["Dropout", "Embedding", "Layer", "Linear", "log_softmax", "softmax_cross_entropy"]
 
@@ -25,7 +26,10 @@ _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _dtype(dtype: DTypeLike | None) -> np.dtype[Any]:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
+    try:
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dt not in _DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
@@ -39,12 +43,23 @@ def _size(value: Any, name: str) -> int:
     return int(value)
 
 
+def _fraction(value: Any, name: str) -> float:
+    """A probability in [0, 1) (dropout)."""
+    if (
+        not isinstance(value, (int, float, np.integer, np.floating))
+        or isinstance(value, (bool, np.bool_))
+        or not 0 <= value < 1
+    ):
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
 class Layer:
     """Parameters, gradients and mode of a layer."""
 
     def __init__(self, dtype: DTypeLike | None, seed: int | np.random.Generator | None) -> None:
         self.dtype = _dtype(dtype)
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = make_rng(seed)
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
         self.training = True
@@ -150,6 +165,10 @@ class Linear(Layer):
 
     def tie(self, embedding: Embedding) -> None:
         """Share ``embedding``'s weight (and its gradient array): V must be O, E must be I."""
+        if not isinstance(embedding, Embedding):
+            raise TypeError(
+                f"embedding must be a rnnkit.lm.Embedding, got {type(embedding).__name__}"
+            )
         w = embedding.params["weight"]
         if w.shape != self.params["weight"].shape or w.dtype != self.dtype:
             raise ValueError(
@@ -209,12 +228,18 @@ class Dropout(Layer):
         seed: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__(dtype, seed)
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
-            raise ValueError(f"p must be in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = _fraction(p, "p")
         self._mask: Array | None = None
 
+    def _checked(self, x: Any, name: str) -> Array:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"{name} must have dtype {self.dtype} (the layer's), got {x.dtype}")
+        return x
+
     def forward(self, x: Array) -> Array:
+        x = self._checked(x, "x")
         if not self.training or self.p == 0:
             self._mask = None
             return x
@@ -225,6 +250,9 @@ class Dropout(Layer):
     __call__ = forward
 
     def backward(self, dy: Array) -> Array:
+        dy = self._checked(dy, "dy")
+        if self._mask is not None and dy.shape != self._mask.shape:
+            raise ValueError(f"dy must have shape {self._mask.shape} (that of x), got {dy.shape}")
         return dy if self._mask is None else dy * self._mask
 
     def __repr__(self) -> str:
@@ -233,6 +261,13 @@ class Dropout(Layer):
 
 def log_softmax(logits: Array, axis: int = -1) -> Array:
     """log softmax along ``axis``, computed stably (the maximum subtracted first)."""
+    logits = np.asarray(logits)
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise TypeError(f"logits must be a floating array, got dtype {logits.dtype}")
+    if logits.ndim < 1:
+        raise ValueError("logits must have a class axis (shape [..., V])")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
     shifted = logits - logits.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -247,8 +282,11 @@ def softmax_cross_entropy(
     logits = np.asarray(logits)
     if logits.dtype not in _DTYPES:
         raise TypeError(f"logits must be float32 or float64, got {logits.dtype}")
-    if logits.ndim < 1:
-        raise ValueError("logits must have a class axis (shape [..., V])")
+    if logits.ndim < 1 or logits.shape[-1] == 0:
+        raise ValueError(
+            f"logits must have a class axis of at least one class (shape [..., V]), got shape "
+            f"{logits.shape}"
+        )
     t = np.asarray(targets)
     if not np.issubdtype(t.dtype, np.integer):
         raise TypeError(f"targets must be integers, got dtype {t.dtype}")
@@ -256,6 +294,12 @@ def softmax_cross_entropy(
         raise ValueError(f"targets must have shape {logits.shape[:-1]}, got {t.shape}")
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+        ignore_index, (int, np.integer)
+    ):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
     V = logits.shape[-1]
     flat = np.ascontiguousarray(logits.reshape(-1, V))
     tt = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)

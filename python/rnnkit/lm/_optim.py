@@ -33,7 +33,15 @@ def _rate(value: Any, name: str, *, positive: bool = False, below_one: bool = Fa
     return v
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _pairs(pairs: Iterable[Pair]) -> list[Pair]:
+    if not isinstance(pairs, Iterable) or isinstance(pairs, (str, bytes, np.ndarray)):
+        raise TypeError(
+            "parameters must be an iterable of (parameter, gradient) pairs (a model's "
+            f"parameters()), got {type(pairs).__name__}"
+        )
     out: list[Pair] = []
     seen: set[int] = set()
     for i, pair in enumerate(pairs):
@@ -46,6 +54,13 @@ def _pairs(pairs: Iterable[Pair]) -> list[Pair]:
             raise ValueError(
                 f"item {i}: the gradient must match its parameter, got {g.shape} {g.dtype} for "
                 f"{p.shape} {p.dtype}"
+            )
+        if p.dtype not in _FLOATS:
+            raise TypeError(f"item {i}: parameters must be float32 or float64, got {p.dtype}")
+        if not (p.flags.writeable and g.flags.writeable):
+            raise ValueError(
+                f"item {i}: the {'parameter' if not p.flags.writeable else 'gradient'} is "
+                "read-only (the optimizer updates parameters and clears gradients in place)"
             )
         if id(p) not in seen:
             seen.add(id(p))
@@ -121,6 +136,8 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(parameters, lr)
+        if not isinstance(betas, Sequence) or isinstance(betas, str):
+            raise TypeError(f"betas must be a pair of numbers, got {type(betas).__name__}")
         if len(betas) != 2:
             raise ValueError(f"betas must be two numbers, got {betas!r}")
         self.betas = (
@@ -149,10 +166,29 @@ class Adam(Optimizer):
             p -= p.dtype.type(self.lr / c1) * m / denom
 
 
+def _gradients(gradients: Iterable[Array] | Array, writeable: bool = False) -> list[Array]:
+    """The distinct arrays of ``gradients`` (an iterable of arrays, or one array)."""
+    if isinstance(gradients, np.ndarray):
+        gradients = [gradients]
+    if not isinstance(gradients, Iterable) or isinstance(gradients, (str, bytes)):
+        raise TypeError(
+            f"gradients must be an iterable of numpy arrays, got {type(gradients).__name__}"
+        )
+    items = list(gradients)
+    for i, g in enumerate(items):
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"gradients[{i}] must be a numpy.ndarray, got {type(g).__name__}")
+        if g.dtype not in _FLOATS:
+            raise TypeError(f"gradients[{i}] must have dtype float32 or float64, got {g.dtype}")
+        if writeable and not g.flags.writeable:
+            raise ValueError(f"gradients[{i}] is read-only (clip_grad_norm scales it in place)")
+    return list({id(g): g for g in items}.values())
+
+
 def grad_norm(gradients: Iterable[Array]) -> float:
     """The L2 norm of all the gradients together (each array once); a non-finite norm (a NaN
     or infinite gradient) raises ``FloatingPointError``."""
-    grads = list({id(g): g for g in gradients}.values())
+    grads = _gradients(gradients)
     total = math.sqrt(math.fsum(_core._sum_of_squares(g) for g in grads))
     if not math.isfinite(total):
         raise FloatingPointError(
@@ -168,7 +204,7 @@ def clip_grad_norm(gradients: Iterable[Array], max_norm: float) -> float:
     returns ``norm``. A non-finite norm (a NaN or infinite gradient) raises
     ``FloatingPointError`` and leaves the gradients as they are."""
     max_norm = _rate(max_norm, "max_norm", positive=True)
-    grads = list({id(g): g for g in gradients}.values())
+    grads = _gradients(gradients, writeable=True)
     total = grad_norm(grads)
     scale = max_norm / (total + 1e-6)
     if scale < 1:

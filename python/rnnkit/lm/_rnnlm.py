@@ -14,11 +14,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import nn
+from .._checks import make_rng
 from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel
-from ._layers import Dropout, Embedding, Linear, log_softmax
+from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
 __all__ = ["RNNLanguageModel"]
 
@@ -56,8 +57,12 @@ class RNNLanguageModel(NeuralLanguageModel):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
+        vocab_size, embed = _size(vocab_size, "vocab_size"), _size(embed, "embed")
+        hidden, layers = _size(hidden, "hidden"), _size(layers, "layers")
         if cell not in _CELLS:
             raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
+        dropout = _fraction(dropout, "dropout")
+        dtype = _dtype(dtype)
         if tie_weights and embed != hidden:
             raise ValueError(
                 f"tie_weights needs embed == hidden, got embed={embed}, hidden={hidden}"
@@ -73,7 +78,7 @@ class RNNLanguageModel(NeuralLanguageModel):
             "dtype": np.dtype(dtype).name,
         }
         super().__init__(config, vocabulary, tokenizer)
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
         self.rnn = _CELLS[cell](
             embed,

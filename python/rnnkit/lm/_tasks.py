@@ -16,8 +16,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import nn
-from ._layers import Embedding, Linear, softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, clip_grad_norm
+from .._checks import make_rng
+from ._layers import Embedding, Linear, _size, softmax_cross_entropy
+from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm
 
 __all__ = ["Seq2Seq", "SequenceClassifier", "SequenceTagger"]
 
@@ -26,16 +27,35 @@ _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 IGNORE = -100
 
 
-def _pad(
-    sequences: Sequence[ArrayLike], fill: int = 0
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """``(ids [T, B], lengths [B])`` of the sequences padded with ``fill``."""
+def _sequences(
+    sequences: Any, name: str = "sequences", allow_empty: bool = False
+) -> list[NDArray[Any]]:
+    """Each item of ``sequences`` as a 1-D integer array (non-empty unless ``allow_empty``)."""
+    if isinstance(sequences, (str, bytes)) or not isinstance(sequences, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"{name} must be a sequence of 1-D integer id arrays, got {type(sequences).__name__}"
+        )
     arrays = [np.asarray(s) for s in sequences]
     if not arrays:
-        raise ValueError("no sequences")
+        raise ValueError(f"{name} must hold at least one sequence, got none")
     for i, a in enumerate(arrays):
-        if a.ndim != 1 or a.size == 0 or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"sequence {i} must be a non-empty 1-D array of integer ids")
+        if (
+            a.ndim != 1
+            or (a.size == 0 and not allow_empty)
+            or (a.size and not np.issubdtype(a.dtype, np.integer))
+        ):
+            what = "a 1-D array" if allow_empty else "a non-empty 1-D array"
+            raise ValueError(
+                f"sequence {i} of {name} must be {what} of integer ids, got {a.dtype} {a.shape}"
+            )
+    return arrays
+
+
+def _pad(
+    sequences: Sequence[ArrayLike], fill: int = 0, name: str = "sequences"
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(ids [T, B], lengths [B])`` of the sequences padded with ``fill``."""
+    arrays = _sequences(sequences, name)
     lengths = np.array([a.size for a in arrays], dtype=np.int64)
     ids = np.full((int(lengths.max()), len(arrays)), fill, dtype=np.int64)
     for b, a in enumerate(arrays):
@@ -91,6 +111,11 @@ class _Task:
     def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> float:
         raise NotImplementedError
 
+    def _check_pairs(self, inputs: list[NDArray[Any]], targets: Sequence[Any]) -> None:
+        """Checks the ids of ``inputs`` (whose shapes are checked) and ``targets`` before
+        training, so that a bad pair is refused before any step."""
+        raise NotImplementedError
+
     def parameters(self) -> list[tuple[Array, Array]]:
         seen: set[int] = set()
         out = []
@@ -123,13 +148,20 @@ class _Task:
     ) -> list[float]:
         """Trains on ``(inputs[i], targets[i])`` pairs, shuffled each epoch; returns the mean
         training loss of every epoch."""
-        if len(inputs) != len(targets) or not inputs:
+        for value, name in ((inputs, "inputs"), (targets, "targets")):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+                raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")
+        if len(inputs) != len(targets) or len(inputs) == 0:
             raise ValueError(
                 "inputs and targets must be non-empty and as many, got "
                 f"{len(inputs)} and {len(targets)}"
             )
+        epochs, batch_size = _size(epochs, "epochs"), _size(batch_size, "batch_size")
+        if clip is not None:
+            _rate(clip, "clip", positive=True)
+        self._check_pairs(_sequences(inputs, "inputs"), targets)
         opt = _optimizer(optimizer, self.parameters(), lr)
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         losses = []
         self.train()
         for _ in range(epochs):
@@ -167,9 +199,12 @@ class SequenceClassifier(_Task):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
+        vocab_size, num_classes = _size(vocab_size, "vocab_size"), _size(num_classes, "num_classes")
+        embed, hidden = _size(embed, "embed"), _size(hidden, "hidden")
+        layers = _size(layers, "layers")
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         self.vocab_size, self.num_classes, self.pooling, self.cell = (
             vocab_size,
             num_classes,
@@ -184,6 +219,15 @@ class SequenceClassifier(_Task):
 
     def _layers(self) -> list[Any]:
         return [self.embedding, self.rnn, self.head]
+
+    def _check_pairs(self, inputs: list[NDArray[Any]], targets: Sequence[Any]) -> None:
+        _check_ids(np.concatenate(inputs), self.vocab_size, "inputs")
+        labels = np.asarray(targets)
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(
+                f"targets must be one integer class id per input, got {labels.dtype} {labels.shape}"
+            )
+        _check_ids(labels, self.num_classes, "targets")
 
     def forward(self, sequences: Sequence[ArrayLike]) -> Array:
         """Class logits ``[B, K]``."""
@@ -248,7 +292,10 @@ class SequenceTagger(_Task):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        rng = np.random.default_rng(seed)
+        vocab_size, num_tags = _size(vocab_size, "vocab_size"), _size(num_tags, "num_tags")
+        embed, hidden = _size(embed, "embed"), _size(hidden, "hidden")
+        layers = _size(layers, "layers")
+        rng = make_rng(seed)
         self.vocab_size, self.num_tags = vocab_size, num_tags
         self.embedding, self.rnn = _encoder(
             vocab_size, embed, hidden, layers, cell, bidirectional, rng, dtype
@@ -257,6 +304,16 @@ class SequenceTagger(_Task):
 
     def _layers(self) -> list[Any]:
         return [self.embedding, self.rnn, self.head]
+
+    def _check_pairs(self, inputs: list[NDArray[Any]], targets: Sequence[Any]) -> None:
+        _check_ids(np.concatenate(inputs), self.vocab_size, "inputs")
+        for i, (x, tags) in enumerate(zip(inputs, _sequences(targets, "targets"), strict=True)):
+            if tags.size != x.size:
+                raise ValueError(
+                    f"targets[{i}] has {tags.size} tags for {x.size} inputs: every tag sequence "
+                    "must be as long as its input sequence"
+                )
+            _check_ids(tags, self.num_tags, f"targets[{i}]")
 
     def forward(self, sequences: Sequence[ArrayLike]) -> tuple[Array, NDArray[np.int64]]:
         """Tag logits ``[T, B, K]`` (zero rows past each sequence's end) and the lengths."""
@@ -303,10 +360,16 @@ class Seq2Seq(_Task):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
+        source_vocab = _size(source_vocab, "source_vocab")
+        target_vocab = _size(target_vocab, "target_vocab")
+        embed, hidden = _size(embed, "embed"), _size(hidden, "hidden")
+        layers = _size(layers, "layers")
         for value, name in ((bos, "bos"), (eos, "eos")):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
             if not 0 <= value < target_vocab:
                 raise ValueError(f"{name} must be a target id in [0, {target_vocab}), got {value}")
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         self.source_vocab, self.target_vocab, self.bos, self.eos = (
             source_vocab,
             target_vocab,
@@ -324,8 +387,13 @@ class Seq2Seq(_Task):
     def _layers(self) -> list[Any]:
         return [self.src_embedding, self.encoder, self.tgt_embedding, self.decoder, self.head]
 
+    def _check_pairs(self, inputs: list[NDArray[Any]], targets: Sequence[Any]) -> None:
+        _check_ids(np.concatenate(inputs), self.source_vocab, "inputs")
+        for i, t in enumerate(_sequences(targets, "targets", allow_empty=True)):
+            _check_ids(t, self.target_vocab, f"targets[{i}]")
+
     def _encode(self, sources: Sequence[ArrayLike]) -> Any:
-        ids, lengths = _pad(sources)
+        ids, lengths = _pad(sources, name="sources")
         _check_ids(ids, self.source_vocab, "source ids")
         _, state = self.encoder.forward(self.src_embedding(ids), lengths=lengths)
         return state
@@ -349,6 +417,7 @@ class Seq2Seq(_Task):
     ) -> list[NDArray[np.int64]]:
         """Greedy decoding of every source: the most probable token at each step, until
         ``eos`` (not included) or ``max_length`` tokens."""
+        max_length = _size(max_length, "max_length")
         self.eval()
         state = self._encode(sources)
         B = len(sources)

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._checks import make_rng
 from ..ngram import Vocabulary
 from ..text import Tokenizer
-from ._base import NeuralLanguageModel
-from ._layers import Dropout, Embedding, Linear, log_softmax
+from ._base import NeuralLanguageModel, _is_int
+from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
 __all__ = ["WindowLanguageModel"]
 
@@ -45,18 +46,22 @@ class WindowLanguageModel(NeuralLanguageModel):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        if not isinstance(context, int) or isinstance(context, bool) or context < 1:
+        vocab_size = _size(vocab_size, "vocab_size")
+        if not _is_int(context) or context < 1:
             raise ValueError(f"context must be an int >= 1, got {context!r}")
+        embed, hidden = _size(embed, "embed"), _size(hidden, "hidden")
+        dropout = _fraction(dropout, "dropout")
+        dtype = _dtype(dtype)
         config = {
             "vocab_size": int(vocab_size),
-            "context": context,
+            "context": int(context),
             "embed": int(embed),
             "hidden": int(hidden),
             "dropout": float(dropout),
             "dtype": np.dtype(dtype).name,
         }
         super().__init__(config, vocabulary, tokenizer)
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         self.embedding = Embedding(vocab_size, embed, dtype=dtype, seed=rng)
         self.hidden = Linear(context * embed, hidden, dtype=dtype, seed=rng)
         self.drop = Dropout(dropout, dtype=dtype, seed=rng)
@@ -96,6 +101,8 @@ class WindowLanguageModel(NeuralLanguageModel):
         """Every token of the stream with its ``context`` predecessors (padded with ``</s>``)."""
         C = self.config["context"]
         stream = np.concatenate([np.full(C, Vocabulary.EOS, dtype=np.int64), ids])
+        if ids.size == 0:
+            return np.zeros((0, C), dtype=np.int64), ids
         windows = np.lib.stride_tricks.sliding_window_view(stream[:-1], C)
         return windows, ids
 

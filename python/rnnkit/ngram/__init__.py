@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
+from .._checks import check_path
 from ._files import write_atomically
 
 __all__ = [
@@ -46,12 +47,30 @@ Sentences = str | bytes | Iterable[Sentence]
 _BATCH_SENTENCES = 65536
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
+# The highest order the C++ store handles (csrc/ngram: kMaxOrder).
+_MAX_ORDER = 64
+# count_of_counts asks the store for at most this many values; past the largest count the
+# rest are zeros, so a huge max_count costs no more than its output.
+_COUNT_OF_COUNTS_DIRECT = 256
+
+
+def _check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+def _check_n(n: Any, order: int) -> int:
+    """An n-gram order ``n`` in ``[1, order]`` (the messages of the C++ store's own check)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= order:
+        raise ValueError(f"n must be in [1, {order}], got {n}")
+    return int(n)
 
 
 def _check_word(word: Any, what: str = "a word") -> str:
@@ -149,6 +168,8 @@ class Vocabulary:
     EOS = 2
 
     def __init__(self, words: Iterable[str] = (), *, frozen: bool = False) -> None:
+        if isinstance(words, (str, bytes)) or not isinstance(words, Iterable):
+            raise TypeError(f"words must be an iterable of str words, got {type(words).__name__}")
         self._core = _core._Vocabulary()
         for word in words:
             self._core.add(_check_word(word))
@@ -235,7 +256,7 @@ class Vocabulary:
 
     def word(self, id: int) -> str:
         """The word of ``id``."""
-        return self._core.word(_check_int(id, "id", 0))
+        return self._core.word(_check_int(id, "id", 0, len(self) - 1))
 
     def encode(self, sentence: Sentence) -> NDArray[np.int32]:
         """The ids of one sentence (a string or a sequence of words); unknown words are 0.
@@ -252,8 +273,11 @@ class Vocabulary:
     def decode(self, ids: Iterable[int]) -> list[str]:
         """The words of ``ids``."""
         words = self._core.words()
+        arr = np.asarray(ids)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
         out = []
-        for i in np.asarray(ids).reshape(-1).tolist():
+        for i in arr.reshape(-1).tolist():
             if not 0 <= i < len(words):
                 raise ValueError(f"ids must be in [0, {len(words)}), got {i}")
             out.append(words[i])
@@ -289,6 +313,8 @@ class NgramCounts:
 
     def __init__(self, order: int, vocabulary: Vocabulary | None = None) -> None:
         order = _check_int(order, "order", 1)
+        if order > _MAX_ORDER:
+            raise ValueError(f"order must be in [1, {_MAX_ORDER}], got {order}")
         if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
             raise TypeError(
                 f"vocabulary must be a rnnkit.ngram.Vocabulary or None, got "
@@ -360,7 +386,7 @@ class NgramCounts:
 
     def size(self, n: int) -> int:
         """Number of distinct n-grams of order ``n``."""
-        return int(self._store.size(n))
+        return int(self._store.size(_check_n(n, self.order)))
 
     def __len__(self) -> int:
         """Distinct n-grams over all orders."""
@@ -368,11 +394,11 @@ class NgramCounts:
 
     def total(self, n: int) -> int:
         """Number of n-gram tokens of order ``n`` (the sum of its counts)."""
-        return int(self._store.total(n))
+        return int(self._store.total(_check_n(n, self.order)))
 
     def ngrams(self, n: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """The n-grams of order ``n`` as ``(ids [M, n] int32, counts [M] int64)``."""
-        ids, counts = self._store.ngrams(n)
+        ids, counts = self._store.ngrams(_check_n(n, self.order))
         return ids, counts.astype(np.int64)
 
     def items(self, n: int) -> Iterator[tuple[tuple[str, ...], int]]:
@@ -386,14 +412,20 @@ class NgramCounts:
         """N1+(. g) for every n-gram g of order ``n`` < ``order``, in :meth:`ngrams`'s order:
         how many distinct words were seen right before it (Kneser-Ney's continuation counts;
         ``<s>`` and n-grams starting with it have none)."""
-        return self._store.continuation_counts(n).astype(np.int64)
+        return self._store.continuation_counts(_check_n(n, self.order)).astype(np.int64)
 
     def count_of_counts(self, n: int, max_count: int = 4) -> NDArray[np.int64]:
         """``[N_1, ..., N_max_count]``: how many n-grams of order ``n`` were seen exactly k
         times (the statistics of Good-Turing and Kneser-Ney discounts)."""
-        return self._store.count_of_counts(n, _check_int(max_count, "max_count", 1)).astype(
-            np.int64
-        )
+        n = _check_n(n, self.order)
+        max_count = _check_int(max_count, "max_count", 1, 2**31 - 1)
+        if max_count <= _COUNT_OF_COUNTS_DIRECT:
+            return self._store.count_of_counts(n, max_count).astype(np.int64)
+        _, counts = self._store.ngrams(n)
+        known = int(min(max_count, counts.max(initial=1)))
+        out = np.zeros(max_count, dtype=np.int64)  # untouched pages: free until written
+        out[:known] = self._store.count_of_counts(n, known)
+        return out
 
     def merge(self, other: NgramCounts) -> NgramCounts:
         """Adds ``other``'s counts (same order) to this store; returns self. Merging is
@@ -424,14 +456,20 @@ class NgramCounts:
         the same for orders >= 2; unigrams are then kept), keeping any n-gram that is a prefix
         of a kept one; returns self."""
         if isinstance(min_counts, (int, np.integer)) and not isinstance(min_counts, bool):
-            values = [1] + [int(min_counts)] * (self.order - 1)
-        else:
-            values = [int(_check_int(v, "min_counts[i]", 0)) for v in min_counts]  # type: ignore[union-attr]
+            values = [1] + [_check_int(min_counts, "min_counts", 0)] * (self.order - 1)
+        elif isinstance(min_counts, Iterable) and not isinstance(min_counts, (str, bytes)):
+            values = [_check_int(v, f"min_counts[{i}]", 0) for i, v in enumerate(min_counts)]
             if len(values) != self.order:
                 raise ValueError(
                     f"min_counts must have one value per order ({self.order}), got {len(values)}"
                 )
-        self._store.prune([max(v, 0) for v in values])
+        else:
+            raise TypeError(
+                "min_counts must be an int or a sequence of ints (one per order), got "
+                f"{type(min_counts).__name__}"
+            )
+        # Counts are 64-bit: a larger minimum drops the same n-grams as 2**63 - 1.
+        self._store.prune([min(v, 2**63 - 1) for v in values])
         return self
 
     # ------------------------------------------------------------------ serialization
@@ -494,7 +532,7 @@ class NgramCounts:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NgramCounts:
         """The store :meth:`save` wrote to ``path``."""
-        return cls.from_bytes(Path(path).read_bytes())
+        return cls.from_bytes(Path(check_path(path)).read_bytes())
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (NgramCounts.from_bytes, (self.to_bytes(),))

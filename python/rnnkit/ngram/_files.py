@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._checks import check_path
+
 
 def _umask() -> int:
     """The process's umask, without changing it where Linux reports it (os.umask would set
@@ -28,7 +30,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     """Calls ``write(temporary path)``, then renames the temporary file over ``path``, with
     the permissions a new file gets (mkstemp's are private). On any error the temporary file
     is removed and ``path`` is untouched."""
-    target = Path(path)
+    target = Path(check_path(path))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:

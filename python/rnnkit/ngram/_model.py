@@ -13,7 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
-from . import NgramCounts, Vocabulary
+from .._checks import check_path, make_rng
+from . import NgramCounts, Vocabulary, _check_n
 from ._files import write_atomically
 
 __all__ = ["Evaluation", "NgramModel", "State", "estimate", "load_arpa"]
@@ -27,6 +28,40 @@ BACKED_OFF: dict[str, tuple[str, float] | None] = {
     "stupid_backoff": ("alpha", 0.4),
 }
 METHODS = INTERPOLATED + tuple(BACKED_OFF)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _words(value: Any, name: str) -> list[str]:
+    """Words given as a str (split at whitespace) or as a sequence of str."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        for word in value:
+            if not isinstance(word, str):
+                raise TypeError(f"{name} must hold str words, got {type(word).__name__}")
+        return list(value)
+    raise TypeError(
+        f"{name} must be a str of whitespace-separated words or a sequence of str, got "
+        f"{type(value).__name__}"
+    )
+
+
+def _check_top_k(top_k: Any) -> int | None:
+    if top_k is not None and (not _is_int(top_k) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    return None if top_k is None else int(top_k)
+
+
+def pow10(exponent: float) -> float:
+    """``10 ** exponent``, infinite past float64's range (the perplexity of a text with a
+    token the model gives a probability under 1e-308, such as a file's -1e30)."""
+    try:
+        return 10.0**exponent
+    except OverflowError:
+        return math.inf
 
 
 class Evaluation(NamedTuple):
@@ -48,7 +83,12 @@ class State:
     __slots__ = ("_entries",)
 
     def __init__(self, entries: tuple[int, ...] = ()) -> None:
+        if isinstance(entries, (str, bytes)) or not isinstance(entries, Iterable):
+            raise TypeError(f"entries must be a sequence of ints, got {type(entries).__name__}")
         self._entries = tuple(entries)
+        for entry in self._entries:
+            if not _is_int(entry):
+                raise TypeError(f"entries must hold ints, got {type(entry).__name__}")
 
     def __len__(self) -> int:
         """How many words of context the state keeps (the longest stored n-gram's length)."""
@@ -84,16 +124,14 @@ class NgramModel:
 
     def size(self, n: int) -> int:
         """Number of n-grams of order ``n`` stored."""
-        if not isinstance(n, int) or isinstance(n, bool):
-            raise TypeError(f"n must be an int, got {type(n).__name__}")
-        return int(self._model.size(n))
+        return int(self._model.size(_check_n(n, self.order)))
 
     def _ids(self, words: Sequence[str]) -> NDArray[np.int32]:
         return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
 
     def __getitem__(self, ngram: str | Sequence[str]) -> tuple[float, float]:
         """``(log10 prob, log10 backoff)`` of a stored n-gram (KeyError when absent)."""
-        words = ngram.split() if isinstance(ngram, str) else list(ngram)
+        words = _words(ngram, "ngram")
         if not words or any(w not in self.vocabulary for w in words):
             raise KeyError(ngram)
         found = self._model.get(self._ids(words))
@@ -110,7 +148,7 @@ class NgramModel:
 
     def ngrams(self, n: int) -> tuple[NDArray[np.int32], NDArray[np.float32], NDArray[np.float32]]:
         """``(ids [M, n], log10 probs [M], log10 backoffs [M])`` of the n-grams of order n."""
-        return self._model.ngrams(n)
+        return self._model.ngrams(_check_n(n, self.order))
 
     # ------------------------------------------------------------------ scoring
     def _encode(self, sentence: str | Sequence[str]) -> NDArray[np.int32]:
@@ -118,7 +156,7 @@ class NgramModel:
             # Tokenized in C++ (whitespace, newlines included, as kenlm splits); unknown -> 0.
             ids, _, _ = self.vocabulary._core.encode_text(sentence, False, False)
             return ids
-        if isinstance(sentence, Sequence):
+        if isinstance(sentence, Sequence) and not isinstance(sentence, (bytes, bytearray)):
             return self._ids(list(sentence))
         raise TypeError(
             f"sentence must be a str or a sequence of words, got {type(sentence).__name__}"
@@ -134,7 +172,9 @@ class NgramModel:
         the number ``kenlm.Model.score`` gives on the same ARPA file (summed in float32, as
         KenLM sums). Unknown words score as ``<unk>``."""
         if isinstance(sentence, str):
-            return float(self._model.score_text(self.vocabulary._core, sentence, bos, eos))
+            return float(
+                self._model.score_text(self.vocabulary._core, sentence, bool(bos), bool(eos))
+            )
         ids = self._encode(sentence)
         scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, False)
         return float(scores[0])
@@ -156,7 +196,7 @@ class NgramModel:
         """``10 ** (-score / (words + 1))`` with ``<s>`` and ``</s>``, as ``kenlm.Model``."""
         ids = self._encode(sentence)
         scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), True, True, False)
-        return 10.0 ** (-float(scores[0]) / (ids.size + 1))
+        return pow10(-float(scores[0]) / (ids.size + 1))
 
     def begin_state(self) -> State:
         """The state at the start of a sentence (after ``<s>``; a unigram model keeps no
@@ -191,21 +231,13 @@ class NgramModel:
         vocabulary word but ``<s>``), most probable first; the first ``top_k`` only when given.
         ``context``: a :class:`State`, or words that follow ``<s>`` (None: a sentence's start).
         The probabilities sum to 1. Computed in C++ on all threads."""
+        top_k = _check_top_k(top_k)
         if isinstance(context, State):
             state = context
         else:
             state = self.begin_state()
-            words = (
-                []
-                if context is None
-                else (context.split() if isinstance(context, str) else list(context))
-            )
-            for w in words:
+            for w in [] if context is None else _words(context, "context"):
                 _, _, state = self.full_score(state, w)
-        if top_k is not None and (
-            not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1
-        ):
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
         log_probs = self._model.distribution(list(state._entries))
         valid = np.flatnonzero(np.isfinite(log_probs))
         order = valid[np.argsort(-log_probs[valid], kind="stable")]
@@ -228,21 +260,22 @@ class NgramModel:
         when None); ``temperature=0`` takes the most probable. After ``</s>`` (which is
         returned as a word) the context starts again from ``<s>``; ``<unk>`` is never drawn.
         Returns the new words."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        if not _is_int(n) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
-            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if top_k is not None and (
-            not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1
+        if (
+            not isinstance(temperature, (int, float, np.integer, np.floating))
+            or isinstance(temperature, (bool, np.bool_))
+            or not 0 <= temperature < math.inf
         ):
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        rng = np.random.default_rng(seed)
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        top_k = _check_top_k(top_k)
+        rng = make_rng(seed)
         state = self.begin_state()
-        for w in prompt.split() if isinstance(prompt, str) else list(prompt):
+        for w in _words(prompt, "prompt"):
             _, _, state = self.full_score(state, w)
         words = self.vocabulary.words
         out: list[str] = []
-        for _ in range(n):
+        for _ in range(int(n)):
             log_probs = self._model.distribution(list(state._entries)).astype(np.float64)
             log_probs[Vocabulary.UNK] = -np.inf
             if temperature == 0:
@@ -289,14 +322,14 @@ class NgramModel:
             known += float(probs64[~oov_slot].sum())
             tokens += int(probs.size)
             oovs += int(unknown.sum())
-        perplexity = 10.0 ** (-total / tokens) if tokens else math.nan
+        perplexity = pow10(-total / tokens) if tokens else math.nan
         kept = tokens - oovs
         return Evaluation(
             log10_prob=total,
             tokens=tokens,
             oovs=oovs,
             perplexity=perplexity,
-            perplexity_without_oovs=10.0 ** (-known / kept) if kept else math.nan,
+            perplexity_without_oovs=pow10(-known / kept) if kept else math.nan,
         )
 
     def score_batch(
@@ -305,13 +338,27 @@ class NgramModel:
         """log10 probability of each sentence ``ids[offsets[s]:offsets[s + 1]]`` (int32 ids of
         this model's vocabulary, int64 offsets starting at 0), on all threads with the GIL
         released."""
-        scores, _, _ = self._run(np.asarray(ids), np.asarray(offsets), bos, eos, False)
+        ids = np.asarray(ids)
+        if ids.dtype == np.int32 and ids.ndim == 1 and ids.size:
+            low, high, size = int(ids.min()), int(ids.max()), self._model.vocab_size
+            if low < 0 or high >= size:
+                raise ValueError(
+                    f"ids must be in [0, {size}) (this model's vocabulary), got values in "
+                    f"[{low}, {high}]"
+                )
+        scores, _, _ = self._run(ids, np.asarray(offsets), bos, eos, False)
         return scores
 
     def logprob(self, word: str, context: Sequence[str] | str = (), base: float = 10) -> float:
         """log p(word | context) in ``base`` (10 by default; ``math.e`` for natural logs): the
         context's last ``order - 1`` words, with no ``<s>`` added (give it in the context)."""
-        history = context.split() if isinstance(context, str) else list(context)
+        if (
+            not isinstance(base, (int, float, np.integer, np.floating))
+            or isinstance(base, (bool, np.bool_))
+            or not (0 < base < math.inf and base != 1)
+        ):
+            raise ValueError(f"base must be a finite number > 0 other than 1, got {base!r}")
+        history = _words(context, "context")
         history = history[len(history) - (self.order - 1) :] if self.order > 1 else []
         ids = self._ids([*history, word])
         _, probs, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), False, False, True)
@@ -338,7 +385,7 @@ class NgramModel:
     def load(cls, path: str | os.PathLike[str]) -> NgramModel:
         """The model :meth:`save` wrote. A file that is not one, or is truncated, corrupted
         (checksum) or inconsistent raises ``ValueError`` naming the file."""
-        if not Path(path).is_file():
+        if not Path(check_path(path)).is_file():
             raise FileNotFoundError(f"no model file at {os.fspath(path)}")
         vocab = Vocabulary()
         try:
@@ -401,6 +448,7 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
         return _backed_off(counts, method, options)
     if options:
         raise TypeError(f"method {method!r} takes no options, got {', '.join(options)}")
+    _check_not_empty(counts)
     model, discounts, fallback = _core._NgramModel.interpolated(
         counts._store, len(counts.vocabulary), method
     )
@@ -416,6 +464,11 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
     out = NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
     out.discounts = [tuple(discounts[3 * k : 3 * k + 3]) for k in range(counts.order)]
     return out
+
+
+def _check_not_empty(counts: NgramCounts) -> None:
+    if counts.total(1) == 0:
+        raise ValueError("counts must hold at least one sentence, got an empty NgramCounts")
 
 
 def _backed_off(counts: NgramCounts, method: str, options: dict[str, Any]) -> NgramModel:
@@ -436,6 +489,7 @@ def _backed_off(counts: NgramCounts, method: str, options: dict[str, Any]) -> Ng
         if not valid:
             wanted = "in (0, 1]" if name == "alpha" else "a finite number > 0"
             raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    _check_not_empty(counts)
     kind = "add_k" if method == "laplace" else method
     model = _core._NgramModel.backed_off(counts._store, len(counts.vocabulary), kind, param)
     return NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
@@ -446,7 +500,7 @@ def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
     lines before ``\\data\\``, CRLF line ends), streaming, in C++. A malformed file raises
     ``ValueError`` naming the line (``path:line: message``); a missing ``<unk>`` gets log10
     probability -100, as KenLM gives it."""
-    if not Path(path).is_file():
+    if not Path(check_path(path)).is_file():
         raise FileNotFoundError(f"no ARPA file at {os.fspath(path)}")
     vocab = Vocabulary()
     try:
@@ -463,7 +517,7 @@ _BINARY_MAGIC = b"RNKMODEL"
 def load_model(path: str | os.PathLike[str]) -> NgramModel:
     """A model file of either kind: rnnkit's binary format (:meth:`NgramModel.save`, told by
     its first bytes) or ARPA (:func:`load_arpa`)."""
-    if not Path(path).is_file():
+    if not Path(check_path(path)).is_file():
         raise FileNotFoundError(f"no model file at {os.fspath(path)}")
     with open(path, "rb") as f:
         binary = f.read(len(_BINARY_MAGIC)) == _BINARY_MAGIC

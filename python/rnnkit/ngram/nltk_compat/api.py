@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import warnings
 from bisect import bisect
@@ -19,6 +20,13 @@ from .util import Grams
 from .vocabulary import Vocabulary
 
 __all__ = ["LanguageModel"]
+
+
+def _real(value: Any, name: str) -> float:
+    """A model's smoothing parameter as a float; TypeError (nltk's type) for a non-number."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
 
 
 def _random_generator(seed_or_generator: Any) -> random.Random:

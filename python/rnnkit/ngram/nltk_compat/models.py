@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import LanguageModel
+from .api import LanguageModel, _real
 
 __all__ = [
     "MLE",
@@ -34,7 +34,7 @@ class Lidstone(LanguageModel):
         self.gamma = gamma
 
     def _param(self) -> float:
-        return float(self.gamma)
+        return _real(self.gamma, "gamma")
 
 
 class Laplace(Lidstone):
@@ -56,7 +56,7 @@ class StupidBackoff(LanguageModel):
         self.alpha = alpha
 
     def _param(self) -> float:
-        return float(self.alpha)
+        return _real(self.alpha, "alpha")
 
 
 class InterpolatedLanguageModel(LanguageModel):
@@ -70,7 +70,7 @@ class InterpolatedLanguageModel(LanguageModel):
         super().__init__(order, **kwargs)
 
     def _param(self) -> float:
-        return float(self._discount)
+        return _real(self._discount, "discount")
 
 
 class WittenBellInterpolated(InterpolatedLanguageModel):
