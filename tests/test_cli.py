@@ -117,3 +117,38 @@ def test_binary_model_and_progress_bars(
     monkeypatch.setattr(sys, "stdin", io.StringIO("the cat\n"))
     assert main(["ngram", "query", str(bad)], io.StringIO()) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_low_memory_build_writes_the_same_binary_file(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 3)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    argv = ["ngram", "build", "-o", "3", "--text", str(corpus)]
+    out = io.StringIO()
+    low = [*argv, "--binary", str(tmp_path / "low.bin"), "--low-memory", "--temp-dir", str(scratch)]
+    assert main(low, out) == 0
+    assert "built and written in" in out.getvalue()
+    assert main([*argv, "--binary", str(tmp_path / "default.bin")], io.StringIO()) == 0
+    assert (tmp_path / "low.bin").read_bytes() == (tmp_path / "default.bin").read_bytes()
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--arpa", "m.arpa", "--binary", "m.bin"], "--low-memory writes --binary only; --arpa"),
+        (["--binary", "m.bin", "--prune", "2"], "--low-memory writes --binary only; --prune"),
+        (["--binary", "m.bin", "--method", "kn"], "--low-memory estimates mkn only"),
+        (["--arpa", "m.arpa"], "--low-memory writes --binary only; --arpa"),
+        (["--binary", "m.bin", "-o", "1"], "order must be in [2, 64], got 1"),
+    ],
+)
+def test_low_memory_build_refuses_what_it_cannot_do(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT)
+    argv = ["ngram", "build", "-o", "3", "--text", str(corpus), "--low-memory", *extra]
+    assert main(argv, io.StringIO()) == 1
+    assert message in capsys.readouterr().err

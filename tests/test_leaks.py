@@ -4,6 +4,8 @@ a warm-up of 1,000 calls that fills the pools and caches), error paths included.
 from __future__ import annotations
 
 import gc
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,13 +13,17 @@ import numpy as np
 import pytest
 import rnnkit
 from rnnkit import nn
-from rnnkit.lm import RNNLanguageModel, softmax_cross_entropy
-from rnnkit.ngram import NgramCounts, estimate
+from rnnkit.data import random_batches, sequential_batches
+from rnnkit.lm import Adam, RNNLanguageModel, load_model, softmax_cross_entropy
+from rnnkit.ngram import NgramCounts, NgramModel, estimate, load_arpa
 from rnnkit.ngram.nltk_compat import MLE
 from rnnkit.ngram.nltk_compat.preprocessing import padded_everygram_pipeline
+from rnnkit.text import WordTokenizer, build_vocabulary, decode, encode
 
 CALLS = 10_000
 WARM_UP = 1_000
+FILES = Path(tempfile.mkdtemp(prefix="rnnkit-leaks-"))  # the loaders' files
+REGRESSIONS = Path(__file__).resolve().parent.parent / "fuzz" / "regressions"
 
 
 def rss_bytes() -> int:
@@ -40,7 +46,7 @@ def raises(fn: Callable[[], object]) -> Callable[[], None]:
     def call() -> None:
         try:
             fn()
-        except (TypeError, ValueError, KeyError, RuntimeError):
+        except (TypeError, ValueError, KeyError, RuntimeError, ZeroDivisionError):
             return
         raise AssertionError("expected an error")
 
@@ -64,6 +70,29 @@ def make_cases() -> dict[str, Callable[[], object]]:
     logits = rng.standard_normal((5, 7), dtype=np.float32)
     targets = np.array([1, 2, 3, 4, 5])
 
+    model.save(FILES / "model.bin")
+    model.write_arpa(FILES / "model.arpa")
+    count_bytes = NgramCounts(3).update(text).to_bytes()
+    tokenizer = WordTokenizer()
+    vocabulary = build_vocabulary(text, tokenizer)
+    word_lm = RNNLanguageModel(
+        len(vocabulary), 4, 4, 1, vocabulary=vocabulary, tokenizer=tokenizer, seed=0
+    )
+    word_lm.save(FILES / "lm.npz")
+    stream = encode(text, vocabulary, tokenizer)
+    adam = Adam(lm.parameters(), lr=1e-3)
+    damaged = {p.parent.name: p for p in sorted(REGRESSIONS.glob("*/*"))}
+
+    def estimate_mkn() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the discounts' fallback on so little data
+            estimate(NgramCounts(3).update(text), "mkn")
+
+    def adam_step() -> None:
+        for _, grad in lm.parameters():
+            grad.fill(0.01)
+        adam.step()
+
     def nn_step() -> None:
         lstm.zero_grad()
         lstm.forward(x)
@@ -80,12 +109,33 @@ def make_cases() -> dict[str, Callable[[], object]]:
         "nltk_compat score": lambda: nltk.score("cat", ["the"]),
         "lm loss": lambda: lm.loss(np.array([[1, 2], [3, 4]]), np.array([[2, 3], [4, 5]])),
         "softmax_cross_entropy": lambda: softmax_cross_entropy(logits, targets),
+        "NgramModel.load (binary)": lambda: NgramModel.load(FILES / "model.bin"),
+        "load_arpa": lambda: load_arpa(FILES / "model.arpa"),
+        "NgramCounts.from_bytes": lambda: NgramCounts.from_bytes(count_bytes),
+        "estimate mkn": estimate_mkn,
+        "text encode/decode": lambda: decode(
+            encode("the cat ran", vocabulary, tokenizer), vocabulary, tokenizer
+        ),
+        "data batches": lambda: (
+            list(sequential_batches(stream, 4, 5)),
+            list(random_batches(stream, 4, 5, seed=1)),
+        ),
+        "Adam step": adam_step,
+        "lm load_model": lambda: load_model(FILES / "lm.npz"),
+        "lm generate": lambda: word_lm.generate("the cat", 5, seed=1),
         "error: dtype": raises(
             lambda: rnnkit.lstm_forward(x.astype(np.float64), None, None, w4, w4)
         ),
         "error: shape": raises(lambda: rnnkit.gru_forward(x, None, w4, w4)),
         "error: ngram word": raises(lambda: model.score_batch(ids.astype(np.int64), offsets)),
         "error: nltk lookup": raises(lambda: nltk.score(3, None)),  # type: ignore[arg-type]
+        "error: damaged ARPA": raises(lambda: load_arpa(damaged["arpa"])),
+        "error: damaged binary model": raises(lambda: NgramModel.load(damaged["binary_model"])),
+        "error: damaged count bytes": raises(
+            lambda: NgramCounts.from_bytes(damaged["counts_bytes"].read_bytes())
+        ),
+        "error: damaged checkpoint": raises(lambda: load_model(damaged["lm_checkpoint"])),
+        "error: data": raises(lambda: list(sequential_batches(stream, 0, 5))),
     }
 
 

@@ -51,6 +51,26 @@ py::array_t<T, py::array::c_style> vector_arg(py::handle obj, const char* name,
     return py::array_t<T, py::array::c_style>::ensure(arr);
 }
 
+// The (ids int32, offsets int64 [S + 1]) of sentences, offsets within ids (the values are
+// checked by NgramCounts::check_sentences).
+std::pair<py::array_t<std::int32_t, py::array::c_style>,
+          py::array_t<std::int64_t, py::array::c_style>>
+sentence_arrays(py::handle ids_obj, py::handle offsets_obj) {
+    auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
+    auto offsets = vector_arg<std::int64_t>(offsets_obj, "offsets", "int64");
+    if (offsets.size() < 1) {
+        throw py::value_error(
+            "offsets must hold at least one value (the start of the first sentence), got an "
+            "empty array");
+    }
+    const std::int64_t last = offsets.at(offsets.size() - 1);
+    if (last > ids.size()) {
+        throw py::value_error("offsets[-1] = " + std::to_string(last) +
+                              " is past the end of ids (size " + std::to_string(ids.size()) + ")");
+    }
+    return {std::move(ids), std::move(offsets)};
+}
+
 int order_arg(const NgramCounts& c, py::handle n_obj) {
     if (!py::isinstance<py::int_>(n_obj) || py::isinstance<py::bool_>(n_obj)) {
         throw py::type_error("n must be an int, got " + type_name(n_obj));
@@ -202,19 +222,7 @@ void register_ngram(py::module_& m) {
         .def(
             "add",
             [](NgramCounts& c, py::handle ids_obj, py::handle offsets_obj, bool pad) {
-                const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
-                const auto offsets = vector_arg<std::int64_t>(offsets_obj, "offsets", "int64");
-                if (offsets.size() < 1) {
-                    throw py::value_error(
-                        "offsets must hold at least one value (the start of the first "
-                        "sentence), got an empty array");
-                }
-                const std::int64_t last = offsets.at(offsets.size() - 1);
-                if (last > ids.size()) {
-                    throw py::value_error("offsets[-1] = " + std::to_string(last) +
-                                          " is past the end of ids (size " +
-                                          std::to_string(ids.size()) + ")");
-                }
+                const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
                 c.add_sentences(ids.data(), offsets.data(), offsets.size() - 1, threads, pad);
@@ -644,6 +652,25 @@ void register_ngram(py::module_& m) {
         py::arg("path"), py::arg("vocabulary"),
         "A binary model file's model; the (fresh) vocabulary gets its words.");
 
+    m.def(
+        "_build_binary_model",
+        [](py::handle ids_obj, py::handle offsets_obj, int order, const Vocabulary& vocab,
+           const std::string& path, const std::string& temp_dir) {
+            const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
+            std::vector<float> discounts;
+            std::vector<int> fallback;
+            {
+                const int threads = get_num_threads();
+                py::gil_scoped_release release;
+                NgramModel::build_binary(ids.data(), offsets.data(), offsets.size() - 1, order,
+                                         vocab, path, temp_dir, threads, &discounts, &fallback);
+            }
+            return py::make_tuple(discounts, fallback);
+        },
+        py::arg("ids"), py::arg("offsets"), py::arg("order"), py::arg("vocabulary"),
+        py::arg("path"), py::arg("temp_dir"),
+        "Modified Kneser-Ney of the sentences written to a binary model file in bounded memory "
+        "(temporary files in temp_dir): (discounts, fallback orders).");
     m.def(
         "_read_arpa",
         [](const std::string& path, Vocabulary& vocab) {

@@ -93,9 +93,8 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
     }
 }
 
-void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
-                                std::int64_t num_sentences, int threads, bool pad) {
-    // Validate everything first, so that an error leaves the store unchanged.
+std::uint32_t NgramCounts::check_sentences(const std::int32_t* ids, const std::int64_t* offsets,
+                                           std::int64_t num_sentences, bool pad) {
     if (num_sentences < 0) throw std::invalid_argument("the number of sentences is negative");
     if (num_sentences > 0 && offsets[0] < 0) {
         throw std::invalid_argument("offsets[0] must be >= 0, got " + std::to_string(offsets[0]));
@@ -120,6 +119,13 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
             top_word = std::max(top_word, static_cast<std::uint32_t>(w));
         }
     }
+    return top_word;
+}
+
+void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
+                                std::int64_t num_sentences, int threads, bool pad) {
+    // Validate everything first, so that an error leaves the store unchanged.
+    const std::uint32_t top_word = check_sentences(ids, offsets, num_sentences, pad);
     if (num_sentences == 0) return;
     ensure_unigram(top_word);  // sized before the threads write into it
     // One thread per owned partition at most; small inputs stay on the calling thread.

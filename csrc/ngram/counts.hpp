@@ -65,6 +65,9 @@ public:
     // allowed anywhere): nltk.lm's counts of everygrams of sentences it padded itself.
     void add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
                        std::int64_t num_sentences, int threads = 1, bool pad = true);
+    // add_sentences's checks (std::invalid_argument); the largest id (at least </s>).
+    static std::uint32_t check_sentences(const std::int32_t* ids, const std::int64_t* offsets,
+                                         std::int64_t num_sentences, bool pad);
     // Adds counts[r] to the n-gram words[r * n : r * n + n] for r < rows (ids >= 0), creating
     // every n-gram inside it (each of its substrings) that is not stored yet, with count 0:
     // the store stays closed under prefixes and suffixes, so that suffix links and context

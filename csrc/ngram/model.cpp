@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/parallel.hpp"
+#include "ngram/smoothing.hpp"
 #include "ngram/table.hpp"
 
 namespace rnnkit::ngram {
@@ -98,14 +99,15 @@ void NgramModel::rebuild_table(Order& o, std::size_t size) {
     for (std::size_t e = 0; e < o.entries.size(); ++e) place(o, e);
 }
 
+void NgramModel::compact_order(Order& o) {
+    o.entries.shrink_to_fit();
+    rebuild_table(o,
+                  static_cast<std::size_t>(static_cast<double>(o.entries.size()) / kMaxLoad) + 2);
+}
+
 void NgramModel::compact() {
     for (Partition& part : parts_) {
-        for (Order& o : part.orders) {
-            o.entries.shrink_to_fit();
-            const auto size =
-                static_cast<std::size_t>(static_cast<double>(o.entries.size()) / kMaxLoad) + 2;
-            rebuild_table(o, size);
-        }
+        for (Order& o : part.orders) compact_order(o);
     }
 }
 
@@ -355,6 +357,97 @@ using Words = std::vector<std::uint32_t>;
 
 }  // namespace
 
+Smoother::Smoother(NgramModel::Smoothing method, const std::vector<CountOfCounts>& stats,
+                   std::vector<float>* discounts, std::vector<int>* fallback)
+    : witten_bell_(method == NgramModel::Smoothing::WittenBell), D_(stats.size()) {
+    const int N = static_cast<int>(stats.size());
+    const bool witten_bell = witten_bell_;
+    auto& D = D_;
+    discounts->clear();
+    fallback->clear();
+    for (int k = 1; k <= N; ++k) {
+        const auto& h = stats[static_cast<std::size_t>(k - 1)];
+        auto& d = D[static_cast<std::size_t>(k - 1)];
+        d[0] = 0.0f;
+        if (witten_bell) {
+            d = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int j = 1; j <= 3; ++j) discounts->push_back(0.0f);
+            continue;
+        }
+        if (method != NgramModel::Smoothing::ModifiedKneserNey) {
+            // One discount, D = n1 / (n1 + 2 n2) (Ney, Essen and Kneser), in (0, 1] when there
+            // are singletons.
+            const float one =
+                static_cast<float>(h[1]) /
+                static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
+            if (h[1] > 0 && one > 0.0f && one <= 1.0f) {
+                d = {0.0f, one, one, one};
+            } else {
+                d = {0.0f, 0.5f, 0.5f, 0.5f};
+                fallback->push_back(k);
+            }
+            for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
+            continue;
+        }
+        bool ok = true;
+        const float y =
+            static_cast<float>(h[1]) /
+            static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
+        for (int j = 1; j <= 3 && ok; ++j) {
+            if (h[static_cast<std::size_t>(j)] == 0) {
+                ok = false;
+                break;
+            }
+            d[static_cast<std::size_t>(j)] =
+                static_cast<float>(j) - ((static_cast<float>(j + 1) * y) *
+                                         static_cast<float>(h[static_cast<std::size_t>(j + 1)])) /
+                                            static_cast<float>(h[static_cast<std::size_t>(j)]);
+            if (!(d[static_cast<std::size_t>(j)] >= 0.0f &&
+                  d[static_cast<std::size_t>(j)] <= static_cast<float>(j)))
+                ok = false;
+        }
+        if (!ok) {
+            d = {0.0f, 0.5f, 1.0f, 1.5f};
+            fallback->push_back(k);
+        }
+        for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
+    }
+}
+
+std::vector<float> NgramModel::set_unigrams(const Smoother& smooth,
+                                            const std::vector<std::uint64_t>& raw1,
+                                            const std::vector<std::uint64_t>& a1,
+                                            std::vector<std::size_t>& present) {
+    const std::size_t V_ids = unigram_prob_.size();
+    // One context (the empty history).
+    Context empty;
+    for (std::size_t w = 0; w < V_ids; ++w) {
+        if (raw1[w] > 0 || w == kUnk) present.push_back(w);
+    }
+    std::size_t types_without_bos = 0;
+    for (std::size_t w : present) {
+        if (w != kBos) ++types_without_bos;
+        empty.add(a1[w]);
+    }
+    const float gamma0 = smooth.weight(1, empty);
+    const float uniform = static_cast<float>(1.0 / static_cast<float>(types_without_bos));
+    std::vector<float> p1(V_ids, 0.0f);
+    for (std::size_t w : present) {
+        unigram_present_[w] = 1;
+        float prob;
+        if (w == kBos) {
+            prob = 1.0f;
+        } else {
+            const float u =
+                a1[w] == 0 ? 0.0f : smooth.discounted(1, a1[w]) / smooth.denominator(empty);
+            prob = u + gamma0 * uniform;
+        }
+        p1[w] = prob;
+        unigram_prob_[w] = std::min(0.0f, std::log10(prob));
+    }
+    return p1;
+}
+
 NgramModel NgramModel::with_structure(const NgramCounts& counts, std::int64_t vocab_size) {
     if (counts.word_bound() > vocab_size) {
         throw std::invalid_argument("the counts hold ids up to " +
@@ -381,7 +474,6 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
                                     std::vector<int>* fallback) {
     const bool kneser_ney =
         method == Smoothing::ModifiedKneserNey || method == Smoothing::KneserNey;
-    const bool witten_bell = method == Smoothing::WittenBell;
     const int N = counts.order();
     NgramModel model = with_structure(counts, vocab_size);
     const auto V_ids = static_cast<std::size_t>(vocab_size);
@@ -437,11 +529,7 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
     a1[kBos] = 0;  // nothing precedes <s>; lmplz gives it 0 (at order 1 too)
 
     // 2. Count-of-counts (with lmplz's substitution) and discounts.
-    std::vector<std::array<std::uint64_t, 5>> stats(static_cast<std::size_t>(N), {0, 0, 0, 0, 0});
-    const auto tally = [](std::array<std::uint64_t, 5>& h, std::uint64_t value, int delta) {
-        if (value <= 4)
-            h[value] = static_cast<std::uint64_t>(static_cast<std::int64_t>(h[value]) + delta);
-    };
+    std::vector<CountOfCounts> stats(static_cast<std::size_t>(N), {0, 0, 0, 0, 0});
     for (std::size_t w = 0; w < V_ids; ++w) {
         if (raw1[w] > 0 || w == kUnk) tally(stats[0], a1[w], 1);
     }
@@ -513,119 +601,12 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
             tally(stats[static_cast<std::size_t>(k - 1)], raw, 1);
         }
     }
-    std::vector<std::array<float, 4>> D(static_cast<std::size_t>(N));
-    discounts->clear();
-    fallback->clear();
-    for (int k = 1; k <= N; ++k) {
-        const auto& h = stats[static_cast<std::size_t>(k - 1)];
-        auto& d = D[static_cast<std::size_t>(k - 1)];
-        d[0] = 0.0f;
-        if (witten_bell) {
-            d = {0.0f, 0.0f, 0.0f, 0.0f};
-            for (int j = 1; j <= 3; ++j) discounts->push_back(0.0f);
-            continue;
-        }
-        if (method != Smoothing::ModifiedKneserNey) {
-            // One discount, D = n1 / (n1 + 2 n2) (Ney, Essen and Kneser), in (0, 1] when there
-            // are singletons.
-            const float one =
-                static_cast<float>(h[1]) /
-                static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
-            if (h[1] > 0 && one > 0.0f && one <= 1.0f) {
-                d = {0.0f, one, one, one};
-            } else {
-                d = {0.0f, 0.5f, 0.5f, 0.5f};
-                fallback->push_back(k);
-            }
-            for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
-            continue;
-        }
-        bool ok = true;
-        const float y =
-            static_cast<float>(h[1]) /
-            static_cast<float>(static_cast<double>(h[1]) + 2.0 * static_cast<double>(h[2]));
-        for (int j = 1; j <= 3 && ok; ++j) {
-            if (h[static_cast<std::size_t>(j)] == 0) {
-                ok = false;
-                break;
-            }
-            d[static_cast<std::size_t>(j)] =
-                static_cast<float>(j) - ((static_cast<float>(j + 1) * y) *
-                                         static_cast<float>(h[static_cast<std::size_t>(j + 1)])) /
-                                            static_cast<float>(h[static_cast<std::size_t>(j)]);
-            if (!(d[static_cast<std::size_t>(j)] >= 0.0f &&
-                  d[static_cast<std::size_t>(j)] <= static_cast<float>(j)))
-                ok = false;
-        }
-        if (!ok) {
-            d = {0.0f, 0.5f, 1.0f, 1.5f};
-            fallback->push_back(k);
-        }
-        for (int j = 1; j <= 3; ++j) discounts->push_back(d[static_cast<std::size_t>(j)]);
-    }
-    // u(hw)'s denominator: sum of the counts after h (Witten-Bell: plus T).
-    const auto denominator = [&](std::uint64_t den, std::uint64_t n1, std::uint64_t n2,
-                                 std::uint64_t n3) {
-        return static_cast<float>(witten_bell ? den + n1 + n2 + n3 : den);
-    };
-    const auto discounted = [&](int k, std::uint64_t value) {
-        if (witten_bell) return static_cast<float>(value);
-        const auto& d = D[static_cast<std::size_t>(k - 1)];
-        return static_cast<float>(value) - d[std::min<std::uint64_t>(value, 3)];
-    };
-    // The weight of the lower order in a context: gamma = (D1 N1 + D2 N2 + D3 N3+) / den with
-    // discounts; Witten-Bell: T / (den + T), T = N1+(h .) the number of distinct words seen after
-    // h.
-    const auto weight = [&](int k, std::uint64_t den, std::uint64_t n1, std::uint64_t n2,
-                            std::uint64_t n3) {
-        if (witten_bell) {
-            const float types = static_cast<float>(n1 + n2 + n3);
-            return types / (static_cast<float>(den) + types);
-        }
-        const auto& d = D[static_cast<std::size_t>(k - 1)];
-        const float numerator =
-            ((0.0f + d[1] * static_cast<float>(n1)) + d[2] * static_cast<float>(n2)) +
-            d[3] * static_cast<float>(n3);
-        return numerator / static_cast<float>(den);
-    };
+    const Smoother smooth(method, stats, discounts, fallback);
 
     // 3-5, order by order from the unigrams up. Context statistics of the entries of order
     // k-1 come from their extensions at order k.
-    struct Context {
-        std::uint64_t den = 0, n1 = 0, n2 = 0, n3 = 0;
-    };
-    // Unigrams: one context (the empty history).
-    Context empty;
     std::vector<std::size_t> present;
-    for (std::size_t w = 0; w < V_ids; ++w) {
-        if (raw1[w] > 0 || w == kUnk) present.push_back(w);
-    }
-    std::size_t types_without_bos = 0;
-    for (std::size_t w : present) {
-        if (w != kBos) ++types_without_bos;
-        const std::uint64_t v = a1[w];
-        empty.den += v;
-        if (v == 1) ++empty.n1;
-        if (v == 2) ++empty.n2;
-        if (v >= 3) ++empty.n3;
-    }
-    const float gamma0 = weight(1, empty.den, empty.n1, empty.n2, empty.n3);
-    const float uniform = static_cast<float>(1.0 / static_cast<float>(types_without_bos));
-    std::vector<float> p1(V_ids, 0.0f);
-    for (std::size_t w : present) {
-        model.unigram_present_[w] = 1;
-        float prob;
-        if (w == kBos) {
-            prob = 1.0f;
-        } else {
-            const float u = a1[w] == 0 ? 0.0f
-                                       : discounted(1, a1[w]) /
-                                             denominator(empty.den, empty.n1, empty.n2, empty.n3);
-            prob = u + gamma0 * uniform;
-        }
-        p1[w] = prob;
-        model.unigram_prob_[w] = std::min(0.0f, std::log10(prob));
-    }
+    const std::vector<float> p1 = model.set_unigrams(smooth, raw1, a1, present);
     // Probabilities of the previous order, by partition and entry (order 1: p1 by id).
     std::vector<std::vector<float>> below_prob;
     for (int n = 2; n <= N; ++n) {
@@ -645,19 +626,14 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
             const auto& an = a[static_cast<std::size_t>(n - 2)][p];
             for (std::size_t e = 0; e < o.word.size(); ++e) {
                 Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
-                const std::uint64_t v = an[e];
-                c.den += v;
-                if (v == 1) ++c.n1;
-                if (v == 2) ++c.n2;
-                if (v >= 3) ++c.n3;
+                c.add(an[e]);
             }
         });
         // Backoffs of order n-1 (as contexts of order n).
         if (n == 2) {
             for (std::size_t w : present) {
                 const Context& c = ctx1[w];
-                model.unigram_backoff_[w] =
-                    c.den == 0 ? 0.0f : std::log10(weight(2, c.den, c.n1, c.n2, c.n3));
+                model.unigram_backoff_[w] = c.den == 0 ? 0.0f : std::log10(smooth.weight(2, c));
             }
         } else {
             each_partition([&](std::size_t p) {
@@ -665,7 +641,7 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
                 for (std::size_t e = 0; e < lower.size(); ++e) {
                     const Context& c = ctx[p][e];
                     lower.entries[e].log_backoff =
-                        c.den == 0 ? 0.0f : std::log10(weight(n, c.den, c.n1, c.n2, c.n3));
+                        c.den == 0 ? 0.0f : std::log10(smooth.weight(n, c));
                 }
             });
         }
@@ -679,8 +655,8 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
             probs[p].resize(o.word.size());
             for (std::size_t e = 0; e < o.word.size(); ++e) {
                 const Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
-                const float u = discounted(n, an[e]) / denominator(c.den, c.n1, c.n2, c.n3);
-                const float g = weight(n, c.den, c.n1, c.n2, c.n3);
+                const float u = smooth.discounted(n, an[e]) / smooth.denominator(c);
+                const float g = smooth.weight(n, c);
                 const EntryRef s = links[e];
                 const float lower =
                     s.partition < 0 ? p1[s.index]

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@
 #include "ngram/vocab.hpp"
 
 namespace rnnkit::ngram {
+
+class Smoother;  // smoothing.hpp
 
 // A slot of the model's hash tables holds entry index + 1 (0: empty); in a table of at most
 // kTaggedSlots slots, the top 32 - kIndexBits bits hold bits of the key's hash.
@@ -114,6 +117,16 @@ public:
     //   StupidBackoff: S(w | h) = c(hw) / c(h .), backoff log10 alpha on every context (Brants
     //                  et al. 2007; scores, not probabilities).
     enum class Backoff { Mle, AddK, StupidBackoff };
+
+    // Modified Kneser-Ney exactly as interpolated() estimates it from the counts of the
+    // sentences ids/offsets (padded as NgramCounts::add_sentences pads them; order >= 2),
+    // written straight to the binary model file `path` (save_binary's very bytes) without
+    // holding the counts or the model in memory (stream_build.cpp): the counts one partition
+    // at a time, then the model one order at a time, through files in `temp_dir`.
+    static void build_binary(const std::int32_t* ids, const std::int64_t* offsets,
+                             std::int64_t num_sentences, int order, const Vocabulary& vocab,
+                             const std::string& path, const std::string& temp_dir, int threads,
+                             std::vector<float>* discounts, std::vector<int>* fallback);
     static NgramModel backed_off(const NgramCounts& counts, std::int64_t vocab_size, Backoff method,
                                  double param);
 
@@ -153,6 +166,18 @@ private:
     static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
     static void place(Order& o, std::size_t index);
     static void rebuild_table(Order& o, std::size_t size);
+    // The interpolated unigrams (model.cpp, step 4 at order 1) from the raw and adjusted
+    // counts by id: sets their probabilities and presence, returns the linear probabilities
+    // and puts the ids that have a unigram in `present`.
+    std::vector<float> set_unigrams(const Smoother& smooth, const std::vector<std::uint64_t>& raw1,
+                                    const std::vector<std::uint64_t>& a1,
+                                    std::vector<std::size_t>& present);
+    // compact() of one order's table.
+    static void compact_order(Order& o);
+    // save_binary's file, the n-gram tables of partition p and order n given by part(p, n) in
+    // the file's order (so that they need not all be in memory).
+    void save_binary_parts(const std::string& path, const Vocabulary& vocab,
+                           const std::function<const Order&(std::size_t, int)>& part) const;
 
     int order_;
     std::vector<float> unigram_prob_;     // by id; -inf... absent ids get <unk>'s

@@ -206,6 +206,13 @@ private:
 }  // namespace
 
 void NgramModel::save_binary(const std::string& path, const Vocabulary& vocab) const {
+    save_binary_parts(path, vocab,
+                      [&](std::size_t p, int n) -> const Order& { return parts_[p].at(n); });
+}
+
+void NgramModel::save_binary_parts(
+    const std::string& path, const Vocabulary& vocab,
+    const std::function<const Order&(std::size_t, int)>& part) const {
     if (!little_endian())
         throw std::runtime_error("binary models are written on little-endian hosts only");
     if (vocab.size() != vocab_size()) {
@@ -229,8 +236,9 @@ void NgramModel::save_binary(const std::string& path, const Vocabulary& vocab) c
     out.array(unigram_prob_);
     out.array(unigram_backoff_);
     out.array(unigram_present_);
-    for (const Partition& part : parts_) {
-        for (const Order& o : part.orders) {
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+        for (int n = 2; n <= order_; ++n) {
+            const Order& o = part(p, n);
             out.array(o.entries);
             out.array(o.slots);
         }

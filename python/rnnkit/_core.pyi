@@ -233,6 +233,14 @@ class _NgramModel:
 def _read_arpa(path: str, vocabulary: _Vocabulary) -> _NgramModel: ...
 def _format_float32(value: float) -> str: ...
 def _load_binary_model(path: str, vocabulary: _Vocabulary) -> _NgramModel: ...
+def _build_binary_model(
+    ids: NDArray[np.int32],
+    offsets: NDArray[np.int64],
+    order: int,
+    vocabulary: _Vocabulary,
+    path: str,
+    temp_dir: str,
+) -> tuple[list[float], list[int]]: ...
 def _gemm(
     a: NDArray[np.floating],
     b: NDArray[np.floating],

@@ -119,6 +119,27 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _build_low_memory(args: argparse.Namespace, out: TextIO) -> int:
+    from .ngram import build_binary
+
+    for given, name in ((args.arpa, "--arpa"), (args.prune, "--prune"), (args.k, "--k")):
+        if given:
+            raise ValueError(f"--low-memory writes --binary only; {name} needs the default build")
+    if args.alpha is not None or args.method != "mkn":
+        raise ValueError("--low-memory estimates mkn only")
+    if not args.binary:
+        raise ValueError("--low-memory needs --binary: where to write the model")
+    text = Path(args.text).read_bytes() if args.text else sys.stdin.buffer.read()
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        build_binary(text, args.binary, args.order, temp_dir=args.temp_dir)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(f"built and written in {time.perf_counter() - start:.2f} s to {args.binary}", file=out)
+    return 0
+
+
 def _query(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import load_model
     from .ngram._model import pow10
@@ -190,6 +211,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MIN",
         help="drop n-grams of orders 2, 3, ... seen fewer than MIN times before estimating "
         "(the last value repeats for higher orders)",
+    )
+    build.add_argument(
+        "--low-memory",
+        action="store_true",
+        help="write the binary model (mkn only) without holding the counts or the model in "
+        "memory: the same file, through temporary files (rnnkit.ngram.build_binary)",
+    )
+    build.add_argument(
+        "--temp-dir", help="where --low-memory puts its temporary files (default: --binary's)"
     )
     query = commands.add_parser("query", help="score stdin, one sentence per line")
     query.add_argument("model", help="an ARPA file or a binary model (rnnkit ngram build --binary)")
@@ -422,6 +452,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 raise ValueError(f"--order must be >= 1, got {args.order}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
+            if args.low_memory:
+                return _build_low_memory(args, stream)
             return _build(args, stream)
         return _query(args, stream)
     except (ValueError, TypeError, OSError, FloatingPointError) as error:

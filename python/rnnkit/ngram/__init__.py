@@ -33,6 +33,7 @@ __all__ = [
     "NgramModel",
     "State",
     "Vocabulary",
+    "build_binary",
     "estimate",
     "load_arpa",
     "load_model",
@@ -566,4 +567,12 @@ class NgramCounts:
         )
 
 
-from ._model import Evaluation, NgramModel, State, estimate, load_arpa, load_model  # noqa: E402 (needs the classes above)
+from ._model import (  # noqa: E402 (needs the classes above)
+    Evaluation,
+    NgramModel,
+    State,
+    build_binary,
+    estimate,
+    load_arpa,
+    load_model,
+)

@@ -1,0 +1,424 @@
+// Modified Kneser-Ney from sentences straight to a binary model file, in bounded memory
+// (issue 5: lmplz's 1.24 GiB for the 20 M-token corpus at order 5, where the count store and
+// the model held at once take 4.4 GiB).
+//
+// NgramModel::interpolated() holds the whole count store, its suffix links and the whole
+// model. Here:
+//   A. The counts, one partition at a time (each of the kPartitions partitions holds the
+//      n-grams that start with its words, NgramCounts' own split), from one walk over the ids
+//      per partition. The same walk records, for every n-gram g of order n < N that starts in
+//      the partition, the distinct words seen right before it (as (g, word) keys in a hash
+//      set): g's left extensions, which interpolated() finds through suffix links across
+//      partitions. Each partition's adjusted counts go to a file, with its share of the
+//      count-of-counts.
+//   B. The discounts, and the unigrams (all in memory: one value per word).
+//   C. The model, one order n = 2..N at a time, partition by partition: the probabilities of
+//      order n need those of order n-1 (the suffix of each n-gram, in any partition), so order
+//      n-1 of every partition is held (entries with their hash tables, linear probabilities,
+//      suffix links) while order n is computed from the files and written to others; order
+//      n-1, whose backoffs come from order n's context statistics, is then final.
+// The binary file is then assembled from the final tables in save_binary's order. Every
+// number is computed by the same float32 expressions, in the same order, as interpolated()
+// (smoothing.hpp), and the tables get the same entries in the same order (each partition's
+// n-grams in corpus order), so the file is byte for byte the one save_binary writes for
+// interpolated()'s model: the tests compare them.
+//
+// Peak memory: the ids, two partitions' counts during A (one per thread), and during C the
+// largest order held (about 34 bytes per n-gram) plus a partition's share of the next.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/parallel.hpp"
+#include "ngram/counts.hpp"
+#include "ngram/model.hpp"
+#include "ngram/smoothing.hpp"
+#include "ngram/table.hpp"
+
+namespace rnnkit::ngram {
+
+namespace {
+
+constexpr std::uint32_t kNoWord = ~std::uint32_t{0};
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+// A temporary file of arrays written and read back whole, in the order written.
+class Spill {
+public:
+    Spill(std::string path, const char* mode)
+        : path_(std::move(path)), file_(std::fopen(path_.c_str(), mode)) {
+        if (!file_) throw std::runtime_error("cannot open the temporary file " + path_);
+    }
+    template <typename T>
+    void put(const std::vector<T>& v) {
+        const std::uint64_t n = v.size();
+        if (std::fwrite(&n, sizeof n, 1, file_.get()) != 1 ||
+            (n > 0 && std::fwrite(v.data(), sizeof(T), v.size(), file_.get()) != v.size())) {
+            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
+        }
+    }
+    template <typename T>
+    void get(std::vector<T>& v) {
+        std::uint64_t n = 0;
+        if (std::fread(&n, sizeof n, 1, file_.get()) != 1) fail();
+        v.resize(static_cast<std::size_t>(n));
+        if (n > 0 && std::fread(v.data(), sizeof(T), v.size(), file_.get()) != v.size()) fail();
+    }
+
+private:
+    [[noreturn]] void fail() const {
+        throw std::runtime_error("cannot read the temporary file " + path_);
+    }
+    std::string path_;
+    std::unique_ptr<std::FILE, FileCloser> file_;
+};
+
+// A set of 64-bit keys (open addressing, at most half full).
+class KeySet {
+public:
+    void insert(std::uint64_t key) {
+        if (2 * (size_ + 1) > slots_.size()) grow();
+        size_ += place(slots_, key + 1);  // 0 marks an empty slot; keys are below 2^64 - 1
+    }
+    template <typename Fn>
+    void each(Fn&& fn) const {
+        for (std::uint64_t k : slots_) {
+            if (k != 0) fn(k - 1);
+        }
+    }
+
+private:
+    static bool place(std::vector<std::uint64_t>& slots, std::uint64_t stored) {
+        const std::size_t mask = slots.size() - 1;
+        std::size_t i = static_cast<std::size_t>(table::mix(stored)) & mask;
+        while (slots[i] != 0) {
+            if (slots[i] == stored) return false;
+            i = (i + 1) & mask;
+        }
+        slots[i] = stored;
+        return true;
+    }
+    void grow() {
+        std::vector<std::uint64_t> bigger(std::max<std::size_t>(1024, 2 * slots_.size()), 0);
+        for (std::uint64_t k : slots_) {
+            if (k != 0) place(bigger, k);
+        }
+        slots_.swap(bigger);
+    }
+    std::vector<std::uint64_t> slots_;
+    std::size_t size_ = 0;
+};
+
+std::uint64_t key_of(std::uint32_t entry, std::uint32_t before) {
+    return (static_cast<std::uint64_t>(entry) << 32) | before;
+}
+
+// The sentence s padded as the count store pads it: <s> at 0, the words, </s> at len + 1.
+struct Padded {
+    const std::int32_t* words;
+    std::int64_t len;
+    std::int64_t size() const { return len + 2; }
+    std::uint32_t operator[](std::int64_t pos) const {
+        return pos == 0 ? kBos : pos <= len ? static_cast<std::uint32_t>(words[pos - 1]) : kEos;
+    }
+};
+
+// The largest padded N-gram in suffix order among those interpolated() considers for lmplz's
+// count-of-counts substitution (model.cpp, step 2): the N-grams, and the shorter n-grams that
+// begin with <s> (padded with <s> to N words), that end in the largest word id ending any
+// n-gram of order >= 2; found here by one walk over the sentences.
+std::vector<std::uint32_t> largest_in_suffix_order(const std::int32_t* ids,
+                                                   const std::int64_t* offsets,
+                                                   std::int64_t sentences, int N) {
+    std::uint32_t top_last = 0;
+    for (std::int64_t s = 0; s < sentences; ++s) {
+        const Padded seq{ids + offsets[s], offsets[s + 1] - offsets[s]};
+        for (std::int64_t t = 1; t < seq.size(); ++t) top_last = std::max(top_last, seq[t]);
+    }
+    std::vector<std::uint32_t> best, words(static_cast<std::size_t>(N));
+    for (std::int64_t s = 0; s < sentences; ++s) {
+        const Padded seq{ids + offsets[s], offsets[s + 1] - offsets[s]};
+        for (std::int64_t t = 1; t < seq.size(); ++t) {
+            if (seq[t] != top_last) continue;
+            // The N words ending at t, with <s> before the sentence's start.
+            for (int k = 0; k < N; ++k) {
+                const std::int64_t pos = t - (N - 1) + k;
+                words[static_cast<std::size_t>(k)] = pos < 0 ? kBos : seq[pos];
+            }
+            const bool later = std::lexicographical_compare(best.rbegin(), best.rend(),
+                                                            words.rbegin(), words.rend());
+            if (best.empty() || later) best = words;
+        }
+    }
+    return best;
+}
+
+std::string spill_path(const std::string& dir, const char* kind, std::size_t p, int n) {
+    return dir + "/" + kind + "-" + std::to_string(p) + "-" + std::to_string(n);
+}
+
+}  // namespace
+
+void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offsets,
+                              std::int64_t num_sentences, int order, const Vocabulary& vocab,
+                              const std::string& path, const std::string& temp_dir, int threads,
+                              std::vector<float>* discounts, std::vector<int>* fallback) {
+    const int N = order;
+    if (N < 2 || N > kMaxOrder) {
+        throw std::invalid_argument("order must be in [2, " + std::to_string(kMaxOrder) +
+                                    "], got " + std::to_string(N));
+    }
+    const std::uint32_t top_word =
+        NgramCounts::check_sentences(ids, offsets, num_sentences, /*pad=*/true);
+    if (num_sentences == 0) throw std::invalid_argument("no sentences to build a model of");
+    const std::int64_t vocab_size = vocab.size();
+    if (top_word >= static_cast<std::uint64_t>(vocab_size)) {
+        throw std::invalid_argument("the sentences hold ids up to " + std::to_string(top_word) +
+                                    " but the vocabulary has " + std::to_string(vocab_size));
+    }
+    const auto V_ids = static_cast<std::size_t>(vocab_size);
+    const std::size_t P = kPartitions;
+    const std::vector<std::uint32_t> best = largest_in_suffix_order(ids, offsets, num_sentences, N);
+
+    // ---- A. Counts and adjusted counts, partition by partition.
+    std::vector<std::uint64_t> raw1(V_ids, 0), a1(V_ids, 0);
+    std::vector<std::vector<CountOfCounts>> part_stats(P, std::vector<CountOfCounts>(N));
+    parallel_region(threads, [&](int tid, int team) {
+        for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
+            const auto p = static_cast<std::size_t>(pi);
+            NgramCounts store(N);
+            store.ensure_unigram(top_word);
+            NgramCounts::Partition& part = store.parts_[p];
+            std::vector<KeySet> before(static_cast<std::size_t>(N - 1));  // orders 1..N-1
+            for (std::int64_t s = 0; s < num_sentences; ++s) {
+                const Padded seq{ids + offsets[s], offsets[s + 1] - offsets[s]};
+                for (std::int64_t start = 0; start < seq.size(); ++start) {
+                    const std::uint32_t first = seq[start];
+                    if (static_cast<std::size_t>(NgramCounts::partition_of(first)) != p) continue;
+                    ++store.unigram_[first];
+                    const std::uint32_t prev = start > 0 ? seq[start - 1] : kNoWord;
+                    if (prev != kNoWord) before[0].insert(key_of(first, prev));
+                    std::uint32_t e = first;
+                    const std::int64_t top = std::min<std::int64_t>(N, seq.size() - start);
+                    for (int n = 2; n <= top; ++n) {
+                        NgramCounts::Order& o = part.at(n);
+                        e = NgramCounts::find_or_add(o, e, seq[start + n - 1]);
+                        ++o.count[e];
+                        if (prev != kNoWord && n < N) {
+                            before[static_cast<std::size_t>(n - 1)].insert(key_of(e, prev));
+                        }
+                    }
+                }
+            }
+            // Left extensions; unigrams by id (this partition's words only).
+            before[0].each([&](std::uint64_t k) { ++a1[k >> 32]; });
+            std::vector<std::vector<std::uint64_t>> a(static_cast<std::size_t>(N + 1));
+            for (int n = 2; n < N; ++n) {
+                auto& an = a[static_cast<std::size_t>(n)];
+                an.assign(part.at(n).size(), 0);
+                before[static_cast<std::size_t>(n - 1)].each(
+                    [&](std::uint64_t k) { ++an[k >> 32]; });
+            }
+            before.clear();
+            before.shrink_to_fit();
+            // Raw counts at the top order and for n-grams that begin with <s>.
+            const bool has_bos = static_cast<std::size_t>(NgramCounts::partition_of(kBos)) == p;
+            std::vector<std::uint32_t> first_word, next_first;
+            for (int n = 2; n <= N; ++n) {
+                const NgramCounts::Order& o = part.at(n);
+                auto& an = a[static_cast<std::size_t>(n)];
+                if (n == N) an = o.count;
+                if (has_bos) {
+                    next_first.resize(o.size());
+                    for (std::size_t e = 0; e < o.size(); ++e) {
+                        next_first[e] = n == 2 ? o.prefix[e] : first_word[o.prefix[e]];
+                        if (next_first[e] == kBos) an[e] = o.count[e];
+                    }
+                    first_word.swap(next_first);
+                }
+            }
+            for (std::size_t w = 0; w < V_ids; ++w) {
+                if (static_cast<std::size_t>(
+                        NgramCounts::partition_of(static_cast<std::uint32_t>(w))) == p &&
+                    w < store.unigram_.size()) {
+                    raw1[w] = store.unigram_[w];
+                }
+            }
+            auto& stats = part_stats[p];
+            for (int n = 2; n <= N; ++n) {
+                for (std::uint64_t v : a[static_cast<std::size_t>(n)]) {
+                    tally(stats[static_cast<std::size_t>(n - 1)], v, 1);
+                }
+            }
+            // lmplz's substitution (model.cpp, step 2) for the suffixes that start here.
+            for (int k = 2; k < N && !best.empty(); ++k) {
+                const std::vector<std::uint32_t> tail(best.end() - k, best.end());
+                if (std::find(tail.begin() + 1, tail.end(), kBos) != tail.end()) continue;
+                if (static_cast<std::size_t>(NgramCounts::partition_of(tail[0])) != p) continue;
+                std::uint32_t e = tail[0];
+                bool found = true;
+                for (int j = 2; j <= k && found; ++j) {
+                    const std::int64_t f =
+                        table::find(part.at(j), e, tail[static_cast<std::size_t>(j - 1)]);
+                    found = f >= 0;
+                    if (found) e = static_cast<std::uint32_t>(f);
+                }
+                if (!found) continue;
+                tally(stats[static_cast<std::size_t>(k - 1)], a[static_cast<std::size_t>(k)][e],
+                      -1);
+                tally(stats[static_cast<std::size_t>(k - 1)], part.at(k).count[e], 1);
+            }
+            Spill out(spill_path(temp_dir, "adjusted", p, 0), "wb");
+            for (int n = 2; n <= N; ++n) {
+                const NgramCounts::Order& o = part.at(n);
+                out.put(o.prefix);
+                out.put(o.word);
+                out.put(a[static_cast<std::size_t>(n)]);
+            }
+        });
+    });
+    a1[kBos] = 0;  // nothing precedes <s>
+
+    // ---- B. Discounts and unigrams (interpolated()'s steps 2 and 4 at order 1).
+    std::vector<CountOfCounts> stats(static_cast<std::size_t>(N), {0, 0, 0, 0, 0});
+    for (std::size_t w = 0; w < V_ids; ++w) {
+        if (raw1[w] > 0 || w == kUnk) tally(stats[0], a1[w], 1);
+    }
+    for (const auto& part : part_stats) {
+        for (int n = 2; n <= N; ++n) {
+            for (std::size_t j = 0; j < 5; ++j) {
+                stats[static_cast<std::size_t>(n - 1)][j] +=
+                    part[static_cast<std::size_t>(n - 1)][j];
+            }
+        }
+    }
+    if (!best.empty() && best[static_cast<std::size_t>(N - 1)] != kBos) {
+        const std::uint32_t w = best[static_cast<std::size_t>(N - 1)];
+        tally(stats[0], a1[w], -1);
+        tally(stats[0], raw1[w], 1);
+    }
+    const Smoother smooth(Smoothing::ModifiedKneserNey, stats, discounts, fallback);
+    NgramModel model(N, vocab_size);
+    std::vector<std::size_t> present;
+    const std::vector<float> p1 = model.set_unigrams(smooth, raw1, a1, present);
+
+    // ---- C. Orders 2..N: order n-1 held (all partitions), order n computed per partition.
+    std::vector<Order> held(P);
+    std::vector<std::vector<float>> held_prob(P);
+    std::vector<std::vector<EntryRef>> held_link(P);
+    std::vector<Context> ctx1(V_ids);  // order 1's contexts, by word id
+    // The adjusted-count files are read order by order: one reader per partition.
+    std::vector<std::unique_ptr<Spill>> adjusted(P);
+    for (std::size_t p = 0; p < P; ++p) {
+        adjusted[p] = std::make_unique<Spill>(spill_path(temp_dir, "adjusted", p, 0), "rb");
+    }
+    for (int n = 2; n <= N; ++n) {
+        parallel_region(threads, [&](int tid, int team) {
+            for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
+                const auto p = static_cast<std::size_t>(pi);
+                std::vector<std::uint32_t> prefix, word;
+                std::vector<std::uint64_t> an;
+                adjusted[p]->get(prefix);
+                adjusted[p]->get(word);
+                adjusted[p]->get(an);
+                // Context statistics of order n-1 (a context is in its extensions'
+                // partition), then its backoffs.
+                std::vector<Context> ctx(n == 2 ? 0 : held[p].size());
+                for (std::size_t e = 0; e < word.size(); ++e) {
+                    (n == 2 ? ctx1[prefix[e]] : ctx[prefix[e]]).add(an[e]);
+                }
+                if (n == 2) {
+                    for (std::size_t w : present) {
+                        if (static_cast<std::size_t>(
+                                NgramCounts::partition_of(static_cast<std::uint32_t>(w))) != p)
+                            continue;
+                        const Context& c = ctx1[w];
+                        model.unigram_backoff_[w] =
+                            c.den == 0 ? 0.0f : std::log10(smooth.weight(2, c));
+                    }
+                } else {
+                    for (std::size_t e = 0; e < held[p].size(); ++e) {
+                        const Context& c = ctx[e];
+                        held[p].entries[e].log_backoff =
+                            c.den == 0 ? 0.0f : std::log10(smooth.weight(n, c));
+                    }
+                }
+                // Probabilities of order n, through each n-gram's suffix at order n-1.
+                Order out;
+                out.entries.resize(word.size());
+                std::vector<float> probs(word.size());
+                std::vector<EntryRef> links(n < N ? word.size() : 0);
+                for (std::size_t e = 0; e < word.size(); ++e) {
+                    const Context& c = n == 2 ? ctx1[prefix[e]] : ctx[prefix[e]];
+                    const float u = smooth.discounted(n, an[e]) / smooth.denominator(c);
+                    const float g = smooth.weight(n, c);
+                    EntryRef suffix{-1, word[e]};
+                    if (n > 2) {
+                        const EntryRef before = held_link[p][prefix[e]];
+                        const int q = before.partition < 0 ? NgramCounts::partition_of(before.index)
+                                                           : before.partition;
+                        const std::int64_t f =
+                            find(held[static_cast<std::size_t>(q)], before.index, word[e]);
+                        if (f < 0) throw std::logic_error("an n-gram's suffix is not counted");
+                        suffix = {q, static_cast<std::uint32_t>(f)};
+                    }
+                    const float lower =
+                        suffix.partition < 0
+                            ? p1[suffix.index]
+                            : held_prob[static_cast<std::size_t>(suffix.partition)][suffix.index];
+                    const float prob = u + g * lower;
+                    probs[e] = prob;
+                    out.entries[e] = {prefix[e], word[e], std::min(0.0f, std::log10(prob)), 0.0f};
+                    if (n < N) links[e] = suffix;
+                }
+                Spill next(spill_path(temp_dir, n < N ? "order" : "final", p, n), "wb");
+                next.put(out.entries);
+                next.put(probs);
+                next.put(links);
+            });
+        });
+        // Order n-1 is final: its backoffs are set.
+        for (std::size_t p = 0; p < P && n > 2; ++p) {
+            Spill(spill_path(temp_dir, "final", p, n - 1), "wb").put(held[p].entries);
+        }
+        if (n == N) break;
+        for (std::size_t p = 0; p < P; ++p) {
+            Spill in(spill_path(temp_dir, "order", p, n), "rb");
+            held[p] = Order();  // order n-1's memory goes before order n's comes
+            held_prob[p] = {};
+            held_link[p] = {};
+            in.get(held[p].entries);
+            in.get(held_prob[p]);
+            in.get(held_link[p]);
+            compact_order(held[p]);  // the table for the suffix lookups of order n + 1
+            std::remove(spill_path(temp_dir, "order", p, n).c_str());
+        }
+    }
+    held.clear();
+    held_prob.clear();
+    held_link.clear();
+    adjusted.clear();
+    for (std::size_t p = 0; p < P; ++p) std::remove(spill_path(temp_dir, "adjusted", p, 0).c_str());
+
+    // The file, its tables read back one at a time.
+    Order scratch;
+    model.save_binary_parts(path, vocab, [&](std::size_t p, int n) -> const Order& {
+        const std::string name = spill_path(temp_dir, "final", p, n);
+        {
+            Spill in(name, "rb");
+            in.get(scratch.entries);
+        }
+        std::remove(name.c_str());
+        compact_order(scratch);
+        return scratch;
+    });
+}
+
+}  // namespace rnnkit::ngram
