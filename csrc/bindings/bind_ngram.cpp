@@ -659,18 +659,21 @@ void register_ngram(py::module_& m) {
             const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
             std::vector<float> discounts;
             std::vector<int> fallback;
+            std::vector<double> seconds;
             {
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
                 NgramModel::build_binary(ids.data(), offsets.data(), offsets.size() - 1, order,
-                                         vocab, path, temp_dir, threads, &discounts, &fallback);
+                                         vocab, path, temp_dir, threads, &discounts, &fallback,
+                                         &seconds);
             }
-            return py::make_tuple(discounts, fallback);
+            return py::make_tuple(discounts, fallback, seconds);
         },
         py::arg("ids"), py::arg("offsets"), py::arg("order"), py::arg("vocabulary"),
         py::arg("path"), py::arg("temp_dir"),
         "Modified Kneser-Ney of the sentences written to a binary model file in bounded memory "
-        "(temporary files in temp_dir): (discounts, fallback orders).");
+        "(temporary files in temp_dir): (discounts, fallback orders, seconds counting, estimating, "
+        "writing).");
     m.def(
         "_read_arpa",
         [](const std::string& path, Vocabulary& vocab) {

@@ -82,6 +82,20 @@ std::int64_t NgramModel::find(const Order& o, std::uint32_t prefix, std::uint32_
     }
 }
 
+void NgramModel::prefetch_slot(const Order& o, std::uint32_t prefix, std::uint32_t word) {
+    const std::uint64_t hash = table::mix(table::pack(prefix, word));
+    __builtin_prefetch(o.slots.data() + home_slot(hash, o.slots.size()));
+}
+
+std::int64_t NgramModel::prefetch_entry(const Order& o, std::uint32_t prefix, std::uint32_t word) {
+    const std::size_t size = o.slots.size();
+    const std::uint64_t hash = table::mix(table::pack(prefix, word));
+    const std::uint32_t value = o.slots[home_slot(hash, size)], mask = index_mask(size);
+    if (value == 0 || (value & ~mask) != tag_of(hash, size)) return -1;
+    __builtin_prefetch(o.entries.data() + (value & mask) - 1);
+    return static_cast<std::int64_t>(value & mask) - 1;
+}
+
 void NgramModel::place(Order& o, std::size_t index) {
     const std::size_t size = o.slots.size();
     const Entry& e = o.entries[index];

@@ -123,10 +123,12 @@ public:
     // written straight to the binary model file `path` (save_binary's very bytes) without
     // holding the counts or the model in memory (stream_build.cpp): the counts one partition
     // at a time, then the model one order at a time, through files in `temp_dir`.
+    // `phase_seconds` gets the seconds spent counting, estimating and writing the file.
     static void build_binary(const std::int32_t* ids, const std::int64_t* offsets,
                              std::int64_t num_sentences, int order, const Vocabulary& vocab,
                              const std::string& path, const std::string& temp_dir, int threads,
-                             std::vector<float>* discounts, std::vector<int>* fallback);
+                             std::vector<float>* discounts, std::vector<int>* fallback,
+                             std::vector<double>* phase_seconds);
     static NgramModel backed_off(const NgramCounts& counts, std::int64_t vocab_size, Backoff method,
                                  double param);
 
@@ -164,6 +166,10 @@ private:
     // Entry of (context entry `prefix` of order n-1, word) at order n of `part`, or -1.
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
     static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
+    // Prefetches the home slot of (prefix, word); then (once it is in cache) the entry it
+    // most likely holds, whose index is returned (-1: none; find() decides).
+    static void prefetch_slot(const Order& o, std::uint32_t prefix, std::uint32_t word);
+    static std::int64_t prefetch_entry(const Order& o, std::uint32_t prefix, std::uint32_t word);
     static void place(Order& o, std::size_t index);
     static void rebuild_table(Order& o, std::size_t size);
     // The interpolated unigrams (model.cpp, step 4 at order 1) from the raw and adjusted

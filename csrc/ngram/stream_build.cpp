@@ -26,6 +26,7 @@
 // Peak memory: the ids, two partitions' counts during A (one per thread), and during C the
 // largest order held (about 34 bytes per n-gram) plus a partition's share of the next.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -44,6 +45,8 @@ namespace rnnkit::ngram {
 namespace {
 
 constexpr std::uint32_t kNoWord = ~std::uint32_t{0};
+// Prefetch distance (entries) of the suffix lookups.
+constexpr std::size_t kAhead = 8;
 
 struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
@@ -80,24 +83,31 @@ private:
     std::unique_ptr<std::FILE, FileCloser> file_;
 };
 
-// A set of 64-bit keys (open addressing, at most half full).
+// A set of 64-bit keys (open addressing, at most half full). Inserts are buffered and made
+// in batches whose home slots are prefetched first: the tables outgrow the caches and each
+// insert would otherwise wait for its own miss.
 class KeySet {
 public:
     void insert(std::uint64_t key) {
-        if (2 * (size_ + 1) > slots_.size()) grow();
-        size_ += place(slots_, key + 1);  // 0 marks an empty slot; keys are below 2^64 - 1
+        pending_[pending_count_++] = key + 1;  // 0 marks an empty slot; keys are < 2^64 - 1
+        if (pending_count_ == kBatch) flush();
     }
     template <typename Fn>
-    void each(Fn&& fn) const {
+    void each(Fn&& fn) {
+        flush();
         for (std::uint64_t k : slots_) {
             if (k != 0) fn(k - 1);
         }
     }
 
 private:
+    static constexpr std::size_t kBatch = 16;
+    static std::size_t home(std::uint64_t stored, std::size_t mask) {
+        return static_cast<std::size_t>(table::mix(stored)) & mask;
+    }
     static bool place(std::vector<std::uint64_t>& slots, std::uint64_t stored) {
         const std::size_t mask = slots.size() - 1;
-        std::size_t i = static_cast<std::size_t>(table::mix(stored)) & mask;
+        std::size_t i = home(stored, mask);
         while (slots[i] != 0) {
             if (slots[i] == stored) return false;
             i = (i + 1) & mask;
@@ -105,8 +115,19 @@ private:
         slots[i] = stored;
         return true;
     }
+    void flush() {
+        if (2 * (size_ + pending_count_) > slots_.size()) grow();
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t k = 0; k < pending_count_; ++k) {
+            __builtin_prefetch(slots_.data() + home(pending_[k], mask));
+        }
+        for (std::size_t k = 0; k < pending_count_; ++k) size_ += place(slots_, pending_[k]);
+        pending_count_ = 0;
+    }
     void grow() {
-        std::vector<std::uint64_t> bigger(std::max<std::size_t>(1024, 2 * slots_.size()), 0);
+        std::size_t size = std::max<std::size_t>(1024, slots_.size());
+        while (2 * (size_ + kBatch) > size) size *= 2;
+        std::vector<std::uint64_t> bigger(size, 0);
         for (std::uint64_t k : slots_) {
             if (k != 0) place(bigger, k);
         }
@@ -114,6 +135,8 @@ private:
     }
     std::vector<std::uint64_t> slots_;
     std::size_t size_ = 0;
+    std::uint64_t pending_[kBatch] = {};
+    std::size_t pending_count_ = 0;
 };
 
 std::uint64_t key_of(std::uint32_t entry, std::uint32_t before) {
@@ -169,7 +192,16 @@ std::string spill_path(const std::string& dir, const char* kind, std::size_t p, 
 void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offsets,
                               std::int64_t num_sentences, int order, const Vocabulary& vocab,
                               const std::string& path, const std::string& temp_dir, int threads,
-                              std::vector<float>* discounts, std::vector<int>* fallback) {
+                              std::vector<float>* discounts, std::vector<int>* fallback,
+                              std::vector<double>* phase_seconds) {
+    using Clock = std::chrono::steady_clock;
+    auto mark = Clock::now();
+    phase_seconds->clear();
+    const auto lap = [&] {
+        const auto now = Clock::now();
+        phase_seconds->push_back(std::chrono::duration<double>(now - mark).count());
+        mark = now;
+    };
     const int N = order;
     if (N < 2 || N > kMaxOrder) {
         throw std::invalid_argument("order must be in [2, " + std::to_string(kMaxOrder) +
@@ -285,6 +317,7 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
         });
     });
     a1[kBos] = 0;  // nothing precedes <s>
+    lap();         // counting
 
     // ---- B. Discounts and unigrams (interpolated()'s steps 2 and 4 at order 1).
     std::vector<CountOfCounts> stats(static_cast<std::size_t>(N), {0, 0, 0, 0, 0});
@@ -355,17 +388,44 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
                 out.entries.resize(word.size());
                 std::vector<float> probs(word.size());
                 std::vector<EntryRef> links(n < N ? word.size() : 0);
-                for (std::size_t e = 0; e < word.size(); ++e) {
+                // The suffix lookups miss the cache (held tables of up to ~600 MB): each
+                // entry's link, home slot, entry and probability are prefetched in stages
+                // kAhead apart.
+                const auto suffix_key = [&](std::size_t e, int& q) {
+                    const EntryRef before = held_link[p][prefix[e]];
+                    q = before.partition < 0 ? NgramCounts::partition_of(before.index)
+                                             : before.partition;
+                    return before.index;
+                };
+                const std::size_t M = word.size();
+                for (std::size_t e = 0; e < M; ++e) {
+                    if (n > 2) {
+                        int q = 0;
+                        if (e + 3 * kAhead < M) {
+                            __builtin_prefetch(held_link[p].data() + prefix[e + 3 * kAhead]);
+                        }
+                        if (e + 2 * kAhead < M) {
+                            const std::uint32_t b = suffix_key(e + 2 * kAhead, q);
+                            prefetch_slot(held[static_cast<std::size_t>(q)], b,
+                                          word[e + 2 * kAhead]);
+                        }
+                        if (e + kAhead < M) {
+                            const std::uint32_t b = suffix_key(e + kAhead, q);
+                            const std::int64_t f = prefetch_entry(held[static_cast<std::size_t>(q)],
+                                                                  b, word[e + kAhead]);
+                            if (f >= 0)
+                                __builtin_prefetch(held_prob[static_cast<std::size_t>(q)].data() +
+                                                   f);
+                        }
+                    }
                     const Context& c = n == 2 ? ctx1[prefix[e]] : ctx[prefix[e]];
                     const float u = smooth.discounted(n, an[e]) / smooth.denominator(c);
                     const float g = smooth.weight(n, c);
                     EntryRef suffix{-1, word[e]};
                     if (n > 2) {
-                        const EntryRef before = held_link[p][prefix[e]];
-                        const int q = before.partition < 0 ? NgramCounts::partition_of(before.index)
-                                                           : before.partition;
-                        const std::int64_t f =
-                            find(held[static_cast<std::size_t>(q)], before.index, word[e]);
+                        int q = 0;
+                        const std::uint32_t b = suffix_key(e, q);
+                        const std::int64_t f = find(held[static_cast<std::size_t>(q)], b, word[e]);
                         if (f < 0) throw std::logic_error("an n-gram's suffix is not counted");
                         suffix = {q, static_cast<std::uint32_t>(f)};
                     }
@@ -378,47 +438,63 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
                     out.entries[e] = {prefix[e], word[e], std::min(0.0f, std::log10(prob)), 0.0f};
                     if (n < N) links[e] = suffix;
                 }
-                Spill next(spill_path(temp_dir, n < N ? "order" : "final", p, n), "wb");
-                next.put(out.entries);
-                next.put(probs);
-                next.put(links);
+                if (n == N) {  // final: the table is the one compact() makes
+                    compact_order(out);
+                    Spill last(spill_path(temp_dir, "final", p, n), "wb");
+                    last.put(out.entries);
+                    last.put(out.slots);
+                } else {
+                    Spill next(spill_path(temp_dir, "order", p, n), "wb");
+                    next.put(out.entries);
+                    next.put(probs);
+                    next.put(links);
+                }
             });
         });
-        // Order n-1 is final: its backoffs are set.
-        for (std::size_t p = 0; p < P && n > 2; ++p) {
-            Spill(spill_path(temp_dir, "final", p, n - 1), "wb").put(held[p].entries);
-        }
-        if (n == N) break;
-        for (std::size_t p = 0; p < P; ++p) {
-            Spill in(spill_path(temp_dir, "order", p, n), "rb");
-            held[p] = Order();  // order n-1's memory goes before order n's comes
-            held_prob[p] = {};
-            held_link[p] = {};
-            in.get(held[p].entries);
-            in.get(held_prob[p]);
-            in.get(held_link[p]);
-            compact_order(held[p]);  // the table for the suffix lookups of order n + 1
-            std::remove(spill_path(temp_dir, "order", p, n).c_str());
-        }
+        parallel_region(threads, [&](int tid, int team) {
+            for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
+                const auto p = static_cast<std::size_t>(pi);
+                if (n > 2) {  // order n-1 is final: its backoffs are set
+                    Spill last(spill_path(temp_dir, "final", p, n - 1), "wb");
+                    last.put(held[p].entries);
+                    last.put(held[p].slots);
+                }
+                held[p] = Order();  // order n-1's memory goes before order n's comes
+                held_prob[p] = {};
+                held_link[p] = {};
+                if (n == N) return;
+                const std::string name = spill_path(temp_dir, "order", p, n);
+                {
+                    Spill in(name, "rb");
+                    in.get(held[p].entries);
+                    in.get(held_prob[p]);
+                    in.get(held_link[p]);
+                }
+                std::remove(name.c_str());
+                compact_order(held[p]);  // the table for the suffix lookups of order n + 1
+            });
+        });
     }
+    lap();  // estimation
     held.clear();
     held_prob.clear();
     held_link.clear();
     adjusted.clear();
     for (std::size_t p = 0; p < P; ++p) std::remove(spill_path(temp_dir, "adjusted", p, 0).c_str());
 
-    // The file, its tables read back one at a time.
+    // The file, its tables (as compact() makes them) read back one at a time.
     Order scratch;
     model.save_binary_parts(path, vocab, [&](std::size_t p, int n) -> const Order& {
         const std::string name = spill_path(temp_dir, "final", p, n);
         {
             Spill in(name, "rb");
             in.get(scratch.entries);
+            in.get(scratch.slots);
         }
         std::remove(name.c_str());
-        compact_order(scratch);
         return scratch;
     });
+    lap();  // the file
 }
 
 }  // namespace rnnkit::ngram

@@ -240,7 +240,7 @@ def _build_binary_model(
     vocabulary: _Vocabulary,
     path: str,
     temp_dir: str,
-) -> tuple[list[float], list[int]]: ...
+) -> tuple[list[float], list[int], list[float]]: ...
 def _gemm(
     a: NDArray[np.floating],
     b: NDArray[np.floating],

@@ -513,7 +513,7 @@ def build_binary(
             )
 
         write_atomically(path, write)
-    discounts, fallback = result
+    discounts, fallback, _ = result
     if fallback:
         warnings.warn(
             "could not compute Kneser-Ney discounts from the count-of-counts of order(s) "
