@@ -6,7 +6,9 @@ Two parts, each measurement in a fresh process:
 ``build``
     Text -> counts -> modified Kneser-Ney model (``NgramCounts(order).update(text)``,
     ``estimate``) and the ARPA export (``write_arpa``): wall time of each step, the process's
-    peak resident memory (VmHWM), n-grams per second of the export. lmplz itself is not
+    peak resident memory (VmHWM), n-grams per second of the export. Then, in another process,
+    ``build_binary`` (text file -> binary model file in bounded memory): its wall time and
+    peak, and whether its file equals the first process's ``save``. lmplz itself is not
     installed here; its figures for the same corpus are in ``../shared/bench/PEERS.md``.
 ``query``
     The same ARPA file (written by rnnkit) loaded by rnnkit (``load_arpa``) and by
@@ -60,6 +62,14 @@ def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
         "peak_mib": peak_rss_mib(),
         "model_bytes": model._model.memory_bytes(),
     }
+
+
+def low_memory_worker(train: str, order: int, binary: str) -> dict[str, object]:
+    from rnnkit.ngram import build_binary
+
+    t0 = time.perf_counter()
+    build_binary(Path(train), binary, order)
+    return {"build_s": time.perf_counter() - t0, "peak_mib": peak_rss_mib()}
 
 
 def query(arpa: Path, held_out: Path, reps: int) -> None:
@@ -136,10 +146,15 @@ def main() -> None:
     parser.add_argument("--arpa", type=Path, default=None)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--low-memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         train, order, arpa = args.worker
         print(json.dumps(build_worker(train, int(order), arpa)))
+        return
+    if args.low_memory_worker:
+        train, order, binary = args.low_memory_worker
+        print(json.dumps(low_memory_worker(train, int(order), binary)))
         return
     arpa = args.arpa or Path(f"/tmp/zipf20m.o{args.order}.arpa")
     zipf_corpus(args.train, 20_000_000, 12345)
@@ -172,6 +187,29 @@ def main() -> None:
             f"peak RSS {r['peak_mib']:.0f} MiB; model {r['model_bytes'] / r['ngrams']:.1f} "
             "bytes per n-gram"
         )
+        low = arpa.with_suffix(".low-memory.bin")
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "build",
+                "--low-memory-worker",
+                str(args.train),
+                str(args.order),
+                str(low),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        m = json.loads(out.stdout)
+        same = low.read_bytes() == arpa.with_suffix(".bin").read_bytes()
+        print(
+            f"build_binary (text file -> binary model file, bounded memory): "
+            f"{m['build_s']:.1f} s, peak RSS {m['peak_mib']:.0f} MiB; "
+            f"the same file as count + estimate + save: {same}"
+        )
+        low.unlink()
         return
     zipf_corpus(args.held_out, 2_000_000, 999)
     if not arpa.exists():

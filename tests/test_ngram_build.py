@@ -60,6 +60,14 @@ def test_sentences_in_several_batches(
     assert_same_file([" ".join(s) for s in zipf_corpus(rng, 1000)], 3, tmp_path)
 
 
+def test_a_path_is_read(rng: np.random.Generator, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(" ".join(s) + "\n" for s in zipf_corpus(rng, 500)))
+    build_binary(corpus, tmp_path / "from-path.bin", 3)
+    build_binary(corpus.read_text(), tmp_path / "from-text.bin", 3)
+    assert (tmp_path / "from-path.bin").read_bytes() == (tmp_path / "from-text.bin").read_bytes()
+
+
 def test_tiny_data_warns_and_falls_back_as_estimate(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match="discount_fallback values 0.5, 1, 1.5"):
         discounts = build_binary("a b\nb a c\n", tmp_path / "m.bin", 3)

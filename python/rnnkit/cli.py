@@ -129,10 +129,10 @@ def _build_low_memory(args: argparse.Namespace, out: TextIO) -> int:
         raise ValueError("--low-memory estimates mkn only")
     if not args.binary:
         raise ValueError("--low-memory needs --binary: where to write the model")
-    text = Path(args.text).read_bytes() if args.text else sys.stdin.buffer.read()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
+        text = Path(args.text) if args.text else sys.stdin.buffer.read()
         build_binary(text, args.binary, args.order, temp_dir=args.temp_dir)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

@@ -467,7 +467,7 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
 
 
 def build_binary(
-    sentences: Sentences,
+    sentences: Sentences | os.PathLike[str],
     path: str | os.PathLike[str],
     order: int = 5,
     *,
@@ -481,7 +481,9 @@ def build_binary(
     n-gram of temporary files go to a fresh directory in ``temp_dir`` (default: ``path``'s
     directory, which will hold a file of about the same size) and are removed.
 
-    ``sentences`` as :meth:`NgramCounts.update` takes them; ``order`` >= 2. Returns the
+    ``sentences`` as :meth:`NgramCounts.update` takes them, or the path of a text file (an
+    ``os.PathLike`` such as ``pathlib.Path``, not a str, which is text), read and tokenized
+    here so that the text is not held while building; ``order`` >= 2. Returns the
     discounts per order (:attr:`NgramModel.discounts`); warns as :func:`estimate` does where
     the count-of-counts give no valid discounts. Load the file with :func:`load_model`.
     """
@@ -492,6 +494,8 @@ def build_binary(
     scratch_parent = check_path(temp_dir, "temp_dir") if temp_dir is not None else None
     vocabulary = Vocabulary()
     ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
+    if isinstance(sentences, os.PathLike):
+        sentences = Path(sentences).read_bytes()  # freed once encoded: the only reference
     for text, lengths in _text_batches(sentences):
         ids, offsets = _encode(vocabulary._core, text, lengths, True)
         ids_parts.append(ids)
@@ -501,7 +505,7 @@ def build_binary(
         raise ValueError("sentences must hold at least one sentence, got none")
     ids = ids_parts[0] if len(ids_parts) == 1 else np.concatenate(ids_parts)
     offsets = np.concatenate(offset_parts)
-    del ids_parts, offset_parts
+    del ids_parts, offset_parts, sentences
     if scratch_parent is None:
         scratch_parent = os.path.dirname(os.path.abspath(target))
     with tempfile.TemporaryDirectory(prefix="rnnkit-build-", dir=scratch_parent) as scratch:
