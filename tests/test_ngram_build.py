@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rnnkit
 import rnnkit.ngram as ngram
 from rnnkit.ngram import NgramCounts, build_binary, estimate, load_model
 from test_ngram_model import ISSUE_405, zipf_corpus
@@ -115,3 +116,14 @@ def test_bad_arguments(
         build_binary(call.pop("sentences"), call.pop("path"), **call)  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_any_thread_count_writes_the_same_file(
+    threads: int, rng: np.random.Generator, tmp_path: Path, restore_threads: int
+) -> None:
+    corpus = zipf_corpus(rng, 2000)
+    build_binary(corpus, tmp_path / "default.bin", 4)
+    rnnkit.set_num_threads(threads)
+    build_binary(corpus, tmp_path / "other.bin", 4)
+    assert (tmp_path / "other.bin").read_bytes() == (tmp_path / "default.bin").read_bytes()
