@@ -5,7 +5,10 @@ backoff, table and the checksum."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +130,22 @@ def test_any_thread_count_writes_the_same_file(
     rnnkit.set_num_threads(threads)
     build_binary(corpus, tmp_path / "other.bin", 4)
     assert (tmp_path / "other.bin").read_bytes() == (tmp_path / "default.bin").read_bytes()
+
+
+def test_io_failures_raise_oserror_and_leave_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "m.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError):
+        build_binary(ISSUE_405, target, 2, temp_dir=tmp_path / "no-such-directory")
+
+    @contextlib.contextmanager
+    def vanished(**_: object) -> Iterator[str]:
+        yield str(tmp_path / "vanished")  # the C++ core cannot create its files there
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", vanished)
+    with pytest.raises(OSError, match="cannot open the temporary file"):
+        build_binary(ISSUE_405, target, 2)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]

@@ -512,9 +512,12 @@ def build_binary(
         result: list[Any] = []
 
         def write(tmp: str) -> None:
-            result.extend(
-                _core._build_binary_model(ids, offsets, order, vocabulary._core, tmp, scratch)
-            )
+            try:
+                result.extend(
+                    _core._build_binary_model(ids, offsets, order, vocabulary._core, tmp, scratch)
+                )
+            except RuntimeError as error:  # I/O failures of the temporary files or the file
+                raise OSError(str(error)) from None
 
         write_atomically(path, write)
     discounts, fallback, _ = result
