@@ -7,8 +7,8 @@ Two parts, each measurement in a fresh process:
     Text -> counts -> modified Kneser-Ney model (``NgramCounts(order).update(text)``,
     ``estimate``) and the ARPA export (``write_arpa``): wall time of each step, the process's
     peak resident memory (VmHWM), n-grams per second of the export. Then, in another process,
-    ``build_binary`` (text file -> binary model file in bounded memory): its wall time and
-    peak, and whether its file equals the first process's ``save``. lmplz itself is not
+    ``rnnkit.ngram.build`` (text file -> binary model file in bounded memory): its wall time
+    and peak, and whether its file equals the first process's ``save``. lmplz itself is not
     installed here; its figures for the same corpus are in ``../shared/bench/PEERS.md``.
 ``query``
     The same ARPA file (written by rnnkit) loaded by rnnkit (``load_arpa``) and by
@@ -65,10 +65,10 @@ def build_worker(train: str, order: int, arpa: str) -> dict[str, object]:
 
 
 def low_memory_worker(train: str, order: int, binary: str) -> dict[str, object]:
-    from rnnkit.ngram import build_binary
+    from rnnkit.ngram import build
 
     t0 = time.perf_counter()
-    build_binary(Path(train), binary, order)
+    build(Path(train), order, binary=binary)
     return {"build_s": time.perf_counter() - t0, "peak_mib": peak_rss_mib()}
 
 
@@ -205,7 +205,7 @@ def main() -> None:
         m = json.loads(out.stdout)
         same = low.read_bytes() == arpa.with_suffix(".bin").read_bytes()
         print(
-            f"build_binary (text file -> binary model file, bounded memory): "
+            f"rnnkit.ngram.build (text file -> binary model file, bounded memory): "
             f"{m['build_s']:.1f} s, peak RSS {m['peak_mib']:.0f} MiB; "
             f"the same file as count + estimate + save: {same}"
         )

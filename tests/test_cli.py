@@ -119,28 +119,30 @@ def test_binary_model_and_progress_bars(
     assert "checksum mismatch" in capsys.readouterr().err
 
 
-def test_low_memory_build_writes_the_same_binary_file(tmp_path: Path) -> None:
+def test_low_memory_build_writes_the_same_files(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT * 3)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     argv = ["ngram", "build", "-o", "3", "--text", str(corpus)]
+    low = [*argv, "--binary", str(tmp_path / "low.bin"), "--arpa", str(tmp_path / "low.arpa")]
     out = io.StringIO()
-    low = [*argv, "--binary", str(tmp_path / "low.bin"), "--low-memory", "--temp-dir", str(scratch)]
-    assert main(low, out) == 0
+    assert main([*low, "--low-memory", "--temp-dir", str(scratch)], out) == 0
     assert "built and written in" in out.getvalue()
-    assert main([*argv, "--binary", str(tmp_path / "default.bin")], io.StringIO()) == 0
-    assert (tmp_path / "low.bin").read_bytes() == (tmp_path / "default.bin").read_bytes()
+    default = [*argv, "--binary", str(tmp_path / "default.bin")]
+    assert main([*default, "--arpa", str(tmp_path / "default.arpa")], io.StringIO()) == 0
+    for suffix in ("bin", "arpa"):
+        low_file = (tmp_path / f"low.{suffix}").read_bytes()
+        assert low_file == (tmp_path / f"default.{suffix}").read_bytes()
     assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--arpa", "m.arpa", "--binary", "m.bin"], "--low-memory writes --binary only; --arpa"),
-        (["--binary", "m.bin", "--prune", "2"], "--low-memory writes --binary only; --prune"),
+        (["--binary", "m.bin", "--prune", "2"], "--prune needs the default"),
         (["--binary", "m.bin", "--method", "kn"], "--low-memory estimates mkn only"),
-        (["--arpa", "m.arpa"], "--low-memory writes --binary only; --arpa"),
+        (["--binary", "m.bin", "--method", "add_k", "--k", "1"], "--k needs the default"),
         (["--binary", "m.bin", "-o", "1"], "order must be in [2, 64], got 1"),
     ],
 )

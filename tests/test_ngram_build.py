@@ -1,7 +1,7 @@
-"""``rnnkit.ngram.build_binary``: modified Kneser-Ney straight to a binary model file in
-bounded memory (csrc/ngram/stream_build.cpp). Its file must be, byte for byte, the one that
-``estimate(NgramCounts(order).update(text), "mkn").save(path)`` writes: every probability,
-backoff, table and the checksum."""
+"""``rnnkit.ngram.build``: modified Kneser-Ney straight to model files in bounded memory
+(csrc/ngram/stream_build.cpp). Its files must be, byte for byte, the ones that
+``estimate(NgramCounts(order).update(text), "mkn")`` gives with ``save`` (every probability,
+backoff, table and the checksum) and ``write_arpa``."""
 
 from __future__ import annotations
 
@@ -15,33 +15,39 @@ import numpy as np
 import pytest
 import rnnkit
 import rnnkit.ngram as ngram
-from rnnkit.ngram import NgramCounts, build_binary, estimate, load_model
+from rnnkit.ngram import NgramCounts, build, estimate, load_model
 from test_ngram_model import ISSUE_405, zipf_corpus
 
 
-def in_memory(sentences: object, order: int, path: Path) -> list[tuple[float, ...]]:
+def in_memory(sentences: object, order: int, directory: Path) -> list[tuple[float, ...]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model = estimate(NgramCounts(order).update(sentences), "mkn")  # type: ignore[arg-type]
-    model.save(path)
+    model.save(directory / "in-memory.bin")
+    model.write_arpa(directory / "in-memory.arpa")
     return model.discounts
 
 
-def assert_same_file(sentences: object, order: int, tmp_path: Path) -> None:
-    expected = in_memory(sentences, order, tmp_path / "in-memory.bin")
+def assert_same_files(sentences: object, order: int, tmp_path: Path) -> None:
+    expected = in_memory(sentences, order, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        discounts = build_binary(sentences, tmp_path / "streamed.bin", order)  # type: ignore[arg-type]
-    assert (tmp_path / "streamed.bin").read_bytes() == (tmp_path / "in-memory.bin").read_bytes()
+        discounts = build(  # type: ignore[arg-type]
+            sentences, order, binary=tmp_path / "streamed.bin", arpa=tmp_path / "streamed.arpa"
+        )
+    for suffix in ("bin", "arpa"):
+        streamed = (tmp_path / f"streamed.{suffix}").read_bytes()
+        assert streamed == (tmp_path / f"in-memory.{suffix}").read_bytes(), suffix
     assert discounts == expected
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-memory.bin", "streamed.bin"]
+    names = ["in-memory.arpa", "in-memory.bin", "streamed.arpa", "streamed.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
 
 
 @pytest.mark.parametrize("order", [2, 3, 4, 5, 7])
 def test_the_same_file_as_estimate_and_save(
     order: int, rng: np.random.Generator, tmp_path: Path
 ) -> None:
-    assert_same_file(zipf_corpus(rng, 3000), order, tmp_path)
+    assert_same_files(zipf_corpus(rng, 3000), order, tmp_path)
 
 
 def test_real_text_and_the_lmplz_example(tmp_path: Path) -> None:
@@ -51,7 +57,7 @@ def test_real_text_and_the_lmplz_example(tmp_path: Path) -> None:
         line for cls in (str, list, dict, Path) for line in (cls.__doc__ or "").splitlines()
     )
     for order, case in ((4, text), (2, ISSUE_405), (3, ISSUE_405)):
-        assert_same_file(case, order, tmp_path)
+        assert_same_files(case, order, tmp_path)
         for p in tmp_path.iterdir():
             p.unlink()
 
@@ -61,27 +67,27 @@ def test_sentences_in_several_batches(
 ) -> None:
     """An iterable of sentences is encoded in batches, whose ids and offsets are joined."""
     monkeypatch.setattr(ngram, "_BATCH_SENTENCES", 100)
-    assert_same_file([" ".join(s) for s in zipf_corpus(rng, 1000)], 3, tmp_path)
+    assert_same_files([" ".join(s) for s in zipf_corpus(rng, 1000)], 3, tmp_path)
 
 
 def test_a_path_is_read(rng: np.random.Generator, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(" ".join(s) + "\n" for s in zipf_corpus(rng, 500)))
-    build_binary(corpus, tmp_path / "from-path.bin", 3)
-    build_binary(corpus.read_text(), tmp_path / "from-text.bin", 3)
+    build(corpus, 3, binary=tmp_path / "from-path.bin")
+    build(corpus.read_text(), 3, binary=tmp_path / "from-text.bin")
     assert (tmp_path / "from-path.bin").read_bytes() == (tmp_path / "from-text.bin").read_bytes()
 
 
 def test_tiny_data_warns_and_falls_back_as_estimate(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match="discount_fallback values 0.5, 1, 1.5"):
-        discounts = build_binary("a b\nb a c\n", tmp_path / "m.bin", 3)
+        discounts = build("a b\nb a c\n", 3, arpa=tmp_path / "m.arpa")
     assert discounts[0] == (0.5, 1.0, 1.5)
-    assert load_model(tmp_path / "m.bin").order == 3
+    assert load_model(tmp_path / "m.arpa").order == 3
 
 
 def test_the_file_scores_as_the_model(rng: np.random.Generator, tmp_path: Path) -> None:
     corpus = zipf_corpus(rng, 2000)
-    build_binary(corpus, tmp_path / "m.bin", 3)
+    build(corpus, 3, binary=tmp_path / "m.bin")
     model = load_model(tmp_path / "m.bin")
     reference = estimate(NgramCounts(3).update(corpus))
     for sentence in [*corpus[:50], ["w1", "never-seen", "w3"]]:
@@ -91,7 +97,7 @@ def test_the_file_scores_as_the_model(rng: np.random.Generator, tmp_path: Path) 
 def test_temporary_files_go_to_temp_dir_and_are_removed(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    build_binary(ISSUE_405, tmp_path / "m.bin", 2, temp_dir=scratch)
+    build(ISSUE_405, 2, binary=tmp_path / "m.bin", arpa=tmp_path / "m.arpa", temp_dir=scratch)
     assert list(scratch.iterdir()) == []
 
 
@@ -106,7 +112,9 @@ def test_temporary_files_go_to_temp_dir_and_are_removed(tmp_path: Path) -> None:
         ({"sentences": ["a <s> b"]}, ValueError, r"is <s> or </s>"),
         ({"sentences": [1]}, TypeError, r"^sentence 0 must be a str"),
         ({"temp_dir": 3}, TypeError, r"^temp_dir must be a str or an os.PathLike, got int$"),
-        ({"path": None}, TypeError, r"^path must be a str or an os.PathLike, got NoneType$"),
+        ({"binary": 3}, TypeError, r"^binary must be a str or an os.PathLike, got int$"),
+        ({"arpa": b"x"}, TypeError, r"^arpa must be a str or an os.PathLike, got bytes$"),
+        ({"binary": None}, TypeError, r"^build needs binary= and/or arpa=: where to write"),
     ],
 )
 def test_bad_arguments(
@@ -114,9 +122,9 @@ def test_bad_arguments(
 ) -> None:
     target = tmp_path / "m.bin"
     target.write_bytes(b"old")
-    call = {"sentences": ISSUE_405, "path": target, "order": 3, **arguments}
+    call = {"sentences": ISSUE_405, "order": 3, "binary": target, **arguments}
     with pytest.raises(error, match=message):
-        build_binary(call.pop("sentences"), call.pop("path"), **call)  # type: ignore[arg-type]
+        build(call.pop("sentences"), call.pop("order"), **call)  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
 
@@ -126,10 +134,12 @@ def test_any_thread_count_writes_the_same_file(
     threads: int, rng: np.random.Generator, tmp_path: Path, restore_threads: int
 ) -> None:
     corpus = zipf_corpus(rng, 2000)
-    build_binary(corpus, tmp_path / "default.bin", 4)
+    build(corpus, 4, binary=tmp_path / "default.bin", arpa=tmp_path / "default.arpa")
     rnnkit.set_num_threads(threads)
-    build_binary(corpus, tmp_path / "other.bin", 4)
-    assert (tmp_path / "other.bin").read_bytes() == (tmp_path / "default.bin").read_bytes()
+    build(corpus, 4, binary=tmp_path / "other.bin", arpa=tmp_path / "other.arpa")
+    for suffix in ("bin", "arpa"):
+        other = (tmp_path / f"other.{suffix}").read_bytes()
+        assert other == (tmp_path / f"default.{suffix}").read_bytes()
 
 
 def test_io_failures_raise_oserror_and_leave_the_target(
@@ -138,7 +148,7 @@ def test_io_failures_raise_oserror_and_leave_the_target(
     target = tmp_path / "m.bin"
     target.write_bytes(b"old")
     with pytest.raises(OSError):
-        build_binary(ISSUE_405, target, 2, temp_dir=tmp_path / "no-such-directory")
+        build(ISSUE_405, 2, binary=target, temp_dir=tmp_path / "no-such-directory")
 
     @contextlib.contextmanager
     def vanished(**_: object) -> Iterator[str]:
@@ -146,6 +156,6 @@ def test_io_failures_raise_oserror_and_leave_the_target(
 
     monkeypatch.setattr(tempfile, "TemporaryDirectory", vanished)
     with pytest.raises(OSError, match="cannot open the temporary file"):
-        build_binary(ISSUE_405, target, 2)
+        build(ISSUE_405, 2, binary=target, arpa=tmp_path / "m.arpa")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]

@@ -653,9 +653,10 @@ void register_ngram(py::module_& m) {
         "A binary model file's model; the (fresh) vocabulary gets its words.");
 
     m.def(
-        "_build_binary_model",
+        "_build_model_files",
         [](py::handle ids_obj, py::handle offsets_obj, int order, const Vocabulary& vocab,
-           const std::string& path, const std::string& temp_dir) {
+           const std::string& binary_path, const std::string& arpa_path,
+           const std::string& temp_dir) {
             const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
             std::vector<float> discounts;
             std::vector<int> fallback;
@@ -663,17 +664,17 @@ void register_ngram(py::module_& m) {
             {
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
-                NgramModel::build_binary(ids.data(), offsets.data(), offsets.size() - 1, order,
-                                         vocab, path, temp_dir, threads, &discounts, &fallback,
-                                         &seconds);
+                NgramModel::build_streamed(ids.data(), offsets.data(), offsets.size() - 1, order,
+                                           vocab, binary_path, arpa_path, temp_dir, threads,
+                                           &discounts, &fallback, &seconds);
             }
             return py::make_tuple(discounts, fallback, seconds);
         },
         py::arg("ids"), py::arg("offsets"), py::arg("order"), py::arg("vocabulary"),
-        py::arg("path"), py::arg("temp_dir"),
-        "Modified Kneser-Ney of the sentences written to a binary model file in bounded memory "
-        "(temporary files in temp_dir): (discounts, fallback orders, seconds counting, estimating, "
-        "writing).");
+        py::arg("binary_path"), py::arg("arpa_path"), py::arg("temp_dir"),
+        "Modified Kneser-Ney of the sentences written to a binary model file and/or an ARPA "
+        "file ('' for none) in bounded memory (temporary files in temp_dir): (discounts, "
+        "fallback orders, seconds counting, estimating, writing).");
     m.def(
         "_read_arpa",
         [](const std::string& path, Vocabulary& vocab) {

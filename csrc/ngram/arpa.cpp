@@ -110,15 +110,52 @@ private:
 
 }  // namespace
 
-void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
-    const int N = model.order();
+void append_arpa_lines(std::string& text, const Vocabulary& vocab, int n, int top,
+                       const std::int32_t* words, const float* probs, const float* backoffs,
+                       std::size_t rows) {
+    const auto nn = static_cast<std::size_t>(n);
+    char number[40];
+    for (std::size_t r = 0; r < rows; ++r) {
+        text.append(number, static_cast<std::size_t>(format_float(probs[r], number)));
+        text.push_back('\t');
+        for (std::size_t k = 0; k < nn; ++k) {
+            if (k) text.push_back(' ');
+            text.append(vocab.word(words[r * nn + k]));
+        }
+        if (n < top) {
+            text.push_back('\t');
+            text.append(number, static_cast<std::size_t>(format_float(backoffs[r], number)));
+        }
+        text.push_back('\n');
+    }
+}
+
+void write_arpa_pieces(
+    const std::string& path, const std::vector<std::int64_t>& sizes,
+    const std::function<void(int, const std::function<void(const std::string&)>&)>& body) {
+    const int N = static_cast<int>(sizes.size());
     Output out(path);
     out.put("\\data\\\n");
     for (int n = 1; n <= N; ++n) {
-        out.put("ngram " + std::to_string(n) + "=" + std::to_string(model.size(n)) + "\n");
+        out.put("ngram " + std::to_string(n) + "=" +
+                std::to_string(sizes[static_cast<std::size_t>(n - 1)]) + "\n");
     }
+    const std::function<void(const std::string&)> put = [&](const std::string& text) {
+        out.put(text);
+    };
     for (int n = 1; n <= N; ++n) {
         out.put("\n\\" + std::to_string(n) + "-grams:\n");
+        body(n, put);
+    }
+    out.put("\n\\end\\\n");
+    out.close();
+}
+
+void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+    const int N = model.order();
+    std::vector<std::int64_t> sizes;
+    for (int n = 1; n <= N; ++n) sizes.push_back(model.size(n));
+    write_arpa_pieces(path, sizes, [&](int n, const std::function<void(const std::string&)>& put) {
         const auto rows = static_cast<std::size_t>(model.size(n));
         const auto nn = static_cast<std::size_t>(n);
         std::vector<std::int32_t> words(rows * nn);
@@ -143,32 +180,15 @@ void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::str
                 [&](int tid, int team) {
                     for (std::size_t b = static_cast<std::size_t>(tid); b < batch;
                          b += static_cast<std::size_t>(team)) {
-                        std::string& buf = text[b];
-                        buf.clear();
-                        char number[40];
                         const std::size_t r0 = (c0 + b) * kChunk, r1 = std::min(rows, r0 + kChunk);
-                        for (std::size_t r = r0; r < r1; ++r) {
-                            buf.append(number,
-                                       static_cast<std::size_t>(format_float(probs[r], number)));
-                            buf.push_back('\t');
-                            for (std::size_t k = 0; k < nn; ++k) {
-                                if (k) buf.push_back(' ');
-                                buf.append(vocab.word(words[r * nn + k]));
-                            }
-                            if (n < N) {
-                                buf.push_back('\t');
-                                buf.append(number, static_cast<std::size_t>(
-                                                       format_float(backoffs[r], number)));
-                            }
-                            buf.push_back('\n');
-                        }
+                        text[b].clear();
+                        append_arpa_lines(text[b], vocab, n, N, words.data() + r0 * nn,
+                                          probs.data() + r0, backoffs.data() + r0, r1 - r0);
                     }
                 });
-            for (std::size_t b = 0; b < batch; ++b) out.put(text[b]);
+            for (std::size_t b = 0; b < batch; ++b) put(text[b]);
         }
-    }
-    out.put("\n\\end\\\n");
-    out.close();
+    });
 }
 
 namespace {

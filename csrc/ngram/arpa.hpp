@@ -5,8 +5,11 @@
 // word), not lmplz's suffix order: readers do not care, and sorting cost more than the rest.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "ngram/model.hpp"
 #include "ngram/vocab.hpp"
@@ -21,6 +24,17 @@ int format_float(float value, char* out);
 
 // Writes the model to `path` (created or truncated). Throws std::runtime_error on I/O errors.
 void write_arpa(const NgramModel& model, const Vocabulary& vocab, const std::string& path);
+
+// The lines of `rows` n-grams of order n (words row-major [rows, n], their log10 probabilities
+// and backoffs; no backoff column when n is the top order), appended to `text`.
+void append_arpa_lines(std::string& text, const Vocabulary& vocab, int n, int top,
+                       const std::int32_t* words, const float* probs, const float* backoffs,
+                       std::size_t rows);
+// An ARPA file put together from pieces: the header of `sizes` (n-grams of orders 1..N), then
+// for each order n its section, whose lines body(n, put) passes to put in order.
+void write_arpa_pieces(
+    const std::string& path, const std::vector<std::int64_t>& sizes,
+    const std::function<void(int, const std::function<void(const std::string&)>&)>& body);
 
 // Reads an ARPA file, streaming: lmplz's, and SRILM's variants (comment lines before \data\,
 // -99 for <s> (read as 0: <s> is never predicted), missing backoffs, CRLF line ends, fields

@@ -120,15 +120,17 @@ public:
 
     // Modified Kneser-Ney exactly as interpolated() estimates it from the counts of the
     // sentences ids/offsets (padded as NgramCounts::add_sentences pads them; order >= 2),
-    // written straight to the binary model file `path` (save_binary's very bytes) without
-    // holding the counts or the model in memory (stream_build.cpp): the counts one partition
-    // at a time, then the model one order at a time, through files in `temp_dir`.
-    // `phase_seconds` gets the seconds spent counting, estimating and writing the file.
-    static void build_binary(const std::int32_t* ids, const std::int64_t* offsets,
-                             std::int64_t num_sentences, int order, const Vocabulary& vocab,
-                             const std::string& path, const std::string& temp_dir, int threads,
-                             std::vector<float>* discounts, std::vector<int>* fallback,
-                             std::vector<double>* phase_seconds);
+    // written straight to files without holding the counts or the model in memory
+    // (stream_build.cpp): the counts one partition at a time, then the model one order at a
+    // time, through files in `temp_dir`. `binary_path` (unless empty) gets save_binary's very
+    // bytes, `arpa_path` (unless empty) write_arpa's. `phase_seconds` gets the seconds spent
+    // counting, estimating and writing the files.
+    static void build_streamed(const std::int32_t* ids, const std::int64_t* offsets,
+                               std::int64_t num_sentences, int order, const Vocabulary& vocab,
+                               const std::string& binary_path, const std::string& arpa_path,
+                               const std::string& temp_dir, int threads,
+                               std::vector<float>* discounts, std::vector<int>* fallback,
+                               std::vector<double>* phase_seconds);
     static NgramModel backed_off(const NgramCounts& counts, std::int64_t vocab_size, Backoff method,
                                  double param);
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/parallel.hpp"
+#include "ngram/arpa.hpp"
 #include "ngram/counts.hpp"
 #include "ngram/model.hpp"
 #include "ngram/smoothing.hpp"
@@ -66,6 +67,19 @@ public:
             (n > 0 && std::fwrite(v.data(), sizeof(T), v.size(), file_.get()) != v.size())) {
             throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
         }
+    }
+    void put_bytes(const std::string& text) {
+        if (!text.empty() && std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size()) {
+            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
+        }
+    }
+    // The whole (remaining) file.
+    void get_bytes(std::string& text) {
+        text.clear();
+        char block[1 << 16];
+        std::size_t got;
+        while ((got = std::fread(block, 1, sizeof block, file_.get())) > 0) text.append(block, got);
+        if (std::ferror(file_.get())) fail();
     }
     template <typename T>
     void get(std::vector<T>& v) {
@@ -189,11 +203,12 @@ std::string spill_path(const std::string& dir, const char* kind, std::size_t p, 
 
 }  // namespace
 
-void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offsets,
-                              std::int64_t num_sentences, int order, const Vocabulary& vocab,
-                              const std::string& path, const std::string& temp_dir, int threads,
-                              std::vector<float>* discounts, std::vector<int>* fallback,
-                              std::vector<double>* phase_seconds) {
+void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* offsets,
+                                std::int64_t num_sentences, int order, const Vocabulary& vocab,
+                                const std::string& binary_path, const std::string& arpa_path,
+                                const std::string& temp_dir, int threads,
+                                std::vector<float>* discounts, std::vector<int>* fallback,
+                                std::vector<double>* phase_seconds) {
     using Clock = std::chrono::steady_clock;
     auto mark = Clock::now();
     phase_seconds->clear();
@@ -222,6 +237,8 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
     // ---- A. Counts and adjusted counts, partition by partition.
     std::vector<std::uint64_t> raw1(V_ids, 0), a1(V_ids, 0);
     std::vector<std::vector<CountOfCounts>> part_stats(P, std::vector<CountOfCounts>(N));
+    // part_sizes[p][n]: the n-grams of order n in partition p.
+    std::vector<std::vector<std::int64_t>> part_sizes(P, std::vector<std::int64_t>(N + 1, 0));
     parallel_region(threads, [&](int tid, int team) {
         for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
             const auto p = static_cast<std::size_t>(pi);
@@ -310,6 +327,7 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
             Spill out(spill_path(temp_dir, "adjusted", p, 0), "wb");
             for (int n = 2; n <= N; ++n) {
                 const NgramCounts::Order& o = part.at(n);
+                part_sizes[p][static_cast<std::size_t>(n)] = static_cast<std::int64_t>(o.size());
                 out.put(o.prefix);
                 out.put(o.word);
                 out.put(a[static_cast<std::size_t>(n)]);
@@ -482,19 +500,85 @@ void NgramModel::build_binary(const std::int32_t* ids, const std::int64_t* offse
     adjusted.clear();
     for (std::size_t p = 0; p < P; ++p) std::remove(spill_path(temp_dir, "adjusted", p, 0).c_str());
 
-    // The file, its tables (as compact() makes them) read back one at a time.
+    // The ARPA file: each partition's lines of every order formatted on all threads into
+    // temporary files, then joined order by order (write_arpa's storage order).
+    if (!arpa_path.empty()) {
+        parallel_region(threads, [&](int tid, int team) {
+            for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
+                const auto p = static_cast<std::size_t>(pi);
+                std::vector<std::int32_t> words, longer;
+                std::vector<float> probs, backoffs;
+                std::string text;
+                for (int n = 2; n <= N; ++n) {
+                    std::vector<Entry> entries;
+                    Spill(spill_path(temp_dir, "final", p, n), "rb").get(entries);
+                    const auto nn = static_cast<std::size_t>(n);
+                    longer.resize(entries.size() * nn);
+                    probs.resize(entries.size());
+                    backoffs.resize(entries.size());
+                    for (std::size_t e = 0; e < entries.size(); ++e) {
+                        const Entry& x = entries[e];
+                        std::int32_t* row = longer.data() + e * nn;
+                        if (n == 2) {
+                            row[0] = static_cast<std::int32_t>(x.prefix);
+                        } else {
+                            std::copy_n(words.data() + x.prefix * (nn - 1), nn - 1, row);
+                        }
+                        row[nn - 1] = static_cast<std::int32_t>(x.word);
+                        probs[e] = x.log_prob;
+                        backoffs[e] = x.log_backoff;
+                    }
+                    words.swap(longer);
+                    text.clear();
+                    append_arpa_lines(text, vocab, n, N, words.data(), probs.data(),
+                                      backoffs.data(), entries.size());
+                    Spill(spill_path(temp_dir, "arpa", p, n), "wb").put_bytes(text);
+                }
+            });
+        });
+        std::vector<std::int64_t> sizes{model.size(1)};
+        for (int n = 2; n <= N; ++n) {
+            std::int64_t total = 0;
+            for (const auto& part : part_sizes) total += part[static_cast<std::size_t>(n)];
+            sizes.push_back(total);
+        }
+        write_arpa_pieces(arpa_path, sizes,
+                          [&](int n, const std::function<void(const std::string&)>& put) {
+                              if (n == 1) {
+                                  const auto rows = static_cast<std::size_t>(sizes[0]);
+                                  std::vector<std::int32_t> unigrams(rows);
+                                  std::vector<float> probs(rows), backoffs(rows);
+                                  model.ngrams(1, unigrams.data(), probs.data(), backoffs.data());
+                                  std::string text;
+                                  append_arpa_lines(text, vocab, 1, N, unigrams.data(),
+                                                    probs.data(), backoffs.data(), rows);
+                                  put(text);
+                                  return;
+                              }
+                              std::string text;
+                              for (std::size_t p = 0; p < P; ++p) {
+                                  const std::string name = spill_path(temp_dir, "arpa", p, n);
+                                  Spill(name, "rb").get_bytes(text);
+                                  std::remove(name.c_str());
+                                  put(text);
+                              }
+                          });
+    }
+
+    // The binary file, its tables (as compact() makes them) read back one at a time.
     Order scratch;
-    model.save_binary_parts(path, vocab, [&](std::size_t p, int n) -> const Order& {
-        const std::string name = spill_path(temp_dir, "final", p, n);
-        {
-            Spill in(name, "rb");
+    if (!binary_path.empty()) {
+        model.save_binary_parts(binary_path, vocab, [&](std::size_t p, int n) -> const Order& {
+            Spill in(spill_path(temp_dir, "final", p, n), "rb");
             in.get(scratch.entries);
             in.get(scratch.slots);
-        }
-        std::remove(name.c_str());
-        return scratch;
-    });
-    lap();  // the file
+            return scratch;
+        });
+    }
+    for (std::size_t p = 0; p < P; ++p) {
+        for (int n = 2; n <= N; ++n) std::remove(spill_path(temp_dir, "final", p, n).c_str());
+    }
+    lap();  // the files
 }
 
 }  // namespace rnnkit::ngram

@@ -233,12 +233,13 @@ class _NgramModel:
 def _read_arpa(path: str, vocabulary: _Vocabulary) -> _NgramModel: ...
 def _format_float32(value: float) -> str: ...
 def _load_binary_model(path: str, vocabulary: _Vocabulary) -> _NgramModel: ...
-def _build_binary_model(
+def _build_model_files(
     ids: NDArray[np.int32],
     offsets: NDArray[np.int64],
     order: int,
     vocabulary: _Vocabulary,
-    path: str,
+    binary_path: str,
+    arpa_path: str,
     temp_dir: str,
 ) -> tuple[list[float], list[int], list[float]]: ...
 def _gemm(

@@ -120,23 +120,24 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _build_low_memory(args: argparse.Namespace, out: TextIO) -> int:
-    from .ngram import build_binary
+    from .ngram import build
 
-    for given, name in ((args.arpa, "--arpa"), (args.prune, "--prune"), (args.k, "--k")):
-        if given:
-            raise ValueError(f"--low-memory writes --binary only; {name} needs the default build")
-    if args.alpha is not None or args.method != "mkn":
+    for given, name in ((args.prune, "--prune"), (args.k, "--k"), (args.alpha, "--alpha")):
+        if given is not None:
+            raise ValueError(
+                f"--low-memory estimates mkn without options; {name} needs the default"
+            )
+    if args.method != "mkn":
         raise ValueError("--low-memory estimates mkn only")
-    if not args.binary:
-        raise ValueError("--low-memory needs --binary: where to write the model")
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         text = Path(args.text) if args.text else sys.stdin.buffer.read()
-        build_binary(text, args.binary, args.order, temp_dir=args.temp_dir)
+        build(text, args.order, binary=args.binary, arpa=args.arpa, temp_dir=args.temp_dir)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    print(f"built and written in {time.perf_counter() - start:.2f} s to {args.binary}", file=out)
+    targets = " and ".join(str(path) for path in (args.arpa, args.binary) if path)
+    print(f"built and written in {time.perf_counter() - start:.2f} s to {targets}", file=out)
     return 0
 
 
@@ -215,11 +216,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--low-memory",
         action="store_true",
-        help="write the binary model (mkn only) without holding the counts or the model in "
-        "memory: the same file, through temporary files (rnnkit.ngram.build_binary)",
+        help="build the model (mkn only) without holding the counts or the model in memory: "
+        "the same files, through temporary files (rnnkit.ngram.build)",
     )
     build.add_argument(
-        "--temp-dir", help="where --low-memory puts its temporary files (default: --binary's)"
+        "--temp-dir", help="where --low-memory puts its temporary files (default: the output's)"
     )
     query = commands.add_parser("query", help="score stdin, one sentence per line")
     query.add_argument("model", help="an ARPA file or a binary model (rnnkit ngram build --binary)")

@@ -17,7 +17,7 @@ from .._checks import check_path, make_rng
 from . import NgramCounts, Sentences, Vocabulary, _check_n, _encode, _text_batches
 from ._files import write_atomically
 
-__all__ = ["Evaluation", "NgramModel", "State", "build_binary", "estimate", "load_arpa"]
+__all__ = ["Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
 
 INTERPOLATED = ("mkn", "kn", "absolute", "witten_bell")
 #: method -> (its option, default); laplace is add_k with k = 1.
@@ -466,31 +466,41 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
     return out
 
 
-def build_binary(
+def build(
     sentences: Sentences | os.PathLike[str],
-    path: str | os.PathLike[str],
     order: int = 5,
     *,
+    binary: str | os.PathLike[str] | None = None,
+    arpa: str | os.PathLike[str] | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
 ) -> list[tuple[float, ...]]:
-    """``estimate(NgramCounts(order).update(sentences), "mkn").save(path)`` without holding
-    the counts or the model in memory: the same binary model file, byte for byte, written
-    through temporary files (lmplz's way; for order 5 on the 20 M-token benchmark corpus the
-    process peaks at about 1.05 GiB instead of 4.4 GiB; BENCHMARKS.md). The counts are made
-    one partition of the n-grams at a time, the model one order at a time; about 16 bytes per
-    n-gram of temporary files go to a fresh directory in ``temp_dir`` (default: ``path``'s
-    directory, which will hold a file of about the same size) and are removed.
+    """Text to a modified Kneser-Ney model file, as lmplz builds one, without holding the
+    counts or the model in memory: ``binary`` gets, byte for byte, the file that
+    ``estimate(NgramCounts(order).update(sentences), "mkn").save(binary)`` writes, ``arpa``
+    the one its ``write_arpa(arpa)`` writes (give either or both). The counts are made one
+    partition of the n-grams at a time, the model one order at a time, through temporary
+    files (lmplz's way; for order 5 on the 20 M-token benchmark corpus the process peaks at
+    about 1.05 GiB instead of 4.4 GiB, and takes less time: BENCHMARKS.md). About 16 bytes per
+    n-gram of temporary files (with ``arpa``, also its text) go to a fresh directory in
+    ``temp_dir`` (default: the output's directory) and are removed; each output is written
+    atomically.
 
     ``sentences`` as :meth:`NgramCounts.update` takes them, or the path of a text file (an
     ``os.PathLike`` such as ``pathlib.Path``, not a str, which is text), read and tokenized
-    here so that the text is not held while building; ``order`` >= 2. Returns the
-    discounts per order (:attr:`NgramModel.discounts`); warns as :func:`estimate` does where
-    the count-of-counts give no valid discounts. Load the file with :func:`load_model`.
+    here so that the text is not held while building; ``order`` >= 2. Returns the discounts
+    per order (:attr:`NgramModel.discounts`); warns as :func:`estimate` does where the
+    count-of-counts give no valid discounts. Load the files with :func:`load_model`.
     """
     import tempfile
 
     order = _check_order(order)
-    target = check_path(path)
+    outputs = {
+        name: check_path(value, name)
+        for name, value in (("binary", binary), ("arpa", arpa))
+        if value is not None
+    }
+    if not outputs:
+        raise TypeError("build needs binary= and/or arpa=: where to write the model")
     scratch_parent = check_path(temp_dir, "temp_dir") if temp_dir is not None else None
     vocabulary = Vocabulary()
     ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
@@ -507,19 +517,35 @@ def build_binary(
     offsets = np.concatenate(offset_parts)
     del ids_parts, offset_parts, sentences
     if scratch_parent is None:
-        scratch_parent = os.path.dirname(os.path.abspath(target))
+        scratch_parent = os.path.dirname(os.path.abspath(next(iter(outputs.values()))))
+    result: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="rnnkit-build-", dir=scratch_parent) as scratch:
-        result: list[Any] = []
 
-        def write(tmp: str) -> None:
+        def run(paths: dict[str, str]) -> None:
             try:
                 result.extend(
-                    _core._build_binary_model(ids, offsets, order, vocabulary._core, tmp, scratch)
+                    _core._build_model_files(
+                        ids,
+                        offsets,
+                        order,
+                        vocabulary._core,
+                        paths.get("binary", ""),
+                        paths.get("arpa", ""),
+                        scratch,
+                    )
                 )
-            except RuntimeError as error:  # I/O failures of the temporary files or the file
+            except RuntimeError as error:  # I/O failures of the temporary files or the files
                 raise OSError(str(error)) from None
 
-        write_atomically(path, write)
+        # Each output to a temporary file renamed over its path once all are written.
+        def write(names: list[str], paths: dict[str, str]) -> None:
+            if not names:
+                run(paths)
+                return
+            first, rest = names[0], names[1:]
+            write_atomically(outputs[first], lambda tmp: write(rest, {**paths, first: tmp}))
+
+        write(list(outputs), {})
     discounts, fallback, _ = result
     if fallback:
         warnings.warn(
