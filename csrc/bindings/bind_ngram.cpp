@@ -179,6 +179,15 @@ void register_ngram(py::module_& m) {
         .def(
             "add", [](Vocabulary& v, const std::string& w) { return v.add(w); }, py::arg("word"))
         .def(
+            "add_words",
+            [](Vocabulary& v, const std::vector<std::string>& words) {
+                std::vector<std::int32_t> ids;
+                ids.reserve(words.size());
+                for (const std::string& w : words) ids.push_back(v.add(w));
+                return to_array(ids);
+            },
+            py::arg("words"), "add() of each word: their ids (int32).")
+        .def(
             "word",
             [](const Vocabulary& v, std::int64_t id) {
                 if (id < 0 || id >= v.size()) {
@@ -214,7 +223,55 @@ void register_ngram(py::module_& m) {
             },
             py::arg("text"), py::arg("grow"), py::arg("with_counts") = false,
             "(ids int32, offsets int64 [S + 1], per-id token counts uint64 or None) of text: "
-            "lines are sentences, words are separated by whitespace.");
+            "lines are sentences, words are separated by whitespace.")
+        .def(
+            "encode_sentences",
+            [](Vocabulary& v, py::handle sentences, int pad) -> py::object {
+                // encode_text of the sentences' tokens joined by spaces and lines, each
+                // sentence between `pad` <s> and `pad` </s> (words added), without building
+                // the text; None where that text would not give back the tokens (a sentence
+                // that is not a list or tuple, a token that is not a str, is empty or holds
+                // whitespace), so that the caller can take another way.
+                if (!PyList_Check(sentences.ptr()) || pad < 0) return py::none();
+                std::vector<std::int32_t> ids;
+                std::vector<std::int64_t> offsets{0};
+                std::vector<std::uint64_t> counts(3, 0);
+                const Py_ssize_t num = PyList_GET_SIZE(sentences.ptr());
+                for (Py_ssize_t s = 0; s < num; ++s) {
+                    PyObject* sentence = PyList_GET_ITEM(sentences.ptr(), s);
+                    if (!PyList_Check(sentence) && !PyTuple_Check(sentence)) return py::none();
+                    PyObject** items = PySequence_Fast_ITEMS(sentence);
+                    const Py_ssize_t len = PySequence_Fast_GET_SIZE(sentence);
+                    for (int k = 0; k < pad; ++k)
+                        ids.push_back(static_cast<std::int32_t>(ngram::kBos));
+                    for (Py_ssize_t i = 0; i < len; ++i) {
+                        if (!PyUnicode_Check(items[i])) return py::none();
+                        Py_ssize_t size = 0;
+                        const char* data = PyUnicode_AsUTF8AndSize(items[i], &size);
+                        if (data == nullptr) throw py::error_already_set();
+                        const std::string_view word(data, static_cast<std::size_t>(size));
+                        if (word.empty()) return py::none();
+                        for (char c : word) {
+                            if (ngram::is_space(c) || c == '\n') return py::none();
+                        }
+                        const std::int32_t id = v.add(word);
+                        ids.push_back(id);
+                        if (static_cast<std::size_t>(id) >= counts.size()) {
+                            counts.resize(static_cast<std::size_t>(id) + 1, 0);
+                        }
+                        ++counts[static_cast<std::size_t>(id)];
+                    }
+                    for (int k = 0; k < pad; ++k)
+                        ids.push_back(static_cast<std::int32_t>(ngram::kEos));
+                    counts[ngram::kBos] += static_cast<std::uint64_t>(pad);
+                    counts[ngram::kEos] += static_cast<std::uint64_t>(pad);
+                    offsets.push_back(static_cast<std::int64_t>(ids.size()));
+                }
+                return py::make_tuple(to_array(ids), to_array(offsets), to_array(counts));
+            },
+            py::arg("sentences"), py::arg("pad"),
+            "(ids, offsets, per-id counts) of a list of token lists padded with `pad` <s> and "
+            "</s>, words added; None when encode_text of their text would differ.");
 
     py::class_<NgramCounts>(m, "_NgramCounts")
         .def(py::init<int>(), py::arg("order"))

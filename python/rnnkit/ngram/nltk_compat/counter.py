@@ -166,9 +166,9 @@ class NgramCounter:
         tokens, ids, offsets, _ = encoded
         words, known = self._words, vocab._known()
         unk = words.add(vocab.unk_label)
-        translate = np.array(
-            [words.add(w) if w in known else unk for w in tokens.words()], dtype=np.int32
-        )
+        names = tokens.words()
+        in_vocab = np.fromiter((w in known for w in names), bool, len(names))
+        translate = np.where(in_vocab, words.add_words(names), np.int32(unk)).astype(np.int32)
         self._ensure_order(order).add(translate[ids], offsets, pad=False)
         self._version += 1
         self._views.clear()

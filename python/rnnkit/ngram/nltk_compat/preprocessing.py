@@ -130,23 +130,12 @@ def padded_everygram_pipeline(
 
 def _encode_padded(order: int, sentences: list[list[Any]]) -> Any:
     """See :class:`_Pipeline`."""
-    import numpy as np
-
     from ... import _core
 
-    left, right = "<s> " * (order - 1), " </s>" * (order - 1)
-    try:
-        text = "\n".join([left + " ".join(s) + right for s in sentences])
-    except TypeError:  # a token is not a str
-        return None
-    if any(c in text for c in "\t\r\v\f"):  # whitespace inside a token
-        return None
     words = _core._Vocabulary()
-    ids, offsets, counts = words.encode_text(text, True, True)
-    # An empty token or one holding a space or newline changes the number of tokens or lines.
-    if len(offsets) != len(sentences) + 1:
+    # None for a token that is not a str, is empty or holds whitespace.
+    encoded = words.encode_sentences(sentences, order - 1)
+    if encoded is None:
         return None
-    expected = np.fromiter((len(s) for s in sentences), np.int64, len(sentences)) + 2 * (order - 1)
-    if not (np.diff(offsets) == expected).all():
-        return None
+    ids, offsets, counts = encoded
     return words, ids, offsets, counts

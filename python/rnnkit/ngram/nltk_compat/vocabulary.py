@@ -128,7 +128,7 @@ def _padded_token_counts(tokens: PaddedTokens) -> Any:
         if first < len(ids):
             before = int(ids[:first].max(initial=2)) - 2  # new words seen before it
             order.insert(before, reserved)
-    return {names[i]: int(counts[i]) for i in order}
+    return dict(zip([names[i] for i in order], counts[order].tolist(), strict=True))
 
 
 def _first_index(ids: Any, value: int) -> int:
