@@ -675,7 +675,7 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
                 const float lower =
                     s.partition < 0 ? p1[s.index]
                                     : below_prob[static_cast<std::size_t>(s.partition)][s.index];
-                const float prob = u + g * lower;
+                const float prob = Smoother::interpolate(u, g, lower);
                 probs[p][e] = prob;
                 out.entries[e].log_prob = std::min(0.0f, std::log10(prob));
             }

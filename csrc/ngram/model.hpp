@@ -120,11 +120,12 @@ public:
 
     // Modified Kneser-Ney exactly as interpolated() estimates it from the counts of the
     // sentences ids/offsets (padded as NgramCounts::add_sentences pads them; order >= 2),
-    // written straight to files without holding the counts or the model in memory
-    // (stream_build.cpp): the counts one partition at a time, then the model one order at a
-    // time, through files in `temp_dir`. `binary_path` (unless empty) gets save_binary's very
-    // bytes, `arpa_path` (unless empty) write_arpa's. `phase_seconds` gets the seconds spent
-    // counting, estimating and writing the files.
+    // written straight to files without holding the whole counts or model in memory
+    // (stream_build.cpp, which says what is held): the counts one partition at a time, then
+    // the model one order at a time, through files in `temp_dir` (an existing directory the
+    // caller cleans up after an error; on success the files are gone). `binary_path` (unless
+    // empty) gets save_binary's very bytes, `arpa_path` (unless empty) write_arpa's; at least
+    // one is given. `phase_seconds` gets the seconds spent counting, estimating and writing.
     static void build_streamed(const std::int32_t* ids, const std::int64_t* offsets,
                                std::int64_t num_sentences, int order, const Vocabulary& vocab,
                                const std::string& binary_path, const std::string& arpa_path,

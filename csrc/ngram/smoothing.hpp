@@ -62,6 +62,9 @@ public:
         return numerator / static_cast<float>(c.den);
     }
 
+    // p(hw) = u(hw) + gamma(h) p(h'w), one expression for both estimators (the same bits).
+    static float interpolate(float u, float gamma, float lower) { return u + gamma * lower; }
+
 private:
     bool witten_bell_;
     std::vector<std::array<float, 4>> D_;

@@ -23,8 +23,15 @@
 // n-grams in corpus order), so the file is byte for byte the one save_binary writes for
 // interpolated()'s model: the tests compare them.
 //
-// Peak memory: the ids, two partitions' counts during A (one per thread), and during C the
-// largest order held (about 34 bytes per n-gram) plus a partition's share of the next.
+// Peak memory: the ids; during A, per thread (kMaxBuildThreads at most), one partition's
+// counts and its (n-gram, word before) key sets, each about 1/16 of the whole store; during
+// C the largest order held (about 34 bytes per n-gram) plus, per thread, a partition's share
+// of the next order with its context statistics; while the ARPA text is formatted, per
+// thread, a partition's n-grams of every order and one order's text. Temporary files: the
+// adjusted counts (16 bytes per n-gram, each order's removed once read), the finished tables
+// (about 22 bytes per n-gram) and one order in between (28 bytes per n-gram), and with an ARPA
+// file its text. Files are removed as they are used up; after an error the caller removes
+// what is left in `temp_dir` (rnnkit.ngram.build uses a temporary directory).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -48,12 +55,17 @@ namespace {
 constexpr std::uint32_t kNoWord = ~std::uint32_t{0};
 // Prefetch distance (entries) of the suffix lookups.
 constexpr std::size_t kAhead = 8;
+// Threads at most: each holds one partition's working set (1/16 of the counts, or of an
+// order), so this bounds the memory beyond the held order.
+constexpr int kMaxBuildThreads = 4;
 
 struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
-// A temporary file of arrays written and read back whole, in the order written.
+// A temporary file of arrays written and read back whole, in the order written. Writers end
+// with close(), which reports a failed flush (a full disk): a short file never passes for a
+// whole one, and every array carries its length.
 class Spill {
 public:
     Spill(std::string path, const char* mode)
@@ -62,34 +74,39 @@ public:
     }
     template <typename T>
     void put(const std::vector<T>& v) {
-        const std::uint64_t n = v.size();
-        if (std::fwrite(&n, sizeof n, 1, file_.get()) != 1 ||
-            (n > 0 && std::fwrite(v.data(), sizeof(T), v.size(), file_.get()) != v.size())) {
-            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
-        }
+        put_raw(v.data(), sizeof(T), v.size());
     }
-    void put_bytes(const std::string& text) {
-        if (!text.empty() && std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size()) {
-            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
-        }
-    }
-    // The whole (remaining) file.
-    void get_bytes(std::string& text) {
-        text.clear();
-        char block[1 << 16];
-        std::size_t got;
-        while ((got = std::fread(block, 1, sizeof block, file_.get())) > 0) text.append(block, got);
-        if (std::ferror(file_.get())) fail();
-    }
+    void put_bytes(const std::string& text) { put_raw(text.data(), 1, text.size()); }
     template <typename T>
     void get(std::vector<T>& v) {
-        std::uint64_t n = 0;
-        if (std::fread(&n, sizeof n, 1, file_.get()) != 1) fail();
-        v.resize(static_cast<std::size_t>(n));
-        if (n > 0 && std::fread(v.data(), sizeof(T), v.size(), file_.get()) != v.size()) fail();
+        v.resize(static_cast<std::size_t>(get_length()));
+        if (!v.empty() && std::fread(v.data(), sizeof(T), v.size(), file_.get()) != v.size())
+            fail();
+    }
+    void get_bytes(std::string& text) {
+        text.resize(static_cast<std::size_t>(get_length()));
+        if (!text.empty() && std::fread(text.data(), 1, text.size(), file_.get()) != text.size())
+            fail();
+    }
+    void close() {
+        if (std::fclose(file_.release()) != 0) {
+            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
+        }
     }
 
 private:
+    void put_raw(const void* data, std::size_t size, std::size_t count) {
+        const std::uint64_t n = count;
+        if (std::fwrite(&n, sizeof n, 1, file_.get()) != 1 ||
+            (count > 0 && std::fwrite(data, size, count, file_.get()) != count)) {
+            throw std::runtime_error("cannot write the temporary file " + path_ + " (disk full?)");
+        }
+    }
+    std::uint64_t get_length() {
+        std::uint64_t n = 0;
+        if (std::fread(&n, sizeof n, 1, file_.get()) != 1) fail();
+        return n;
+    }
     [[noreturn]] void fail() const {
         throw std::runtime_error("cannot read the temporary file " + path_);
     }
@@ -230,9 +247,18 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
         throw std::invalid_argument("the sentences hold ids up to " + std::to_string(top_word) +
                                     " but the vocabulary has " + std::to_string(vocab_size));
     }
+    if (binary_path.empty() && arpa_path.empty())
+        throw std::invalid_argument("no file to write (binary_path and arpa_path are empty)");
+    if (temp_dir.empty()) throw std::invalid_argument("temp_dir is empty");
+    threads = std::max(1, std::min(threads, kMaxBuildThreads));
     const auto V_ids = static_cast<std::size_t>(vocab_size);
     const std::size_t P = kPartitions;
     const std::vector<std::uint32_t> best = largest_in_suffix_order(ids, offsets, num_sentences, N);
+    std::vector<std::uint8_t> partition(V_ids);  // of each id, once (not a call per token)
+    for (std::size_t w = 0; w < V_ids; ++w) {
+        partition[w] =
+            static_cast<std::uint8_t>(NgramCounts::partition_of(static_cast<std::uint32_t>(w)));
+    }
 
     // ---- A. Counts and adjusted counts, partition by partition.
     std::vector<std::uint64_t> raw1(V_ids, 0), a1(V_ids, 0);
@@ -245,15 +271,16 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
             NgramCounts store(N);
             store.ensure_unigram(top_word);
             NgramCounts::Partition& part = store.parts_[p];
-            std::vector<KeySet> before(static_cast<std::size_t>(N - 1));  // orders 1..N-1
+            // The (n-gram, word before it) pairs seen, orders 1..N-1.
+            std::vector<KeySet> left_words(static_cast<std::size_t>(N - 1));
             for (std::int64_t s = 0; s < num_sentences; ++s) {
                 const Padded seq{ids + offsets[s], offsets[s + 1] - offsets[s]};
                 for (std::int64_t start = 0; start < seq.size(); ++start) {
                     const std::uint32_t first = seq[start];
-                    if (static_cast<std::size_t>(NgramCounts::partition_of(first)) != p) continue;
+                    if (partition[first] != p) continue;
                     ++store.unigram_[first];
                     const std::uint32_t prev = start > 0 ? seq[start - 1] : kNoWord;
-                    if (prev != kNoWord) before[0].insert(key_of(first, prev));
+                    if (prev != kNoWord) left_words[0].insert(key_of(first, prev));
                     std::uint32_t e = first;
                     const std::int64_t top = std::min<std::int64_t>(N, seq.size() - start);
                     for (int n = 2; n <= top; ++n) {
@@ -261,29 +288,32 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                         e = NgramCounts::find_or_add(o, e, seq[start + n - 1]);
                         ++o.count[e];
                         if (prev != kNoWord && n < N) {
-                            before[static_cast<std::size_t>(n - 1)].insert(key_of(e, prev));
+                            left_words[static_cast<std::size_t>(n - 1)].insert(key_of(e, prev));
                         }
                     }
                 }
             }
             // Left extensions; unigrams by id (this partition's words only).
-            before[0].each([&](std::uint64_t k) { ++a1[k >> 32]; });
+            left_words[0].each([&](std::uint64_t k) { ++a1[k >> 32]; });
             std::vector<std::vector<std::uint64_t>> a(static_cast<std::size_t>(N + 1));
             for (int n = 2; n < N; ++n) {
                 auto& an = a[static_cast<std::size_t>(n)];
                 an.assign(part.at(n).size(), 0);
-                before[static_cast<std::size_t>(n - 1)].each(
+                left_words[static_cast<std::size_t>(n - 1)].each(
                     [&](std::uint64_t k) { ++an[k >> 32]; });
             }
-            before.clear();
-            before.shrink_to_fit();
+            left_words.clear();
+            left_words.shrink_to_fit();
             // Raw counts at the top order and for n-grams that begin with <s>.
             const bool has_bos = static_cast<std::size_t>(NgramCounts::partition_of(kBos)) == p;
             std::vector<std::uint32_t> first_word, next_first;
             for (int n = 2; n <= N; ++n) {
-                const NgramCounts::Order& o = part.at(n);
+                NgramCounts::Order& o = part.at(n);
                 auto& an = a[static_cast<std::size_t>(n)];
-                if (n == N) an = o.count;
+                if (n == N) {  // raw counts throughout (the tail substitution reads k < N)
+                    an = std::move(o.count);
+                    break;
+                }
                 if (has_bos) {
                     next_first.resize(o.size());
                     for (std::size_t e = 0; e < o.size(); ++e) {
@@ -293,12 +323,8 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     first_word.swap(next_first);
                 }
             }
-            for (std::size_t w = 0; w < V_ids; ++w) {
-                if (static_cast<std::size_t>(
-                        NgramCounts::partition_of(static_cast<std::uint32_t>(w))) == p &&
-                    w < store.unigram_.size()) {
-                    raw1[w] = store.unigram_[w];
-                }
+            for (std::size_t w = 0; w < store.unigram_.size(); ++w) {
+                if (partition[w] == p) raw1[w] = store.unigram_[w];
             }
             auto& stats = part_stats[p];
             for (int n = 2; n <= N; ++n) {
@@ -310,7 +336,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
             for (int k = 2; k < N && !best.empty(); ++k) {
                 const std::vector<std::uint32_t> tail(best.end() - k, best.end());
                 if (std::find(tail.begin() + 1, tail.end(), kBos) != tail.end()) continue;
-                if (static_cast<std::size_t>(NgramCounts::partition_of(tail[0])) != p) continue;
+                if (partition[tail[0]] != p) continue;
                 std::uint32_t e = tail[0];
                 bool found = true;
                 for (int j = 2; j <= k && found; ++j) {
@@ -324,13 +350,14 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                       -1);
                 tally(stats[static_cast<std::size_t>(k - 1)], part.at(k).count[e], 1);
             }
-            Spill out(spill_path(temp_dir, "adjusted", p, 0), "wb");
-            for (int n = 2; n <= N; ++n) {
+            for (int n = 2; n <= N; ++n) {  // one file per order, removed once read
                 const NgramCounts::Order& o = part.at(n);
                 part_sizes[p][static_cast<std::size_t>(n)] = static_cast<std::int64_t>(o.size());
+                Spill out(spill_path(temp_dir, "adjusted", p, n), "wb");
                 out.put(o.prefix);
                 out.put(o.word);
                 out.put(a[static_cast<std::size_t>(n)]);
+                out.close();
             }
         });
     });
@@ -359,26 +386,28 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
     NgramModel model(N, vocab_size);
     std::vector<std::size_t> present;
     const std::vector<float> p1 = model.set_unigrams(smooth, raw1, a1, present);
+    raw1 = {};
+    a1 = {};
 
     // ---- C. Orders 2..N: order n-1 held (all partitions), order n computed per partition.
     std::vector<Order> held(P);
     std::vector<std::vector<float>> held_prob(P);
     std::vector<std::vector<EntryRef>> held_link(P);
-    std::vector<Context> ctx1(V_ids);  // order 1's contexts, by word id
-    // The adjusted-count files are read order by order: one reader per partition.
-    std::vector<std::unique_ptr<Spill>> adjusted(P);
-    for (std::size_t p = 0; p < P; ++p) {
-        adjusted[p] = std::make_unique<Spill>(spill_path(temp_dir, "adjusted", p, 0), "rb");
-    }
+    std::vector<Context> ctx1(V_ids);  // order 1's contexts, by word id (level 2 only)
     for (int n = 2; n <= N; ++n) {
         parallel_region(threads, [&](int tid, int team) {
             for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
                 const auto p = static_cast<std::size_t>(pi);
                 std::vector<std::uint32_t> prefix, word;
                 std::vector<std::uint64_t> an;
-                adjusted[p]->get(prefix);
-                adjusted[p]->get(word);
-                adjusted[p]->get(an);
+                {
+                    const std::string name = spill_path(temp_dir, "adjusted", p, n);
+                    Spill in(name, "rb");
+                    in.get(prefix);
+                    in.get(word);
+                    in.get(an);
+                    std::remove(name.c_str());
+                }
                 // Context statistics of order n-1 (a context is in its extensions'
                 // partition), then its backoffs.
                 std::vector<Context> ctx(n == 2 ? 0 : held[p].size());
@@ -387,14 +416,14 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 }
                 if (n == 2) {
                     for (std::size_t w : present) {
-                        if (static_cast<std::size_t>(
-                                NgramCounts::partition_of(static_cast<std::uint32_t>(w))) != p)
-                            continue;
+                        if (partition[w] != p) continue;
                         const Context& c = ctx1[w];
                         model.unigram_backoff_[w] =
                             c.den == 0 ? 0.0f : std::log10(smooth.weight(2, c));
                     }
                 } else {
+                    // Only this partition's entries are written, and only their backoffs:
+                    // other threads' find() reads the keys (prefix, word) of any partition.
                     for (std::size_t e = 0; e < held[p].size(); ++e) {
                         const Context& c = ctx[e];
                         held[p].entries[e].log_backoff =
@@ -404,36 +433,38 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 // Probabilities of order n, through each n-gram's suffix at order n-1.
                 Order out;
                 out.entries.resize(word.size());
-                std::vector<float> probs(word.size());
+                std::vector<float> probs(n < N ? word.size() : 0);
                 std::vector<EntryRef> links(n < N ? word.size() : 0);
                 // The suffix lookups miss the cache (held tables of up to ~600 MB): each
                 // entry's link, home slot, entry and probability are prefetched in stages
                 // kAhead apart.
-                const auto suffix_key = [&](std::size_t e, int& q) {
-                    const EntryRef before = held_link[p][prefix[e]];
-                    q = before.partition < 0 ? NgramCounts::partition_of(before.index)
-                                             : before.partition;
-                    return before.index;
+                // Entry e's suffix is (the suffix of its prefix, its word): that prefix suffix's
+                // index in the table of order n-1 of `partition`.
+                struct Lookup {
+                    std::size_t partition;
+                    std::uint32_t prefix;
+                };
+                const auto suffix_lookup = [&](std::size_t e) {
+                    const EntryRef link = held_link[p][prefix[e]];
+                    const auto q = link.partition < 0 ? partition[link.index]
+                                                      : static_cast<std::size_t>(link.partition);
+                    return Lookup{q, link.index};
                 };
                 const std::size_t M = word.size();
                 for (std::size_t e = 0; e < M; ++e) {
                     if (n > 2) {
-                        int q = 0;
                         if (e + 3 * kAhead < M) {
                             __builtin_prefetch(held_link[p].data() + prefix[e + 3 * kAhead]);
                         }
                         if (e + 2 * kAhead < M) {
-                            const std::uint32_t b = suffix_key(e + 2 * kAhead, q);
-                            prefetch_slot(held[static_cast<std::size_t>(q)], b,
-                                          word[e + 2 * kAhead]);
+                            const Lookup l = suffix_lookup(e + 2 * kAhead);
+                            prefetch_slot(held[l.partition], l.prefix, word[e + 2 * kAhead]);
                         }
                         if (e + kAhead < M) {
-                            const std::uint32_t b = suffix_key(e + kAhead, q);
-                            const std::int64_t f = prefetch_entry(held[static_cast<std::size_t>(q)],
-                                                                  b, word[e + kAhead]);
-                            if (f >= 0)
-                                __builtin_prefetch(held_prob[static_cast<std::size_t>(q)].data() +
-                                                   f);
+                            const Lookup l = suffix_lookup(e + kAhead);
+                            const std::int64_t f =
+                                prefetch_entry(held[l.partition], l.prefix, word[e + kAhead]);
+                            if (f >= 0) __builtin_prefetch(held_prob[l.partition].data() + f);
                         }
                     }
                     const Context& c = n == 2 ? ctx1[prefix[e]] : ctx[prefix[e]];
@@ -441,18 +472,18 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     const float g = smooth.weight(n, c);
                     EntryRef suffix{-1, word[e]};
                     if (n > 2) {
-                        int q = 0;
-                        const std::uint32_t b = suffix_key(e, q);
-                        const std::int64_t f = find(held[static_cast<std::size_t>(q)], b, word[e]);
+                        const Lookup l = suffix_lookup(e);
+                        const std::int64_t f = find(held[l.partition], l.prefix, word[e]);
                         if (f < 0) throw std::logic_error("an n-gram's suffix is not counted");
-                        suffix = {q, static_cast<std::uint32_t>(f)};
+                        suffix = {static_cast<std::int32_t>(l.partition),
+                                  static_cast<std::uint32_t>(f)};
                     }
                     const float lower =
                         suffix.partition < 0
                             ? p1[suffix.index]
                             : held_prob[static_cast<std::size_t>(suffix.partition)][suffix.index];
-                    const float prob = u + g * lower;
-                    probs[e] = prob;
+                    const float prob = Smoother::interpolate(u, g, lower);
+                    if (n < N) probs[e] = prob;
                     out.entries[e] = {prefix[e], word[e], std::min(0.0f, std::log10(prob)), 0.0f};
                     if (n < N) links[e] = suffix;
                 }
@@ -461,11 +492,13 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     Spill last(spill_path(temp_dir, "final", p, n), "wb");
                     last.put(out.entries);
                     last.put(out.slots);
+                    last.close();
                 } else {
                     Spill next(spill_path(temp_dir, "order", p, n), "wb");
                     next.put(out.entries);
                     next.put(probs);
                     next.put(links);
+                    next.close();
                 }
             });
         });
@@ -476,6 +509,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     Spill last(spill_path(temp_dir, "final", p, n - 1), "wb");
                     last.put(held[p].entries);
                     last.put(held[p].slots);
+                    last.close();
                 }
                 held[p] = Order();  // order n-1's memory goes before order n's comes
                 held_prob[p] = {};
@@ -492,13 +526,12 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 compact_order(held[p]);  // the table for the suffix lookups of order n + 1
             });
         });
+        if (n == 2) ctx1 = {};
     }
     lap();  // estimation
     held.clear();
     held_prob.clear();
     held_link.clear();
-    adjusted.clear();
-    for (std::size_t p = 0; p < P; ++p) std::remove(spill_path(temp_dir, "adjusted", p, 0).c_str());
 
     // The ARPA file: each partition's lines of every order formatted on all threads into
     // temporary files, then joined order by order (write_arpa's storage order).
@@ -532,7 +565,9 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     text.clear();
                     append_arpa_lines(text, vocab, n, N, words.data(), probs.data(),
                                       backoffs.data(), entries.size());
-                    Spill(spill_path(temp_dir, "arpa", p, n), "wb").put_bytes(text);
+                    Spill piece(spill_path(temp_dir, "arpa", p, n), "wb");
+                    piece.put_bytes(text);
+                    piece.close();
                 }
             });
         });

@@ -480,10 +480,10 @@ def build(
     the one its ``write_arpa(arpa)`` writes (give either or both). The counts are made one
     partition of the n-grams at a time, the model one order at a time, through temporary
     files (lmplz's way; for order 5 on the 20 M-token benchmark corpus the process peaks at
-    about 1.05 GiB instead of 4.4 GiB, and takes less time: BENCHMARKS.md). About 16 bytes per
-    n-gram of temporary files (with ``arpa``, also its text) go to a fresh directory in
-    ``temp_dir`` (default: the output's directory) and are removed; each output is written
-    atomically.
+    about 1.05 GiB instead of 4.4 GiB, and takes less time: BENCHMARKS.md). Temporary files
+    of up to about 50 bytes per n-gram (with ``arpa``, also its text) go to a fresh directory
+    in ``temp_dir`` (default: the output's directory) and are removed; each output is written
+    atomically. At most 4 threads work (each holds 1/16 of the counts or of an order).
 
     ``sentences`` as :meth:`NgramCounts.update` takes them, or the path of a text file (an
     ``os.PathLike`` such as ``pathlib.Path``, not a str, which is text), read and tokenized
@@ -534,7 +534,9 @@ def build(
                         scratch,
                     )
                 )
-            except RuntimeError as error:  # I/O failures of the temporary files or the files
+            except RuntimeError as error:
+                if not str(error).startswith("cannot "):  # not an I/O failure
+                    raise
                 raise OSError(str(error)) from None
 
         # Each output to a temporary file renamed over its path once all are written.
