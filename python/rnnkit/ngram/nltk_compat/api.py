@@ -23,7 +23,10 @@ __all__ = ["LanguageModel"]
 
 
 def _real(value: Any, name: str) -> float:
-    """A model's smoothing parameter as a float; TypeError (nltk's type) for a non-number."""
+    """A model's smoothing parameter as a float; TypeError (nltk's type) for a non-number.
+    (Every score() asks: plain floats and ints skip the slow abstract-class check.)"""
+    if type(value) is float or type(value) is int:
+        return float(value)
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return float(value)
