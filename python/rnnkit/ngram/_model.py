@@ -480,7 +480,7 @@ def build(
     the one its ``write_arpa(arpa)`` writes (give either or both). The counts are made one
     partition of the n-grams at a time, the model one order at a time, through temporary
     files (lmplz's way; for order 5 on the 20 M-token benchmark corpus the process peaks at
-    about 1.05 GiB instead of 4.4 GiB, and takes less time: BENCHMARKS.md). Temporary files
+    1.13 GiB instead of 4.4 GiB, and takes less time: BENCHMARKS.md). Temporary files
     of up to about 50 bytes per n-gram (with ``arpa``, also its text) go to a fresh directory
     in ``temp_dir`` (default: the output's directory) and are removed; each output is written
     atomically. At most 4 threads work (each holds 1/16 of the counts or of an order).
