@@ -436,3 +436,20 @@ def run_against_reference(
     for before, after in zip(saved, inputs, strict=True):
         if before is not None:
             assert np.array_equal(before, after), f"{ctx}: an input was modified"
+
+
+# ---------------------------------------------------------------- n-gram corpora
+# kpu/kenlm issue #405: `lmplz -o 2` on this text (its ARPA output is quoted there).
+ISSUE_405 = (
+    "I went to\nI go to\nYou went to\nYou go to\nJoe went to\nJoe go to\n"
+    "Anna went ski\nAnna went ski\n"
+)
+
+
+def zipf_corpus(rng: np.random.Generator, sentences: int, vocab: int = 2000) -> list[list[str]]:
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    p /= p.sum()
+    return [
+        [f"w{i}" for i in rng.choice(vocab, size=rng.integers(1, 15), p=p)]
+        for _ in range(sentences)
+    ]

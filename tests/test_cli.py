@@ -119,38 +119,31 @@ def test_binary_model_and_progress_bars(
     assert "checksum mismatch" in capsys.readouterr().err
 
 
-def test_low_memory_build_writes_the_same_files(tmp_path: Path) -> None:
+def test_mkn_builds_in_bounded_memory_the_same_files(tmp_path: Path) -> None:
+    """mkn without --prune takes rnnkit.ngram.build; --in-memory the counts and the model."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT * 3)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     argv = ["ngram", "build", "-o", "3", "--text", str(corpus)]
-    low = [*argv, "--binary", str(tmp_path / "low.bin"), "--arpa", str(tmp_path / "low.arpa")]
     out = io.StringIO()
-    assert main([*low, "--low-memory", "--temp-dir", str(scratch)], out) == 0
-    assert "built and written in" in out.getvalue()
-    default = [*argv, "--binary", str(tmp_path / "default.bin")]
-    assert main([*default, "--arpa", str(tmp_path / "default.arpa")], io.StringIO()) == 0
+    streamed = [*argv, "--binary", str(tmp_path / "s.bin"), "--arpa", str(tmp_path / "s.arpa")]
+    assert main([*streamed, "--temp-dir", str(scratch)], out) == 0
+    assert "(in bounded memory)" in out.getvalue()
+    held = [*argv, "--binary", str(tmp_path / "m.bin"), "--arpa", str(tmp_path / "m.arpa")]
+    out_held = io.StringIO()
+    assert main([*held, "--in-memory"], out_held) == 0
+    assert "(in bounded memory)" not in out_held.getvalue()
+    assert out.getvalue().split(";")[0] == out_held.getvalue().split(";")[0]  # the n-grams
     for suffix in ("bin", "arpa"):
-        low_file = (tmp_path / f"low.{suffix}").read_bytes()
-        assert low_file == (tmp_path / f"default.{suffix}").read_bytes()
+        assert (tmp_path / f"s.{suffix}").read_bytes() == (tmp_path / f"m.{suffix}").read_bytes()
     assert list(scratch.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--binary", "m.bin", "--prune", "2"], "--prune needs the default"),
-        (["--binary", "m.bin", "--method", "kn"], "--low-memory estimates mkn only"),
-        (["--binary", "m.bin", "--method", "add_k", "--k", "1"], "--k needs the default"),
-        (["--binary", "m.bin", "-o", "1"], "order must be in [2, 64], got 1"),
-    ],
-)
-def test_low_memory_build_refuses_what_it_cannot_do(
-    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_order_1_is_built_in_memory(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT)
-    argv = ["ngram", "build", "-o", "3", "--text", str(corpus), "--low-memory", *extra]
-    assert main(argv, io.StringIO()) == 1
-    assert message in capsys.readouterr().err
+    argv = ["ngram", "build", "-o", "1", "--text", str(corpus), "--binary", str(tmp_path / "m")]
+    out = io.StringIO()
+    assert main(argv, out) == 0
+    assert "n-grams 1:" in out.getvalue() and "(in bounded memory)" not in out.getvalue()

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import rnnkit
 import rnnkit.ngram as ngram
+from helpers import ISSUE_405, zipf_corpus
 from rnnkit.ngram import NgramCounts, build, estimate, load_model
-from test_ngram_model import ISSUE_405, zipf_corpus
 
 
 def in_memory(sentences: object, order: int, directory: Path) -> list[tuple[float, ...]]:
@@ -32,13 +32,16 @@ def assert_same_files(sentences: object, order: int, tmp_path: Path) -> None:
     expected = in_memory(sentences, order, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        discounts = build(  # type: ignore[arg-type]
+        built = build(  # type: ignore[arg-type]
             sentences, order, binary=tmp_path / "streamed.bin", arpa=tmp_path / "streamed.arpa"
         )
     for suffix in ("bin", "arpa"):
         streamed = (tmp_path / f"streamed.{suffix}").read_bytes()
         assert streamed == (tmp_path / f"in-memory.{suffix}").read_bytes(), suffix
-    assert discounts == expected
+    assert built.discounts == expected
+    model = load_model(tmp_path / "streamed.bin")
+    assert built.sizes == [model.size(n) for n in range(1, order + 1)]
+    assert len(built.seconds) == 3 and all(t >= 0 for t in built.seconds)
     names = ["in-memory.arpa", "in-memory.bin", "streamed.arpa", "streamed.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names
 
@@ -80,8 +83,8 @@ def test_a_path_is_read(rng: np.random.Generator, tmp_path: Path) -> None:
 
 def test_tiny_data_warns_and_falls_back_as_estimate(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match="discount_fallback values 0.5, 1, 1.5"):
-        discounts = build("a b\nb a c\n", 3, arpa=tmp_path / "m.arpa")
-    assert discounts[0] == (0.5, 1.0, 1.5)
+        built = build("a b\nb a c\n", 3, arpa=tmp_path / "m.arpa")
+    assert built.discounts[0] == (0.5, 1.0, 1.5)
     assert load_model(tmp_path / "m.arpa").order == 3
 
 

@@ -11,24 +11,10 @@ from pathlib import Path
 import kenlm
 import numpy as np
 import pytest
+from helpers import ISSUE_405, zipf_corpus
 from rnnkit import _core
 from rnnkit.ngram import NgramCounts, estimate, load_arpa
 from rnnkit.reference import ngram as ref
-
-# kpu/kenlm issue #405: `lmplz -o 2` on this text (its ARPA output is quoted there).
-ISSUE_405 = (
-    "I went to\nI go to\nYou went to\nYou go to\nJoe went to\nJoe go to\n"
-    "Anna went ski\nAnna went ski\n"
-)
-
-
-def zipf_corpus(rng: np.random.Generator, sentences: int, vocab: int = 2000) -> list[list[str]]:
-    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
-    p /= p.sum()
-    return [
-        [f"w{i}" for i in rng.choice(vocab, size=rng.integers(1, 15), p=p)]
-        for _ in range(sentences)
-    ]
 
 
 def test_lmplz_issue_405_values() -> None:

@@ -717,21 +717,22 @@ void register_ngram(py::module_& m) {
             const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
             std::vector<float> discounts;
             std::vector<int> fallback;
+            std::vector<std::int64_t> sizes;
             std::vector<double> seconds;
             {
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
                 NgramModel::build_streamed(ids.data(), offsets.data(), offsets.size() - 1, order,
                                            vocab, binary_path, arpa_path, temp_dir, threads,
-                                           &discounts, &fallback, &seconds);
+                                           &discounts, &fallback, &sizes, &seconds);
             }
-            return py::make_tuple(discounts, fallback, seconds);
+            return py::make_tuple(discounts, fallback, sizes, seconds);
         },
         py::arg("ids"), py::arg("offsets"), py::arg("order"), py::arg("vocabulary"),
         py::arg("binary_path"), py::arg("arpa_path"), py::arg("temp_dir"),
         "Modified Kneser-Ney of the sentences written to a binary model file and/or an ARPA "
         "file ('' for none) in bounded memory (temporary files in temp_dir): (discounts, "
-        "fallback orders, seconds counting, estimating, writing).");
+        "fallback orders, n-grams per order, seconds counting, estimating, writing).");
     m.def(
         "_read_arpa",
         [](const std::string& path, Vocabulary& vocab) {

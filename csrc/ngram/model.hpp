@@ -125,12 +125,14 @@ public:
     // the model one order at a time, through files in `temp_dir` (an existing directory the
     // caller cleans up after an error; on success the files are gone). `binary_path` (unless
     // empty) gets save_binary's very bytes, `arpa_path` (unless empty) write_arpa's; at least
-    // one is given. `phase_seconds` gets the seconds spent counting, estimating and writing.
+    // one is given. `sizes` gets the n-grams per order, `phase_seconds` the seconds spent
+    // counting, estimating and writing.
     static void build_streamed(const std::int32_t* ids, const std::int64_t* offsets,
                                std::int64_t num_sentences, int order, const Vocabulary& vocab,
                                const std::string& binary_path, const std::string& arpa_path,
                                const std::string& temp_dir, int threads,
                                std::vector<float>* discounts, std::vector<int>* fallback,
+                               std::vector<std::int64_t>* sizes,
                                std::vector<double>* phase_seconds);
     static NgramModel backed_off(const NgramCounts& counts, std::int64_t vocab_size, Backoff method,
                                  double param);

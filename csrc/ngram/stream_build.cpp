@@ -225,6 +225,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                                 const std::string& binary_path, const std::string& arpa_path,
                                 const std::string& temp_dir, int threads,
                                 std::vector<float>* discounts, std::vector<int>* fallback,
+                                std::vector<std::int64_t>* sizes,
                                 std::vector<double>* phase_seconds) {
     using Clock = std::chrono::steady_clock;
     auto mark = Clock::now();
@@ -529,6 +530,12 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
         if (n == 2) ctx1 = {};
     }
     lap();  // estimation
+    *sizes = {model.size(1)};
+    for (int n = 2; n <= N; ++n) {
+        std::int64_t total = 0;
+        for (const auto& part : part_sizes) total += part[static_cast<std::size_t>(n)];
+        sizes->push_back(total);
+    }
     held.clear();
     held_prob.clear();
     held_link.clear();
@@ -571,16 +578,10 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 }
             });
         });
-        std::vector<std::int64_t> sizes{model.size(1)};
-        for (int n = 2; n <= N; ++n) {
-            std::int64_t total = 0;
-            for (const auto& part : part_sizes) total += part[static_cast<std::size_t>(n)];
-            sizes.push_back(total);
-        }
-        write_arpa_pieces(arpa_path, sizes,
+        write_arpa_pieces(arpa_path, *sizes,
                           [&](int n, const std::function<void(const std::string&)>& put) {
                               if (n == 1) {
-                                  const auto rows = static_cast<std::size_t>(sizes[0]);
+                                  const auto rows = static_cast<std::size_t>((*sizes)[0]);
                                   std::vector<std::int32_t> unigrams(rows);
                                   std::vector<float> probs(rows), backoffs(rows);
                                   model.ngrams(1, unigrams.data(), probs.data(), backoffs.data());

@@ -245,7 +245,7 @@ def _build_model_files(
     binary_path: str,
     arpa_path: str,
     temp_dir: str,
-) -> tuple[list[float], list[int], list[float]]: ...
+) -> tuple[list[float], list[int], list[int], list[float]]: ...
 def _gemm(
     a: NDArray[np.floating],
     b: NDArray[np.floating],

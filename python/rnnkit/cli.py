@@ -119,25 +119,29 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _build_low_memory(args: argparse.Namespace, out: TextIO) -> int:
+def _build_streamed(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import build
 
-    for given, name in ((args.prune, "--prune"), (args.k, "--k"), (args.alpha, "--alpha")):
-        if given is not None:
-            raise ValueError(
-                f"--low-memory estimates mkn without options; {name} needs the default"
-            )
-    if args.method != "mkn":
-        raise ValueError("--low-memory estimates mkn only")
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    # One C++ call does it all: one step of a bar.
+    with (
+        _bar(args.progress, total=1, unit="step", desc="count, estimate, write") as bar,
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always", RuntimeWarning)
         text = Path(args.text) if args.text else sys.stdin.buffer.read()
-        build(text, args.order, binary=args.binary, arpa=args.arpa, temp_dir=args.temp_dir)
+        built = build(text, args.order, binary=args.binary, arpa=args.arpa, temp_dir=args.temp_dir)
+        if bar is not None:
+            bar.update()
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    sizes = " ".join(f"{n}:{size}" for n, size in enumerate(built.sizes, start=1))
     targets = " and ".join(str(path) for path in (args.arpa, args.binary) if path)
-    print(f"built and written in {time.perf_counter() - start:.2f} s to {targets}", file=out)
+    counted, estimated, written = built.seconds
+    print(
+        f"n-grams {sizes}; counted in {counted:.2f} s, estimated in {estimated:.2f} s, written "
+        f"in {written:.2f} s to {targets} (in bounded memory)",
+        file=out,
+    )
     return 0
 
 
@@ -214,13 +218,15 @@ def _parser() -> argparse.ArgumentParser:
         "(the last value repeats for higher orders)",
     )
     build.add_argument(
-        "--low-memory",
+        "--in-memory",
         action="store_true",
-        help="build the model (mkn only) without holding the counts or the model in memory: "
-        "the same files, through temporary files (rnnkit.ngram.build)",
+        help="mkn without --prune is built in bounded memory through temporary files "
+        "(rnnkit.ngram.build, the same files); this holds the counts and the model instead",
     )
     build.add_argument(
-        "--temp-dir", help="where --low-memory puts its temporary files (default: the output's)"
+        "--temp-dir",
+        help="where the bounded-memory build puts its temporary files (default: "
+        "the output's directory)",
     )
     query = commands.add_parser("query", help="score stdin, one sentence per line")
     query.add_argument("model", help="an ARPA file or a binary model (rnnkit ngram build --binary)")
@@ -453,8 +459,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 raise ValueError(f"--order must be >= 1, got {args.order}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
-            if args.low_memory:
-                return _build_low_memory(args, stream)
+            streamable = (
+                args.method == "mkn"
+                and not args.prune
+                and args.order >= 2
+                and args.k is None
+                and args.alpha is None
+            )
+            if streamable and not args.in_memory:
+                return _build_streamed(args, stream)
             return _build(args, stream)
         return _query(args, stream)
     except (ValueError, TypeError, OSError, FloatingPointError) as error:

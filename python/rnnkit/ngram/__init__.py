@@ -28,6 +28,7 @@ from .._checks import check_path
 from ._files import write_atomically
 
 __all__ = [
+    "Built",
     "Evaluation",
     "NgramCounts",
     "NgramModel",
@@ -568,6 +569,7 @@ class NgramCounts:
 
 
 from ._model import (  # noqa: E402 (needs the classes above)
+    Built,
     Evaluation,
     NgramModel,
     State,

@@ -17,7 +17,7 @@ from .._checks import check_path, make_rng
 from . import NgramCounts, Sentences, Vocabulary, _check_n, _encode, _text_batches
 from ._files import write_atomically
 
-__all__ = ["Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
+__all__ = ["Built", "Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
 
 INTERPOLATED = ("mkn", "kn", "absolute", "witten_bell")
 #: method -> (its option, default); laplace is add_k with k = 1.
@@ -62,6 +62,14 @@ def pow10(exponent: float) -> float:
         return 10.0**exponent
     except OverflowError:
         return math.inf
+
+
+class Built(NamedTuple):
+    """What :func:`build` reports."""
+
+    discounts: list[tuple[float, ...]]  # D1, D2, D3+ per order (NgramModel.discounts)
+    sizes: list[int]  # n-grams per order
+    seconds: tuple[float, float, float]  # counting, estimating, writing the files
 
 
 class Evaluation(NamedTuple):
@@ -473,7 +481,7 @@ def build(
     binary: str | os.PathLike[str] | None = None,
     arpa: str | os.PathLike[str] | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
-) -> list[tuple[float, ...]]:
+) -> Built:
     """Text to a modified Kneser-Ney model file, as lmplz builds one, without holding the
     counts or the model in memory: ``binary`` gets, byte for byte, the file that
     ``estimate(NgramCounts(order).update(sentences), "mkn").save(binary)`` writes, ``arpa``
@@ -488,8 +496,9 @@ def build(
     ``sentences`` as :meth:`NgramCounts.update` takes them, or the path of a text file (an
     ``os.PathLike`` such as ``pathlib.Path``, not a str, which is text), read and tokenized
     here so that the text is not held while building; ``order`` >= 2. Returns the discounts
-    per order (:attr:`NgramModel.discounts`); warns as :func:`estimate` does where the
-    count-of-counts give no valid discounts. Load the files with :func:`load_model`.
+    per order (:attr:`NgramModel.discounts`), the n-grams per order and the seconds of each
+    step (:class:`Built`); warns as :func:`estimate` does where the count-of-counts give no
+    valid discounts. Load the files with :func:`load_model`.
     """
     import tempfile
 
@@ -511,10 +520,10 @@ def build(
         ids_parts.append(ids)
         offset_parts.append(offsets[1:] + base)
         base += int(offsets[-1])
-    if len(offset_parts) == 1:
-        raise ValueError("sentences must hold at least one sentence, got none")
-    ids = ids_parts[0] if len(ids_parts) == 1 else np.concatenate(ids_parts)
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
     offsets = np.concatenate(offset_parts)
+    if len(offsets) == 1:
+        raise ValueError("sentences must hold at least one sentence, got none")
     del ids_parts, offset_parts, sentences
     if scratch_parent is None:
         scratch_parent = os.path.dirname(os.path.abspath(next(iter(outputs.values()))))
@@ -548,7 +557,7 @@ def build(
             write_atomically(outputs[first], lambda tmp: write(rest, {**paths, first: tmp}))
 
         write(list(outputs), {})
-    discounts, fallback, _ = result
+    discounts, fallback, sizes, seconds = result
     if fallback:
         warnings.warn(
             "could not compute Kneser-Ney discounts from the count-of-counts of order(s) "
@@ -557,7 +566,11 @@ def build(
             RuntimeWarning,
             stacklevel=2,
         )
-    return [tuple(discounts[3 * k : 3 * k + 3]) for k in range(order)]
+    return Built(
+        [tuple(discounts[3 * k : 3 * k + 3]) for k in range(order)],
+        [int(n) for n in sizes],
+        (float(seconds[0]), float(seconds[1]), float(seconds[2])),
+    )
 
 
 def _check_order(order: Any) -> int:
