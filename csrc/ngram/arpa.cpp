@@ -199,6 +199,15 @@ public:
     explicit LineReader(const std::string& path)
         : file_(std::fopen(path.c_str(), "rb")), path_(path) {
         if (!file_) throw std::runtime_error("cannot open " + path);
+        // Blocks no larger than the file: a small file costs no 4 MiB buffer (whose heap
+        // memory glibc keeps resident after the first few reads).
+        if (std::fseek(file_, 0, SEEK_END) == 0) {
+            const long size = std::ftell(file_);
+            if (size >= 0) {
+                block_ = std::clamp<std::size_t>(static_cast<std::size_t>(size) + 1, 4096, kBlock);
+            }
+            std::rewind(file_);
+        }
     }
     ~LineReader() {
         if (file_) std::fclose(file_);
@@ -225,10 +234,10 @@ public:
             buffer_.erase(0, start_);
             start_ = 0;
             const std::size_t old = buffer_.size();
-            buffer_.resize(old + kBlock);
-            const std::size_t got = std::fread(buffer_.data() + old, 1, kBlock, file_);
+            buffer_.resize(old + block_);
+            const std::size_t got = std::fread(buffer_.data() + old, 1, block_, file_);
             buffer_.resize(old + got);
-            if (got < kBlock) {
+            if (got < block_) {
                 if (std::ferror(file_)) throw std::runtime_error("cannot read " + path_);
                 eof_ = true;
             }
@@ -238,6 +247,7 @@ public:
 
 private:
     static constexpr std::size_t kBlock = std::size_t{1} << 22;
+    std::size_t block_ = kBlock;
     std::FILE* file_;
     std::string path_;
     std::string buffer_;
