@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _ngram import peak_rss_mib, zipf_corpus
 
@@ -137,6 +138,17 @@ def query(arpa: Path, held_out: Path, reps: int) -> None:
         )
 
 
+def run_worker(flag: str, train: Path, order: int, output: Path) -> dict[str, Any]:
+    """A worker of the build part in a fresh process (its peak RSS is its own); its JSON."""
+    out = subprocess.run(
+        [sys.executable, __file__, "build", flag, str(train), str(order), str(output)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["build", "query"])
@@ -159,21 +171,7 @@ def main() -> None:
     arpa = args.arpa or Path(f"/tmp/zipf20m.o{args.order}.arpa")
     zipf_corpus(args.train, 20_000_000, 12345)
     if args.part == "build":
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "build",
-                "--worker",
-                str(args.train),
-                str(args.order),
-                str(arpa),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        r = json.loads(out.stdout)
+        r = run_worker("--worker", args.train, args.order, arpa)
         print(f"order {args.order}: n-grams per order {r['sizes']}")
         print("| step | seconds |")
         print("|---|---:|")
@@ -188,21 +186,7 @@ def main() -> None:
             "bytes per n-gram"
         )
         low = arpa.with_suffix(".low-memory.bin")
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "build",
-                "--low-memory-worker",
-                str(args.train),
-                str(args.order),
-                str(low),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        m = json.loads(out.stdout)
+        m = run_worker("--low-memory-worker", args.train, args.order, low)
         same = low.read_bytes() == arpa.with_suffix(".bin").read_bytes()
         print(
             f"rnnkit.ngram.build (text file -> binary model file, bounded memory): "
