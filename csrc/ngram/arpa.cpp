@@ -204,6 +204,7 @@ public:
         if (std::fseek(file_, 0, SEEK_END) == 0) {
             const long size = std::ftell(file_);
             if (size >= 0) {
+                size_ = static_cast<std::uint64_t>(size);
                 block_ = std::clamp<std::size_t>(static_cast<std::size_t>(size) + 1, 4096, kBlock);
             }
             std::rewind(file_);
@@ -244,10 +245,13 @@ public:
         }
     }
     std::int64_t number() const { return number_; }
+    // The file's size in bytes (unknown: the largest value).
+    std::uint64_t size() const { return size_; }
 
 private:
     static constexpr std::size_t kBlock = std::size_t{1} << 22;
     std::size_t block_ = kBlock;
+    std::uint64_t size_ = std::numeric_limits<std::uint64_t>::max();
     std::FILE* file_;
     std::string path_;
     std::string buffer_;
@@ -354,7 +358,12 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     }
     const int order = static_cast<int>(sizes.size());
     if (sizes[0] > std::numeric_limits<std::int32_t>::max() - 4) throw fail("too many unigrams");
-    NgramModel model(order, sizes[0] + 3);
+    // Sized for the unigrams the file can hold (a line takes at least 4 bytes), not for what
+    // its header claims: a damaged header must not allocate gigabytes (found by fuzzing).
+    const std::int64_t capacity = static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                      static_cast<std::uint64_t>(sizes[0]), in.size() / 4)) +
+                                  3;
+    NgramModel model(order, capacity);
     std::vector<std::string_view> fields;
     std::vector<std::int32_t> ids(static_cast<std::size_t>(order));
     bool have_unk = false;
