@@ -520,7 +520,10 @@ def build(
         ids_parts.append(ids)
         offset_parts.append(offsets[1:] + base)
         base += int(offsets[-1])
-    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
+    if len(ids_parts) == 1:  # one text: its ids as they are, not copied
+        ids = ids_parts[0]
+    else:
+        ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
     offsets = np.concatenate(offset_parts)
     if len(offsets) == 1:
         raise ValueError("sentences must hold at least one sentence, got none")

@@ -163,10 +163,9 @@ class NgramCounter:
         store = self._store
         if store is not None and store.order != order:
             return False
-        tokens, ids, offsets, _ = encoded
+        names, ids, offsets, _ = encoded
         words, known = self._words, vocab._known()
         unk = words.add(vocab.unk_label)
-        names = tokens.words()
         in_vocab = np.fromiter((w in known for w in names), bool, len(names))
         translate = np.where(in_vocab, words.add_words(names), np.int32(unk)).astype(np.int32)
         self._ensure_order(order).add(translate[ids], offsets, pad=False)

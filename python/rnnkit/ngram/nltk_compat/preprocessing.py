@@ -39,8 +39,9 @@ def padded_everygrams(order: int, sentence: Iterable[Any]) -> Grams:
 class _Pipeline:
     """What the two halves of :func:`padded_everygram_pipeline` share: the sentences, and
     once asked for, their padded tokens encoded in C++ (``(words, ids, offsets, counts)``:
-    a vocabulary numbering the tokens by first appearance, their ids, each sentence's end,
-    each id's count), or None when a token cannot go through the tokenizer."""
+    the words by id, numbered in order of first appearance after the three reserved ids, the
+    tokens' ids, each sentence's end, each id's count), or None when a token cannot go
+    through the tokenizer."""
 
     def __init__(self, order: int, text: Sequence[Iterable[Any]]) -> None:
         self.order = order
@@ -138,4 +139,4 @@ def _encode_padded(order: int, sentences: list[list[Any]]) -> Any:
     if encoded is None:
         return None
     ids, offsets, counts = encoded
-    return words, ids, offsets, counts
+    return words.words(), ids, offsets, counts

@@ -117,10 +117,9 @@ def _padded_token_counts(tokens: PaddedTokens) -> Any:
     encoded = tokens._take_encoded()
     if encoded is None:
         return flatten(pad_both_ends(s, n=tokens.order) for s in tokens._rest())
-    words, ids, _, counts = encoded
+    names, ids, _, counts = encoded
     # The tokenizer numbers new words in order of first appearance, after its three reserved
     # ids (<unk>, <s>, </s>): put those where they first appear.
-    names = words.words()
     order = list(range(3, len(names)))
     firsts = {k: _first_index(ids, k) for k in range(3)}
     for reserved in sorted(range(3), key=lambda k: -firsts[k]):
