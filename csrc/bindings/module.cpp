@@ -10,6 +10,7 @@
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
 #include "common/pool.hpp"
+#include "cuda/backend.hpp"
 
 namespace py = pybind11;
 
@@ -17,6 +18,7 @@ namespace rnnkit::bindings {
 void register_rnn(py::module_& m);
 void register_ngram(py::module_& m);
 void register_lm(py::module_& m);
+void register_cuda(py::module_& m);
 }  // namespace rnnkit::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -81,7 +83,9 @@ PYBIND11_MODULE(_core, m) {
         },
         "Internal: a deliberate one-element heap over-read, to check a sanitizer build.");
 #endif
-    m.def("has_cuda", []() { return false; }, "Whether the CUDA backend was built.");
+    m.def(
+        "has_cuda", []() { return rnnkit::cuda::device_backend() != nullptr; },
+        "Whether the CUDA backend was built (RNNKIT_CUDA=ON); see rnnkit.cuda_available().");
     m.def(
         "cpu_isa", []() { return std::string(rnnkit::bptt::isa_name(rnnkit::bptt::active_isa())); },
         "The instruction set the CPU kernels run with: 'avx512', 'avx2' or 'baseline' (the best "
@@ -89,4 +93,5 @@ PYBIND11_MODULE(_core, m) {
     rnnkit::bindings::register_rnn(m);
     rnnkit::bindings::register_ngram(m);
     rnnkit::bindings::register_lm(m);
+    rnnkit::bindings::register_cuda(m);
 }

@@ -1,0 +1,332 @@
+// Python bindings of the CUDA backend (csrc/cuda, through cuda/backend.hpp): the submodules
+// rnnkit._core._cuda (the GPU; only in a build with RNNKIT_CUDA=ON) and _core._cuda_host (the
+// same loops on the host executor, which CI tests without a GPU).
+//
+// These functions take raw device pointers: rnnkit/_device.py has already checked every
+// array (kind, dtype, shape, contiguity, device) in one place, as the numpy binding
+// (bind_rnn.cpp) does for host arrays. Outputs are DeviceBuffer objects that own backend
+// memory and expose __cuda_array_interface__; rnnkit/cuda.py hands them back as the caller's
+// kind of array (torch tensor, CuPy array) without a copy.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda/backend.hpp"
+
+namespace py = pybind11;
+
+namespace rnnkit::bindings {
+
+namespace {
+
+using cuda::Backend;
+using cuda::Stream;
+
+// Backend memory with a shape: freed, in order on the stream it was made on, when the last
+// Python reference goes.
+struct DeviceBuffer {
+    Backend* backend = nullptr;
+    void* ptr = nullptr;
+    std::vector<std::int64_t> shape;
+    std::string typestr;  // "<f4", "<f8" or "<i4"
+    std::int64_t itemsize = 0;
+    Stream stream = 0;
+    int device = -1;
+
+    DeviceBuffer(Backend& b, std::vector<std::int64_t> dims, std::string type, std::int64_t size,
+                 Stream s)
+        : backend(&b), shape(std::move(dims)), typestr(std::move(type)), itemsize(size), stream(s),
+          device(b.device()) {
+        ptr = backend->alloc(nbytes(), stream);
+    }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { backend->free(ptr, stream); }
+
+    std::int64_t size() const {
+        std::int64_t n = 1;
+        for (const std::int64_t d : shape) n *= d;
+        return n;
+    }
+    std::int64_t nbytes() const { return size() * itemsize; }
+
+    py::tuple shape_tuple() const {
+        py::tuple t(shape.size());
+        for (std::size_t i = 0; i < shape.size(); ++i) t[i] = shape[i];
+        return t;
+    }
+    py::dict cuda_array_interface() const {
+        py::dict d;
+        d["shape"] = shape_tuple();
+        d["typestr"] = typestr;
+        d["data"] = py::make_tuple(reinterpret_cast<std::uintptr_t>(ptr), false);
+        d["strides"] = py::none();
+        d["version"] = 3;
+        // The consumer orders its work after ours on this stream (0 is spelled 1, the legacy
+        // default stream; the spec reserves 0). The host backend has no streams.
+        if (backend->on_device()) {
+            d["stream"] = stream == 0 ? Stream(1) : stream;
+        } else {
+            d["stream"] = py::none();
+        }
+        return d;
+    }
+};
+
+using BufferPtr = std::shared_ptr<DeviceBuffer>;
+
+// What forward keeps for backward: the shapes and options, the input and weight pointers
+// (rnnkit/cuda.py keeps their owners alive in `inputs`), the lengths on the device and the
+// training buffers.
+struct DeviceCache {
+    Backend* backend = nullptr;
+    cuda::Cell cell = cuda::Cell::Lstm;
+    bool double_precision = false;
+    bool training = false;
+    cuda::Dims dims{};
+    cuda::Options options{};
+    std::uintptr_t x = 0, h0 = 0, c0 = 0, w_ih = 0, w_hh = 0, b_ih = 0, b_hh = 0, w_hr = 0, peepholes = 0;
+    BufferPtr lengths, x_rev, gates, h, c, m, hn;
+    py::object inputs = py::none();
+
+    std::int64_t nbytes() const {
+        std::int64_t total = 0;
+        for (const BufferPtr* b : {&x_rev, &gates, &h, &c, &m, &hn}) {
+            if (*b) total += (*b)->nbytes();
+        }
+        return total;
+    }
+};
+
+template <typename T>
+T* ptr_of(std::uintptr_t p) {
+    return reinterpret_cast<T*>(p);
+}
+template <typename T>
+T* typed(const BufferPtr& b) {
+    return static_cast<T*>(b->ptr);
+}
+template <typename T>
+T* data_or_null(const BufferPtr& b) {
+    return b ? typed<T>(b) : nullptr;
+}
+
+template <typename T>
+cuda::Weights<T> weights_of(const DeviceCache& c) {
+    return {ptr_of<const T>(c.w_ih), ptr_of<const T>(c.w_hh),      ptr_of<const T>(c.b_ih),
+            ptr_of<const T>(c.b_hh), ptr_of<const T>(c.w_hr), ptr_of<const T>(c.peepholes)};
+}
+
+template <typename T>
+cuda::Cache<T> cache_view(const DeviceCache& c) {
+    return {data_or_null<T>(c.x_rev), data_or_null<T>(c.gates), data_or_null<T>(c.h),
+            data_or_null<T>(c.c),     data_or_null<T>(c.m),     data_or_null<T>(c.hn)};
+}
+
+py::object or_none(const BufferPtr& b) {
+    return b ? py::cast(b) : py::object(py::none());
+}
+
+template <typename T>
+py::tuple forward_impl(Backend& backend, std::unique_ptr<DeviceCache> cache,
+                       const std::vector<std::int32_t>* lengths, Stream stream) {
+    const char* typestr = sizeof(T) == 4 ? "<f4" : "<f8";
+    const cuda::Dims& d = cache->dims;
+    const cuda::Cell cell = cache->cell;
+    const auto buffer = [&](std::vector<std::int64_t> shape, const char* type = nullptr,
+                            std::int64_t itemsize = sizeof(T)) {
+        return std::make_shared<DeviceBuffer>(backend, std::move(shape), type ? type : typestr,
+                                              itemsize, stream);
+    };
+    auto y = buffer({d.T, d.B, d.R});
+    auto h_n = buffer({d.B, d.R});
+    BufferPtr c_n;
+    if (cell == cuda::Cell::Lstm) c_n = buffer({d.B, d.H});
+    if (lengths != nullptr) {
+        cache->lengths = buffer({d.B}, "<i4", sizeof(std::int32_t));
+        backend.upload(cache->lengths->ptr, lengths->data(), cache->lengths->nbytes(), stream);
+    }
+    if (cache->training) {
+        const cuda::CacheSizes s =
+            cuda::cache_sizes(cell, d, cache->w_hr != 0, cache->options.reverse);
+        const auto optional = [&](std::int64_t count) {
+            return count > 0 ? buffer({count}) : BufferPtr();
+        };
+        cache->x_rev = optional(s.x_rev);
+        cache->gates = optional(s.gates);
+        cache->h = optional(s.h);
+        cache->c = optional(s.c);
+        cache->m = optional(s.m);
+        cache->hn = optional(s.hn);
+    }
+    const cuda::Weights<T> w = weights_of<T>(*cache);
+    const cuda::Cache<T> view = cache_view<T>(*cache);
+    {
+        py::gil_scoped_release release;
+        backend.forward(cell, d, data_or_null<const std::int32_t>(cache->lengths), w,
+                        cache->options, ptr_of<const T>(cache->x), ptr_of<const T>(cache->h0),
+                        ptr_of<const T>(cache->c0), typed<T>(y), typed<T>(h_n),
+                        data_or_null<T>(c_n), cache->training ? &view : nullptr, stream);
+    }
+    return py::make_tuple(y, h_n, or_none(c_n), py::cast(std::move(cache)));
+}
+
+template <typename T>
+py::tuple backward_impl(const DeviceCache& cache, std::uintptr_t dy, std::uintptr_t dh_n,
+                        std::uintptr_t dc_n, Stream stream) {
+    Backend& backend = *cache.backend;
+    const char* typestr = sizeof(T) == 4 ? "<f4" : "<f8";
+    const cuda::Dims& d = cache.dims;
+    const std::int64_t GH = cuda::gate_count(cache.cell) * d.H;
+    const auto buffer = [&](std::vector<std::int64_t> shape) {
+        return std::make_shared<DeviceBuffer>(backend, std::move(shape), typestr, sizeof(T),
+                                              stream);
+    };
+    const bool lstm = cache.cell == cuda::Cell::Lstm;
+    auto dx = buffer({d.T, d.B, d.I});
+    auto dh0 = buffer({d.B, d.R});
+    BufferPtr dc0 = lstm ? buffer({d.B, d.H}) : BufferPtr();
+    auto dw_ih = buffer({GH, d.I});
+    auto dw_hh = buffer({GH, d.R});
+    BufferPtr db_ih = cache.b_ih != 0 ? buffer({GH}) : BufferPtr();
+    BufferPtr db_hh = cache.b_hh != 0 ? buffer({GH}) : BufferPtr();
+    BufferPtr dw_hr = cache.w_hr != 0 ? buffer({d.R, d.H}) : BufferPtr();
+    BufferPtr dpeep = cache.peepholes != 0 ? buffer({3, d.H}) : BufferPtr();
+    const cuda::Grads<T> g{typed<T>(dw_ih),        typed<T>(dw_hh),        data_or_null<T>(db_ih),
+                           data_or_null<T>(db_hh), data_or_null<T>(dw_hr), data_or_null<T>(dpeep)};
+    const cuda::Weights<T> w = weights_of<T>(cache);
+    const cuda::Cache<T> view = cache_view<T>(cache);
+    {
+        py::gil_scoped_release release;
+        backend.backward(cache.cell, d, data_or_null<const std::int32_t>(cache.lengths), w,
+                         cache.options, ptr_of<const T>(cache.x), view, ptr_of<const T>(dy),
+                         ptr_of<const T>(dh_n), ptr_of<const T>(dc_n), typed<T>(dx),
+                         typed<T>(dh0), data_or_null<T>(dc0), g, stream);
+    }
+    return py::make_tuple(dx, dh0, or_none(dc0), dw_ih, dw_hh, or_none(db_ih), or_none(db_hh),
+                          or_none(dw_hr), or_none(dpeep));
+}
+
+std::uintptr_t pointer_at(const py::tuple& t, std::size_t i) {
+    return t[i].cast<std::uintptr_t>();
+}
+
+void register_backend(py::module_& m, Backend& backend) {
+    Backend* b = &backend;
+    m.attr("name") = backend.name();
+    m.attr("on_device") = backend.on_device();
+    m.def("device", [b]() { return b->device(); }, "The current CUDA device (-1 on the host).");
+    m.def(
+        "synchronize",
+        [b](Stream stream) {
+            py::gil_scoped_release release;
+            b->synchronize(stream);
+        },
+        py::arg("stream") = 0, "Waits for the work queued on `stream`.");
+    m.def(
+        "set_allow_tf32", [b](bool allow) { b->set_allow_tf32(allow); }, py::arg("allow"));
+    m.def("allow_tf32", [b]() { return b->allow_tf32(); });
+    m.def(
+        "empty",
+        [b](std::vector<std::int64_t> shape, const std::string& typestr, Stream stream) {
+            const std::int64_t itemsize = typestr == "<f8" ? 8 : 4;
+            return std::make_shared<DeviceBuffer>(*b, std::move(shape), typestr, itemsize, stream);
+        },
+        py::arg("shape"), py::arg("typestr"), py::arg("stream") = 0,
+        "Uninitialised backend memory (internal: tests and the host emulation).");
+    m.def(
+        "forward",
+        [b](int cell, bool double_precision, const py::tuple& dims, const py::tuple& ptrs,
+            py::object lengths, const py::tuple& options, bool training, Stream stream) {
+            auto cache = std::make_unique<DeviceCache>();
+            cache->backend = b;
+            cache->cell = static_cast<cuda::Cell>(cell);
+            cache->double_precision = double_precision;
+            cache->training = training;
+            cache->dims = {dims[0].cast<std::int64_t>(), dims[1].cast<std::int64_t>(),
+                           dims[2].cast<std::int64_t>(), dims[3].cast<std::int64_t>(),
+                           dims[4].cast<std::int64_t>()};
+            cache->x = pointer_at(ptrs, 0);
+            cache->h0 = pointer_at(ptrs, 1);
+            cache->c0 = pointer_at(ptrs, 2);
+            cache->w_ih = pointer_at(ptrs, 3);
+            cache->w_hh = pointer_at(ptrs, 4);
+            cache->b_ih = pointer_at(ptrs, 5);
+            cache->b_hh = pointer_at(ptrs, 6);
+            cache->w_hr = pointer_at(ptrs, 7);
+            cache->peepholes = pointer_at(ptrs, 8);
+            cache->options.reverse = options[0].cast<bool>();
+            cache->options.input_forget = options[1].cast<bool>();
+            cache->options.linear_before_reset = options[2].cast<bool>();
+            cache->options.act =
+                options[3].cast<bool>() ? cuda::Activation::Relu : cuda::Activation::Tanh;
+            cache->options.clip = options[4].cast<double>();
+            std::vector<std::int32_t> host_lengths;
+            if (!lengths.is_none()) {
+                const auto a = py::array_t<std::int32_t, py::array::c_style>::ensure(lengths);
+                if (!a) throw py::type_error("lengths must be an int32 array");
+                host_lengths.assign(a.data(), a.data() + a.size());
+            }
+            const auto* lp = lengths.is_none() ? nullptr : &host_lengths;
+            if (double_precision) return forward_impl<double>(*b, std::move(cache), lp, stream);
+            return forward_impl<float>(*b, std::move(cache), lp, stream);
+        },
+        py::arg("cell"), py::arg("double_precision"), py::arg("dims"), py::arg("ptrs"),
+        py::arg("lengths"), py::arg("options"), py::arg("training"), py::arg("stream"),
+        "Internal (rnnkit/cuda.py): one layer-direction forward on checked device pointers.");
+    m.def(
+        "backward",
+        [](const DeviceCache& cache, std::uintptr_t dy, std::uintptr_t dh_n, std::uintptr_t dc_n,
+           Stream stream) {
+            if (cache.double_precision) return backward_impl<double>(cache, dy, dh_n, dc_n, stream);
+            return backward_impl<float>(cache, dy, dh_n, dc_n, stream);
+        },
+        py::arg("cache"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("stream"),
+        "Internal (rnnkit/cuda.py): the backward of `forward`.");
+}
+
+}  // namespace
+
+void register_cuda(py::module_& m) {
+    py::class_<DeviceBuffer, BufferPtr>(
+        m, "DeviceBuffer",
+        "Memory of rnnkit's CUDA backend with a shape; exposes __cuda_array_interface__ "
+        "(torch.as_tensor and cupy.asarray take it without a copy).")
+        .def_property_readonly("ptr",
+                               [](const DeviceBuffer& b) {
+                                   return reinterpret_cast<std::uintptr_t>(b.ptr);
+                               })
+        .def_property_readonly("shape", &DeviceBuffer::shape_tuple)
+        .def_property_readonly("typestr", [](const DeviceBuffer& b) { return b.typestr; })
+        .def_property_readonly("nbytes", &DeviceBuffer::nbytes)
+        .def_property_readonly("device", [](const DeviceBuffer& b) { return b.device; })
+        .def_property_readonly("__cuda_array_interface__", &DeviceBuffer::cuda_array_interface)
+        .def_property_readonly("_host_array_interface", [](const DeviceBuffer& b) -> py::object {
+            // The host emulation's memory is host memory: numpy may read it (tests).
+            if (b.backend->on_device()) return py::none();
+            py::dict d = b.cuda_array_interface();
+            d.attr("pop")("stream");
+            return d;
+        });
+    py::class_<DeviceCache>(m, "DeviceCache",
+                            "What a CUDA forward call keeps for its backward call.")
+        .def_readwrite("inputs", &DeviceCache::inputs)
+        .def_readonly("training", &DeviceCache::training)
+        .def_property_readonly("nbytes", &DeviceCache::nbytes);
+
+    py::module_ host = m.def_submodule("_cuda_host", "The CUDA backend's loops on the host "
+                                                     "executor (internal: tests without a GPU).");
+    register_backend(host, cuda::host_backend());
+    if (Backend* device = cuda::device_backend()) {
+        py::module_ gpu = m.def_submodule("_cuda", "The CUDA backend (built with RNNKIT_CUDA=ON).");
+        register_backend(gpu, *device);
+        gpu.def("device_count", []() { return cuda::device_count(); });
+    }
+}
+
+}  // namespace rnnkit::bindings
