@@ -222,6 +222,9 @@ void register_backend(py::module_& m, Backend& backend) {
     m.attr("on_device") = backend.on_device();
     m.def("device", [b]() { return b->device(); }, "The current CUDA device (-1 on the host).");
     m.def(
+        "set_device", [b](int device) { b->set_device(device); }, py::arg("device"),
+        "Makes `device` current for this host thread (cudaSetDevice).");
+    m.def(
         "synchronize",
         [b](Stream stream) {
             py::gil_scoped_release release;
@@ -317,6 +320,11 @@ void register_cuda(py::module_& m) {
                             "What a CUDA forward call keeps for its backward call.")
         .def_readwrite("inputs", &DeviceCache::inputs)
         .def_readonly("training", &DeviceCache::training)
+        .def_property_readonly("dims",
+                               [](const DeviceCache& c) {
+                                   return py::make_tuple(c.dims.T, c.dims.B, c.dims.I, c.dims.H,
+                                                         c.dims.R);
+                               })
         .def_property_readonly("nbytes", &DeviceCache::nbytes);
 
     py::module_ host = m.def_submodule("_cuda_host", "The CUDA backend's loops on the host "

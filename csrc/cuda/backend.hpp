@@ -23,6 +23,7 @@ public:
     virtual std::string name() const = 0;
     virtual bool on_device() const = 0;  // false: the host emulation
     virtual int device() const = 0;      // the current device (-1 on the host)
+    virtual void set_device(int device) = 0;  // for this host thread (cudaSetDevice)
 
     // Memory, ordered on `stream` (cudaMallocAsync / cudaFreeAsync).
     virtual void* alloc(std::int64_t bytes, Stream stream) = 0;

@@ -14,6 +14,7 @@ public:
     std::string name() const override { return "host"; }
     bool on_device() const override { return false; }
     int device() const override { return -1; }
+    void set_device(int) override {}
 
     void* alloc(std::int64_t bytes, Stream) override {
         // Never a null pointer for 0 bytes: the bindings tell "absent" by null.

@@ -9,7 +9,7 @@ implementation every kernel is tested against.
 # Load the BLAS that rnnkit._core links against (found through its RUNPATH as well).
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
-from . import convert, nn
+from . import convert, cuda, nn
 from ._core import (
     RecurrentCache,
     cpu_isa,
@@ -43,6 +43,7 @@ from ._functional import (
     rnn_cell_forward,
     rnn_forward,
 )
+from .cuda import cuda_available
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,8 @@ __all__ = [
     "__version__",
     "convert",
     "cpu_isa",
+    "cuda",
+    "cuda_available",
     "get_num_threads",
     "gru_backward",
     "gru_cell_backward",

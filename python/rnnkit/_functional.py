@@ -19,6 +19,9 @@ Conventions shared by every function here:
   references to ``x`` and the weights: modifying them in place before backward changes the
   gradients (as in PyTorch without its version counters).
 * The GIL is released while a kernel runs; results are bit-identical for any thread count.
+* Device arrays (torch CUDA tensors, CuPy arrays, anything with ``__cuda_array_interface__``
+  or DLPack on a CUDA device) run the sequence functions on the CUDA backend and come back as
+  the same kind of array; see :mod:`rnnkit.cuda`.
 
 Keyword options of the sequence functions (all default to the plain cell):
 
@@ -40,13 +43,14 @@ Keyword options of the sequence functions (all default to the plain cell):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
+from . import _core, cuda
 from ._core import RecurrentCache
+from ._device import is_device_array
 from ._results import (
     CellGrads,
     GRUCellOutput,
@@ -89,6 +93,26 @@ def lstm_forward(
     Returns ``(y [T, B, R], h_n [B, R], c_n [B, H], cache)``. The keyword options are in the
     module docstring.
     """
+    if is_device_array(x):
+        return LSTMOutput(
+            *cuda.forward(
+                "lstm",
+                x,
+                h0,
+                c0,
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                training=training,
+                lengths=lengths,
+                reverse=reverse,
+                w_hr_obj=w_hr,
+                peepholes_obj=peepholes,
+                input_forget=input_forget,
+                clip=clip,
+            )
+        )
     return LSTMOutput(
         *_core.lstm_forward(
             x,
@@ -118,6 +142,8 @@ def lstm_backward(
     gradients of every forward input: ``(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr,
     dpeepholes)`` (None for an input forward did not have).
     """
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return LSTMGrads(*cuda.backward("lstm", dy, dh_n, dc_n, cache))
     return LSTMGrads(*_core.lstm_backward(dy, dh_n, dc_n, cache))
 
 
@@ -139,6 +165,23 @@ def gru_forward(
 
     ``w_ih [3H, I]``, ``w_hh [3H, H]``, gates (r, z, n). Returns ``(y, h_n, cache)``.
     """
+    if is_device_array(x):
+        y, h_n, _, cache = cuda.forward(
+            "gru",
+            x,
+            h0,
+            None,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+        )
+        return GRUOutput(y, h_n, cache)
     return GRUOutput(
         *_core.gru_forward(
             x,
@@ -159,6 +202,8 @@ def gru_forward(
 def gru_backward(dy: Array | None, dh_n: Array | None, cache: RecurrentCache) -> SequenceGrads:
     """Backpropagation through time for :func:`gru_forward`:
     ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return _sequence_grads(cuda.backward("gru", dy, dh_n, None, cache))
     return SequenceGrads(*_core.gru_backward(dy, dh_n, cache))
 
 
@@ -181,6 +226,23 @@ def rnn_forward(
     ``act`` is ``"tanh"`` or ``"relu"``; ``w_ih [H, I]``, ``w_hh [H, H]``.
     Returns ``(y, h_n, cache)``.
     """
+    if is_device_array(x):
+        y, h_n, _, cache = cuda.forward(
+            "rnn",
+            x,
+            h0,
+            None,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=lengths,
+            reverse=reverse,
+            nonlinearity=nonlinearity,
+            clip=clip,
+        )
+        return RNNOutput(y, h_n, cache)
     return RNNOutput(
         *_core.rnn_forward(
             x,
@@ -201,7 +263,15 @@ def rnn_forward(
 def rnn_backward(dy: Array | None, dh_n: Array | None, cache: RecurrentCache) -> SequenceGrads:
     """Backpropagation through time for :func:`rnn_forward`:
     ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return _sequence_grads(cuda.backward("rnn", dy, dh_n, None, cache))
     return SequenceGrads(*_core.rnn_backward(dy, dh_n, cache))
+
+
+def _sequence_grads(g: tuple[Any, ...]) -> SequenceGrads:
+    """The GRU/RNN gradients out of the CUDA backend's LSTM-shaped tuple."""
+    dx, dh0, _, dw_ih, dw_hh, db_ih, db_hh, _, _ = g
+    return SequenceGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
 # --------------------------------------------------------------------------- single steps

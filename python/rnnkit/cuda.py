@@ -1,0 +1,461 @@
+"""rnnkit's optional CUDA backend: the recurrent kernels on NVIDIA GPUs.
+
+Built only with ``RNNKIT_CUDA=ON pip install .`` (the default build is CPU-only). The
+functional API (:func:`rnnkit.lstm_forward` and the others) and the torch adapter run on the
+GPU when ``x`` is a device array: a torch CUDA tensor, a CuPy array, a Numba device array, or
+anything exporting ``__cuda_array_interface__`` or DLPack on a CUDA device. The arrays are used
+in place (no copies) and the results come back as the same kind of array, on the same device,
+queued on the caller's stream (the one its ``__cuda_array_interface__`` names, else the
+legacy default stream).
+
+* Every array of a call must be on the device of ``x``, C-contiguous, and of the dtype of
+  ``w_ih`` (float32 or float64). ``lengths`` stays a host array, as in PyTorch.
+* float32 GEMMs do not use TF32 unless :func:`set_allow_tf32` turns it on.
+* Results are deterministic: no atomics anywhere (bias and peephole gradients are column
+  sums in a fixed order); the same inputs give the same bits on the same GPU.
+
+On a GPU the loops run one cuBLAS GEMM and one fused pointwise kernel per step (see
+``csrc/cuda``); cuBLAS is loaded when the backend is first used (``libcublas.so``, from the
+CUDA toolkit or the ``nvidia-cublas`` wheel that a CUDA torch brings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._device import DeviceArray, device_array, is_device_array
+
+__all__ = [
+    "DeviceRecurrentCache",
+    "allow_tf32",
+    "cuda_available",
+    "device_count",
+    "is_device_array",
+    "set_allow_tf32",
+    "synchronize",
+]
+
+_CELLS = {"lstm": 0, "gru": 1, "rnn": 2}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+# The backend device arrays run on: the GPU when rnnkit was built with CUDA. Tests swap in
+# the host executor (_core._cuda_host), which runs the same loops on the CPU.
+_backend: Any = getattr(_core, "_cuda", None)
+
+
+def cuda_available() -> bool:
+    """Whether the CUDA backend was built and a CUDA device is visible."""
+    return getattr(_core, "_cuda", None) is not None and device_count() > 0
+
+
+def device_count() -> int:
+    """CUDA devices visible to this process (0 in a build without CUDA)."""
+    gpu = getattr(_core, "_cuda", None)
+    return int(gpu.device_count()) if gpu is not None else 0
+
+
+def set_allow_tf32(allow: bool) -> None:
+    """Lets float32 GEMMs use TF32 tensor cores (10-bit mantissas; off by default)."""
+    if not isinstance(allow, bool):
+        raise TypeError(f"allow must be a bool, got {type(allow).__name__}")
+    _require_backend("set_allow_tf32").set_allow_tf32(allow)
+
+
+def allow_tf32() -> bool:
+    """Whether float32 GEMMs may use TF32 (see :func:`set_allow_tf32`)."""
+    return bool(_require_backend("allow_tf32").allow_tf32())
+
+
+def synchronize(stream: int = 0) -> None:
+    """Waits until the work rnnkit queued on ``stream`` (default: the legacy stream) is done."""
+    _require_backend("synchronize").synchronize(stream)
+
+
+def _require_backend(what: str) -> Any:
+    if _backend is not None:
+        return _backend
+    if getattr(_core, "_cuda", None) is None:
+        raise RuntimeError(
+            f"{what} needs rnnkit's CUDA backend, and this rnnkit was built without it: "
+            "reinstall with RNNKIT_CUDA=ON pip install ."
+        )
+    raise RuntimeError(f"{what} needs a CUDA device, and none is visible")
+
+
+@contextmanager
+def _use_backend(backend: Any) -> Iterator[None]:
+    """Runs device arrays on another backend (internal: tests use _core._cuda_host)."""
+    global _backend
+    saved = _backend
+    _backend = backend
+    try:
+        yield
+    finally:
+        _backend = saved
+
+
+# --------------------------------------------------------------------- results as the caller's kind
+_Converter = Callable[[Any, Any], Any]
+_converters: dict[type, _Converter] = {}
+
+
+def _register_array_type(cls: type, convert: _Converter) -> None:
+    """How to hand a DeviceBuffer back as an array of type cls: convert(buffer, like)."""
+    _converters[cls] = convert
+
+
+def _like(buffer: Any, like: Any) -> Any:
+    """The backend's buffer as the kind of array `like` is, sharing its memory."""
+    if buffer is None:
+        return None
+    for cls in type(like).__mro__:
+        convert = _converters.get(cls)
+        if convert is not None:
+            return convert(buffer, like)
+    module = type(like).__module__.split(".")[0]
+    if module == "torch":
+        import torch
+
+        return torch.as_tensor(buffer, device=like.device)
+    if module == "cupy":
+        import cupy
+
+        return cupy.asarray(buffer)
+    if module == "numba":
+        from numba import cuda as numba_cuda
+
+        return numba_cuda.as_cuda_array(buffer)
+    return buffer  # a DeviceBuffer: __cuda_array_interface__, usable by any CUDA library
+
+
+# --------------------------------------------------------------------------- argument checks
+def _dtype_name(dtype: np.dtype[Any]) -> str:
+    return str(dtype)
+
+
+def _shape_str(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class _Call:
+    """The arrays of one call, checked against x and w_ih: same device, same dtype, shapes."""
+
+    def __init__(self, x_obj: Any, w_ih_obj: Any) -> None:
+        self.x = device_array(x_obj, "x")
+        self.stream = _stream_of(self.x)
+        if not is_device_array(w_ih_obj):
+            raise TypeError(
+                "w_ih must be a CUDA array like x (x is on the GPU), got " + _kind_name(w_ih_obj)
+            )
+        w_ih = device_array(w_ih_obj, "w_ih", self.stream)
+        if w_ih.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                "w_ih must have dtype float32 or float64 (native byte order), got "
+                f"{_dtype_name(w_ih.dtype)}"
+            )
+        self.dtype = w_ih.dtype
+        self.device = self.x.device
+        self.keep: list[Any] = []
+        self.w_ih = self._checked(w_ih, "w_ih")
+
+    def array(self, obj: Any, name: str, ndim: int, dims_doc: str) -> DeviceArray:
+        if obj is None:
+            raise TypeError(f"{name} must be a CUDA array like x, got None")
+        if not is_device_array(obj):
+            raise TypeError(
+                f"{name} must be a CUDA array like x (x is on the GPU), got " + _kind_name(obj)
+            )
+        a = self._checked(device_array(obj, name, self.stream), name)
+        if len(a.shape) != ndim:
+            raise ValueError(
+                f"{name} must be {ndim}-dimensional {dims_doc}, got shape {_shape_str(a.shape)}"
+            )
+        return a
+
+    def optional(
+        self, obj: Any, name: str, dims_doc: str, expected: tuple[int, ...]
+    ) -> DeviceArray | None:
+        if obj is None:
+            return None
+        a = self.array(obj, name, len(expected), dims_doc)
+        self.shape(a, name, dims_doc, expected)
+        return a
+
+    @staticmethod
+    def shape(a: DeviceArray, name: str, dims_doc: str, expected: tuple[int, ...]) -> None:
+        if a.shape != expected:
+            raise ValueError(
+                f"{name} must have shape {dims_doc} = {_shape_str(expected)}, got "
+                f"{_shape_str(a.shape)}"
+            )
+
+    def _checked(self, a: DeviceArray, name: str) -> DeviceArray:
+        if a.dtype != getattr(self, "dtype", a.dtype):
+            raise TypeError(
+                f"{name} must have dtype {_dtype_name(self.dtype)} (the dtype of w_ih), got "
+                f"{_dtype_name(a.dtype)}"
+            )
+        if not a.contiguous:
+            raise ValueError(
+                f"{name} must be C-contiguous on the GPU (rnnkit does not copy device arrays; "
+                f"call .contiguous() or cupy.ascontiguousarray), got strides {a.strides} for "
+                f"shape {_shape_str(a.shape)}"
+            )
+        if a.device is not None and self.x.device is not None and a.device != self.x.device:
+            raise ValueError(
+                f"{name} must be on the device of x (cuda:{self.x.device}), got cuda:{a.device}"
+            )
+        self.keep.append(a.owner)
+        return a
+
+
+def _kind_name(obj: Any) -> str:
+    t = type(obj)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def _stream_of(x: DeviceArray) -> int:
+    # The producer's stream, per __cuda_array_interface__ v3: 1 is the legacy default stream,
+    # 2 the per-thread default; rnnkit queues its work there. None: the legacy default.
+    stream = x.stream
+    if stream is None or stream == 1:
+        return 0
+    return int(stream)
+
+
+def _ptr(a: DeviceArray | None) -> int:
+    return 0 if a is None else a.ptr
+
+
+def _parse_clip(clip: Any) -> float:
+    if clip is None:
+        return math.inf
+    if isinstance(clip, bool | str) or not hasattr(clip, "__float__"):
+        raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
+    value = float(clip)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"clip must be a positive finite number or None, got {value!r}")
+    return value
+
+
+def _parse_lengths(lengths: Any, T: int, B: int) -> np.ndarray | None:
+    if lengths is None:
+        return None
+    if is_device_array(lengths):
+        raise TypeError(
+            "lengths must be a host array of shape (B,) (as in PyTorch), got a CUDA array"
+        )
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must have an integer dtype, got {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape (B,) = ({B},), got {_shape_str(arr.shape)}")
+    for b, v in enumerate(arr.tolist()):
+        if not 0 <= v <= T:
+            raise ValueError(f"lengths[{b}] = {v} is out of range [0, T] = [0, {T}]")
+    return arr.astype(np.int32)
+
+
+# --------------------------------------------------------------------------- the calls
+class DeviceRecurrentCache:
+    """What a forward call on device arrays keeps for its backward call (opaque)."""
+
+    def __init__(self, kind: str, core: Any, like: Any, call: _Call, projected: bool) -> None:
+        self.kind = kind
+        self._core = core
+        self._like = like  # results come back as this kind of array
+        self._dtype = call.dtype
+        self._device = call.device
+        self._stream = call.stream
+        self._projected = projected
+
+    @property
+    def producer(self) -> str:
+        return f"{self.kind}_forward"
+
+    @property
+    def training(self) -> bool:
+        return bool(self._core.training)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._dtype
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(T, B, I, H)"""
+        T, B, I, H, _ = self._core.dims  # noqa: E741
+        return int(T), int(B), int(I), int(H)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of device memory kept for backward (0 when training=False)."""
+        return int(self._core.nbytes)
+
+    def __repr__(self) -> str:
+        T, B, I, H = self.shape  # noqa: E741
+        return (
+            f"<DeviceRecurrentCache from {self.producer}, dtype={self._dtype}, "
+            f"(T, B, I, H)=({T}, {B}, {I}, {H}), training={self.training}>"
+        )
+
+
+def forward(
+    kind: str,
+    x_obj: Any,
+    h0_obj: Any,
+    c0_obj: Any,
+    w_ih_obj: Any,
+    w_hh_obj: Any,
+    b_ih_obj: Any,
+    b_hh_obj: Any,
+    *,
+    training: bool,
+    lengths: Any,
+    reverse: bool,
+    w_hr_obj: Any = None,
+    peepholes_obj: Any = None,
+    input_forget: bool = False,
+    linear_before_reset: bool = True,
+    nonlinearity: str = "tanh",
+    clip: Any = None,
+) -> tuple[Any, ...]:
+    """One layer-direction on the GPU: (y, h_n, c_n or None, cache); see rnnkit.lstm_forward."""
+    backend = _require_backend(f"{kind}_forward on a CUDA array")
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got '{nonlinearity}'")
+    for flag, value in (
+        ("training", training),
+        ("reverse", reverse),
+        ("input_forget", input_forget),
+        ("linear_before_reset", linear_before_reset),
+    ):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
+    clip_value = _parse_clip(clip)
+    call = _Call(x_obj, w_ih_obj)
+    G = _GATES[kind]
+    g_doc = f"G = {G} ({kind})"
+    if w_hr_obj is not None:
+        w_hr = call.array(w_hr_obj, "w_hr", 2, "(P, H)")
+        R, H = w_hr.shape
+        if H <= 0 or R <= 0:
+            raise ValueError(
+                f"w_hr must have shape (P, H) with P, H > 0, got {_shape_str(w_hr.shape)}"
+            )
+        w_hh = call.array(w_hh_obj, "w_hh", 2, "(G*H, P)")
+        call.shape(w_hh, "w_hh", f"(G*H, P) with {g_doc}", (G * H, R))
+    else:
+        w_hr = None
+        w_hh = call.array(w_hh_obj, "w_hh", 2, "(G*H, H)")
+        H = w_hh.shape[1]
+        R = H
+        if H <= 0:
+            raise ValueError(
+                f"w_hh must have shape (G*H, H) with H > 0, got {_shape_str(w_hh.shape)}"
+            )
+        call.shape(w_hh, "w_hh", f"(G*H, H) with {g_doc}", (G * H, H))
+    w_ih = call.w_ih
+    if len(w_ih.shape) != 2:
+        raise ValueError(f"w_ih must be 2-dimensional (G*H, I), got shape {_shape_str(w_ih.shape)}")
+    I = w_ih.shape[1]  # noqa: E741 (the input size's conventional name)
+    call.shape(w_ih, "w_ih", f"(G*H, I) with {g_doc}", (G * H, I))
+    b_ih = call.optional(b_ih_obj, "b_ih", "(G*H,)", (G * H,))
+    b_hh = call.optional(b_hh_obj, "b_hh", "(G*H,)", (G * H,))
+    peepholes = call.optional(peepholes_obj, "peepholes", "(3, H)", (3, H))
+    x = call._checked(call.x, "x")
+    if len(x.shape) != 3:
+        raise ValueError(f"x must be 3-dimensional (T, B, I), got shape {_shape_str(x.shape)}")
+    T, B = x.shape[0], x.shape[1]
+    call.shape(x, "x", "(T, B, I)", (T, B, I))
+    h_doc = "(B, H)" if R == H else "(B, P)"
+    h0 = call.optional(h0_obj, "h0", h_doc, (B, R))
+    c0 = call.optional(c0_obj, "c0", "(B, H)", (B, H)) if kind == "lstm" else None
+    host_lengths = _parse_lengths(lengths, T, B)
+    ptrs = tuple(_ptr(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes))
+    options = (
+        bool(reverse),
+        bool(input_forget),
+        bool(linear_before_reset),
+        nonlinearity == "relu",
+        clip_value,
+    )
+    if call.device is not None:
+        backend.set_device(call.device)
+    y, h_n, c_n, core = backend.forward(
+        _CELLS[kind],
+        x.dtype == np.float64,
+        (T, B, I, H, R),
+        ptrs,
+        host_lengths,
+        options,
+        bool(training),
+        call.stream,
+    )
+    # The cache refers to x and the weights by pointer: their owners stay alive with it.
+    core.inputs = tuple(call.keep)
+    cache = DeviceRecurrentCache(kind, core, x_obj, call, w_hr is not None)
+    return _like(y, x_obj), _like(h_n, x_obj), _like(c_n, x_obj), cache
+
+
+def backward(
+    kind: str, dy_obj: Any, dh_n_obj: Any, dc_n_obj: Any, cache: DeviceRecurrentCache
+) -> tuple[Any, ...]:
+    """The backward of :func:`forward`: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr,
+    dpeepholes), None for what forward did not have."""
+    want = f"{kind}_forward"
+    if cache.kind != kind:
+        raise TypeError(
+            f"cache must be the cache returned by {want}, got a cache from {cache.producer}"
+        )
+    if not cache.training:
+        raise ValueError(
+            f"cache was made by {want}(..., training=False), which keeps nothing for backward; "
+            "call forward with training=True"
+        )
+    backend = _require_backend(f"{kind}_backward")
+    T, B, _, H, R = (int(n) for n in cache._core.dims)
+    y_doc = "(T, B, P)" if cache._projected else "(T, B, H)"
+    h_doc = "(B, P)" if cache._projected else "(B, H)"
+    dy = _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache)
+    dh_n = _grad_array(dh_n_obj, "dh_n", h_doc, (B, R), cache)
+    dc_n = _grad_array(dc_n_obj, "dc_n", "(B, H)", (B, H), cache) if kind == "lstm" else None
+    if cache._device is not None:
+        backend.set_device(cache._device)
+    out = backend.backward(cache._core, _ptr(dy), _ptr(dh_n), _ptr(dc_n), cache._stream)
+    return tuple(_like(b, cache._like) for b in out)
+
+
+def _grad_array(
+    obj: Any, name: str, doc: str, shape: tuple[int, ...], cache: DeviceRecurrentCache
+) -> DeviceArray | None:
+    if obj is None:
+        return None
+    if not is_device_array(obj):
+        raise TypeError(
+            f"{name} must be a CUDA array like x (forward ran on the GPU), got " + _kind_name(obj)
+        )
+    a = device_array(obj, name, cache._stream)
+    if a.dtype != cache.dtype:
+        raise TypeError(
+            f"{name} must have dtype {_dtype_name(cache.dtype)} (the dtype of the cache), got "
+            f"{_dtype_name(a.dtype)}"
+        )
+    if len(a.shape) != len(shape):
+        raise ValueError(
+            f"{name} must be {len(shape)}-dimensional {doc}, got shape {_shape_str(a.shape)}"
+        )
+    _Call.shape(a, name, doc, shape)
+    if not a.contiguous:
+        raise ValueError(f"{name} must be C-contiguous on the GPU, got strides {a.strides}")
+    if a.device is not None and cache._device is not None and a.device != cache._device:
+        raise ValueError(
+            f"{name} must be on the device of x (cuda:{cache._device}), got cuda:{a.device}"
+        )
+    return a

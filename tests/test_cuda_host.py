@@ -1,0 +1,295 @@
+"""The CUDA backend without a GPU: its loops, cell kernels and Python plumbing on the host.
+
+``rnnkit._core._cuda_host`` runs the CUDA backend's code (csrc/cuda: the time loops, the
+cell functors, the GEMM calls with cuBLAS's column-major contract, the column sums, the
+reversal of variable-length rows) on the host executor. Host arrays dressed as device arrays
+(``__cuda_array_interface__`` pointing at host memory) then take the whole device path of the
+functional API: argument checks, pointer passing, results handed back as the caller's kind
+of array. Everything is compared with the NumPy reference, variant by variant, as the CPU
+kernels are in test_kernel_variants.py. What only a GPU can show (kernel launches, cuBLAS,
+streams) is in test_cuda_gpu.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import rnnkit
+from helpers import assert_close64, assert_close_to_ref
+from rnnkit import _core, _device, reference
+from rnnkit import cuda as rcuda
+from test_kernel_variants import (
+    BATCHES,
+    SCHEDULES,
+    VARIANTS,
+    _variant_id,
+    cast,
+    make_problem,
+    run,
+)
+
+
+class FakeDeviceArray:
+    """Host memory presented as a CUDA array on device 0 (for the host executor)."""
+
+    def __init__(self, array: np.ndarray, owner: Any = None) -> None:
+        self.array = array
+        self._owner = owner  # the backend buffer whose memory `array` views
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        a = self.array
+        return {
+            "shape": a.shape,
+            "typestr": a.dtype.str,
+            "data": (a.ctypes.data, False),
+            "version": 3,
+            "strides": None if a.flags.c_contiguous else a.strides,
+            "stream": None,
+        }
+
+
+class _HostView:
+    def __init__(self, buffer: Any) -> None:
+        self.__array_interface__ = buffer._host_array_interface
+        self.buffer = buffer
+
+
+def _from_buffer(buffer: Any, like: Any) -> FakeDeviceArray:
+    return FakeDeviceArray(np.asarray(_HostView(buffer)), owner=buffer)
+
+
+rcuda._register_array_type(FakeDeviceArray, _from_buffer)
+
+
+@pytest.fixture(autouse=True)
+def host_backend() -> Iterator[None]:
+    with rcuda._use_backend(_core._cuda_host):
+        yield
+
+
+def _to_device(v: Any) -> Any:
+    return FakeDeviceArray(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+
+
+def _to_host(v: Any) -> Any:
+    return v.array.copy() if isinstance(v, FakeDeviceArray) else v
+
+
+def _device_lib() -> SimpleNamespace:
+    """rnnkit's functional API called with device arrays, its results read back to NumPy
+    (lengths stays a host array)."""
+
+    def wrap(name: str) -> Any:
+        fn = getattr(rnnkit, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            args = tuple(_to_device(a) for a in args)
+            kwargs = {k: v if k == "lengths" else _to_device(v) for k, v in kwargs.items()}
+            out = fn(*args, **kwargs)
+            return type(out)(*(_to_host(v) for v in out))
+
+        return call
+
+    names = [f"{c}_{d}" for c in ("lstm", "gru", "rnn") for d in ("forward", "backward")]
+    return SimpleNamespace(**{n: wrap(n) for n in names})
+
+
+DEVICE = _device_lib()
+
+
+@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("batch", BATCHES)
+def test_cuda_loops_match_reference(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
+    rng: np.random.Generator,
+) -> None:
+    cell, options = variant
+    shape, batch_lengths, scale = batch
+    inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
+    lengths = None if lengths is None else batch_lengths
+    opts.update(lengths=lengths, reverse=reverse)
+    if dtype == np.float32:
+        inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
+    actual = run(DEVICE, cell, inputs, opts, grads)
+    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
+    assert actual.keys() == ref64.keys()
+    for name in actual:
+        if dtype == np.float64:
+            assert_close64(actual[name], ref64[name], what=name)
+        else:
+            ref32 = run(reference, cell, inputs, opts, grads)
+            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    # Inference gives the same outputs, bit for bit; a second run the same gradients.
+    inference = run(DEVICE, cell, inputs, opts, grads, training=False)
+    for name, value in inference.items():
+        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
+    again = run(DEVICE, cell, inputs, opts, grads)
+    for name, value in again.items():
+        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, second run")
+    if lengths is not None:
+        for b, n in enumerate(lengths):
+            assert not actual["y"][n:, b].any()
+            assert not actual["dx"][n:, b].any()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("T,B", [(0, 3), (4, 0), (0, 0)])
+def test_empty_sequences_and_batches(cell: str, T: int, B: int, rng: np.random.Generator) -> None:
+    inputs, opts, grads = make_problem(cell, {}, rng, (T, B, 3, 5, 5))
+    actual = run(DEVICE, cell, inputs, opts, grads)
+    expected = run(rnnkit, cell, inputs, opts, grads)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def test_none_states_and_gradients_are_zeros(rng: np.random.Generator) -> None:
+    inputs, _, _ = make_problem("lstm", {}, rng)
+    x, w = inputs["x"], (inputs["w_ih"], inputs["w_hh"], inputs["b_ih"], inputs["b_hh"])
+    out = DEVICE.lstm_forward(x, None, None, *w)
+    ref = reference.lstm_forward(x, None, None, *w)
+    for a, b in zip(out[:3], ref[:3], strict=True):
+        assert_close64(a, b)
+    dc_n = rng.uniform(-1, 1, ref.c_n.shape)
+    g = DEVICE.lstm_backward(None, None, dc_n, out.cache)
+    rg = reference.lstm_backward(None, None, dc_n, ref.cache)
+    for name, a, b in zip(g._fields, g, rg, strict=True):
+        assert_close64(a, b, what=name)
+
+
+# ----------------------------------------------------------------------------- arguments
+def _lstm_args(rng: np.random.Generator, dtype: type = np.float32) -> list[Any]:
+    inputs, _, _ = make_problem("lstm", {}, rng, (3, 2, 4, 5, 5))
+    keys = ["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"]
+    return [FakeDeviceArray(inputs[k].astype(dtype)) for k in keys]
+
+
+def test_arguments_are_checked_with_their_names(rng: np.random.Generator) -> None:
+    args = _lstm_args(rng)
+    host_h0 = args[1].array
+    with pytest.raises(TypeError, match=r"h0 must be a CUDA array like x .*numpy.ndarray"):
+        rnnkit.lstm_forward(args[0], host_h0, *args[2:])
+    wrong = FakeDeviceArray(args[1].array.astype(np.float64))
+    with pytest.raises(TypeError, match=r"h0 must have dtype float32 \(the dtype of w_ih\)"):
+        rnnkit.lstm_forward(args[0], wrong, *args[2:])
+    short = FakeDeviceArray(args[1].array[:1])
+    with pytest.raises(ValueError, match=r"h0 must have shape \(B, H\) = \(2, 5\), got \(1, 5\)"):
+        rnnkit.lstm_forward(args[0], short, *args[2:])
+    strided = FakeDeviceArray(np.zeros((2, 10), np.float32)[:, ::2])
+    with pytest.raises(ValueError, match="h0 must be C-contiguous on the GPU"):
+        rnnkit.lstm_forward(args[0], strided, *args[2:])
+    ints = FakeDeviceArray(np.zeros((20, 4), np.int32))
+    with pytest.raises(TypeError, match=r"w_ih must have dtype float32 or float64.*int32"):
+        rnnkit.lstm_forward(args[0], *args[1:3], ints, *args[4:])
+    with pytest.raises(ValueError, match=r"lengths\[1\] = 9 is out of range \[0, T\] = \[0, 3\]"):
+        rnnkit.lstm_forward(*args, lengths=[3, 9])
+    with pytest.raises(TypeError, match="lengths must be a host array"):
+        rnnkit.lstm_forward(*args, lengths=FakeDeviceArray(np.array([3, 3])))
+    with pytest.raises(ValueError, match="clip must be a positive finite number"):
+        rnnkit.lstm_forward(*args, clip=-1.0)
+    with pytest.raises(ValueError, match=r"x must be 3-dimensional \(T, B, I\)"):
+        rnnkit.lstm_forward(FakeDeviceArray(args[0].array[0]), *args[1:])
+
+
+def test_backward_checks_its_cache_and_gradients(rng: np.random.Generator) -> None:
+    args = _lstm_args(rng)
+    out = rnnkit.lstm_forward(*args)
+    with pytest.raises(TypeError, match="cache must be the cache returned by gru_forward"):
+        rnnkit.gru_backward(None, None, out.cache)
+    with pytest.raises(TypeError, match="dy must be a CUDA array like x"):
+        rnnkit.lstm_backward(np.zeros((3, 2, 5), np.float32), None, None, out.cache)
+    bad = FakeDeviceArray(np.zeros((3, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"dy must have shape \(T, B, H\) = \(3, 2, 5\)"):
+        rnnkit.lstm_backward(bad, None, None, out.cache)
+    wrong = FakeDeviceArray(np.zeros((2, 5), np.float64))
+    with pytest.raises(TypeError, match=r"dh_n must have dtype float32 \(the dtype of the cache"):
+        rnnkit.lstm_backward(None, wrong, None, out.cache)
+    inference = rnnkit.lstm_forward(*args, training=False)
+    assert inference.cache.nbytes == 0
+    with pytest.raises(ValueError, match="training=False"):
+        rnnkit.lstm_backward(None, None, None, inference.cache)
+    assert out.cache.nbytes > 0
+    assert "lstm_forward" in repr(out.cache)
+
+
+def test_results_are_the_callers_kind_and_keep_their_memory(rng: np.random.Generator) -> None:
+    args = _lstm_args(rng, np.float64)
+    out = rnnkit.lstm_forward(*args)
+    assert all(isinstance(a, FakeDeviceArray) for a in out[:3])
+    y = out.y.array.copy()
+    del out  # the cache goes; y's memory must stay with y
+    again = rnnkit.lstm_forward(*args)
+    np.testing.assert_array_equal(again.y.array, y)
+
+
+def test_without_a_cuda_build_device_arrays_get_a_clear_error(rng: np.random.Generator) -> None:
+    with rcuda._use_backend(getattr(_core, "_cuda", None)):
+        if rcuda._backend is not None:
+            pytest.skip("this rnnkit has the CUDA backend (test_cuda_gpu.py covers it)")
+        with pytest.raises(RuntimeError, match="RNNKIT_CUDA=ON"):
+            rnnkit.gru_forward(*_lstm_args(rng)[:2], *_lstm_args(rng)[3:])
+
+
+def test_cuda_available_matches_the_build() -> None:
+    assert rnnkit.cuda_available() == (rnnkit.has_cuda() and rcuda.device_count() > 0)
+    if not rnnkit.has_cuda():
+        assert rcuda.device_count() == 0
+
+
+# ----------------------------------------------------------------------------- protocols
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        np.arange(24, dtype=np.float64).reshape(4, 6)[:, ::2],
+        np.zeros((0, 3), np.float32),
+        np.arange(5, dtype=np.int32),
+    ],
+    ids=["f32-3d", "f64-strided", "empty", "int32"],
+)
+def test_dlpack_capsules_are_read_exactly(array: np.ndarray) -> None:
+    """NumPy exports DLPack on the CPU device; the reader must see what NumPy sees."""
+    info = _device.from_dlpack(array, "a")
+    assert info.shape == array.shape
+    assert info.dtype == array.dtype
+    if array.size:
+        assert info.ptr == array.ctypes.data
+    assert info.contiguous == array.flags.c_contiguous
+    if info.strides is not None:
+        assert info.strides == array.strides
+
+
+def test_cuda_array_interface_is_read_exactly() -> None:
+    base = np.arange(12, dtype=np.float64).reshape(3, 4)
+    info = _device.device_array(FakeDeviceArray(base), "x")
+    assert (info.ptr, info.shape, info.dtype, info.contiguous) == (
+        base.ctypes.data,
+        (3, 4),
+        np.dtype(np.float64),
+        True,
+    )
+    t = _device.device_array(FakeDeviceArray(base.T), "x")
+    assert not t.contiguous
+    assert _device.is_device_array(FakeDeviceArray(base))
+    assert not _device.is_device_array(base)
+    assert not _device.is_device_array(None)
+    with pytest.raises(TypeError, match=r"x must be a CUDA array like x, got numpy\.ndarray"):
+        _device.device_array(base, "x")
+
+
+def test_dlpack_types_map_to_numpy() -> None:
+    assert _device.dlpack_dtype(2, 32, 1) == np.float32
+    assert _device.dlpack_dtype(2, 64, 1) == np.float64
+    assert _device.dlpack_dtype(0, 32, 1) == np.int32
+    assert _device.dlpack_dtype(2, 32, 4) is None  # vector lanes
+    assert _device.dlpack_dtype(4, 16, 1) is None  # bfloat16
