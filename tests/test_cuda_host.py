@@ -232,12 +232,12 @@ def test_results_are_the_callers_kind_and_keep_their_memory(rng: np.random.Gener
     np.testing.assert_array_equal(again.y.array, y)
 
 
-def test_without_a_cuda_build_device_arrays_get_a_clear_error(rng: np.random.Generator) -> None:
-    with rcuda._use_backend(getattr(_core, "_cuda", None)):
-        if rcuda._backend is not None:
-            pytest.skip("this rnnkit has the CUDA backend (test_cuda_gpu.py covers it)")
-        with pytest.raises(RuntimeError, match="RNNKIT_CUDA=ON"):
-            rnnkit.gru_forward(*_lstm_args(rng)[:2], *_lstm_args(rng)[3:])
+def test_without_a_gpu_device_arrays_get_a_clear_error(rng: np.random.Generator) -> None:
+    if rnnkit.cuda_available():
+        pytest.skip("a GPU is visible: test_cuda_gpu.py runs device arrays on it")
+    message = "RNNKIT_CUDA=ON" if not rnnkit.has_cuda() else "needs a CUDA device"
+    with rcuda._use_backend(None), pytest.raises(RuntimeError, match=message):
+        rnnkit.gru_forward(*_lstm_args(rng)[:2], *_lstm_args(rng)[3:])
 
 
 def test_cuda_available_matches_the_build() -> None:

@@ -390,13 +390,18 @@ def test_import_rnnkit_does_not_import_torch() -> None:
 )
 def test_unsupported_device_is_a_clear_error(make: Callable[[], tuple[Any, Any]]) -> None:
     module, x = make()
-    with pytest.raises(RuntimeError, match=r"CPU only.*device 'meta'"):
+    message = (
+        r"runs on the CPU and CUDA devices, but input is on device 'meta'"
+        if x.device.type == "meta"
+        else r"weight_ih_l0 must be on the device of input \(cpu\), got 'meta'"
+    )
+    with pytest.raises(RuntimeError, match=message):
         module(x)
 
 
 def test_unsupported_device_of_hx() -> None:
     module = rt.RNN(I, H)
-    with pytest.raises(RuntimeError, match=r"hx is on device 'meta'"):
+    with pytest.raises(RuntimeError, match=r"hx must be on the device of input \(cpu\), got 'meta'"):
         module(torch.zeros(T, B, I), torch.empty(1, B, H, device="meta"))
 
 

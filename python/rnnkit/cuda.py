@@ -44,9 +44,9 @@ __all__ = [
 _CELLS = {"lstm": 0, "gru": 1, "rnn": 2}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
-# The backend device arrays run on: the GPU when rnnkit was built with CUDA. Tests swap in
-# the host executor (_core._cuda_host), which runs the same loops on the CPU.
-_backend: Any = getattr(_core, "_cuda", None)
+# The backend device arrays run on, when not the GPU's: tests swap in the host executor
+# (_core._cuda_host), which runs the same loops on the CPU.
+_backend_override: Any = None
 
 
 def cuda_available() -> bool:
@@ -78,26 +78,29 @@ def synchronize(stream: int = 0) -> None:
 
 
 def _require_backend(what: str) -> Any:
-    if _backend is not None:
-        return _backend
-    if getattr(_core, "_cuda", None) is None:
+    if _backend_override is not None:
+        return _backend_override
+    gpu = getattr(_core, "_cuda", None)
+    if gpu is None:
         raise RuntimeError(
             f"{what} needs rnnkit's CUDA backend, and this rnnkit was built without it: "
             "reinstall with RNNKIT_CUDA=ON pip install ."
         )
-    raise RuntimeError(f"{what} needs a CUDA device, and none is visible")
+    if gpu.device_count() == 0:
+        raise RuntimeError(f"{what} needs a CUDA device, and none is visible (no GPU or driver)")
+    return gpu
 
 
 @contextmanager
 def _use_backend(backend: Any) -> Iterator[None]:
     """Runs device arrays on another backend (internal: tests use _core._cuda_host)."""
-    global _backend
-    saved = _backend
-    _backend = backend
+    global _backend_override
+    saved = _backend_override
+    _backend_override = backend
     try:
         yield
     finally:
-        _backend = saved
+        _backend_override = saved
 
 
 # --------------------------------------------------------------------- results as the caller's kind

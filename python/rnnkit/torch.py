@@ -11,17 +11,18 @@ it is), the same ``forward`` signature and return structure (``(output, h_n)``, 
 ``bias=False``, several layers, bidirectional layers and inter-layer dropout. Only the
 computation differs: every layer-direction is one ``torch.autograd.Function`` whose forward
 calls :func:`rnnkit.lstm_forward` (or ``gru_``/``rnn_forward``) and whose backward calls the
-matching BPTT kernel. Tensors reach the kernels as zero-copy NumPy views (non-contiguous ones,
-such as a ``batch_first`` input, are copied once by the kernel) and results come back as
+matching BPTT kernel. Tensors reach the kernels as zero-copy NumPy views, or as themselves on a GPU (non-contiguous
+ones, such as a ``batch_first`` input, are copied once) and results come back as
 tensors that share the kernels' arrays. Everything between layers (concatenating directions,
 dropout with torch's random generator, packing) is ordinary torch code, so autograd composes
 and parameters receive ``.grad`` exactly as with ``torch.nn``.
 
 * Kernels keep what backward needs only when it is needed: when grad mode is on and some input
   or parameter requires a gradient; otherwise they run in inference mode.
-* Parameters and inputs are float32 or float64 (another dtype is a ``TypeError``), on the CPU
-  (another device is a ``RuntimeError`` naming it: move the module to the CPU or use
-  ``torch.nn`` there).
+* Parameters and inputs are float32 or float64 (another dtype is a ``TypeError``), all on the
+  CPU or all on one CUDA device. CUDA tensors run on rnnkit's CUDA backend (a build with
+  ``RNNKIT_CUDA=ON``; see :mod:`rnnkit.cuda`) without copies, on torch's current stream;
+  another device, or a CUDA tensor without that backend, is a ``RuntimeError`` naming it.
 * Tensors saved for backward are version-checked as usual: modifying an input or a parameter
   in place between forward and backward raises torch's error.
 * Double backward (``create_graph=True`` through the recurrence) is not supported.
@@ -41,6 +42,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
+from . import cuda as rnnkit_cuda
 from ._functional import (
     gru_backward,
     gru_forward,
@@ -56,21 +58,25 @@ _SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
 # --------------------------------------------------------------------------- tensor <-> numpy
-def _np(t: Tensor) -> np.ndarray:
-    """A NumPy view of a CPU tensor (no copy; a lazily negated tensor is resolved first)."""
-    return t.detach().resolve_neg().numpy()
+def _np(t: Tensor) -> Any:
+    """A NumPy view of a CPU tensor (no copy; a lazily negated tensor is resolved first); a
+    CUDA tensor stays a tensor, which rnnkit's CUDA backend takes without a copy."""
+    t = t.detach().resolve_neg()
+    if t.is_cuda:
+        return t.contiguous()
+    return t.numpy()
 
 
-def _np_opt(t: Tensor | None) -> np.ndarray | None:
+def _np_opt(t: Tensor | None) -> Any:
     return None if t is None else _np(t)
 
 
-def _tensor(a: np.ndarray) -> Tensor:
-    """The kernel's result array as a tensor sharing its memory."""
-    return torch.from_numpy(a)
+def _tensor(a: Any) -> Tensor:
+    """The kernel's result as a tensor sharing its memory (CUDA results are tensors already)."""
+    return a if isinstance(a, Tensor) else torch.from_numpy(a)
 
 
-def _grad(a: np.ndarray | None, needed: bool) -> Tensor | None:
+def _grad(a: Any, needed: bool) -> Tensor | None:
     return _tensor(a) if needed and a is not None else None
 
 
@@ -249,12 +255,24 @@ class _KernelRNNBase(torch.nn.RNNBase):
             for n, w in zip(self._flat_weights_names, self._flat_weights, strict=True)
             if isinstance(w, Tensor)
         ]
-        for what, t in named:
-            if t.device.type != "cpu":
+        device = input.device
+        if device.type == "cuda" and not rnnkit_cuda.cuda_available():
+            raise RuntimeError(
+                f"{self._describe()} got a CUDA input, but this rnnkit has no usable CUDA "
+                "backend (build it with RNNKIT_CUDA=ON pip install .); move the module and its "
+                "inputs to the CPU with .cpu()"
+            )
+        if device.type not in ("cpu", "cuda"):
+            raise RuntimeError(
+                f"{self._describe()} runs on the CPU and CUDA devices, but input is on device "
+                f"'{device}' (rnnkit has no kernels for it); move the module and its inputs to "
+                f"the CPU with .cpu(), or use torch.nn.{type(self).__name__} there"
+            )
+        for what, t in named[1:]:
+            if t.device != device:
                 raise RuntimeError(
-                    f"{self._describe()} runs on the CPU only, but {what} is on device "
-                    f"'{t.device}' (rnnkit has no kernels for it); move the module and its "
-                    f"inputs to the CPU with .cpu(), or use torch.nn.{type(self).__name__} there"
+                    f"{what} must be on the device of input ({device}), got '{t.device}'; move "
+                    "the module and its inputs to one device"
                 )
         dtype = cast(Tensor, self._flat_weights[0]).dtype
         if dtype not in _SUPPORTED_DTYPES:
