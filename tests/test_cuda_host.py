@@ -13,12 +13,12 @@ streams) is in test_cuda_gpu.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import rnnkit
+from device_helpers import device_lib
 from helpers import assert_close64, assert_close_to_ref
 from rnnkit import _core, _device, reference
 from rnnkit import cuda as rcuda
@@ -72,34 +72,11 @@ def host_backend() -> Iterator[None]:
         yield
 
 
-def _to_device(v: Any) -> Any:
-    return FakeDeviceArray(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-
-
 def _to_host(v: Any) -> Any:
     return v.array.copy() if isinstance(v, FakeDeviceArray) else v
 
 
-def _device_lib() -> SimpleNamespace:
-    """rnnkit's functional API called with device arrays, its results read back to NumPy
-    (lengths stays a host array)."""
-
-    def wrap(name: str) -> Any:
-        fn = getattr(rnnkit, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            args = tuple(_to_device(a) for a in args)
-            kwargs = {k: v if k == "lengths" else _to_device(v) for k, v in kwargs.items()}
-            out = fn(*args, **kwargs)
-            return type(out)(*(_to_host(v) for v in out))
-
-        return call
-
-    names = [f"{c}_{d}" for c in ("lstm", "gru", "rnn") for d in ("forward", "backward")]
-    return SimpleNamespace(**{n: wrap(n) for n in names})
-
-
-DEVICE = _device_lib()
+DEVICE = device_lib(lambda a: FakeDeviceArray(np.ascontiguousarray(a)), _to_host)
 
 
 @pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
@@ -293,3 +270,26 @@ def test_dlpack_types_map_to_numpy() -> None:
     assert _device.dlpack_dtype(0, 32, 1) == np.int32
     assert _device.dlpack_dtype(2, 32, 4) is None  # vector lanes
     assert _device.dlpack_dtype(4, 16, 1) is None  # bfloat16
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_to_device_and_back(dtype: type) -> None:
+    a = np.arange(30).reshape(2, 3, 5).astype(dtype)
+    buffer = rcuda.to_device(a[:, :, ::2])  # copied to C order on the way
+    assert buffer.shape == (2, 3, 3)
+    assert buffer.__cuda_array_interface__["typestr"] == np.dtype(dtype).str
+    np.testing.assert_array_equal(rcuda.to_host(buffer), a[:, :, ::2])
+    np.testing.assert_array_equal(rcuda.to_host(rcuda.to_device(a[:0])), a[:0])
+    with pytest.raises(TypeError, match="array must have dtype float32, float64 or int32"):
+        rcuda.to_device(a.astype(np.int64))
+
+
+def test_device_buffers_run_the_kernels(rng: np.random.Generator) -> None:
+    """DeviceBuffer in, DeviceBuffer out: the functional API without any array library."""
+    inputs, _, _ = make_problem("gru", {}, rng)
+    keys = ["x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"]
+    out = rnnkit.gru_forward(*(rcuda.to_device(inputs[k]) for k in keys))
+    assert isinstance(out.y, rcuda.DeviceBuffer)
+    ref = reference.gru_forward(*(inputs[k] for k in keys))
+    assert_close64(rcuda.to_host(out.y), ref.y)
+    assert_close64(rcuda.to_host(out.h_n), ref.h_n)

@@ -401,7 +401,9 @@ def test_unsupported_device_is_a_clear_error(make: Callable[[], tuple[Any, Any]]
 
 def test_unsupported_device_of_hx() -> None:
     module = rt.RNN(I, H)
-    with pytest.raises(RuntimeError, match=r"hx must be on the device of input \(cpu\), got 'meta'"):
+    with pytest.raises(
+        RuntimeError, match=r"hx must be on the device of input \(cpu\), got 'meta'"
+    ):
         module(torch.zeros(T, B, I), torch.empty(1, B, H, device="meta"))
 
 

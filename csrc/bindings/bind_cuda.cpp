@@ -243,6 +243,27 @@ void register_backend(py::module_& m, Backend& backend) {
         py::arg("shape"), py::arg("typestr"), py::arg("stream") = 0,
         "Uninitialised backend memory (internal: tests and the host emulation).");
     m.def(
+        "upload",
+        [b](std::uintptr_t dst, const py::buffer& src, Stream stream) {
+            const py::buffer_info info = src.request();
+            const std::int64_t bytes = static_cast<std::int64_t>(info.size) * info.itemsize;
+            py::gil_scoped_release release;
+            b->upload(reinterpret_cast<void*>(dst), info.ptr, bytes, stream);
+        },
+        py::arg("dst"), py::arg("src"), py::arg("stream") = 0,
+        "Copies a C-contiguous host buffer to device memory at `dst` (internal: cuda.to_device).");
+    m.def(
+        "download",
+        [b](const py::buffer& dst, std::uintptr_t src, Stream stream) {
+            const py::buffer_info info = dst.request(true);
+            const std::int64_t bytes = static_cast<std::int64_t>(info.size) * info.itemsize;
+            py::gil_scoped_release release;
+            b->download(info.ptr, reinterpret_cast<const void*>(src), bytes, stream);
+        },
+        py::arg("dst"), py::arg("src"), py::arg("stream") = 0,
+        "Copies device memory at `src` into a writable C-contiguous host buffer and waits for "
+        "it (internal: cuda.to_host).");
+    m.def(
         "forward",
         [b](int cell, bool double_precision, const py::tuple& dims, const py::tuple& ptrs,
             py::object lengths, const py::tuple& options, bool training, Stream stream) {

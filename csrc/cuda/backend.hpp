@@ -29,6 +29,8 @@ public:
     virtual void* alloc(std::int64_t bytes, Stream stream) = 0;
     virtual void free(void* p, Stream stream) noexcept = 0;
     virtual void upload(void* dst, const void* src, std::int64_t bytes, Stream stream) = 0;
+    // Into host memory; returns when the bytes are there (after the work queued before).
+    virtual void download(void* dst, const void* src, std::int64_t bytes, Stream stream) = 0;
     virtual void synchronize(Stream stream) = 0;
 
     // TF32 tensor cores for float32 GEMMs (off by default: float32 results as on a CPU).

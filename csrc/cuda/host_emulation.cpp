@@ -26,6 +26,9 @@ public:
     void upload(void* dst, const void* src, std::int64_t bytes, Stream) override {
         if (bytes > 0) std::memcpy(dst, src, static_cast<std::size_t>(bytes));
     }
+    void download(void* dst, const void* src, std::int64_t bytes, Stream stream) override {
+        upload(dst, src, bytes, stream);
+    }
     void synchronize(Stream) override {}
     void set_allow_tf32(bool allow) override { tf32_ = allow; }  // no tensor cores here
     bool allow_tf32() const override { return tf32_; }

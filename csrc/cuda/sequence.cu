@@ -146,6 +146,13 @@ public:
                               reinterpret_cast<cudaStream_t>(stream)),
               "cudaMemcpyAsync");
     }
+    void download(void* dst, const void* src, std::int64_t bytes, Stream stream) override {
+        if (bytes <= 0) return;
+        const auto s = reinterpret_cast<cudaStream_t>(stream);
+        check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(bytes), cudaMemcpyDeviceToHost, s),
+              "cudaMemcpyAsync");
+        check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+    }
     void synchronize(Stream stream) override {
         check(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)),
               "cudaStreamSynchronize");

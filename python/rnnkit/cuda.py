@@ -32,6 +32,7 @@ from . import _core
 from ._device import DeviceArray, device_array, is_device_array
 
 __all__ = [
+    "DeviceBuffer",
     "DeviceRecurrentCache",
     "allow_tf32",
     "cuda_available",
@@ -39,7 +40,11 @@ __all__ = [
     "is_device_array",
     "set_allow_tf32",
     "synchronize",
+    "to_device",
+    "to_host",
 ]
+
+DeviceBuffer = _core.DeviceBuffer
 
 _CELLS = {"lstm": 0, "gru": 1, "rnn": 2}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -75,6 +80,37 @@ def allow_tf32() -> bool:
 def synchronize(stream: int = 0) -> None:
     """Waits until the work rnnkit queued on ``stream`` (default: the legacy stream) is done."""
     _require_backend("synchronize").synchronize(stream)
+
+
+def to_device(array: Any, *, stream: int = 0) -> Any:
+    """A copy of a host array in device memory, as a :class:`DeviceBuffer`
+    (``__cuda_array_interface__``; ``torch.as_tensor`` and ``cupy.asarray`` take it as is).
+
+    float32, float64 and int32 only (what the kernels take). For users without torch or CuPy,
+    and for tests: with either library, their own transfers do the same.
+    """
+    a = np.asarray(array)
+    if a.dtype not in (np.float32, np.float64, np.int32) or a.dtype.byteorder == ">":
+        raise TypeError(f"array must have dtype float32, float64 or int32, got {a.dtype}")
+    a = np.ascontiguousarray(a)
+    backend = _require_backend("to_device")
+    buffer = backend.empty(list(a.shape), a.dtype.str, stream)
+    if a.size:
+        backend.upload(buffer.ptr, a, stream)
+    return buffer
+
+
+def to_host(array: Any) -> np.ndarray:
+    """A NumPy copy of a device array (any kind rnnkit takes), once the work queued on its
+    stream is done."""
+    backend = _require_backend("to_host")
+    info = device_array(array, "array")
+    if not info.contiguous:
+        raise ValueError(f"array must be C-contiguous, got strides {info.strides}")
+    out = np.empty(info.shape, info.dtype)
+    if out.size:
+        backend.download(out, info.ptr, _stream_of(info))
+    return out
 
 
 def _require_backend(what: str) -> Any:

@@ -11,11 +11,11 @@ it is), the same ``forward`` signature and return structure (``(output, h_n)``, 
 ``bias=False``, several layers, bidirectional layers and inter-layer dropout. Only the
 computation differs: every layer-direction is one ``torch.autograd.Function`` whose forward
 calls :func:`rnnkit.lstm_forward` (or ``gru_``/``rnn_forward``) and whose backward calls the
-matching BPTT kernel. Tensors reach the kernels as zero-copy NumPy views, or as themselves on a GPU (non-contiguous
-ones, such as a ``batch_first`` input, are copied once) and results come back as
-tensors that share the kernels' arrays. Everything between layers (concatenating directions,
-dropout with torch's random generator, packing) is ordinary torch code, so autograd composes
-and parameters receive ``.grad`` exactly as with ``torch.nn``.
+matching BPTT kernel. Tensors reach the kernels as zero-copy NumPy views, or as themselves on
+a GPU (non-contiguous ones, such as a ``batch_first`` input, are copied once), and results
+come back as tensors that share the kernels' arrays. Everything between layers
+(concatenating directions, dropout with torch's random generator, packing) is ordinary torch
+code, so autograd composes and parameters receive ``.grad`` exactly as with ``torch.nn``.
 
 * Kernels keep what backward needs only when it is needed: when grad mode is on and some input
   or parameter requires a gradient; otherwise they run in inference mode.

@@ -1,0 +1,192 @@
+"""The CUDA backend on a GPU: parity with the reference and the CPU kernels, with torch's
+cuDNN RNNs, determinism, streams and the torch adapter.
+
+These tests need a build with ``RNNKIT_CUDA=ON`` and a visible CUDA device; elsewhere they are
+skipped (the same loops run on the host executor in test_cuda_host.py, and
+test_cuda_build.py compiles the CUDA build). The comparisons with cuDNN and the adapter need a
+CUDA build of torch; the CuPy test needs CuPy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rnnkit
+from device_helpers import device_lib
+from helpers import assert_close64, assert_close_to_ref
+from rnnkit import cuda as rcuda
+from rnnkit import reference
+from test_kernel_variants import (
+    BATCHES,
+    SCHEDULES,
+    VARIANTS,
+    _variant_id,
+    cast,
+    make_problem,
+    run,
+)
+
+pytestmark = pytest.mark.skipif(
+    not rnnkit.cuda_available(),
+    reason="needs rnnkit built with RNNKIT_CUDA=ON and a CUDA device",
+)
+
+GPU = device_lib(rcuda.to_device, rcuda.to_host)
+
+
+def _torch_cuda() -> Any:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch was built without CUDA (or sees no device)")
+    return torch
+
+
+@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("batch", BATCHES)
+def test_gpu_matches_reference(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
+    rng: np.random.Generator,
+) -> None:
+    cell, options = variant
+    shape, batch_lengths, scale = batch
+    inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
+    opts.update(lengths=None if lengths is None else batch_lengths, reverse=reverse)
+    if dtype == np.float32:
+        inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
+    actual = run(GPU, cell, inputs, opts, grads)
+    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
+    assert actual.keys() == ref64.keys()
+    for name in actual:
+        if dtype == np.float64:
+            assert_close64(actual[name], ref64[name], what=name)
+        else:
+            ref32 = run(reference, cell, inputs, opts, grads)
+            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    inference = run(GPU, cell, inputs, opts, grads, training=False)
+    for name, value in inference.items():
+        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_gpu_is_deterministic(cell: str, rng: np.random.Generator) -> None:
+    """Same inputs, same bits: no atomics in any reduction (cuDNN's RNN backward has them)."""
+    lengths = rng.integers(1, 51, 64)
+    inputs, opts, grads = make_problem(cell, {}, rng, (50, 64, 128, 256, 256), 0.1)
+    inputs, grads = cast(inputs, np.float32), cast(grads, np.float32)
+    opts.update(lengths=lengths)
+    first = run(GPU, cell, inputs, opts, grads)
+    for _ in range(3):
+        again = run(GPU, cell, inputs, opts, grads)
+        for name, value in again.items():
+            np.testing.assert_array_equal(value, first[name], err_msg=name)
+
+
+def test_tf32_is_off_by_default_and_can_be_turned_on(rng: np.random.Generator) -> None:
+    assert not rcuda.allow_tf32()
+    inputs, opts, grads = make_problem("lstm", {}, rng, (20, 32, 256, 256, 256), 0.1)
+    inputs, grads = cast(inputs, np.float32), cast(grads, np.float32)
+    ref64 = run(reference, "lstm", *(cast(d, np.float64) for d in (inputs, opts, grads)))
+    try:
+        rcuda.set_allow_tf32(True)
+        assert rcuda.allow_tf32()
+        tf32 = run(GPU, "lstm", inputs, opts, grads)
+    finally:
+        rcuda.set_allow_tf32(False)
+    # TF32 keeps 10 mantissa bits: close to the truth, not to float32 accuracy.
+    np.testing.assert_allclose(tf32["y"], ref64["y"], atol=2e-2)
+
+
+# ------------------------------------------------------------------------------- torch
+def _torch_pair(torch: Any, mode: str, dtype: Any, **kwargs: Any) -> tuple[Any, Any]:
+    import rnnkit.torch as rt
+
+    cls = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[mode]
+    torch.manual_seed(0)
+    peer = cls(**kwargs).to(device="cuda", dtype=dtype)
+    ours = rt.from_torch(cls(**kwargs)).to(device="cuda", dtype=dtype)
+    ours.load_state_dict(peer.state_dict())
+    return ours, peer
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_layers": 1},
+        {"num_layers": 2, "bidirectional": True},
+        {"num_layers": 2, "batch_first": True},
+    ],
+    ids=["1-layer", "2-layer-bidirectional", "batch-first"],
+)
+def test_parity_with_cudnn(mode: str, dtype_name: str, kwargs: dict[str, Any]) -> None:
+    """rnnkit.torch modules on CUDA tensors against torch.nn (cuDNN) on the same weights:
+    outputs, final states and every gradient."""
+    torch = _torch_cuda()
+    dtype = getattr(torch, dtype_name)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ours, peer = _torch_pair(torch, mode, dtype, input_size=48, hidden_size=64, **kwargs)
+    shape = (8, 30, 48) if kwargs.get("batch_first") else (30, 8, 48)
+    x = torch.randn(*shape, device="cuda", dtype=dtype)
+    outputs = []
+    for module in (ours, peer):
+        xi = x.clone().requires_grad_(True)
+        y, state = module(xi)
+        h = state[0] if mode == "LSTM" else state
+        (y.square().sum() + h.sum()).backward()
+        grads = [xi.grad] + [p.grad for p in module.parameters()]
+        outputs.append([y, h, *grads])
+        assert y.is_cuda
+    tol = {"float32": (2e-4, 2e-5), "float64": (1e-9, 1e-11)}[dtype_name]
+    for a, b in zip(*outputs, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol[0], atol=tol[1])
+
+
+def test_packed_sequences_on_cuda() -> None:
+    torch = _torch_cuda()
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    ours, peer = _torch_pair(torch, "GRU", torch.float64, input_size=16, hidden_size=24)
+    x = torch.randn(12, 5, 16, device="cuda", dtype=torch.float64)
+    lengths = torch.tensor([12, 3, 7, 1, 12])
+    results = []
+    for module in (ours, peer):
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        y, h = module(packed)
+        results.append((y.data, h))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_work_runs_on_torchs_current_stream() -> None:
+    """On a side stream, rnnkit queues its kernels there: results are ready once that
+    stream is, without any other synchronization."""
+    torch = _torch_cuda()
+    ours, peer = _torch_pair(torch, "LSTM", torch.float32, input_size=32, hidden_size=32)
+    x = torch.randn(40, 16, 32, device="cuda")
+    expected, _ = peer(x)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        y, _ = ours(x)
+        y2 = y * 1.0
+    side.synchronize()
+    torch.testing.assert_close(y2, expected, rtol=2e-4, atol=2e-5)
+
+
+def test_cupy_arrays_come_back_as_cupy_arrays(rng: np.random.Generator) -> None:
+    cupy = pytest.importorskip("cupy")
+    inputs, _, _ = make_problem("rnn", {}, rng)
+    keys = ["x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"]
+    out = rnnkit.rnn_forward(*(cupy.asarray(inputs[k]) for k in keys))
+    assert isinstance(out.y, cupy.ndarray)
+    assert_close64(cupy.asnumpy(out.y), reference.rnn_forward(*(inputs[k] for k in keys)).y)
