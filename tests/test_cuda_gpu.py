@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import device_lib
-from helpers import assert_close64, assert_close_to_ref
+from device_helpers import assert_matches_reference, device_lib
+from helpers import assert_close64
 from rnnkit import cuda as rcuda
 from rnnkit import reference
 from test_kernel_variants import (
@@ -62,14 +62,7 @@ def test_gpu_matches_reference(
     if dtype == np.float32:
         inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
     actual = run(GPU, cell, inputs, opts, grads)
-    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
-    assert actual.keys() == ref64.keys()
-    for name in actual:
-        if dtype == np.float64:
-            assert_close64(actual[name], ref64[name], what=name)
-        else:
-            ref32 = run(reference, cell, inputs, opts, grads)
-            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
     inference = run(GPU, cell, inputs, opts, grads, training=False)
     for name, value in inference.items():
         np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")

@@ -13,13 +13,14 @@ streams) is in test_cuda_gpu.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import device_lib
-from helpers import assert_close64, assert_close_to_ref
+from device_helpers import assert_matches_reference, device_lib
+from helpers import assert_close64
 from rnnkit import _core, _device, reference
 from rnnkit import cuda as rcuda
 from test_kernel_variants import (
@@ -79,11 +80,43 @@ def _to_host(v: Any) -> Any:
 DEVICE = device_lib(lambda a: FakeDeviceArray(np.ascontiguousarray(a)), _to_host)
 
 
+@contextmanager
+def persistent_max_batch(batch: int) -> Iterator[None]:
+    saved = _core._cuda_host.persistent_max_batch()
+    _core._cuda_host.set_persistent_max_batch(batch)
+    try:
+        yield
+    finally:
+        _core._cuda_host.set_persistent_max_batch(saved)
+
+
+# Small batches run both forward loops: the persistent recurrence (on the host in its
+# per-block work order: blocks of 16 units, a partial last one) and step by step.
+BATCH_LOOPS = [
+    pytest.param(batch.values[0], loop, id=f"{batch.id}-{loop}")
+    for batch in BATCHES
+    for loop in (["persistent", "stepwise"] if batch.values[0][0][1] <= 8 else ["stepwise"])
+]
+
+
 @pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize(("batch", "loop"), BATCH_LOOPS)
 def test_cuda_loops_match_reference(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
+    loop: str,
+    rng: np.random.Generator,
+) -> None:
+    with persistent_max_batch(8 if loop == "persistent" else 0):
+        _check_against_reference(variant, lengths, reverse, dtype, batch, rng)
+
+
+def _check_against_reference(
     variant: tuple[str, dict[str, Any]],
     lengths: np.ndarray | None,
     reverse: bool,
@@ -99,14 +132,7 @@ def test_cuda_loops_match_reference(
     if dtype == np.float32:
         inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
     actual = run(DEVICE, cell, inputs, opts, grads)
-    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
-    assert actual.keys() == ref64.keys()
-    for name in actual:
-        if dtype == np.float64:
-            assert_close64(actual[name], ref64[name], what=name)
-        else:
-            ref32 = run(reference, cell, inputs, opts, grads)
-            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
     # Inference gives the same outputs, bit for bit; a second run the same gradients.
     inference = run(DEVICE, cell, inputs, opts, grads, training=False)
     for name, value in inference.items():

@@ -235,6 +235,10 @@ void register_backend(py::module_& m, Backend& backend) {
         "set_allow_tf32", [b](bool allow) { b->set_allow_tf32(allow); }, py::arg("allow"));
     m.def("allow_tf32", [b]() { return b->allow_tf32(); });
     m.def(
+        "set_persistent_max_batch",
+        [b](std::int64_t batch) { b->set_persistent_max_batch(batch); }, py::arg("batch"));
+    m.def("persistent_max_batch", [b]() { return b->persistent_max_batch(); });
+    m.def(
         "empty",
         [b](std::vector<std::int64_t> shape, const std::string& typestr, Stream stream) {
             const std::int64_t itemsize = typestr == "<f8" ? 8 : 4;

@@ -37,6 +37,11 @@ public:
     virtual void set_allow_tf32(bool allow) = 0;
     virtual bool allow_tf32() const = 0;
 
+    // Forward runs as one persistent kernel (sequence_loops.hpp, RecurrenceShape) for batches
+    // up to this size, where the device can; 0 turns it off.
+    virtual void set_persistent_max_batch(std::int64_t batch) = 0;
+    virtual std::int64_t persistent_max_batch() const = 0;
+
 #define RNNKIT_CUDA_BACKEND_METHODS(T)                                                          \
     virtual void forward(Cell cell, const Dims& d, const std::int32_t* lengths,                 \
                          const Weights<T>& w, const Options& o, const T* x, const T* h0,        \

@@ -32,12 +32,15 @@ public:
     void synchronize(Stream) override {}
     void set_allow_tf32(bool allow) override { tf32_ = allow; }  // no tensor cores here
     bool allow_tf32() const override { return tf32_; }
+    void set_persistent_max_batch(std::int64_t batch) override { persistent_max_batch_ = batch; }
+    std::int64_t persistent_max_batch() const override { return persistent_max_batch_; }
 
 #define RNNKIT_HOST_METHODS(T)                                                                   \
     void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,     \
                  const Options& o, const T* x, const T* h0, const T* c0, T* y, T* h_n, T* c_n,   \
                  const Cache<T>* cache, Stream) override {                                       \
         HostExecutor ex;                                                                         \
+        ex.persistent_max_batch = persistent_max_batch_;                                         \
         run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                  \
     }                                                                                            \
     void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,    \
@@ -53,6 +56,7 @@ public:
 
 private:
     bool tf32_ = false;
+    std::int64_t persistent_max_batch_ = 8;
 };
 
 }  // namespace

@@ -15,6 +15,11 @@
 namespace rnnkit::cuda {
 
 struct HostExecutor {
+    // The persistent recurrence's batch limit (0: never), and the hidden units of each
+    // emulated block: few, so that tests cover several blocks and a partial last one.
+    std::int64_t persistent_max_batch = 8;
+    static constexpr std::int64_t kUnitsPerBlock = 16;
+
     template <typename T>
     T* alloc(std::int64_t count) {
         void* p = std::malloc(static_cast<std::size_t>(count) * sizeof(T));
@@ -31,6 +36,32 @@ struct HostExecutor {
     template <typename F>
     void for_each(std::int64_t n, const F& f) {
         for (std::int64_t i = 0; i < n; ++i) f(i);
+    }
+
+    // The persistent kernel's work in its order: per step, per block, the dot products of
+    // the block's rows of w_hh with h_t, written to rec [B, G*H], then the cell step of the
+    // block's units; blocks run one after the other where a GPU runs them side by side.
+    template <typename T, class Maker>
+    bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
+        if (s.B > persistent_max_batch) return false;
+        const std::int64_t GH = s.G * s.H;
+        for (std::int64_t t = 0; t < s.T; ++t) {
+            const T* hp = make.h_prev(t);
+            const auto step = make.step(t);
+            for (std::int64_t u0 = 0; u0 < s.H; u0 += kUnitsPerBlock) {
+                const std::int64_t nu = s.H - u0 < kUnitsPerBlock ? s.H - u0 : kUnitsPerBlock;
+                for (std::int64_t item = 0; item < s.B * s.G * nu; ++item) {
+                    const std::int64_t b = item / (s.G * nu), g = item % (s.G * nu) / nu;
+                    const std::int64_t j = item % nu;
+                    const T* row = w_hh + (g * s.H + u0 + j) * s.R;
+                    T sum = T(0);
+                    for (std::int64_t k = 0; k < s.R; ++k) sum += row[k] * hp[b * s.R + k];
+                    rec[b * GH + g * s.H + u0 + j] = sum;
+                }
+                for (std::int64_t i = 0; i < s.B * nu; ++i) step(i / nu * s.H + u0 + i % nu);
+            }
+        }
+        return true;
     }
 
     template <typename T>

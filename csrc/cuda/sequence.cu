@@ -2,6 +2,7 @@
 // for_each launches one CUDA thread per element of a cell functor and whose gemm is cuBLAS's.
 // Everything is queued on the caller's stream; workspace comes from the stream-ordered pool
 // (cudaMallocAsync), so a call allocates nothing that outlives it and never synchronizes.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -51,6 +52,53 @@ __global__ void __launch_bounds__(kThreadsPerBlock) for_each_kernel(std::int64_t
 }
 
 std::atomic<bool> g_allow_tf32{false};
+std::atomic<std::int64_t> g_persistent_max_batch{8};
+
+// The persistent recurrence (sequence_loops.hpp, RecurrenceShape): block k owns hidden units
+// [k*U, k*U + U) and keeps their G*U rows of w_hh in shared memory for all T steps. Per step:
+// h_t into shared memory; one warp per (row b, gate g, unit j) dot product, reduced with
+// shuffles, into rec [B, G*H]; the cell step of the block's units (it reads only their
+// columns of rec, written by this block); then a grid-wide barrier, after which every block
+// sees the whole h_{t+1}.
+template <typename T, class Maker>
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    recurrence_kernel(RecurrenceShape s, std::int64_t units, const T* w_hh, T* rec, Maker make) {
+    namespace cg = cooperative_groups;
+    cg::grid_group grid = cg::this_grid();
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    T* w = reinterpret_cast<T*>(shared_bytes);  // [G][units][R]
+    T* hs = w + s.G * units * s.R;              // [B][R]
+    const std::int64_t u0 = static_cast<std::int64_t>(blockIdx.x) * units;
+    const std::int64_t nu = s.H - u0 < units ? s.H - u0 : units;
+    for (std::int64_t i = threadIdx.x; i < s.G * nu * s.R; i += blockDim.x) {
+        const std::int64_t g = i / (nu * s.R), j = i % (nu * s.R) / s.R, k = i % s.R;
+        w[(g * units + j) * s.R + k] = w_hh[(g * s.H + u0 + j) * s.R + k];
+    }
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    const std::int64_t GH = s.G * s.H, items = s.B * s.G * nu;
+    for (std::int64_t t = 0; t < s.T; ++t) {
+        const T* hp = make.h_prev(t);
+        for (std::int64_t i = threadIdx.x; i < s.B * s.R; i += blockDim.x) hs[i] = hp[i];
+        __syncthreads();
+        for (std::int64_t item = warp; item < items; item += warps) {
+            const std::int64_t b = item / (s.G * nu), g = item % (s.G * nu) / nu, j = item % nu;
+            const T* row = w + (g * units + j) * s.R;
+            const T* h = hs + b * s.R;
+            T sum = T(0);
+            for (std::int64_t k = lane; k < s.R; k += 32) sum += row[k] * h[k];
+            for (int offset = 16; offset > 0; offset /= 2) {
+                sum += __shfl_down_sync(0xffffffffu, sum, offset);
+            }
+            if (lane == 0) rec[b * GH + g * s.H + u0 + j] = sum;
+        }
+        __syncthreads();
+        const auto step = make.step(t);
+        for (std::int64_t i = threadIdx.x; i < s.B * nu; i += blockDim.x) {
+            step(i / nu * s.H + u0 + i % nu);
+        }
+        grid.sync();  // also orders the writes of h_{t+1} before the next step's reads
+    }
+}
 
 struct DeviceExecutor {
     cudaStream_t stream;
@@ -90,6 +138,45 @@ struct DeviceExecutor {
         const unsigned blocks = static_cast<unsigned>(wanted < 65536 ? wanted : 65536);
         for_each_kernel<<<blocks, kThreadsPerBlock, 0, stream>>>(n, f);
         check(cudaGetLastError(), "a kernel launch");
+    }
+
+    template <typename T, class Maker>
+    bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
+        if (s.B > g_persistent_max_batch.load() || s.T == 0) return false;
+        int device = 0, sms = 0, cooperative = 0, max_shared = 0;
+        check(cudaGetDevice(&device), "cudaGetDevice");
+        check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "attribute");
+        check(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device),
+              "attribute");
+        check(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+              "attribute");
+        if (!cooperative || sms <= 0) return false;
+        // One block per multiprocessor at most: all blocks must be resident for the barrier.
+        const std::int64_t units = (s.H + sms - 1) / sms;
+        const std::int64_t blocks = (s.H + units - 1) / units;
+        const std::int64_t shared = (s.G * units * s.R + s.B * s.R) * std::int64_t(sizeof(T));
+        if (shared > max_shared) return false;
+        auto kernel = recurrence_kernel<T, Maker>;
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(shared)),
+              "cudaFuncSetAttribute");
+        int per_sm = 0;
+        check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreadsPerBlock,
+                                                            static_cast<std::size_t>(shared)),
+              "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+        if (static_cast<std::int64_t>(per_sm) * sms < blocks) return false;
+        RecurrenceShape shape = s;
+        std::int64_t units_arg = units;
+        const T* w_arg = w_hh;
+        T* rec_arg = rec;
+        Maker maker = make;
+        void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
+        check(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
+                                          dim3(static_cast<unsigned>(blocks)),
+                                          dim3(kThreadsPerBlock), args,
+                                          static_cast<std::size_t>(shared), stream),
+              "cudaLaunchCooperativeKernel");
+        return true;
     }
 
     template <typename T>
@@ -159,6 +246,10 @@ public:
     }
     void set_allow_tf32(bool allow) override { g_allow_tf32.store(allow); }
     bool allow_tf32() const override { return g_allow_tf32.load(); }
+    void set_persistent_max_batch(std::int64_t batch) override {
+        g_persistent_max_batch.store(batch);
+    }
+    std::int64_t persistent_max_batch() const override { return g_persistent_max_batch.load(); }
 
 #define RNNKIT_GPU_METHODS(T)                                                                    \
     void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,     \

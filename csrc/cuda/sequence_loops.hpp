@@ -6,6 +6,9 @@
 //   ex.gemm(opA, opB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 //                                        column-major, cuBLAS's contract (C is not read when
 //                                        beta is 0; k = 0 gives beta * C)
+//   ex.recurrence(shape, w_hh, rec, maker)
+//                                        the whole forward time loop as one persistent
+//                                        kernel, or false (see RecurrenceShape)
 //
 // Forward over one layer-direction: one GEMM for the input projection of all T steps (biases
 // folded in), then per step the recurrent GEMM and one fused pointwise kernel (plus the
@@ -178,7 +181,95 @@ struct StateSequence {
     std::int64_t stride;
     T* ping[2];
 
-    T* at(std::int64_t t) const { return base != nullptr ? base + t * stride : ping[t % 2]; }
+    RNNKIT_HD T* at(std::int64_t t) const {
+        return base != nullptr ? base + t * stride : ping[t % 2];
+    }
+};
+
+// ------------------------------------------------------------------- persistent recurrence
+// For small batches the per-step GEMM launch costs more than its work. The executor may then
+// run the whole time loop as one persistent kernel (ex.recurrence): each block keeps its
+// hidden units' rows of w_hh on chip for all T steps, computes rec = W_hh h for its units
+// and applies the cell step to them, then all blocks meet at a grid-wide barrier. It works for
+// the cells whose step needs only the block's own units of rec: the LSTM without projection,
+// the GRU with linear_before_reset, the RNN. A maker gives, for step t, the state h_t that the
+// products read and the cell functor of the step (the same functor as the per-step loop's).
+// ex.recurrence returns false when it cannot (batch too large, w_hh too large for the
+// device's shared memory, no cooperative launch), and the loop runs step by step.
+struct RecurrenceShape {
+    std::int64_t T, B, H, R, G;
+};
+
+template <typename T>
+struct LstmStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* gx;
+    T* rec;
+    StateSequence<T> h, c;
+    const T* peepholes;
+    bool cifg;
+    T clip;
+    T* gates;  // cache base or null
+    T* ys;
+
+    RNNKIT_HD const T* h_prev(std::int64_t t) const { return h.at(t); }
+    RNNKIT_HD LstmForwardStep<T> step(std::int64_t t) const {
+        const std::int64_t GH = 4 * H;
+        return {H,     t,       lengths,   gx + t * B * GH,
+                rec,   c.at(t), h.at(t),   peepholes,
+                cifg,  clip,    gates != nullptr ? gates + t * B * GH : nullptr,
+                c.at(t + 1),    nullptr,   h.at(t + 1),
+                ys + t * B * H};
+    }
+};
+
+template <typename T>
+struct GruStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* gx;
+    T* rec;
+    const T* b_hn;
+    StateSequence<T> h;
+    T clip;
+    T* gates;  // cache bases or null
+    T* hn;
+    T* ys;
+
+    RNNKIT_HD const T* h_prev(std::int64_t t) const { return h.at(t); }
+    RNNKIT_HD GruForwardStep<T> step(std::int64_t t) const {
+        const std::int64_t GH = 3 * H;
+        return {H,
+                t,
+                lengths,
+                gx + t * B * GH,
+                rec,
+                b_hn,
+                h.at(t),
+                clip,
+                gates != nullptr ? gates + t * B * GH : nullptr,
+                hn != nullptr ? hn + t * B * H : nullptr,
+                h.at(t + 1),
+                ys + t * B * H};
+    }
+};
+
+template <typename T>
+struct RnnStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* gx;
+    T* rec;
+    StateSequence<T> h;
+    Activation act;
+    T clip;
+    T* ys;
+
+    RNNKIT_HD const T* h_prev(std::int64_t t) const { return h.at(t); }
+    RNNKIT_HD RnnForwardStep<T> step(std::int64_t t) const {
+        return {H, t, lengths, gx + t * B * H, rec, h.at(t), act, clip, h.at(t + 1), ys + t * B * H};
+    }
 };
 
 template <class Exec, typename T>
@@ -253,7 +344,14 @@ void lstm_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
         T* rec = ws.template get<T>(B * GH);
         T* ys = o.reverse ? ws.template get<T>(d.T * B * R) : y;
         T* m_scratch = projected && cache == nullptr ? ws.template get<T>(B * H) : nullptr;
-        for (std::int64_t t = 0; t < d.T; ++t) {
+        const RecurrenceShape rs{d.T, B, H, R, 4};
+        const bool fused =
+            !projected &&
+            ex.recurrence(rs, w.w_hh, rec,
+                          LstmStepMaker<T>{H, B, lengths, gx, rec, h, c, w.peepholes,
+                                           o.input_forget, clip,
+                                           cache != nullptr ? cache->gates : nullptr, ys});
+        for (std::int64_t t = 0; t < d.T && !fused; ++t) {
             T* hp = h.at(t);
             T* hn = h.at(t + 1);
             mm_nt(ex, B, GH, R, hp, R, w.w_hh, R, T(0), rec, GH);
@@ -364,7 +462,13 @@ void gru_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const Wei
         T* gate_scratch = cache == nullptr && !lbr ? ws.template get<T>(B * GH) : nullptr;
         T* rh_scratch = cache == nullptr && !lbr ? ws.template get<T>(B * H) : nullptr;
         const T* b_hn = w.b_hh != nullptr ? w.b_hh + 2 * H : nullptr;
-        for (std::int64_t t = 0; t < d.T; ++t) {
+        const RecurrenceShape rs{d.T, B, H, H, 3};
+        const bool fused =
+            lbr && ex.recurrence(rs, w.w_hh, rec,
+                                 GruStepMaker<T>{H, B, lengths, gx, rec, b_hn, h, clip,
+                                                 cache != nullptr ? cache->gates : nullptr,
+                                                 cache != nullptr ? cache->hn : nullptr, ys});
+        for (std::int64_t t = 0; t < d.T && !fused; ++t) {
             T* hp = h.at(t);
             T* hn = h.at(t + 1);
             const T* gx_t = gx + t * B * GH;
@@ -456,7 +560,10 @@ void rnn_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const Wei
         input_projection(ex, d, H, xs, w, H, gx);
         T* rec = ws.template get<T>(B * H);
         T* ys = o.reverse ? ws.template get<T>(d.T * B * H) : y;
-        for (std::int64_t t = 0; t < d.T; ++t) {
+        const RecurrenceShape rs{d.T, B, H, H, 1};
+        const bool fused = ex.recurrence(
+            rs, w.w_hh, rec, RnnStepMaker<T>{H, B, lengths, gx, rec, h, o.act, clip, ys});
+        for (std::int64_t t = 0; t < d.T && !fused; ++t) {
             T* hp = h.at(t);
             mm_nt(ex, B, H, H, hp, H, w.w_hh, H, T(0), rec, H);
             ex.for_each(B * H, RnnForwardStep<T>{H, t, lengths, gx + t * B * H, rec, hp, o.act,

@@ -38,7 +38,9 @@ __all__ = [
     "cuda_available",
     "device_count",
     "is_device_array",
+    "persistent_max_batch",
     "set_allow_tf32",
+    "set_persistent_max_batch",
     "synchronize",
     "to_device",
     "to_host",
@@ -75,6 +77,24 @@ def set_allow_tf32(allow: bool) -> None:
 def allow_tf32() -> bool:
     """Whether float32 GEMMs may use TF32 (see :func:`set_allow_tf32`)."""
     return bool(_require_backend("allow_tf32").allow_tf32())
+
+
+def set_persistent_max_batch(batch: int) -> None:
+    """Batches up to this size run forward as one persistent kernel (the recurrent weights
+    stay in shared memory for all steps; one grid-wide barrier per step instead of a GEMM
+    launch and a pointwise launch). Default 8; 0 turns it off. Applies to the LSTM without
+    projection, the GRU with ``linear_before_reset`` and the RNN, when the device's shared
+    memory holds ``w_hh``; other calls run step by step."""
+    if not isinstance(batch, int) or isinstance(batch, bool):
+        raise TypeError(f"batch must be an int, got {type(batch).__name__}")
+    if batch < 0:
+        raise ValueError(f"batch must be >= 0, got {batch}")
+    _require_backend("set_persistent_max_batch").set_persistent_max_batch(batch)
+
+
+def persistent_max_batch() -> int:
+    """The largest batch that runs as a persistent kernel (see :func:`set_persistent_max_batch`)."""
+    return int(_require_backend("persistent_max_batch").persistent_max_batch())
 
 
 def synchronize(stream: int = 0) -> None:
