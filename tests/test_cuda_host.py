@@ -319,3 +319,21 @@ def test_device_buffers_run_the_kernels(rng: np.random.Generator) -> None:
     ref = reference.gru_forward(*(inputs[k] for k in keys))
     assert_close64(rcuda.to_host(out.y), ref.y)
     assert_close64(rcuda.to_host(out.h_n), ref.h_n)
+
+
+def test_cuda_benchmark_explains_what_it_needs() -> None:
+    """Without a GPU the cuDNN benchmark says what it needs and exits with status 2."""
+    import subprocess
+    import sys
+
+    if rnnkit.cuda_available():
+        pytest.skip("a GPU is here: the benchmark would run")
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit.bench.cuda", "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "needs rnnkit's CUDA backend" in done.stderr

@@ -40,7 +40,11 @@ struct DeviceBuffer {
 
     DeviceBuffer(Backend& b, std::vector<std::int64_t> dims, std::string type, std::int64_t size,
                  Stream s)
-        : backend(&b), shape(std::move(dims)), typestr(std::move(type)), itemsize(size), stream(s),
+        : backend(&b),
+          shape(std::move(dims)),
+          typestr(std::move(type)),
+          itemsize(size),
+          stream(s),
           device(b.device()) {
         ptr = backend->alloc(nbytes(), stream);
     }
@@ -90,7 +94,8 @@ struct DeviceCache {
     bool training = false;
     cuda::Dims dims{};
     cuda::Options options{};
-    std::uintptr_t x = 0, h0 = 0, c0 = 0, w_ih = 0, w_hh = 0, b_ih = 0, b_hh = 0, w_hr = 0, peepholes = 0;
+    std::uintptr_t x = 0, h0 = 0, c0 = 0, w_ih = 0, w_hh = 0, b_ih = 0, b_hh = 0, w_hr = 0,
+                   peepholes = 0;
     BufferPtr lengths, x_rev, gates, h, c, m, hn;
     py::object inputs = py::none();
 
@@ -118,7 +123,7 @@ T* data_or_null(const BufferPtr& b) {
 
 template <typename T>
 cuda::Weights<T> weights_of(const DeviceCache& c) {
-    return {ptr_of<const T>(c.w_ih), ptr_of<const T>(c.w_hh),      ptr_of<const T>(c.b_ih),
+    return {ptr_of<const T>(c.w_ih), ptr_of<const T>(c.w_hh), ptr_of<const T>(c.b_ih),
             ptr_of<const T>(c.b_hh), ptr_of<const T>(c.w_hr), ptr_of<const T>(c.peepholes)};
 }
 
@@ -205,8 +210,8 @@ py::tuple backward_impl(const DeviceCache& cache, std::uintptr_t dy, std::uintpt
         py::gil_scoped_release release;
         backend.backward(cache.cell, d, data_or_null<const std::int32_t>(cache.lengths), w,
                          cache.options, ptr_of<const T>(cache.x), view, ptr_of<const T>(dy),
-                         ptr_of<const T>(dh_n), ptr_of<const T>(dc_n), typed<T>(dx),
-                         typed<T>(dh0), data_or_null<T>(dc0), g, stream);
+                         ptr_of<const T>(dh_n), ptr_of<const T>(dc_n), typed<T>(dx), typed<T>(dh0),
+                         data_or_null<T>(dc0), g, stream);
     }
     return py::make_tuple(dx, dh0, or_none(dc0), dw_ih, dw_hh, or_none(db_ih), or_none(db_hh),
                           or_none(dw_hr), or_none(dpeep));
@@ -231,12 +236,11 @@ void register_backend(py::module_& m, Backend& backend) {
             b->synchronize(stream);
         },
         py::arg("stream") = 0, "Waits for the work queued on `stream`.");
-    m.def(
-        "set_allow_tf32", [b](bool allow) { b->set_allow_tf32(allow); }, py::arg("allow"));
+    m.def("set_allow_tf32", [b](bool allow) { b->set_allow_tf32(allow); }, py::arg("allow"));
     m.def("allow_tf32", [b]() { return b->allow_tf32(); });
     m.def(
-        "set_persistent_max_batch",
-        [b](std::int64_t batch) { b->set_persistent_max_batch(batch); }, py::arg("batch"));
+        "set_persistent_max_batch", [b](std::int64_t batch) { b->set_persistent_max_batch(batch); },
+        py::arg("batch"));
     m.def("persistent_max_batch", [b]() { return b->persistent_max_batch(); });
     m.def(
         "empty",
@@ -325,10 +329,8 @@ void register_cuda(py::module_& m) {
         m, "DeviceBuffer",
         "Memory of rnnkit's CUDA backend with a shape; exposes __cuda_array_interface__ "
         "(torch.as_tensor and cupy.asarray take it without a copy).")
-        .def_property_readonly("ptr",
-                               [](const DeviceBuffer& b) {
-                                   return reinterpret_cast<std::uintptr_t>(b.ptr);
-                               })
+        .def_property_readonly(
+            "ptr", [](const DeviceBuffer& b) { return reinterpret_cast<std::uintptr_t>(b.ptr); })
         .def_property_readonly("shape", &DeviceBuffer::shape_tuple)
         .def_property_readonly("typestr", [](const DeviceBuffer& b) { return b.typestr; })
         .def_property_readonly("nbytes", &DeviceBuffer::nbytes)
@@ -352,8 +354,9 @@ void register_cuda(py::module_& m) {
                                })
         .def_property_readonly("nbytes", &DeviceCache::nbytes);
 
-    py::module_ host = m.def_submodule("_cuda_host", "The CUDA backend's loops on the host "
-                                                     "executor (internal: tests without a GPU).");
+    py::module_ host = m.def_submodule("_cuda_host",
+                                       "The CUDA backend's loops on the host "
+                                       "executor (internal: tests without a GPU).");
     register_backend(host, cuda::host_backend());
     if (Backend* device = cuda::device_backend()) {
         py::module_ gpu = m.def_submodule("_cuda", "The CUDA backend (built with RNNKIT_CUDA=ON).");

@@ -21,8 +21,8 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
-    virtual bool on_device() const = 0;  // false: the host emulation
-    virtual int device() const = 0;      // the current device (-1 on the host)
+    virtual bool on_device() const = 0;       // false: the host emulation
+    virtual int device() const = 0;           // the current device (-1 on the host)
     virtual void set_device(int device) = 0;  // for this host thread (cudaSetDevice)
 
     // Memory, ordered on `stream` (cudaMallocAsync / cudaFreeAsync).
@@ -42,15 +42,15 @@ public:
     virtual void set_persistent_max_batch(std::int64_t batch) = 0;
     virtual std::int64_t persistent_max_batch() const = 0;
 
-#define RNNKIT_CUDA_BACKEND_METHODS(T)                                                          \
-    virtual void forward(Cell cell, const Dims& d, const std::int32_t* lengths,                 \
-                         const Weights<T>& w, const Options& o, const T* x, const T* h0,        \
-                         const T* c0, T* y, T* h_n, T* c_n, const Cache<T>* cache,              \
-                         Stream stream) = 0;                                                    \
-    virtual void backward(Cell cell, const Dims& d, const std::int32_t* lengths,                \
-                          const Weights<T>& w, const Options& o, const T* x,                    \
-                          const Cache<T>& cache, const T* dy, const T* dh_n, const T* dc_n,     \
-                          T* dx, T* dh0, T* dc0, const Grads<T>& g, Stream stream) = 0;
+#define RNNKIT_CUDA_BACKEND_METHODS(T)                                                             \
+    virtual void forward(Cell cell, const Dims& d, const std::int32_t* lengths,                    \
+                         const Weights<T>& w, const Options& o, const T* x, const T* h0,           \
+                         const T* c0, T* y, T* h_n, T* c_n, const Cache<T>* cache,                 \
+                         Stream stream) = 0;                                                       \
+    virtual void backward(Cell cell, const Dims& d, const std::int32_t* lengths,                   \
+                          const Weights<T>& w, const Options& o, const T* x,                       \
+                          const Cache<T>& cache, const T* dy, const T* dh_n, const T* dc_n, T* dx, \
+                          T* dh0, T* dc0, const Grads<T>& g, Stream stream) = 0;
     RNNKIT_CUDA_BACKEND_METHODS(float)
     RNNKIT_CUDA_BACKEND_METHODS(double)
 #undef RNNKIT_CUDA_BACKEND_METHODS
@@ -59,8 +59,8 @@ public:
 // The loops of one cell, for any executor (the implementations' shared dispatch).
 template <class Exec, typename T>
 void run_forward(Exec& ex, Cell cell, const Dims& d, const std::int32_t* lengths,
-                 const Weights<T>& w, const Options& o, const T* x, const T* h0, const T* c0,
-                 T* y, T* h_n, T* c_n, const Cache<T>* cache);
+                 const Weights<T>& w, const Options& o, const T* x, const T* h0, const T* c0, T* y,
+                 T* h_n, T* c_n, const Cache<T>* cache);
 template <class Exec, typename T>
 void run_backward(Exec& ex, Cell cell, const Dims& d, const std::int32_t* lengths,
                   const Weights<T>& w, const Options& o, const T* x, const Cache<T>& cache,

@@ -21,8 +21,8 @@ struct Cublas {
     using SetMathMode = int (*)(CublasHandle, int);
     using Sgemm = int (*)(CublasHandle, int, int, int, int, int, const float*, const float*, int,
                           const float*, int, const float*, float*, int);
-    using Dgemm = int (*)(CublasHandle, int, int, int, int, int, const double*, const double*,
-                          int, const double*, int, const double*, double*, int);
+    using Dgemm = int (*)(CublasHandle, int, int, int, int, int, const double*, const double*, int,
+                          const double*, int, const double*, double*, int);
 
     Create create = nullptr;
     SetStream set_stream = nullptr;

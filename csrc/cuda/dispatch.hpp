@@ -8,8 +8,8 @@ namespace rnnkit::cuda {
 
 template <class Exec, typename T>
 void run_forward(Exec& ex, Cell cell, const Dims& d, const std::int32_t* lengths,
-                 const Weights<T>& w, const Options& o, const T* x, const T* h0, const T* c0,
-                 T* y, T* h_n, T* c_n, const Cache<T>* cache) {
+                 const Weights<T>& w, const Options& o, const T* x, const T* h0, const T* c0, T* y,
+                 T* h_n, T* c_n, const Cache<T>* cache) {
     switch (cell) {
         case Cell::Lstm:
             lstm_forward(ex, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);

@@ -21,10 +21,18 @@ namespace rnnkit::cuda {
 // header does not pull in the CPU kernels' instruction-set namespaces).
 enum class Activation { Tanh = 0, Relu = 1 };
 
-RNNKIT_HD float exp_of(float x) { return expf(x); }
-RNNKIT_HD double exp_of(double x) { return exp(x); }
-RNNKIT_HD float tanh_of(float x) { return tanhf(x); }
-RNNKIT_HD double tanh_of(double x) { return tanh(x); }
+RNNKIT_HD float exp_of(float x) {
+    return expf(x);
+}
+RNNKIT_HD double exp_of(double x) {
+    return exp(x);
+}
+RNNKIT_HD float tanh_of(float x) {
+    return tanhf(x);
+}
+RNNKIT_HD double tanh_of(double x) {
+    return tanh(x);
+}
 
 template <typename T>
 RNNKIT_HD T sigmoid_of(T x) {

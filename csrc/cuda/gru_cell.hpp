@@ -111,7 +111,8 @@ struct GruNewStep {
         }
         T* g = gates + b * 3 * H;
         const T z = g[H + u];
-        const T n = tanh_of(clamp_pre(gx[b * 3 * H + 2 * H + u] + rec[b * 3 * H + 2 * H + u], clip));
+        const T n =
+            tanh_of(clamp_pre(gx[b * 3 * H + 2 * H + u] + rec[b * 3 * H + 2 * H + u], clip));
         const T h = (T(1) - z) * n + z * h_prev[idx];
         g[2 * H + u] = n;
         h_out[idx] = h;

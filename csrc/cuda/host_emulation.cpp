@@ -35,20 +35,19 @@ public:
     void set_persistent_max_batch(std::int64_t batch) override { persistent_max_batch_ = batch; }
     std::int64_t persistent_max_batch() const override { return persistent_max_batch_; }
 
-#define RNNKIT_HOST_METHODS(T)                                                                   \
-    void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,     \
-                 const Options& o, const T* x, const T* h0, const T* c0, T* y, T* h_n, T* c_n,   \
-                 const Cache<T>* cache, Stream) override {                                       \
-        HostExecutor ex;                                                                         \
-        ex.persistent_max_batch = persistent_max_batch_;                                         \
-        run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                  \
-    }                                                                                            \
-    void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,    \
-                  const Options& o, const T* x, const Cache<T>& cache, const T* dy,              \
-                  const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g,        \
-                  Stream) override {                                                             \
-        HostExecutor ex;                                                                         \
-        run_backward(ex, cell, d, lengths, w, o, x, cache, dy, dh_n, dc_n, dx, dh0, dc0, g);     \
+#define RNNKIT_HOST_METHODS(T)                                                                     \
+    void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,       \
+                 const Options& o, const T* x, const T* h0, const T* c0, T* y, T* h_n, T* c_n,     \
+                 const Cache<T>* cache, Stream) override {                                         \
+        HostExecutor ex;                                                                           \
+        ex.persistent_max_batch = persistent_max_batch_;                                           \
+        run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                    \
+    }                                                                                              \
+    void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,      \
+                  const Options& o, const T* x, const Cache<T>& cache, const T* dy, const T* dh_n, \
+                  const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g, Stream) override {      \
+        HostExecutor ex;                                                                           \
+        run_backward(ex, cell, d, lengths, w, o, x, cache, dy, dh_n, dc_n, dx, dh0, dc0, g);       \
     }
     RNNKIT_HOST_METHODS(float)
     RNNKIT_HOST_METHODS(double)
@@ -67,8 +66,12 @@ Backend& host_backend() {
 }
 
 #if !defined(RNNKIT_WITH_CUDA)
-Backend* device_backend() { return nullptr; }
-int device_count() { return 0; }
+Backend* device_backend() {
+    return nullptr;
+}
+int device_count() {
+    return 0;
+}
 #endif
 
 }  // namespace rnnkit::cuda

@@ -65,9 +65,8 @@ struct HostExecutor {
     }
 
     template <typename T>
-    void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
-              const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
-              std::int64_t ldc) {
+    void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* A,
+              std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
         for (std::int64_t j = 0; j < n; ++j) {
             for (std::int64_t i = 0; i < m; ++i) {
                 T s = T(0);

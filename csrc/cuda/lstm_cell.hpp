@@ -23,10 +23,10 @@ template <typename T>
 struct LstmForwardStep {
     std::int64_t H, t;
     const std::int32_t* lengths;
-    const T* gx;      // [B, 4H] input projection of step t, biases folded in
-    const T* rec;     // [B, 4H] W_hh h_prev
-    const T* c_prev;  // [B, H]
-    const T* h_prev;  // [B, H] (no projection: carried by inactive rows)
+    const T* gx;         // [B, 4H] input projection of step t, biases folded in
+    const T* rec;        // [B, 4H] W_hh h_prev
+    const T* c_prev;     // [B, H]
+    const T* h_prev;     // [B, H] (no projection: carried by inactive rows)
     const T* peepholes;  // [3, H] (i, f, o) or null
     bool cifg;
     T clip;
@@ -111,9 +111,9 @@ template <typename T>
 struct SplitProjectedGrad {
     std::int64_t P, t;
     const std::int32_t* lengths;
-    const T* dy;     // [B, P] dy[t] or null
-    T* dh_run;       // [B, P]
-    T* dh_total;     // [B, P] of step t
+    const T* dy;  // [B, P] dy[t] or null
+    T* dh_run;    // [B, P]
+    T* dh_total;  // [B, P] of step t
 
     RNNKIT_HD void operator()(std::int64_t idx) const {
         const std::int64_t b = idx / P;

@@ -171,18 +171,16 @@ struct DeviceExecutor {
         T* rec_arg = rec;
         Maker maker = make;
         void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
-        check(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
-                                          dim3(static_cast<unsigned>(blocks)),
-                                          dim3(kThreadsPerBlock), args,
-                                          static_cast<std::size_t>(shared), stream),
+        check(cudaLaunchCooperativeKernel(
+                  reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
+                  dim3(kThreadsPerBlock), args, static_cast<std::size_t>(shared), stream),
               "cudaLaunchCooperativeKernel");
         return true;
     }
 
     template <typename T>
-    void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
-              const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
-              std::int64_t ldc) {
+    void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* A,
+              std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
         if (m == 0 || n == 0) return;
         const Cublas& api = Cublas::get();
         const int ta = op_a == Op::N ? kCublasOpN : kCublasOpT;
@@ -251,19 +249,19 @@ public:
     }
     std::int64_t persistent_max_batch() const override { return g_persistent_max_batch.load(); }
 
-#define RNNKIT_GPU_METHODS(T)                                                                    \
-    void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,     \
-                 const Options& o, const T* x, const T* h0, const T* c0, T* y, T* h_n, T* c_n,   \
-                 const Cache<T>* cache, Stream stream) override {                                \
-        DeviceExecutor ex(stream, sizeof(T) == 4);                                               \
-        run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                  \
-    }                                                                                            \
-    void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,    \
-                  const Options& o, const T* x, const Cache<T>& cache, const T* dy,              \
-                  const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g,        \
-                  Stream stream) override {                                                      \
-        DeviceExecutor ex(stream, sizeof(T) == 4);                                               \
-        run_backward(ex, cell, d, lengths, w, o, x, cache, dy, dh_n, dc_n, dx, dh0, dc0, g);     \
+#define RNNKIT_GPU_METHODS(T)                                                                      \
+    void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,       \
+                 const Options& o, const T* x, const T* h0, const T* c0, T* y, T* h_n, T* c_n,     \
+                 const Cache<T>* cache, Stream stream) override {                                  \
+        DeviceExecutor ex(stream, sizeof(T) == 4);                                                 \
+        run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                    \
+    }                                                                                              \
+    void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,      \
+                  const Options& o, const T* x, const Cache<T>& cache, const T* dy, const T* dh_n, \
+                  const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g, Stream stream)          \
+        override {                                                                                 \
+        DeviceExecutor ex(stream, sizeof(T) == 4);                                                 \
+        run_backward(ex, cell, d, lengths, w, o, x, cache, dy, dh_n, dc_n, dx, dh0, dc0, g);       \
     }
     RNNKIT_GPU_METHODS(float)
     RNNKIT_GPU_METHODS(double)

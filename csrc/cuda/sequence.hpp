@@ -54,10 +54,10 @@ enum class Cell { Lstm = 0, Gru = 1, Rnn = 2 };
 
 struct Options {
     bool reverse = false;
-    bool input_forget = false;         // LSTM CIFG
-    bool linear_before_reset = true;   // GRU
+    bool input_forget = false;          // LSTM CIFG
+    bool linear_before_reset = true;    // GRU
     Activation act = Activation::Tanh;  // RNN
-    double clip = INFINITY;            // +inf: off
+    double clip = INFINITY;             // +inf: off
 };
 
 inline std::int64_t gate_count(Cell cell) {

@@ -216,10 +216,20 @@ struct LstmStepMaker {
     RNNKIT_HD const T* h_prev(std::int64_t t) const { return h.at(t); }
     RNNKIT_HD LstmForwardStep<T> step(std::int64_t t) const {
         const std::int64_t GH = 4 * H;
-        return {H,     t,       lengths,   gx + t * B * GH,
-                rec,   c.at(t), h.at(t),   peepholes,
-                cifg,  clip,    gates != nullptr ? gates + t * B * GH : nullptr,
-                c.at(t + 1),    nullptr,   h.at(t + 1),
+        return {H,
+                t,
+                lengths,
+                gx + t * B * GH,
+                rec,
+                c.at(t),
+                h.at(t),
+                peepholes,
+                cifg,
+                clip,
+                gates != nullptr ? gates + t * B * GH : nullptr,
+                c.at(t + 1),
+                nullptr,
+                h.at(t + 1),
                 ys + t * B * H};
     }
 };
@@ -268,7 +278,8 @@ struct RnnStepMaker {
 
     RNNKIT_HD const T* h_prev(std::int64_t t) const { return h.at(t); }
     RNNKIT_HD RnnForwardStep<T> step(std::int64_t t) const {
-        return {H, t, lengths, gx + t * B * H, rec, h.at(t), act, clip, h.at(t + 1), ys + t * B * H};
+        return {H,       t,   lengths, gx + t * B * H, rec,
+                h.at(t), act, clip,    h.at(t + 1),    ys + t * B * H};
     }
 };
 
@@ -347,31 +358,21 @@ void lstm_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
         const RecurrenceShape rs{d.T, B, H, R, 4};
         const bool fused =
             !projected &&
-            ex.recurrence(rs, w.w_hh, rec,
-                          LstmStepMaker<T>{H, B, lengths, gx, rec, h, c, w.peepholes,
-                                           o.input_forget, clip,
-                                           cache != nullptr ? cache->gates : nullptr, ys});
+            ex.recurrence(
+                rs, w.w_hh, rec,
+                LstmStepMaker<T>{H, B, lengths, gx, rec, h, c, w.peepholes, o.input_forget, clip,
+                                 cache != nullptr ? cache->gates : nullptr, ys});
         for (std::int64_t t = 0; t < d.T && !fused; ++t) {
             T* hp = h.at(t);
             T* hn = h.at(t + 1);
             mm_nt(ex, B, GH, R, hp, R, w.w_hh, R, T(0), rec, GH);
             T* m = projected ? (cache != nullptr ? cache->m + t * B * H : m_scratch) : nullptr;
-            ex.for_each(B * H, LstmForwardStep<T>{H,
-                                                  t,
-                                                  lengths,
-                                                  gx + t * B * GH,
-                                                  rec,
-                                                  c.at(t),
-                                                  hp,
-                                                  w.peepholes,
-                                                  o.input_forget,
-                                                  clip,
-                                                  cache != nullptr ? cache->gates + t * B * GH
-                                                                   : nullptr,
-                                                  c.at(t + 1),
-                                                  m,
-                                                  projected ? nullptr : hn,
-                                                  projected ? nullptr : ys + t * B * R});
+            ex.for_each(B * H,
+                        LstmForwardStep<T>{H, t, lengths, gx + t * B * GH, rec, c.at(t), hp,
+                                           w.peepholes, o.input_forget, clip,
+                                           cache != nullptr ? cache->gates + t * B * GH : nullptr,
+                                           c.at(t + 1), m, projected ? nullptr : hn,
+                                           projected ? nullptr : ys + t * B * R});
             if (projected) {
                 mm_nt(ex, B, R, H, m, H, w.w_hr, H, T(0), hn, R);
                 ex.for_each(B * R, CarryProjectedState<T>{R, t, lengths, hp, hn, ys + t * B * R});
@@ -385,8 +386,8 @@ void lstm_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
 
 template <class Exec, typename T>
 void lstm_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,
-                   const Options& o, const T* x, const Cache<T>& cache, const T* dy,
-                   const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g) {
+                   const Options& o, const T* x, const Cache<T>& cache, const T* dy, const T* dh_n,
+                   const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g) {
     const std::int64_t B = d.B, H = d.H, R = d.R, GH = 4 * H, rows = d.T * d.B;
     const bool projected = w.w_hr != nullptr;
     if (rows == 0) {
@@ -476,8 +477,8 @@ void gru_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const Wei
             T* hn_cache = cache != nullptr ? cache->hn + t * B * H : rh_scratch;
             if (lbr) {
                 mm_nt(ex, B, GH, H, hp, H, w.w_hh, H, T(0), rec, GH);
-                ex.for_each(B * H, GruForwardStep<T>{H, t, lengths, gx_t, rec, b_hn, hp, clip, gates,
-                                                     hn_cache, hn, ys + t * B * H});
+                ex.for_each(B * H, GruForwardStep<T>{H, t, lengths, gx_t, rec, b_hn, hp, clip,
+                                                     gates, hn_cache, hn, ys + t * B * H});
             } else {
                 mm_nt(ex, B, 2 * H, H, hp, H, w.w_hh, H, T(0), rec, GH);
                 ex.for_each(B * H,
@@ -531,8 +532,8 @@ void gru_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
             ex.for_each(B * H,
                         GruBackwardNewStep<T>{H, t, lengths, gates, hp, clip, dy_t, dh_run, dgx_t});
             mm_nn(ex, B, H, H, dgx_t + 2 * H, GH, w.w_hh + 2 * H * H, H, T(0), drh, H);
-            ex.for_each(B * H,
-                        GruBackwardResetStep<T>{H, t, lengths, gates, hp, clip, drh, dh_run, dgx_t});
+            ex.for_each(
+                B * H, GruBackwardResetStep<T>{H, t, lengths, gates, hp, clip, drh, dh_run, dgx_t});
             mm_nn(ex, B, H, 2 * H, dgx_t, GH, w.w_hh, H, T(1), dh_run, H);
         }
         // Rows r, z of w_hh multiply h; rows n multiply r * h (cached in hn).
@@ -593,9 +594,9 @@ void rnn_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
     copy_or_zero(ex, dh_run, dh_n, B * H);
     for (std::int64_t t = d.T - 1; t >= 0; --t) {
         T* dg = dgates + t * B * H;
-        ex.for_each(B * H, RnnBackwardStep<T>{H, t, lengths, cache.h + (t + 1) * B * H, o.act, clip,
-                                              dys != nullptr ? dys + t * B * H : nullptr, dh_run,
-                                              dg});
+        ex.for_each(B * H,
+                    RnnBackwardStep<T>{H, t, lengths, cache.h + (t + 1) * B * H, o.act, clip,
+                                       dys != nullptr ? dys + t * B * H : nullptr, dh_run, dg});
         mm_nn(ex, B, H, H, dg, H, w.w_hh, H, T(1), dh_run, H);
     }
     copy_or_zero<Exec, T>(ex, dh0, dh_run, B * H);

@@ -134,7 +134,10 @@ def lstm_forward(
 
 
 def lstm_backward(
-    dy: Array | None, dh_n: Array | None, dc_n: Array | None, cache: RecurrentCache
+    dy: Array | None,
+    dh_n: Array | None,
+    dc_n: Array | None,
+    cache: RecurrentCache | cuda.DeviceRecurrentCache,
 ) -> LSTMGrads:
     """Backpropagation through time for :func:`lstm_forward`.
 
@@ -199,7 +202,9 @@ def gru_forward(
     )
 
 
-def gru_backward(dy: Array | None, dh_n: Array | None, cache: RecurrentCache) -> SequenceGrads:
+def gru_backward(
+    dy: Array | None, dh_n: Array | None, cache: RecurrentCache | cuda.DeviceRecurrentCache
+) -> SequenceGrads:
     """Backpropagation through time for :func:`gru_forward`:
     ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
     if isinstance(cache, cuda.DeviceRecurrentCache):
@@ -260,7 +265,9 @@ def rnn_forward(
     )
 
 
-def rnn_backward(dy: Array | None, dh_n: Array | None, cache: RecurrentCache) -> SequenceGrads:
+def rnn_backward(
+    dy: Array | None, dh_n: Array | None, cache: RecurrentCache | cuda.DeviceRecurrentCache
+) -> SequenceGrads:
     """Backpropagation through time for :func:`rnn_forward`:
     ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``."""
     if isinstance(cache, cuda.DeviceRecurrentCache):

@@ -21,6 +21,7 @@ CUDA toolkit or the ``nvidia-cublas`` wheel that a CUDA torch brings).
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,13 +184,9 @@ def _like(buffer: Any, like: Any) -> Any:
 
         return torch.as_tensor(buffer, device=like.device)
     if module == "cupy":
-        import cupy
-
-        return cupy.asarray(buffer)
+        return importlib.import_module("cupy").asarray(buffer)
     if module == "numba":
-        from numba import cuda as numba_cuda
-
-        return numba_cuda.as_cuda_array(buffer)
+        return importlib.import_module("numba.cuda").as_cuda_array(buffer)
     return buffer  # a DeviceBuffer: __cuda_array_interface__, usable by any CUDA library
 
 
