@@ -166,6 +166,9 @@ def dlpack_dtype(code: int, bits: int, lanes: int) -> np.dtype[Any] | None:
 def from_dlpack(obj: Any, name: str, stream: int | None = None) -> DeviceArray:
     """Reads obj.__dlpack__() (legacy, unversioned capsule). The capsule stays unconsumed and
     is kept as the owner: its destructor hands the memory back once rnnkit lets it go."""
+    # DLPack spells the legacy default stream 1 (0 is reserved); rnnkit's 0 means it.
+    if stream == 0:
+        stream = 1
     capsule = obj.__dlpack__() if stream is None else obj.__dlpack__(stream=stream)
     address = _capsule_pointer(capsule, b"dltensor")
     managed = _DLManagedTensor.from_address(address)
@@ -187,7 +190,7 @@ def from_dlpack(obj: Any, name: str, stream: int | None = None) -> DeviceArray:
         dtype=dtype,
         strides=strides,
         device=int(t.device.device_id),
-        stream=stream,
+        stream=None if stream is None or stream == 1 else stream,
         readonly=False,
         owner=capsule,
     )
