@@ -20,35 +20,18 @@
 
 #include <cstdint>
 
+#include "common/recurrent_types.hpp"
 #include "cuda/gates.hpp"
 
 namespace rnnkit::cuda {
 
-struct Dims {
-    std::int64_t T, B, I, H, R;
-};
-
+using Dims = SeqShape;  // T, B, I, H, R
 template <typename T>
-struct Weights {
-    const T* w_ih;       // [G*H, I]
-    const T* w_hh;       // [G*H, R]
-    const T* b_ih;       // [G*H] or null
-    const T* b_hh;       // [G*H] or null
-    const T* w_hr;       // LSTM projection [P, H] or null
-    const T* peepholes;  // LSTM [3, H] (i, f, o) or null
-};
-
+using Weights = CellWeights<T>;
 // Written, not accumulated; a null pointer is a gradient the caller does not want (no bias,
 // no projection, no peepholes).
 template <typename T>
-struct Grads {
-    T* dw_ih;
-    T* dw_hh;
-    T* db_ih;
-    T* db_hh;
-    T* dw_hr;
-    T* dpeepholes;
-};
+using Grads = WeightGrads<T>;
 
 enum class Cell { Lstm = 0, Gru = 1, Rnn = 2 };
 

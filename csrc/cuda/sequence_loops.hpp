@@ -334,6 +334,27 @@ void input_side_grads(Exec& ex, Workspace<Exec>& ws, const Dims& d, std::int64_t
     if (g.db_ih != nullptr) column_sums<Exec, T>(ex, rows, GH, dgx, GH, nullptr, 0, g.db_ih);
 }
 
+// What every backward starts from: x and dy in step order, and the running gradient of the
+// state (dh_n, or zeros) in a workspace buffer of [B, width].
+template <typename T>
+struct BackwardStart {
+    const T* xs;
+    const T* dys;
+    T* dh_run;
+};
+
+template <class Exec, typename T>
+BackwardStart<T> start_backward(Exec& ex, Workspace<Exec>& ws, const Dims& d,
+                                const std::int32_t* lengths, const Options& o, const T* x,
+                                const Cache<T>& cache, const T* dy, const T* dh_n,
+                                std::int64_t width) {
+    BackwardStart<T> start{o.reverse ? cache.x_rev : x,
+                           in_step_order(ex, ws, d, lengths, o.reverse, dy, width),
+                           ws.template get<T>(d.B * width)};
+    copy_or_zero(ex, start.dh_run, dh_n, d.B * width);
+    return start;
+}
+
 // ---------------------------------------------------------------------------------- LSTM
 template <class Exec, typename T>
 void lstm_forward(Exec& ex, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,
@@ -398,12 +419,9 @@ void lstm_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const W
     }
     const T clip = static_cast<T>(o.clip);
     Workspace<Exec> ws(ex);
-    const T* xs = o.reverse ? cache.x_rev : x;
-    const T* dys = in_step_order(ex, ws, d, lengths, o.reverse, dy, R);
+    const auto [xs, dys, dh_run] = start_backward(ex, ws, d, lengths, o, x, cache, dy, dh_n, R);
     T* dgates = ws.template get<T>(rows * GH);
-    T* dh_run = ws.template get<T>(B * R);
     T* dc_run = ws.template get<T>(B * H);
-    copy_or_zero(ex, dh_run, dh_n, B * R);
     copy_or_zero(ex, dc_run, dc_n, B * H);
     T* dh_total = projected ? ws.template get<T>(rows * R) : nullptr;
     T* dm = projected ? ws.template get<T>(B * H) : nullptr;
@@ -505,11 +523,8 @@ void gru_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
     }
     const T clip = static_cast<T>(o.clip);
     Workspace<Exec> ws(ex);
-    const T* xs = o.reverse ? cache.x_rev : x;
-    const T* dys = in_step_order(ex, ws, d, lengths, o.reverse, dy, H);
+    const auto [xs, dys, dh_run] = start_backward(ex, ws, d, lengths, o, x, cache, dy, dh_n, H);
     T* dgx = ws.template get<T>(rows * GH);
-    T* dh_run = ws.template get<T>(B * H);
-    copy_or_zero(ex, dh_run, dh_n, B * H);
     if (o.linear_before_reset) {
         T* dgh = ws.template get<T>(rows * GH);
         for (std::int64_t t = d.T - 1; t >= 0; --t) {
@@ -587,11 +602,8 @@ void rnn_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
     }
     const T clip = static_cast<T>(o.clip);
     Workspace<Exec> ws(ex);
-    const T* xs = o.reverse ? cache.x_rev : x;
-    const T* dys = in_step_order(ex, ws, d, lengths, o.reverse, dy, H);
+    const auto [xs, dys, dh_run] = start_backward(ex, ws, d, lengths, o, x, cache, dy, dh_n, H);
     T* dgates = ws.template get<T>(rows * H);
-    T* dh_run = ws.template get<T>(B * H);
-    copy_or_zero(ex, dh_run, dh_n, B * H);
     for (std::int64_t t = d.T - 1; t >= 0; --t) {
         T* dg = dgates + t * B * H;
         ex.for_each(B * H,
