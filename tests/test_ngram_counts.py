@@ -330,3 +330,26 @@ def test_continuation_counts(order: int, rng: np.random.Generator) -> None:
             assert value == left[tuple(words[i] for i in row)]
     with pytest.raises(ValueError, match=rf"continuation counts of order {order} need n-grams"):
         c.continuation_counts(order)
+
+
+def test_arrays_that_went_through_pickle_are_accepted() -> None:
+    """An unpickled array has its own dtype object (equal, not identical, to NumPy's):
+    the bindings compare dtypes by value (Dask and multiprocessing ship arrays this way)."""
+    from rnnkit import lm
+
+    def trip(a: np.ndarray) -> np.ndarray:
+        return pickle.loads(pickle.dumps(a))
+
+    ids = np.array([3, 4, 3], dtype=np.int32)
+    offsets = np.array([0, 2, 3], dtype=np.int64)
+    vocab = Vocabulary(["a", "b"], frozen=True)
+    expected = NgramCounts(2, vocab).update_ids(ids, offsets)
+    got = NgramCounts(2, vocab).update_ids(trip(ids), trip(offsets))
+    assert got == expected
+    assert got._store.count(trip(np.array([3, 4], dtype=np.int32))) == 1
+    logits = np.random.default_rng(0).standard_normal((4, 5))
+    targets = np.array([0, 4, 2, 1])
+    loss, grad = lm.softmax_cross_entropy(trip(logits), trip(targets))
+    loss0, grad0 = lm.softmax_cross_entropy(logits, targets)
+    assert loss == loss0
+    np.testing.assert_array_equal(grad, grad0)

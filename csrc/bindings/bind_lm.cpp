@@ -21,7 +21,7 @@ py::array_t<T, py::array::c_style> matrix(py::handle obj, const char* name, bool
         throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
     }
     auto arr = py::reinterpret_borrow<py::array>(obj);
-    if (!arr.dtype().is(py::dtype::of<T>())) {
+    if (!arr.dtype().equal(py::dtype::of<T>())) {
         throw py::type_error(std::string(name) + " must have dtype " +
                              dtype_string(py::dtype::of<T>()) + ", got " +
                              dtype_string(arr.dtype()));
@@ -68,8 +68,9 @@ template <typename T>
 py::tuple cross_entropy_typed(py::handle logits_obj, py::handle targets_obj,
                               std::int64_t ignore_index, double scale) {
     const auto logits = matrix<T>(logits_obj, "logits", false);
-    if (!py::isinstance<py::array>(targets_obj) ||
-        !py::reinterpret_borrow<py::array>(targets_obj).dtype().is(py::dtype::of<std::int64_t>())) {
+    if (!py::isinstance<py::array>(targets_obj) || !py::reinterpret_borrow<py::array>(targets_obj)
+                                                        .dtype()
+                                                        .equal(py::dtype::of<std::int64_t>())) {
         throw py::type_error("targets must be a numpy.ndarray of int64");
     }
     const auto targets = py::array_t<std::int64_t, py::array::c_style>::ensure(targets_obj);
@@ -116,7 +117,7 @@ void register_lm(py::module_& m) {
         "_softmax_cross_entropy",
         [](py::handle logits, py::handle targets, std::int64_t ignore_index, double scale) {
             if (py::isinstance<py::array>(logits) &&
-                py::reinterpret_borrow<py::array>(logits).dtype().is(py::dtype::of<double>())) {
+                py::reinterpret_borrow<py::array>(logits).dtype().equal(py::dtype::of<double>())) {
                 return cross_entropy_typed<double>(logits, targets, ignore_index, scale);
             }
             return cross_entropy_typed<float>(logits, targets, ignore_index, scale);
@@ -128,7 +129,7 @@ void register_lm(py::module_& m) {
         "_embedding_backward",
         [](py::handle ids, py::handle dy, py::handle grad) {
             if (py::isinstance<py::array>(dy) &&
-                py::reinterpret_borrow<py::array>(dy).dtype().is(py::dtype::of<double>())) {
+                py::reinterpret_borrow<py::array>(dy).dtype().equal(py::dtype::of<double>())) {
                 embedding_backward_typed<double>(ids, dy, grad);
             } else {
                 embedding_backward_typed<float>(ids, dy, grad);
@@ -140,7 +141,7 @@ void register_lm(py::module_& m) {
         [](py::handle a, py::handle b, py::handle c, bool trans_a, bool trans_b, double alpha,
            double beta) {
             if (py::isinstance<py::array>(a) &&
-                py::reinterpret_borrow<py::array>(a).dtype().is(py::dtype::of<double>())) {
+                py::reinterpret_borrow<py::array>(a).dtype().equal(py::dtype::of<double>())) {
                 gemm_typed<double>(a, b, c, trans_a, trans_b, alpha, beta);
             } else {
                 gemm_typed<float>(a, b, c, trans_a, trans_b, alpha, beta);
@@ -158,12 +159,12 @@ void register_lm(py::module_& m) {
             }
             auto arr = py::reinterpret_borrow<py::array>(x_obj);
             const int threads = get_num_threads();
-            if (arr.dtype().is(py::dtype::of<float>())) {
+            if (arr.dtype().equal(py::dtype::of<float>())) {
                 auto x = py::array_t<float, py::array::c_style>::ensure(arr);
                 py::gil_scoped_release release;
                 return lm::sum_of_squares(x.data(), x.size(), threads);
             }
-            if (arr.dtype().is(py::dtype::of<double>())) {
+            if (arr.dtype().equal(py::dtype::of<double>())) {
                 auto x = py::array_t<double, py::array::c_style>::ensure(arr);
                 py::gil_scoped_release release;
                 return lm::sum_of_squares(x.data(), x.size(), threads);

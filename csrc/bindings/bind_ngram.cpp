@@ -40,7 +40,7 @@ py::array_t<T, py::array::c_style> vector_arg(py::handle obj, const char* name,
                              ", got " + type_name(obj));
     }
     const auto arr = py::reinterpret_borrow<py::array>(obj);
-    if (!arr.dtype().is(py::dtype::of<T>())) {
+    if (!arr.dtype().equal(py::dtype::of<T>())) {
         throw py::type_error(std::string(name) + " must have dtype " + dtype_name + ", got " +
                              dtype_string(arr.dtype()));
     }
