@@ -1,0 +1,417 @@
+"""N-gram counting on a Dask cluster: :func:`count` (needs ``pip install "rnnkit[dask]"``).
+
+Each partition of the text is counted by rnnkit's C++ store on a worker, serialized with
+:meth:`NgramCounts.to_bytes`, and the stores are merged in a tree (``split_every`` at a time)
+into one :class:`~rnnkit.ngram.NgramCounts`, exactly what counting the whole text in one
+process gives. Estimation (modified Kneser-Ney's discounts and continuation counts need the
+global counts) runs on that merged store, never per shard::
+
+    import dask.bag as db
+    from distributed import Client
+    from rnnkit.ngram import estimate
+    from rnnkit.ngram.dask import count
+
+    client = Client("tcp://scheduler:8786")           # or Client() for a local cluster
+    counts = count(["corpus/*.txt"], order=5, client=client)
+    model = estimate(counts, "mkn")
+
+* ``texts``: a ``dask.bag.Bag`` whose elements are sentences (lines), or file paths and globs
+  (one or a list, read with ``dask.bag.read_text``: the files' lines are sentences; any path
+  the workers can read, including ``s3://`` and other fsspec URLs).
+* Without a vocabulary, a first pass over the text builds one, as
+  :meth:`Vocabulary.build` would on the whole text (``min_count``, ``max_size``; words in
+  order of decreasing count, ties by first appearance), so that every worker maps words to
+  the same ids. A given vocabulary must be frozen, for the same reason.
+* ``shards=k`` leaves the counts hash-partitioned by the n-grams' first word in ``k`` stores
+  on the workers (:class:`ShardedNgramCounts`), for stores too large for one machine.
+* A task lost with its worker is recomputed by Dask; counts stay exact, since every partition
+  is counted once into the result however often it ran.
+
+Importing :mod:`rnnkit` never imports Dask; importing this module does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.bag as db
+import numpy as np
+from dask.delayed import Delayed, delayed
+
+from .. import _core
+from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int
+
+__all__ = ["ShardedNgramCounts", "Timings", "count", "vocabulary"]
+
+Texts = db.Bag | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@dataclass
+class Timings:
+    """Wall seconds of each phase of the last :func:`count` or :func:`vocabulary` call (the
+    phases include the workers' time and the transfers)."""
+
+    vocabulary: float = 0.0
+    counting: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+#: The phases of the last call of this process (for benchmarks).
+last_timings = Timings()
+
+
+# --------------------------------------------------------------------------- inputs
+def _as_bag(texts: Any, partitions: int | None, blocksize: int | str | None) -> db.Bag:
+    if isinstance(texts, db.Bag):
+        bag = texts
+    else:
+        paths: list[str]
+        if isinstance(texts, (str, os.PathLike)):
+            paths = [os.fspath(texts)]
+        elif isinstance(texts, Sequence) and not isinstance(texts, bytes):
+            paths = []
+            for i, p in enumerate(texts):
+                if not isinstance(p, (str, os.PathLike)):
+                    raise TypeError(
+                        f"texts[{i}] must be a file path or glob, got {type(p).__name__}"
+                    )
+                paths.append(os.fspath(p))
+            if not paths:
+                raise ValueError("texts must name at least one file, got an empty list")
+        else:
+            raise TypeError(
+                "texts must be a dask.bag.Bag of sentences or file paths/globs, got "
+                f"{type(texts).__name__}"
+            )
+        try:
+            bag = db.read_text(paths, blocksize=blocksize, encoding="utf-8")
+        except (OSError, ValueError) as err:
+            raise FileNotFoundError(f"texts: cannot read {paths}: {err}") from err
+    if partitions is not None:
+        partitions = _check_int(partitions, "partitions", 1)
+        bag = bag.repartition(npartitions=partitions)
+    return bag
+
+
+def _partition_text(lines: Sequence[Any]) -> str:
+    """A partition's sentences as one text whose lines are sentences."""
+    parts = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise TypeError(f"texts must hold str sentences, got {type(line).__name__} (item {i})")
+        parts.append(line if line.endswith("\n") else line + "\n")
+    return "".join(parts)
+
+
+def _compute(client: Any, *objects: Any) -> tuple[Any, ...]:
+    if client is not None:
+        futures = client.compute(list(objects))
+        return tuple(client.gather(futures))
+    return tuple(dask.compute(*objects))
+
+
+def _tree(pieces: list[Delayed], combine: Callable[[list[Any]], Any], split_every: int) -> Delayed:
+    """Combines pieces split_every at a time, in order, into one (a balanced tree)."""
+    level = pieces
+    while len(level) > 1:
+        level = [
+            delayed(combine, pure=True)(level[i : i + split_every])
+            for i in range(0, len(level), split_every)
+        ]
+    return level[0]
+
+
+# --------------------------------------------------------------------------- vocabulary
+def _partition_words(lines: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+    """The partition's words in order of first appearance, and their counts."""
+    seen = _core._Vocabulary()
+    _, _, counts = seen.encode_text(_partition_text(lines), True, True)
+    words = seen.words()[3:]
+    totals = np.zeros(len(words), dtype=np.uint64)
+    if counts is not None and counts.size > 3:
+        totals[: counts.size - 3] = counts[3:]
+    return words, totals
+
+
+def _merge_words(pieces: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """Words of consecutive partitions: first appearances in order, counts summed."""
+    index: dict[str, int] = {}
+    words: list[str] = []
+    totals: list[int] = []
+    for piece_words, piece_counts in pieces:
+        for word, n in zip(piece_words, piece_counts.tolist(), strict=True):
+            i = index.get(word)
+            if i is None:
+                index[word] = len(words)
+                words.append(word)
+                totals.append(int(n))
+            else:
+                totals[i] += int(n)
+    return words, np.array(totals, dtype=np.uint64)
+
+
+def vocabulary(
+    texts: Texts,
+    *,
+    min_count: int = 1,
+    max_size: int | None = None,
+    client: Any = None,
+    partitions: int | None = None,
+    blocksize: int | str | None = "64MiB",
+    split_every: int = 8,
+) -> Vocabulary:
+    """The frozen vocabulary :meth:`Vocabulary.build` would give on the whole text, built
+    partition by partition on the cluster (arguments as :func:`count`'s)."""
+    min_count = _check_int(min_count, "min_count", 1)
+    if max_size is not None:
+        max_size = _check_int(max_size, "max_size", 0)
+    split_every = _check_int(split_every, "split_every", 2)
+    bag = _as_bag(texts, partitions, blocksize)
+    return _vocabulary_of(bag, min_count, max_size, client, split_every)
+
+
+def _vocabulary_of(
+    bag: db.Bag, min_count: int, max_size: int | None, client: Any, split_every: int
+) -> Vocabulary:
+    start = time.perf_counter()
+    pieces = [delayed(_partition_words, pure=True)(p) for p in bag.to_delayed()]
+    (merged,) = _compute(client, _tree(pieces, _merge_words, split_every))
+    words, totals = merged
+    order = np.flatnonzero(totals >= min_count)
+    order = order[np.argsort(-totals[order].astype(np.int64), kind="stable")]
+    if max_size is not None:
+        order = order[:max_size]
+    last_timings.vocabulary = time.perf_counter() - start
+    return Vocabulary((words[i] for i in order), frozen=True)
+
+
+# --------------------------------------------------------------------------- counting
+def _count_partition(lines: Sequence[Any], order: int, words: list[str]) -> bytes:
+    counts = NgramCounts(order, Vocabulary(words, frozen=True))
+    counts.update(_partition_text(lines))
+    return counts.to_bytes()
+
+
+def _merge_stores(pieces: list[bytes]) -> bytes:
+    merged = NgramCounts.from_bytes(pieces[0])
+    for piece in pieces[1:]:
+        merged._store.merge(NgramCounts.from_bytes(piece)._store)  # same vocabulary: no map
+    return merged.to_bytes()
+
+
+def _shard_ids(first_words: np.ndarray, shards: int) -> np.ndarray:
+    """The shard of each n-gram from its first word: a multiplicative hash, so that shards
+    balance whatever the ids' order."""
+    mixed = (first_words.astype(np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
+    return (mixed % np.uint64(shards)).astype(np.int64)
+
+
+def _split_store(data: bytes, shards: int) -> list[bytes]:
+    """One store's n-grams split into `shards` stores by their first word."""
+    whole = NgramCounts.from_bytes(data)
+    parts = [NgramCounts(whole.order, whole.vocabulary) for _ in range(shards)]
+    for n in range(1, whole.order + 1):
+        ngrams, counts = whole._store.ngrams(n)
+        if not counts.size:
+            continue
+        which = _shard_ids(ngrams[:, 0], shards)
+        for j, part in enumerate(parts):
+            mask = which == j
+            if mask.any():
+                part._store.add_ngrams(
+                    np.ascontiguousarray(ngrams[mask]).ravel(),
+                    n,
+                    np.ascontiguousarray(counts[mask]),
+                )
+    return [p.to_bytes() for p in parts]
+
+
+def _check_count_arguments(
+    order: Any, vocab: Any, split_every: Any, shards: Any
+) -> tuple[int, int, int | None]:
+    order = _check_int(order, "order", 1)
+    if order > _MAX_ORDER:
+        raise ValueError(f"order must be in [1, {_MAX_ORDER}], got {order}")
+    if vocab is not None:
+        if not isinstance(vocab, Vocabulary):
+            raise TypeError(
+                f"vocabulary must be a rnnkit.ngram.Vocabulary or None, got {type(vocab).__name__}"
+            )
+        if not vocab.frozen:
+            raise ValueError(
+                "vocabulary must be frozen (Vocabulary(words, frozen=True)), so that every "
+                "worker maps words to the same ids; or None for a vocabulary pass"
+            )
+    split_every = _check_int(split_every, "split_every", 2)
+    if shards is not None:
+        shards = _check_int(shards, "shards", 1)
+    return order, split_every, shards
+
+
+def count(
+    texts: Texts,
+    order: int,
+    vocabulary: Vocabulary | None = None,
+    *,
+    client: Any = None,
+    partitions: int | None = None,
+    blocksize: int | str | None = "64MiB",
+    split_every: int = 8,
+    min_count: int = 1,
+    max_size: int | None = None,
+    shards: int | None = None,
+) -> NgramCounts | ShardedNgramCounts:
+    """Exact counts of every n-gram of orders 1..``order`` of ``texts``, on Dask.
+
+    ``texts``: a ``dask.bag.Bag`` of sentence strings, or file paths/globs (their lines are
+    sentences). ``vocabulary``: a frozen :class:`Vocabulary`, or None for a first pass that
+    builds one with ``min_count`` and ``max_size`` (as :meth:`Vocabulary.build`).
+    ``client``: a ``distributed.Client`` (None: Dask's current scheduler, a client if one is
+    active). ``partitions``: repartition the bag to this many partitions; ``blocksize``: bytes
+    per partition when reading files (None: one per file). ``split_every``: stores merged at
+    a time in the tree. ``shards``: leave the result hash-partitioned in that many stores on
+    the workers (:class:`ShardedNgramCounts`) instead of merging it into one.
+
+    The result equals ``NgramCounts(order, vocabulary).update(text)`` on the whole text, count
+    for count.
+    """
+    order, split_every, shards = _check_count_arguments(order, vocabulary, split_every, shards)
+    bag = _as_bag(texts, partitions, blocksize)
+    if vocabulary is None:
+        vocabulary = _vocabulary_of(
+            bag,
+            _check_int(min_count, "min_count", 1),
+            None if max_size is None else _check_int(max_size, "max_size", 0),
+            client,
+            split_every,
+        )
+    else:
+        last_timings.vocabulary = 0.0
+    start = time.perf_counter()
+    words = vocabulary.words[3:]
+    stores = [delayed(_count_partition, pure=True)(p, order, words) for p in bag.to_delayed()]
+    if shards is None:
+        (data,) = _compute(client, _tree(stores, _merge_stores, split_every))
+        result = NgramCounts.from_bytes(data)
+        result.vocabulary = vocabulary  # the same words: share the caller's object
+        last_timings.counting = time.perf_counter() - start
+        return result
+    split = [delayed(_split_store, pure=True, nout=shards)(s, shards) for s in stores]
+    per_shard = [
+        _tree([pieces[j] for pieces in split], _merge_stores, split_every) for j in range(shards)
+    ]
+    if client is not None:
+        handles = client.persist(per_shard)
+    else:
+        handles = list(dask.persist(*per_shard))
+    last_timings.counting = time.perf_counter() - start
+    return ShardedNgramCounts(order, vocabulary, list(handles), client)
+
+
+# --------------------------------------------------------------------------- sharded result
+def _store_count(data: bytes, ngram: list[int]) -> int:
+    # The ids travel as a list: an int32 array can come out of pickling with another type
+    # number for the same dtype, which the binding's exact dtype check refuses.
+    return int(NgramCounts.from_bytes(data)._store.count(np.array(ngram, dtype=np.int32)))
+
+
+def _store_sizes(data: bytes, j: int, shards: int) -> list[int]:
+    """The n-grams of each order that shard j owns. (A shard's store also holds the prefixes
+    of its n-grams, which the store's keys need, with count 0 unless the shard owns them.)"""
+    store = NgramCounts.from_bytes(data)._store
+    sizes = []
+    for n in range(1, store.order + 1):
+        ngrams, counts = store.ngrams(n)
+        owned = (_shard_ids(ngrams[:, 0], shards) == j) & (counts > 0)
+        sizes.append(int(owned.sum()))
+    return sizes
+
+
+def _save_store(data: bytes, path: str) -> str:
+    NgramCounts.from_bytes(data).save(path)
+    return path
+
+
+class ShardedNgramCounts:
+    """Counts left on the workers in ``len(shards)`` stores, hash-partitioned by the n-grams'
+    first word: every n-gram is in exactly one shard, with its full count. Each shard is
+    serialized :class:`NgramCounts` bytes held by Dask (a future with a client, a persisted
+    collection otherwise).
+
+    Queries run where the shards are. :meth:`gather` merges them into one store (what
+    estimation needs); :meth:`save` writes each shard where the workers can write.
+    """
+
+    def __init__(self, order: int, vocabulary: Vocabulary, shards: list[Any], client: Any) -> None:
+        self.order = order
+        self.vocabulary = vocabulary
+        self.shards = shards
+        self._client = client
+
+    def __len__(self) -> int:
+        """The number of shards."""
+        return len(self.shards)
+
+    def __repr__(self) -> str:
+        return f"<ShardedNgramCounts order={self.order}, shards={len(self.shards)}>"
+
+    def shard_of(self, ngram: str | Sequence[str]) -> int:
+        """The shard holding ``ngram`` (by its first word's id)."""
+        ids = self._ids(ngram)
+        return int(_shard_ids(ids[:1], len(self.shards))[0])
+
+    def _ids(self, ngram: str | Sequence[str]) -> np.ndarray:
+        words = ngram.split() if isinstance(ngram, str) else list(ngram)
+        if not words or len(words) > self.order:
+            raise ValueError(f"ngram must have 1 to {self.order} words, got {len(words)}")
+        return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
+
+    def count(self, ngram: str | Sequence[str]) -> int:
+        """The count of ``ngram``, asked of its shard alone."""
+        ids = self._ids(ngram)
+        shard = self.shards[self.shard_of(ngram)]
+        (value,) = _compute(self._client, delayed(_store_count, pure=True)(shard, ids.tolist()))
+        return int(value)
+
+    def sizes(self) -> list[list[int]]:
+        """Distinct n-grams of each order (a list per shard)."""
+        k = len(self.shards)
+        tasks = [delayed(_store_sizes, pure=True)(s, j, k) for j, s in enumerate(self.shards)]
+        return list(_compute(self._client, *tasks))
+
+    def size(self, n: int) -> int:
+        """Distinct n-grams of order ``n`` over all shards."""
+        n = _check_int(n, "n", 1, self.order)
+        return sum(s[n - 1] for s in self.sizes())
+
+    def shard(self, j: int) -> NgramCounts:
+        """Shard ``j`` as a store here."""
+        j = _check_int(j, "j", 0, len(self.shards) - 1)
+        (data,) = _compute(self._client, self.shards[j])
+        return NgramCounts.from_bytes(data)
+
+    def gather(self) -> NgramCounts:
+        """All shards merged into one store here (the counts :func:`count` gives without
+        ``shards``)."""
+        merged = NgramCounts(self.order, self.vocabulary)
+        for data in _compute(self._client, *self.shards):
+            merged._store.merge(NgramCounts.from_bytes(data)._store)
+        return merged
+
+    def save(self, directory: str | os.PathLike[str]) -> list[str]:
+        """Each worker writes its shards, as :meth:`NgramCounts.save` files
+        ``shard-00000.counts`` ..., into ``directory`` (a path every worker can write: a
+        shared file system or an fsspec-less local path on a one-machine cluster). Returns
+        the paths."""
+        base = os.fspath(directory)
+        os.makedirs(base, exist_ok=True)
+        paths = [os.path.join(base, f"shard-{j:05d}.counts") for j in range(len(self.shards))]
+        tasks = [
+            delayed(_save_store, pure=True)(s, p) for s, p in zip(self.shards, paths, strict=True)
+        ]
+        return list(_compute(self._client, *tasks))

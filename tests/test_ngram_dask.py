@@ -1,0 +1,192 @@
+"""N-gram counting on a Dask cluster (rnnkit.ngram.dask), against one process.
+
+A ``distributed.LocalCluster`` of 2 worker processes is started for the module and stopped
+after it. The merged counts must equal single-process counts exactly, the vocabulary pass must
+equal ``Vocabulary.build``, the estimated model must equal the single-process model byte for
+byte, and a worker killed in the middle of the run must not change the result.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import cloudpickle
+import dask.bag as db
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from rnnkit.ngram import NgramCounts, Vocabulary, estimate
+from rnnkit.ngram import dask as ngram_dask
+
+# The workers cannot import this test module: its functions travel by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def zipf_lines(rng: np.random.Generator, n: int, vocab: int = 400) -> list[str]:
+    ranks = np.arange(1, vocab + 1)
+    p = 1.0 / ranks
+    p /= p.sum()
+    words = np.array([f"w{i}" for i in range(vocab)])
+    return [" ".join(words[rng.choice(vocab, rng.integers(0, 15), p=p)]) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], str]:
+    rng = np.random.default_rng(20261126)
+    root = tmp_path_factory.mktemp("corpus")
+    paths = []
+    texts = []
+    for i in range(3):
+        text = "\n".join(zipf_lines(rng, 3000)) + "\n"
+        path = root / f"part-{i}.txt"
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+        texts.append(text)
+    return paths, "".join(texts)
+
+
+def test_counts_equal_one_process(client: Client, corpus: tuple[list[Path], str]) -> None:
+    paths, text = corpus
+    expected = NgramCounts(5, Vocabulary.build(text)).update(text)
+    # Small blocks: several partitions per file, merged two at a time (a deep tree).
+    got = ngram_dask.count(
+        [str(paths[0].parent / "part-*.txt")], 5, client=client, blocksize=20_000, split_every=2
+    )
+    assert isinstance(got, NgramCounts)
+    assert got.vocabulary == expected.vocabulary
+    assert got == expected
+    assert ngram_dask.last_timings.counting > 0 and ngram_dask.last_timings.vocabulary > 0
+
+
+def test_bags_of_sentences_and_a_given_vocabulary(client: Client) -> None:
+    lines = zipf_lines(np.random.default_rng(1), 2000)
+    vocab = Vocabulary.build(lines, min_count=3)
+    bag = db.from_sequence(lines, npartitions=7)
+    got = ngram_dask.count(bag, 3, vocab, client=client)
+    assert got == NgramCounts(3, vocab).update(lines)
+    assert got.vocabulary is vocab
+
+
+@pytest.mark.parametrize(("min_count", "max_size"), [(1, None), (2, None), (1, 50), (3, 10)])
+def test_vocabulary_pass_equals_build(
+    client: Client, corpus: tuple[list[Path], str], min_count: int, max_size: int | None
+) -> None:
+    paths, text = corpus
+    got = ngram_dask.vocabulary(
+        [str(p) for p in paths],
+        min_count=min_count,
+        max_size=max_size,
+        client=client,
+        blocksize=30_000,
+    )
+    assert got == Vocabulary.build(text, min_count=min_count, max_size=max_size)
+    assert got.frozen
+
+
+def test_model_equals_one_process(
+    client: Client, corpus: tuple[list[Path], str], tmp_path: Path
+) -> None:
+    paths, text = corpus
+    counts = ngram_dask.count([str(p) for p in paths], 4, client=client, blocksize=25_000)
+    single = NgramCounts(4, Vocabulary.build(text)).update(text)
+    for i, c in enumerate((counts, single)):
+        with warnings.catch_warnings():  # a synthetic corpus: lmplz's fallback discounts
+            warnings.filterwarnings("ignore", "could not compute Kneser-Ney discounts")
+            model = estimate(c, "mkn")
+        model.save(tmp_path / f"model-{i}.bin")
+        model.write_arpa(tmp_path / f"model-{i}.arpa")
+    assert (tmp_path / "model-0.bin").read_bytes() == (tmp_path / "model-1.bin").read_bytes()
+    assert (tmp_path / "model-0.arpa").read_bytes() == (tmp_path / "model-1.arpa").read_bytes()
+
+
+def _die_once(lines: list[str], flag: str) -> list[str]:
+    """Kills the worker process running it the first time any worker runs it."""
+    try:
+        fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return lines
+    os.close(fd)
+    os._exit(1)
+
+
+def test_a_worker_killed_mid_run_is_retried_and_counts_stay_exact(
+    client: Client, tmp_path: Path
+) -> None:
+    lines = zipf_lines(np.random.default_rng(2), 4000)
+    vocab = Vocabulary.build(lines)
+    flag = str(tmp_path / "died")
+    bag = db.from_sequence(lines, npartitions=8).map_partitions(_die_once, flag)
+    got = ngram_dask.count(bag, 4, vocab, client=client)
+    assert os.path.exists(flag), "no worker died: the test did not test anything"
+    assert got == NgramCounts(4, vocab).update(lines)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the dead worker
+
+
+def test_sharded_counts(client: Client, corpus: tuple[list[Path], str], tmp_path: Path) -> None:
+    paths, text = corpus
+    single = NgramCounts(3, Vocabulary.build(text)).update(text)
+    sharded = ngram_dask.count(
+        [str(p) for p in paths], 3, client=client, blocksize=40_000, shards=3
+    )
+    assert isinstance(sharded, ngram_dask.ShardedNgramCounts)
+    assert len(sharded) == 3
+    assert [sharded.size(n) for n in (1, 2, 3)] == [single.size(n) for n in (1, 2, 3)]
+    owned = sharded.sizes()
+    assert all(min(s) > 0 for s in owned), f"an empty shard: {owned}"
+    for ngram, n in list(single.items(2))[:5] + list(single.items(3))[:5]:
+        assert sharded.count(ngram) == n
+        assert sharded.shard(sharded.shard_of(ngram)).count(ngram) == n
+    assert sharded.count("w1 never-seen") == 0
+    assert sharded.gather() == single
+    files = sharded.save(tmp_path / "shards")
+    merged = NgramCounts(3, single.vocabulary)
+    for f in files:
+        merged.merge(NgramCounts.load(f))
+    assert merged == single
+
+
+def test_bad_arguments(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="vocabulary must be frozen"):
+        ngram_dask.count(db.from_sequence(["a b"]), 2, Vocabulary(["a"]), client=client)
+    with pytest.raises(TypeError, match=r"texts must be a dask\.bag\.Bag"):
+        ngram_dask.count(42, 2, client=client)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a file path"):
+        ngram_dask.count(["a.txt", 3], 2, client=client)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="order must be"):
+        ngram_dask.count(db.from_sequence(["a b"]), 0, client=client)
+    with pytest.raises(ValueError, match="texts must name at least one file"):
+        ngram_dask.count([], 2, client=client)
+    with pytest.raises(FileNotFoundError, match="texts"):
+        ngram_dask.count([str(tmp_path / "missing-*.txt")], 2, client=client)
+    with pytest.raises(TypeError, match="must hold str sentences"):
+        ngram_dask.count(db.from_sequence([["a", "b"]]), 2, client=client)
+
+
+def test_without_a_client_dask_s_local_scheduler_counts() -> None:
+    lines = zipf_lines(np.random.default_rng(3), 500)
+    got = ngram_dask.count(db.from_sequence(lines, npartitions=3), 3)
+    assert got == NgramCounts(3, Vocabulary.build(lines)).update(lines)
+
+
+def test_importing_rnnkit_never_imports_dask() -> None:
+    code = (
+        "import sys, rnnkit, rnnkit.ngram, rnnkit.lm, rnnkit.text, rnnkit.data\n"
+        "assert 'dask' not in sys.modules and 'distributed' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
