@@ -50,7 +50,7 @@ struct DeviceBuffer {
     }
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() { backend->free(ptr, stream); }
+    ~DeviceBuffer() { backend->free(ptr, stream, device); }
 
     std::int64_t size() const {
         std::int64_t n = 1;
@@ -84,9 +84,14 @@ struct DeviceBuffer {
 
 using BufferPtr = std::shared_ptr<DeviceBuffer>;
 
-// What forward keeps for backward: the shapes and options, the input and weight pointers
-// (rnnkit/cuda.py keeps their owners alive in `inputs`), the lengths on the device and the
-// training buffers.
+std::uintptr_t pointer_at(const py::tuple& t, std::size_t i) {
+    return t[i].cast<std::uintptr_t>();
+}
+
+// What forward keeps for backward: the shapes and options, and the pointers of the inputs,
+// the lengths and the training buffers. The memory belongs to the Python objects that
+// rnnkit/cuda.py keeps alive with the cache (`inputs`: the caller's arrays and the buffers it
+// allocated for the cache).
 struct DeviceCache {
     Backend* backend = nullptr;
     cuda::Cell cell = cuda::Cell::Lstm;
@@ -94,31 +99,16 @@ struct DeviceCache {
     bool training = false;
     cuda::Dims dims{};
     cuda::Options options{};
-    std::uintptr_t x = 0, h0 = 0, c0 = 0, w_ih = 0, w_hh = 0, b_ih = 0, b_hh = 0, w_hr = 0,
-                   peepholes = 0;
-    BufferPtr lengths, x_rev, gates, h, c, m, hn;
+    std::uintptr_t x = 0, w_ih = 0, w_hh = 0, b_ih = 0, b_hh = 0, w_hr = 0, peepholes = 0;
+    std::uintptr_t lengths = 0;
+    std::uintptr_t x_rev = 0, gates = 0, h = 0, c = 0, m = 0, hn = 0;
+    std::int64_t cache_bytes = 0;
     py::object inputs = py::none();
-
-    std::int64_t nbytes() const {
-        std::int64_t total = 0;
-        for (const BufferPtr* b : {&x_rev, &gates, &h, &c, &m, &hn}) {
-            if (*b) total += (*b)->nbytes();
-        }
-        return total;
-    }
 };
 
 template <typename T>
 T* ptr_of(std::uintptr_t p) {
     return reinterpret_cast<T*>(p);
-}
-template <typename T>
-T* typed(const BufferPtr& b) {
-    return static_cast<T*>(b->ptr);
-}
-template <typename T>
-T* data_or_null(const BufferPtr& b) {
-    return b ? typed<T>(b) : nullptr;
 }
 
 template <typename T>
@@ -129,96 +119,41 @@ cuda::Weights<T> weights_of(const DeviceCache& c) {
 
 template <typename T>
 cuda::Cache<T> cache_view(const DeviceCache& c) {
-    return {data_or_null<T>(c.x_rev), data_or_null<T>(c.gates), data_or_null<T>(c.h),
-            data_or_null<T>(c.c),     data_or_null<T>(c.m),     data_or_null<T>(c.hn)};
-}
-
-py::object or_none(const BufferPtr& b) {
-    return b ? py::cast(b) : py::object(py::none());
+    return {ptr_of<T>(c.x_rev), ptr_of<T>(c.gates), ptr_of<T>(c.h),
+            ptr_of<T>(c.c),     ptr_of<T>(c.m),     ptr_of<T>(c.hn)};
 }
 
 template <typename T>
-py::tuple forward_impl(Backend& backend, std::unique_ptr<DeviceCache> cache,
-                       const std::vector<std::int32_t>* lengths, Stream stream) {
-    const char* typestr = sizeof(T) == 4 ? "<f4" : "<f8";
-    const cuda::Dims& d = cache->dims;
-    const cuda::Cell cell = cache->cell;
-    const auto buffer = [&](std::vector<std::int64_t> shape, const char* type = nullptr,
-                            std::int64_t itemsize = sizeof(T)) {
-        return std::make_shared<DeviceBuffer>(backend, std::move(shape), type ? type : typestr,
-                                              itemsize, stream);
-    };
-    auto y = buffer({d.T, d.B, d.R});
-    auto h_n = buffer({d.B, d.R});
-    BufferPtr c_n;
-    if (cell == cuda::Cell::Lstm) c_n = buffer({d.B, d.H});
-    if (lengths != nullptr) {
-        cache->lengths = buffer({d.B}, "<i4", sizeof(std::int32_t));
-        backend.upload(cache->lengths->ptr, lengths->data(), cache->lengths->nbytes(), stream);
-    }
-    if (cache->training) {
-        const cuda::CacheSizes s =
-            cuda::cache_sizes(cell, d, cache->w_hr != 0, cache->options.reverse);
-        const auto optional = [&](std::int64_t count) {
-            return count > 0 ? buffer({count}) : BufferPtr();
-        };
-        cache->x_rev = optional(s.x_rev);
-        cache->gates = optional(s.gates);
-        cache->h = optional(s.h);
-        cache->c = optional(s.c);
-        cache->m = optional(s.m);
-        cache->hn = optional(s.hn);
-    }
-    const cuda::Weights<T> w = weights_of<T>(*cache);
-    const cuda::Cache<T> view = cache_view<T>(*cache);
-    {
-        py::gil_scoped_release release;
-        backend.forward(cell, d, data_or_null<const std::int32_t>(cache->lengths), w,
-                        cache->options, ptr_of<const T>(cache->x), ptr_of<const T>(cache->h0),
-                        ptr_of<const T>(cache->c0), typed<T>(y), typed<T>(h_n),
-                        data_or_null<T>(c_n), cache->training ? &view : nullptr, stream);
-    }
-    return py::make_tuple(y, h_n, or_none(c_n), py::cast(std::move(cache)));
-}
-
-template <typename T>
-py::tuple backward_impl(const DeviceCache& cache, std::uintptr_t dy, std::uintptr_t dh_n,
-                        std::uintptr_t dc_n, Stream stream) {
-    Backend& backend = *cache.backend;
-    const char* typestr = sizeof(T) == 4 ? "<f4" : "<f8";
-    const cuda::Dims& d = cache.dims;
-    const std::int64_t GH = cuda::gate_count(cache.cell) * d.H;
-    const auto buffer = [&](std::vector<std::int64_t> shape) {
-        return std::make_shared<DeviceBuffer>(backend, std::move(shape), typestr, sizeof(T),
-                                              stream);
-    };
-    const bool lstm = cache.cell == cuda::Cell::Lstm;
-    auto dx = buffer({d.T, d.B, d.I});
-    auto dh0 = buffer({d.B, d.R});
-    BufferPtr dc0 = lstm ? buffer({d.B, d.H}) : BufferPtr();
-    auto dw_ih = buffer({GH, d.I});
-    auto dw_hh = buffer({GH, d.R});
-    BufferPtr db_ih = cache.b_ih != 0 ? buffer({GH}) : BufferPtr();
-    BufferPtr db_hh = cache.b_hh != 0 ? buffer({GH}) : BufferPtr();
-    BufferPtr dw_hr = cache.w_hr != 0 ? buffer({d.R, d.H}) : BufferPtr();
-    BufferPtr dpeep = cache.peepholes != 0 ? buffer({3, d.H}) : BufferPtr();
-    const cuda::Grads<T> g{typed<T>(dw_ih),        typed<T>(dw_hh),        data_or_null<T>(db_ih),
-                           data_or_null<T>(db_hh), data_or_null<T>(dw_hr), data_or_null<T>(dpeep)};
+void forward_impl(const DeviceCache& cache, std::uintptr_t h0, std::uintptr_t c0,
+                  const py::tuple& outputs, Stream stream) {
     const cuda::Weights<T> w = weights_of<T>(cache);
     const cuda::Cache<T> view = cache_view<T>(cache);
-    {
-        py::gil_scoped_release release;
-        backend.backward(cache.cell, d, data_or_null<const std::int32_t>(cache.lengths), w,
-                         cache.options, ptr_of<const T>(cache.x), view, ptr_of<const T>(dy),
-                         ptr_of<const T>(dh_n), ptr_of<const T>(dc_n), typed<T>(dx), typed<T>(dh0),
-                         data_or_null<T>(dc0), g, stream);
-    }
-    return py::make_tuple(dx, dh0, or_none(dc0), dw_ih, dw_hh, or_none(db_ih), or_none(db_hh),
-                          or_none(dw_hr), or_none(dpeep));
+    T* y = ptr_of<T>(outputs[0].cast<std::uintptr_t>());
+    T* h_n = ptr_of<T>(outputs[1].cast<std::uintptr_t>());
+    T* c_n = ptr_of<T>(outputs[2].cast<std::uintptr_t>());
+    py::gil_scoped_release release;
+    cache.backend->forward(cache.cell, cache.dims, ptr_of<const std::int32_t>(cache.lengths), w,
+                           cache.options, ptr_of<const T>(cache.x), ptr_of<const T>(h0),
+                           ptr_of<const T>(c0), y, h_n, c_n, cache.training ? &view : nullptr,
+                           stream);
 }
 
-std::uintptr_t pointer_at(const py::tuple& t, std::size_t i) {
-    return t[i].cast<std::uintptr_t>();
+template <typename T>
+void backward_impl(const DeviceCache& cache, std::uintptr_t dy, std::uintptr_t dh_n,
+                   std::uintptr_t dc_n, const py::tuple& out, Stream stream) {
+    const auto at = [&](std::size_t i) {
+        return ptr_of<T>(out[i].cast<std::uintptr_t>());
+    };
+    const cuda::Grads<T> g{at(3), at(4), at(5), at(6), at(7), at(8)};
+    const cuda::Weights<T> w = weights_of<T>(cache);
+    const cuda::Cache<T> view = cache_view<T>(cache);
+    T* dx = at(0);
+    T* dh0 = at(1);
+    T* dc0 = at(2);
+    py::gil_scoped_release release;
+    cache.backend->backward(cache.cell, cache.dims, ptr_of<const std::int32_t>(cache.lengths), w,
+                            cache.options, ptr_of<const T>(cache.x), view, ptr_of<const T>(dy),
+                            ptr_of<const T>(dh_n), ptr_of<const T>(dc_n), dx, dh0, dc0, g, stream);
 }
 
 void register_backend(py::module_& m, Backend& backend) {
@@ -272,9 +207,22 @@ void register_backend(py::module_& m, Backend& backend) {
         "Copies device memory at `src` into a writable C-contiguous host buffer and waits for "
         "it (internal: cuda.to_host).");
     m.def(
+        "cache_sizes",
+        [](int cell, const py::tuple& dims, bool projected, bool reverse) {
+            const cuda::Dims d{dims[0].cast<std::int64_t>(), dims[1].cast<std::int64_t>(),
+                               dims[2].cast<std::int64_t>(), dims[3].cast<std::int64_t>(),
+                               dims[4].cast<std::int64_t>()};
+            const cuda::CacheSizes s =
+                cuda::cache_sizes(static_cast<cuda::Cell>(cell), d, projected, reverse);
+            return py::make_tuple(s.x_rev, s.gates, s.h, s.c, s.m, s.hn);
+        },
+        py::arg("cell"), py::arg("dims"), py::arg("projected"), py::arg("reverse"),
+        "Elements of each training-cache buffer (x_rev, gates, h, c, m, hn); 0: unused.");
+    m.def(
         "forward",
         [b](int cell, bool double_precision, const py::tuple& dims, const py::tuple& ptrs,
-            py::object lengths, const py::tuple& options, bool training, Stream stream) {
+            std::uintptr_t lengths, const py::tuple& options, bool training,
+            const py::tuple& outputs, const py::tuple& cache_ptrs, Stream stream) {
             auto cache = std::make_unique<DeviceCache>();
             cache->backend = b;
             cache->cell = static_cast<cuda::Cell>(cell);
@@ -284,42 +232,55 @@ void register_backend(py::module_& m, Backend& backend) {
                            dims[2].cast<std::int64_t>(), dims[3].cast<std::int64_t>(),
                            dims[4].cast<std::int64_t>()};
             cache->x = pointer_at(ptrs, 0);
-            cache->h0 = pointer_at(ptrs, 1);
-            cache->c0 = pointer_at(ptrs, 2);
             cache->w_ih = pointer_at(ptrs, 3);
             cache->w_hh = pointer_at(ptrs, 4);
             cache->b_ih = pointer_at(ptrs, 5);
             cache->b_hh = pointer_at(ptrs, 6);
             cache->w_hr = pointer_at(ptrs, 7);
             cache->peepholes = pointer_at(ptrs, 8);
+            cache->lengths = lengths;
             cache->options.reverse = options[0].cast<bool>();
             cache->options.input_forget = options[1].cast<bool>();
             cache->options.linear_before_reset = options[2].cast<bool>();
             cache->options.act =
                 options[3].cast<bool>() ? cuda::Activation::Relu : cuda::Activation::Tanh;
             cache->options.clip = options[4].cast<double>();
-            std::vector<std::int32_t> host_lengths;
-            if (!lengths.is_none()) {
-                const auto a = py::array_t<std::int32_t, py::array::c_style>::ensure(lengths);
-                if (!a) throw py::type_error("lengths must be an int32 array");
-                host_lengths.assign(a.data(), a.data() + a.size());
+            if (training) {
+                cache->x_rev = pointer_at(cache_ptrs, 0);
+                cache->gates = pointer_at(cache_ptrs, 1);
+                cache->h = pointer_at(cache_ptrs, 2);
+                cache->c = pointer_at(cache_ptrs, 3);
+                cache->m = pointer_at(cache_ptrs, 4);
+                cache->hn = pointer_at(cache_ptrs, 5);
+                cache->cache_bytes = cache_ptrs[6].cast<std::int64_t>();
             }
-            const auto* lp = lengths.is_none() ? nullptr : &host_lengths;
-            if (double_precision) return forward_impl<double>(*b, std::move(cache), lp, stream);
-            return forward_impl<float>(*b, std::move(cache), lp, stream);
+            const std::uintptr_t h0 = pointer_at(ptrs, 1), c0 = pointer_at(ptrs, 2);
+            if (double_precision) {
+                forward_impl<double>(*cache, h0, c0, outputs, stream);
+            } else {
+                forward_impl<float>(*cache, h0, c0, outputs, stream);
+            }
+            return cache;
         },
         py::arg("cell"), py::arg("double_precision"), py::arg("dims"), py::arg("ptrs"),
-        py::arg("lengths"), py::arg("options"), py::arg("training"), py::arg("stream"),
-        "Internal (rnnkit/cuda.py): one layer-direction forward on checked device pointers.");
+        py::arg("lengths"), py::arg("options"), py::arg("training"), py::arg("outputs"),
+        py::arg("cache_ptrs"), py::arg("stream"),
+        "Internal (rnnkit/cuda.py): one layer-direction forward on checked device pointers, "
+        "into the outputs (y, h_n, c_n or 0) and cache buffers the caller allocated.");
     m.def(
         "backward",
         [](const DeviceCache& cache, std::uintptr_t dy, std::uintptr_t dh_n, std::uintptr_t dc_n,
-           Stream stream) {
-            if (cache.double_precision) return backward_impl<double>(cache, dy, dh_n, dc_n, stream);
-            return backward_impl<float>(cache, dy, dh_n, dc_n, stream);
+           const py::tuple& outputs, Stream stream) {
+            if (cache.double_precision) {
+                backward_impl<double>(cache, dy, dh_n, dc_n, outputs, stream);
+            } else {
+                backward_impl<float>(cache, dy, dh_n, dc_n, outputs, stream);
+            }
         },
-        py::arg("cache"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("stream"),
-        "Internal (rnnkit/cuda.py): the backward of `forward`.");
+        py::arg("cache"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("outputs"),
+        py::arg("stream"),
+        "Internal (rnnkit/cuda.py): the backward of `forward`, into (dx, dh0, dc0, dw_ih, "
+        "dw_hh, db_ih, db_hh, dw_hr, dpeepholes), 0 for a gradient not wanted.");
 }
 
 }  // namespace
@@ -352,7 +313,10 @@ void register_cuda(py::module_& m) {
                                    return py::make_tuple(c.dims.T, c.dims.B, c.dims.I, c.dims.H,
                                                          c.dims.R);
                                })
-        .def_property_readonly("nbytes", &DeviceCache::nbytes);
+        .def_readonly("nbytes", &DeviceCache::cache_bytes)
+        .def_property_readonly("has_inputs", [](const DeviceCache& c) {
+            return py::make_tuple(c.b_ih != 0, c.b_hh != 0, c.w_hr != 0, c.peepholes != 0);
+        });
 
     py::module_ host = m.def_submodule("_cuda_host",
                                        "The CUDA backend's loops on the host "

@@ -27,7 +27,9 @@ public:
 
     // Memory, ordered on `stream` (cudaMallocAsync / cudaFreeAsync).
     virtual void* alloc(std::int64_t bytes, Stream stream) = 0;
-    virtual void free(void* p, Stream stream) noexcept = 0;
+    // On `device` (made current for the call, then restored): a buffer may outlive the
+    // device that was current when it was made.
+    virtual void free(void* p, Stream stream, int device) noexcept = 0;
     virtual void upload(void* dst, const void* src, std::int64_t bytes, Stream stream) = 0;
     // Into host memory; returns when the bytes are there (after the work queued before).
     virtual void download(void* dst, const void* src, std::int64_t bytes, Stream stream) = 0;

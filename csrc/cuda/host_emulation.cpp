@@ -22,7 +22,7 @@ public:
         if (p == nullptr) throw std::bad_alloc();
         return p;
     }
-    void free(void* p, Stream) noexcept override { std::free(p); }
+    void free(void* p, Stream, int) noexcept override { std::free(p); }
     void upload(void* dst, const void* src, std::int64_t bytes, Stream) override {
         if (bytes > 0) std::memcpy(dst, src, static_cast<std::size_t>(bytes));
     }

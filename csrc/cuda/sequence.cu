@@ -120,7 +120,9 @@ struct DeviceExecutor {
               "cudaMallocAsync");
         return static_cast<T*>(p);
     }
-    void free(void* p) { cudaFreeAsync(p, stream); }
+    void free(void* p) {
+        if (cudaFreeAsync(p, stream) != cudaSuccess) cudaGetLastError();
+    }
     void zero(void* p, std::int64_t bytes) {
         check(cudaMemsetAsync(p, 0, static_cast<std::size_t>(bytes), stream), "cudaMemsetAsync");
     }
@@ -171,10 +173,16 @@ struct DeviceExecutor {
         T* rec_arg = rec;
         Maker maker = make;
         void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
-        check(cudaLaunchCooperativeKernel(
-                  reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
-                  dim3(kThreadsPerBlock), args, static_cast<std::size_t>(shared), stream),
-              "cudaLaunchCooperativeKernel");
+        const cudaError_t status = cudaLaunchCooperativeKernel(
+            reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
+            dim3(kThreadsPerBlock), args, static_cast<std::size_t>(shared), stream);
+        if (status == cudaErrorCooperativeLaunchTooLarge) {
+            // Fewer multiprocessors usable than the device has (MPS limits, green contexts):
+            // run step by step instead.
+            cudaGetLastError();
+            return false;
+        }
+        check(status, "cudaLaunchCooperativeKernel");
         return true;
     }
 
@@ -182,6 +190,17 @@ struct DeviceExecutor {
     void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* A,
               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
         if (m == 0 || n == 0) return;
+        if (k == 0) {
+            // C = beta C; cuBLAS would refuse the leading dimension of an empty operand. The
+            // loops pass beta 0 (clear C) or 1 (leave it).
+            if (beta == T(0)) {
+                check(cudaMemset2DAsync(C, static_cast<std::size_t>(ldc) * sizeof(T), 0,
+                                        static_cast<std::size_t>(m) * sizeof(T),
+                                        static_cast<std::size_t>(n), stream),
+                      "cudaMemset2DAsync");
+            }
+            return;
+        }
         const Cublas& api = Cublas::get();
         const int ta = op_a == Op::N ? kCublasOpN : kCublasOpT;
         const int tb = op_b == Op::N ? kCublasOpN : kCublasOpT;
@@ -221,8 +240,15 @@ public:
         check(status, "cudaMallocAsync");
         return p;
     }
-    void free(void* p, Stream stream) noexcept override {
-        if (p != nullptr) cudaFreeAsync(p, reinterpret_cast<cudaStream_t>(stream));
+    void free(void* p, Stream stream, int device) noexcept override {
+        if (p == nullptr) return;
+        int current = -1;
+        const bool switch_device = cudaGetDevice(&current) == cudaSuccess && current != device;
+        if (switch_device) cudaSetDevice(device);
+        if (cudaFreeAsync(p, reinterpret_cast<cudaStream_t>(stream)) != cudaSuccess) {
+            cudaGetLastError();  // a destructor cannot report it; do not leave it to the next check
+        }
+        if (switch_device) cudaSetDevice(current);
     }
     void upload(void* dst, const void* src, std::int64_t bytes, Stream stream) override {
         if (bytes <= 0) return;

@@ -285,6 +285,8 @@ class DeviceCache:
     @property
     def training(self) -> bool: ...
     @property
+    def has_inputs(self) -> tuple[bool, bool, bool, bool]: ...
+    @property
     def dims(self) -> tuple[int, int, int, int, int]: ...
     @property
     def nbytes(self) -> int: ...
@@ -305,19 +307,30 @@ class _Backend:
     def empty(self, shape: list[int], typestr: str, stream: int = 0) -> DeviceBuffer: ...
     def upload(self, dst: int, src: object, stream: int = 0) -> None: ...
     def download(self, dst: object, src: int, stream: int = 0) -> None: ...
+    def cache_sizes(
+        self, cell: int, dims: tuple[int, int, int, int, int], projected: bool, reverse: bool
+    ) -> tuple[int, int, int, int, int, int]: ...
     def forward(
         self,
         cell: int,
         double_precision: bool,
         dims: tuple[int, int, int, int, int],
         ptrs: tuple[int, ...],
-        lengths: NDArray[np.int32] | None,
+        lengths: int,
         options: tuple[bool, bool, bool, bool, float],
         training: bool,
+        outputs: tuple[int, int, int],
+        cache_ptrs: tuple[int, ...],
         stream: int,
-    ) -> tuple[DeviceBuffer, DeviceBuffer, DeviceBuffer | None, DeviceCache]: ...
+    ) -> DeviceCache: ...
     def backward(
-        self, cache: DeviceCache, dy: int, dh_n: int, dc_n: int, stream: int
-    ) -> tuple[DeviceBuffer | None, ...]: ...
+        self,
+        cache: DeviceCache,
+        dy: int,
+        dh_n: int,
+        dc_n: int,
+        outputs: tuple[int, ...],
+        stream: int,
+    ) -> None: ...
 
 _cuda_host: _Backend

@@ -5,8 +5,10 @@ functional API (:func:`rnnkit.lstm_forward` and the others) and the torch adapte
 GPU when ``x`` is a device array: a torch CUDA tensor, a CuPy array, a Numba device array, or
 anything exporting ``__cuda_array_interface__`` or DLPack on a CUDA device. The arrays are used
 in place (no copies) and the results come back as the same kind of array, on the same device,
-queued on the caller's stream (the one its ``__cuda_array_interface__`` names, else the
-legacy default stream).
+allocated by the caller's library (torch's caching allocator, CuPy's pool), with the work
+queued on the caller's stream: torch's current stream for torch tensors, the one an array's
+``__cuda_array_interface__`` names otherwise (CuPy's current stream), else the legacy default
+stream. Every input must be ready on that stream.
 
 * Every array of a call must be on the device of ``x``, C-contiguous, and of the dtype of
   ``w_ih`` (float32 or float64). ``lengths`` stays a host array, as in PyTorch.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -130,7 +133,8 @@ def to_host(array: Any) -> np.ndarray:
         raise ValueError(f"array must be C-contiguous, got strides {info.strides}")
     out = np.empty(info.shape, info.dtype)
     if out.size:
-        backend.download(out, info.ptr, _stream_of(info))
+        with _on_device(backend, info.device):
+            backend.download(out, info.ptr, _stream_of(info, array))
     return out
 
 
@@ -204,7 +208,7 @@ class _Call:
 
     def __init__(self, x_obj: Any, w_ih_obj: Any) -> None:
         self.x = device_array(x_obj, "x")
-        self.stream = _stream_of(self.x)
+        self.stream = _stream_of(self.x, x_obj)
         if not is_device_array(w_ih_obj):
             raise TypeError(
                 "w_ih must be a CUDA array like x (x is on the GPU), got " + _kind_name(w_ih_obj)
@@ -276,13 +280,73 @@ def _kind_name(obj: Any) -> str:
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
 
 
-def _stream_of(x: DeviceArray) -> int:
-    # The producer's stream, per __cuda_array_interface__ v3: 1 is the legacy default stream,
-    # 2 the per-thread default; rnnkit queues its work there. None: the legacy default.
+def _stream_of(x: DeviceArray, obj: Any = None) -> int:
+    """The stream rnnkit queues a call's work on: torch's current stream for a torch tensor
+    (torch's __cuda_array_interface__ names none), else the one the array's interface names
+    (v3: 1 the legacy default stream, 2 the per-thread default), else the legacy default."""
+    if obj is not None and _library_of(obj) == "torch":
+        torch = sys.modules["torch"]
+        return int(torch.cuda.current_stream(obj.device).cuda_stream)
     stream = x.stream
     if stream is None or stream == 1:
         return 0
     return int(stream)
+
+
+def _library_of(obj: Any) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
+@contextmanager
+def _on_device(backend: Any, device: int | None) -> Iterator[None]:
+    """Makes `device` current for the call and restores the caller's device after it (torch
+    and CuPy read the runtime's current device)."""
+    if device is None or backend.device() == device:
+        yield
+        return
+    previous = backend.device()
+    backend.set_device(device)
+    try:
+        yield
+    finally:
+        backend.set_device(previous)
+
+
+class _Memory:
+    """Allocates a call's results and caches where the caller's library would: torch tensors
+    with ``torch.empty`` (torch's caching allocator, ordered on the current stream), CuPy
+    arrays with ``cupy.empty`` (CuPy's pool); otherwise rnnkit DeviceBuffers (freed in order
+    on the stream they were made on). Each allocation is (owner, pointer)."""
+
+    def __init__(self, backend: Any, like: Any, device: int | None, stream: int) -> None:
+        self.backend = backend
+        self.like = like
+        self.library = _library_of(like) if backend.on_device else ""
+        self.device = device
+        self.stream = stream
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> tuple[Any, int]:
+        if self.library == "torch":
+            torch = sys.modules["torch"]
+            t = torch.empty(shape, dtype=getattr(torch, dtype.name), device=self.like.device)
+            return t, int(t.data_ptr())
+        if self.library == "cupy":
+            cupy = importlib.import_module("cupy")
+            with cupy.cuda.Device(self.device if self.device is not None else 0):
+                a = cupy.empty(shape, dtype=dtype)
+            return a, int(a.data.ptr)
+        buffer = self.backend.empty(list(shape), dtype.str, self.stream)
+        return buffer, int(buffer.ptr)
+
+    def upload(self, array: np.ndarray) -> tuple[Any, int]:
+        owner, ptr = self.empty(array.shape, array.dtype)
+        if array.size:
+            self.backend.upload(ptr, np.ascontiguousarray(array), self.stream)
+        return owner, ptr
+
+    def result(self, owner: Any) -> Any:
+        """An allocation as the caller's kind of array."""
+        return owner if self.library in ("torch", "cupy") else _like(owner, self.like)
 
 
 def _ptr(a: DeviceArray | None) -> int:
@@ -442,22 +506,46 @@ def forward(
         nonlinearity == "relu",
         clip_value,
     )
-    if call.device is not None:
-        backend.set_device(call.device)
-    y, h_n, c_n, core = backend.forward(
-        _CELLS[kind],
-        x.dtype == np.float64,
-        (T, B, I, H, R),
-        ptrs,
-        host_lengths,
-        options,
-        bool(training),
-        call.stream,
-    )
-    # The cache refers to x and the weights by pointer: their owners stay alive with it.
-    core.inputs = tuple(call.keep)
+    dims = (T, B, I, H, R)
+    memory = _Memory(backend, x_obj, call.device, call.stream)
+    with _on_device(backend, call.device):
+        keep = list(call.keep)
+        lengths_ptr = 0
+        if host_lengths is not None:
+            owner, lengths_ptr = memory.upload(host_lengths)
+            keep.append(owner)
+        y, y_ptr = memory.empty((T, B, R), x.dtype)
+        h_n, h_n_ptr = memory.empty((B, R), x.dtype)
+        c_n, c_n_ptr = memory.empty((B, H), x.dtype) if kind == "lstm" else (None, 0)
+        cache_ptrs: tuple[int, ...] = ()
+        if training:
+            sizes = backend.cache_sizes(_CELLS[kind], dims, w_hr is not None, bool(reverse))
+            buffers = [memory.empty((n,), x.dtype) if n else (None, 0) for n in sizes]
+            keep.extend(owner for owner, _ in buffers if owner is not None)
+            nbytes = sum(int(n) for n in sizes) * x.dtype.itemsize
+            cache_ptrs = (*(ptr for _, ptr in buffers), nbytes)
+        core = backend.forward(
+            _CELLS[kind],
+            x.dtype == np.float64,
+            dims,
+            ptrs,
+            lengths_ptr,
+            options,
+            bool(training),
+            (y_ptr, h_n_ptr, c_n_ptr),
+            cache_ptrs,
+            call.stream,
+        )
+    # The cache refers to x, the weights, the lengths and its buffers by pointer: their owners
+    # stay alive with it.
+    core.inputs = tuple(keep)
     cache = DeviceRecurrentCache(kind, core, x_obj, call, w_hr is not None)
-    return _like(y, x_obj), _like(h_n, x_obj), _like(c_n, x_obj), cache
+    return (
+        memory.result(y),
+        memory.result(h_n),
+        memory.result(c_n) if c_n is not None else None,
+        cache,
+    )
 
 
 def backward(
@@ -476,16 +564,36 @@ def backward(
             "call forward with training=True"
         )
     backend = _require_backend(f"{kind}_backward")
-    T, B, _, H, R = (int(n) for n in cache._core.dims)
+    core = cache._core
+    T, B, I, H, R = (int(n) for n in core.dims)  # noqa: E741
     y_doc = "(T, B, P)" if cache._projected else "(T, B, H)"
     h_doc = "(B, P)" if cache._projected else "(B, H)"
     dy = _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache)
     dh_n = _grad_array(dh_n_obj, "dh_n", h_doc, (B, R), cache)
     dc_n = _grad_array(dc_n_obj, "dc_n", "(B, H)", (B, H), cache) if kind == "lstm" else None
-    if cache._device is not None:
-        backend.set_device(cache._device)
-    out = backend.backward(cache._core, _ptr(dy), _ptr(dh_n), _ptr(dc_n), cache._stream)
-    return tuple(_like(b, cache._like) for b in out)
+    # torch runs backward on its current stream (autograd keeps forward's): queue there.
+    stream = cache._stream
+    if _library_of(cache._like) == "torch" and backend.on_device:
+        torch = sys.modules["torch"]
+        stream = int(torch.cuda.current_stream(cache._like.device).cuda_stream)
+    memory = _Memory(backend, cache._like, cache._device, stream)
+    G = _GATES[kind]
+    has_b_ih, has_b_hh, has_w_hr, has_peepholes = core.has_inputs
+    shapes: list[tuple[int, ...] | None] = [
+        (T, B, I),
+        (B, R),
+        (B, H) if kind == "lstm" else None,
+        (G * H, I),
+        (G * H, R),
+        (G * H,) if has_b_ih else None,
+        (G * H,) if has_b_hh else None,
+        (R, H) if has_w_hr else None,
+        (3, H) if has_peepholes else None,
+    ]
+    with _on_device(backend, cache._device):
+        outs = [memory.empty(shape, cache.dtype) if shape else (None, 0) for shape in shapes]
+        backend.backward(core, _ptr(dy), _ptr(dh_n), _ptr(dc_n), tuple(p for _, p in outs), stream)
+    return tuple(None if owner is None else memory.result(owner) for owner, _ in outs)
 
 
 def _grad_array(
