@@ -353,3 +353,15 @@ def test_arrays_that_went_through_pickle_are_accepted() -> None:
     loss0, grad0 = lm.softmax_cross_entropy(logits, targets)
     assert loss == loss0
     np.testing.assert_array_equal(grad, grad0)
+
+
+def test_a_merged_store_whose_words_lack_unigrams_serializes() -> None:
+    """A shard of a store (n-grams split by first word) holds words whose unigrams live in
+    another shard; merged into a fresh store it must still round-trip through to_bytes."""
+    vocab = Vocabulary(["a", "b", "c"], frozen=True)
+    shard = NgramCounts(2, vocab)
+    shard._store.add_ngrams(np.array([3, 5], dtype=np.int32), 2, np.array([2], dtype=np.uint64))
+    merged = NgramCounts(2, vocab).merge(shard)
+    again = NgramCounts.from_bytes(merged.to_bytes())
+    assert again == merged
+    assert again.count("a c") == 2

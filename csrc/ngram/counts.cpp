@@ -392,8 +392,10 @@ void NgramCounts::merge(const NgramCounts& other, const std::vector<std::uint32_
     const auto word_of = [translate](std::uint32_t w) {
         return translate ? (*translate)[w] : w;
     };
+    // Every id that `other` covers is covered here too, counted or not: its n-grams may hold
+    // words that have no unigram count of their own (a shard of a store, split by first word),
+    // and serialization needs an id slot for every word (from_bytes checks it).
     for (std::size_t w = 0; w < other.unigram_.size(); ++w) {
-        if (other.unigram_[w] == 0) continue;
         const std::uint32_t here = word_of(static_cast<std::uint32_t>(w));
         ensure_unigram(here);
         unigram_[here] += other.unigram_[w];

@@ -1,8 +1,9 @@
 """N-gram counting on a Dask cluster: :func:`count` (needs ``pip install "rnnkit[dask]"``).
 
-Each partition of the text is counted by rnnkit's C++ store on a worker, serialized with
-:meth:`NgramCounts.to_bytes`, and the stores are merged in a tree (``split_every`` at a time)
-into one :class:`~rnnkit.ngram.NgramCounts`, exactly what counting the whole text in one
+Each partition of the text is counted by rnnkit's C++ store on a worker, and the stores are
+merged in a tree (``split_every`` at a time) into one :class:`~rnnkit.ngram.NgramCounts`
+(a store that moves between workers, or to the client, travels as
+:meth:`NgramCounts.to_bytes`, its pickled form), exactly what counting the whole text in one
 process gives. Estimation (modified Kneser-Ney's discounts and continuation counts need the
 global counts) runs on that merged store, never per shard::
 
@@ -42,6 +43,7 @@ import dask
 import dask.bag as db
 import numpy as np
 from dask.delayed import Delayed, delayed
+from dask.sizeof import sizeof
 
 from .. import _core
 from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int
@@ -191,17 +193,24 @@ def _vocabulary_of(
 
 
 # --------------------------------------------------------------------------- counting
-def _count_partition(lines: Sequence[Any], order: int, words: list[str]) -> bytes:
+def _count_partition(lines: Sequence[Any], order: int, words: list[str]) -> NgramCounts:
     counts = NgramCounts(order, Vocabulary(words, frozen=True))
-    counts.update(_partition_text(lines))
-    return counts.to_bytes()
+    return counts.update(_partition_text(lines))
 
 
-def _merge_stores(pieces: list[bytes]) -> bytes:
-    merged = NgramCounts.from_bytes(pieces[0])
-    for piece in pieces[1:]:
-        merged._store.merge(NgramCounts.from_bytes(piece)._store)  # same vocabulary: no map
-    return merged.to_bytes()
+def _merge_stores(pieces: list[NgramCounts]) -> NgramCounts:
+    """The pieces' counts in a new store (Dask's inputs are never modified: a task that runs
+    again must find them as they were)."""
+    merged = NgramCounts(pieces[0].order, pieces[0].vocabulary)
+    for piece in pieces:
+        merged._store.merge(piece._store)  # the same vocabulary everywhere: no translation
+    return merged
+
+
+@sizeof.register(NgramCounts)
+def _sizeof_counts(counts: NgramCounts) -> int:
+    # What the store holds in C++, so that workers account for it (and spill it) correctly.
+    return int(counts._store.memory_bytes())
 
 
 def _shard_ids(first_words: np.ndarray, shards: int) -> np.ndarray:
@@ -211,9 +220,8 @@ def _shard_ids(first_words: np.ndarray, shards: int) -> np.ndarray:
     return (mixed % np.uint64(shards)).astype(np.int64)
 
 
-def _split_store(data: bytes, shards: int) -> list[bytes]:
+def _split_store(whole: NgramCounts, shards: int) -> tuple[NgramCounts, ...]:
     """One store's n-grams split into `shards` stores by their first word."""
-    whole = NgramCounts.from_bytes(data)
     parts = [NgramCounts(whole.order, whole.vocabulary) for _ in range(shards)]
     for n in range(1, whole.order + 1):
         ngrams, counts = whole._store.ngrams(n)
@@ -228,7 +236,7 @@ def _split_store(data: bytes, shards: int) -> list[bytes]:
                     n,
                     np.ascontiguousarray(counts[mask]),
                 )
-    return [p.to_bytes() for p in parts]
+    return tuple(parts)
 
 
 def _check_count_arguments(
@@ -296,8 +304,7 @@ def count(
     words = vocabulary.words[3:]
     stores = [delayed(_count_partition, pure=True)(p, order, words) for p in bag.to_delayed()]
     if shards is None:
-        (data,) = _compute(client, _tree(stores, _merge_stores, split_every))
-        result = NgramCounts.from_bytes(data)
+        (result,) = _compute(client, _tree(stores, _merge_stores, split_every))
         result.vocabulary = vocabulary  # the same words: share the caller's object
         last_timings.counting = time.perf_counter() - start
         return result
@@ -314,16 +321,14 @@ def count(
 
 
 # --------------------------------------------------------------------------- sharded result
-def _store_count(data: bytes, ngram: list[int]) -> int:
-    # The ids travel as a list: an int32 array can come out of pickling with another type
-    # number for the same dtype, which the binding's exact dtype check refuses.
-    return int(NgramCounts.from_bytes(data)._store.count(np.array(ngram, dtype=np.int32)))
+def _store_count(store: NgramCounts, ngram: list[int]) -> int:
+    return int(store._store.count(np.array(ngram, dtype=np.int32)))
 
 
-def _store_sizes(data: bytes, j: int, shards: int) -> list[int]:
+def _store_sizes(counts: NgramCounts, j: int, shards: int) -> list[int]:
     """The n-grams of each order that shard j owns. (A shard's store also holds the prefixes
     of its n-grams, which the store's keys need, with count 0 unless the shard owns them.)"""
-    store = NgramCounts.from_bytes(data)._store
+    store = counts._store
     sizes = []
     for n in range(1, store.order + 1):
         ngrams, counts = store.ngrams(n)
@@ -332,15 +337,15 @@ def _store_sizes(data: bytes, j: int, shards: int) -> list[int]:
     return sizes
 
 
-def _save_store(data: bytes, path: str) -> str:
-    NgramCounts.from_bytes(data).save(path)
+def _save_store(counts: NgramCounts, path: str) -> str:
+    counts.save(path)
     return path
 
 
 class ShardedNgramCounts:
     """Counts left on the workers in ``len(shards)`` stores, hash-partitioned by the n-grams'
     first word: every n-gram is in exactly one shard, with its full count. Each shard is
-    serialized :class:`NgramCounts` bytes held by Dask (a future with a client, a persisted
+    :class:`NgramCounts` held by Dask (a future with a client, a persisted
     collection otherwise).
 
     Queries run where the shards are. :meth:`gather` merges them into one store (what
@@ -392,15 +397,15 @@ class ShardedNgramCounts:
     def shard(self, j: int) -> NgramCounts:
         """Shard ``j`` as a store here."""
         j = _check_int(j, "j", 0, len(self.shards) - 1)
-        (data,) = _compute(self._client, self.shards[j])
-        return NgramCounts.from_bytes(data)
+        (store,) = _compute(self._client, self.shards[j])
+        return store
 
     def gather(self) -> NgramCounts:
         """All shards merged into one store here (the counts :func:`count` gives without
         ``shards``)."""
         merged = NgramCounts(self.order, self.vocabulary)
-        for data in _compute(self._client, *self.shards):
-            merged._store.merge(NgramCounts.from_bytes(data)._store)
+        for store in _compute(self._client, *self.shards):
+            merged._store.merge(store._store)
         return merged
 
     def save(self, directory: str | os.PathLike[str]) -> list[str]:
