@@ -378,8 +378,14 @@ void register_ngram(py::module_& m) {
         .def("to_bytes", [](const NgramCounts& c) { return py::bytes(c.to_bytes()); })
         .def_static(
             "from_bytes",
-            [](const py::bytes& data) {
-                std::string bytes = data;
+            [](const py::buffer& data) {
+                // Read in place (bytes, or a memoryview of them: no copy of a large store).
+                const py::buffer_info info = data.request();
+                if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1) {
+                    throw py::type_error("data must be a contiguous bytes-like object");
+                }
+                const std::string_view bytes(static_cast<const char*>(info.ptr),
+                                             static_cast<std::size_t>(info.size));
                 py::gil_scoped_release release;
                 return NgramCounts::from_bytes(bytes);
             },

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 
 #include "common/parallel.hpp"
 #include "ngram/table.hpp"
@@ -528,30 +530,30 @@ std::uint64_t fnv1a(const char* data, std::size_t n) {
     return h;
 }
 
+// Little-endian bytes of integers at `out`, advancing it; a memcpy on little-endian hosts.
 template <typename U>
-void put(std::string& out, U value) {
-    char bytes[sizeof(U)];
+void put(char*& out, U value) {
     for (std::size_t i = 0; i < sizeof(U); ++i) {
-        bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+        *out++ = static_cast<char>((value >> (8 * i)) & 0xff);
     }
-    out.append(bytes, sizeof(U));
 }
 
 template <typename U>
-void put_all(std::string& out, const std::vector<U>& values) {
+void put_all(char*& out, const std::vector<U>& values) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!values.empty()) std::memcpy(out, values.data(), values.size() * sizeof(U));
+    out += values.size() * sizeof(U);
+#else
     for (U v : values) put(out, v);
+#endif
 }
 
 class Reader {
 public:
-    explicit Reader(const std::string& data) : data_(data) {}
+    explicit Reader(std::string_view data) : data_(data) {}
     template <typename U>
     U get(const char* what) {
-        if (data_.size() - pos_ < sizeof(U)) {
-            throw std::invalid_argument("NgramCounts bytes are truncated (in " + std::string(what) +
-                                        " at byte " + std::to_string(pos_) + " of " +
-                                        std::to_string(data_.size()) + ")");
-        }
+        need(sizeof(U), what);
         U value = 0;
         for (std::size_t i = 0; i < sizeof(U); ++i) {
             value |= static_cast<U>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
@@ -559,47 +561,73 @@ public:
         pos_ += sizeof(U);
         return value;
     }
+    // `values.size()` integers at once (the caller has sized it).
+    template <typename U>
+    void get_all(std::vector<U>& values, const char* what) {
+        need(values.size() * sizeof(U), what);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (!values.empty())
+            std::memcpy(values.data(), data_.data() + pos_, values.size() * sizeof(U));
+        pos_ += values.size() * sizeof(U);
+#else
+        for (U& v : values) v = get<U>(what);
+#endif
+    }
     std::size_t remaining() const { return data_.size() - pos_; }
 
 private:
-    const std::string& data_;
+    void need(std::size_t bytes, const char* what) const {
+        if (data_.size() - pos_ < bytes) {
+            throw std::invalid_argument("NgramCounts bytes are truncated (in " + std::string(what) +
+                                        " at byte " + std::to_string(pos_) + " of " +
+                                        std::to_string(data_.size()) + ")");
+        }
+    }
+
+    std::string_view data_;
     std::size_t pos_ = 0;
 };
 
 }  // namespace
 
 std::string NgramCounts::to_bytes() const {
-    std::string out(kMagic, sizeof(kMagic));
-    put(out, kFormatVersion);
-    put(out, static_cast<std::uint32_t>(order_));
-    put(out, static_cast<std::uint32_t>(parts_.size()));
-    put(out, static_cast<std::uint64_t>(unigram_.size()));
-    put_all(out, unigram_);
+    // One allocation of the exact size, arrays copied whole.
+    std::size_t size = sizeof(kMagic) + 3 * 4 + 8 + unigram_.size() * 8 + 8;
+    for (const Partition& part : parts_) {
+        for (const Order& o : part.orders) size += 8 + o.count.size() * (4 + 4 + 8);
+    }
+    std::string out(size, '\0');
+    char* at = out.data();
+    std::memcpy(at, kMagic, sizeof(kMagic));
+    at += sizeof(kMagic);
+    put(at, kFormatVersion);
+    put(at, static_cast<std::uint32_t>(order_));
+    put(at, static_cast<std::uint32_t>(parts_.size()));
+    put(at, static_cast<std::uint64_t>(unigram_.size()));
+    put_all(at, unigram_);
     for (const Partition& part : parts_) {
         for (const Order& o : part.orders) {
-            put(out, static_cast<std::uint64_t>(o.count.size()));
-            put_all(out, o.prefix);
-            put_all(out, o.word);
-            put_all(out, o.count);
+            put(at, static_cast<std::uint64_t>(o.count.size()));
+            put_all(at, o.prefix);
+            put_all(at, o.word);
+            put_all(at, o.count);
         }
     }
-    put(out, fnv1a(out.data(), out.size()));
+    put(at, fnv1a(out.data(), size - 8));
     return out;
 }
 
-NgramCounts NgramCounts::from_bytes(const std::string& data) {
+NgramCounts NgramCounts::from_bytes(std::string_view data) {
     if (data.size() < sizeof(kMagic) + 16 || std::memcmp(data.data(), kMagic, sizeof(kMagic))) {
         throw std::invalid_argument("not NgramCounts bytes (no RNKNGRAM header)");
     }
     const std::size_t body = data.size() - 8;
-    const std::string checksum_bytes = data.substr(body);
-    Reader tail(checksum_bytes);
+    Reader tail(data.substr(body));
     const std::uint64_t stored = tail.get<std::uint64_t>("checksum");
     if (stored != fnv1a(data.data(), body)) {
         throw std::invalid_argument("NgramCounts bytes are corrupted (checksum mismatch)");
     }
-    const std::string payload = data.substr(sizeof(kMagic), body - sizeof(kMagic));
-    Reader in(payload);
+    Reader in(data.substr(sizeof(kMagic), body - sizeof(kMagic)));
     const std::uint32_t version = in.get<std::uint32_t>("version");
     if (version != kFormatVersion) {
         throw std::invalid_argument("NgramCounts bytes have format version " +
@@ -627,7 +655,7 @@ NgramCounts NgramCounts::from_bytes(const std::string& data) {
         throw std::invalid_argument("NgramCounts bytes are truncated (unigram ids)");
     }
     counts.unigram_.resize(ids);
-    for (auto& c : counts.unigram_) c = in.get<std::uint64_t>("count");
+    in.get_all(counts.unigram_, "count");
     for (std::size_t p = 0; p < counts.parts_.size(); ++p) {
         std::uint64_t below = ids;  // entries of the order below: the valid prefixes
         for (int n = 2; n <= static_cast<int>(order); ++n) {
@@ -641,24 +669,19 @@ NgramCounts NgramCounts::from_bytes(const std::string& data) {
             o.prefix.resize(entries);
             o.word.resize(entries);
             o.count.resize(entries);
-            for (auto& prefix : o.prefix) {
-                prefix = in.get<std::uint32_t>("prefix");
+            in.get_all(o.prefix, "prefix");
+            in.get_all(o.word, "word");
+            in.get_all(o.count, "count");
+            for (const std::uint32_t prefix : o.prefix) {
                 if (prefix >= below) throw bad("a prefix out of range");
                 if (n == 2 && partition_of(prefix) != static_cast<int>(p)) {
                     throw bad("an n-gram in another word's partition");
                 }
             }
-            for (auto& w : o.word) {
-                w = in.get<std::uint32_t>("word");
+            for (const std::uint32_t w : o.word) {
                 if (w >= ids) throw bad("a word id without a unigram");
             }
-            for (auto& c : o.count) c = in.get<std::uint64_t>("count");
-            rebuild_table(o);
-            for (std::size_t e = 0; e < entries; ++e) {
-                if (find(o, o.prefix[e], o.word[e]) != static_cast<std::int64_t>(e)) {
-                    throw bad("an n-gram held twice");
-                }
-            }
+            if (!table::rebuild_unique(o)) throw bad("an n-gram held twice");
             below = entries;
         }
     }

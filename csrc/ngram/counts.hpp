@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/parallel.hpp"
@@ -115,7 +116,7 @@ public:
 
     // Portable serialization: versioned header, little-endian, checksum.
     std::string to_bytes() const;
-    static NgramCounts from_bytes(const std::string& data);
+    static NgramCounts from_bytes(std::string_view data);
 
     // Bytes of memory held (entries and tables).
     std::size_t memory_bytes() const;

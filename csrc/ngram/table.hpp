@@ -53,6 +53,26 @@ void grow(Table& t) {
     }
 }
 
+// Slots sized for the entries there are (as rebuild), every entry placed; false as soon as
+// an entry repeats the key of an earlier one (a damaged serialized store).
+template <typename Table>
+bool rebuild_unique(Table& t) {
+    std::size_t size = kInitialSlots;
+    while (size < 2 * t.size()) size *= 2;
+    t.slots.assign(size, 0);
+    const std::size_t mask = size - 1;
+    for (std::size_t e = 0; e < t.size(); ++e) {
+        const std::uint32_t prefix = t.prefix_at(e), word = t.word_at(e);
+        std::size_t slot = mix(pack(prefix, word)) & mask;
+        for (; t.slots[slot] != 0; slot = (slot + 1) & mask) {
+            const std::uint32_t other = t.slots[slot] - 1;
+            if (t.prefix_at(other) == prefix && t.word_at(other) == word) return false;
+        }
+        t.slots[slot] = static_cast<std::uint32_t>(e + 1);
+    }
+    return true;
+}
+
 // Slots sized for the entries there are, every entry placed.
 template <typename Table>
 void rebuild(Table& t) {

@@ -484,20 +484,23 @@ class NgramCounts:
             + bytes([1 if self.vocabulary.frozen else 0])
             + len(vocab).to_bytes(8, "little")
         )
-        body = header + vocab + self._store.to_bytes()
-        return body + zlib.crc32(body).to_bytes(4, "little")
+        store = self._store.to_bytes()
+        crc = zlib.crc32(store, zlib.crc32(vocab, zlib.crc32(header)))
+        return b"".join((header, vocab, store, crc.to_bytes(4, "little")))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> NgramCounts:
         """The store :meth:`to_bytes` wrote (``ValueError`` for anything else)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes, got {type(data).__name__}")
-        data = bytes(data)
+        # A memoryview throughout: a store of a few GB is read in place, never sliced copies.
+        view = memoryview(data).cast("B")
         fixed = len(_MAGIC) + 4 + 1 + 8
-        if len(data) < fixed + 4 or not data.startswith(_MAGIC):
+        if len(view) < fixed + 4 or bytes(view[: len(_MAGIC)]) != _MAGIC:
             raise ValueError("not NgramCounts bytes (no RNKCOUNT header)")
-        if zlib.crc32(data[:-4]) != int.from_bytes(data[-4:], "little"):
+        if zlib.crc32(view[:-4]) != int.from_bytes(view[-4:], "little"):
             raise ValueError("NgramCounts bytes are corrupted (checksum mismatch)")
+        data = bytes(view[:fixed])
         version = int.from_bytes(data[8:12], "little")
         if version != _FORMAT_VERSION:
             raise ValueError(
@@ -506,11 +509,11 @@ class NgramCounts:
             )
         frozen = bool(data[12])
         vocab_size = int.from_bytes(data[13:21], "little")
-        if vocab_size > len(data) - fixed - 4:
+        if vocab_size > len(view) - fixed - 4:
             raise ValueError("NgramCounts bytes are truncated (vocabulary)")
-        vocab_bytes = data[fixed : fixed + vocab_size]
+        vocab_bytes = bytes(view[fixed : fixed + vocab_size])
         words = vocab_bytes.decode("utf-8").split("\n") if vocab_bytes else []
-        store = _core._NgramCounts.from_bytes(data[fixed + vocab_size : -4])
+        store = _core._NgramCounts.from_bytes(view[fixed + vocab_size : -4])
         counts = cls.__new__(cls)
         counts._store = store
         counts.vocabulary = Vocabulary(words, frozen=frozen)
