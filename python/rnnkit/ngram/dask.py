@@ -117,12 +117,14 @@ def _compute(client: Any, *objects: Any) -> tuple[Any, ...]:
     return tuple(dask.compute(*objects))
 
 
-def _tree(pieces: list[Delayed], combine: Callable[[list[Any]], Any], split_every: int) -> Delayed:
+def _tree(
+    pieces: list[Delayed], combine: Callable[[list[Any]], Any], split_every: int, pure: bool
+) -> Delayed:
     """Combines pieces split_every at a time, in order, into one (a balanced tree)."""
     level = pieces
     while len(level) > 1:
         level = [
-            delayed(combine, pure=True)(level[i : i + split_every])
+            delayed(combine, pure=pure)(level[i : i + split_every])
             for i in range(0, len(level), split_every)
         ]
     return level[0]
@@ -182,7 +184,7 @@ def _vocabulary_of(
 ) -> Vocabulary:
     start = time.perf_counter()
     pieces = [delayed(_partition_words, pure=True)(p) for p in bag.to_delayed()]
-    (merged,) = _compute(client, _tree(pieces, _merge_words, split_every))
+    (merged,) = _compute(client, _tree(pieces, _merge_words, split_every, pure=True))
     words, totals = merged
     order = np.flatnonzero(totals >= min_count)
     order = order[np.argsort(-totals[order].astype(np.int64), kind="stable")]
@@ -199,10 +201,16 @@ def _count_partition(lines: Sequence[Any], order: int, words: list[str]) -> Ngra
 
 
 def _merge_stores(pieces: list[NgramCounts]) -> NgramCounts:
-    """The pieces' counts in a new store (Dask's inputs are never modified: a task that runs
-    again must find them as they were)."""
-    merged = NgramCounts(pieces[0].order, pieces[0].vocabulary)
-    for piece in pieces:
+    """The pieces' counts in one store: the first piece, with the others added to it in
+    order, so that the n-grams keep the order in which the text first shows them (the order
+    one process counting the whole text gives: estimated models are then the same to the
+    byte).
+
+    Modifying an input is safe here, though Dask's tasks usually must not: each piece feeds
+    this one task only, under keys of this call alone, and if the worker holding the result
+    dies, Dask recomputes the pieces too, from the text, rather than reusing a modified one."""
+    merged = pieces[0]
+    for piece in pieces[1:]:
         merged._store.merge(piece._store)  # the same vocabulary everywhere: no translation
     return merged
 
@@ -302,15 +310,18 @@ def count(
         last_timings.vocabulary = 0.0
     start = time.perf_counter()
     words = vocabulary.words[3:]
-    stores = [delayed(_count_partition, pure=True)(p, order, words) for p in bag.to_delayed()]
+    # Keys of their own for every call (pure=False): the merges add into their inputs, which
+    # must then never be shared with another computation.
+    stores = [delayed(_count_partition, pure=False)(p, order, words) for p in bag.to_delayed()]
     if shards is None:
-        (result,) = _compute(client, _tree(stores, _merge_stores, split_every))
+        (result,) = _compute(client, _tree(stores, _merge_stores, split_every, pure=False))
         result.vocabulary = vocabulary  # the same words: share the caller's object
         last_timings.counting = time.perf_counter() - start
         return result
-    split = [delayed(_split_store, pure=True, nout=shards)(s, shards) for s in stores]
+    split = [delayed(_split_store, pure=False, nout=shards)(s, shards) for s in stores]
     per_shard = [
-        _tree([pieces[j] for pieces in split], _merge_stores, split_every) for j in range(shards)
+        _tree([pieces[j] for pieces in split], _merge_stores, split_every, pure=False)
+        for j in range(shards)
     ]
     if client is not None:
         handles = client.persist(per_shard)
