@@ -17,6 +17,7 @@ checked against the single process's before any time is reported.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -42,7 +43,8 @@ def task_seconds(stream: list[dict]) -> tuple[dict[str, float], float]:
     transfer = 0.0
     for task in stream:
         name = task["key"][0] if isinstance(task["key"], tuple) else str(task["key"])
-        kind = name.rsplit("-", 1)[0]
+        # Drop the token or uuid Dask appends to the function's name.
+        kind = re.sub(r"-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$|-[0-9a-f]{32}$", "", name)
         for part in task["startstops"]:
             seconds = part["stop"] - part["start"]
             if part["action"] == "compute":

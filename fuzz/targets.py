@@ -80,7 +80,7 @@ _COUNTS_HEADER = 8 + 4 + 1 + 8  # RNKCOUNT, version, frozen flag, vocabulary byt
 
 def reseal_counts(data: bytes) -> bytes:
     """``data`` with both checksums of the ``NgramCounts.to_bytes`` format recomputed: the
-    C++ store's FNV-1a (the 8 bytes before the last 4) where the header's vocabulary length
+    C++ store's (the 8 bytes before the last 4) where the header's vocabulary length
     leaves room for a store, then the outer CRC-32 (the last 4 bytes)."""
     if len(data) < _COUNTS_HEADER + 4:
         return data
@@ -89,7 +89,9 @@ def reseal_counts(data: bytes) -> bytes:
     store_start = _COUNTS_HEADER + vocab_bytes
     if store_start + 8 <= len(body):
         store = bytes(body[store_start:-8])
-        body[-8:] = struct.pack("<Q", fnv1a(store))
+        # The store's format version 1 carried FNV-1a; version 2 the model file's checksum.
+        version = int.from_bytes(store[8:12], "little") if len(store) >= 12 else 2
+        body[-8:] = struct.pack("<Q", fnv1a(store) if version == 1 else model_checksum(store))
     return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
 
 

@@ -365,3 +365,27 @@ def test_a_merged_store_whose_words_lack_unigrams_serializes() -> None:
     again = NgramCounts.from_bytes(merged.to_bytes())
     assert again == merged
     assert again.count("a c") == 2
+
+
+def test_stores_written_in_format_version_1_still_load(rng: np.random.Generator) -> None:
+    """Version 2 of the C++ store's bytes changed only the checksum (FNV-1a byte by byte, in
+    version 1): bytes written by an older rnnkit load as they did."""
+    counts = NgramCounts(3).update(corpus(rng, 40))
+    data = bytearray(counts.to_bytes())
+    start = 8 + 4 + 1 + 8 + int.from_bytes(data[13:21], "little")  # the C++ store's bytes
+    store = data[start:-4]
+    assert store[:8] == b"RNKNGRAM" and int.from_bytes(store[8:12], "little") == 2
+    store[8:12] = (1).to_bytes(4, "little")
+    h = 0xCBF29CE484222325
+    for byte in bytes(store[:-8]):
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    store[-8:] = h.to_bytes(8, "little")
+    old = bytes(data[:start] + store)
+    old += zlib.crc32(old).to_bytes(4, "little")
+    assert NgramCounts.from_bytes(old) == counts
+    # A version 1 header over a version 2 checksum is damage, not a store.
+    wrong = bytearray(counts.to_bytes())
+    wrong[start + 8] = 1
+    wrong[-4:] = zlib.crc32(bytes(wrong[:-4])).to_bytes(4, "little")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        NgramCounts.from_bytes(bytes(wrong))

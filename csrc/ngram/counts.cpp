@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/parallel.hpp"
+#include "ngram/checksum.hpp"
 #include "ngram/table.hpp"
 
 namespace rnnkit::ngram {
@@ -515,11 +516,18 @@ std::size_t NgramCounts::memory_bytes() const {
 //   u64 unigram ids, u64 count[ids]
 //   per partition p, per order n = 2..N: u64 entries, u32 prefix[entries], u32 word[entries],
 //     u64 count[entries]
-//   u64 checksum: FNV-1a 64 of every byte before it.
+//   u64 checksum of every byte before it: ngram/checksum.hpp's (version 2); version 1, which
+//     is still read, had FNV-1a 64 byte by byte (a third of the speed on large stores).
 namespace {
 
 constexpr char kMagic[8] = {'R', 'N', 'K', 'N', 'G', 'R', 'A', 'M'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
+
+std::uint64_t checksum(const char* data, std::size_t n) {
+    Checksum sum;
+    sum.add(data, n);
+    return sum.value();
+}
 
 std::uint64_t fnv1a(const char* data, std::size_t n) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -613,7 +621,7 @@ std::string NgramCounts::to_bytes() const {
             put_all(at, o.count);
         }
     }
-    put(at, fnv1a(out.data(), size - 8));
+    put(at, checksum(out.data(), size - 8));
     return out;
 }
 
@@ -622,16 +630,22 @@ NgramCounts NgramCounts::from_bytes(std::string_view data) {
         throw std::invalid_argument("not NgramCounts bytes (no RNKNGRAM header)");
     }
     const std::size_t body = data.size() - 8;
+    // The version says which checksum the bytes carry; an unknown version is refused below,
+    // after the checksum, as a version that cannot be read.
+    const std::uint32_t claimed =
+        Reader(data.substr(sizeof(kMagic), 4)).get<std::uint32_t>("version");
     Reader tail(data.substr(body));
     const std::uint64_t stored = tail.get<std::uint64_t>("checksum");
-    if (stored != fnv1a(data.data(), body)) {
+    const std::uint64_t expected =
+        claimed == 1 ? fnv1a(data.data(), body) : checksum(data.data(), body);
+    if (stored != expected) {
         throw std::invalid_argument("NgramCounts bytes are corrupted (checksum mismatch)");
     }
     Reader in(data.substr(sizeof(kMagic), body - sizeof(kMagic)));
     const std::uint32_t version = in.get<std::uint32_t>("version");
-    if (version != kFormatVersion) {
+    if (version != 1 && version != kFormatVersion) {
         throw std::invalid_argument("NgramCounts bytes have format version " +
-                                    std::to_string(version) + "; this rnnkit reads version " +
+                                    std::to_string(version) + "; this rnnkit reads versions 1 to " +
                                     std::to_string(kFormatVersion));
     }
     const std::uint32_t order = in.get<std::uint32_t>("order");
