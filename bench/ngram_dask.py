@@ -108,6 +108,11 @@ def main() -> int:
                 f"{base / median:.2f}x, vs one process {one / median:.2f}x",
                 flush=True,
             )
+            phases = ngram_dask.last_timings.phases
+            print(
+                "  phases (last run): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()),
+                flush=True,
+            )
             print(
                 "  task seconds (last run, all workers): "
                 + ", ".join(

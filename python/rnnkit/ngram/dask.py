@@ -55,8 +55,10 @@ Texts = db.Bag | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 @dataclass
 class Timings:
-    """Wall seconds of each phase of the last :func:`count` or :func:`vocabulary` call (the
-    phases include the workers' time and the transfers)."""
+    """Wall seconds of the last :func:`count` or :func:`vocabulary` call of this process: the
+    vocabulary pass, the counting (with the merge and the result's transfer), and, with a
+    client, each split into the time until the result exists on the workers and the time
+    it takes to reach the client (``phases``)."""
 
     vocabulary: float = 0.0
     counting: float = 0.0
@@ -110,11 +112,23 @@ def _partition_text(lines: Sequence[Any]) -> str:
     return "".join(parts)
 
 
-def _compute(client: Any, *objects: Any) -> tuple[Any, ...]:
-    if client is not None:
-        futures = client.compute(list(objects))
-        return tuple(client.gather(futures))
-    return tuple(dask.compute(*objects))
+def _compute(client: Any, *objects: Any, phase: str | None = None) -> tuple[Any, ...]:
+    """The objects' values; with a client, the seconds until they exist on the workers and
+    until they are here go to ``last_timings.phases[phase + " on the workers"]`` and
+    ``[phase + " to the client"]``."""
+    if client is None:
+        return tuple(dask.compute(*objects))
+    from distributed import wait
+
+    start = time.perf_counter()
+    futures = client.compute(list(objects))
+    wait(futures)
+    computed = time.perf_counter()
+    values = tuple(client.gather(futures))
+    if phase is not None:
+        last_timings.phases[phase + " on the workers"] = computed - start
+        last_timings.phases[phase + " to the client"] = time.perf_counter() - computed
+    return values
 
 
 def _tree(
@@ -176,6 +190,7 @@ def vocabulary(
         max_size = _check_int(max_size, "max_size", 0)
     split_every = _check_int(split_every, "split_every", 2)
     bag = _as_bag(texts, partitions, blocksize)
+    last_timings.phases.clear()
     return _vocabulary_of(bag, min_count, max_size, client, split_every)
 
 
@@ -184,7 +199,9 @@ def _vocabulary_of(
 ) -> Vocabulary:
     start = time.perf_counter()
     pieces = [delayed(_partition_words, pure=True)(p) for p in bag.to_delayed()]
-    (merged,) = _compute(client, _tree(pieces, _merge_words, split_every, pure=True))
+    (merged,) = _compute(
+        client, _tree(pieces, _merge_words, split_every, pure=True), phase="vocabulary"
+    )
     words, totals = merged
     order = np.flatnonzero(totals >= min_count)
     order = order[np.argsort(-totals[order].astype(np.int64), kind="stable")]
@@ -298,6 +315,7 @@ def count(
     """
     order, split_every, shards = _check_count_arguments(order, vocabulary, split_every, shards)
     bag = _as_bag(texts, partitions, blocksize)
+    last_timings.phases.clear()
     if vocabulary is None:
         vocabulary = _vocabulary_of(
             bag,
@@ -314,7 +332,9 @@ def count(
     # must then never be shared with another computation.
     stores = [delayed(_count_partition, pure=False)(p, order, words) for p in bag.to_delayed()]
     if shards is None:
-        (result,) = _compute(client, _tree(stores, _merge_stores, split_every, pure=False))
+        (result,) = _compute(
+            client, _tree(stores, _merge_stores, split_every, pure=False), phase="counts"
+        )
         result.vocabulary = vocabulary  # the same words: share the caller's object
         last_timings.counting = time.perf_counter() - start
         return result
