@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,7 @@ def _vocabulary_of(
     bag: db.Bag, min_count: int, max_size: int | None, client: Any, split_every: int
 ) -> Vocabulary:
     start = time.perf_counter()
-    pieces = [delayed(_partition_words, pure=True)(p) for p in bag.to_delayed()]
+    pieces = bag.map_partitions(_partition_words).to_delayed(optimize_graph=True)
     (merged,) = _compute(
         client, _tree(pieces, _merge_words, split_every, pure=True), phase="vocabulary"
     )
@@ -330,7 +331,14 @@ def count(
     words = vocabulary.words[3:]
     # Keys of their own for every call (pure=False): the merges add into their inputs, which
     # must then never be shared with another computation.
-    stores = [delayed(_count_partition, pure=False)(p, order, words) for p in bag.to_delayed()]
+    # map_partitions, not a task per partition of to_delayed(): reading a block and counting
+    # it fuse into one task, the graph's roots, which Dask spreads over the workers (counting
+    # tasks downstream of cheap reads all followed the reads' worker).
+    token = f"rnnkit-count-{uuid.uuid4().hex}"
+    # The words go into every task as they are: a shared dependency (a delayed list) would
+    # make the tasks follow it to one worker.
+    counted = bag.map_partitions(_count_partition, order, words, token=token)
+    stores = counted.to_delayed(optimize_graph=True)
     if shards is None:
         (result,) = _compute(
             client, _tree(stores, _merge_stores, split_every, pure=False), phase="counts"
