@@ -370,8 +370,8 @@ def _store_sizes(counts: NgramCounts, j: int, shards: int) -> list[int]:
     store = counts._store
     sizes = []
     for n in range(1, store.order + 1):
-        ngrams, counts = store.ngrams(n)
-        owned = (_shard_ids(ngrams[:, 0], shards) == j) & (counts > 0)
+        ngrams, values = store.ngrams(n)
+        owned = (_shard_ids(ngrams[:, 0], shards) == j) & (values > 0)
         sizes.append(int(owned.sum()))
     return sizes
 
