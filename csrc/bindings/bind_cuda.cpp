@@ -88,6 +88,12 @@ std::uintptr_t pointer_at(const py::tuple& t, std::size_t i) {
     return t[i].cast<std::uintptr_t>();
 }
 
+// (T, B, I, H, R) from Python.
+cuda::Dims dims_of(const py::tuple& t) {
+    return {t[0].cast<std::int64_t>(), t[1].cast<std::int64_t>(), t[2].cast<std::int64_t>(),
+            t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>()};
+}
+
 // What forward keeps for backward: the shapes and options, and the pointers of the inputs,
 // the lengths and the training buffers. The memory belongs to the Python objects that
 // rnnkit/cuda.py keeps alive with the cache (`inputs`: the caller's arrays and the buffers it
@@ -209,11 +215,8 @@ void register_backend(py::module_& m, Backend& backend) {
     m.def(
         "cache_sizes",
         [](int cell, const py::tuple& dims, bool projected, bool reverse) {
-            const cuda::Dims d{dims[0].cast<std::int64_t>(), dims[1].cast<std::int64_t>(),
-                               dims[2].cast<std::int64_t>(), dims[3].cast<std::int64_t>(),
-                               dims[4].cast<std::int64_t>()};
             const cuda::CacheSizes s =
-                cuda::cache_sizes(static_cast<cuda::Cell>(cell), d, projected, reverse);
+                cuda::cache_sizes(static_cast<cuda::Cell>(cell), dims_of(dims), projected, reverse);
             return py::make_tuple(s.x_rev, s.gates, s.h, s.c, s.m, s.hn);
         },
         py::arg("cell"), py::arg("dims"), py::arg("projected"), py::arg("reverse"),
@@ -228,9 +231,7 @@ void register_backend(py::module_& m, Backend& backend) {
             cache->cell = static_cast<cuda::Cell>(cell);
             cache->double_precision = double_precision;
             cache->training = training;
-            cache->dims = {dims[0].cast<std::int64_t>(), dims[1].cast<std::int64_t>(),
-                           dims[2].cast<std::int64_t>(), dims[3].cast<std::int64_t>(),
-                           dims[4].cast<std::int64_t>()};
+            cache->dims = dims_of(dims);
             cache->x = pointer_at(ptrs, 0);
             cache->w_ih = pointer_at(ptrs, 3);
             cache->w_hh = pointer_at(ptrs, 4);
