@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 import rnnkit
-from helpers import assert_close64, assert_close_to_ref
-from rnnkit import reference
-from test_kernel_variants import cast, run
+from test_kernel_variants import assert_matches_reference
 
 NAMES = [f"{c}_{d}" for c in ("lstm", "gru", "rnn") for d in ("forward", "backward")]
 
@@ -42,41 +40,4 @@ def _is_cache(v: Any) -> bool:
     return isinstance(v, rnnkit.cuda.DeviceRecurrentCache)
 
 
-def assert_matches_reference(
-    cell: str,
-    inputs: dict[str, Any],
-    opts: dict[str, Any],
-    grads: dict[str, Any],
-    actual: dict[str, Any],
-    dtype: type,
-) -> None:
-    """Every output and gradient as close to the reference as test_kernel_variants asks.
-
-    One allowance, for float32 with clip: a gate whose pre-activation lies within float32
-    rounding of +-clip is clipped or not depending on the last bit of its sum, and the
-    gradient jumps there. The result must then be the reference's answer for a clip moved by
-    one part in a million one way or the other (the same problem within float32 rounding).
-    """
-    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
-    assert actual.keys() == ref64.keys()
-    if dtype == np.float64:
-        for name in actual:
-            assert_close64(actual[name], ref64[name], what=name)
-        return
-    ref32 = run(reference, cell, inputs, opts, grads)
-    try:
-        for name in actual:
-            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
-    except AssertionError:
-        if opts.get("clip") is None:
-            raise
-        for shift in (1e-6, -1e-6):
-            moved = {**opts, "clip": float(opts["clip"]) * (1 + shift)}
-            ref = run(reference, cell, *(cast(d, np.float64) for d in (inputs, moved, grads)))
-            try:
-                for name in actual:
-                    assert_close_to_ref(actual[name], ref[name], ref32[name], what=name)
-                return
-            except AssertionError:
-                continue
-        raise
+__all__ = ["assert_matches_reference", "device_lib"]

@@ -141,6 +141,46 @@ def cast(d: dict[str, Any], dtype: type) -> dict[str, Any]:
     }
 
 
+def assert_matches_reference(
+    cell: str,
+    inputs: dict[str, Any],
+    opts: dict[str, Any],
+    grads: dict[str, Any],
+    actual: dict[str, Any],
+    dtype: type,
+) -> None:
+    """Every output and gradient as close to the reference as test_kernel_variants asks.
+
+    One allowance, for float32 with clip: a gate whose pre-activation lies within float32
+    rounding of +-clip is clipped or not depending on the last bit of its sum, and the
+    gradient jumps there. The result must then be the reference's answer for a clip moved by
+    one part in a million one way or the other (the same problem within float32 rounding).
+    """
+    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
+    assert actual.keys() == ref64.keys()
+    if dtype == np.float64:
+        for name in actual:
+            assert_close64(actual[name], ref64[name], what=name)
+        return
+    ref32 = run(reference, cell, inputs, opts, grads)
+    try:
+        for name in actual:
+            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    except AssertionError:
+        if opts.get("clip") is None:
+            raise
+        for shift in (1e-6, -1e-6):
+            moved = {**opts, "clip": float(opts["clip"]) * (1 + shift)}
+            ref = run(reference, cell, *(cast(d, np.float64) for d in (inputs, moved, grads)))
+            try:
+                for name in actual:
+                    assert_close_to_ref(actual[name], ref[name], ref32[name], what=name)
+                return
+            except AssertionError:
+                continue
+        raise
+
+
 @pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -161,15 +201,7 @@ def test_kernel_matches_reference(
     if dtype == np.float32:
         inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
     actual = run(rnnkit, cell, inputs, opts, grads)
-    ref64 = run(reference, cell, *(cast(d, np.float64) for d in (inputs, opts, grads)))
-    assert actual.keys() == ref64.keys()
-    if dtype == np.float64:
-        for name in actual:
-            assert_close64(actual[name], ref64[name], what=name)
-    else:
-        ref32 = run(reference, cell, inputs, opts, grads)
-        for name in actual:
-            assert_close_to_ref(actual[name], ref64[name], ref32[name], what=name)
+    assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
     # Inference computes the same outputs, bit for bit.
     inference = run(rnnkit, cell, inputs, opts, grads, training=False)
     for name, value in inference.items():
