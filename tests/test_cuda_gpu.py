@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import assert_matches_reference, device_lib
+from device_helpers import device_lib
 from helpers import assert_close64
 from rnnkit import cuda as rcuda
 from rnnkit import reference
@@ -24,6 +24,7 @@ from test_kernel_variants import (
     VARIANTS,
     _variant_id,
     cast,
+    check_variant,
     make_problem,
     run,
 )
@@ -55,17 +56,7 @@ def test_gpu_matches_reference(
     batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
     rng: np.random.Generator,
 ) -> None:
-    cell, options = variant
-    shape, batch_lengths, scale = batch
-    inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
-    opts.update(lengths=None if lengths is None else batch_lengths, reverse=reverse)
-    if dtype == np.float32:
-        inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
-    actual = run(GPU, cell, inputs, opts, grads)
-    assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
-    inference = run(GPU, cell, inputs, opts, grads, training=False)
-    for name, value in inference.items():
-        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
+    check_variant(GPU, variant, lengths, reverse, dtype, batch, rng, padding=False)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

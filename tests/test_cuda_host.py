@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import assert_matches_reference, device_lib
+from device_helpers import device_lib
 from helpers import assert_close64
 from rnnkit import _core, _device, reference
 from rnnkit import cuda as rcuda
@@ -28,7 +28,7 @@ from test_kernel_variants import (
     SCHEDULES,
     VARIANTS,
     _variant_id,
-    cast,
+    check_variant,
     make_problem,
     run,
 )
@@ -113,37 +113,7 @@ def test_cuda_loops_match_reference(
     rng: np.random.Generator,
 ) -> None:
     with persistent_max_batch(8 if loop == "persistent" else 0):
-        _check_against_reference(variant, lengths, reverse, dtype, batch, rng)
-
-
-def _check_against_reference(
-    variant: tuple[str, dict[str, Any]],
-    lengths: np.ndarray | None,
-    reverse: bool,
-    dtype: type,
-    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
-    rng: np.random.Generator,
-) -> None:
-    cell, options = variant
-    shape, batch_lengths, scale = batch
-    inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
-    lengths = None if lengths is None else batch_lengths
-    opts.update(lengths=lengths, reverse=reverse)
-    if dtype == np.float32:
-        inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
-    actual = run(DEVICE, cell, inputs, opts, grads)
-    assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
-    # Inference gives the same outputs, bit for bit; a second run the same gradients.
-    inference = run(DEVICE, cell, inputs, opts, grads, training=False)
-    for name, value in inference.items():
-        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
-    again = run(DEVICE, cell, inputs, opts, grads)
-    for name, value in again.items():
-        np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, second run")
-    if lengths is not None:
-        for b, n in enumerate(lengths):
-            assert not actual["y"][n:, b].any()
-            assert not actual["dx"][n:, b].any()
+        check_variant(DEVICE, variant, lengths, reverse, dtype, batch, rng, second_run=True)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -193,6 +193,25 @@ def test_kernel_matches_reference(
     batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
     rng: np.random.Generator,
 ) -> None:
+    check_variant(rnnkit, variant, lengths, reverse, dtype, batch, rng)
+
+
+def check_variant(
+    lib: Any,
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
+    rng: np.random.Generator,
+    *,
+    second_run: bool = False,
+    padding: bool = True,
+) -> None:
+    """One variant of ``lib``'s sequence functions against the reference (shared with the
+    CUDA backend's tests): every output and gradient, inference equal to training bit for
+    bit, and (``second_run``) a second run equal to the first; (``padding``) outputs and dx
+    zero past each sequence's end."""
     cell, options = variant
     shape, batch_lengths, scale = batch
     inputs, opts, grads = make_problem(cell, options, rng, shape, scale)
@@ -200,14 +219,18 @@ def test_kernel_matches_reference(
     opts.update(lengths=lengths, reverse=reverse)
     if dtype == np.float32:
         inputs, opts, grads = (cast(d, np.float32) for d in (inputs, opts, grads))
-    actual = run(rnnkit, cell, inputs, opts, grads)
+    actual = run(lib, cell, inputs, opts, grads)
     assert_matches_reference(cell, inputs, opts, grads, actual, dtype)
     # Inference computes the same outputs, bit for bit.
-    inference = run(rnnkit, cell, inputs, opts, grads, training=False)
+    inference = run(lib, cell, inputs, opts, grads, training=False)
     for name, value in inference.items():
         np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, inference")
+    if second_run:
+        again = run(lib, cell, inputs, opts, grads)
+        for name, value in again.items():
+            np.testing.assert_array_equal(value, actual[name], err_msg=f"{name}, second run")
     # Outputs past each sequence's end are zero, and so is dx there.
-    if lengths is not None:
+    if padding and lengths is not None:
         for b, n in enumerate(lengths):
             assert not actual["y"][n:, b].any()
             assert not actual["dx"][n:, b].any()

@@ -195,10 +195,6 @@ def _like(buffer: Any, like: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- argument checks
-def _dtype_name(dtype: np.dtype[Any]) -> str:
-    return str(dtype)
-
-
 def _shape_str(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -216,8 +212,7 @@ class _Call:
         w_ih = device_array(w_ih_obj, "w_ih", self.stream)
         if w_ih.dtype not in (np.float32, np.float64):
             raise TypeError(
-                "w_ih must have dtype float32 or float64 (native byte order), got "
-                f"{_dtype_name(w_ih.dtype)}"
+                f"w_ih must have dtype float32 or float64 (native byte order), got {w_ih.dtype}"
             )
         self.dtype = w_ih.dtype
         self.device = self.x.device
@@ -256,10 +251,9 @@ class _Call:
             )
 
     def _checked(self, a: DeviceArray, name: str) -> DeviceArray:
-        if a.dtype != getattr(self, "dtype", a.dtype):
+        if a.dtype != self.dtype:
             raise TypeError(
-                f"{name} must have dtype {_dtype_name(self.dtype)} (the dtype of w_ih), got "
-                f"{_dtype_name(a.dtype)}"
+                f"{name} must have dtype {self.dtype} (the dtype of w_ih), got {a.dtype}"
             )
         if not a.contiguous:
             raise ValueError(
@@ -285,12 +279,16 @@ def _stream_of(x: DeviceArray, obj: Any = None) -> int:
     (torch's __cuda_array_interface__ names none), else the one the array's interface names
     (v3: 1 the legacy default stream, 2 the per-thread default), else the legacy default."""
     if obj is not None and _library_of(obj) == "torch":
-        torch = sys.modules["torch"]
-        return int(torch.cuda.current_stream(obj.device).cuda_stream)
+        return _torch_stream(obj)
     stream = x.stream
     if stream is None or stream == 1:
         return 0
     return int(stream)
+
+
+def _torch_stream(tensor: Any) -> int:
+    torch = sys.modules["torch"]
+    return int(torch.cuda.current_stream(tensor.device).cuda_stream)
 
 
 def _library_of(obj: Any) -> str:
@@ -574,8 +572,7 @@ def backward(
     # torch runs backward on its current stream (autograd keeps forward's): queue there.
     stream = cache._stream
     if _library_of(cache._like) == "torch" and backend.on_device:
-        torch = sys.modules["torch"]
-        stream = int(torch.cuda.current_stream(cache._like.device).cuda_stream)
+        stream = _torch_stream(cache._like)
     memory = _Memory(backend, cache._like, cache._device, stream)
     G = _GATES[kind]
     has_b_ih, has_b_hh, has_w_hr, has_peepholes = core.has_inputs
@@ -608,8 +605,7 @@ def _grad_array(
     a = device_array(obj, name, cache._stream)
     if a.dtype != cache.dtype:
         raise TypeError(
-            f"{name} must have dtype {_dtype_name(cache.dtype)} (the dtype of the cache), got "
-            f"{_dtype_name(a.dtype)}"
+            f"{name} must have dtype {cache.dtype} (the dtype of the cache), got {a.dtype}"
         )
     if len(a.shape) != len(shape):
         raise ValueError(

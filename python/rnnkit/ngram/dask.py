@@ -186,9 +186,6 @@ def vocabulary(
 ) -> Vocabulary:
     """The frozen vocabulary :meth:`Vocabulary.build` would give on the whole text, built
     partition by partition on the cluster (arguments as :func:`count`'s)."""
-    min_count = _check_int(min_count, "min_count", 1)
-    if max_size is not None:
-        max_size = _check_int(max_size, "max_size", 0)
     split_every = _check_int(split_every, "split_every", 2)
     bag = _as_bag(texts, partitions, blocksize)
     last_timings.phases.clear()
@@ -196,8 +193,11 @@ def vocabulary(
 
 
 def _vocabulary_of(
-    bag: db.Bag, min_count: int, max_size: int | None, client: Any, split_every: int
+    bag: db.Bag, min_count: Any, max_size: Any, client: Any, split_every: int
 ) -> Vocabulary:
+    min_count = _check_int(min_count, "min_count", 1)
+    if max_size is not None:
+        max_size = _check_int(max_size, "max_size", 0)
     start = time.perf_counter()
     pieces = bag.map_partitions(_partition_words).to_delayed(optimize_graph=True)
     (merged,) = _compute(
@@ -318,13 +318,7 @@ def count(
     bag = _as_bag(texts, partitions, blocksize)
     last_timings.phases.clear()
     if vocabulary is None:
-        vocabulary = _vocabulary_of(
-            bag,
-            _check_int(min_count, "min_count", 1),
-            None if max_size is None else _check_int(max_size, "max_size", 0),
-            client,
-            split_every,
-        )
+        vocabulary = _vocabulary_of(bag, min_count, max_size, client, split_every)
     else:
         last_timings.vocabulary = 0.0
     start = time.perf_counter()
