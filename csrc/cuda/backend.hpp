@@ -40,7 +40,8 @@ public:
     virtual bool allow_tf32() const = 0;
 
     // Forward runs as one persistent kernel (sequence_loops.hpp, RecurrenceShape) for batches
-    // up to this size, where the device can; 0 turns it off.
+    // up to this size (default 64), where the device can and the work per step is small
+    // enough for it to win; 0 turns it off.
     virtual void set_persistent_max_batch(std::int64_t batch) = 0;
     virtual std::int64_t persistent_max_batch() const = 0;
 

@@ -17,7 +17,7 @@ namespace rnnkit::cuda {
 struct HostExecutor {
     // The persistent recurrence's batch limit (0: never), and the hidden units of each
     // emulated block: few, so that tests cover several blocks and a partial last one.
-    std::int64_t persistent_max_batch = 8;
+    std::int64_t persistent_max_batch = 64;
     static constexpr std::int64_t kUnitsPerBlock = 16;
 
     template <typename T>

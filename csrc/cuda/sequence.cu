@@ -5,10 +5,16 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cuda/backend.hpp"
 #include "cuda/cublas_loader.hpp"
@@ -52,52 +58,195 @@ __global__ void __launch_bounds__(kThreadsPerBlock) for_each_kernel(std::int64_t
 }
 
 std::atomic<bool> g_allow_tf32{false};
-std::atomic<std::int64_t> g_persistent_max_batch{8};
+std::atomic<std::int64_t> g_persistent_max_batch{64};
 
 // The persistent recurrence (sequence_loops.hpp, RecurrenceShape): block k owns hidden units
 // [k*U, k*U + U) and keeps their G*U rows of w_hh in shared memory for all T steps. Per step:
-// h_t into shared memory; one warp per (row b, gate g, unit j) dot product, reduced with
-// shuffles, into rec [B, G*H]; the cell step of the block's units (it reads only their
-// columns of rec, written by this block); then a grid-wide barrier, after which every block
-// sees the whole h_{t+1}.
-template <typename T, class Maker>
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    recurrence_kernel(RecurrenceShape s, std::int64_t units, const T* w_hh, T* rec, Maker make) {
-    namespace cg = cooperative_groups;
-    cg::grid_group grid = cg::this_grid();
-    extern __shared__ __align__(16) unsigned char shared_bytes[];
-    T* w = reinterpret_cast<T*>(shared_bytes);  // [G][units][R]
-    T* hs = w + s.G * units * s.R;              // [B][R]
-    const std::int64_t u0 = static_cast<std::int64_t>(blockIdx.x) * units;
-    const std::int64_t nu = s.H - u0 < units ? s.H - u0 : units;
-    for (std::int64_t i = threadIdx.x; i < s.G * nu * s.R; i += blockDim.x) {
-        const std::int64_t g = i / (nu * s.R), j = i % (nu * s.R) / s.R, k = i % s.R;
-        w[(g * units + j) * s.R + k] = w_hh[(g * s.H + u0 + j) * s.R + k];
+// h_t into shared memory; the dot products of the block's rows of w_hh with every row of h_t
+// into rec [B, G*H] (below); the cell step of the block's units (it reads only their columns
+// of rec, written by this block); then a barrier, grid-wide unless one block holds the whole
+// layer, after which every block sees the whole h_{t+1}.
+//
+// A warp takes one row of w_hh (or a slice of its columns, when the block has fewer rows than
+// warps) and reads each weight once for up to 8 rows of h_t, with a register accumulator
+// each: the chunk sizes are compile-time (8, 4, 2, 1), so no lane works on an absent row.
+// The 8 sums are then reduced across the warp by halving exchanges (each level keeps half of
+// the values, so 3 + 2 shuffles in all instead of 8 * 5). Indices into shared memory are
+// 32-bit: 64-bit index arithmetic costs two instructions per operation on the GPU.
+constexpr int kRecurrenceThreads = 512;
+constexpr int kRecurrenceWarps = kRecurrenceThreads / 32;
+constexpr int kLoadUnroll = 8;
+constexpr std::int64_t kPersistentMaxWork = std::int64_t(1) << 26;  // multiply-adds per step
+
+template <int NB, typename T>
+__device__ void dot_rows(const T* wrow, const T* h, int R, int k_begin, int k_end, int lane, T* out,
+                         std::int64_t out_stride) {
+    T acc[NB];
+#pragma unroll
+    for (int b = 0; b < NB; ++b) acc[b] = T(0);
+    // Unrolled so that several iterations' shared-memory loads are in flight: a block has
+    // only 16 warps to hide their latency.
+#pragma unroll 4
+    for (int k = k_begin + lane; k < k_end; k += 32) {
+        const T wk = wrow[k];
+#pragma unroll
+        for (int b = 0; b < NB; ++b) acc[b] += wk * h[b * R + k];
     }
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    const std::int64_t GH = s.G * s.H, items = s.B * s.G * nu;
-    for (std::int64_t t = 0; t < s.T; ++t) {
-        const T* hp = make.h_prev(t);
-        for (std::int64_t i = threadIdx.x; i < s.B * s.R; i += blockDim.x) hs[i] = hp[i];
-        __syncthreads();
-        for (std::int64_t item = warp; item < items; item += warps) {
-            const std::int64_t b = item / (s.G * nu), g = item % (s.G * nu) / nu, j = item % nu;
-            const T* row = w + (g * units + j) * s.R;
-            const T* h = hs + b * s.R;
-            T sum = T(0);
-            for (std::int64_t k = lane; k < s.R; k += 32) sum += row[k] * h[k];
-            for (int offset = 16; offset > 0; offset /= 2) {
-                sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    // Level l exchanges with lane ^ (16 >> l): the lanes with that bit set keep the upper half
+    // of their values, the others the lower half, each adding the partner's copy of it.
+    constexpr int kLevels = NB == 8 ? 3 : NB == 4 ? 2 : NB == 2 ? 1 : 0;
+    int index = 0;  // which of the NB rows this lane's value belongs to, in the end
+#pragma unroll
+    for (int level = 0; level < kLevels; ++level) {
+        const int half = NB >> (level + 1);
+        const int offset = 16 >> level;
+        const bool upper = (lane & offset) != 0;
+#pragma unroll
+        for (int i = 0; i < NB / 2; ++i) {
+            if (i < half) {
+                const T send = upper ? acc[i] : acc[i + half];
+                const T keep = upper ? acc[i + half] : acc[i];
+                acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
             }
-            if (lane == 0) rec[b * GH + g * s.H + u0 + j] = sum;
+        }
+        if (upper) index += half;
+    }
+    T sum = acc[0];
+#pragma unroll
+    for (int offset = 16 >> kLevels; offset > 0; offset /= 2) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    }
+    if ((lane & ((32 >> kLevels) - 1)) == 0) out[index * out_stride] = sum;
+}
+
+// One row of w_hh with all B rows of h [B][R], in chunks of 8, then 4, 2 and 1 rows.
+template <typename T>
+__device__ void dot_all_rows(const T* wrow, const T* h, int B, int R, int k_begin, int k_end,
+                             int lane, T* out, std::int64_t out_stride) {
+    int b0 = 0;
+    for (; b0 + 8 <= B; b0 += 8) {
+        dot_rows<8>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+    }
+    if (B - b0 >= 4) {
+        dot_rows<4>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        b0 += 4;
+    }
+    if (B - b0 >= 2) {
+        dot_rows<2>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        b0 += 2;
+    }
+    if (B - b0 >= 1) {
+        dot_rows<1>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+    }
+}
+
+template <typename T, class Maker>
+__global__ void __launch_bounds__(kRecurrenceThreads)
+    recurrence_kernel(RecurrenceShape s, int units, const T* w_hh, T* rec, Maker make) {
+    namespace cg = cooperative_groups;
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    const int B = static_cast<int>(s.B), R = static_cast<int>(s.R), G = static_cast<int>(s.G);
+    const int H = static_cast<int>(s.H);
+    const std::int64_t GH = s.G * s.H;
+    T* w = reinterpret_cast<T*>(shared_bytes);  // [G][units][R]
+    T* hs = w + G * units * R;                  // [B][R]
+    T* partial = hs + B * R;                    // [warps][B]: sums over slices of columns
+    const int u0 = static_cast<int>(blockIdx.x) * units;
+    const int nu = H - u0 < units ? H - u0 : units;
+    for (int i = threadIdx.x; i < G * nu * R; i += blockDim.x) {
+        const int g = i / (nu * R), j = i % (nu * R) / R, k = i % R;
+        w[(g * units + j) * R + k] = w_hh[(std::int64_t(g) * H + u0 + j) * R + k];
+    }
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int rows = G * nu;
+    // Fewer rows than warps: split each row's columns in `slices` (a power of two, at least
+    // 32 columns each) so that every warp works; the slices' sums meet in `partial`.
+    int slices = 1;
+    while (2 * slices * rows <= kRecurrenceWarps && R / (2 * slices) >= 32) slices *= 2;
+    const int slice_len = ((R + slices - 1) / slices + 31) / 32 * 32;
+    const int items = rows * slices;
+    const int n_h = B * R;
+    for (std::int64_t t = 0; t < s.T; ++t) {
+        // h_t from global memory (written by other blocks: L2, not L1), several loads in
+        // flight per thread.
+        const T* hp = make.h_prev(t);
+        for (int base = threadIdx.x; base < n_h; base += kRecurrenceThreads * kLoadUnroll) {
+            T v[kLoadUnroll];
+#pragma unroll
+            for (int u = 0; u < kLoadUnroll; ++u) {
+                const int i = base + u * kRecurrenceThreads;
+                v[u] = i < n_h ? __ldcg(hp + i) : T(0);
+            }
+#pragma unroll
+            for (int u = 0; u < kLoadUnroll; ++u) {
+                const int i = base + u * kRecurrenceThreads;
+                if (i < n_h) hs[i] = v[u];
+            }
+        }
+        __syncthreads();
+        for (int item = warp; item < items; item += kRecurrenceWarps) {
+            const int row = item / slices, slice = item % slices;
+            const int g = row / nu, j = row % nu;
+            const int k_begin = slice * slice_len;
+            const int k_end = k_begin + slice_len < R ? k_begin + slice_len : R;
+            const T* wrow = w + (g * units + j) * R;
+            if (slices == 1) {
+                dot_all_rows(wrow, hs, B, R, k_begin, k_end, lane,
+                             rec + std::int64_t(g) * H + u0 + j, GH);
+            } else {
+                dot_all_rows(wrow, hs, B, R, k_begin, k_end, lane, partial + item * B,
+                             std::int64_t(1));
+            }
+        }
+        if (slices > 1) {
+            __syncthreads();
+            for (int i = threadIdx.x; i < rows * B; i += blockDim.x) {
+                const int row = i / B, b = i % B;
+                T sum = T(0);
+                for (int slice = 0; slice < slices; ++slice) {
+                    sum += partial[(row * slices + slice) * B + b];
+                }
+                rec[b * GH + std::int64_t(row / nu) * H + u0 + row % nu] = sum;
+            }
         }
         __syncthreads();
         const auto step = make.step(t);
-        for (std::int64_t i = threadIdx.x; i < s.B * nu; i += blockDim.x) {
-            step(i / nu * s.H + u0 + i % nu);
+        for (int i = threadIdx.x; i < B * nu; i += blockDim.x) {
+            step(std::int64_t(i / nu) * H + u0 + i % nu);
         }
-        grid.sync();  // also orders the writes of h_{t+1} before the next step's reads
+        // Orders the writes of h_{t+1} before the next step's reads (a block's own global
+        // writes are visible to it after __syncthreads).
+        if (gridDim.x == 1) {
+            __syncthreads();
+        } else {
+            cg::this_grid().sync();
+        }
     }
+}
+
+// How many blocks of `kernel` (the persistent recurrence) fit on one multiprocessor with
+// `shared` bytes of dynamic shared memory. The answers and the kernel's shared-memory limit are
+// set up once per device (each costs microseconds; a call of the loops needs them every time).
+template <typename Kernel>
+int resident_blocks(Kernel kernel, int device, std::int64_t shared, int max_shared) {
+    static std::mutex mutex;
+    static std::set<int> configured;                           // devices
+    static std::map<std::pair<int, std::int64_t>, int> known;  // (device, shared) -> blocks
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (configured.count(device) == 0) {
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared),
+              "cudaFuncSetAttribute");
+        configured.insert(device);
+    }
+    const auto key = std::make_pair(device, shared);
+    const auto it = known.find(key);
+    if (it != known.end()) return it->second;
+    int per_sm = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kRecurrenceThreads,
+                                                        static_cast<std::size_t>(shared)),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    known.emplace(key, per_sm);
+    return per_sm;
 }
 
 struct DeviceExecutor {
@@ -145,6 +294,10 @@ struct DeviceExecutor {
     template <typename T, class Maker>
     bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
         if (s.B > g_persistent_max_batch.load() || s.T == 0) return false;
+        // Past this much work per step cuBLAS's GEMM does the products faster than the
+        // blocks' dot products do, even with a launch per step (measured on an H200:
+        // BENCHMARKS.md, CUDA).
+        if (s.B * s.G * s.H * s.R >= kPersistentMaxWork) return false;
         int device = 0, sms = 0, cooperative = 0, max_shared = 0;
         check(cudaGetDevice(&device), "cudaGetDevice");
         check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "attribute");
@@ -156,26 +309,21 @@ struct DeviceExecutor {
         // One block per multiprocessor at most: all blocks must be resident for the barrier.
         const std::int64_t units = (s.H + sms - 1) / sms;
         const std::int64_t blocks = (s.H + units - 1) / units;
-        const std::int64_t shared = (s.G * units * s.R + s.B * s.R) * std::int64_t(sizeof(T));
+        const std::int64_t shared =
+            ((s.G * units + s.B) * s.R + kRecurrenceWarps * s.B) * std::int64_t(sizeof(T));
         if (shared > max_shared) return false;
         auto kernel = recurrence_kernel<T, Maker>;
-        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(shared)),
-              "cudaFuncSetAttribute");
-        int per_sm = 0;
-        check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreadsPerBlock,
-                                                            static_cast<std::size_t>(shared)),
-              "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+        const int per_sm = resident_blocks(kernel, device, shared, max_shared);
         if (static_cast<std::int64_t>(per_sm) * sms < blocks) return false;
         RecurrenceShape shape = s;
-        std::int64_t units_arg = units;
+        int units_arg = static_cast<int>(units);
         const T* w_arg = w_hh;
         T* rec_arg = rec;
         Maker maker = make;
         void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
         const cudaError_t status = cudaLaunchCooperativeKernel(
             reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
-            dim3(kThreadsPerBlock), args, static_cast<std::size_t>(shared), stream);
+            dim3(kRecurrenceThreads), args, static_cast<std::size_t>(shared), stream);
         if (status == cudaErrorCooperativeLaunchTooLarge) {
             // Fewer multiprocessors usable than the device has (MPS limits, green contexts):
             // run step by step instead.

@@ -14,6 +14,7 @@ export DLPack too, on the CPU device.
 from __future__ import annotations
 
 import ctypes
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,10 +118,56 @@ def _dlpack_device(obj: Any) -> tuple[int, int] | None:
     return int(device_type), int(device_id)
 
 
+def _torch_tensor(obj: Any) -> bool:
+    """Whether obj is a torch tensor (without importing torch where nothing has)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+# torch dtype -> NumPy dtype, filled as met; None for a dtype NumPy cannot name (bfloat16).
+_TORCH_DTYPES: dict[Any, np.dtype[Any] | None] = {}
+
+
+def _torch_numpy_dtype(torch_dtype: Any) -> np.dtype[Any] | None:
+    if torch_dtype not in _TORCH_DTYPES:
+        try:
+            _TORCH_DTYPES[torch_dtype] = np.dtype(str(torch_dtype).removeprefix("torch."))
+        except TypeError:
+            _TORCH_DTYPES[torch_dtype] = None
+    return _TORCH_DTYPES[torch_dtype]
+
+
+def from_torch(tensor: Any, name: str) -> DeviceArray | None:
+    """A torch CUDA tensor read through its own accessors: each a C call, where torch's
+    __cuda_array_interface__ is Python code that costs tens of microseconds per array (a
+    call reads up to 7). None for a dtype NumPy cannot name (the DLPack path reports it)."""
+    if tensor.requires_grad:
+        raise TypeError(
+            f"{name} requires grad: rnnkit's functional API records no autograd graph; pass "
+            f"{name}.detach(), or use the rnnkit.torch modules for gradients through autograd"
+        )
+    dtype = _torch_numpy_dtype(tensor.dtype)
+    if dtype is None or tensor.is_neg() or tensor.is_conj():
+        return None  # a lazily negated or conjugated view: not what its memory holds
+    contiguous = tensor.is_contiguous()
+    return DeviceArray(
+        ptr=int(tensor.data_ptr()),
+        shape=tuple(tensor.shape),
+        dtype=dtype,
+        strides=None if contiguous else tuple(s * dtype.itemsize for s in tensor.stride()),
+        device=tensor.get_device(),
+        stream=None,  # rnnkit.cuda runs torch tensors on torch's current stream
+        readonly=False,
+        owner=tensor,
+    )
+
+
 def is_device_array(obj: Any) -> bool:
     """Whether obj is an array in CUDA device memory (by either protocol)."""
     if obj is None or isinstance(obj, np.ndarray):
         return False
+    if _torch_tensor(obj):
+        return bool(obj.is_cuda)
     if _cuda_array_interface(obj) is not None:
         return True
     device = _dlpack_device(obj)
@@ -198,7 +245,11 @@ def from_dlpack(obj: Any, name: str, stream: int | None = None) -> DeviceArray:
 
 def device_array(obj: Any, name: str, stream: int | None = None) -> DeviceArray:
     """The checked DeviceArray of a CUDA array: __cuda_array_interface__ first (it carries the
-    producer's stream), DLPack otherwise."""
+    producer's stream), DLPack otherwise; torch's CUDA tensors through their accessors."""
+    if _torch_tensor(obj) and obj.is_cuda:
+        array = from_torch(obj, name)
+        if array is not None:
+            return array
     cai = _cuda_array_interface(obj)
     if cai is not None:
         return from_cuda_array_interface(obj, cai, name)

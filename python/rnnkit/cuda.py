@@ -23,11 +23,14 @@ CUDA toolkit or the ``nvidia-cublas`` wheel that a CUDA torch brings).
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import importlib.util
 import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,9 +89,11 @@ def allow_tf32() -> bool:
 def set_persistent_max_batch(batch: int) -> None:
     """Batches up to this size run forward as one persistent kernel (the recurrent weights
     stay in shared memory for all steps; one grid-wide barrier per step instead of a GEMM
-    launch and a pointwise launch). Default 8; 0 turns it off. Applies to the LSTM without
+    launch and a pointwise launch). Default 64; 0 turns it off. Applies to the LSTM without
     projection, the GRU with ``linear_before_reset`` and the RNN, when the device's shared
-    memory holds ``w_hh``; other calls run step by step."""
+    memory holds the block's rows of ``w_hh`` and all of ``h``, and when a step is under
+    2**26 multiply-adds (``B * G * H * R``; past that cuBLAS's per-step GEMM was faster on an
+    H200). Other calls run step by step."""
     if not isinstance(batch, int) or isinstance(batch, bool):
         raise TypeError(f"batch must be an int, got {type(batch).__name__}")
     if batch < 0:
@@ -149,7 +154,44 @@ def _require_backend(what: str) -> Any:
         )
     if gpu.device_count() == 0:
         raise RuntimeError(f"{what} needs a CUDA device, and none is visible (no GPU or driver)")
+    _preload_cublas()
     return gpu
+
+
+_cublas_preloaded = False
+
+
+def _preload_cublas() -> None:
+    """Makes the ``nvidia-cublas`` wheel's library findable by the C++ loader.
+
+    The loader ``dlopen``s ``libcublas.so.13`` (or ``.12``) by name, which finds the toolkit's
+    copy on the library path, or one already loaded (a CUDA torch loads its wheel's copy at
+    import). A wheel's copy that nothing has loaded yet is in ``site-packages/nvidia/...``,
+    which the loader does not search: load it here, globally, so that the name resolves.
+    """
+    global _cublas_preloaded
+    if _cublas_preloaded:
+        return
+    _cublas_preloaded = True
+    for soname in ("libcublas.so.13", "libcublas.so.12"):
+        try:
+            ctypes.CDLL(soname, mode=ctypes.RTLD_GLOBAL)
+            return
+        except OSError:
+            pass
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        return
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        for pattern in ("*/lib/libcublas.so.13", "*/lib/libcublas.so.12"):
+            for path in sorted(Path(root).glob(pattern)):
+                try:
+                    ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+                    return
+                except OSError:
+                    continue
 
 
 @contextmanager

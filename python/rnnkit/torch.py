@@ -218,13 +218,14 @@ class _RNNFunction(torch.autograd.Function):
 
 
 # --------------------------------------------------------------------------- shared module code
-def _pack_layout(batch_sizes: Tensor) -> tuple[Tensor, np.ndarray]:
+def _pack_layout(batch_sizes: Tensor, device: torch.device) -> tuple[Tensor, np.ndarray]:
     """For a PackedSequence's ``batch_sizes`` [T]: the row of every packed entry in the padded
-    time-major ``[T*B]`` layout (sorted batch order), and the sequence lengths [B]."""
+    time-major ``[T*B]`` layout (sorted batch order), on ``device`` (the data's), and the
+    sequence lengths [B] (a host array, as the kernels take them)."""
     bs = batch_sizes.detach().cpu().numpy().astype(np.int64)
     max_batch = int(bs[0]) if bs.size else 0
     mask = np.arange(max_batch)[None, :] < bs[:, None]  # [T, B]: step t of sequence b exists
-    index = torch.from_numpy(np.flatnonzero(mask))  # packed order: t-major, then b
+    index = torch.from_numpy(np.flatnonzero(mask)).to(device)  # packed order: t-major, then b
     return index, mask.sum(axis=0)
 
 
@@ -388,7 +389,7 @@ class _KernelRNNBase(torch.nn.RNNBase):
                 self.check_forward_args(data, as_hx(states), batch_sizes)
                 if sorted_indices is not None:
                     states = tuple(s.index_select(1, sorted_indices) for s in states)
-            index, lengths = _pack_layout(batch_sizes)
+            index, lengths = _pack_layout(batch_sizes, data.device)
             x = _pad(data, index, int(batch_sizes.numel()), len(lengths))
             y, out_states = self._stack(x, states, lengths, index)
             packed = PackedSequence(_unpad(y, index), batch_sizes, sorted_indices, unsorted_indices)
