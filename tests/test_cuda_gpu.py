@@ -81,6 +81,15 @@ def test_persistent_kernel_in_batch_chunks(
         rcuda.set_persistent_max_batch(saved)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_persistent_backward_in_chunks_of_the_batch(dtype: type, rng: np.random.Generator) -> None:
+    """LSTM, B=62, H=256: the gate gradients of a step (62 x 1024) do not fit in a block's shared
+    memory beside its columns of w_hh, so the persistent backward takes them 31 (float32) or 16
+    (float64) rows of the batch at a time (B * 4H stays under its limit of 2**16)."""
+    lengths = rng.integers(0, 7, 62)
+    check_variant(GPU, ("lstm", {}), lengths, True, dtype, ((6, 62, 16, 256, 9), lengths, 0.3), rng)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_gpu_is_deterministic(cell: str, rng: np.random.Generator) -> None:
     """Same inputs, same bits: no atomics in any reduction (cuDNN's RNN backward has them)."""

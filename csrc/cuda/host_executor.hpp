@@ -64,6 +64,41 @@ struct HostExecutor {
         return true;
     }
 
+    // The persistent backward in its order: the last step's cell backward; then per step t,
+    // per block, dg_t . w_hh[:, the block's units] added to those units of dh_run and the
+    // cell backward of step t-1 for them.
+    template <typename T, class Maker>
+    bool recurrence_backward(const RecurrenceShape& s, const T* w_hh, T* dh_run,
+                             const Maker& make) {
+        if (s.B > persistent_max_batch || s.T == 0) return false;
+        const std::int64_t GH = s.G * s.H;
+        const auto step_all = [&](std::int64_t t) {
+            const auto step = make.step(t);
+            for (std::int64_t i = 0; i < s.B * s.H; ++i) step(i);
+        };
+        step_all(s.T - 1);
+        for (std::int64_t t = s.T - 1; t >= 0; --t) {
+            const T* dg = make.products(t);
+            for (std::int64_t u0 = 0; u0 < s.H; u0 += kUnitsPerBlock) {
+                const std::int64_t nu = s.H - u0 < kUnitsPerBlock ? s.H - u0 : kUnitsPerBlock;
+                for (std::int64_t b = 0; b < s.B; ++b) {
+                    for (std::int64_t k = u0; k < u0 + nu; ++k) {
+                        T sum = T(0);
+                        for (std::int64_t row = 0; row < GH; ++row) {
+                            sum += dg[b * GH + row] * w_hh[row * s.R + k];
+                        }
+                        dh_run[b * s.R + k] += sum;
+                    }
+                }
+                if (t > 0) {
+                    const auto step = make.step(t - 1);
+                    for (std::int64_t i = 0; i < s.B * nu; ++i) step(i / nu * s.H + u0 + i % nu);
+                }
+            }
+        }
+        return true;
+    }
+
     template <typename T>
     void gemm(Op op_a, Op op_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* A,
               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {

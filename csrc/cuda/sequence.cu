@@ -77,8 +77,12 @@ constexpr int kRecurrenceThreads = 512;
 constexpr int kRecurrenceWarps = kRecurrenceThreads / 32;
 constexpr int kLoadUnroll = 8;
 constexpr std::int64_t kPersistentMaxWork = std::int64_t(1) << 26;  // multiply-adds per step
+// The persistent backward reads all of dg_t ([B, G*H]) in every block at every step: past this
+// many values the L2 traffic costs more than the step loop's launches (measured on an H200:
+// slower from LSTM B=64 H=256 and GRU B=64 H=512; faster below).
+constexpr std::int64_t kPersistentBackwardMaxGates = std::int64_t(1) << 16;
 
-template <int NB, typename T>
+template <int NB, bool kAdd, typename T>
 __device__ void dot_rows(const T* wrow, const T* h, int R, int k_begin, int k_end, int lane, T* out,
                          std::int64_t out_stride) {
     T acc[NB];
@@ -116,34 +120,80 @@ __device__ void dot_rows(const T* wrow, const T* h, int R, int k_begin, int k_en
     for (int offset = 16 >> kLevels; offset > 0; offset /= 2) {
         sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     }
-    if ((lane & ((32 >> kLevels) - 1)) == 0) out[index * out_stride] = sum;
+    if ((lane & ((32 >> kLevels) - 1)) == 0) {
+        T& target = out[index * out_stride];
+        target = kAdd ? target + sum : sum;
+    }
 }
 
-// One row of w_hh with all B rows of h [B][R], in chunks of 8, then 4, 2 and 1 rows.
-template <typename T>
+// One row of w_hh with all B rows of h [B][R], in chunks of 8, then 4, 2 and 1 rows; the
+// sums are stored (kAdd false) or added to out (kAdd true).
+template <bool kAdd, typename T>
 __device__ void dot_all_rows(const T* wrow, const T* h, int B, int R, int k_begin, int k_end,
                              int lane, T* out, std::int64_t out_stride) {
     int b0 = 0;
     for (; b0 + 8 <= B; b0 += 8) {
-        dot_rows<8>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        dot_rows<8, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
+                          out_stride);
     }
     if (B - b0 >= 4) {
-        dot_rows<4>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        dot_rows<4, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
+                          out_stride);
         b0 += 4;
     }
     if (B - b0 >= 2) {
-        dot_rows<2>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        dot_rows<2, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
+                          out_stride);
         b0 += 2;
     }
     if (B - b0 >= 1) {
-        dot_rows<1>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride, out_stride);
+        dot_rows<1, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
+                          out_stride);
+    }
+}
+
+// n values from global memory (written by other blocks: read from L2, not L1) into shared
+// memory, several loads in flight per thread.
+template <typename T>
+__device__ void load_shared(T* dst, const T* src, int n) {
+    for (int base = threadIdx.x; base < n; base += kRecurrenceThreads * kLoadUnroll) {
+        T v[kLoadUnroll];
+#pragma unroll
+        for (int u = 0; u < kLoadUnroll; ++u) {
+            const int i = base + u * kRecurrenceThreads;
+            v[u] = i < n ? __ldcg(src + i) : T(0);
+        }
+#pragma unroll
+        for (int u = 0; u < kLoadUnroll; ++u) {
+            const int i = base + u * kRecurrenceThreads;
+            if (i < n) dst[i] = v[u];
+        }
+    }
+}
+
+// Column slices per output row: when a block has fewer rows than warps, each row's columns
+// are split in `slices` (a power of two, at least 32 columns each) so that every warp works.
+struct Slicing {
+    int slices, length;
+    __device__ Slicing(int rows, int columns) : slices(1) {
+        while (2 * slices * rows <= kRecurrenceWarps && columns / (2 * slices) >= 32) slices *= 2;
+        length = ((columns + slices - 1) / slices + 31) / 32 * 32;
+    }
+};
+
+__device__ inline void persistent_barrier() {
+    // Orders every block's global writes of this step before any block's reads of the next
+    // (a block's own writes are visible to it after __syncthreads).
+    if (gridDim.x == 1) {
+        __syncthreads();
+    } else {
+        cooperative_groups::this_grid().sync();
     }
 }
 
 template <typename T, class Maker>
 __global__ void __launch_bounds__(kRecurrenceThreads)
     recurrence_kernel(RecurrenceShape s, int units, const T* w_hh, T* rec, Maker make) {
-    namespace cg = cooperative_groups;
     extern __shared__ __align__(16) unsigned char shared_bytes[];
     const int B = static_cast<int>(s.B), R = static_cast<int>(s.R), G = static_cast<int>(s.G);
     const int H = static_cast<int>(s.H);
@@ -159,43 +209,24 @@ __global__ void __launch_bounds__(kRecurrenceThreads)
     }
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int rows = G * nu;
-    // Fewer rows than warps: split each row's columns in `slices` (a power of two, at least
-    // 32 columns each) so that every warp works; the slices' sums meet in `partial`.
-    int slices = 1;
-    while (2 * slices * rows <= kRecurrenceWarps && R / (2 * slices) >= 32) slices *= 2;
-    const int slice_len = ((R + slices - 1) / slices + 31) / 32 * 32;
+    const Slicing slicing(rows, R);
+    const int slices = slicing.slices;
     const int items = rows * slices;
-    const int n_h = B * R;
     for (std::int64_t t = 0; t < s.T; ++t) {
-        // h_t from global memory (written by other blocks: L2, not L1), several loads in
-        // flight per thread.
-        const T* hp = make.h_prev(t);
-        for (int base = threadIdx.x; base < n_h; base += kRecurrenceThreads * kLoadUnroll) {
-            T v[kLoadUnroll];
-#pragma unroll
-            for (int u = 0; u < kLoadUnroll; ++u) {
-                const int i = base + u * kRecurrenceThreads;
-                v[u] = i < n_h ? __ldcg(hp + i) : T(0);
-            }
-#pragma unroll
-            for (int u = 0; u < kLoadUnroll; ++u) {
-                const int i = base + u * kRecurrenceThreads;
-                if (i < n_h) hs[i] = v[u];
-            }
-        }
+        load_shared(hs, make.h_prev(t), B * R);
         __syncthreads();
         for (int item = warp; item < items; item += kRecurrenceWarps) {
             const int row = item / slices, slice = item % slices;
             const int g = row / nu, j = row % nu;
-            const int k_begin = slice * slice_len;
-            const int k_end = k_begin + slice_len < R ? k_begin + slice_len : R;
+            const int k_begin = slice * slicing.length;
+            const int k_end = k_begin + slicing.length < R ? k_begin + slicing.length : R;
             const T* wrow = w + (g * units + j) * R;
             if (slices == 1) {
-                dot_all_rows(wrow, hs, B, R, k_begin, k_end, lane,
-                             rec + std::int64_t(g) * H + u0 + j, GH);
+                dot_all_rows<false>(wrow, hs, B, R, k_begin, k_end, lane,
+                                    rec + std::int64_t(g) * H + u0 + j, GH);
             } else {
-                dot_all_rows(wrow, hs, B, R, k_begin, k_end, lane, partial + item * B,
-                             std::int64_t(1));
+                dot_all_rows<false>(wrow, hs, B, R, k_begin, k_end, lane, partial + item * B,
+                                    std::int64_t(1));
             }
         }
         if (slices > 1) {
@@ -214,31 +245,95 @@ __global__ void __launch_bounds__(kRecurrenceThreads)
         for (int i = threadIdx.x; i < B * nu; i += blockDim.x) {
             step(std::int64_t(i / nu) * H + u0 + i % nu);
         }
-        // Orders the writes of h_{t+1} before the next step's reads (a block's own global
-        // writes are visible to it after __syncthreads).
-        if (gridDim.x == 1) {
-            __syncthreads();
-        } else {
-            cg::this_grid().sync();
-        }
+        persistent_barrier();
     }
 }
 
-// How many blocks of `kernel` (the persistent recurrence) fit on one multiprocessor with
-// `shared` bytes of dynamic shared memory. The answers and the kernel's shared-memory limit are
-// set up once per device (each costs microseconds; a call of the loops needs them every time).
-template <typename Kernel>
-int resident_blocks(Kernel kernel, int device, std::int64_t shared, int max_shared) {
+// The backward recurrence (sequence_loops.hpp, BackStepMakers): block k owns hidden units
+// [k*U, k*U + U) and keeps their columns of w_hh in shared memory, transposed: [U][G*H].
+// Before the loop, the cell backward of the last step for the block's units; then per step
+// t, dg_t (every block's gates) comes into shared memory `chunk` rows of the batch at a time,
+// and each warp adds the dot products of one column of w_hh (or a slice of it) with those
+// rows to dh_run of its unit, after which the block runs the cell backward of step t-1 for
+// its units (it reads only their dh_run), and all blocks meet at the barrier.
+template <typename T, class Maker>
+__global__ void __launch_bounds__(kRecurrenceThreads)
+    recurrence_backward_kernel(RecurrenceShape s, int units, int chunk, const T* w_hh, T* dh_run,
+                               Maker make) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    const int B = static_cast<int>(s.B), R = static_cast<int>(s.R), H = static_cast<int>(s.H);
+    const int GH = static_cast<int>(s.G * s.H);
+    T* wt = reinterpret_cast<T*>(shared_bytes);  // [units][GH]
+    T* vs = wt + units * GH;                     // [chunk][GH]
+    T* partial = vs + chunk * GH;                // [warps][chunk]
+    const int u0 = static_cast<int>(blockIdx.x) * units;
+    const int nu = H - u0 < units ? H - u0 : units;
+    for (int i = threadIdx.x; i < GH * nu; i += blockDim.x) {
+        const int row = i / nu, k = i % nu;  // consecutive threads read consecutive columns
+        wt[k * GH + row] = w_hh[std::int64_t(row) * R + u0 + k];
+    }
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const Slicing slicing(nu, GH);
+    const int slices = slicing.slices;
+    const int items = nu * slices;
+    const auto step_units = [&](std::int64_t t) {
+        const auto step = make.step(t);
+        for (int i = threadIdx.x; i < B * nu; i += blockDim.x) {
+            step(std::int64_t(i / nu) * H + u0 + i % nu);
+        }
+    };
+    step_units(s.T - 1);
+    persistent_barrier();
+    for (std::int64_t t = s.T - 1; t >= 0; --t) {
+        const T* dg = make.products(t);
+        for (int b0 = 0; b0 < B; b0 += chunk) {
+            const int nb = B - b0 < chunk ? B - b0 : chunk;
+            load_shared(vs, dg + std::int64_t(b0) * GH, nb * GH);
+            __syncthreads();
+            T* out = dh_run + std::int64_t(b0) * R + u0;
+            for (int item = warp; item < items; item += kRecurrenceWarps) {
+                const int k = item / slices, slice = item % slices;
+                const int r_begin = slice * slicing.length;
+                const int r_end = r_begin + slicing.length < GH ? r_begin + slicing.length : GH;
+                if (slices == 1) {
+                    dot_all_rows<true>(wt + k * GH, vs, nb, GH, r_begin, r_end, lane, out + k, R);
+                } else {
+                    dot_all_rows<false>(wt + k * GH, vs, nb, GH, r_begin, r_end, lane,
+                                        partial + item * chunk, std::int64_t(1));
+                }
+            }
+            if (slices > 1) {
+                __syncthreads();
+                for (int i = threadIdx.x; i < nu * nb; i += blockDim.x) {
+                    const int k = i / nb, b = i % nb;
+                    T sum = T(0);
+                    for (int slice = 0; slice < slices; ++slice) {
+                        sum += partial[(k * slices + slice) * chunk + b];
+                    }
+                    out[std::int64_t(b) * R + k] += sum;
+                }
+            }
+            __syncthreads();  // vs and partial are refilled next; the step reads dh_run
+        }
+        if (t > 0) step_units(t - 1);
+        persistent_barrier();
+    }
+}
+
+// How many blocks of a persistent kernel fit on one multiprocessor with `shared` bytes of
+// dynamic shared memory. The answers and each kernel's shared-memory limit are set up once per
+// device (each costs microseconds; every call of the loops needs them).
+int resident_blocks(const void* kernel, int device, std::int64_t shared, int max_shared) {
     static std::mutex mutex;
-    static std::set<int> configured;                           // devices
-    static std::map<std::pair<int, std::int64_t>, int> known;  // (device, shared) -> blocks
+    static std::set<std::pair<const void*, int>> configured;                 // kernel, device
+    static std::map<std::tuple<const void*, int, std::int64_t>, int> known;  // ... shared
     const std::lock_guard<std::mutex> lock(mutex);
-    if (configured.count(device) == 0) {
+    if (configured.count({kernel, device}) == 0) {
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_shared),
               "cudaFuncSetAttribute");
-        configured.insert(device);
+        configured.insert({kernel, device});
     }
-    const auto key = std::make_pair(device, shared);
+    const auto key = std::make_tuple(kernel, device, shared);
     const auto it = known.find(key);
     if (it != known.end()) return it->second;
     int per_sm = 0;
@@ -291,39 +386,47 @@ struct DeviceExecutor {
         check(cudaGetLastError(), "a kernel launch");
     }
 
-    template <typename T, class Maker>
-    bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
-        if (s.B > g_persistent_max_batch.load() || s.T == 0) return false;
+    // Where the persistent kernels may run: the device's multiprocessors and the shared memory
+    // a block may use, or nullopt-like {0, 0} when the batch, the work per step or the device
+    // rule them out.
+    struct PersistentPlan {
+        int device = 0, sms = 0, max_shared = 0;
+        std::int64_t units = 0, blocks = 0;
+    };
+    static PersistentPlan plan_persistent(const RecurrenceShape& s) {
+        PersistentPlan p;
+        if (s.B > g_persistent_max_batch.load() || s.T == 0) return p;
         // Past this much work per step cuBLAS's GEMM does the products faster than the
         // blocks' dot products do, even with a launch per step (measured on an H200:
         // BENCHMARKS.md, CUDA).
-        if (s.B * s.G * s.H * s.R >= kPersistentMaxWork) return false;
-        int device = 0, sms = 0, cooperative = 0, max_shared = 0;
-        check(cudaGetDevice(&device), "cudaGetDevice");
-        check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "attribute");
-        check(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device),
+        if (s.B * s.G * s.H * s.R >= kPersistentMaxWork) return p;
+        int cooperative = 0, sms = 0;
+        check(cudaGetDevice(&p.device), "cudaGetDevice");
+        check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, p.device), "attribute");
+        check(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, p.device),
               "attribute");
-        check(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        check(cudaDeviceGetAttribute(&p.max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                     p.device),
               "attribute");
-        if (!cooperative || sms <= 0) return false;
+        if (!cooperative || sms <= 0) return p;
         // One block per multiprocessor at most: all blocks must be resident for the barrier.
-        const std::int64_t units = (s.H + sms - 1) / sms;
-        const std::int64_t blocks = (s.H + units - 1) / units;
-        const std::int64_t shared =
-            ((s.G * units + s.B) * s.R + kRecurrenceWarps * s.B) * std::int64_t(sizeof(T));
-        if (shared > max_shared) return false;
-        auto kernel = recurrence_kernel<T, Maker>;
-        const int per_sm = resident_blocks(kernel, device, shared, max_shared);
-        if (static_cast<std::int64_t>(per_sm) * sms < blocks) return false;
-        RecurrenceShape shape = s;
-        int units_arg = static_cast<int>(units);
-        const T* w_arg = w_hh;
-        T* rec_arg = rec;
-        Maker maker = make;
-        void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
+        p.sms = sms;
+        p.units = (s.H + sms - 1) / sms;
+        p.blocks = (s.H + p.units - 1) / p.units;
+        return p;
+    }
+
+    // Launches a persistent kernel if all its blocks can be resident; false otherwise.
+    template <typename Kernel>
+    bool launch_persistent(Kernel kernel, const PersistentPlan& p, std::int64_t shared,
+                           void** args) {
+        if (shared > p.max_shared) return false;
+        const void* entry = reinterpret_cast<const void*>(kernel);
+        const int per_sm = resident_blocks(entry, p.device, shared, p.max_shared);
+        if (static_cast<std::int64_t>(per_sm) * p.sms < p.blocks) return false;
         const cudaError_t status = cudaLaunchCooperativeKernel(
-            reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
-            dim3(kRecurrenceThreads), args, static_cast<std::size_t>(shared), stream);
+            entry, dim3(static_cast<unsigned>(p.blocks)), dim3(kRecurrenceThreads), args,
+            static_cast<std::size_t>(shared), stream);
         if (status == cudaErrorCooperativeLaunchTooLarge) {
             // Fewer multiprocessors usable than the device has (MPS limits, green contexts):
             // run step by step instead.
@@ -332,6 +435,44 @@ struct DeviceExecutor {
         }
         check(status, "cudaLaunchCooperativeKernel");
         return true;
+    }
+
+    template <typename T, class Maker>
+    bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
+        const PersistentPlan p = plan_persistent(s);
+        if (p.sms == 0) return false;
+        const std::int64_t shared =
+            ((s.G * p.units + s.B) * s.R + kRecurrenceWarps * s.B) * std::int64_t(sizeof(T));
+        RecurrenceShape shape = s;
+        int units_arg = static_cast<int>(p.units);
+        const T* w_arg = w_hh;
+        T* rec_arg = rec;
+        Maker maker = make;
+        void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
+        return launch_persistent(recurrence_kernel<T, Maker>, p, shared, args);
+    }
+
+    template <typename T, class Maker>
+    bool recurrence_backward(const RecurrenceShape& s, const T* w_hh, T* dh_run,
+                             const Maker& make) {
+        if (s.B * s.G * s.H >= kPersistentBackwardMaxGates) return false;
+        const PersistentPlan p = plan_persistent(s);
+        if (p.sms == 0) return false;
+        // dg_t comes into shared memory in chunks of batch rows: the largest that fits.
+        const std::int64_t GH = s.G * s.H;
+        const auto bytes = [&](std::int64_t chunk) {
+            return (p.units * GH + chunk * GH + kRecurrenceWarps * chunk) * std::int64_t(sizeof(T));
+        };
+        std::int64_t chunk = s.B;
+        while (chunk > 1 && bytes(chunk) > p.max_shared) chunk = (chunk + 1) / 2;
+        RecurrenceShape shape = s;
+        int units_arg = static_cast<int>(p.units);
+        int chunk_arg = static_cast<int>(chunk);
+        const T* w_arg = w_hh;
+        T* dh_arg = dh_run;
+        Maker maker = make;
+        void* args[] = {&shape, &units_arg, &chunk_arg, &w_arg, &dh_arg, &maker};
+        return launch_persistent(recurrence_backward_kernel<T, Maker>, p, bytes(chunk), args);
     }
 
     template <typename T>

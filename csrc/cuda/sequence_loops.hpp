@@ -9,11 +9,14 @@
 //   ex.recurrence(shape, w_hh, rec, maker)
 //                                        the whole forward time loop as one persistent
 //                                        kernel, or false (see RecurrenceShape)
+//   ex.recurrence_backward(shape, w_hh, dh_run, maker)
+//                                        the backward time loop likewise (BackStepMakers)
 //
 // Forward over one layer-direction: one GEMM for the input projection of all T steps (biases
 // folded in), then per step the recurrent GEMM and one fused pointwise kernel (plus the
 // projection GEMM for an LSTM with w_hr, and the second phase of a GRU that resets before the
-// matmul). Backward runs t = T-1 .. 0 with one pointwise kernel and one GEMM per step, then
+// matmul). Backward runs t = T-1 .. 0 with one pointwise kernel and one GEMM per step (or as
+// one persistent kernel, ex.recurrence_backward, where the executor can), then
 // the weight gradients as single GEMMs over all T*B rows and the bias and peephole gradients as
 // column sums in a fixed order: no atomics anywhere, so results are bit-identical run to run.
 #pragma once
@@ -283,6 +286,102 @@ struct RnnStepMaker {
     }
 };
 
+// The backward time loop as one persistent kernel (ex.recurrence_backward), for the same
+// cells: each block keeps the columns of w_hh of its hidden units. The cell backward of step
+// t (the block's units) writes the gate gradients dg_t and restarts dh_run in the rows it
+// consumed; after a grid-wide barrier each block adds dg_t . w_hh[:, its units] to its units
+// of dh_run, which is all that the cell backward of step t-1 reads. A maker gives
+// products(t), the gradients [B, G*H] that multiply w_hh after step t, and step(t), the
+// functor of the per-step loop.
+template <typename T>
+struct LstmBackStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* gates;  // cache bases
+    const T* c;
+    const T* peepholes;
+    bool cifg;
+    T clip;
+    const T* dys;  // [T, B, H] or null
+    T* dh_run;
+    T* dc_run;
+    T* dgates;  // [T, B, 4H]
+
+    RNNKIT_HD const T* products(std::int64_t t) const { return dgates + t * B * 4 * H; }
+    RNNKIT_HD LstmBackwardStep<T> step(std::int64_t t) const {
+        const std::int64_t GH = 4 * H;
+        return {H,
+                t,
+                lengths,
+                gates + t * B * GH,
+                c + (t + 1) * B * H,
+                c + t * B * H,
+                peepholes,
+                cifg,
+                clip,
+                nullptr,
+                dys != nullptr ? dys + t * B * H : nullptr,
+                dh_run,
+                dc_run,
+                dgates + t * B * GH};
+    }
+};
+
+template <typename T>
+struct GruBackStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* gates;  // cache bases
+    const T* hn;
+    const T* h;
+    T clip;
+    const T* dys;  // [T, B, H] or null
+    T* dh_run;
+    T* dgx;  // [T, B, 3H]
+    T* dgh;  // [T, B, 3H]: what multiplies w_hh
+
+    RNNKIT_HD const T* products(std::int64_t t) const { return dgh + t * B * 3 * H; }
+    RNNKIT_HD GruBackwardStep<T> step(std::int64_t t) const {
+        const std::int64_t GH = 3 * H;
+        return {H,
+                t,
+                lengths,
+                gates + t * B * GH,
+                hn + t * B * H,
+                h + t * B * H,
+                clip,
+                dys != nullptr ? dys + t * B * H : nullptr,
+                dh_run,
+                dgx + t * B * GH,
+                dgh + t * B * GH};
+    }
+};
+
+template <typename T>
+struct RnnBackStepMaker {
+    std::int64_t H, B;
+    const std::int32_t* lengths;
+    const T* h;  // cache base [T+1, B, H]
+    Activation act;
+    T clip;
+    const T* dys;  // [T, B, H] or null
+    T* dh_run;
+    T* dgates;  // [T, B, H]
+
+    RNNKIT_HD const T* products(std::int64_t t) const { return dgates + t * B * H; }
+    RNNKIT_HD RnnBackwardStep<T> step(std::int64_t t) const {
+        return {H,
+                t,
+                lengths,
+                h + (t + 1) * B * H,
+                act,
+                clip,
+                dys != nullptr ? dys + t * B * H : nullptr,
+                dh_run,
+                dgates + t * B * H};
+    }
+};
+
 template <class Exec, typename T>
 StateSequence<T> state_sequence(Workspace<Exec>& ws, T* cache, std::int64_t B, std::int64_t width) {
     if (cache != nullptr) return {cache, B * width, {nullptr, nullptr}};
@@ -425,7 +524,13 @@ void lstm_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const W
     copy_or_zero(ex, dc_run, dc_n, B * H);
     T* dh_total = projected ? ws.template get<T>(rows * R) : nullptr;
     T* dm = projected ? ws.template get<T>(B * H) : nullptr;
-    for (std::int64_t t = d.T - 1; t >= 0; --t) {
+    const RecurrenceShape rs{d.T, B, H, R, 4};
+    const bool fused =
+        !projected && ex.recurrence_backward(
+                          rs, w.w_hh, dh_run,
+                          LstmBackStepMaker<T>{H, B, lengths, cache.gates, cache.c, w.peepholes,
+                                               o.input_forget, clip, dys, dh_run, dc_run, dgates});
+    for (std::int64_t t = d.T - 1; t >= 0 && !fused; --t) {
         const T* dy_t = dys != nullptr ? dys + t * B * R : nullptr;
         if (projected) {
             T* total = dh_total + t * B * R;
@@ -527,7 +632,12 @@ void gru_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
     T* dgx = ws.template get<T>(rows * GH);
     if (o.linear_before_reset) {
         T* dgh = ws.template get<T>(rows * GH);
-        for (std::int64_t t = d.T - 1; t >= 0; --t) {
+        const RecurrenceShape rs{d.T, B, H, H, 3};
+        const bool fused =
+            ex.recurrence_backward(rs, w.w_hh, dh_run,
+                                   GruBackStepMaker<T>{H, B, lengths, cache.gates, cache.hn,
+                                                       cache.h, clip, dys, dh_run, dgx, dgh});
+        for (std::int64_t t = d.T - 1; t >= 0 && !fused; --t) {
             const T* dy_t = dys != nullptr ? dys + t * B * H : nullptr;
             T* dgh_t = dgh + t * B * GH;
             ex.for_each(B * H, GruBackwardStep<T>{H, t, lengths, cache.gates + t * B * GH,
@@ -604,7 +714,11 @@ void rnn_backward(Exec& ex, const Dims& d, const std::int32_t* lengths, const We
     Workspace<Exec> ws(ex);
     const auto [xs, dys, dh_run] = start_backward(ex, ws, d, lengths, o, x, cache, dy, dh_n, H);
     T* dgates = ws.template get<T>(rows * H);
-    for (std::int64_t t = d.T - 1; t >= 0; --t) {
+    const RecurrenceShape rs{d.T, B, H, H, 1};
+    const bool fused = ex.recurrence_backward(
+        rs, w.w_hh, dh_run,
+        RnnBackStepMaker<T>{H, B, lengths, cache.h, o.act, clip, dys, dh_run, dgates});
+    for (std::int64_t t = d.T - 1; t >= 0 && !fused; --t) {
         T* dg = dgates + t * B * H;
         ex.for_each(B * H,
                     RnnBackwardStep<T>{H, t, lengths, cache.h + (t + 1) * B * H, o.act, clip,

@@ -87,13 +87,14 @@ def allow_tf32() -> bool:
 
 
 def set_persistent_max_batch(batch: int) -> None:
-    """Batches up to this size run forward as one persistent kernel (the recurrent weights
-    stay in shared memory for all steps; one grid-wide barrier per step instead of a GEMM
-    launch and a pointwise launch). Default 64; 0 turns it off. Applies to the LSTM without
-    projection, the GRU with ``linear_before_reset`` and the RNN, when the device's shared
-    memory holds the block's rows of ``w_hh`` and all of ``h``, and when a step is under
-    2**26 multiply-adds (``B * G * H * R``; past that cuBLAS's per-step GEMM was faster on an
-    H200). Other calls run step by step."""
+    """Batches up to this size run their time loops as one persistent kernel (the recurrent
+    weights stay in shared memory for all steps; one grid-wide barrier per step instead of a
+    GEMM launch and a pointwise launch). Default 64; 0 turns it off. Applies to the LSTM
+    without projection, the GRU with ``linear_before_reset`` and the RNN, when the device's
+    shared memory holds each block's part of ``w_hh``, and when a step is under 2**26
+    multiply-adds (``B * G * H * R``); backward also needs ``B * G * H`` under 2**16 (every
+    block reads all of a step's gate gradients). Past those limits the step loop was faster on
+    an H200. Other calls run step by step."""
     if not isinstance(batch, int) or isinstance(batch, bool):
         raise TypeError(f"batch must be an int, got {type(batch).__name__}")
     if batch < 0:
