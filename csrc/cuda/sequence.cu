@@ -5,15 +5,14 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <atomic>
 #include <climits>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "cuda/backend.hpp"
@@ -387,8 +386,8 @@ struct DeviceExecutor {
     }
 
     // Where the persistent kernels may run: the device's multiprocessors and the shared memory
-    // a block may use, or nullopt-like {0, 0} when the batch, the work per step or the device
-    // rule them out.
+    // a block may use, and the blocks of hidden units; sms is 0 when the batch, the work per
+    // step or the device rule them out.
     struct PersistentPlan {
         int device = 0, sms = 0, max_shared = 0;
         std::int64_t units = 0, blocks = 0;
