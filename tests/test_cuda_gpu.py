@@ -81,6 +81,38 @@ def test_persistent_kernel_in_batch_chunks(
         rcuda.set_persistent_max_batch(saved)
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [(1, 0), (2, 0), (4, 0), (4, 9), (2, 5), (1, 16), (4, 70)],
+    ids=lambda layout: f"rows{layout[0]}-units{layout[1]}",
+)
+@pytest.mark.parametrize(
+    "variant",
+    [("lstm", {"peepholes": True, "clip": 0.6}), ("gru", {}), ("rnn", {"nonlinearity": "relu"})],
+    ids=_variant_id,
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_persistent_kernel_layouts(
+    layout: tuple[int, int],
+    variant: tuple[str, dict[str, Any]],
+    dtype: type,
+    rng: np.random.Generator,
+) -> None:
+    """Every tile of rows of w_hh per warp, on blocks of several units: with 9 units per block
+    (H = 70) each gate has two tiles of 4 rows and a short one of 1, and the last block 7
+    units; 70 units is one block (its barrier a __syncthreads). The batch of 37 takes every
+    chunk size of h."""
+    saved_batch, saved_layout = rcuda.persistent_max_batch(), rcuda.persistent_layout()
+    rcuda.set_persistent_max_batch(64)
+    rcuda.set_persistent_layout(*layout)
+    try:
+        assert rcuda.persistent_layout() == layout
+        check_variant(GPU, variant, WIDE_LENGTHS, True, dtype, (WIDE_SHAPE, WIDE_LENGTHS, 0.4), rng)
+    finally:
+        rcuda.set_persistent_max_batch(saved_batch)
+        rcuda.set_persistent_layout(*saved_layout)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_persistent_backward_in_chunks_of_the_batch(dtype: type, rng: np.random.Generator) -> None:
     """LSTM, B=62, H=256: the gate gradients of a step (62 x 1024) do not fit in a block's shared

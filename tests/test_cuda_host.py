@@ -27,6 +27,8 @@ from test_kernel_variants import (
     BATCHES,
     SCHEDULES,
     VARIANTS,
+    WIDE_LENGTHS,
+    WIDE_SHAPE,
     _variant_id,
     check_variant,
     make_problem,
@@ -114,6 +116,47 @@ def test_cuda_loops_match_reference(
 ) -> None:
     with persistent_max_batch(8 if loop == "persistent" else 0):
         check_variant(DEVICE, variant, lengths, reverse, dtype, batch, rng, second_run=True)
+
+
+@pytest.mark.parametrize("units", [1, 3, 70])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_persistent_loops_in_blocks_of_any_size(
+    cell: str, units: int, rng: np.random.Generator
+) -> None:
+    """units_per_block sizes the emulated blocks: one unit each, 3 (a partial last block of
+    H = 70) or the whole layer in one."""
+    saved = rcuda.persistent_layout()
+    rcuda.set_persistent_layout(0, units)
+    try:
+        assert rcuda.persistent_layout() == (0, units)
+        with persistent_max_batch(64):
+            check_variant(
+                DEVICE,
+                (cell, {}),
+                WIDE_LENGTHS,
+                True,
+                np.float64,
+                (WIDE_SHAPE, WIDE_LENGTHS, 0.4),
+                rng,
+            )
+    finally:
+        rcuda.set_persistent_layout(*saved)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"rows_per_warp": 3}, ValueError, "rows_per_warp must be 0, 1, 2 or 4, got 3"),
+        ({"rows_per_warp": 2.0}, TypeError, "rows_per_warp must be an int, got float"),
+        ({"units_per_block": -1}, ValueError, "units_per_block must be >= 0, got -1"),
+        ({"units_per_block": True}, TypeError, "units_per_block must be an int, got bool"),
+    ],
+)
+def test_persistent_layout_is_checked(kwargs: dict[str, Any], error: type, message: str) -> None:
+    saved = rcuda.persistent_layout()
+    with pytest.raises(error, match=message):
+        rcuda.set_persistent_layout(**kwargs)
+    assert rcuda.persistent_layout() == saved
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

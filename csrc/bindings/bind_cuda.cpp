@@ -184,6 +184,13 @@ void register_backend(py::module_& m, Backend& backend) {
         py::arg("batch"));
     m.def("persistent_max_batch", [b]() { return b->persistent_max_batch(); });
     m.def(
+        "set_persistent_layout",
+        [b](std::int64_t rows_per_warp, std::int64_t units_per_block) {
+            b->set_persistent_layout(rows_per_warp, units_per_block);
+        },
+        py::arg("rows_per_warp"), py::arg("units_per_block"));
+    m.def("persistent_layout", [b]() { return b->persistent_layout(); });
+    m.def(
         "empty",
         [b](std::vector<std::int64_t> shape, const std::string& typestr, Stream stream) {
             const std::int64_t itemsize = typestr == "<f8" ? 8 : 4;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "cuda/sequence.hpp"
 
@@ -44,6 +45,12 @@ public:
     // enough for it to win; 0 turns it off.
     virtual void set_persistent_max_batch(std::int64_t batch) = 0;
     virtual std::int64_t persistent_max_batch() const = 0;
+    // How the persistent forward kernel splits its work, for tests and tuning: rows of w_hh
+    // per warp (1, 2 or 4) and hidden units per block (at most one block per multiprocessor
+    // runs); 0 leaves either to the kernel's own rule.
+    virtual void set_persistent_layout(std::int64_t rows_per_warp,
+                                       std::int64_t units_per_block) = 0;
+    virtual std::pair<std::int64_t, std::int64_t> persistent_layout() const = 0;
 
 #define RNNKIT_CUDA_BACKEND_METHODS(T)                                                             \
     virtual void forward(Cell cell, const Dims& d, const std::int32_t* lengths,                    \

@@ -34,6 +34,12 @@ public:
     bool allow_tf32() const override { return tf32_; }
     void set_persistent_max_batch(std::int64_t batch) override { persistent_max_batch_ = batch; }
     std::int64_t persistent_max_batch() const override { return persistent_max_batch_; }
+    // The host has no warps: rows_per_warp is only kept; units_per_block sets the emulated
+    // blocks' size (0: the executor's default).
+    void set_persistent_layout(std::int64_t rows_per_warp, std::int64_t units_per_block) override {
+        layout_ = {rows_per_warp, units_per_block};
+    }
+    std::pair<std::int64_t, std::int64_t> persistent_layout() const override { return layout_; }
 
 #define RNNKIT_HOST_METHODS(T)                                                                     \
     void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,       \
@@ -41,12 +47,14 @@ public:
                  const Cache<T>* cache, Stream) override {                                         \
         HostExecutor ex;                                                                           \
         ex.persistent_max_batch = persistent_max_batch_;                                           \
+        if (layout_.second > 0) ex.units_per_block = layout_.second;                               \
         run_forward(ex, cell, d, lengths, w, o, x, h0, c0, y, h_n, c_n, cache);                    \
     }                                                                                              \
     void backward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,      \
                   const Options& o, const T* x, const Cache<T>& cache, const T* dy, const T* dh_n, \
                   const T* dc_n, T* dx, T* dh0, T* dc0, const Grads<T>& g, Stream) override {      \
         HostExecutor ex;                                                                           \
+        if (layout_.second > 0) ex.units_per_block = layout_.second;                               \
         run_backward(ex, cell, d, lengths, w, o, x, cache, dy, dh_n, dc_n, dx, dh0, dc0, g);       \
     }
     RNNKIT_HOST_METHODS(float)
@@ -56,6 +64,7 @@ public:
 private:
     bool tf32_ = false;
     std::int64_t persistent_max_batch_ = 8;
+    std::pair<std::int64_t, std::int64_t> layout_{0, 0};
 };
 
 }  // namespace

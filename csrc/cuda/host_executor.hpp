@@ -16,9 +16,10 @@ namespace rnnkit::cuda {
 
 struct HostExecutor {
     // The persistent recurrence's batch limit (0: never), and the hidden units of each
-    // emulated block: few, so that tests cover several blocks and a partial last one.
+    // emulated block: few by default, so that tests cover several blocks and a partial last
+    // one.
     std::int64_t persistent_max_batch = 64;
-    static constexpr std::int64_t kUnitsPerBlock = 16;
+    std::int64_t units_per_block = 16;
 
     template <typename T>
     T* alloc(std::int64_t count) {
@@ -48,8 +49,8 @@ struct HostExecutor {
         for (std::int64_t t = 0; t < s.T; ++t) {
             const T* hp = make.h_prev(t);
             const auto step = make.step(t);
-            for (std::int64_t u0 = 0; u0 < s.H; u0 += kUnitsPerBlock) {
-                const std::int64_t nu = s.H - u0 < kUnitsPerBlock ? s.H - u0 : kUnitsPerBlock;
+            for (std::int64_t u0 = 0; u0 < s.H; u0 += units_per_block) {
+                const std::int64_t nu = s.H - u0 < units_per_block ? s.H - u0 : units_per_block;
                 for (std::int64_t item = 0; item < s.B * s.G * nu; ++item) {
                     const std::int64_t b = item / (s.G * nu), g = item % (s.G * nu) / nu;
                     const std::int64_t j = item % nu;
@@ -79,8 +80,8 @@ struct HostExecutor {
         step_all(s.T - 1);
         for (std::int64_t t = s.T - 1; t >= 0; --t) {
             const T* dg = make.products(t);
-            for (std::int64_t u0 = 0; u0 < s.H; u0 += kUnitsPerBlock) {
-                const std::int64_t nu = s.H - u0 < kUnitsPerBlock ? s.H - u0 : kUnitsPerBlock;
+            for (std::int64_t u0 = 0; u0 < s.H; u0 += units_per_block) {
+                const std::int64_t nu = s.H - u0 < units_per_block ? s.H - u0 : units_per_block;
                 for (std::int64_t b = 0; b < s.B; ++b) {
                     for (std::int64_t k = u0; k < u0 + nu; ++k) {
                         T sum = T(0);

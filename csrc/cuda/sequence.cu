@@ -64,16 +64,22 @@ std::atomic<std::int64_t> g_persistent_max_batch{64};
 // h_t into shared memory; the dot products of the block's rows of w_hh with every row of h_t
 // into rec [B, G*H] (below); the cell step of the block's units (it reads only their columns
 // of rec, written by this block); then a barrier, grid-wide unless one block holds the whole
-// layer, after which every block sees the whole h_{t+1}.
+// layer, after which every block sees the whole h_{t+1}. (Measured on an H100 and dropped:
+// rec in shared memory instead of global memory, and the next step's gate inputs prefetched
+// into L1 before the barrier; no faster, and the prefetches cost 2-5%.)
 //
-// A warp takes one row of w_hh (or a slice of its columns, when the block has fewer rows than
-// warps) and reads each weight once for up to 8 rows of h_t, with a register accumulator
-// each: the chunk sizes are compile-time (8, 4, 2, 1), so no lane works on an absent row.
-// The 8 sums are then reduced across the warp by halving exchanges (each level keeps half of
-// the values, so 3 + 2 shuffles in all instead of 8 * 5). Indices into shared memory are
-// 32-bit: 64-bit index arithmetic costs two instructions per operation on the GPU.
+// A warp takes a tile of 1, 2 or 4 rows of w_hh (or a slice of their columns, when the block
+// has fewer tiles than warps) and reads each value of h_t once for the tile's rows and each
+// weight once for up to 8 rows of h_t, with a register accumulator per (row of w_hh, row of
+// h_t): the tile and the chunk of h_t are compile-time (chunks of 8, 4, 2, 1 rows of h_t), so
+// no lane works on an absent row, and a tile of R rows cuts the shared-memory loads per
+// multiply-add from (NB + 1) / NB to (NB + R) / (NB * R). The sums are then reduced across the
+// warp by halving exchanges (each level keeps half of the values, so 8 sums take 3 + 2
+// shuffles instead of 8 * 5). Indices into shared memory are 32-bit: 64-bit index arithmetic
+// costs two instructions per operation on the GPU.
 constexpr int kRecurrenceThreads = 512;
 constexpr int kRecurrenceWarps = kRecurrenceThreads / 32;
+constexpr int kMaxTile = 4;
 constexpr int kLoadUnroll = 8;
 constexpr std::int64_t kPersistentMaxWork = std::int64_t(1) << 26;  // multiply-adds per step
 // The persistent backward reads all of dg_t ([B, G*H]) in every block at every step: past this
@@ -81,31 +87,74 @@ constexpr std::int64_t kPersistentMaxWork = std::int64_t(1) << 26;  // multiply-
 // slower from LSTM B=64 H=256 and GRU B=64 H=512; faster below).
 constexpr std::int64_t kPersistentBackwardMaxGates = std::int64_t(1) << 16;
 
-template <int NB, bool kAdd, typename T>
-__device__ void dot_rows(const T* wrow, const T* h, int R, int k_begin, int k_end, int lane, T* out,
-                         std::int64_t out_stride) {
-    T acc[NB];
+// How the persistent forward kernel splits its work: rows of w_hh per warp (1, 2, 4; 0 for
+// the rule in tile_for) and hidden units per block (0: as few as spread the layer over the
+// device's multiprocessors). Benchmarks and tests set them (set_persistent_layout).
+std::atomic<std::int64_t> g_rows_per_warp{0};
+std::atomic<std::int64_t> g_units_per_block{0};
+
+// The tile of rows per warp for blocks of `units` hidden units (tiles stay within a gate):
+// larger tiles need fewer shared-memory loads per multiply-add, but with few rows per gate
+// they leave warps idle or split the columns into short slices. Measured on an H100 against
+// one row per warp: tiles of 4 were 2-15% faster with 8 units per block (H = 1024, B = 1 and
+// 8), within 2% with 4 (H = 512) and up to 8% slower with 2 (H = 256).
+int tile_for(std::int64_t units) {
+    const std::int64_t forced = g_rows_per_warp.load();
+    if (forced > 0) return static_cast<int>(forced);
+    return units >= 8 ? 4 : 1;
+}
+
+// Consecutive rows of w_hh, w_step values apart, and where their sums go: out + r * out_step
+// + b * out_stride for row r of the tile and row b of h. Offsets, not arrays of pointers: an
+// array indexed at run time would live in local memory.
+template <typename T>
+struct RowTile {
+    const T* w;
+    int w_step;
+    T* out;
+    std::int64_t out_step;
+};
+
+template <int NB, int NR, bool kAdd, typename T>
+__device__ void dot_rows(const RowTile<T>& tile, int b0, const T* h, int R, int k_begin, int k_end,
+                         int lane, std::int64_t out_stride) {
+    h += b0 * R;                      // rows b0 .. b0 + NB - 1 of h
+    constexpr int kValues = NB * NR;  // accumulator v = r * NB + b
+    T acc[kValues];
 #pragma unroll
-    for (int b = 0; b < NB; ++b) acc[b] = T(0);
+    for (int v = 0; v < kValues; ++v) acc[v] = T(0);
     // Unrolled so that several iterations' shared-memory loads are in flight: a block has
     // only 16 warps to hide their latency.
-#pragma unroll 4
+    constexpr int kUnroll = kValues >= 16 ? 2 : 4;
+#pragma unroll kUnroll
     for (int k = k_begin + lane; k < k_end; k += 32) {
-        const T wk = wrow[k];
+        T hk[NB];
 #pragma unroll
-        for (int b = 0; b < NB; ++b) acc[b] += wk * h[b * R + k];
+        for (int b = 0; b < NB; ++b) hk[b] = h[b * R + k];
+#pragma unroll
+        for (int r = 0; r < NR; ++r) {
+            const T wk = tile.w[r * tile.w_step + k];
+#pragma unroll
+            for (int b = 0; b < NB; ++b) acc[r * NB + b] += wk * hk[b];
+        }
     }
     // Level l exchanges with lane ^ (16 >> l): the lanes with that bit set keep the upper half
     // of their values, the others the lower half, each adding the partner's copy of it.
-    constexpr int kLevels = NB == 8 ? 3 : NB == 4 ? 2 : NB == 2 ? 1 : 0;
-    int index = 0;  // which of the NB rows this lane's value belongs to, in the end
+    constexpr int kLevels = kValues == 32   ? 5
+                            : kValues == 16 ? 4
+                            : kValues == 8  ? 3
+                            : kValues == 4  ? 2
+                            : kValues == 2  ? 1
+                                            : 0;
+    static_assert(kValues == (1 << kLevels), "a power of two up to 32 sums per warp");
+    int index = 0;  // which of the values this lane's sum belongs to, in the end
 #pragma unroll
     for (int level = 0; level < kLevels; ++level) {
-        const int half = NB >> (level + 1);
+        const int half = kValues >> (level + 1);
         const int offset = 16 >> level;
         const bool upper = (lane & offset) != 0;
 #pragma unroll
-        for (int i = 0; i < NB / 2; ++i) {
+        for (int i = 0; i < kValues / 2; ++i) {
             if (i < half) {
                 const T send = upper ? acc[i] : acc[i + half];
                 const T keep = upper ? acc[i + half] : acc[i];
@@ -120,35 +169,29 @@ __device__ void dot_rows(const T* wrow, const T* h, int R, int k_begin, int k_en
         sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     }
     if ((lane & ((32 >> kLevels) - 1)) == 0) {
-        T& target = out[index * out_stride];
+        T& target = tile.out[index / NB * tile.out_step + (b0 + index % NB) * out_stride];
         target = kAdd ? target + sum : sum;
     }
 }
 
-// One row of w_hh with all B rows of h [B][R], in chunks of 8, then 4, 2 and 1 rows; the
-// sums are stored (kAdd false) or added to out (kAdd true).
-template <bool kAdd, typename T>
-__device__ void dot_all_rows(const T* wrow, const T* h, int B, int R, int k_begin, int k_end,
-                             int lane, T* out, std::int64_t out_stride) {
+// A tile of rows of w_hh with all B rows of h [B][R], in chunks of 8, then 4, 2 and 1 rows;
+// the sums are stored (kAdd false) or added to the tile's outputs (kAdd true).
+template <bool kAdd, int NR, typename T>
+__device__ void dot_all_rows(const RowTile<T>& tile, const T* h, int B, int R, int k_begin,
+                             int k_end, int lane, std::int64_t out_stride) {
     int b0 = 0;
     for (; b0 + 8 <= B; b0 += 8) {
-        dot_rows<8, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
-                          out_stride);
+        dot_rows<8, NR, kAdd>(tile, b0, h, R, k_begin, k_end, lane, out_stride);
     }
     if (B - b0 >= 4) {
-        dot_rows<4, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
-                          out_stride);
+        dot_rows<4, NR, kAdd>(tile, b0, h, R, k_begin, k_end, lane, out_stride);
         b0 += 4;
     }
     if (B - b0 >= 2) {
-        dot_rows<2, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
-                          out_stride);
+        dot_rows<2, NR, kAdd>(tile, b0, h, R, k_begin, k_end, lane, out_stride);
         b0 += 2;
     }
-    if (B - b0 >= 1) {
-        dot_rows<1, kAdd>(wrow, h + b0 * R, R, k_begin, k_end, lane, out + b0 * out_stride,
-                          out_stride);
-    }
+    if (B - b0 >= 1) dot_rows<1, NR, kAdd>(tile, b0, h, R, k_begin, k_end, lane, out_stride);
 }
 
 // n values from global memory (written by other blocks: read from L2, not L1) into shared
@@ -190,16 +233,48 @@ __device__ inline void persistent_barrier() {
     }
 }
 
+// Rows j, j + 1, ... of gate g among the block's rows of w_hh (units u0 + j, ...) and where
+// their sums go: rec [B, G*H], or the partial sums of a slice of columns.
+template <typename T>
+struct RowPlace {
+    const T* w;  // [G][units][R]
+    T* rec;
+    T* partial;  // [rows][slices][B], row = g * nu + j
+    int units, nu, R, u0, H, slices, B;
+
+    __device__ RowTile<T> tile(int g, int j, int slice) const {
+        if (slices == 1) return {w + (g * units + j) * R, R, rec + g * H + u0 + j, 1};
+        return {w + (g * units + j) * R, R, partial + ((g * nu + j) * slices + slice) * B,
+                std::int64_t(slices) * B};
+    }
+};
+
+// The products of `count` rows from row j of gate g: a tile of NR rows, or fewer row by row.
+template <int NR, typename T>
+__device__ void tile_products(const RowPlace<T>& place, int g, int j, int count, int slice,
+                              const T* hs, int B, int R, int k_begin, int k_end, int lane,
+                              std::int64_t out_stride) {
+    if (count == NR) {
+        dot_all_rows<false, NR>(place.tile(g, j, slice), hs, B, R, k_begin, k_end, lane,
+                                out_stride);
+    } else {  // the last tile of a gate, short
+        for (int r = 0; r < count; ++r) {
+            dot_all_rows<false, 1>(place.tile(g, j + r, slice), hs, B, R, k_begin, k_end, lane,
+                                   out_stride);
+        }
+    }
+}
+
 template <typename T, class Maker>
 __global__ void __launch_bounds__(kRecurrenceThreads)
-    recurrence_kernel(RecurrenceShape s, int units, const T* w_hh, T* rec, Maker make) {
+    recurrence_kernel(RecurrenceShape s, int units, int tile, const T* w_hh, T* rec, Maker make) {
     extern __shared__ __align__(16) unsigned char shared_bytes[];
     const int B = static_cast<int>(s.B), R = static_cast<int>(s.R), G = static_cast<int>(s.G);
     const int H = static_cast<int>(s.H);
-    const std::int64_t GH = s.G * s.H;
+    const int GH = G * H;
     T* w = reinterpret_cast<T*>(shared_bytes);  // [G][units][R]
     T* hs = w + G * units * R;                  // [B][R]
-    T* partial = hs + B * R;                    // [warps][B]: sums over slices of columns
+    T* partial = hs + B * R;                    // [rows][slices][B], rows * slices <= warps * tile
     const int u0 = static_cast<int>(blockIdx.x) * units;
     const int nu = H - u0 < units ? H - u0 : units;
     for (int i = threadIdx.x; i < G * nu * R; i += blockDim.x) {
@@ -208,24 +283,31 @@ __global__ void __launch_bounds__(kRecurrenceThreads)
     }
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int rows = G * nu;
-    const Slicing slicing(rows, R);
+    // Tiles of `tile` rows within a gate (a gate's last tile may be short).
+    const int gate_tiles = (nu + tile - 1) / tile;
+    const Slicing slicing(G * gate_tiles, R);
     const int slices = slicing.slices;
-    const int items = rows * slices;
+    const int items = G * gate_tiles * slices;
+    const RowPlace<T> place{w, rec, partial, units, nu, R, u0, H, slices, B};
+    const std::int64_t out_stride = slices == 1 ? GH : 1;
     for (std::int64_t t = 0; t < s.T; ++t) {
         load_shared(hs, make.h_prev(t), B * R);
         __syncthreads();
         for (int item = warp; item < items; item += kRecurrenceWarps) {
-            const int row = item / slices, slice = item % slices;
-            const int g = row / nu, j = row % nu;
+            const int g = item / (gate_tiles * slices);
+            const int j = item / slices % gate_tiles * tile, slice = item % slices;
+            const int count = nu - j < tile ? nu - j : tile;
             const int k_begin = slice * slicing.length;
             const int k_end = k_begin + slicing.length < R ? k_begin + slicing.length : R;
-            const T* wrow = w + (g * units + j) * R;
-            if (slices == 1) {
-                dot_all_rows<false>(wrow, hs, B, R, k_begin, k_end, lane,
-                                    rec + std::int64_t(g) * H + u0 + j, GH);
+            if (sizeof(T) == 4 && tile == 4) {  // float64 stops at 2 (tile_for)
+                tile_products<sizeof(T) == 4 ? 4 : 2>(place, g, j, count, slice, hs, B, R, k_begin,
+                                                      k_end, lane, out_stride);
+            } else if (tile == 2) {
+                tile_products<2>(place, g, j, count, slice, hs, B, R, k_begin, k_end, lane,
+                                 out_stride);
             } else {
-                dot_all_rows<false>(wrow, hs, B, R, k_begin, k_end, lane, partial + item * B,
-                                    std::int64_t(1));
+                tile_products<1>(place, g, j, count, slice, hs, B, R, k_begin, k_end, lane,
+                                 out_stride);
             }
         }
         if (slices > 1) {
@@ -236,7 +318,7 @@ __global__ void __launch_bounds__(kRecurrenceThreads)
                 for (int slice = 0; slice < slices; ++slice) {
                     sum += partial[(row * slices + slice) * B + b];
                 }
-                rec[b * GH + std::int64_t(row / nu) * H + u0 + row % nu] = sum;
+                rec[b * GH + row / nu * H + u0 + row % nu] = sum;
             }
         }
         __syncthreads();
@@ -295,10 +377,11 @@ __global__ void __launch_bounds__(kRecurrenceThreads)
                 const int r_begin = slice * slicing.length;
                 const int r_end = r_begin + slicing.length < GH ? r_begin + slicing.length : GH;
                 if (slices == 1) {
-                    dot_all_rows<true>(wt + k * GH, vs, nb, GH, r_begin, r_end, lane, out + k, R);
+                    dot_all_rows<true, 1>(RowTile<T>{wt + k * GH, 0, out + k, 0}, vs, nb, GH,
+                                          r_begin, r_end, lane, R);
                 } else {
-                    dot_all_rows<false>(wt + k * GH, vs, nb, GH, r_begin, r_end, lane,
-                                        partial + item * chunk, std::int64_t(1));
+                    dot_all_rows<false, 1>(RowTile<T>{wt + k * GH, 0, partial + item * chunk, 0},
+                                           vs, nb, GH, r_begin, r_end, lane, std::int64_t(1));
                 }
             }
             if (slices > 1) {
@@ -410,7 +493,8 @@ struct DeviceExecutor {
         if (!cooperative || sms <= 0) return p;
         // One block per multiprocessor at most: all blocks must be resident for the barrier.
         p.sms = sms;
-        p.units = (s.H + sms - 1) / sms;
+        const std::int64_t forced = g_units_per_block.load();
+        p.units = forced > 0 ? (forced < s.H ? forced : s.H) : (s.H + sms - 1) / sms;
         p.blocks = (s.H + p.units - 1) / p.units;
         return p;
     }
@@ -440,14 +524,18 @@ struct DeviceExecutor {
     bool recurrence(const RecurrenceShape& s, const T* w_hh, T* rec, const Maker& make) {
         const PersistentPlan p = plan_persistent(s);
         if (p.sms == 0) return false;
+        // 32 float64 accumulators would not fit in registers beside the rest.
+        const int tile = sizeof(T) == 8 && tile_for(p.units) > 2 ? 2 : tile_for(p.units);
         const std::int64_t shared =
-            ((s.G * p.units + s.B) * s.R + kRecurrenceWarps * s.B) * std::int64_t(sizeof(T));
+            ((s.G * p.units + s.B) * s.R + kRecurrenceWarps * kMaxTile * s.B) *
+            std::int64_t(sizeof(T));
         RecurrenceShape shape = s;
         int units_arg = static_cast<int>(p.units);
+        int tile_arg = tile;
         const T* w_arg = w_hh;
         T* rec_arg = rec;
         Maker maker = make;
-        void* args[] = {&shape, &units_arg, &w_arg, &rec_arg, &maker};
+        void* args[] = {&shape, &units_arg, &tile_arg, &w_arg, &rec_arg, &maker};
         return launch_persistent(recurrence_kernel<T, Maker>, p, shared, args);
     }
 
@@ -562,6 +650,13 @@ public:
         g_persistent_max_batch.store(batch);
     }
     std::int64_t persistent_max_batch() const override { return g_persistent_max_batch.load(); }
+    void set_persistent_layout(std::int64_t rows_per_warp, std::int64_t units_per_block) override {
+        g_rows_per_warp.store(rows_per_warp);
+        g_units_per_block.store(units_per_block);
+    }
+    std::pair<std::int64_t, std::int64_t> persistent_layout() const override {
+        return {g_rows_per_warp.load(), g_units_per_block.load()};
+    }
 
 #define RNNKIT_GPU_METHODS(T)                                                                      \
     void forward(Cell cell, const Dims& d, const std::int32_t* lengths, const Weights<T>& w,       \

@@ -185,7 +185,9 @@ struct StateSequence {
     T* ping[2];
 
     RNNKIT_HD T* at(std::int64_t t) const {
-        return base != nullptr ? base + t * stride : ping[t % 2];
+        // Selected, not indexed: a run-time index into ping would keep the whole maker in
+        // local memory inside the persistent kernels.
+        return base != nullptr ? base + t * stride : (t % 2 == 0 ? ping[0] : ping[1]);
     }
 };
 

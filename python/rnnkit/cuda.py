@@ -45,8 +45,10 @@ __all__ = [
     "cuda_available",
     "device_count",
     "is_device_array",
+    "persistent_layout",
     "persistent_max_batch",
     "set_allow_tf32",
+    "set_persistent_layout",
     "set_persistent_max_batch",
     "synchronize",
     "to_device",
@@ -105,6 +107,30 @@ def set_persistent_max_batch(batch: int) -> None:
 def persistent_max_batch() -> int:
     """The largest batch that runs as a persistent kernel (see :func:`set_persistent_max_batch`)."""
     return int(_require_backend("persistent_max_batch").persistent_max_batch())
+
+
+def set_persistent_layout(rows_per_warp: int = 0, units_per_block: int = 0) -> None:
+    """How the persistent forward kernel splits its work, for tuning and tests: rows of
+    ``w_hh`` each warp takes at a time (1, 2 or 4; float64 stops at 2) and hidden units per
+    block (each block keeps its units' rows of ``w_hh`` in shared memory; one block runs per
+    multiprocessor, so a layer needs ``ceil(H / units_per_block)`` of them, or it runs step by
+    step). 0 leaves either to rnnkit's rule: 4 rows per warp for blocks of at least 8 units,
+    else 1; as few units per block as spread the layer over the device. The
+    results are the same to rounding (the sums are reassociated)."""
+    for name, value in (("rows_per_warp", rows_per_warp), ("units_per_block", units_per_block)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if rows_per_warp not in (0, 1, 2, 4):
+        raise ValueError(f"rows_per_warp must be 0, 1, 2 or 4, got {rows_per_warp}")
+    if units_per_block < 0:
+        raise ValueError(f"units_per_block must be >= 0, got {units_per_block}")
+    _require_backend("set_persistent_layout").set_persistent_layout(rows_per_warp, units_per_block)
+
+
+def persistent_layout() -> tuple[int, int]:
+    """``(rows_per_warp, units_per_block)`` as set by :func:`set_persistent_layout`."""
+    rows, units = _require_backend("persistent_layout").persistent_layout()
+    return int(rows), int(units)
 
 
 def synchronize(stream: int = 0) -> None:
