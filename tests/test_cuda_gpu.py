@@ -235,6 +235,37 @@ def test_work_runs_on_torchs_current_stream() -> None:
     torch.testing.assert_close(y2, expected, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_nn_modules_on_the_gpu_match_the_cpu(dtype: type, rng: np.random.Generator) -> None:
+    """rnnkit.nn.LSTM moved with .cuda(): CuPy arrays in and out, the same results as the
+    module on the CPU (same seed: same weights and dropout masks), gradients included."""
+    cupy = pytest.importorskip("cupy")
+    from rnnkit import nn
+
+    options = {"num_layers": 2, "bidirectional": True, "dropout": 0.3, "batch_first": True}
+    cpu = nn.LSTM(5, 7, dtype=dtype, seed=4, **options)
+    gpu = nn.LSTM(5, 7, dtype=dtype, seed=4, **options).cuda()
+    assert gpu.device == "cuda:0"
+    assert all(isinstance(p, cupy.ndarray) for p in gpu.parameters())
+    x = rng.uniform(-1, 1, (4, 6, 5)).astype(dtype)
+    lengths = [6, 0, 3, 5]
+    y, (h, c) = cpu(x, lengths=lengths)
+    y_gpu, (h_gpu, c_gpu) = gpu(cupy.asarray(x), lengths=lengths)
+    assert isinstance(y_gpu, cupy.ndarray)
+    tol = {"rtol": 1e-9, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    for a, b in ((y, y_gpu), (h, h_gpu), (c, c_gpu)):
+        np.testing.assert_allclose(cupy.asnumpy(b), a, **tol)
+    dy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    dx = cpu.backward(dy)
+    dx_gpu = gpu.backward(cupy.asarray(dy))
+    np.testing.assert_allclose(cupy.asnumpy(dx_gpu), dx, **tol)
+    for key, g in cpu.grads.items():
+        np.testing.assert_allclose(cupy.asnumpy(gpu.grads[key]), g, err_msg=key, **tol)
+    gpu.cpu()
+    for key, p in cpu.params.items():
+        np.testing.assert_array_equal(gpu.params[key], p)
+
+
 def test_cupy_arrays_come_back_as_cupy_arrays(rng: np.random.Generator) -> None:
     cupy = pytest.importorskip("cupy")
     inputs, _, _ = make_problem("rnn", {}, rng)

@@ -350,3 +350,210 @@ def test_cuda_benchmark_explains_what_it_needs() -> None:
     )
     assert done.returncode == 2
     assert "needs rnnkit's CUDA backend" in done.stderr
+
+
+# ------------------------------------------------------------------- rnnkit.nn on a device
+class HostCudaArray(np.ndarray):
+    """A NumPy array presented as a CUDA array (host memory, for the host executor): NumPy's
+    arithmetic keeps the class, so rnnkit.nn's device path runs on it as it runs on CuPy."""
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape,
+            "typestr": self.dtype.str,
+            "data": (self.ctypes.data, False),
+            "version": 3,
+            "strides": None if self.flags.c_contiguous else self.strides,
+            "stream": None,
+        }
+
+
+def _host_cuda(a: Any, dtype: Any = None) -> HostCudaArray:
+    return np.asarray(a, dtype=dtype).view(HostCudaArray)
+
+
+class HostCudaModule:
+    """The part of CuPy's namespace that rnnkit.nn uses, making HostCudaArrays."""
+
+    @staticmethod
+    def asarray(a: Any, dtype: Any = None) -> HostCudaArray:
+        if isinstance(a, HostCudaArray) and (dtype is None or a.dtype == dtype):
+            return a
+        return _host_cuda(np.array(a, dtype=dtype))
+
+    @staticmethod
+    def ascontiguousarray(a: Any) -> HostCudaArray:
+        return _host_cuda(np.ascontiguousarray(a))
+
+    @staticmethod
+    def empty(shape: Any, dtype: Any) -> HostCudaArray:
+        return _host_cuda(np.empty(shape, dtype))
+
+    @staticmethod
+    def zeros(shape: Any, dtype: Any) -> HostCudaArray:
+        return _host_cuda(np.zeros(shape, dtype))
+
+    @staticmethod
+    def concatenate(arrays: Any, axis: int) -> HostCudaArray:
+        return _host_cuda(np.concatenate([np.asarray(a) for a in arrays], axis=axis))
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> HostCudaArray:
+        return _host_cuda(np.where(cond, a, b))
+
+
+def _buffer_as_host_cuda(buffer: Any, like: Any) -> HostCudaArray:
+    out = np.asarray(_HostView(buffer)).view(HostCudaArray)
+    out._owner = buffer  # type: ignore[attr-defined]  # the memory lives as long as the view
+    return out
+
+
+rcuda._register_array_type(HostCudaArray, _buffer_as_host_cuda)
+
+
+def _on_host_device(module: Any) -> Any:
+    module._to_array_module(HostCudaModule, 0)
+    return module
+
+
+def _plain(a: Any) -> Any:
+    if a is None:
+        return None
+    if isinstance(a, tuple):
+        return tuple(_plain(v) for v in a)
+    return np.array(a)  # a copy as a base ndarray
+
+
+NN_CONFIGS = [
+    pytest.param("LSTM", {}, id="lstm"),
+    pytest.param(
+        "LSTM",
+        {"num_layers": 2, "bidirectional": True, "dropout": 0.3, "proj_size": 3},
+        id="lstm-2-bi-dropout-proj",
+    ),
+    pytest.param("LSTM", {"peepholes": True, "batch_first": True, "clip": 0.8}, id="lstm-peep-bf"),
+    pytest.param(
+        "GRU",
+        {"num_layers": 3, "bidirectional": True, "merge_mode": "max", "residual": True},
+        id="gru-3-bi-max-residual",
+    ),
+    pytest.param("GRU", {"bidirectional": True, "merge_mode": None}, id="gru-bi-none"),
+    pytest.param(
+        "RNN",
+        {"num_layers": 2, "bidirectional": True, "merge_mode": "mul", "nonlinearity": "relu"},
+        id="rnn-2-bi-mul-relu",
+    ),
+    pytest.param(
+        "RNN",
+        {"bidirectional": True, "merge_mode": "mean", "batch_first": True},
+        id="rnn-bi-mean-bf",
+    ),
+]
+
+
+@pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize(("cls", "options"), NN_CONFIGS)
+def test_nn_modules_on_a_device_match_the_cpu(
+    cls: str, options: dict[str, Any], with_lengths: bool, rng: np.random.Generator
+) -> None:
+    """rnnkit.nn modules with their parameters on a (host-emulated) device: forward and
+    backward give what the same module gives on the CPU (same seed: same weights, same
+    dropout masks), as device arrays."""
+    import rnnkit.nn as nn
+
+    T, B, I, H = 6, 4, 5, 7  # noqa: E741
+    make = getattr(nn, cls)
+    cpu = make(I, H, dtype=np.float64, seed=3, **options)
+    dev = _on_host_device(make(I, H, dtype=np.float64, seed=3, **options))
+    assert dev.device == "cuda:0" and cpu.device == "cpu"
+    x = rng.uniform(-1, 1, (B, T, I) if options.get("batch_first") else (T, B, I))
+    lengths = np.array([6, 0, 3, 5]) if with_lengths else None
+    LD = cpu.num_layers * cpu.num_directions
+    h0 = rng.uniform(-1, 1, (LD, B, cpu.state_size))
+    c0 = rng.uniform(-1, 1, (LD, B, H))
+    state = (h0, c0) if cls == "LSTM" else h0
+    dev_state = tuple(_host_cuda(s) for s in state) if cls == "LSTM" else _host_cuda(state)
+    y, s_n = cpu(x, state, lengths)
+    y_dev, s_dev = dev(_host_cuda(x), dev_state, lengths)
+    assert dev._tape is not None  # the device kernels ran (their caches), not the CPU's
+    assert all(
+        isinstance(c, rcuda.DeviceRecurrentCache) for rec in dev._tape.layers for c in rec.caches
+    )
+    split = isinstance(y, tuple)
+    for a, b in zip(y if split else (y,), y_dev if split else (y_dev,), strict=True):
+        assert isinstance(b, HostCudaArray)
+        assert_close64(np.asarray(b), a, what="y")
+    for a, b in zip(
+        s_n if cls == "LSTM" else (s_n,), s_dev if cls == "LSTM" else (s_dev,), strict=True
+    ):
+        assert_close64(np.asarray(b), a, what="state_n")
+    dy = (
+        tuple(rng.uniform(-1, 1, part.shape) for part in y)
+        if split
+        else rng.uniform(-1, 1, y.shape)
+    )
+    dy_dev = tuple(_host_cuda(d) for d in dy) if split else _host_cuda(dy)
+    dx = cpu.backward(dy)
+    dx_dev = dev.backward(dy_dev)
+    assert isinstance(dx_dev, HostCudaArray)
+    assert_close64(np.asarray(dx_dev), dx, what="dx")
+    for key, g in cpu.grads.items():
+        assert isinstance(dev.grads[key], HostCudaArray)
+        assert_close64(np.asarray(dev.grads[key]), g, what=key)
+    for a, b in zip(
+        _plain(dev.dstate0) if cls == "LSTM" else (_plain(dev.dstate0),),
+        cpu.dstate0 if cls == "LSTM" else (cpu.dstate0,),
+        strict=True,
+    ):
+        assert_close64(a, b, what="dstate0")
+
+
+def test_nn_module_moves_between_host_and_device(rng: np.random.Generator) -> None:
+    import rnnkit.nn as nn
+
+    m = nn.GRU(3, 4, num_layers=2, dtype=np.float64, seed=1)
+    before = {k: v.copy() for k, v in m.params.items()}
+    _on_host_device(m)
+    assert all(isinstance(v, HostCudaArray) for v in m.params.values())
+    assert all(isinstance(v, HostCudaArray) for v in m.grads.values())
+    sd = m.state_dict()
+    m.reset_parameters(seed=9)
+    assert all(isinstance(v, HostCudaArray) for v in m.params.values())
+    m.load_state_dict(sd)  # device arrays in, copied into the device parameters
+    m.cpu()
+    assert m.device == "cpu"
+    for k, v in m.params.items():
+        assert type(v) is np.ndarray
+        np.testing.assert_array_equal(v, before[k])
+    m.load_state_dict({k: v.astype(np.float32) for k, v in before.items()})  # cast, as torch
+
+
+def test_nn_module_refuses_arrays_on_the_wrong_side(rng: np.random.Generator) -> None:
+    import rnnkit.nn as nn
+
+    x = rng.uniform(-1, 1, (3, 2, 4)).astype(np.float32)
+    cpu = nn.LSTM(4, 5)
+    with pytest.raises(
+        TypeError, match=r"x is a CUDA array but the parameters of this LSTM are on the CPU"
+    ):
+        cpu(_host_cuda(x))
+    dev = _on_host_device(nn.LSTM(4, 5))
+    with pytest.raises(
+        TypeError,
+        match=r"x must be a CUDA array \(the parameters of this LSTM are on cuda:0\), got numpy",
+    ):
+        dev(x)
+    with pytest.raises(TypeError, match=r"state\[0\] \(h\) must be a CUDA array"):
+        dev(_host_cuda(x), (np.zeros((1, 2, 5), np.float32), None))
+    with pytest.raises(TypeError, match="must have dtype float32"):
+        dev(_host_cuda(x.astype(np.float64)))
+
+
+def test_nn_cuda_without_a_gpu_is_a_clear_error() -> None:
+    import rnnkit.nn as nn
+
+    if rcuda.cuda_available():
+        pytest.skip("a GPU is visible: test_cuda_gpu.py covers .cuda()")
+    with pytest.raises(RuntimeError, match=r"LSTM.cuda\(\) needs rnnkit built with RNNKIT_CUDA=ON"):
+        nn.LSTM(2, 3).cuda()

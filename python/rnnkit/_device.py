@@ -164,7 +164,7 @@ def from_torch(tensor: Any, name: str) -> DeviceArray | None:
 
 def is_device_array(obj: Any) -> bool:
     """Whether obj is an array in CUDA device memory (by either protocol)."""
-    if obj is None or isinstance(obj, np.ndarray):
+    if obj is None or type(obj) is np.ndarray:  # a subclass may present device memory
         return False
     if _torch_tensor(obj):
         return bool(obj.is_cuda)

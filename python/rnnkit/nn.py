@@ -50,10 +50,19 @@ come from :attr:`RNNBase.rng` and are kept for backward.
 Like the kernels' caches, what forward keeps refers to ``x`` and the parameters (not copies):
 update parameters in place *after* backward (as an optimiser does), not between forward and
 backward.
+
+On a GPU (``RNNKIT_CUDA=ON`` builds, with CuPy installed): :meth:`RNNBase.cuda` moves the
+parameters and gradients to a CUDA device as CuPy arrays; ``forward`` and ``backward`` then take
+CUDA arrays (CuPy arrays, or anything CuPy reads without a copy through
+``__cuda_array_interface__``) and return CuPy arrays, running the CUDA backend's kernels with
+the same arithmetic around them (merging, residual layers, dropout with masks drawn from the
+same :attr:`RNNBase.rng` as on the CPU). :meth:`RNNBase.cpu` moves everything back. For torch
+CUDA tensors with autograd use ``rnnkit.torch``.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -66,12 +75,14 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from . import _functional as F
 from ._core import RecurrentCache
+from ._device import is_device_array
 from ._side_by_side import side_by_side
 
 __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase"]
 
 Array = NDArray[np.floating]
 _R = TypeVar("_R")
+_A = TypeVar("_A", bound="Array | None")
 # One kernel forward: (y, h_n, c_n or None, cache).
 _KernelOutput = tuple[Array, Array, Array | None, RecurrentCache]
 MergeMode = Literal["concat", "sum", "mean", "max", "mul"]
@@ -139,9 +150,10 @@ class RNNBase:
     Attributes: the constructor arguments (``input_size``, ``hidden_size``, ``num_layers``,
     ``bias``, ``batch_first``, ``dropout``, ``bidirectional``, ``proj_size``, ``dtype``,
     ``merge_mode``, ``residual``, ``clip``, ``init``, ...), ``params`` and ``grads`` (dicts of
-    NumPy arrays with torch's key names), ``training`` (bool), ``rng`` (the module's
-    ``np.random.Generator``) and ``dstate0`` (the gradient of the initial state left by the
-    last :meth:`backward`, same structure as the state).
+    NumPy arrays with torch's key names; CuPy arrays after :meth:`cuda`), ``device``,
+    ``training`` (bool), ``rng`` (the module's ``np.random.Generator``) and ``dstate0`` (the
+    gradient of the initial state left by the last :meth:`backward`, same structure as the
+    state).
     """
 
     _cell: ClassVar[Literal["lstm", "gru", "rnn"]]
@@ -255,6 +267,9 @@ class RNNBase:
         self.linear_before_reset = bool(linear_before_reset)
 
         self.training = True
+        # The array module of the parameters (NumPy, or CuPy after cuda()) and their device.
+        self._xp: Any = np
+        self._device: int | None = None
         self.rng: np.random.Generator = np.random.default_rng(seed)
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
@@ -339,7 +354,7 @@ class RNNBase:
                 value = rng.uniform(-k, k, size=p.shape)
             else:  # biases, peepholes
                 value = np.zeros(p.shape)
-            p[...] = value
+            p[...] = self._xp.asarray(value, dtype=p.dtype)
         if self.forget_bias is not None:
             for key, p in self.params.items():
                 if key.startswith(("bias_ih", "bias_hh")):
@@ -392,6 +407,10 @@ class RNNBase:
             v = state_dict[key]
             if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
                 v = v.detach().cpu().numpy()
+            elif is_device_array(v):  # CuPy, or any CUDA array
+                from . import cuda as rcuda
+
+                v = rcuda.to_host(v)
             arr = np.asarray(v)
             if arr.dtype.kind != "f":
                 raise TypeError(f"{key} must be a floating array, got dtype {arr.dtype}")
@@ -401,8 +420,75 @@ class RNNBase:
                 )
             values[key] = arr
         for key, arr in values.items():
-            np.copyto(self.params[key], arr, casting="same_kind")
+            if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
+                raise TypeError(f"{key} of dtype {arr.dtype} cannot be cast to {self.dtype}")
+        for key, arr in values.items():
+            self.params[key][...] = self._xp.asarray(arr.astype(self.dtype, copy=False))
         return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ devices
+    @property
+    def device(self) -> str:
+        """Where the parameters are: ``"cpu"`` or ``"cuda:N"`` (see :meth:`cuda`)."""
+        return "cpu" if self._device is None else f"cuda:{self._device}"
+
+    def cuda(self, device: int | None = None) -> RNNBase:
+        """Move the parameters and gradients to CUDA device ``device`` (default: CuPy's
+        current device) as CuPy arrays; returns the module. ``forward`` and ``backward`` then
+        take and return CUDA arrays. Needs an ``RNNKIT_CUDA=ON`` build, a GPU and CuPy."""
+        from . import cuda as rcuda
+
+        if not rcuda.cuda_available():
+            raise RuntimeError(
+                f"{type(self).__name__}.cuda() needs rnnkit built with RNNKIT_CUDA=ON and a "
+                "CUDA device (rnnkit.cuda_available() is False)"
+            )
+        try:
+            cupy = importlib.import_module("cupy")
+        except ImportError as err:
+            raise ImportError(
+                f"{type(self).__name__}.cuda() keeps the parameters as CuPy arrays: install "
+                "CuPy (pip install cupy-cuda12x or cupy-cuda13x), or use rnnkit.torch for "
+                "torch CUDA tensors"
+            ) from err
+        if device is not None:
+            _check_int("device", device, 0)
+        index = int(cupy.cuda.Device().id if device is None else device)
+        with cupy.cuda.Device(index):
+            self._to_array_module(cupy, index)
+        return self
+
+    def cpu(self) -> RNNBase:
+        """Move the parameters and gradients back to host memory (NumPy); returns the
+        module."""
+        if self._device is not None:
+            from . import cuda as rcuda
+
+            self._to_array_module(np, None, to_host=rcuda.to_host)
+        return self
+
+    def _to_array_module(
+        self, xp: Any, device: int | None, to_host: Callable[[Any], np.ndarray] | None = None
+    ) -> None:
+        """Re-make every parameter and gradient with ``xp`` (values kept); forget the
+        last forward (its cache refers to the old arrays)."""
+        for table in (self.params, self.grads):
+            for key, value in table.items():
+                host = to_host(value) if to_host is not None else value
+                table[key] = xp.ascontiguousarray(xp.asarray(host, dtype=self.dtype))
+        self._xp, self._device = xp, device
+        self._tape = None
+        self.dstate0 = None
+
+    def _on_device(self) -> bool:
+        return self._device is not None
+
+    def _kernel_array(self, a: _A) -> _A:
+        """An array for a kernel call: C-contiguous on the GPU (the CUDA backend reads device
+        arrays as they are, without copies); the CPU kernels take strided arrays."""
+        if a is None or not self._on_device():
+            return a
+        return self._xp.ascontiguousarray(a)
 
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> RNNBase:
@@ -442,8 +528,9 @@ class RNNBase:
         T, B = xt.shape[0], xt.shape[1]
         h0, c0 = self._state(state, B, unbatched, "state")
         LD, R, H = self.num_layers * self.num_directions, self.state_size, self.hidden_size
-        h_n = np.empty((LD, B, R), dtype=self.dtype)
-        c_n = np.empty((LD, B, H), dtype=self.dtype) if self._cell == "lstm" else None
+        xp = self._xp
+        h_n = xp.empty((LD, B, R), dtype=self.dtype)
+        c_n = xp.empty((LD, B, H), dtype=self.dtype) if self._cell == "lstm" else None
         training = self.training
         self._tape = None
         tape = _Tape(T, B, unbatched)
@@ -477,8 +564,9 @@ class RNNBase:
                 out += inp  # out is a fresh array that no cache refers to
             mask = None
             if training and self.dropout > 0 and layer < self.num_layers - 1:
+                # Drawn on the host, so that a seed gives the same masks on the CPU and a GPU.
                 keep = self.rng.random(out.shape) >= self.dropout
-                mask = keep * self.dtype.type(1.0 / (1.0 - self.dropout))
+                mask = xp.asarray(keep * self.dtype.type(1.0 / (1.0 - self.dropout)))
                 out = out * mask
             tape.layers.append(_Layer(caches, aux, mask))
             inp = out
@@ -495,6 +583,9 @@ class RNNBase:
         by side (rnnkit._side_by_side)."""
         if self.num_directions == 1:
             return [fn(0)]
+        if self._on_device():
+            # The GPU queues both on the caller's stream (CuPy's current stream is per thread).
+            return [fn(0), fn(1)]
         return list(side_by_side(lambda: fn(0), lambda: fn(1)))
 
     def _kernel_forward(
@@ -510,6 +601,7 @@ class RNNBase:
         s = self._suffix(layer, d)
         p = self.params
         args = (p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s), p.get("bias_hh" + s))
+        x, h0, c0 = self._kernel_array(x), self._kernel_array(h0), self._kernel_array(c0)
         common: dict[str, Any] = {
             "training": training,
             "lengths": lengths,
@@ -543,6 +635,8 @@ class RNNBase:
         yf, yb = ys
         mode = self.merge_mode
         if mode in ("concat", None):
+            if self._on_device():
+                return self._xp.concatenate(ys, axis=2), ()
             out = _core._pooled_empty(
                 yf.shape[0], yf.shape[1], yf.shape[2] + yb.shape[2], self.dtype == np.float64
             )
@@ -553,7 +647,7 @@ class RNNBase:
             return (yf + yb) * self.dtype.type(0.5), ()
         if mode == "max":
             wins = yf >= yb
-            return np.where(wins, yf, yb), ((wins,) if keep else ())
+            return self._xp.where(wins, yf, yb), ((wins,) if keep else ())
         return yf * yb, ((yf, yb) if keep else ())  # mul
 
     def _unmerge(self, g: Array | None, rec: _Layer) -> list[Array | None]:
@@ -571,7 +665,8 @@ class RNNBase:
         if mode == "max":
             (wins,) = rec.merge_aux
             zero = self.dtype.type(0)
-            return [np.where(wins, g, zero), np.where(wins, zero, g)]
+            xp = self._xp
+            return [xp.where(wins, g, zero), xp.where(wins, zero, g)]
         yf, yb = rec.merge_aux  # mul
         return [g * yb, g * yf]
 
@@ -602,9 +697,10 @@ class RNNBase:
         g = self._grad_output(dy, T, B, unbatched)
         dh_n, dc_n = self._state(dstate, B, unbatched, "dstate")
         LD, D = self.num_layers * self.num_directions, self.num_directions
-        dh0 = np.empty((LD, B, self.state_size), dtype=self.dtype)
+        xp = self._xp
+        dh0 = xp.empty((LD, B, self.state_size), dtype=self.dtype)
         dc0 = (
-            np.empty((LD, B, self.hidden_size), dtype=self.dtype) if self._cell == "lstm" else None
+            xp.empty((LD, B, self.hidden_size), dtype=self.dtype) if self._cell == "lstm" else None
         )
         dx: Array | None = None
         for layer in reversed(range(self.num_layers)):
@@ -664,6 +760,7 @@ class RNNBase:
         """One kernel backward; adds the parameter gradients to :attr:`grads` and returns
         ``(dx, dh0, dc0)``."""
         s = self._suffix(layer, d)
+        dy, dh_n, dc_n = self._kernel_array(dy), self._kernel_array(dh_n), self._kernel_array(dc_n)
         if self._cell == "lstm":
             lg = F.lstm_backward(dy, dh_n, dc_n, cache)
             dx, dh0, dc0 = lg.dx, lg.dh0, lg.dc0
@@ -692,7 +789,22 @@ class RNNBase:
 
     # ------------------------------------------------------------------ boundary checks
     def _array(self, a: Any, name: str) -> Array:
-        arr = np.asarray(a)
+        name_of = type(self).__name__
+        if self._on_device():
+            if not is_device_array(a):
+                raise TypeError(
+                    f"{name} must be a CUDA array (the parameters of this {name_of} are on "
+                    f"{self.device}), got {type(a).__module__}.{type(a).__name__}; move it with "
+                    "cupy.asarray, or the module back with .cpu()"
+                )
+            arr = self._xp.asarray(a)
+        elif is_device_array(a):
+            raise TypeError(
+                f"{name} is a CUDA array but the parameters of this {name_of} are on the CPU: "
+                "move the module with .cuda() (or the array to the host)"
+            )
+        else:
+            arr = np.asarray(a)
         if arr.dtype != self.dtype:
             raise TypeError(
                 f"{name} must have dtype {self.dtype} (the dtype of this {type(self).__name__}), "
@@ -743,13 +855,14 @@ class RNNBase:
             if dy[0] is None and dy[1] is None:
                 return None
             R = self.state_size
+            xp = self._xp
             parts = [
-                np.zeros((*lead, R), dtype=self.dtype)
+                xp.zeros((*lead, R), dtype=self.dtype)
                 if p is None
                 else self._checked(p, f"dy[{k}]", (*lead, R))
                 for k, p in enumerate(dy)
             ]
-            g = np.concatenate(parts, axis=-1)
+            g = xp.concatenate(parts, axis=-1)
         else:
             if dy is None:
                 return None
