@@ -37,6 +37,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 GPU = device_lib(rcuda.to_device, rcuda.to_host)
+# One variant of each cell that the persistent kernels run.
+PERSISTENT_VARIANTS = [
+    ("lstm", {"peepholes": True, "clip": 0.6}),
+    ("gru", {}),
+    ("rnn", {"nonlinearity": "relu"}),
+]
 
 
 def _torch_cuda() -> Any:
@@ -61,18 +67,13 @@ def test_gpu_matches_reference(
     check_variant(GPU, variant, lengths, reverse, dtype, batch, rng, padding=False)
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [("lstm", {"peepholes": True, "clip": 0.6}), ("gru", {}), ("rnn", {"nonlinearity": "relu"})],
-    ids=_variant_id,
-)
+@pytest.mark.parametrize("variant", PERSISTENT_VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_persistent_kernel_in_batch_chunks(
     variant: tuple[str, dict[str, Any]], dtype: type, rng: np.random.Generator
 ) -> None:
-    """The persistent kernel reads h_t in chunks of 8 rows: with its limit raised, a batch of
-    37 (four full chunks and one of 5, on many blocks) runs there too. The default batches of
-    test_gpu_matches_reference (B=5, H=70) run as one block; this one needs several."""
+    """The persistent kernel reads h_t in chunks of 8 rows: a batch of 37 takes four full
+    chunks and one of 5, with the kernel's batch limit at 64 whatever the default is."""
     saved = rcuda.persistent_max_batch()
     rcuda.set_persistent_max_batch(64)
     try:
@@ -86,11 +87,7 @@ def test_persistent_kernel_in_batch_chunks(
     [(1, 0), (2, 0), (4, 0), (4, 9), (2, 5), (1, 16), (4, 70)],
     ids=lambda layout: f"rows{layout[0]}-units{layout[1]}",
 )
-@pytest.mark.parametrize(
-    "variant",
-    [("lstm", {"peepholes": True, "clip": 0.6}), ("gru", {}), ("rnn", {"nonlinearity": "relu"})],
-    ids=_variant_id,
-)
+@pytest.mark.parametrize("variant", PERSISTENT_VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_persistent_kernel_layouts(
     layout: tuple[int, int],

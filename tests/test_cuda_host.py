@@ -36,6 +36,18 @@ from test_kernel_variants import (
 )
 
 
+def _host_interface(a: np.ndarray) -> dict[str, Any]:
+    """A __cuda_array_interface__ describing host memory (the host executor reads it)."""
+    return {
+        "shape": a.shape,
+        "typestr": a.dtype.str,
+        "data": (a.ctypes.data, False),
+        "version": 3,
+        "strides": None if a.flags.c_contiguous else a.strides,
+        "stream": None,
+    }
+
+
 class FakeDeviceArray:
     """Host memory presented as a CUDA array on device 0 (for the host executor)."""
 
@@ -45,15 +57,7 @@ class FakeDeviceArray:
 
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
-        a = self.array
-        return {
-            "shape": a.shape,
-            "typestr": a.dtype.str,
-            "data": (a.ctypes.data, False),
-            "version": 3,
-            "strides": None if a.flags.c_contiguous else a.strides,
-            "stream": None,
-        }
+        return _host_interface(self.array)
 
 
 class _HostView:
@@ -359,14 +363,7 @@ class HostCudaArray(np.ndarray):
 
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
-        return {
-            "shape": self.shape,
-            "typestr": self.dtype.str,
-            "data": (self.ctypes.data, False),
-            "version": 3,
-            "strides": None if self.flags.c_contiguous else self.strides,
-            "stream": None,
-        }
+        return _host_interface(self)
 
 
 def _host_cuda(a: Any, dtype: Any = None) -> HostCudaArray:
