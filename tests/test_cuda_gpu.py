@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import device_lib
+from device_helpers import check_cell_variant, device_lib
 from helpers import assert_close64
 from rnnkit import cuda as rcuda
 from rnnkit import reference
@@ -293,3 +293,12 @@ def test_torch_tensors_are_checked_like_other_device_arrays() -> None:
     expected = rnnkit.rnn_forward(big[1].clone(), None, w_ih, w_hh)
     torch.testing.assert_close(out.y, expected.y, rtol=0, atol=0)
     assert isinstance(out.y, torch.Tensor) and out.y.is_cuda
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_cell_functions_on_device_arrays(
+    variant: tuple[str, dict[str, Any]], dtype: type, rng: np.random.Generator
+) -> None:
+    """The single-step functions take device arrays too (one step of the sequence loops)."""
+    check_cell_variant(GPU, variant, dtype, rng)

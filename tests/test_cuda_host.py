@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
-from device_helpers import device_lib
+from device_helpers import check_cell_variant, device_lib
 from helpers import assert_close64
 from rnnkit import _core, _device, reference
 from rnnkit import cuda as rcuda
@@ -554,3 +554,24 @@ def test_nn_cuda_without_a_gpu_is_a_clear_error() -> None:
         pytest.skip("a GPU is visible: test_cuda_gpu.py covers .cuda()")
     with pytest.raises(RuntimeError, match=r"LSTM.cuda\(\) needs rnnkit built with RNNKIT_CUDA=ON"):
         nn.LSTM(2, 3).cuda()
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_cell_functions_on_device_arrays(
+    variant: tuple[str, dict[str, Any]], dtype: type, rng: np.random.Generator
+) -> None:
+    """The single-step functions take device arrays too (one step of the sequence loops)."""
+    check_cell_variant(DEVICE, variant, dtype, rng)
+
+
+def test_cell_backward_refuses_a_sequence_cache(rng: np.random.Generator) -> None:
+    inputs, _, grads = make_problem("gru", {}, rng)
+    w = [inputs[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    out = DEVICE.gru_forward(inputs["x"], inputs["h0"], *w)
+    with pytest.raises(
+        TypeError, match="cache returned by gru_cell_forward, got a cache from gru_forward"
+    ):
+        DEVICE.gru_cell_backward(grads["dh_n"], out.cache)
+    with pytest.raises(ValueError, match=r"x must be 2-dimensional \(B, I\), got shape"):
+        DEVICE.gru_cell_forward(inputs["x"], None, *w)

@@ -20,8 +20,8 @@ Conventions shared by every function here:
   gradients (as in PyTorch without its version counters).
 * The GIL is released while a kernel runs; results are bit-identical for any thread count.
 * Device arrays (torch CUDA tensors, CuPy arrays, anything with ``__cuda_array_interface__``
-  or DLPack on a CUDA device) run the sequence functions on the CUDA backend and come back as
-  the same kind of array; see :mod:`rnnkit.cuda`.
+  or DLPack on a CUDA device) run the sequence and single-step functions on the CUDA backend
+  and come back as the same kind of array; see :mod:`rnnkit.cuda`.
 
 Keyword options of the sequence functions (all default to the plain cell):
 
@@ -299,6 +299,26 @@ def lstm_cell_forward(
 ) -> LSTMCellOutput:
     """One LSTM step: ``x [B, I]``, ``h [B, R]``/``c [B, H]`` or None. Returns
     ``(h1, c1, cache)``; the options are those of :func:`lstm_forward`."""
+    if is_device_array(x):
+        h1, _, c1, cache = cuda.forward(
+            "lstm",
+            x,
+            h,
+            c,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=None,
+            reverse=False,
+            w_hr_obj=w_hr,
+            peepholes_obj=peepholes,
+            input_forget=input_forget,
+            clip=clip,
+            cell=True,
+        )
+        return LSTMCellOutput(h1, c1, cache)
     return LSTMCellOutput(
         *_core.lstm_cell_forward(
             x,
@@ -322,6 +342,8 @@ def lstm_cell_backward(
 ) -> LSTMCellGrads:
     """Backward of :func:`lstm_cell_forward`:
     ``(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dpeepholes)``."""
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return LSTMCellGrads(*cuda.backward("lstm", None, dh1, dc1, cache, cell=True))
     return LSTMCellGrads(*_core.lstm_cell_backward(dh1, dc1, cache))
 
 
@@ -338,6 +360,24 @@ def gru_cell_forward(
     clip: float | None = None,
 ) -> GRUCellOutput:
     """One GRU step: ``x [B, I]``, ``h [B, H]`` or None. Returns ``(h1, cache)``."""
+    if is_device_array(x):
+        h1, _, _, cache = cuda.forward(
+            "gru",
+            x,
+            h,
+            None,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=None,
+            reverse=False,
+            linear_before_reset=linear_before_reset,
+            clip=clip,
+            cell=True,
+        )
+        return GRUCellOutput(h1, cache)
     return GRUCellOutput(
         *_core.gru_cell_forward(
             x,
@@ -355,6 +395,8 @@ def gru_cell_forward(
 
 def gru_cell_backward(dh1: Array | None, cache: RecurrentCache) -> CellGrads:
     """Backward of :func:`gru_cell_forward`: ``(dx, dh, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return _cell_grads(cuda.backward("gru", None, dh1, None, cache, cell=True))
     return CellGrads(*_core.gru_cell_backward(dh1, cache))
 
 
@@ -371,6 +413,24 @@ def rnn_cell_forward(
     clip: float | None = None,
 ) -> RNNCellOutput:
     """One vanilla RNN step. Returns ``(h1, cache)``."""
+    if is_device_array(x):
+        h1, _, _, cache = cuda.forward(
+            "rnn",
+            x,
+            h,
+            None,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            training=training,
+            lengths=None,
+            reverse=False,
+            nonlinearity=nonlinearity,
+            clip=clip,
+            cell=True,
+        )
+        return RNNCellOutput(h1, cache)
     return RNNCellOutput(
         *_core.rnn_cell_forward(
             x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity, training=training, clip=clip
@@ -380,4 +440,10 @@ def rnn_cell_forward(
 
 def rnn_cell_backward(dh1: Array | None, cache: RecurrentCache) -> CellGrads:
     """Backward of :func:`rnn_cell_forward`: ``(dx, dh, dw_ih, dw_hh, db_ih, db_hh)``."""
+    if isinstance(cache, cuda.DeviceRecurrentCache):
+        return _cell_grads(cuda.backward("rnn", None, dh1, None, cache, cell=True))
     return CellGrads(*_core.rnn_cell_backward(dh1, cache))
+
+
+def _cell_grads(g: tuple[Any, ...]) -> CellGrads:
+    return CellGrads(*_sequence_grads(g))

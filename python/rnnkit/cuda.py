@@ -453,8 +453,11 @@ def _parse_lengths(lengths: Any, T: int, B: int) -> np.ndarray | None:
 class DeviceRecurrentCache:
     """What a forward call on device arrays keeps for its backward call (opaque)."""
 
-    def __init__(self, kind: str, core: Any, like: Any, call: _Call, projected: bool) -> None:
+    def __init__(
+        self, kind: str, core: Any, like: Any, call: _Call, projected: bool, is_cell: bool
+    ) -> None:
         self.kind = kind
+        self.is_cell = is_cell  # made by the single-step function
         self._core = core
         self._like = like  # results come back as this kind of array
         self._dtype = call.dtype
@@ -464,7 +467,7 @@ class DeviceRecurrentCache:
 
     @property
     def producer(self) -> str:
-        return f"{self.kind}_forward"
+        return f"{self.kind}_cell_forward" if self.is_cell else f"{self.kind}_forward"
 
     @property
     def training(self) -> bool:
@@ -512,8 +515,11 @@ def forward(
     linear_before_reset: bool = True,
     nonlinearity: str = "tanh",
     clip: Any = None,
+    cell: bool = False,
 ) -> tuple[Any, ...]:
-    """One layer-direction on the GPU: (y, h_n, c_n or None, cache); see rnnkit.lstm_forward."""
+    """One layer-direction on the GPU: (y, h_n, c_n or None, cache); see rnnkit.lstm_forward.
+    With ``cell=True`` one step of the single-step functions: ``x [B, I]``, states ``h`` and
+    ``c``, and y is ``h1 [B, R]``."""
     backend = _require_backend(f"{kind}_forward on a CUDA array")
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got '{nonlinearity}'")
@@ -557,13 +563,17 @@ def forward(
     b_hh = call.optional(b_hh_obj, "b_hh", "(G*H,)", (G * H,))
     peepholes = call.optional(peepholes_obj, "peepholes", "(3, H)", (3, H))
     x = call._checked(call.x, "x")
-    if len(x.shape) != 3:
-        raise ValueError(f"x must be 3-dimensional (T, B, I), got shape {_shape_str(x.shape)}")
-    T, B = x.shape[0], x.shape[1]
-    call.shape(x, "x", "(T, B, I)", (T, B, I))
+    x_doc = "(B, I)" if cell else "(T, B, I)"
+    if len(x.shape) != len(x_doc.split(",")):
+        raise ValueError(
+            f"x must be {len(x_doc.split(','))}-dimensional {x_doc}, got shape "
+            f"{_shape_str(x.shape)}"
+        )
+    T, B = (1, x.shape[0]) if cell else (x.shape[0], x.shape[1])
+    call.shape(x, "x", x_doc, (B, I) if cell else (T, B, I))
     h_doc = "(B, H)" if R == H else "(B, P)"
-    h0 = call.optional(h0_obj, "h0", h_doc, (B, R))
-    c0 = call.optional(c0_obj, "c0", "(B, H)", (B, H)) if kind == "lstm" else None
+    h0 = call.optional(h0_obj, "h" if cell else "h0", h_doc, (B, R))
+    c0 = call.optional(c0_obj, "c" if cell else "c0", "(B, H)", (B, H)) if kind == "lstm" else None
     host_lengths = _parse_lengths(lengths, T, B)
     ptrs = tuple(_ptr(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes))
     options = (
@@ -581,7 +591,7 @@ def forward(
         if host_lengths is not None:
             owner, lengths_ptr = memory.upload(host_lengths)
             keep.append(owner)
-        y, y_ptr = memory.empty((T, B, R), x.dtype)
+        y, y_ptr = memory.empty((B, R) if cell else (T, B, R), x.dtype)
         h_n, h_n_ptr = memory.empty((B, R), x.dtype)
         c_n, c_n_ptr = memory.empty((B, H), x.dtype) if kind == "lstm" else (None, 0)
         cache_ptrs: tuple[int, ...] = ()
@@ -606,7 +616,7 @@ def forward(
     # The cache refers to x, the weights, the lengths and its buffers by pointer: their owners
     # stay alive with it.
     core.inputs = tuple(keep)
-    cache = DeviceRecurrentCache(kind, core, x_obj, call, w_hr is not None)
+    cache = DeviceRecurrentCache(kind, core, x_obj, call, w_hr is not None, cell)
     return (
         memory.result(y),
         memory.result(h_n),
@@ -616,12 +626,17 @@ def forward(
 
 
 def backward(
-    kind: str, dy_obj: Any, dh_n_obj: Any, dc_n_obj: Any, cache: DeviceRecurrentCache
+    kind: str,
+    dy_obj: Any,
+    dh_n_obj: Any,
+    dc_n_obj: Any,
+    cache: DeviceRecurrentCache,
+    cell: bool = False,
 ) -> tuple[Any, ...]:
     """The backward of :func:`forward`: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr,
     dpeepholes), None for what forward did not have."""
-    want = f"{kind}_forward"
-    if cache.kind != kind:
+    want = f"{kind}_cell_forward" if cell else f"{kind}_forward"
+    if cache.kind != kind or cache.is_cell != cell:
         raise TypeError(
             f"cache must be the cache returned by {want}, got a cache from {cache.producer}"
         )
@@ -635,9 +650,13 @@ def backward(
     T, B, I, H, R = (int(n) for n in core.dims)  # noqa: E741
     y_doc = "(T, B, P)" if cache._projected else "(T, B, H)"
     h_doc = "(B, P)" if cache._projected else "(B, H)"
-    dy = _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache)
-    dh_n = _grad_array(dh_n_obj, "dh_n", h_doc, (B, R), cache)
-    dc_n = _grad_array(dc_n_obj, "dc_n", "(B, H)", (B, H), cache) if kind == "lstm" else None
+    dy = None if cell else _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache)
+    dh_n = _grad_array(dh_n_obj, "dh1" if cell else "dh_n", h_doc, (B, R), cache)
+    dc_n = (
+        _grad_array(dc_n_obj, "dc1" if cell else "dc_n", "(B, H)", (B, H), cache)
+        if kind == "lstm"
+        else None
+    )
     # torch runs backward on its current stream (autograd keeps forward's): queue there.
     stream = cache._stream
     if _library_of(cache._like) == "torch" and backend.on_device:
@@ -646,7 +665,7 @@ def backward(
     G = _GATES[kind]
     has_b_ih, has_b_hh, has_w_hr, has_peepholes = core.has_inputs
     shapes: list[tuple[int, ...] | None] = [
-        (T, B, I),
+        (B, I) if cell else (T, B, I),
         (B, R),
         (B, H) if kind == "lstm" else None,
         (G * H, I),
