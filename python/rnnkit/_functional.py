@@ -282,6 +282,17 @@ def _sequence_grads(g: tuple[Any, ...]) -> SequenceGrads:
 
 
 # --------------------------------------------------------------------------- single steps
+def _device_step(
+    kind: str, arrays: tuple[Any, ...], training: bool, **options: Any
+) -> tuple[Any, Any, Any]:
+    """One step on the CUDA backend: ``(h1, c1 or None, cache)`` for
+    ``arrays = (x, h, c, w_ih, w_hh, b_ih, b_hh)``."""
+    h1, _, c1, cache = cuda.forward(
+        kind, *arrays, training=training, lengths=None, reverse=False, cell=True, **options
+    )
+    return h1, c1, cache
+
+
 def lstm_cell_forward(
     x: Array,
     h: Array | None,
@@ -300,23 +311,14 @@ def lstm_cell_forward(
     """One LSTM step: ``x [B, I]``, ``h [B, R]``/``c [B, H]`` or None. Returns
     ``(h1, c1, cache)``; the options are those of :func:`lstm_forward`."""
     if is_device_array(x):
-        h1, _, c1, cache = cuda.forward(
+        h1, c1, cache = _device_step(
             "lstm",
-            x,
-            h,
-            c,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            training=training,
-            lengths=None,
-            reverse=False,
+            (x, h, c, w_ih, w_hh, b_ih, b_hh),
+            training,
             w_hr_obj=w_hr,
             peepholes_obj=peepholes,
             input_forget=input_forget,
             clip=clip,
-            cell=True,
         )
         return LSTMCellOutput(h1, c1, cache)
     return LSTMCellOutput(
@@ -361,21 +363,12 @@ def gru_cell_forward(
 ) -> GRUCellOutput:
     """One GRU step: ``x [B, I]``, ``h [B, H]`` or None. Returns ``(h1, cache)``."""
     if is_device_array(x):
-        h1, _, _, cache = cuda.forward(
+        h1, _, cache = _device_step(
             "gru",
-            x,
-            h,
-            None,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            training=training,
-            lengths=None,
-            reverse=False,
+            (x, h, None, w_ih, w_hh, b_ih, b_hh),
+            training,
             linear_before_reset=linear_before_reset,
             clip=clip,
-            cell=True,
         )
         return GRUCellOutput(h1, cache)
     return GRUCellOutput(
@@ -414,21 +407,12 @@ def rnn_cell_forward(
 ) -> RNNCellOutput:
     """One vanilla RNN step. Returns ``(h1, cache)``."""
     if is_device_array(x):
-        h1, _, _, cache = cuda.forward(
+        h1, _, cache = _device_step(
             "rnn",
-            x,
-            h,
-            None,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            training=training,
-            lengths=None,
-            reverse=False,
+            (x, h, None, w_ih, w_hh, b_ih, b_hh),
+            training,
             nonlinearity=nonlinearity,
             clip=clip,
-            cell=True,
         )
         return RNNCellOutput(h1, cache)
     return RNNCellOutput(
