@@ -575,3 +575,22 @@ def test_cell_backward_refuses_a_sequence_cache(rng: np.random.Generator) -> Non
         DEVICE.gru_cell_backward(grads["dh_n"], out.cache)
     with pytest.raises(ValueError, match=r"x must be 2-dimensional \(B, I\), got shape"):
         DEVICE.gru_cell_forward(inputs["x"], None, *w)
+
+
+def test_exporters_read_a_module_on_a_device(rng: np.random.Generator) -> None:
+    """to_onnx_weights and to_keras_weights give the same arrays for a module whose
+    parameters are on a (host-emulated) device as for the module on the CPU."""
+    import rnnkit.nn as nn
+    from rnnkit import convert
+
+    cpu = nn.LSTM(3, 4, bidirectional=True, dtype=np.float64, seed=2)
+    dev = _on_host_device(nn.LSTM(3, 4, bidirectional=True, dtype=np.float64, seed=2))
+    for a, b in zip(convert.to_onnx_weights(cpu), convert.to_onnx_weights(dev), strict=True):
+        if isinstance(a, np.ndarray):
+            assert type(b) is np.ndarray
+            np.testing.assert_array_equal(b, a)
+    keras_cpu = convert.to_keras_weights(cpu, reverse=True)
+    keras_dev = convert.to_keras_weights(dev, reverse=True)
+    for a, b in zip(keras_cpu, keras_dev, strict=True):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(b, a)

@@ -751,7 +751,7 @@ def to_onnx_weights(module: OnnxRecurrent | nn.RNNBase, *, layer: int | None = N
             f"{type(module).__name__}"
         )
     op = _op_of(m)
-    W, R, B, P = _onnx_arrays(op, m.params, suffixes, m.hidden_size, m.bias, m.peepholes)
+    W, R, B, P = _onnx_arrays(op, m._host_params(), suffixes, m.hidden_size, m.bias, m.peepholes)
     return OnnxWeights(op, _onnx_attributes(m, direction), W, R, B, P)
 
 
@@ -936,7 +936,7 @@ def to_keras_weights(
     if reverse and not m.bidirectional:
         raise ValueError("reverse=True needs a bidirectional module")
     s = f"_l{layer}" + ("_reverse" if reverse else "")
-    H, p = m.hidden_size, m.params
+    H, p = m.hidden_size, m._host_params()
     cell = _op_of(m).lower()
     perm = _keras_perm(cell)
     kernel = np.ascontiguousarray(_permute(p["weight_ih" + s], perm, H).T)

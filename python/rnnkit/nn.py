@@ -483,6 +483,14 @@ class RNNBase:
     def _on_device(self) -> bool:
         return self._device is not None
 
+    def _host_params(self) -> dict[str, np.ndarray]:
+        """The parameters as NumPy arrays (copies when they are on a GPU): for exporters."""
+        if not self._on_device():
+            return self.params
+        from . import cuda as rcuda
+
+        return {key: rcuda.to_host(p) for key, p in self.params.items()}
+
     def _kernel_array(self, a: _A) -> _A:
         """An array for a kernel call: C-contiguous on the GPU (the CUDA backend reads device
         arrays as they are, without copies); the CPU kernels take strided arrays."""
