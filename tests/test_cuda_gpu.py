@@ -302,3 +302,12 @@ def test_cell_functions_on_device_arrays(
 ) -> None:
     """The single-step functions take device arrays too (one step of the sequence loops)."""
     check_cell_variant(GPU, variant, dtype, rng)
+
+
+def test_nn_cuda_refuses_a_device_it_cannot_see() -> None:
+    pytest.importorskip("cupy")
+    from rnnkit import nn
+
+    count = rcuda.device_count()
+    with pytest.raises(ValueError, match=rf"device must be in \[0, {count - 1}\].*got {count}"):
+        nn.LSTM(2, 3).cuda(device=count)

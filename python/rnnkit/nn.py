@@ -453,6 +453,11 @@ class RNNBase:
             ) from err
         if device is not None:
             _check_int("device", device, 0)
+            if device >= rcuda.device_count():
+                raise ValueError(
+                    f"device must be in [0, {rcuda.device_count() - 1}] (the CUDA devices "
+                    f"this process sees), got {device}"
+                )
         index = int(cupy.cuda.Device().id if device is None else device)
         with cupy.cuda.Device(index):
             self._to_array_module(cupy, index)
