@@ -450,6 +450,11 @@ def _parse_lengths(lengths: Any, T: int, B: int) -> np.ndarray | None:
 
 
 # --------------------------------------------------------------------------- the calls
+def _producer(kind: str, cell: bool) -> str:
+    """The forward function whose caches the backward of (kind, cell) takes."""
+    return f"{kind}_cell_forward" if cell else f"{kind}_forward"
+
+
 class DeviceRecurrentCache:
     """What a forward call on device arrays keeps for its backward call (opaque)."""
 
@@ -467,7 +472,7 @@ class DeviceRecurrentCache:
 
     @property
     def producer(self) -> str:
-        return f"{self.kind}_cell_forward" if self.is_cell else f"{self.kind}_forward"
+        return _producer(self.kind, self.is_cell)
 
     @property
     def training(self) -> bool:
@@ -563,12 +568,9 @@ def forward(
     b_hh = call.optional(b_hh_obj, "b_hh", "(G*H,)", (G * H,))
     peepholes = call.optional(peepholes_obj, "peepholes", "(3, H)", (3, H))
     x = call._checked(call.x, "x")
-    x_doc = "(B, I)" if cell else "(T, B, I)"
-    if len(x.shape) != len(x_doc.split(",")):
-        raise ValueError(
-            f"x must be {len(x_doc.split(','))}-dimensional {x_doc}, got shape "
-            f"{_shape_str(x.shape)}"
-        )
+    x_doc, x_ndim = ("(B, I)", 2) if cell else ("(T, B, I)", 3)
+    if len(x.shape) != x_ndim:
+        raise ValueError(f"x must be {x_ndim}-dimensional {x_doc}, got shape {_shape_str(x.shape)}")
     T, B = (1, x.shape[0]) if cell else (x.shape[0], x.shape[1])
     call.shape(x, "x", x_doc, (B, I) if cell else (T, B, I))
     h_doc = "(B, H)" if R == H else "(B, P)"
@@ -635,7 +637,7 @@ def backward(
 ) -> tuple[Any, ...]:
     """The backward of :func:`forward`: (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr,
     dpeepholes), None for what forward did not have."""
-    want = f"{kind}_cell_forward" if cell else f"{kind}_forward"
+    want = _producer(kind, cell)
     if cache.kind != kind or cache.is_cell != cell:
         raise TypeError(
             f"cache must be the cache returned by {want}, got a cache from {cache.producer}"

@@ -74,6 +74,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _core
 from . import _functional as F
+from . import cuda as rcuda
 from ._core import RecurrentCache
 from ._device import is_device_array
 from ._side_by_side import side_by_side
@@ -408,8 +409,6 @@ class RNNBase:
             if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
                 v = v.detach().cpu().numpy()
             elif is_device_array(v):  # CuPy, or any CUDA array
-                from . import cuda as rcuda
-
                 v = rcuda.to_host(v)
             arr = np.asarray(v)
             if arr.dtype.kind != "f":
@@ -436,8 +435,6 @@ class RNNBase:
         """Move the parameters and gradients to CUDA device ``device`` (default: CuPy's
         current device) as CuPy arrays; returns the module. ``forward`` and ``backward`` then
         take and return CUDA arrays. Needs an ``RNNKIT_CUDA=ON`` build, a GPU and CuPy."""
-        from . import cuda as rcuda
-
         if not rcuda.cuda_available():
             raise RuntimeError(
                 f"{type(self).__name__}.cuda() needs rnnkit built with RNNKIT_CUDA=ON and a "
@@ -467,8 +464,6 @@ class RNNBase:
         """Move the parameters and gradients back to host memory (NumPy); returns the
         module."""
         if self._device is not None:
-            from . import cuda as rcuda
-
             self._to_array_module(np, None, to_host=rcuda.to_host)
         return self
 
@@ -492,8 +487,6 @@ class RNNBase:
         """The parameters as NumPy arrays (copies when they are on a GPU): for exporters."""
         if not self._on_device():
             return self.params
-        from . import cuda as rcuda
-
         return {key: rcuda.to_host(p) for key, p in self.params.items()}
 
     def _kernel_array(self, a: _A) -> _A:
