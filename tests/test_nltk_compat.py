@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import pickle
 import random
 from typing import Any
 
@@ -196,6 +197,77 @@ def test_counter_of_tuples_any_orders_and_growing_order() -> None:
         same_score(o_lm, t_lm, word, context)
 
 
+def _fit_both(name: str, order: int, text: list[list[str]], prepare: Any) -> tuple[Any, Any]:
+    """nltk's and rnnkit's ``name`` model on ``text``, each fitted on its own pipeline after
+    ``prepare(vocabulary, pipeline)`` (given the library's Vocabulary class too) made their
+    vocabularies."""
+    models = []
+    for lib, pre in ((nltk_lm, nltk_pre), (ours, our_pre)):
+        train, vocab_text = pre.padded_everygram_pipeline(order, text)
+        vocab = prepare(lib.Vocabulary, vocab_text)
+        lm = getattr(lib, name)(order, vocabulary=vocab)
+        lm.fit(train, vocab_text)
+        models.append(lm)
+    return models[0], models[1]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty, cutoff 2",
+        "unk label in the text",
+        "reserved words in the text",
+        "filled before",
+        "updated twice",
+        "tokens partly read",
+        "another pipeline's tokens",
+    ],
+)
+@pytest.mark.parametrize("name", ["MLE", "WittenBellInterpolated"])
+def test_fit_on_a_pipeline_whatever_made_the_vocabulary(case: str, name: str) -> None:
+    """fit reads the pipeline's encoding in C++ and, when the vocabulary was built from that
+    very encoding, tells known words from its count array: every other way to the vocabulary
+    must give nltk's model too."""
+    order = 3
+    text = corpus(11, sentences=60, words=14)
+    text[3] = ["<UNK>", "w1", "<unk>"]  # "<unk>" is id 0 of the C++ vocabulary
+    if case == "reserved words in the text":
+        text[0] = ["w2", "</s>", "<s>", "w2"]
+
+    pre_of = {nltk_lm.Vocabulary: nltk_pre, ours.Vocabulary: our_pre}
+
+    def prepare(vocabulary: Any, tokens: Any) -> Any:
+        if case == "empty, cutoff 2":
+            return vocabulary(unk_cutoff=2)
+        if case == "unk label in the text":  # seen once, under the cutoff: known all the same
+            return vocabulary(unk_cutoff=2, unk_label="<unk>")
+        if case == "filled before":
+            return vocabulary(["w1", "w1", "w2", "w3", "zz"], unk_cutoff=2)
+        vocab = vocabulary(unk_cutoff=2)
+        if case == "updated twice":
+            vocab.update(tokens)
+            vocab.update(["w5", "w5", "w6", "<UNK>"])
+        if case == "tokens partly read":
+            next(tokens)
+            next(tokens)
+            vocab.update(tokens)
+        if case == "another pipeline's tokens":
+            other = corpus(12, sentences=30, words=20)
+            vocab.update(pre_of[vocabulary].padded_everygram_pipeline(order, other)[1])
+        return vocab
+
+    theirs, mine = _fit_both(name, order, text, prepare)
+    assert list(mine.vocab) == list(theirs.vocab) and len(mine.vocab) == len(theirs.vocab)
+    assert dict(mine.vocab.counts) == dict(theirs.vocab.counts)
+    assert mine.counts.N() == theirs.counts.N()
+    assert dict(mine.counts[1]) == dict(theirs.counts[1])
+    for word, context in queries(text, order, 2):
+        same_score(mine, theirs, word, context)
+    # a vocabulary made from a pipeline still pickles (its C++ shortcut is left out)
+    again = pickle.loads(pickle.dumps(mine.vocab))
+    assert again == mine.vocab and list(again) == list(mine.vocab)
+
+
 def test_words_with_whitespace_and_empty_words_are_counted_as_they_are() -> None:
     text = [["a b", "", "c\td", "e"], ["a b", "e", "\n"]]
     t = nltk_lm.Laplace(2)
@@ -250,6 +322,18 @@ def test_generate_uses_a_random_instance_and_large_vocabularies() -> None:
 
 def test_store_internals_reject_bad_arguments() -> None:
     from rnnkit import _core
+
+    words = _core._Vocabulary()
+    with pytest.raises(ValueError, match=r"ids\[1\] must be in \[0, 3\), got 3"):
+        words.count_words(np.array([1, 3], np.int32))
+    with pytest.raises(TypeError, match="ids must have dtype int32"):
+        words.count_words(np.array([1], np.int64))
+    assert words.count_words(np.array([2, 1, 2], np.int32)) == {"</s>": 2, "<s>": 1}
+    other = _core._Vocabulary()
+    other.add_words(["b", "a"])
+    words.add("a")
+    assert words.add_vocabulary(other).tolist() == [0, 1, 2, 4, 3]
+    assert words.words() == ["<unk>", "<s>", "</s>", "a", "b"]
 
     store = _core._NgramCounts(3)
     with pytest.raises(ValueError, match="n must be in"):

@@ -188,6 +188,45 @@ void register_ngram(py::module_& m) {
             },
             py::arg("words"), "add() of each word: their ids (int32).")
         .def(
+            "add_vocabulary",
+            [](Vocabulary& v, const Vocabulary& other) {
+                std::vector<std::int32_t> ids;
+                ids.reserve(static_cast<std::size_t>(other.size()));
+                for (std::int64_t i = 0; i < other.size(); ++i) {
+                    ids.push_back(v.add(other.word(static_cast<std::int32_t>(i))));
+                }
+                return to_array(ids);
+            },
+            py::arg("other"),
+            "add() of each of other's words, in other's order: their ids here (int32).")
+        .def(
+            "count_words",
+            [](const Vocabulary& v, py::handle ids_obj) {
+                // Counter(words[i] for i in ids), in one pass: the dict's keys come in order of
+                // first appearance, as Counter.update would insert them.
+                const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
+                const std::int32_t* data = ids.data();
+                const std::int64_t size = v.size();
+                std::vector<std::uint64_t> counts(static_cast<std::size_t>(size), 0);
+                std::vector<std::int32_t> first_seen;
+                for (py::ssize_t k = 0; k < ids.size(); ++k) {
+                    const std::int32_t id = data[k];
+                    if (id < 0 || id >= size) {
+                        throw py::value_error("ids[" + std::to_string(k) + "] must be in [0, " +
+                                              std::to_string(size) + "), got " +
+                                              std::to_string(id));
+                    }
+                    if (counts[static_cast<std::size_t>(id)]++ == 0) first_seen.push_back(id);
+                }
+                py::dict out;
+                for (const std::int32_t id : first_seen) {
+                    out[py::str(v.word(id))] = counts[static_cast<std::size_t>(id)];
+                }
+                return out;
+            },
+            py::arg("ids"),
+            "{word: occurrences} of the words of `ids` (int32), in order of first appearance.")
+        .def(
             "word",
             [](const Vocabulary& v, std::int64_t id) {
                 if (id < 0 || id >= v.size()) {

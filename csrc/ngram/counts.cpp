@@ -64,10 +64,35 @@ std::uint32_t NgramCounts::find_or_add(Order& o, std::uint32_t prefix, std::uint
     return table::find_or_add(o, prefix, word, &added);
 }
 
+void NgramCounts::presize_owned(std::int64_t tokens, const std::vector<char>& owned) {
+    // An empty table grows by doubling from kInitialSlots, placing every entry again at each
+    // step; a first count sizes it for its share of the tokens (each order has at most one
+    // n-gram per token) up to a bound, so that a small corpus is counted without growing and
+    // a large one skips only the first steps. The entry columns are only reserved (untouched
+    // pages cost no memory); the slots are written, and bounded by kPresizeTokens.
+    if (parts_.empty()) return;  // order 1: unigram counts only
+    constexpr std::int64_t kPresizeTokens = std::int64_t{1} << 18;
+    const std::size_t share =
+        static_cast<std::size_t>(std::min(tokens, kPresizeTokens) / kPartitions + 1);
+    std::size_t slots = table::kInitialSlots;
+    while (slots < 2 * share) slots *= 2;
+    for (int p = 0; p < kPartitions; ++p) {
+        if (!owned[static_cast<std::size_t>(p)]) continue;
+        for (Order& o : parts_[static_cast<std::size_t>(p)].orders) {
+            if (o.size() != 0 || o.slots.size() >= slots) continue;
+            o.prefix.reserve(share);
+            o.word.reserve(share);
+            o.count.reserve(share);
+            o.slots.assign(slots, 0);
+        }
+    }
+}
+
 void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offsets,
                               std::int64_t num_sentences, int tid, int nthreads, bool pad) {
     std::vector<char> owned(kPartitions, 0);
     for (int p = tid; p < kPartitions; p += nthreads) owned[static_cast<std::size_t>(p)] = 1;
+    presize_owned(offsets[num_sentences] - offsets[0] + (pad ? 2 * num_sentences : 0), owned);
     for (std::int64_t s = 0; s < num_sentences; ++s) {
         const std::int64_t len = offsets[s + 1] - offsets[s];
         const std::int32_t* words = ids + offsets[s];
@@ -131,9 +156,11 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
     const std::uint32_t top_word = check_sentences(ids, offsets, num_sentences, pad);
     if (num_sentences == 0) return;
     ensure_unigram(top_word);  // sized before the threads write into it
-    // One thread per owned partition at most; small inputs stay on the calling thread.
+    // One thread per owned partition at most; tiny inputs stay on the calling thread. Two
+    // threads were measured faster from about 900 tokens (1.26x there, 1.5-1.8x from 3,000;
+    // orders 1-3 of the pydoc text, BENCHMARKS.md's nltk_compat log step 5).
     const std::int64_t tokens = offsets[num_sentences] - offsets[0];
-    const int nthreads = tokens < 100000 ? 1 : std::max(1, std::min(threads, kPartitions));
+    const int nthreads = tokens < 1000 ? 1 : std::max(1, std::min(threads, kPartitions));
     parallel_region(nthreads, [&](int tid, int team) {
         count_owned(ids, offsets, num_sentences, tid, team, pad);
     });

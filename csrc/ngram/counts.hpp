@@ -153,6 +153,8 @@ private:
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
     static void rebuild_table(Order& o);
     void ensure_unigram(std::uint32_t word);
+    // Sizes the empty tables of the `owned` partitions for a first count of `tokens` tokens.
+    void presize_owned(std::int64_t tokens, const std::vector<char>& owned);
     // Counts the n-grams starting at the words of partitions part with part % nthreads == tid.
     void count_owned(const std::int32_t* ids, const std::int64_t* offsets,
                      std::int64_t num_sentences, int tid, int nthreads, bool pad);

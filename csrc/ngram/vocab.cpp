@@ -29,41 +29,46 @@ Vocabulary::Vocabulary() {
     add("</s>");
 }
 
-std::int32_t Vocabulary::find(std::string_view word) const {
+std::pair<std::size_t, std::int32_t> Vocabulary::probe(std::string_view word,
+                                                       std::uint64_t hash) const {
     const std::size_t mask = slots_.size() - 1;
-    for (std::size_t slot = hash_word(word) & mask;; slot = (slot + 1) & mask) {
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
         const std::int32_t e = slots_[slot];
-        if (e == 0) return -1;
-        if (words_[static_cast<std::size_t>(e - 1)] == word) return e - 1;
+        if (e == 0) return {slot, -1};
+        if (words_[static_cast<std::size_t>(e - 1)] == word) return {slot, e - 1};
     }
+}
+
+std::int32_t Vocabulary::find(std::string_view word) const {
+    return probe(word, hash_word(word)).second;
 }
 
 void Vocabulary::rehash(std::size_t size) {
     slots_.assign(size, 0);
     const std::size_t mask = size - 1;
     for (std::size_t id = 0; id < words_.size(); ++id) {
-        std::size_t slot = hash_word(words_[id]) & mask;
+        std::size_t slot = hashes_[id] & mask;
         while (slots_[slot] != 0) slot = (slot + 1) & mask;
         slots_[slot] = static_cast<std::int32_t>(id + 1);
     }
 }
 
 std::int32_t Vocabulary::add(std::string_view word) {
-    const std::int32_t found = find(word);
+    const std::uint64_t hash = hash_word(word);
+    const auto [slot, found] = probe(word, hash);
     if (found >= 0) return found;
     if (words_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max() - 1)) {
         throw std::length_error("the vocabulary is full (2^31 - 2 words)");
     }
+    const auto id = static_cast<std::int32_t>(words_.size());
     words_.emplace_back(word);
+    hashes_.push_back(hash);
     if (2 * words_.size() > slots_.size()) {
         rehash(slots_.size() * 2);
     } else {
-        const std::size_t mask = slots_.size() - 1;
-        std::size_t slot = hash_word(word) & mask;
-        while (slots_[slot] != 0) slot = (slot + 1) & mask;
-        slots_[slot] = static_cast<std::int32_t>(words_.size());
+        slots_[slot] = id + 1;
     }
-    return static_cast<std::int32_t>(words_.size() - 1);
+    return id;
 }
 
 void Vocabulary::encode_lines(std::string_view text, bool grow, std::vector<std::int32_t>& ids,

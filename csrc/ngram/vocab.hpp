@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rnnkit::ngram {
@@ -31,10 +32,13 @@ public:
                       std::vector<std::uint64_t>* counts = nullptr);
 
 private:
+    // (the slot holding `word`, or the empty slot where it would go; its id or -1).
+    std::pair<std::size_t, std::int32_t> probe(std::string_view word, std::uint64_t hash) const;
     void rehash(std::size_t size);
 
     std::vector<std::string> words_;
-    std::vector<std::int32_t> slots_;  // id + 1, 0 = empty; power-of-two size, <= half full
+    std::vector<std::uint64_t> hashes_;  // by id (growing the table does not hash again)
+    std::vector<std::int32_t> slots_;    // id + 1, 0 = empty; power-of-two size, <= half full
 };
 
 // Whether `c` separates words (ASCII whitespace other than the newline between sentences).

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from ... import _core
 from .util import Grams
+from .vocabulary import _known_in_encoding
 
 __all__ = ["ConditionalFreqDist", "FreqDist", "NgramCounter"]
 
@@ -163,11 +164,14 @@ class NgramCounter:
         store = self._store
         if store is not None and store.order != order:
             return False
-        names, ids, offsets, _ = encoded
-        words, known = self._words, vocab._known()
+        source, ids, offsets, _ = encoded
+        words = self._words
         unk = words.add(vocab.unk_label)
-        in_vocab = np.fromiter((w in known for w in names), bool, len(names))
-        translate = np.where(in_vocab, words.add_words(names), np.int32(unk)).astype(np.int32)
+        in_vocab = _known_in_encoding(vocab, encoded)
+        if in_vocab is None:
+            known = vocab._known()
+            in_vocab = np.fromiter((w in known for w in source.words()), bool, len(source))
+        translate = np.where(in_vocab, words.add_vocabulary(source), np.int32(unk))
         self._ensure_order(order).add(translate[ids], offsets, pad=False)
         self._version += 1
         self._views.clear()

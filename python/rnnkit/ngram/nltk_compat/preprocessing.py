@@ -39,9 +39,9 @@ def padded_everygrams(order: int, sentence: Iterable[Any]) -> Grams:
 class _Pipeline:
     """What the two halves of :func:`padded_everygram_pipeline` share: the sentences, and
     once asked for, their padded tokens encoded in C++ (``(words, ids, offsets, counts)``:
-    the words by id, numbered in order of first appearance after the three reserved ids, the
-    tokens' ids, each sentence's end, each id's count), or None when a token cannot go
-    through the tokenizer."""
+    the ``_core._Vocabulary`` of their words, numbered in order of first appearance after the
+    three reserved ids, the tokens' ids, each sentence's end, each id's count), or None when a
+    token cannot go through the tokenizer."""
 
     def __init__(self, order: int, text: Sequence[Iterable[Any]]) -> None:
         self.order = order
@@ -89,10 +89,6 @@ class _PipelinePart:
             self._it = iter(())
         return encoded
 
-    def _rest(self) -> list[list[Any]]:
-        """The sentences not yet iterated (consumed)."""
-        return [list(s) for s in self._sentences()]
-
 
 class PaddedEverygrams(_PipelinePart):
     """The first half of :func:`padded_everygram_pipeline`: each sentence's padded
@@ -118,6 +114,14 @@ class PaddedTokens(_PipelinePart):
             except StopIteration:
                 self._tokens = pad_both_ends(next(self._sentences()), n=self.order)
 
+    def _remaining(self) -> Iterator[Any]:
+        """The tokens not yet read, those left of a sentence partly read included (they are
+        consumed as the result is read)."""
+        order = self.order
+        rest = chain(self._tokens, flatten(pad_both_ends(s, n=order) for s in self._sentences()))
+        self._tokens = iter(())
+        return rest
+
 
 def padded_everygram_pipeline(
     order: int, text: Sequence[Iterable[Any]]
@@ -139,4 +143,4 @@ def _encode_padded(order: int, sentences: list[list[Any]]) -> Any:
     if encoded is None:
         return None
     ids, offsets, counts = encoded
-    return words.words(), ids, offsets, counts
+    return words, ids, offsets, counts

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .preprocessing import PaddedTokens, flatten, pad_both_ends
+from .preprocessing import PaddedTokens
 from .util import Grams
 
 __all__ = ["Vocabulary"]
@@ -31,6 +31,10 @@ class Vocabulary:
         self.counts: Counter[str] = Counter()
         self._version = 0
         self._len = 0
+        # (the C++ vocabulary of a pipeline's encoding, which of its ids are known here) while
+        # the counts are exactly that encoding's: lets fit translate the encoding's ids without
+        # a Python loop over its words
+        self._counted_from: tuple[Any, Any] | None = None
         self.update(counts if counts is not None else "")
 
     @property
@@ -41,15 +45,29 @@ class Vocabulary:
     def update(self, *counter_args: Any, **counter_kwargs: Any) -> None:
         """Adds to the counts, as ``collections.Counter.update`` (the tokens of a
         :class:`~.preprocessing.PaddedTokens` are counted in C++)."""
+        encoded = None
         if len(counter_args) == 1 and not counter_kwargs:
             (arg,) = counter_args
             if isinstance(arg, PaddedTokens):
-                counter_args = (_padded_token_counts(arg),)
+                encoded = arg._take_encoded()
+                counter_args = (_padded_token_counts(arg, encoded),)
+        was_empty = not self.counts
         self.counts.update(*counter_args, **counter_kwargs)
         # len(list(self)), as nltk counts it (unk_label is always "in": when it is also a
         # counted word, nltk's iteration yields it twice, and so does its length)
         cutoff, counts = self._cutoff, self.counts
-        size = sum(c >= cutoff for c in counts.values())
+        self._counted_from = None
+        if was_empty and encoded is not None:
+            # the counts are the encoding's counts by id (0 for reserved ids never seen)
+            words, _, _, counts_by_id = encoded
+            known = counts_by_id >= cutoff
+            size = int(np.count_nonzero(known))
+            unk = words.find(self.unk_label)
+            if unk >= 0:
+                known[unk] = True
+            self._counted_from = (words, known)
+        else:
+            size = sum(c >= cutoff for c in counts.values())
         if counts.get(self.unk_label, cutoff) < cutoff:
             size += 1
         self._len = size + (1 if counts else 0)
@@ -77,6 +95,10 @@ class Vocabulary:
             words = frozenset([w for w, c in self.counts.items() if c >= cutoff] + [self.unk_label])
             cached = self._known_cache = (self._version, words)
         return cached[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the C++ vocabulary in _counted_from does not pickle; it only speeds up a fit
+        return {**self.__dict__, "_counted_from": None}
 
     def __getitem__(self, item: str) -> int:
         return self._cutoff if item == self.unk_label else self.counts[item]
@@ -110,26 +132,22 @@ class Vocabulary:
         )
 
 
-def _padded_token_counts(tokens: PaddedTokens) -> Any:
-    """The counts of the tokens of a not yet iterated ``tokens``, in order of first
-    appearance (as Counter.update would meet them), counted in C++; else the (remaining)
-    tokens themselves."""
-    encoded = tokens._take_encoded()
+def _padded_token_counts(tokens: PaddedTokens, encoded: Any) -> Any:
+    """The counts of the tokens of ``encoded`` (``tokens``' whole encoding, see
+    ``preprocessing._Pipeline``) in order of first appearance, as Counter.update would meet
+    them, counted in C++; else (None: ``tokens`` was partly read, or cannot be encoded) the
+    tokens not yet read."""
     if encoded is None:
-        return flatten(pad_both_ends(s, n=tokens.order) for s in tokens._rest())
-    names, ids, _, counts = encoded
-    # The tokenizer numbers new words in order of first appearance, after its three reserved
-    # ids (<unk>, <s>, </s>): put those where they first appear.
-    order = list(range(3, len(names)))
-    firsts = {k: _first_index(ids, k) for k in range(3)}
-    for reserved in sorted(range(3), key=lambda k: -firsts[k]):
-        first = firsts[reserved]
-        if first < len(ids):
-            before = int(ids[:first].max(initial=2)) - 2  # new words seen before it
-            order.insert(before, reserved)
-    return dict(zip([names[i] for i in order], counts[order].tolist(), strict=True))
+        return tokens._remaining()
+    words, ids, _, _ = encoded
+    return words.count_words(ids)
 
 
-def _first_index(ids: Any, value: int) -> int:
-    hits = np.flatnonzero(ids == value)
-    return int(hits[0]) if hits.size else len(ids)
+def _known_in_encoding(vocab: Vocabulary, encoded: Any) -> Any:
+    """Which of the encoding's words (by its ids) ``vocab`` knows, as a bool array, when
+    ``vocab``'s counts are that encoding's (it was built from it alone and is unchanged since);
+    else None."""
+    counted_from = vocab._counted_from
+    if counted_from is None or counted_from[0] is not encoded[0]:
+        return None
+    return counted_from[1]
