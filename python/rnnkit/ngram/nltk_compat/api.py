@@ -118,8 +118,10 @@ class LanguageModel:
     def _scorer(self) -> _core._NltkLookupScorer:
         """The C++ scorer of the current counts and vocabulary (rebuilt when either changed)."""
         counts, vocab = self.counts, self.vocab
+        # (every change to an rnnkit Vocabulary bumps its _version; any other is rebuilt for
+        # every call)
         version = getattr(vocab, "_version", None)
-        key = (counts._version, id(vocab), version, len(vocab), self._param())
+        key = (counts._version, id(vocab), version, self._param())
         if self._cache is None or self._cache[0] != key or version is None:
             store = counts._ensure_order(self.order)
             words = counts._words
@@ -157,7 +159,10 @@ class LanguageModel:
 
     def score(self, word: str, context: Sequence[str] | None = None) -> float:
         """The probability of ``word`` after ``context`` (unknown words are ``unk_label``)."""
-        return self._checked(self._scorer().score(word, context if context else None))
+        score = self._scorer().score(word, context if context else None)
+        if score != score:  # (as _checked, without a second call on this hot path)
+            raise ZeroDivisionError(_ZERO_DIVISION)
+        return score
 
     def logscore(self, word: str, context: Sequence[str] | None = None) -> float:
         """log2 of :meth:`score` (-inf for 0)."""
