@@ -296,18 +296,28 @@ def test_a_failed_update_counts_nothing() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("sentences", "updates"), [(25000, 1), (600, 3)])
 def test_parallel_counting_is_exact_and_identical_for_any_thread_count(
-    threads: int, restore_threads: int
+    threads: int, sentences: int, updates: int, restore_threads: int
 ) -> None:
-    """Above 100,000 tokens the partitions are counted on several threads: the counts equal
-    the reference, and the store (entry order and bytes included) is the same for any thread
-    count."""
-    sents = corpus(np.random.default_rng(7), 25000, max_len=14)
-    assert sum(len(s) for s in sents) > 150000
+    """From 1,000 tokens an update counts the partitions on several threads, and a store's
+    first update sizes its tables for its tokens: the counts equal the reference, and the
+    store (entry order and bytes included) is the same for any thread count, over one large
+    update or several small ones (the later ones into tables already sized)."""
+    sents = corpus(np.random.default_rng(7), sentences, max_len=14)
+    parts = [sents[k::updates] for k in range(updates)]
+    assert all(sum(len(s) for s in part) >= 1000 for part in parts)  # (tokens)
+
+    def count() -> NgramCounts:
+        store = NgramCounts(4)
+        for part in parts:
+            store.update(part)
+        return store
+
     rnnkit.set_num_threads(1)
-    serial = NgramCounts(4).update(sents).to_bytes()
+    serial = count().to_bytes()
     rnnkit.set_num_threads(threads)
-    counted = NgramCounts(4).update(sents)
+    counted = count()
     assert counted.to_bytes() == serial
     if threads == 2:
         assert as_counters(counted) == ref.count_ngrams(sents, 4)
