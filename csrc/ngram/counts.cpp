@@ -93,32 +93,47 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
     std::vector<char> owned(kPartitions, 0);
     for (int p = tid; p < kPartitions; p += nthreads) owned[static_cast<std::size_t>(p)] = 1;
     presize_owned(offsets[num_sentences] - offsets[0] + (pad ? 2 * num_sentences : 0), owned);
-    for (std::int64_t s = 0; s < num_sentences; ++s) {
-        const std::int64_t len = offsets[s + 1] - offsets[s];
-        const std::int32_t* words = ids + offsets[s];
-        // The padded sentence: position 0 is <s>, 1..len the words, len + 1 is </s>
-        // (unpadded: the words at 0..len-1).
-        const std::int64_t padded_len = pad ? len + 2 : len;
-        const auto at = [&](std::int64_t pos) -> std::uint32_t {
+    // A sentence, padded (position 0 is <s>, 1..len the words, len + 1 is </s>) or not (the
+    // words at 0..len-1).
+    struct Sentence {
+        const std::int32_t* words;
+        std::int64_t len;
+        bool pad;
+        std::int64_t size() const { return pad ? len + 2 : len; }
+        std::uint32_t operator[](std::int64_t pos) const {
             if (!pad) return static_cast<std::uint32_t>(words[pos]);
             return pos == 0 ? kBos : pos <= len ? static_cast<std::uint32_t>(words[pos - 1]) : kEos;
-        };
-        for (std::int64_t start = 0; start < padded_len; ++start) {
-            const std::uint32_t first = at(start);
+        }
+    };
+    struct Start {
+        Partition* part;
+        Sentence seq;
+        std::int64_t at;
+        std::int64_t top;
+        std::uint32_t entry;
+        std::uint32_t word(int n) const { return seq[at + n - 1]; }
+    };
+    Start batch[kBatchStarts];
+    int pending = 0;
+    const auto no_more = [](const Start&, int) {
+    };
+    for (std::int64_t s = 0; s < num_sentences; ++s) {
+        const Sentence seq{ids + offsets[s], offsets[s + 1] - offsets[s], pad};
+        for (std::int64_t start = 0; start < seq.size(); ++start) {
+            const std::uint32_t first = seq[start];
             const int p = partition_of(first);
             if (!owned[static_cast<std::size_t>(p)]) continue;
             ++unigram_[first];  // its partition's thread alone writes this word's count
-            if (order_ == 1) continue;
-            Partition& part = parts_[static_cast<std::size_t>(p)];
-            std::uint32_t e = first;
-            const std::int64_t top = std::min<std::int64_t>(order_, padded_len - start);
-            for (int n = 2; n <= top; ++n) {
-                Order& o = part.at(n);
-                e = find_or_add(o, e, at(start + n - 1));
-                ++o.count[e];
+            const std::int64_t top = std::min<std::int64_t>(order_, seq.size() - start);
+            if (top < 2) continue;
+            batch[pending++] = {&parts_[static_cast<std::size_t>(p)], seq, start, top, first};
+            if (pending == kBatchStarts) {
+                count_starts(batch, pending, order_, no_more);
+                pending = 0;
             }
         }
     }
+    count_starts(batch, pending, order_, no_more);
 }
 
 std::uint32_t NgramCounts::check_sentences(const std::int32_t* ids, const std::int64_t* offsets,

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/parallel.hpp"
+#include "ngram/table.hpp"
 
 namespace rnnkit::ngram {
 
@@ -151,6 +152,16 @@ private:
 
     static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
+    // Counts the n-grams of orders 2..top starting at `count` positions (Start: `part`, its
+    // Partition; `top`, its longest n-gram; `entry`, its first word, then the entry of its
+    // n-gram of the order being added; word(n), the n-th word of its n-grams, 1-based), order
+    // by order, calling added(start, n) after each. The home slots of a batch's keys are
+    // prefetched before any is looked up, so that the lookups' cache misses overlap (one
+    // position's orders form a chain); each table still gets its n-grams in position order.
+    template <typename Start, typename Added>
+    static void count_starts(Start* starts, int count, int max_order, Added&& added);
+    // Positions counted together by count_starts.
+    static constexpr int kBatchStarts = 32;
     static void rebuild_table(Order& o);
     void ensure_unigram(std::uint32_t word);
     // Sizes the empty tables of the `owned` partitions for a first count of `tokens` tokens.
@@ -165,6 +176,27 @@ private:
     std::vector<std::uint64_t> unigram_;  // count by word id
     std::vector<Partition> parts_;        // kPartitions (none when order_ == 1)
 };
+
+template <typename Start, typename Added>
+void NgramCounts::count_starts(Start* starts, int count, int max_order, Added&& added) {
+    for (int n = 2; n <= max_order; ++n) {
+        for (int i = 0; i < count; ++i) {
+            const Start& b = starts[i];
+            if (b.top < n) continue;
+            const Order& o = b.part->at(n);
+            const std::uint64_t key = table::pack(b.entry, b.word(n));
+            __builtin_prefetch(o.slots.data() + (table::mix(key) & (o.slots.size() - 1)));
+        }
+        for (int i = 0; i < count; ++i) {
+            Start& b = starts[i];
+            if (b.top < n) continue;
+            Order& o = b.part->at(n);
+            b.entry = find_or_add(o, b.entry, b.word(n));
+            ++o.count[b.entry];
+            added(b, n);
+        }
+    }
+}
 
 template <typename Fn>
 void NgramCounts::each_partition(int threads, Fn&& fn) const {

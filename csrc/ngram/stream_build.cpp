@@ -274,6 +274,25 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
             NgramCounts::Partition& part = store.parts_[p];
             // The (n-gram, word before it) pairs seen, orders 1..N-1.
             std::vector<KeySet> left_words(static_cast<std::size_t>(N - 1));
+            struct Start {
+                NgramCounts::Partition* part;
+                Padded seq;
+                std::int64_t at;
+                std::int64_t top;
+                std::uint32_t entry;
+                std::uint32_t prev;
+                std::uint32_t word(int n) const { return seq[at + n - 1]; }
+            };
+            Start batch[NgramCounts::kBatchStarts];
+            int pending = 0;
+            const auto flush = [&] {
+                NgramCounts::count_starts(batch, pending, N, [&](const Start& b, int n) {
+                    if (b.prev != kNoWord && n < N) {
+                        left_words[static_cast<std::size_t>(n - 1)].insert(key_of(b.entry, b.prev));
+                    }
+                });
+                pending = 0;
+            };
             for (std::int64_t s = 0; s < num_sentences; ++s) {
                 const Padded seq{ids + offsets[s], offsets[s + 1] - offsets[s]};
                 for (std::int64_t start = 0; start < seq.size(); ++start) {
@@ -282,18 +301,13 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                     ++store.unigram_[first];
                     const std::uint32_t prev = start > 0 ? seq[start - 1] : kNoWord;
                     if (prev != kNoWord) left_words[0].insert(key_of(first, prev));
-                    std::uint32_t e = first;
                     const std::int64_t top = std::min<std::int64_t>(N, seq.size() - start);
-                    for (int n = 2; n <= top; ++n) {
-                        NgramCounts::Order& o = part.at(n);
-                        e = NgramCounts::find_or_add(o, e, seq[start + n - 1]);
-                        ++o.count[e];
-                        if (prev != kNoWord && n < N) {
-                            left_words[static_cast<std::size_t>(n - 1)].insert(key_of(e, prev));
-                        }
-                    }
+                    if (top < 2) continue;
+                    batch[pending++] = {&part, seq, start, top, first, prev};
+                    if (pending == NgramCounts::kBatchStarts) flush();
                 }
             }
+            flush();
             // Left extensions; unigrams by id (this partition's words only).
             left_words[0].each([&](std::uint64_t k) { ++a1[k >> 32]; });
             std::vector<std::vector<std::uint64_t>> a(static_cast<std::size_t>(N + 1));
