@@ -113,10 +113,13 @@ void NgramModel::rebuild_table(Order& o, std::size_t size) {
     for (std::size_t e = 0; e < o.entries.size(); ++e) place(o, e);
 }
 
+std::size_t NgramModel::compact_slots(std::size_t entries) {
+    return static_cast<std::size_t>(static_cast<double>(entries) / kMaxLoad) + 2;
+}
+
 void NgramModel::compact_order(Order& o) {
     o.entries.shrink_to_fit();
-    rebuild_table(o,
-                  static_cast<std::size_t>(static_cast<double>(o.entries.size()) / kMaxLoad) + 2);
+    rebuild_table(o, compact_slots(o.entries.size()));
 }
 
 void NgramModel::compact() {

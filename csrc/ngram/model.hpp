@@ -185,10 +185,46 @@ private:
                                     std::vector<std::size_t>& present);
     // compact() of one order's table.
     static void compact_order(Order& o);
+    // The slots compact_order gives a table of `entries` entries.
+    static std::size_t compact_slots(std::size_t entries);
     // save_binary's file, the n-gram tables of partition p and order n given by part(p, n) in
     // the file's order (so that they need not all be in memory).
     void save_binary_parts(const std::string& path, const Vocabulary& vocab,
                            const std::function<const Order&(std::size_t, int)>& part) const;
+    // save_binary's file written at its places, in any order (build_streamed, which finishes
+    // the tables order by order while the file holds them partition by partition): the layout
+    // is planned from the tables' sizes, each compacted table is written where it goes as
+    // soon as it is final (from any thread), and finish() writes the header, the vocabulary
+    // and the unigrams, then the checksum of the whole, read back.
+    class BinaryParts {
+    public:
+        // entries[p][n]: the n-grams of order n (2..order) of partition p.
+        BinaryParts(const std::string& path, const Vocabulary& vocab, int order,
+                    const std::vector<std::vector<std::int64_t>>& entries);
+        ~BinaryParts();
+        BinaryParts(const BinaryParts&) = delete;
+        BinaryParts& operator=(const BinaryParts&) = delete;
+        // Table (p, n) as compact_order made it (its planned sizes are checked).
+        void put(std::size_t p, int n, const Order& o) const;
+        // The entries of table (p, n), read back from the file.
+        void get_entries(std::size_t p, int n, std::vector<Entry>& out) const;
+        // Writes the rest of `model`'s file (its unigrams are final) and closes it.
+        void finish(const NgramModel& model);
+
+    private:
+        struct Place {  // byte offsets of each array's length and data; its length
+            std::uint64_t entries_length_at, entries_at, entries;
+            std::uint64_t slots_length_at, slots_at, slots;
+        };
+        void write_at(std::uint64_t offset, const void* data, std::size_t bytes) const;
+        std::string path_;
+        int fd_ = -1;
+        std::string words_;
+        int order_;
+        std::uint64_t vocab_size_;
+        std::vector<std::vector<Place>> places_;  // [p][n - 2]
+        std::uint64_t end_ = 0;                   // where the checksum goes
+    };
 
     int order_;
     std::vector<float> unigram_prob_;     // by id; -inf... absent ids get <unk>'s

@@ -15,13 +15,20 @@
 // Loading reads each array straight into the model's vectors, hashing the bytes as they pass
 // (4 lanes of FNV-style multiply-xor over 64-bit words), then checks that every stored index
 // is in range, so a damaged or hand-made file gives an error, never a crash or a hang.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.hpp"
@@ -49,17 +56,15 @@ bool little_endian() {
     return first == 1;
 }
 
-class Writer {
+// The writes of the file's layout (value, padding, arrays with their lengths) over a sink's
+// put(data, bytes): a stream (Writer), writes at the file's places (PlacedWriter), or none
+// (Sizer, which only tells where each part goes).
+class LayoutWriter {
 public:
-    explicit Writer(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
-        if (!file_) throw std::runtime_error("cannot open " + path + " for writing");
-    }
+    virtual ~LayoutWriter() = default;
     void bytes(const void* data, std::size_t n) {
         if (n == 0) return;
-        if (std::fwrite(data, 1, n, file_.get()) != n) {
-            throw std::runtime_error("cannot write " + path_ + " (disk full?)");
-        }
-        sum_.add(data, n);
+        put(data, n);
         offset_ += n;
     }
     template <typename T>
@@ -70,11 +75,28 @@ public:
         static const char zeros[kAlign] = {};
         bytes(zeros, (kAlign - offset_ % kAlign) % kAlign);
     }
+    // An array's length and padding; returns where its data goes.
+    std::uint64_t array_head(std::uint64_t length) {
+        value<std::uint64_t>(length);
+        align();
+        return offset_;
+    }
     template <typename T>
     void array(const std::vector<T>& v) {
-        value<std::uint64_t>(v.size());
-        align();
+        array_head(v.size());
         bytes(v.data(), v.size() * sizeof(T));
+    }
+    std::uint64_t offset() const { return offset_; }
+
+protected:
+    virtual void put(const void* data, std::size_t n) = 0;
+    std::uint64_t offset_ = 0;
+};
+
+class Writer final : public LayoutWriter {
+public:
+    explicit Writer(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+        if (!file_) throw std::runtime_error("cannot open " + path + " for writing");
     }
     void finish() {
         const std::uint64_t checksum = sum_.value();
@@ -85,11 +107,71 @@ public:
     }
 
 private:
+    void put(const void* data, std::size_t n) override {
+        if (std::fwrite(data, 1, n, file_.get()) != n) {
+            throw std::runtime_error("cannot write " + path_ + " (disk full?)");
+        }
+        sum_.add(data, n);
+    }
     std::string path_;
     File file_;
     Checksum sum_;
-    std::size_t offset_ = 0;
 };
+
+// Counts the bytes (the data is not read: it may not exist yet).
+class Sizer final : public LayoutWriter {
+public:
+    void skip(std::uint64_t n) { offset_ += n; }
+
+private:
+    void put(const void*, std::size_t) override {}
+};
+
+// Writes at the file's places, from the start.
+class PlacedWriter final : public LayoutWriter {
+public:
+    explicit PlacedWriter(std::function<void(std::uint64_t, const void*, std::size_t)> write_at)
+        : write_at_(std::move(write_at)) {}
+
+private:
+    void put(const void* data, std::size_t n) override { write_at_(offset_, data, n); }
+    std::function<void(std::uint64_t, const void*, std::size_t)> write_at_;
+};
+
+// Everything before the n-gram tables.
+void write_head(LayoutWriter& out, int order, std::uint64_t vocab_size, const std::string& words,
+                const std::vector<float>& prob, const std::vector<float>& backoff,
+                const std::vector<char>& present) {
+    out.bytes(kMagic, sizeof kMagic);
+    out.value<std::uint32_t>(kVersion);
+    out.value<std::uint32_t>(kByteOrder);
+    out.value<std::uint32_t>(static_cast<std::uint32_t>(order));
+    out.value<std::uint32_t>(static_cast<std::uint32_t>(order >= 2 ? kPartitions : 0));
+    out.value<std::uint64_t>(vocab_size);
+    out.value<std::uint64_t>(words.size());
+    out.bytes(words.data(), words.size());
+    out.array(prob);
+    out.array(backoff);
+    out.array(present);
+}
+
+std::string joined_words(const Vocabulary& vocab) {
+    std::string words;
+    for (std::int64_t i = 0; i < vocab.size(); ++i) {
+        if (i > 0) words.push_back('\n');
+        words += vocab.word(static_cast<std::int32_t>(i));
+    }
+    return words;
+}
+
+void check_host_and_vocabulary(const Vocabulary& vocab, std::int64_t vocab_size) {
+    if (!little_endian())
+        throw std::runtime_error("binary models are written on little-endian hosts only");
+    if (vocab.size() != vocab_size) {
+        throw std::invalid_argument("the vocabulary has " + std::to_string(vocab.size()) +
+                                    " words, the model " + std::to_string(vocab_size));
+    }
+}
 
 class Reader {
 public:
@@ -163,29 +245,10 @@ void NgramModel::save_binary(const std::string& path, const Vocabulary& vocab) c
 void NgramModel::save_binary_parts(
     const std::string& path, const Vocabulary& vocab,
     const std::function<const Order&(std::size_t, int)>& part) const {
-    if (!little_endian())
-        throw std::runtime_error("binary models are written on little-endian hosts only");
-    if (vocab.size() != vocab_size()) {
-        throw std::invalid_argument("the vocabulary has " + std::to_string(vocab.size()) +
-                                    " words, the model " + std::to_string(vocab_size()));
-    }
-    std::string words;
-    for (std::int64_t i = 0; i < vocab.size(); ++i) {
-        if (i > 0) words.push_back('\n');
-        words += vocab.word(static_cast<std::int32_t>(i));
-    }
+    check_host_and_vocabulary(vocab, vocab_size());
     Writer out(path);
-    out.bytes(kMagic, sizeof kMagic);
-    out.value<std::uint32_t>(kVersion);
-    out.value<std::uint32_t>(kByteOrder);
-    out.value<std::uint32_t>(static_cast<std::uint32_t>(order_));
-    out.value<std::uint32_t>(static_cast<std::uint32_t>(parts_.size()));
-    out.value<std::uint64_t>(static_cast<std::uint64_t>(vocab_size()));
-    out.value<std::uint64_t>(words.size());
-    out.bytes(words.data(), words.size());
-    out.array(unigram_prob_);
-    out.array(unigram_backoff_);
-    out.array(unigram_present_);
+    write_head(out, order_, static_cast<std::uint64_t>(vocab_size()), joined_words(vocab),
+               unigram_prob_, unigram_backoff_, unigram_present_);
     for (std::size_t p = 0; p < parts_.size(); ++p) {
         for (int n = 2; n <= order_; ++n) {
             const Order& o = part(p, n);
@@ -194,6 +257,116 @@ void NgramModel::save_binary_parts(
         }
     }
     out.finish();
+}
+
+NgramModel::BinaryParts::BinaryParts(const std::string& path, const Vocabulary& vocab, int order,
+                                     const std::vector<std::vector<std::int64_t>>& entries)
+    : path_(path),
+      words_(joined_words(vocab)),
+      order_(order),
+      vocab_size_(static_cast<std::uint64_t>(vocab.size())) {
+    if (!little_endian())
+        throw std::runtime_error("binary models are written on little-endian hosts only");
+    // The layout as save_binary_parts writes it: the head (its unigram arrays only sized),
+    // then each partition's tables, compacted.
+    Sizer plan;
+    const std::vector<float> floats(vocab_size_);
+    const std::vector<char> flags(vocab_size_);
+    write_head(plan, order, vocab_size_, words_, floats, floats, flags);
+    places_.resize(entries.size());
+    for (std::size_t p = 0; p < entries.size(); ++p) {
+        for (int n = 2; n <= order; ++n) {
+            Place place{};
+            place.entries = static_cast<std::uint64_t>(entries[p][static_cast<std::size_t>(n)]);
+            place.entries_length_at = plan.offset();
+            place.entries_at = plan.array_head(place.entries);
+            plan.skip(place.entries * sizeof(Entry));
+            place.slots = compact_slots(static_cast<std::size_t>(place.entries));
+            place.slots_length_at = plan.offset();
+            place.slots_at = plan.array_head(place.slots);
+            plan.skip(place.slots * sizeof(std::uint32_t));
+            places_[p].push_back(place);
+        }
+    }
+    end_ = plan.offset();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0666);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path + " for writing");
+}
+
+NgramModel::BinaryParts::~BinaryParts() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void NgramModel::BinaryParts::write_at(std::uint64_t offset, const void* data,
+                                       std::size_t bytes) const {
+    const auto* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+        const ssize_t done = ::pwrite(fd_, p, bytes, static_cast<off_t>(offset));
+        if (done <= 0) {
+            if (done < 0 && errno == EINTR) continue;
+            throw std::runtime_error("cannot write " + path_ + " (disk full?)");
+        }
+        p += done;
+        offset += static_cast<std::uint64_t>(done);
+        bytes -= static_cast<std::size_t>(done);
+    }
+}
+
+void NgramModel::BinaryParts::put(std::size_t p, int n, const Order& o) const {
+    const Place& place = places_[p][static_cast<std::size_t>(n - 2)];
+    if (o.entries.size() != place.entries || o.slots.size() != place.slots) {
+        throw std::logic_error("a table of the binary file has another size than planned");
+    }
+    // (the padding after each length is left as the file's holes, which read as zeros)
+    write_at(place.entries_length_at, &place.entries, sizeof place.entries);
+    write_at(place.entries_at, o.entries.data(), o.entries.size() * sizeof(Entry));
+    write_at(place.slots_length_at, &place.slots, sizeof place.slots);
+    write_at(place.slots_at, o.slots.data(), o.slots.size() * sizeof(std::uint32_t));
+}
+
+void NgramModel::BinaryParts::get_entries(std::size_t p, int n, std::vector<Entry>& out) const {
+    const Place& place = places_[p][static_cast<std::size_t>(n - 2)];
+    out.resize(static_cast<std::size_t>(place.entries));
+    auto* dst = reinterpret_cast<char*>(out.data());
+    std::size_t bytes = out.size() * sizeof(Entry);
+    std::uint64_t offset = place.entries_at;
+    while (bytes > 0) {
+        const ssize_t done = ::pread(fd_, dst, bytes, static_cast<off_t>(offset));
+        if (done <= 0) {
+            if (done < 0 && errno == EINTR) continue;
+            throw std::runtime_error("cannot read back " + path_);
+        }
+        dst += done;
+        offset += static_cast<std::uint64_t>(done);
+        bytes -= static_cast<std::size_t>(done);
+    }
+}
+
+void NgramModel::BinaryParts::finish(const NgramModel& model) {
+    PlacedWriter head([this](std::uint64_t at, const void* data, std::size_t bytes) {
+        write_at(at, data, bytes);
+    });
+    write_head(head, order_, vocab_size_, words_, model.unigram_prob_, model.unigram_backoff_,
+               model.unigram_present_);
+    // The checksum of every byte before it, read back (from the page cache, mostly).
+    Checksum sum;
+    std::vector<char> chunk(std::size_t{8} << 20);
+    for (std::uint64_t offset = 0; offset < end_;) {
+        const auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), end_ - offset));
+        const ssize_t got = ::pread(fd_, chunk.data(), want, static_cast<off_t>(offset));
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) continue;
+            throw std::runtime_error("cannot read back " + path_);
+        }
+        sum.add(chunk.data(), static_cast<std::size_t>(got));
+        offset += static_cast<std::uint64_t>(got);
+    }
+    const std::uint64_t checksum = sum.value();
+    write_at(end_, &checksum, sizeof checksum);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) throw std::runtime_error("cannot write " + path_ + " (disk full?)");
 }
 
 NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {

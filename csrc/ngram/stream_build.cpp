@@ -404,6 +404,23 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
     raw1 = {};
     a1 = {};
 
+    // The final tables: written where they go in the binary file as each is finished (no
+    // temporary copy, no second pass), or, without a binary file, to temporary files for the
+    // ARPA text.
+    std::unique_ptr<NgramModel::BinaryParts> binary;
+    if (!binary_path.empty()) {
+        binary = std::make_unique<NgramModel::BinaryParts>(binary_path, vocab, N, part_sizes);
+    }
+    const auto put_final = [&](std::size_t p, int n, const Order& o) {
+        if (binary) {
+            binary->put(p, n, o);
+            return;
+        }
+        Spill last(spill_path(temp_dir, "final", p, n), "wb");
+        last.put(o.entries);
+        last.close();
+    };
+
     // ---- C. Orders 2..N: order n-1 held (all partitions), order n computed per partition.
     std::vector<Order> held(P);
     std::vector<std::vector<float>> held_prob(P);
@@ -504,10 +521,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 }
                 if (n == N) {  // final: the table is the one compact() makes
                     compact_order(out);
-                    Spill last(spill_path(temp_dir, "final", p, n), "wb");
-                    last.put(out.entries);
-                    last.put(out.slots);
-                    last.close();
+                    put_final(p, n, out);
                 } else {
                     Spill next(spill_path(temp_dir, "order", p, n), "wb");
                     next.put(out.entries);
@@ -520,12 +534,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
         parallel_region(threads, [&](int tid, int team) {
             for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
                 const auto p = static_cast<std::size_t>(pi);
-                if (n > 2) {  // order n-1 is final: its backoffs are set
-                    Spill last(spill_path(temp_dir, "final", p, n - 1), "wb");
-                    last.put(held[p].entries);
-                    last.put(held[p].slots);
-                    last.close();
-                }
+                if (n > 2) put_final(p, n - 1, held[p]);  // its backoffs are set: final
                 held[p] = Order();  // order n-1's memory goes before order n's comes
                 held_prob[p] = {};
                 held_link[p] = {};
@@ -565,7 +574,13 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 std::string text;
                 for (int n = 2; n <= N; ++n) {
                     std::vector<Entry> entries;
-                    Spill(spill_path(temp_dir, "final", p, n), "rb").get(entries);
+                    if (binary) {
+                        binary->get_entries(p, n, entries);
+                    } else {
+                        const std::string name = spill_path(temp_dir, "final", p, n);
+                        Spill(name, "rb").get(entries);
+                        std::remove(name.c_str());
+                    }
                     const auto nn = static_cast<std::size_t>(n);
                     longer.resize(entries.size() * nn);
                     probs.resize(entries.size());
@@ -615,19 +630,8 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                           });
     }
 
-    // The binary file, its tables (as compact() makes them) read back one at a time.
-    Order scratch;
-    if (!binary_path.empty()) {
-        model.save_binary_parts(binary_path, vocab, [&](std::size_t p, int n) -> const Order& {
-            Spill in(spill_path(temp_dir, "final", p, n), "rb");
-            in.get(scratch.entries);
-            in.get(scratch.slots);
-            return scratch;
-        });
-    }
-    for (std::size_t p = 0; p < P; ++p) {
-        for (int n = 2; n <= N; ++n) std::remove(spill_path(temp_dir, "final", p, n).c_str());
-    }
+    // The binary file's head (the unigrams are final) and checksum.
+    if (binary) binary->finish(model);
     lap();  // the files
 }
 
