@@ -343,6 +343,10 @@ void NgramModel::BinaryParts::get_entries(std::size_t p, int n, std::vector<Entr
 }
 
 void NgramModel::BinaryParts::finish(const NgramModel& model) {
+    if (model.unigram_prob_.size() != vocab_size_ || model.unigram_backoff_.size() != vocab_size_ ||
+        model.unigram_present_.size() != vocab_size_ || model.order_ != order_) {
+        throw std::logic_error("the binary file's head has another size than planned");
+    }
     PlacedWriter head([this](std::uint64_t at, const void* data, std::size_t bytes) {
         write_at(at, data, bytes);
     });
