@@ -53,6 +53,23 @@ def test_the_same_file_as_estimate_and_save(
     assert_same_files(zipf_corpus(rng, 3000), order, tmp_path)
 
 
+@pytest.mark.parametrize("order", [2, 4])
+def test_an_arpa_file_alone_is_the_same_file_too(
+    order: int, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    """Without a binary file the finished tables go to temporary files for the ARPA text
+    (with one, they are read back from it)."""
+    sentences = zipf_corpus(rng, 3000)
+    in_memory(sentences, order, tmp_path)
+    build(sentences, order, arpa=tmp_path / "alone.arpa")
+    assert (tmp_path / "alone.arpa").read_bytes() == (tmp_path / "in-memory.arpa").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "alone.arpa",
+        "in-memory.arpa",
+        "in-memory.bin",
+    ]
+
+
 def test_real_text_and_the_lmplz_example(tmp_path: Path) -> None:
     """Python's documentation (many partitions, long and one-word sentences, empty lines) and
     kpu/kenlm issue #405's text, whose lmplz numbers the in-memory estimator reproduces."""
