@@ -115,7 +115,7 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
     };
     Start batch[kBatchStarts];
     int pending = 0;
-    const auto no_more = [](const Start&, int) {
+    const auto nothing_else = [](const Start&, int) {
     };
     for (std::int64_t s = 0; s < num_sentences; ++s) {
         const Sentence seq{ids + offsets[s], offsets[s + 1] - offsets[s], pad};
@@ -128,12 +128,12 @@ void NgramCounts::count_owned(const std::int32_t* ids, const std::int64_t* offse
             if (top < 2) continue;
             batch[pending++] = {&parts_[static_cast<std::size_t>(p)], seq, start, top, first};
             if (pending == kBatchStarts) {
-                count_starts(batch, pending, order_, no_more);
+                count_starts(batch, pending, order_, nothing_else);
                 pending = 0;
             }
         }
     }
-    count_starts(batch, pending, order_, no_more);
+    count_starts(batch, pending, order_, nothing_else);
 }
 
 std::uint32_t NgramCounts::check_sentences(const std::int32_t* ids, const std::int64_t* offsets,

@@ -13,6 +13,7 @@
 // n-grams ending at w.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -224,6 +225,7 @@ private:
         std::uint64_t vocab_size_;
         std::vector<std::vector<Place>> places_;  // [p][n - 2]
         std::uint64_t end_ = 0;                   // where the checksum goes
+        mutable std::atomic<std::size_t> tables_put_{0};
     };
 
     int order_;

@@ -289,7 +289,7 @@ NgramModel::BinaryParts::BinaryParts(const std::string& path, const Vocabulary& 
         }
     }
     end_ = plan.offset();
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0666);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) throw std::runtime_error("cannot open " + path + " for writing");
 }
 
@@ -322,6 +322,7 @@ void NgramModel::BinaryParts::put(std::size_t p, int n, const Order& o) const {
     write_at(place.entries_at, o.entries.data(), o.entries.size() * sizeof(Entry));
     write_at(place.slots_length_at, &place.slots, sizeof place.slots);
     write_at(place.slots_at, o.slots.data(), o.slots.size() * sizeof(std::uint32_t));
+    tables_put_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void NgramModel::BinaryParts::get_entries(std::size_t p, int n, std::vector<Entry>& out) const {
@@ -346,6 +347,11 @@ void NgramModel::BinaryParts::finish(const NgramModel& model) {
     if (model.unigram_prob_.size() != vocab_size_ || model.unigram_backoff_.size() != vocab_size_ ||
         model.unigram_present_.size() != vocab_size_ || model.order_ != order_) {
         throw std::logic_error("the binary file's head has another size than planned");
+    }
+    std::size_t tables = 0;
+    for (const auto& part : places_) tables += part.size();
+    if (tables_put_.load(std::memory_order_relaxed) != tables) {
+        throw std::logic_error("a table of the binary file was not written");
     }
     PlacedWriter head([this](std::uint64_t at, const void* data, std::size_t bytes) {
         write_at(at, data, bytes);
