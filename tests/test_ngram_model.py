@@ -190,6 +190,14 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
             r"bad.arpa:9: the word 'b' has no unigram",
         ),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n", r"bad.arpa:7: expected '\\end\\'"),
+        # n-grams of order >= 2 are added in batches: a missing prefix is still reported at
+        # its own line, after valid lines of its batch and before a later line's error
+        (
+            "\\data\\\nngram 1=2\nngram 2=1\nngram 3=3\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n"
+            "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n-1\tb a b\n-1\ta b b\tnope\n\n"
+            "\\end\\\n",
+            r"bad.arpa:15: the n-gram's first n-1 words are not an n-gram of the model",
+        ),
     ],
 )
 def test_malformed_arpa_files_raise_with_the_line(text: str, message: str, tmp_path: Path) -> None:

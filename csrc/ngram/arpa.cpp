@@ -367,6 +367,79 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     std::vector<std::string_view> fields;
     std::vector<std::int32_t> ids(static_cast<std::size_t>(order));
     bool have_unk = false;
+    // The n-grams of orders >= 2 are added kBatchLines at a time (NgramModel::set_batch, whose
+    // lookups overlap their cache misses); a refused one is reported with its own line, before
+    // any error found on a later line.
+    constexpr std::size_t kBatchLines = 64;
+    std::vector<std::int32_t> batch_ids;
+    std::vector<float> batch_probs, batch_backoffs;
+    std::vector<std::int64_t> batch_lines;
+    const auto flush = [&](int n) {
+        const auto count = static_cast<std::int64_t>(batch_probs.size());
+        const std::int64_t done = count == 0
+                                      ? 0
+                                      : model.set_batch(batch_ids.data(), n, batch_probs.data(),
+                                                        batch_backoffs.data(), count);
+        if (done < count) {
+            throw std::invalid_argument(
+                path + ":" + std::to_string(batch_lines[static_cast<std::size_t>(done)]) +
+                ": the n-gram's first n-1 words are not an n-gram of the model");
+        }
+        batch_ids.clear();
+        batch_probs.clear();
+        batch_backoffs.clear();
+        batch_lines.clear();
+    };
+    // One n-gram line of order n, checked; unigrams are set at once, longer n-grams batched.
+    const auto read_line = [&](int n) {
+        fields_of(line, fields);
+        const auto nn = static_cast<std::size_t>(n);
+        if (fields.size() != nn + 1 && fields.size() != nn + 2) {
+            throw fail("a " + std::to_string(n) + "-gram line needs a log10 probability, " +
+                       std::to_string(n) + " words and maybe a backoff; got " + quoted(line));
+        }
+        float prob = 0.0f, backoff = 0.0f;
+        if (!parse_float(fields[0], prob)) {
+            throw fail("malformed log10 probability " + quoted(fields[0]));
+        }
+        if (fields.size() == nn + 2 && !parse_float(fields[nn + 1], backoff)) {
+            throw fail("malformed log10 backoff " + quoted(fields[nn + 1]));
+        }
+        if (std::isnan(prob) || std::isnan(backoff)) throw fail("NaN in " + quoted(line));
+        if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
+        for (std::size_t k = 0; k < nn; ++k) {
+            const std::string_view w = fields[k + 1];
+            if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
+            // Lines split on spaces and tabs; other whitespace (\r, \v, \f) in a word
+            // would make a vocabulary no other reader or writer of ours accepts.
+            if (n == 1 && !valid_word(w)) throw fail("the word " + quoted(w) + " holds whitespace");
+            std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
+            // The special words are in every vocabulary, with a unigram or not.
+            float unused_prob, unused_backoff;
+            if (n > 1 && (id < 0 || !model.get(&id, 1, &unused_prob, &unused_backoff)))
+                throw fail("the word " + quoted(w) + " has no unigram");
+            ids[k] = id;
+        }
+        if (n == 1 && ids[0] == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
+            prob = 0.0f;  // SRILM's -99: <s> is never predicted
+        }
+        if (n == 1 && ids[0] == static_cast<std::int32_t>(kUnk)) have_unk = true;
+        if (n == 1 && vocab.size() > model.vocab_size()) {
+            throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
+        }
+        if (n == 1) {
+            try {
+                model.set(ids.data(), n, prob, backoff);
+            } catch (const std::invalid_argument& e) {
+                throw fail(e.what());
+            }
+            return;
+        }
+        batch_ids.insert(batch_ids.end(), ids.begin(), ids.begin() + n);
+        batch_probs.push_back(prob);
+        batch_backoffs.push_back(backoff);
+        batch_lines.push_back(static_cast<std::int64_t>(in.number()));
+    };
     for (int n = 1; n <= order; ++n) {
         if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
         if (trim(line) != "\\" + std::to_string(n) + "-grams:") {
@@ -374,49 +447,16 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         }
         std::int64_t rows = 0;
         while (in.next(line) && !blank(line)) {
-            fields_of(line, fields);
-            const auto nn = static_cast<std::size_t>(n);
-            if (fields.size() != nn + 1 && fields.size() != nn + 2) {
-                throw fail("a " + std::to_string(n) + "-gram line needs a log10 probability, " +
-                           std::to_string(n) + " words and maybe a backoff; got " + quoted(line));
-            }
-            float prob = 0.0f, backoff = 0.0f;
-            if (!parse_float(fields[0], prob)) {
-                throw fail("malformed log10 probability " + quoted(fields[0]));
-            }
-            if (fields.size() == nn + 2 && !parse_float(fields[nn + 1], backoff)) {
-                throw fail("malformed log10 backoff " + quoted(fields[nn + 1]));
-            }
-            if (std::isnan(prob) || std::isnan(backoff)) throw fail("NaN in " + quoted(line));
-            if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
-            for (std::size_t k = 0; k < nn; ++k) {
-                const std::string_view w = fields[k + 1];
-                if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
-                // Lines split on spaces and tabs; other whitespace (\r, \v, \f) in a word
-                // would make a vocabulary no other reader or writer of ours accepts.
-                if (n == 1 && !valid_word(w))
-                    throw fail("the word " + quoted(w) + " holds whitespace");
-                std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
-                // The special words are in every vocabulary, with a unigram or not.
-                float unused_prob, unused_backoff;
-                if (n > 1 && (id < 0 || !model.get(&id, 1, &unused_prob, &unused_backoff)))
-                    throw fail("the word " + quoted(w) + " has no unigram");
-                ids[k] = id;
-            }
-            if (n == 1 && ids[0] == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
-                prob = 0.0f;  // SRILM's -99: <s> is never predicted
-            }
-            if (n == 1 && ids[0] == static_cast<std::int32_t>(kUnk)) have_unk = true;
-            if (n == 1 && vocab.size() > model.vocab_size()) {
-                throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
-            }
             try {
-                model.set(ids.data(), n, prob, backoff);
-            } catch (const std::invalid_argument& e) {
-                throw fail(e.what());
+                read_line(n);
+            } catch (...) {
+                flush(n);  // an earlier line's error first
+                throw;
             }
             ++rows;
+            if (batch_probs.size() == kBatchLines) flush(n);
         }
+        flush(n);
         if (rows != sizes[static_cast<std::size_t>(n - 1)]) {
             throw fail("the header announces " +
                        std::to_string(sizes[static_cast<std::size_t>(n - 1)]) + " " +

@@ -201,6 +201,61 @@ void NgramModel::set(const std::int32_t* words, int n, float log_prob, float log
     o.entries[here].log_backoff = log_backoff;
 }
 
+std::int64_t NgramModel::set_batch(const std::int32_t* words, int n, const float* log_probs,
+                                   const float* log_backoffs, std::int64_t count) {
+    check_n(n, order_);
+    if (n < 2) throw std::invalid_argument("set_batch takes n-grams of order 2 or more");
+    const auto nn = static_cast<std::size_t>(n);
+    // Each row's partition and the entry of its prefix at the level being looked up; rows
+    // set() would refuse (a word out of range, a missing prefix) stop the batch there.
+    std::vector<Partition*> parts(static_cast<std::size_t>(count));
+    std::vector<std::uint32_t> entry(static_cast<std::size_t>(count));
+    std::int64_t valid = count;
+    for (std::int64_t r = 0; r < valid; ++r) {
+        const std::int32_t* row = words + static_cast<std::size_t>(r) * nn;
+        bool ok = true;
+        for (std::size_t k = 0; k < nn; ++k) ok = ok && row[k] >= 0 && row[k] < vocab_size();
+        if (!ok || !unigram_present_[static_cast<std::size_t>(row[0])]) {
+            valid = r;
+            break;
+        }
+        const auto first = static_cast<std::uint32_t>(row[0]);
+        parts[static_cast<std::size_t>(r)] =
+            &parts_[static_cast<std::size_t>(NgramCounts::partition_of(first))];
+        entry[static_cast<std::size_t>(r)] = first;
+    }
+    const auto word_of = [&](std::int64_t r, int k) {  // the k-th word (1-based) of row r
+        return static_cast<std::uint32_t>(words[static_cast<std::size_t>(r) * nn + k - 1]);
+    };
+    for (int k = 2; k < n; ++k) {
+        for (std::int64_t r = 0; r < valid; ++r) {
+            const auto i = static_cast<std::size_t>(r);
+            prefetch_slot(parts[i]->at(k), entry[i], word_of(r, k));
+        }
+        for (std::int64_t r = 0; r < valid; ++r) {
+            const auto i = static_cast<std::size_t>(r);
+            const std::int64_t found = find(parts[i]->at(k), entry[i], word_of(r, k));
+            if (found < 0) {
+                valid = r;
+                break;
+            }
+            entry[i] = static_cast<std::uint32_t>(found);
+        }
+    }
+    for (std::int64_t r = 0; r < valid; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        prefetch_slot(parts[i]->at(n), entry[i], word_of(r, n));
+    }
+    for (std::int64_t r = 0; r < valid; ++r) {
+        const auto i = static_cast<std::size_t>(r);
+        Order& o = parts[i]->at(n);
+        const std::uint32_t here = find_or_add(o, entry[i], word_of(r, n));
+        o.entries[here].log_prob = log_probs[r];
+        o.entries[here].log_backoff = log_backoffs[r];
+    }
+    return valid;
+}
+
 bool NgramModel::get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const {
     check_n(n, order_);
     for (int k = 0; k < n; ++k) {

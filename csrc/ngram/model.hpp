@@ -51,6 +51,12 @@ public:
     // n-gram of order n-1 (ARPA files from lmplz are closed under prefixes); unigram ids must
     // be below vocab_size. Throws std::invalid_argument otherwise.
     void set(const std::int32_t* words, int n, float log_prob, float log_backoff);
+    // set() of `count` n-grams of order n >= 2 (words [count, n] row-major), in order, until
+    // the first that set() would refuse, whose index is returned (count: none). The lookups of
+    // the batch are made level by level, each level's home slots prefetched first, so that
+    // their cache misses overlap.
+    std::int64_t set_batch(const std::int32_t* words, int n, const float* log_probs,
+                           const float* log_backoffs, std::int64_t count);
     // The stored n-gram's values; false when absent.
     bool get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const;
     // Every n-gram of order n in storage order: ids [size(n), n], log10 probs and backoffs.
