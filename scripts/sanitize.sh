@@ -14,7 +14,9 @@ python3 -m venv "$workdir/venv"
 source "$workdir/venv/bin/activate"
 pip install -q numpy pytest hypothesis nltk==3.10.4 tqdm==4.70.1 \
     scikit-build-core pybind11 scipy-openblas32==0.3.34.481.3
-RNNKIT_SANITIZE=ON pip install -q --no-build-isolation .
+# Its own build directory: the default (pyproject's build/{wheel_tag}) is shared with a
+# developer's editable install, whose next rebuild would otherwise pick up this configuration.
+RNNKIT_SANITIZE=ON pip install -q --no-build-isolation -C build-dir="$workdir/build" .
 
 # Python is not instrumented: load the sanitizer runtimes first. Python's own allocations
 # look like leaks to LeakSanitizer, so leak detection is off (tests/test_leaks.py measures
