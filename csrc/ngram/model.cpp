@@ -182,23 +182,10 @@ void NgramModel::set(const std::int32_t* words, int n, float log_prob, float log
         unigram_present_[first] = 1;
         return;
     }
-    if (!unigram_present_[first]) {
+    // (the word ids are in range: set_batch refuses only a missing context)
+    if (set_batch(words, n, &log_prob, &log_backoff, 1) == 0) {
         throw std::invalid_argument("the n-gram's first n-1 words are not an n-gram of the model");
     }
-    Partition& part = parts_[static_cast<std::size_t>(NgramCounts::partition_of(first))];
-    std::uint32_t e = first;
-    for (int k = 2; k < n; ++k) {
-        const std::int64_t found = find(part.at(k), e, static_cast<std::uint32_t>(words[k - 1]));
-        if (found < 0) {
-            throw std::invalid_argument(
-                "the n-gram's first n-1 words are not an n-gram of the model");
-        }
-        e = static_cast<std::uint32_t>(found);
-    }
-    Order& o = part.at(n);
-    const std::uint32_t here = find_or_add(o, e, static_cast<std::uint32_t>(words[n - 1]));
-    o.entries[here].log_prob = log_prob;
-    o.entries[here].log_backoff = log_backoff;
 }
 
 std::int64_t NgramModel::set_batch(const std::int32_t* words, int n, const float* log_probs,

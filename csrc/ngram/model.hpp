@@ -224,6 +224,7 @@ private:
             std::uint64_t slots_length_at, slots_at, slots;
         };
         void write_at(std::uint64_t offset, const void* data, std::size_t bytes) const;
+        void read_at(std::uint64_t offset, void* data, std::size_t bytes) const;
         std::string path_;
         int fd_ = -1;
         std::string words_;

@@ -325,22 +325,24 @@ void NgramModel::BinaryParts::put(std::size_t p, int n, const Order& o) const {
     tables_put_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void NgramModel::BinaryParts::get_entries(std::size_t p, int n, std::vector<Entry>& out) const {
-    const Place& place = places_[p][static_cast<std::size_t>(n - 2)];
-    out.resize(static_cast<std::size_t>(place.entries));
-    auto* dst = reinterpret_cast<char*>(out.data());
-    std::size_t bytes = out.size() * sizeof(Entry);
-    std::uint64_t offset = place.entries_at;
+void NgramModel::BinaryParts::read_at(std::uint64_t offset, void* data, std::size_t bytes) const {
+    auto* p = static_cast<char*>(data);
     while (bytes > 0) {
-        const ssize_t done = ::pread(fd_, dst, bytes, static_cast<off_t>(offset));
+        const ssize_t done = ::pread(fd_, p, bytes, static_cast<off_t>(offset));
         if (done <= 0) {
             if (done < 0 && errno == EINTR) continue;
             throw std::runtime_error("cannot read back " + path_);
         }
-        dst += done;
+        p += done;
         offset += static_cast<std::uint64_t>(done);
         bytes -= static_cast<std::size_t>(done);
     }
+}
+
+void NgramModel::BinaryParts::get_entries(std::size_t p, int n, std::vector<Entry>& out) const {
+    const Place& place = places_[p][static_cast<std::size_t>(n - 2)];
+    out.resize(static_cast<std::size_t>(place.entries));
+    read_at(place.entries_at, out.data(), out.size() * sizeof(Entry));
 }
 
 void NgramModel::BinaryParts::finish(const NgramModel& model) {
@@ -361,16 +363,11 @@ void NgramModel::BinaryParts::finish(const NgramModel& model) {
     // The checksum of every byte before it, read back (from the page cache, mostly).
     Checksum sum;
     std::vector<char> chunk(std::size_t{8} << 20);
-    for (std::uint64_t offset = 0; offset < end_;) {
-        const auto want =
+    for (std::uint64_t offset = 0; offset < end_; offset += chunk.size()) {
+        const auto bytes =
             static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), end_ - offset));
-        const ssize_t got = ::pread(fd_, chunk.data(), want, static_cast<off_t>(offset));
-        if (got <= 0) {
-            if (got < 0 && errno == EINTR) continue;
-            throw std::runtime_error("cannot read back " + path_);
-        }
-        sum.add(chunk.data(), static_cast<std::size_t>(got));
-        offset += static_cast<std::uint64_t>(got);
+        read_at(offset, chunk.data(), bytes);
+        sum.add(chunk.data(), bytes);
     }
     const std::uint64_t checksum = sum.value();
     write_at(end_, &checksum, sizeof checksum);
