@@ -3,7 +3,7 @@
 The kernels cut the hidden units into fixed blocks of 64 and sum every reduction in a fixed
 order, so the number of threads only decides *who* computes a block (README, "Threads").
 The shapes here have several blocks (H = 130: 64 + 64 + 2 units, H = 256: 4 blocks) and
-enough work for the kernels to use every thread they are given. Every comparison is
+enough work for the kernels to use every thread they are given (batch 1 included). Every comparison is
 ``np.array_equal`` over every output and every gradient (forward in training and inference
 mode, backward), never a tolerance.
 
@@ -24,8 +24,11 @@ import rnnkit
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 DTYPES = [np.float32, np.float64]
-# (T, B, I, H): a long sequence with H not a multiple of the block size, and a large batch.
-SHAPES = [(20, 32, 130, 130), (5, 128, 256, 256)]
+# (T, B, I, H): a long sequence with H not a multiple of the block size, and a large batch;
+# batch 1, whose LSTM steps cut their recurrent GEMMs in two halves summed at the end (the
+# halves computed in another order with 1, 2 and more threads), and a batch of 7 rows, which
+# the micro-kernel takes in groups of 4, 2 and 1.
+SHAPES = [(20, 32, 130, 130), (5, 128, 256, 256), (30, 1, 130, 130), (12, 7, 130, 130)]
 THREAD_COUNTS = (1, 2, 3, 4)
 # The gradients every cell returns (cells name dh0/dc0 dh/dc).
 BASE_GRADS = ("dx", "dh0", "dc0", "dh", "dc", "dw_ih", "dw_hh", "db_ih", "db_hh")

@@ -92,6 +92,46 @@ struct UnitBlocks {
     std::int64_t width(std::int64_t k) const { return std::min(size, H - k * size); }
 };
 
+// Unit blocks go to threads in contiguous runs: thread t of n owns blocks [t*count/n,
+// (t+1)*count/n), the same at every step and in every phase of a time loop, so the states of
+// a unit never cross threads between steps.
+template <typename Fn>
+inline void for_each_owned_block(std::int64_t count, int tid, int nthreads, Fn&& fn) {
+    const std::int64_t k1 = count * (tid + 1) / nthreads;
+    for (std::int64_t k = count * tid / nthreads; k < k1; ++k) fn(k);
+}
+
+// The reduction of a step's recurrent GEMM (over the state's units forward, over the gate
+// columns of those units backward) cut in two at the first unit of block count/2: a function
+// of the shape alone, and the halves are summed as one addition, (first + second) and
+// (second + first) being the same number, so results do not depend on who computes which
+// half. With two threads, each owns exactly one half's blocks (for_each_owned_block), and can
+// reduce over its own units' half as soon as it has written them, before it waits for the
+// other thread's: the wait at every step's barrier then overlaps useful work.
+// Whether the steps of a batch of B rows cut their recurrent GEMM in halves
+// (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200, B, 128, 128), the
+// halves against one barrier per step: B = 1 1.7-3.3% faster (forward, forward+backward),
+// B = 2 1% slower, B = 4 1% faster, and (100, 8, 256, 256) 0-3% slower: only the GEMV, whose
+// step is short enough for the barrier's latency to count, gains.
+inline bool split_steps(std::int64_t B) {
+    return B == 1;
+}
+
+struct ReductionHalves {
+    std::int64_t split;  // the first unit of the second half; 0: not split
+
+    explicit ReductionHalves(const UnitBlocks& blocks)
+        : split(blocks.count >= 2 ? blocks.begin(blocks.count / 2) : 0) {}
+    bool active() const { return split > 0; }
+    // The half whose blocks are exactly the thread's own (0 or 1), or -1 if neither is.
+    static int own(int tid, int nthreads) { return nthreads <= 2 ? tid : -1; }
+    // Half h's range of [0, units) (times `scale` columns per unit: G backward).
+    std::int64_t begin(int h, std::int64_t scale) const { return h == 0 ? 0 : split * scale; }
+    std::int64_t end(int h, std::int64_t units, std::int64_t scale) const {
+        return h == 0 ? split * scale : units * scale;
+    }
+};
+
 // Rows of gates [g_first, g_first + g_count) of a PyTorch [G*H, cols] matrix, block-interleaved:
 // row (g_first + g) * H + j, j = j0 + u in block k, goes to packed row g_count*j0 + g*nb + u.
 template <typename T>
@@ -105,14 +145,6 @@ void pack_gate_rows(const T* src, std::int64_t g_first, std::int64_t g_count,
                         static_cast<std::size_t>(nb * cols) * sizeof(T));
         }
     }
-}
-
-// Packed column of (gate g, unit j).
-inline std::int64_t packed_column(std::int64_t G, const UnitBlocks& blocks, std::int64_t g,
-                                  std::int64_t j) {
-    const std::int64_t k = j / blocks.size;
-    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-    return G * j0 + g * nb + (j - j0);
 }
 
 // Weights repacked once per call, and the bias folded into the input projection:
@@ -140,6 +172,9 @@ inline bool fuse_input(std::int64_t B) {
 // - w_hh for the pass's recurrent GEMM: for batches up to kPanelRows rows as micro-kernel
 //   panels (microkernel.hpp; forward: each unit block's gate rows, backward: each block of the
 //   R columns), else block-interleaved for OpenBLAS.
+// The constructor only lays the buffers out; pack() fills them, each thread the blocks it owns
+// in the time loop (for_each_owned_block), so that the packing is shared and each thread's
+// weights start out in its own core's cache.
 template <typename T>
 struct PackedWeights {
     Buffer<T> w_ih;  // [G*H, I]
@@ -150,63 +185,43 @@ struct PackedWeights {
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
                   const CellWeights<T>& w, std::int64_t gates_with_hh_bias, Pass pass)
-        : w_ih(G * s.H * s.I), bias(G * s.H) {
-        pack_gate_rows(w.w_ih, 0, G, blocks, s.I, w_ih.get());
-        for (std::int64_t g = 0; g < G; ++g) {
-            for (std::int64_t j = 0; j < s.H; ++j) {
-                const std::int64_t r = g * s.H + j;
-                T b = w.b_ih ? w.b_ih[r] : T(0);
-                if (g < gates_with_hh_bias && w.b_hh) b += w.b_hh[r];
-                bias.get()[packed_column(G, blocks, g, j)] = b;
-            }
-        }
+        : w_ih(G * s.H * s.I),
+          bias(G * s.H),
+          s_(s),
+          G_(G),
+          blocks_(blocks),
+          out_blocks_(s.R),
+          w_(w),
+          gates_with_hh_bias_(gates_with_hh_bias),
+          pass_(pass) {
         if (pass == Pass::InputOnly) return;
-        if (pass == Pass::ForwardFused) {
-            // Per unit block: its gate rows of [W_ih | W_hh] ([G*nb, I + R]) as panels.
-            const std::int64_t K = s.I + s.R;
-            Buffer<T> w_hh_rows(G * s.H * s.R);
-            pack_gate_rows(w.w_hh, 0, G, blocks, s.R, w_hh_rows.get());
-            panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
-            for (std::int64_t k = 0; k < blocks.count; ++k) {
-                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), K);
-            }
-            panels = Buffer<T>(panel_offset.back());
-            for (std::int64_t k = 0; k < blocks.count; ++k) {
-                const std::int64_t r0 = G * blocks.begin(k);
-                pack_panels_joined(G * blocks.width(k), s.I, w_ih.get() + r0 * s.I, s.R,
-                                   w_hh_rows.get() + r0 * s.R, panels.get() + panel_offset[k]);
-            }
+        if (pass != Pass::ForwardFused && s.B > kPanelRows) {
+            w_hh = Buffer<T>(G * s.H * s.R);
             return;
         }
-        Buffer<T> interleaved(G * s.H * s.R);
-        pack_gate_rows(w.w_hh, 0, G, blocks, s.R, interleaved.get());
-        if (s.B > kPanelRows) {
-            w_hh = std::move(interleaved);
-            return;
+        // Forward: per unit block, its gate rows of W_hh ([G*nb, R]; fused: of [W_ih | W_hh],
+        // [G*nb, I + R]). Backward: per block of R, those columns of W_hh, [G*H, np].
+        const bool forward = pass != Pass::Backward;
+        const UnitBlocks& panel_blocks = forward ? blocks : out_blocks_;
+        const std::int64_t K = pass == Pass::ForwardFused ? s.I + s.R : forward ? s.R : G * s.H;
+        panel_offset.assign(static_cast<std::size_t>(panel_blocks.count) + 1, 0);
+        for (std::int64_t k = 0; k < panel_blocks.count; ++k) {
+            const std::int64_t cols = forward ? G * panel_blocks.width(k) : panel_blocks.width(k);
+            panel_offset[k + 1] = panel_offset[k] + panel_size<T>(cols, K);
         }
-        if (pass == Pass::Forward) {
-            panel_offset.assign(static_cast<std::size_t>(blocks.count) + 1, 0);
-            for (std::int64_t k = 0; k < blocks.count; ++k) {
-                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(G * blocks.width(k), s.R);
-            }
-            panels = Buffer<T>(panel_offset.back());
-            for (std::int64_t k = 0; k < blocks.count; ++k) {
-                pack_panels(G * blocks.width(k), s.R, interleaved.get() + G * blocks.begin(k) * s.R,
-                            s.R, panels.get() + panel_offset[k]);
-            }
-        } else {
-            const UnitBlocks out_blocks(s.R);
-            panel_offset.assign(static_cast<std::size_t>(out_blocks.count) + 1, 0);
-            for (std::int64_t k = 0; k < out_blocks.count; ++k) {
-                panel_offset[k + 1] = panel_offset[k] + panel_size<T>(out_blocks.width(k), G * s.H);
-            }
-            panels = Buffer<T>(panel_offset.back());
-            for (std::int64_t k = 0; k < out_blocks.count; ++k) {
-                pack_panels_transposed(out_blocks.width(k), G * s.H,
-                                       interleaved.get() + out_blocks.begin(k), s.R,
-                                       panels.get() + panel_offset[k]);
-            }
+        panels = Buffer<T>(panel_offset.back());
+    }
+
+    // Packs the blocks thread tid of nthreads owns, then meets the others at a barrier (the
+    // backward pass's dx reads every block of w_ih). Called by every thread of the region.
+    void pack(int tid, int nthreads) const {
+        for_each_owned_block(blocks_.count, tid, nthreads,
+                             [&](std::int64_t k) { pack_unit_block(k); });
+        if (pass_ == Pass::Backward && panelled()) {
+            for_each_owned_block(out_blocks_.count, tid, nthreads,
+                                 [&](std::int64_t k) { pack_out_block(k); });
         }
+        barrier();
     }
 
     // gh[n, G*nb] = h_prev[n, R] * (block k's rows of w_hh)^T: the recurrent GEMM of a forward
@@ -222,6 +237,23 @@ struct PackedWeights {
         }
     }
 
+    // Whether the recurrent GEMMs run on panels (so that they can be cut into parts).
+    bool panelled() const { return !panel_offset.empty(); }
+
+    // gh[n, G*nb] = (or += when accumulate) h_prev[n, u0:u1] * (block k's rows of
+    // w_hh)[:, u0:u1]^T: part of recurrent(), on panels.
+    void recurrent_part(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
+                        std::int64_t R, const T* h_prev, std::int64_t u0, std::int64_t u1, T* gh,
+                        bool accumulate) const {
+        const std::int64_t nc = G * blocks.width(k);
+        const T* block_panels = panels.get() + panel_offset[k];
+        if (accumulate) {
+            panel_gemm_part<T, true>(n, nc, R, u0, u1, h_prev, R, block_panels, gh, nc);
+        } else {
+            panel_gemm_part<T, false>(n, nc, R, u0, u1, h_prev, R, block_panels, gh, nc);
+        }
+    }
+
     // gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias for the
     // gate rows of unit block k: a whole forward step's GEMM, on Pass::ForwardFused panels.
     void fused_forward(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
@@ -229,6 +261,20 @@ struct PackedWeights {
                        std::int64_t ld) const {
         panel_gemm<T>(n, G * blocks.width(k), PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R},
                       panels.get() + panel_offset[k], bias.get() + G * blocks.begin(k), gates, ld);
+    }
+
+    // dh[n, block k of R] (row stride R) = (or += when accumulate) dg[n, c0:c1] *
+    // w_hh[c0:c1, block k]: part of recurrent_grad(), on panels.
+    void recurrent_grad_part(std::int64_t n, std::int64_t GH, const UnitBlocks& out_blocks,
+                             std::int64_t k, std::int64_t R, const T* dg, std::int64_t ld_dg,
+                             std::int64_t c0, std::int64_t c1, T* dh, bool accumulate) const {
+        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+        const T* block_panels = panels.get() + panel_offset[k];
+        if (accumulate) {
+            panel_gemm_part<T, true>(n, np, GH, c0, c1, dg, ld_dg, block_panels, dh + p0, R);
+        } else {
+            panel_gemm_part<T, false>(n, np, GH, c0, c1, dg, ld_dg, block_panels, dh + p0, R);
+        }
     }
 
     // dh[n, block k of R] (row stride R) = dg[n, G*H] * w_hh[:, block k] (or += when
@@ -249,6 +295,70 @@ struct PackedWeights {
                           accumulate ? T(1) : T(0), dh + p0, R);
         }
     }
+
+private:
+    // The PyTorch row (g * H + j) of packed column c (block-interleaved; see pack_gate_rows).
+    std::int64_t source_row(std::int64_t c) const {
+        const std::int64_t k = c / (G_ * blocks_.size);
+        const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
+        const std::int64_t r = c - G_ * j0;
+        return (r / nb) * s_.H + j0 + r % nb;
+    }
+
+    // w_ih's and the bias's columns of unit block k; w_hh's rows for OpenBLAS, or the
+    // block's forward panels.
+    void pack_unit_block(std::int64_t k) const {
+        const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k), c0 = G_ * j0;
+        const std::int64_t H = s_.H, I = s_.I, R = s_.R;
+        for (std::int64_t g = 0; g < G_; ++g) {
+            std::memcpy(w_ih.get() + (c0 + g * nb) * I, w_.w_ih + (g * H + j0) * I,
+                        static_cast<std::size_t>(nb * I) * sizeof(T));
+            for (std::int64_t u = 0; u < nb; ++u) {
+                const std::int64_t r = g * H + j0 + u;
+                T b = w_.b_ih ? w_.b_ih[r] : T(0);
+                if (g < gates_with_hh_bias_ && w_.b_hh) b += w_.b_hh[r];
+                bias.get()[c0 + g * nb + u] = b;
+            }
+        }
+        if (pass_ == Pass::InputOnly) return;
+        if (w_hh.get()) {
+            for (std::int64_t g = 0; g < G_; ++g) {
+                std::memcpy(w_hh.get() + (c0 + g * nb) * R, w_.w_hh + (g * H + j0) * R,
+                            static_cast<std::size_t>(nb * R) * sizeof(T));
+            }
+            return;
+        }
+        if (pass_ == Pass::Backward) return;
+        const auto hh_row = [&](std::int64_t n) {
+            return w_.w_hh + source_row(c0 + n) * R;
+        };
+        T* block_panels = panels.get() + panel_offset[k];
+        if (pass_ == Pass::ForwardFused) {
+            const auto ih_row = [&](std::int64_t n) {
+                return w_ih.get() + (c0 + n) * I;
+            };
+            pack_panels_of_rows(G_ * nb, I, ih_row, R, hh_row, block_panels);
+        } else {
+            pack_panels_of_rows(G_ * nb, R, hh_row, 0, hh_row, block_panels);
+        }
+    }
+
+    // The backward panels of block k of R: W_hh's columns [p0, p0 + np), in packed row order.
+    void pack_out_block(std::int64_t k) const {
+        const std::int64_t p0 = out_blocks_.begin(k);
+        const auto row = [&](std::int64_t c) {
+            return w_.w_hh + source_row(c) * s_.R + p0;
+        };
+        pack_panels_of_columns(out_blocks_.width(k), G_ * s_.H, row,
+                               panels.get() + panel_offset[k]);
+    }
+
+    SeqShape s_;
+    std::int64_t G_;
+    UnitBlocks blocks_, out_blocks_;
+    CellWeights<T> w_;
+    std::int64_t gates_with_hh_bias_;
+    Pass pass_;
 };
 
 // pre[rows, block k columns] = x[rows, I] * w_ih_packed[block k]^T + bias[block k].

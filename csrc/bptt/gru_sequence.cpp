@@ -50,13 +50,14 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            pw.pack(tid, nthreads);
             T* gh = scratch.get() + tid * scratch_size;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw, pre_chunk);
                 });
                 for (std::int64_t st = s0; st < s1; ++st) {
@@ -65,7 +66,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const T* h_prev = hs.prev(st);
                     T* hn = training ? cache->hn + row0 * H : hn_work.get();
                     if (lbr) {
-                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             const std::int64_t nc = G * nb;
                             pw.recurrent(n, G, blocks, k, H, h_prev, gh);
@@ -83,7 +84,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         });
                     } else {
                         T* rh = hn;
-                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
                                           w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
@@ -98,7 +99,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                                 clipping);
                         });
                         barrier();  // W_hn (r*h) reads every unit of r*h
-                        for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H, T(0),
                                           gh, nb);
@@ -161,6 +162,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            pw.pack(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
@@ -169,7 +171,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 if (lbr) {
                     const T* hn = cache.hn + row0 * H;
                     T* dgh = dgh_step.get() + (st & 1) * B * GH;
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         rnn::with_flags(
                             [&](auto clip) {
@@ -187,13 +189,13 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                             clipping);
                     });
                     barrier();  // the recurrent GEMM reads every block of dgh
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         pw.recurrent_grad(n, GH, blocks, k, H, dgh, GH, dh.get(), true);
                     });
                 } else {
                     T* dn = dn_step.get() + (st & 1) * BH;
                     T* drz = drz_step.get() + (st & 1) * 2 * BH;
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         rnn::with_flags(
                             [&](auto clip) {
@@ -211,7 +213,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                             clipping);
                     });
                     barrier();  // d(r*h) = da_n W_hn reads every unit of da_n
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         blas::gemm<T>(false, false, n, nb, H, T(1), dn, H, w_n + j0, H, T(0),
                                       drh.get() + j0, H);
@@ -228,7 +230,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                             clipping);
                     });
                     barrier();  // the r, z GEMM reads every block of drz
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k);
                         blas::gemm<T>(false, false, n, blocks.width(k), 2 * H, T(1), drz, 2 * H,
                                       w_rz.get() + j0, H, T(1), dh.get() + j0, H);

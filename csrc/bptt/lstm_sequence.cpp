@@ -91,18 +91,35 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> m_work(projected && !training ? B * H : 0);
         Buffer<T> h_work(projected ? B * R : 0);
         const int threads = threads_for(step_flops(s, G));
-        const std::int64_t scratch_size = B * G * blocks.size;
+        // Steps whose recurrent GEMM is cut in halves (ReductionHalves): each thread keeps
+        // the partial sums of all its blocks (room for every block: OpenMP may start fewer
+        // threads than asked, and the batch is one row), and the step ends by arriving at the
+        // barrier, whose wait comes in the next step, after the thread's own half.
+        const ReductionHalves halves(blocks);
+        const bool split =
+            split_steps(B) && !fused && !projected && pw.panelled() && halves.active();
+        const std::int64_t block_scratch = B * G * blocks.size;
+        const std::int64_t scratch_size = block_scratch * (split ? blocks.count : 1);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            T* gh = scratch.get() + tid * scratch_size;
+            pw.pack(tid, nthreads);
+            T* const thread_scratch = scratch.get() + tid * scratch_size;
+            const std::int64_t first_block = blocks.count * tid / nthreads;
+            const int own = ReductionHalves::own(tid, nthreads);
+            bool arrived = false;  // at the barrier of the last step, not yet waited for
+            unsigned ticket = 0;
+            const auto wait_for_others = [&] {
+                if (arrived) barrier_wait(ticket);
+                arrived = false;
+            };
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
                 if (!fused) {
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw,
                                                pre_chunk);
                     });
@@ -115,25 +132,49 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     T* m = projected ? (training ? cache->m + sc.offset(st) * H : m_work.get())
                                      : nullptr;
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    // gh of block k (the recurrent GEMM's output, or the fused GEMM's without
+                    // a cache), [n, G*nb]
+                    const auto gh_of = [&](std::int64_t k) {
+                        return split ? thread_scratch + (k - first_block) * block_scratch
+                                     : thread_scratch;
+                    };
+                    // The recurrent half h of block k: = or +=.
+                    const auto half = [&](std::int64_t k, int h, bool accumulate) {
+                        pw.recurrent_part(n, G, blocks, k, R, h_prev, halves.begin(h, 1),
+                                          halves.end(h, R, 1), gh_of(k), accumulate);
+                    };
+                    if (split) {
+                        if (own >= 0) {
+                            for_each_owned_block(blocks.count, tid, nthreads,
+                                                 [&](std::int64_t k) { half(k, own, false); });
+                        }
+                        wait_for_others();
+                    }
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         const std::int64_t nc = G * nb;
+                        T* gh = gh_of(k);
                         // Pre-activations of row i: a_pre[i * ld] (+ gh[i * nc] unless fused).
                         T* a_pre = fused && !training ? gh : pre + G * j0;
                         const std::int64_t ld = fused && !training ? nc : GH;
                         if (fused) {
                             pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
+                        } else if (split && own >= 0) {
+                            half(k, 1 - own, true);
+                        } else if (split) {
+                            half(k, 0, false);
+                            half(k, 1, true);
                         } else {
                             pw.recurrent(n, G, blocks, k, R, h_prev, gh);
                         }
                         const auto params = row_params(w, H, j0, bounds);
                         with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
-                            const auto row = [&](auto split) {
+                            const auto row = [&](auto split_pre) {
                                 for (std::int64_t i = 0; i < n; ++i) {
                                     T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
                                     rnn::lstm_cell_forward_row<
                                         T, decltype(peep)::value, decltype(cifg)::value,
-                                        decltype(clip)::value, decltype(split)::value>(
+                                        decltype(clip)::value, decltype(split_pre)::value>(
                                         nb, a_pre + i * ld, gh + i * nc, c_prev + i * H + j0,
                                         params, cs.next(st, i) + j0, out);
                                     if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
@@ -148,7 +189,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     });
                     if (projected) {
                         barrier();  // the projection reads every unit of m
-                        for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
                             blas::gemm<T>(false, true, n, np, H, T(1), m, H, w.w_hr + p0 * H, H,
                                           T(0), h_work.get() + p0, R);
@@ -159,8 +200,14 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                             }
                         });
                     }
-                    barrier();
+                    if (split) {
+                        ticket = barrier_arrive();
+                        arrived = true;
+                    } else {
+                        barrier();
+                    }
                 }
+                wait_for_others();  // (the next chunk's input rows may be gathered together)
             }
         });
     }
@@ -197,7 +244,13 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const int threads = threads_for(2.0 * step_flops(s, G));
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
+        // Steps whose recurrent GEMM is cut in halves of dg's columns (ReductionHalves).
+        const ReductionHalves halves(blocks);
+        const bool split = split_steps(B) && !projected && pw.panelled() && halves.active();
+
         parallel_region(threads, [&](int tid, int nthreads) {
+            pw.pack(tid, nthreads);
+            const int own = ReductionHalves::own(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
@@ -205,7 +258,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 T* dg = dgates.get() + (row0 - base) * GH;
                 if (projected) {
                     // dh (P columns) += dy; keep it for dw_hr; then dm = dh W_hr for all units.
-                    for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
                         for (std::int64_t i = 0; i < n; ++i) {
                             T* d = dh.get() + i * R + p0;
@@ -215,7 +268,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     });
                     barrier();
                 }
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                     if (projected) {
                         blas::gemm<T>(false, false, n, nb, R, T(1), dh.get(), R, w.w_hr + j0, H,
@@ -240,11 +293,34 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                         }
                     });
                 });
-                barrier();  // the recurrent GEMM reads every block of dg
-                // dh of the previous step's state, for the running rows (the others keep dh_n).
-                for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    pw.recurrent_grad(n, GH, out_blocks, k, R, dg, GH, dh.get(), false);
-                });
+                // dh of the previous step's state, for the running rows (the others keep dh_n),
+                // from every block of dg: after a barrier, or (split) this thread's own half of
+                // dg's columns before its wait and the other half after.
+                if (split) {
+                    const unsigned ticket = barrier_arrive();
+                    const auto half = [&](std::int64_t k, int h, bool accumulate) {
+                        pw.recurrent_grad_part(n, GH, out_blocks, k, R, dg, GH, halves.begin(h, G),
+                                               halves.end(h, H, G), dh.get(), accumulate);
+                    };
+                    if (own >= 0) {
+                        for_each_owned_block(out_blocks.count, tid, nthreads,
+                                             [&](std::int64_t k) { half(k, own, false); });
+                    }
+                    barrier_wait(ticket);
+                    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        if (own >= 0) {
+                            half(k, 1 - own, true);
+                        } else {
+                            half(k, 0, false);
+                            half(k, 1, true);
+                        }
+                    });
+                } else {
+                    barrier();
+                    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        pw.recurrent_grad(n, GH, out_blocks, k, R, dg, GH, dh.get(), false);
+                    });
+                }
                 // Without a projection the next step's pointwise pass reads only this thread's
                 // own blocks of dh; with one, its first phase does, then a barrier.
             };
@@ -257,7 +333,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     },
                     true, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
                 if (dw.dpeepholes) {
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         peephole_grads(sc, base, chunk_rows, blocks, k, dgates.get(), cs,
                                        dw.dpeepholes, H, first);
                     });
@@ -268,7 +344,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
             backward_chunks(sc, step, chunk_done);
             if (projected) {
                 // dw_hr [P, H] = dh_rows^T m over all rows.
-                for_each_owned(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
                     blas::gemm<T>(true, false, np, H, N, T(1), dh_rows.get() + p0, R, cache.m, H,
                                   T(0), dw.dw_hr + p0 * H, H);

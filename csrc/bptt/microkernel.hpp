@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "common/isa.hpp"
 
@@ -82,53 +83,46 @@ std::int64_t panel_size(std::int64_t N, std::int64_t K) {
     return (N + V - 1) / V * V * K;
 }
 
-// W [N, K] row-major (row stride ldw) -> panels.
-template <typename T>
-void pack_panels(std::int64_t N, std::int64_t K, const T* W, std::int64_t ldw, T* panels) {
-    constexpr std::int64_t V = panel_width<T>();
-    for (std::int64_t p0 = 0; p0 < N; p0 += V) {
-        T* panel = panels + p0 * K;
-        const std::int64_t nv = std::min(V, N - p0);
-        for (std::int64_t k = 0; k < K; ++k) {
-            for (std::int64_t v = 0; v < V; ++v) {
-                panel[k * V + v] = v < nv ? W[(p0 + v) * ldw + k] : T(0);
-            }
-        }
-    }
-}
-
-// [W0 | W1] -> panels, for W0 [N, K0] and W1 [N, K1] row-major and contiguous: the panels of
-// the matrix whose rows are W0's and W1's rows side by side, without building it.
-template <typename T>
-void pack_panels_joined(std::int64_t N, std::int64_t K0, const T* W0, std::int64_t K1, const T* W1,
-                        T* panels) {
+// W [N, K0 + K1] -> panels, W's row n being [row0(n) | row1(n)] (K0 and K1 values): e.g.
+// [W_ih | W_hh] without building it, or the gate rows of a block picked out of PyTorch's
+// layout without copying them first. K1 may be 0 (row1 never called).
+template <typename T, typename Row0, typename Row1>
+void pack_panels_of_rows(std::int64_t N, std::int64_t K0, Row0&& row0, std::int64_t K1, Row1&& row1,
+                         T* panels) {
     constexpr std::int64_t V = panel_width<T>();
     const std::int64_t K = K0 + K1;
+    const T* r0[V];
+    const T* r1[V];
     for (std::int64_t p0 = 0; p0 < N; p0 += V) {
         T* panel = panels + p0 * K;
         const std::int64_t nv = std::min(V, N - p0);
-        for (std::int64_t k = 0; k < K; ++k) {
+        for (std::int64_t v = 0; v < nv; ++v) {
+            r0[v] = row0(p0 + v);
+            r1[v] = K1 > 0 ? row1(p0 + v) : nullptr;
+        }
+        for (std::int64_t k = 0; k < K0; ++k) {
+            for (std::int64_t v = 0; v < V; ++v) panel[k * V + v] = v < nv ? r0[v][k] : T(0);
+        }
+        for (std::int64_t k = 0; k < K1; ++k) {
             for (std::int64_t v = 0; v < V; ++v) {
-                const std::int64_t n = p0 + v;
-                panel[k * V + v] = v >= nv ? T(0) : k < K0 ? W0[n * K0 + k] : W1[n * K1 + k - K0];
+                panel[(K0 + k) * V + v] = v < nv ? r1[v][k] : T(0);
             }
         }
     }
 }
 
-// W^T given column-major, i.e. W [N, K] with W[n][k] = src[k * ld + n] (a block of columns of
-// a row-major [K, ld] matrix) -> panels. Rows of the panels are contiguous runs of src.
-template <typename T>
-void pack_panels_transposed(std::int64_t N, std::int64_t K, const T* src, std::int64_t ld,
-                            T* panels) {
+// W [N, K] -> panels, given by its columns: W[n][k] = row(k)[n], row(k) pointing at N values
+// (a block of columns of a matrix whose rows are picked by `row`). Each panel row is a
+// contiguous run of row(k).
+template <typename T, typename Row>
+void pack_panels_of_columns(std::int64_t N, std::int64_t K, Row&& row, T* panels) {
     constexpr std::int64_t V = panel_width<T>();
     for (std::int64_t p0 = 0; p0 < N; p0 += V) {
         T* panel = panels + p0 * K;
         const std::int64_t nv = std::min(V, N - p0);
         for (std::int64_t k = 0; k < K; ++k) {
-            for (std::int64_t v = 0; v < V; ++v) {
-                panel[k * V + v] = v < nv ? src[k * ld + p0 + v] : T(0);
-            }
+            const T* src = row(k) + p0;
+            for (std::int64_t v = 0; v < V; ++v) panel[k * V + v] = v < nv ? src[v] : T(0);
         }
     }
 }
@@ -205,54 +199,103 @@ inline void panel_tile(const PanelRows<T>& a0, const PanelRows<T>& a1, const T* 
     }
 }
 
-// acc[p] += a[0:K] * panel p, for PN consecutive panels of Kp rows each (2 registers a panel).
-template <typename T, std::int64_t PN>
-RNNKIT_MK_INLINE void row_accumulate(std::int64_t K, const T* __restrict a,
-                                     const T* __restrict panels, std::int64_t Kp,
-                                     Vec<T> (&acc)[2 * PN]) {
+// acc[m][p] += A[m, 0:K] * panel p, for MR rows of A (row stride lda) and PN consecutive
+// panels of Kp rows each (2 registers a row and panel).
+template <typename T, std::int64_t MR, std::int64_t PN>
+RNNKIT_MK_INLINE void rows_accumulate(std::int64_t K, const T* __restrict a, std::int64_t lda,
+                                      const T* __restrict panels, std::int64_t Kp,
+                                      Vec<T> (&acc)[MR][2 * PN]) {
     constexpr std::int64_t L = vec_lanes<T>();
     for (std::int64_t k = 0; k < K; ++k) {
-        const T ak = a[k];
         for (std::int64_t p = 0; p < PN; ++p) {
             const T* w = panels + (p * Kp + k) * 2 * L;
-            acc[2 * p] += ak * load_vec(w);
-            acc[2 * p + 1] += ak * load_vec(w + L);
+            const Vec<T> w_lo = load_vec(w), w_hi = load_vec(w + L);
+            for (std::int64_t m = 0; m < MR; ++m) {
+                const T am = a[m * lda + k];
+                acc[m][2 * p] += am * w_lo;
+                acc[m][2 * p + 1] += am * w_hi;
+            }
         }
     }
 }
 
-// One row of [A0 | A1] against PN consecutive full panels: PN*2 independent accumulators. A
-// one-row tile over a single panel has only two, and the chain of multiply-adds through them
-// (not the loads) would bound it: this is the batch-1 (GEMV) case.
-template <typename T, std::int64_t PN, bool kAccumulate>
-inline void panel_row_wide(const T* __restrict a0, std::int64_t K0, const T* __restrict a1,
-                           std::int64_t K1, const T* __restrict panels, const T* __restrict bias,
-                           T* __restrict c) {
+// MR rows of [A0 | A1] against PN consecutive full panels of Kp rows: MR*PN*2 independent
+// accumulators. A tile of one or two rows over a single panel has only two or four, and the
+// chain of multiply-adds through them (not the loads) would bound it: the batch-1 (GEMV) and
+// small-batch cases. Each output is summed in the order of panel_tile's, so a row's results do
+// not depend on which rows it is computed with.
+template <typename T, std::int64_t MR, std::int64_t PN, bool kAccumulate>
+inline void panel_rows_wide(const PanelRows<T>& a0, const PanelRows<T>& a1,
+                            const T* __restrict panels, std::int64_t Kp, const T* __restrict bias,
+                            T* __restrict C, std::int64_t ldc) {
     constexpr std::int64_t L = vec_lanes<T>();
-    const std::int64_t Kp = K0 + K1;
-    Vec<T> acc[2 * PN];
-    for (std::int64_t r = 0; r < 2 * PN; ++r) acc[r] = bias ? load_vec(bias + r * L) : Vec<T>{};
-    row_accumulate<T, PN>(K0, a0, panels, Kp, acc);
-    if (K1 > 0) row_accumulate<T, PN>(K1, a1, panels + K0 * 2 * L, Kp, acc);
+    Vec<T> acc[MR][2 * PN];
     for (std::int64_t r = 0; r < 2 * PN; ++r) {
-        if constexpr (kAccumulate) {
-            store_add(c + r * L, acc[r]);
-        } else {
-            std::memcpy(c + r * L, &acc[r], sizeof(Vec<T>));
+        const Vec<T> start = bias ? load_vec(bias + r * L) : Vec<T>{};
+        for (std::int64_t m = 0; m < MR; ++m) acc[m][r] = start;
+    }
+    rows_accumulate<T, MR, PN>(a0.K, a0.data, a0.ld, panels, Kp, acc);
+    if (a1.K > 0) rows_accumulate<T, MR, PN>(a1.K, a1.data, a1.ld, panels + a0.K * 2 * L, Kp, acc);
+    for (std::int64_t m = 0; m < MR; ++m) {
+        T* c = C + m * ldc;
+        for (std::int64_t r = 0; r < 2 * PN; ++r) {
+            if constexpr (kAccumulate) {
+                store_add(c + r * L, acc[m][r]);
+            } else {
+                std::memcpy(c + r * L, &acc[m][r], sizeof(Vec<T>));
+            }
         }
+    }
+}
+
+// Accumulators a group of rows may use across panels: half the register file.
+#if defined(__AVX512F__)
+constexpr std::int64_t kGroupAccumulators = 16;
+#else
+constexpr std::int64_t kGroupAccumulators = 8;
+#endif
+
+// C[MR rows, N] for a group of MR < kTileRows rows (the rows a batch leaves after its full
+// tiles): as many full panels at once as the accumulators allow (at most 4), then the rest
+// one panel at a time.
+template <typename T, std::int64_t MR, bool kAccumulate>
+void panel_row_group(std::int64_t N, const PanelRows<T>& a0, const PanelRows<T>& a1,
+                     const T* panels, std::int64_t Kp, const T* bias, T* C, std::int64_t ldc) {
+    constexpr std::int64_t V = panel_width<T>();
+    constexpr std::int64_t PN = std::clamp<std::int64_t>(kGroupAccumulators / (2 * MR), 1, 4);
+    const std::int64_t full_panels_end = N / V * V;
+    std::int64_t p0 = 0;
+    if constexpr (PN > 1) {
+        for (; p0 + PN * V <= full_panels_end; p0 += PN * V) {
+            panel_rows_wide<T, MR, PN, kAccumulate>(a0, a1, panels + p0 * Kp, Kp,
+                                                    bias ? bias + p0 : nullptr, C + p0, ldc);
+        }
+    }
+    if constexpr (PN > 2) {
+        for (; p0 + 2 * V <= full_panels_end; p0 += 2 * V) {
+            panel_rows_wide<T, MR, 2, kAccumulate>(a0, a1, panels + p0 * Kp, Kp,
+                                                   bias ? bias + p0 : nullptr, C + p0, ldc);
+        }
+    }
+    for (; p0 < N; p0 += V) {
+        panel_tile<T, MR, kAccumulate>(a0, a1, panels + p0 * Kp, bias ? bias + p0 : nullptr, C + p0,
+                                       ldc, std::min(V, N - p0));
     }
 }
 
 // C[M, N] (row stride ldc) = [A0 | A1] * W^T + bias (C += ... when kAccumulate), W [N, K0 + K1]
-// as panels; a1.K = 0 for a single operand, bias null for none.
+// as panels; a1.K = 0 for a single operand, bias null for none. The panels may have more rows
+// than K0 + K1 (panel_rows, each panel's size; 0 for K0 + K1): then `panels` points at the row
+// where A0's columns start, and the product covers those rows of W^T only.
 template <typename T, bool kAccumulate = false>
 void panel_gemm(std::int64_t M, std::int64_t N, const PanelRows<T>& a0, const PanelRows<T>& a1,
-                const T* panels, const T* bias, T* C, std::int64_t ldc) {
+                const T* panels, const T* bias, T* C, std::int64_t ldc,
+                std::int64_t panel_rows = 0) {
     constexpr std::int64_t V = panel_width<T>();
-    const std::int64_t K = a0.K + a1.K;
+    const std::int64_t Kp = panel_rows > 0 ? panel_rows : a0.K + a1.K;
     const std::int64_t full_rows = M / kTileRows * kTileRows;
     for (std::int64_t p0 = 0; p0 < N; p0 += V) {
-        const T* panel = panels + p0 * K;
+        const T* panel = panels + p0 * Kp;
         const T* panel_bias = bias ? bias + p0 : nullptr;
         const std::int64_t nv = std::min(V, N - p0);
         for (std::int64_t m0 = 0; m0 < full_rows; m0 += kTileRows) {
@@ -262,27 +305,21 @@ void panel_gemm(std::int64_t M, std::int64_t N, const PanelRows<T>& a0, const Pa
                                                   nv);
         }
     }
-    // The remaining rows, one at a time, over 4 full panels at once, then 2, then one.
-    const std::int64_t full_panels_end = N / V * V;
-    for (std::int64_t m = full_rows; m < M; ++m) {
-        const T* r0 = a0.data + m * a0.ld;
-        const T* r1 = a1.data + m * a1.ld;
-        T* c = C + m * ldc;
-        std::int64_t p0 = 0;
-        for (; p0 + 4 * V <= full_panels_end; p0 += 4 * V) {
-            panel_row_wide<T, 4, kAccumulate>(r0, a0.K, r1, a1.K, panels + p0 * K,
-                                              bias ? bias + p0 : nullptr, c + p0);
+    // The remaining rows (fewer than a tile), in groups of 4, 2 and 1.
+    std::int64_t m = full_rows;
+    const auto group = [&](auto rows) {
+        constexpr std::int64_t MR = decltype(rows)::value;
+        if constexpr (MR < kTileRows) {
+            if (M - m < MR) return;
+            const PanelRows<T> g0{a0.data + m * a0.ld, a0.ld, a0.K};
+            const PanelRows<T> g1{a1.data + m * a1.ld, a1.ld, a1.K};
+            panel_row_group<T, MR, kAccumulate>(N, g0, g1, panels, Kp, bias, C + m * ldc, ldc);
+            m += MR;
         }
-        for (; p0 + 2 * V <= full_panels_end; p0 += 2 * V) {
-            panel_row_wide<T, 2, kAccumulate>(r0, a0.K, r1, a1.K, panels + p0 * K,
-                                              bias ? bias + p0 : nullptr, c + p0);
-        }
-        for (; p0 < N; p0 += V) {
-            panel_tile<T, 1, kAccumulate>({r0, a0.ld, a0.K}, {r1, a1.ld, a1.K}, panels + p0 * K,
-                                          bias ? bias + p0 : nullptr, c + p0, ldc,
-                                          std::min(V, N - p0));
-        }
-    }
+    };
+    group(std::integral_constant<std::int64_t, 4>{});
+    group(std::integral_constant<std::int64_t, 2>{});
+    group(std::integral_constant<std::int64_t, 1>{});
 }
 
 // C[M, N] = A[M, K] * W^T (C += ... when kAccumulate), W as panels.
@@ -291,6 +328,17 @@ void panel_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std:
                 const T* panels, T* C, std::int64_t ldc) {
     panel_gemm<T, kAccumulate>(M, N, PanelRows<T>{A, lda, K}, PanelRows<T>{A, lda, 0}, panels,
                                nullptr, C, ldc);
+}
+
+// C[M, N] = (or += when kAccumulate) A[M, k0:k1] * W[N, k0:k1]^T, W [N, K] as panels: part of
+// a GEMM's reduction, for a caller that sums the parts itself.
+template <typename T, bool kAccumulate = false>
+void panel_gemm_part(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t k0,
+                     std::int64_t k1, const T* A, std::int64_t lda, const T* panels, T* C,
+                     std::int64_t ldc) {
+    constexpr std::int64_t V = panel_width<T>();
+    panel_gemm<T, kAccumulate>(M, N, PanelRows<T>{A + k0, lda, k1 - k0}, PanelRows<T>{A, lda, 0},
+                               panels + k0 * V, nullptr, C, ldc, K);
 }
 }  // namespace RNNKIT_ISA_NS
 }  // namespace rnnkit::bptt::detail

@@ -42,12 +42,13 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            pw.pack(tid, nthreads);
             T* gh = scratch.get() + tid * scratch_size;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw,
                                            pre_work.get());
                 });
@@ -55,7 +56,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const std::int64_t n = sc.active(st);
                     const T* pre = pre_work.get() + (sc.offset(st) - sc.offset(s0)) * H;
                     const T* h_prev = hs.prev(st);
-                    for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         pw.recurrent(n, G, blocks, k, H, h_prev, gh);
                         with_variant(opt, [&](auto act, auto clip) {
@@ -98,10 +99,11 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            pw.pack(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st);
                 T* dg = dgates.get() + (sc.offset(st) - base) * H;
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                     with_variant(opt, [&](auto act, auto clip) {
                         for (std::int64_t i = 0; i < n; ++i) {
@@ -114,7 +116,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     });
                 });
                 barrier();  // the recurrent GEMM reads every block of dg
-                for_each_owned(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                     pw.recurrent_grad(n, H, blocks, k, H, dg, H, dh.get(), false);
                 });
             };

@@ -77,6 +77,22 @@ void set_num_threads(int n) {
     g_num_threads.store(n, std::memory_order_relaxed);
 }
 
+namespace {
+// Spins briefly until `done`, then yields the core until it holds.
+template <typename Done>
+void spin_until(Done&& done) {
+    for (int spin = 0; !done(); ++spin) {
+        if (spin < RegionBarrier::kSpins) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
+}
+}  // namespace
+
 void RegionBarrier::wait() {
     const unsigned gen = generation_.load(std::memory_order_acquire);
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
@@ -84,14 +100,22 @@ void RegionBarrier::wait() {
         generation_.fetch_add(1, std::memory_order_release);
         return;
     }
-    for (int spin = 0; generation_.load(std::memory_order_acquire) == gen; ++spin) {
-        if (spin < kSpins) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        } else {
-            std::this_thread::yield();
-        }
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != gen; });
+}
+
+unsigned RegionBarrier::arrive(int tid) {
+    std::atomic<unsigned>& mine = arrivals_[static_cast<std::size_t>(tid)].count;
+    const unsigned ticket = mine.load(std::memory_order_relaxed) + 1;
+    mine.store(ticket, std::memory_order_release);
+    return ticket;
+}
+
+void RegionBarrier::wait_for(unsigned ticket) const {
+    for (int t = 0; t < threads_; ++t) {
+        const std::atomic<unsigned>& count = arrivals_[static_cast<std::size_t>(t)].count;
+        // (the counts wrap: compared by their difference)
+        spin_until(
+            [&] { return static_cast<int>(count.load(std::memory_order_acquire) - ticket) >= 0; });
     }
 }
 
