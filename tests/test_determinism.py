@@ -3,9 +3,9 @@
 The kernels cut the hidden units into fixed blocks of 64 and sum every reduction in a fixed
 order, so the number of threads only decides *who* computes a block (README, "Threads").
 The shapes here have several blocks (H = 130: 64 + 64 + 2 units, H = 256: 4 blocks) and
-enough work for the kernels to use every thread they are given (batch 1 included). Every comparison is
-``np.array_equal`` over every output and every gradient (forward in training and inference
-mode, backward), never a tolerance.
+enough work for the kernels to use every thread they are given (batch 1 included). Every
+comparison is ``np.array_equal`` over every output and every gradient (forward in training
+and inference mode, backward), never a tolerance.
 
 Concurrency: the GIL is released while a kernel runs, so Python threads run kernels at the
 same time; their results must equal those of the same calls made one after another.
