@@ -118,6 +118,27 @@ def test_kenlm_reads_our_arpa_and_scores_the_same(
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize(
+    ("bos", "eos"), [(True, True), (False, True), (True, False), (False, False)]
+)
+def test_score_batch_of_many_sentences_equals_each_scored_alone(
+    bos: bool, eos: bool, rng: np.random.Generator
+) -> None:
+    """Enough tokens for every thread (each scores many sentences side by side, one token of
+    each in turn), empty sentences among them: each sentence's score is the one it gets
+    alone, to the bit."""
+    m = estimate(NgramCounts(4).update(zipf_corpus(rng, 800)), "mkn")
+    held_out = [" ".join(s) for s in zipf_corpus(rng, 4000, vocab=2500)]
+    for i in range(0, len(held_out), 97):
+        held_out[i] = ""
+    ids = np.concatenate([m.vocabulary.encode(s) for s in held_out]).astype(np.int32)
+    assert ids.size > 20000
+    offsets = np.concatenate([[0], np.cumsum([len(s.split()) for s in held_out])])
+    batch = m.score_batch(ids, offsets.astype(np.int64), bos=bos, eos=eos)
+    np.testing.assert_array_equal(batch, [m.score(s, bos=bos, eos=eos) for s in held_out])
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
 def _float32_text(value: float) -> str:
     """Oracle for ARPA numbers (double-conversion's ToShortestSingle, decimal range [-6, 21)),
     from NumPy's shortest float32 printing."""

@@ -338,38 +338,92 @@ float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, Entry
     return prob;
 }
 
+void NgramModel::prefetch_step(const EntryRef* context, int have, std::uint32_t w,
+                               int orders) const {
+    if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
+    for (int k = 0; k < have && k < orders && k + 2 <= order_; ++k) {
+        const EntryRef ctx = context[k];
+        const int p = ctx.partition < 0 ? NgramCounts::partition_of(ctx.index) : ctx.partition;
+        prefetch_slot(parts_[static_cast<std::size_t>(p)].at(k + 2), ctx.index, w);
+    }
+}
+
 void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
                        bool bos, bool eos, double* sentence_scores, float* token_scores,
                        std::int32_t* token_lengths, int threads) const {
-    // Sentences are independent: blocks of them per thread, each writing its own outputs.
+    // Sentences are independent: each thread takes every nthreads-th one. Within a sentence
+    // each token's lookups need the entries the previous token found, a chain of cache misses;
+    // so a thread scores kStreams sentences side by side, one token of each in turn, and
+    // before stepping any of them prefetches the home slots of the next token's first three
+    // lookups in every stream: their misses overlap. Each sentence is still summed token by
+    // token in order, so the scores are those of scoring it alone.
+    constexpr int kStreams = 16;
+    constexpr int kPrefetchedOrders = 3;
     const std::int64_t tokens = offsets[sentences] - offsets[0];
     const int team = tokens < 20000 ? 1 : threads;
+    const auto order = static_cast<std::size_t>(order_);
     parallel_region(team, [&](int tid, int nthreads) {
-        std::vector<EntryRef> context(static_cast<std::size_t>(order_)), next(context.size());
-        for (std::int64_t s = tid; s < sentences; s += nthreads) {
-            const std::int64_t begin = offsets[s], end = offsets[s + 1];
-            int have = 0;  // stored n-grams ending at the previous word
-            if (bos) {
-                context[0] = {-1, kBos};
-                have = 1;
-            }
+        struct Stream {
+            std::int64_t sentence = -1;  // -1: idle
+            std::int64_t t = 0, count = 0;
+            int have = 0;        // stored n-grams ending at the previous word
             float total = 0.0f;  // KenLM sums in float32 too (kenlm.pyx: cdef float total)
-            const std::int64_t count = end - begin + (eos ? 1 : 0);
-            for (std::int64_t t = 0; t < count; ++t) {
-                const std::uint32_t w =
-                    t < end - begin ? static_cast<std::uint32_t>(ids[begin + t]) : kEos;
+        };
+        std::vector<Stream> streams(kStreams);
+        std::vector<EntryRef> contexts(kStreams * order), nexts(kStreams * order);
+        std::int64_t next_sentence = tid;
+        // Starts sentence `next_sentence` (if any is left) in stream i.
+        const auto start = [&](int i) {
+            Stream& st = streams[static_cast<std::size_t>(i)];
+            st.sentence = -1;
+            while (next_sentence < sentences) {
+                const std::int64_t s = next_sentence;
+                next_sentence += nthreads;
+                st = Stream{s, 0, offsets[s + 1] - offsets[s] + (eos ? 1 : 0), 0, 0.0f};
+                if (bos) {
+                    contexts[static_cast<std::size_t>(i) * order] = {-1, kBos};
+                    st.have = 1;
+                }
+                if (st.count > 0) return;
+                sentence_scores[s] = 0.0;  // nothing to score (no words, no </s>)
+                st.sentence = -1;
+            }
+        };
+        const auto word_of = [&](const Stream& st) {
+            const std::int64_t begin = offsets[st.sentence],
+                               length = offsets[st.sentence + 1] - begin;
+            return st.t < length ? static_cast<std::uint32_t>(ids[begin + st.t]) : kEos;
+        };
+        for (int i = 0; i < kStreams; ++i) start(i);
+        for (bool busy = true; busy;) {
+            busy = false;
+            for (int i = 0; i < kStreams; ++i) {
+                const Stream& st = streams[static_cast<std::size_t>(i)];
+                if (st.sentence < 0) continue;
+                prefetch_step(contexts.data() + static_cast<std::size_t>(i) * order, st.have,
+                              word_of(st), kPrefetchedOrders);
+            }
+            for (int i = 0; i < kStreams; ++i) {
+                Stream& st = streams[static_cast<std::size_t>(i)];
+                if (st.sentence < 0) continue;
+                busy = true;
+                EntryRef* context = contexts.data() + static_cast<std::size_t>(i) * order;
+                EntryRef* next = nexts.data() + static_cast<std::size_t>(i) * order;
                 int matched = 0, next_have = 0;
-                const float prob = step(context.data(), have, w, next.data(), &next_have, &matched);
-                total += prob;
+                const float prob = step(context, st.have, word_of(st), next, &next_have, &matched);
+                st.total += prob;
                 if (token_scores) {
-                    const std::int64_t out = begin + (eos ? s : 0) + t;
+                    const std::int64_t out = offsets[st.sentence] + (eos ? st.sentence : 0) + st.t;
                     token_scores[out] = prob;
                     token_lengths[out] = matched;
                 }
-                have = next_have;
-                std::swap(context, next);
+                st.have = next_have;
+                std::copy(next, next + next_have, context);
+                if (++st.t == st.count) {
+                    sentence_scores[st.sentence] = st.total;
+                    start(i);
+                }
             }
-            sentence_scores[s] = total;
         }
     });
 }

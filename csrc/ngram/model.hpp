@@ -79,6 +79,9 @@ public:
     // without a unigram scores as <unk>.
     float step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next, int* next_have,
                int* matched) const;
+    // Prefetches the home slots of the first `orders` lookups step() makes for w after
+    // `context` (orders 2 .. orders + 1).
+    void prefetch_step(const EntryRef* context, int have, std::uint32_t w, int orders) const;
     // log10 p(w | context) for every id w (-inf for <s> and ids without a unigram), on all
     // threads: the distribution of the next word.
     void distribution(const EntryRef* context, int have, float* log_probs) const;
