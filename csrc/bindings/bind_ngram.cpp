@@ -714,15 +714,18 @@ void register_ngram(py::module_& m) {
                 // One sentence from its text, in one call (kenlm.Model.score's use): words
                 // split on whitespace, unknown words as <unk>, scored on this thread.
                 const std::string_view view = text_view(text);
-                std::vector<std::int32_t> ids;
+                std::vector<std::string_view> words;
                 std::size_t i = 0;
                 while (i < view.size()) {
                     while (i < view.size() && (ngram::is_space(view[i]) || view[i] == '\n')) ++i;
                     std::size_t j = i;
                     while (j < view.size() && !ngram::is_space(view[j]) && view[j] != '\n') ++j;
-                    if (j > i) ids.push_back(std::max(vocab.find(view.substr(i, j - i)), 0));
+                    if (j > i) words.push_back(view.substr(i, j - i));
                     i = j;
                 }
+                std::vector<std::int32_t> ids(words.size());
+                vocab.find_batch(words.data(), words.size(), ids.data());
+                for (std::int32_t& id : ids) id = std::max(id, 0);  // unknown: <unk>
                 const std::int64_t offsets[2] = {0, static_cast<std::int64_t>(ids.size())};
                 double score = 0.0;
                 model.score(ids.data(), offsets, 1, bos, eos, &score, nullptr, nullptr, 1);

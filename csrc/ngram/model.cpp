@@ -353,12 +353,15 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
                        std::int32_t* token_lengths, int threads) const {
     // Sentences are independent: each thread takes every nthreads-th one. Within a sentence
     // each token's lookups need the entries the previous token found, a chain of cache misses;
-    // so a thread scores kStreams sentences side by side, one token of each in turn, and
+    // so a thread scores up to kStreams sentences side by side, one token of each in turn, and
     // before stepping any of them prefetches the home slots of the next token's first three
-    // lookups in every stream: their misses overlap. Each sentence is still summed token by
-    // token in order, so the scores are those of scoring it alone.
+    // lookups in every stream: their misses overlap. A thread with a single sentence (a
+    // sentence scored alone) instead prefetches the bigram lookups of the tokens ahead, whose
+    // keys are the words themselves. Each sentence is still summed token by token in order,
+    // so the scores are those of scoring it alone.
     constexpr int kStreams = 16;
     constexpr int kPrefetchedOrders = 3;
+    constexpr std::int64_t kAhead = 8;
     const std::int64_t tokens = offsets[sentences] - offsets[0];
     const int team = tokens < 20000 ? 1 : threads;
     const auto order = static_cast<std::size_t>(order_);
@@ -369,9 +372,26 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
             int have = 0;        // stored n-grams ending at the previous word
             float total = 0.0f;  // KenLM sums in float32 too (kenlm.pyx: cdef float total)
         };
-        std::vector<Stream> streams(kStreams);
-        std::vector<EntryRef> contexts(kStreams * order), nexts(kStreams * order);
+        const std::int64_t mine = sentences > tid ? (sentences - tid + nthreads - 1) / nthreads : 0;
+        const int width = static_cast<int>(std::min<std::int64_t>(kStreams, mine));
+        const bool ahead = width == 1 && order_ >= 2;
+        std::vector<Stream> streams(static_cast<std::size_t>(width));
+        std::vector<EntryRef> contexts(streams.size() * order), nexts(contexts.size());
         std::int64_t next_sentence = tid;
+        // Token t of a stream's sentence: its word, or </s> after the words.
+        const auto word_at = [&](const Stream& st, std::int64_t t) {
+            const std::int64_t begin = offsets[st.sentence],
+                               length = offsets[st.sentence + 1] - begin;
+            return t < length ? static_cast<std::uint32_t>(ids[begin + t]) : kEos;
+        };
+        // The bigram lookup of token t (t >= 1, or 0 after <s>), ahead of its turn.
+        const auto prefetch_bigram = [&](const Stream& st, std::int64_t t) {
+            if (t >= st.count || (t == 0 && !bos)) return;
+            std::uint32_t prev = t == 0 ? kBos : word_at(st, t - 1);
+            if (prev >= unigram_present_.size() || !unigram_present_[prev]) prev = kUnk;
+            const EntryRef context{-1, prev};
+            prefetch_step(&context, 1, word_at(st, t), 1);
+        };
         // Starts sentence `next_sentence` (if any is left) in stream i.
         const auto start = [&](int i) {
             Stream& st = streams[static_cast<std::size_t>(i)];
@@ -384,33 +404,38 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
                     contexts[static_cast<std::size_t>(i) * order] = {-1, kBos};
                     st.have = 1;
                 }
-                if (st.count > 0) return;
+                if (st.count > 0) {
+                    if (ahead) {
+                        for (std::int64_t t = 1; t < kAhead; ++t) prefetch_bigram(st, t);
+                    }
+                    return;
+                }
                 sentence_scores[s] = 0.0;  // nothing to score (no words, no </s>)
                 st.sentence = -1;
             }
         };
-        const auto word_of = [&](const Stream& st) {
-            const std::int64_t begin = offsets[st.sentence],
-                               length = offsets[st.sentence + 1] - begin;
-            return st.t < length ? static_cast<std::uint32_t>(ids[begin + st.t]) : kEos;
-        };
-        for (int i = 0; i < kStreams; ++i) start(i);
-        for (bool busy = true; busy;) {
+        for (int i = 0; i < width; ++i) start(i);
+        for (bool busy = width > 0; busy;) {
             busy = false;
-            for (int i = 0; i < kStreams; ++i) {
+            for (int i = 0; i < width; ++i) {
                 const Stream& st = streams[static_cast<std::size_t>(i)];
                 if (st.sentence < 0) continue;
-                prefetch_step(contexts.data() + static_cast<std::size_t>(i) * order, st.have,
-                              word_of(st), kPrefetchedOrders);
+                if (ahead) {
+                    prefetch_bigram(st, st.t + kAhead);
+                } else {
+                    prefetch_step(contexts.data() + static_cast<std::size_t>(i) * order, st.have,
+                                  word_at(st, st.t), kPrefetchedOrders);
+                }
             }
-            for (int i = 0; i < kStreams; ++i) {
+            for (int i = 0; i < width; ++i) {
                 Stream& st = streams[static_cast<std::size_t>(i)];
                 if (st.sentence < 0) continue;
                 busy = true;
                 EntryRef* context = contexts.data() + static_cast<std::size_t>(i) * order;
                 EntryRef* next = nexts.data() + static_cast<std::size_t>(i) * order;
                 int matched = 0, next_have = 0;
-                const float prob = step(context, st.have, word_of(st), next, &next_have, &matched);
+                const float prob =
+                    step(context, st.have, word_at(st, st.t), next, &next_have, &matched);
                 st.total += prob;
                 if (token_scores) {
                     const std::int64_t out = offsets[st.sentence] + (eos ? st.sentence : 0) + st.t;

@@ -1,5 +1,6 @@
 #include "ngram/vocab.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -41,6 +42,26 @@ std::pair<std::size_t, std::int32_t> Vocabulary::probe(std::string_view word,
 
 std::int32_t Vocabulary::find(std::string_view word) const {
     return probe(word, hash_word(word)).second;
+}
+
+void Vocabulary::find_batch(const std::string_view* words, std::size_t n, std::int32_t* ids) const {
+    // In groups: hash every word of the group and prefetch its home slot, then prefetch the
+    // word each slot points at, then probe, so that the group's cache misses overlap.
+    constexpr std::size_t kGroup = 16;
+    const std::size_t mask = slots_.size() - 1;
+    std::uint64_t hashes[kGroup];
+    for (std::size_t g = 0; g < n; g += kGroup) {
+        const std::size_t m = std::min(kGroup, n - g);
+        for (std::size_t i = 0; i < m; ++i) {
+            hashes[i] = hash_word(words[g + i]);
+            __builtin_prefetch(slots_.data() + (hashes[i] & mask));
+        }
+        for (std::size_t i = 0; i < m; ++i) {
+            const std::int32_t e = slots_[hashes[i] & mask];
+            if (e != 0) __builtin_prefetch(words_.data() + (e - 1));
+        }
+        for (std::size_t i = 0; i < m; ++i) ids[g + i] = probe(words[g + i], hashes[i]).second;
+    }
 }
 
 void Vocabulary::rehash(std::size_t size) {

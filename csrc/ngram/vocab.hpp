@@ -19,6 +19,8 @@ public:
     std::int64_t size() const { return static_cast<std::int64_t>(words_.size()); }
     // The id of `word`, or -1.
     std::int32_t find(std::string_view word) const;
+    // ids[i] = find(words[i]) for i < n (the lookups' cache misses overlapped).
+    void find_batch(const std::string_view* words, std::size_t n, std::int32_t* ids) const;
     // The id of `word`, added at the end when new.
     std::int32_t add(std::string_view word);
     const std::string& word(std::int32_t id) const { return words_[static_cast<std::size_t>(id)]; }
