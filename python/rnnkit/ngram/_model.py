@@ -248,11 +248,19 @@ class NgramModel:
                 _, _, state = self.full_score(state, w)
         log_probs = self._model.distribution(list(state._entries))
         valid = np.flatnonzero(np.isfinite(log_probs))
+        if top_k is not None and top_k < valid.size:
+            # Only the candidates, before sorting: every word at least as probable as the
+            # top_k-th (ties at the boundary included, so that the stable sort below still
+            # breaks them by id, as sorting every word would).
+            values = log_probs[valid]
+            kth = np.partition(values, values.size - top_k)[values.size - top_k]
+            valid = valid[values >= kth]
         order = valid[np.argsort(-log_probs[valid], kind="stable")]
-        if top_k is not None:
-            order = order[:top_k]
-        words = self.vocabulary.words
-        return [(words[i], float(log_probs[i])) for i in order.tolist()]
+        if top_k is None:
+            words = self.vocabulary.words
+            return [(words[i], float(log_probs[i])) for i in order.tolist()]
+        word = self.vocabulary._core.word
+        return [(word(i), float(log_probs[i])) for i in order[:top_k].tolist()]
 
     def generate(
         self,
