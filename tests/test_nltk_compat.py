@@ -125,6 +125,23 @@ def test_scores_entropy_perplexity_generate_match_nltk(
         )
 
 
+def test_entropy_of_a_long_text_from_fresh_word_objects() -> None:
+    """A whole text in one call (thousands of n-grams: the word lookups are remembered by
+    object there), given as a list and as a generator whose words are new objects, freed as
+    the call goes on, so that their addresses are free to be reused: nltk's number each time."""
+    text = corpus(5, sentences=40, words=30)
+    theirs = build(nltk_lm, nltk_pre, "Laplace", (), {}, 3, text)  # (no zero: a finite entropy)
+    mine = build(ours, our_pre, "Laplace", (), {}, 3, text)
+    test = corpus(6, sentences=600, words=40)  # words the model has not seen too
+    grams = [g for s in test for g in nltk_util.ngrams(nltk_pre.pad_both_ends(s, n=3), 3)]
+    assert len(grams) > 3000
+    expected = theirs.entropy(grams)
+    assert math.isfinite(expected)
+    assert same(mine.entropy(grams), expected)
+    fresh = (tuple("".join(list(w)) for w in g) for g in grams)  # new str objects each
+    assert same(mine.entropy(fresh), expected)
+
+
 def test_counter_and_vocabulary_match_nltk() -> None:
     text = corpus(3)
     order = 3

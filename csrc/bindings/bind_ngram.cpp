@@ -161,6 +161,46 @@ struct NltkLookupScorer {
     }
 };
 
+// The ids of the word objects seen in one call, by address: the n-grams of a text share its
+// word objects (each is in up to n of them), so most lookups are found here without hashing
+// the word's bytes. Each slot keeps a reference to its word, so that no address it holds can
+// be reused by another string while it is there (n-grams from a generator are freed as the
+// call goes on).
+class WordMemo {
+public:
+    std::int32_t lookup(const NltkLookupScorer& s, py::handle word) {
+        // (a short text, e.g. one sentence, is looked up directly)
+        if (lookups_ < kDirect) {
+            if (++lookups_ == kDirect) slots_.resize(kSlots);
+            return s.lookup(word);
+        }
+        const auto key = reinterpret_cast<std::uintptr_t>(word.ptr());
+        Slot& slot = slots_[(key >> 4) & (kSlots - 1)];
+        if (slot.key != key) {
+            slot.id = s.lookup(word);
+            slot.key = key;
+            slot.word = py::reinterpret_borrow<py::object>(word);
+        }
+        return slot.id;
+    }
+    void lookup_all(const NltkLookupScorer& s, py::handle seq, std::vector<std::int32_t>& ids) {
+        if (PyUnicode_Check(seq.ptr())) {
+            throw py::type_error("an n-gram or context must be a sequence of str, got a str");
+        }
+        for (py::handle w : py::iter(seq)) ids.push_back(lookup(s, w));
+    }
+
+private:
+    static constexpr std::size_t kDirect = 256, kSlots = 4096;
+    struct Slot {
+        std::uintptr_t key = 0;
+        std::int32_t id = 0;
+        py::object word;
+    };
+    std::vector<Slot> slots_;
+    std::size_t lookups_ = 0;
+};
+
 double log2_of(double score) {
     // CPython's math.log(score, 2): log(score) / log(2), with libm's log.
     return score == 0.0 ? -std::numeric_limits<double>::infinity()
@@ -481,8 +521,9 @@ void register_ngram(py::module_& m) {
             [](const NltkLookupScorer& s, py::handle ngrams) {
                 std::vector<std::int32_t> ids;
                 std::vector<std::int64_t> offsets{0};
+                WordMemo memo;
                 for (py::handle g : py::iter(ngrams)) {
-                    s.lookup_all(g, ids);
+                    memo.lookup_all(s, g, ids);
                     if (static_cast<std::int64_t>(ids.size()) == offsets.back()) {
                         throw py::value_error("an n-gram to score must hold at least one word");
                     }

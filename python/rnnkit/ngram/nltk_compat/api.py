@@ -187,7 +187,7 @@ class LanguageModel:
             raise ZeroDivisionError("entropy of no n-grams (nltk raises it too)")
         if np.isnan(logs).any():
             raise ZeroDivisionError(_ZERO_DIVISION)
-        return -1 * math.fsum(logs) / len(logs)
+        return -1 * math.fsum(logs.tolist()) / len(logs)  # (tolist: no NumPy scalar per item)
 
     def perplexity(self, text_ngrams: Iterable[Sequence[Any]]) -> float:
         """2 ** :meth:`entropy`."""
