@@ -103,18 +103,26 @@ inline void for_each_owned_block(std::int64_t count, int tid, int nthreads, Fn&&
 
 // The reduction of a step's recurrent GEMM (over the state's units forward, over the gate
 // columns of those units backward) cut in two at the first unit of block count/2: a function
-// of the shape alone, and the halves are summed as one addition, (first + second) and
-// (second + first) being the same number, so results do not depend on who computes which
-// half. With two threads, each owns exactly one half's blocks (for_each_owned_block), and can
-// reduce over its own units' half as soon as it has written them, before it waits for the
-// other thread's: the wait at every step's barrier then overlaps useful work.
-// Whether the steps of a batch of B rows cut their recurrent GEMM in halves
-// (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200, B, 128, 128), the
-// halves against one barrier per step: B = 1 1.7-3.3% faster (forward, forward+backward),
-// B = 2 1% slower, B = 4 1% faster, and (100, 8, 256, 256) 0-3% slower: only the GEMV, whose
-// step is short enough for the barrier's latency to count, gains.
+// of the shape alone; each half is summed into its own buffer and the two are added by
+// add_second_half, so results do not depend on who computes which half, or when. With two threads,
+// each owns exactly one half's blocks (for_each_owned_block), and can reduce over its own units'
+// half as soon as it has written them, before it waits for the other thread's: the wait at every
+// step's barrier then overlaps useful work. Whether the steps of a batch of B rows cut their
+// recurrent GEMM in halves (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200,
+// B, 128, 128), the halves against one barrier per step: B = 1 1.7-3.3% faster (forward,
+// forward+backward), B = 2 1% slower, B = 4 1% faster, and (100, 8, 256, 256) 0-3% slower: only the
+// GEMV, whose step is short enough for the barrier's latency to count, gains.
 inline bool split_steps(std::int64_t B) {
     return B == 1;
+}
+
+// sum[i] = sum[i] + second[i]: how every thread adds the two halves of a ReductionHalves
+// reduction, whatever order it computed them in. One out-of-line copy, so that the operands
+// keep one order in the machine code too: IEEE addition is commutative except for which NaN
+// comes out when both are NaN, and that must not depend on the thread count either.
+template <typename T>
+__attribute__((noinline)) void add_second_half(std::int64_t count, const T* second, T* sum) {
+    for (std::int64_t i = 0; i < count; ++i) sum[i] = sum[i] + second[i];
 }
 
 struct ReductionHalves {

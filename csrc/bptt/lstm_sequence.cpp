@@ -92,14 +92,14 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> h_work(projected ? B * R : 0);
         const int threads = threads_for(step_flops(s, G));
         // Steps whose recurrent GEMM is cut in halves (ReductionHalves): each thread keeps
-        // the partial sums of all its blocks (room for every block: OpenMP may start fewer
+        // both halves' sums of all its blocks (room for every block: OpenMP may start fewer
         // threads than asked, and the batch is one row), and the step ends by arriving at the
         // barrier, whose wait comes in the next step, after the thread's own half.
         const ReductionHalves halves(blocks);
         const bool split =
             split_steps(B) && !fused && !projected && pw.panelled() && halves.active();
         const std::int64_t block_scratch = B * G * blocks.size;
-        const std::int64_t scratch_size = block_scratch * (split ? blocks.count : 1);
+        const std::int64_t scratch_size = block_scratch * (split ? 2 * blocks.count : 1);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
@@ -134,19 +134,20 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
                     // gh of block k (the recurrent GEMM's output, or the fused GEMM's without
                     // a cache), [n, G*nb]
+                    // (split: its first half's sum, then its second's)
                     const auto gh_of = [&](std::int64_t k) {
-                        return split ? thread_scratch + (k - first_block) * block_scratch
+                        return split ? thread_scratch + (k - first_block) * 2 * block_scratch
                                      : thread_scratch;
                     };
-                    // The recurrent half h of block k: = or +=.
-                    const auto half = [&](std::int64_t k, int h, bool accumulate) {
+                    // The recurrent half h of block k, into its own buffer.
+                    const auto half = [&](std::int64_t k, int h) {
                         pw.recurrent_part(n, G, blocks, k, R, h_prev, halves.begin(h, 1),
-                                          halves.end(h, R, 1), gh_of(k), accumulate);
+                                          halves.end(h, R, 1), gh_of(k) + h * block_scratch, false);
                     };
                     if (split) {
                         if (own >= 0) {
                             for_each_owned_block(blocks.count, tid, nthreads,
-                                                 [&](std::int64_t k) { half(k, own, false); });
+                                                 [&](std::int64_t k) { half(k, own); });
                         }
                         wait_for_others();
                     }
@@ -159,11 +160,10 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                         const std::int64_t ld = fused && !training ? nc : GH;
                         if (fused) {
                             pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
-                        } else if (split && own >= 0) {
-                            half(k, 1 - own, true);
                         } else if (split) {
-                            half(k, 0, false);
-                            half(k, 1, true);
+                            if (own < 0) half(k, 0);
+                            half(k, own < 0 ? 1 : 1 - own);
+                            add_second_half(n * nc, gh + block_scratch, gh);
                         } else {
                             pw.recurrent(n, G, blocks, k, R, h_prev, gh);
                         }
@@ -247,6 +247,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         // Steps whose recurrent GEMM is cut in halves of dg's columns (ReductionHalves).
         const ReductionHalves halves(blocks);
         const bool split = split_steps(B) && !projected && pw.panelled() && halves.active();
+        Buffer<T> second_halves(split ? threads * B * R : 0);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
@@ -298,21 +299,25 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 // dg's columns before its wait and the other half after.
                 if (split) {
                     const unsigned ticket = barrier_arrive();
-                    const auto half = [&](std::int64_t k, int h, bool accumulate) {
+                    // The first half's sum into dh, the second's into this thread's [B, R]
+                    // scratch (the same layout), then added.
+                    T* second = second_halves.get() + tid * B * R;
+                    const auto half = [&](std::int64_t k, int h) {
                         pw.recurrent_grad_part(n, GH, out_blocks, k, R, dg, GH, halves.begin(h, G),
-                                               halves.end(h, H, G), dh.get(), accumulate);
+                                               halves.end(h, H, G), h == 0 ? dh.get() : second,
+                                               false);
                     };
                     if (own >= 0) {
                         for_each_owned_block(out_blocks.count, tid, nthreads,
-                                             [&](std::int64_t k) { half(k, own, false); });
+                                             [&](std::int64_t k) { half(k, own); });
                     }
                     barrier_wait(ticket);
                     for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        if (own >= 0) {
-                            half(k, 1 - own, true);
-                        } else {
-                            half(k, 0, false);
-                            half(k, 1, true);
+                        if (own < 0) half(k, 0);
+                        half(k, own < 0 ? 1 : 1 - own);
+                        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+                        for (std::int64_t i = 0; i < n; ++i) {
+                            add_second_half(np, second + i * R + p0, dh.get() + i * R + p0);
                         }
                     });
                 } else {
