@@ -34,9 +34,33 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
                                   lbr ? Pass::Forward : Pass::InputOnly);
-        Buffer<T> w_rz(lbr ? 0 : 2 * H * H);  // [2H, H] r and z rows, block-interleaved
-        if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
+        // panels per unit block for batches up to kPanelRows rows (packed by the block's
+        // owner in the region), else by OpenBLAS on block-interleaved rows.
+        const bool reset_panels = !lbr && B <= kPanelRows;
+        Buffer<T> w_rz(lbr || reset_panels ? 0 : 2 * H * H);  // [2H, H] r, z rows interleaved
+        if (!lbr && !reset_panels) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
+        std::vector<std::int64_t> rz_offset(reset_panels ? blocks.count + 1 : 0);
+        std::vector<std::int64_t> n_offset(rz_offset.size());
+        for (std::int64_t k = 0; reset_panels && k < blocks.count; ++k) {
+            rz_offset[k + 1] = rz_offset[k] + panel_size<T>(2 * blocks.width(k), H);
+            n_offset[k + 1] = n_offset[k] + panel_size<T>(blocks.width(k), H);
+        }
+        Buffer<T> rz_panels(reset_panels ? rz_offset.back() : 0);
+        Buffer<T> n_panels(reset_panels ? n_offset.back() : 0);
+        const auto pack_reset_block = [&](std::int64_t k) {
+            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+            // (column c of the r, z panels: gate c / nb of unit j0 + c % nb)
+            const auto rz_row = [&](std::int64_t c) {
+                return w.w_hh + ((c / nb) * H + j0 + c % nb) * H;
+            };
+            const auto n_row = [&](std::int64_t u) {
+                return w_n + (j0 + u) * H;
+            };
+            pack_panels_of_rows(2 * nb, H, rz_row, 0, rz_row, rz_panels.get() + rz_offset[k]);
+            pack_panels_of_rows(nb, H, n_row, 0, n_row, n_panels.get() + n_offset[k]);
+        };
         Buffer<T> no_bias(lbr && !w.b_hh ? H : 0);
         if (lbr && !w.b_hh) no_bias.fill(T(0), H);
         const T* b_hn = w.b_hh ? w.b_hh + 2 * H : no_bias.get();
@@ -50,7 +74,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            pw.pack(tid, nthreads);
+            if (reset_panels) for_each_owned_block(blocks.count, tid, nthreads, pack_reset_block);
+            pw.pack(tid, nthreads);  // (ends with a barrier)
             T* gh = scratch.get() + tid * scratch_size;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
@@ -86,8 +111,13 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         T* rh = hn;
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                            blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
-                                          w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
+                            if (reset_panels) {
+                                panel_gemm<T>(n, 2 * nb, H, h_prev, H,
+                                              rz_panels.get() + rz_offset[k], gh, 2 * nb);
+                            } else {
+                                blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
+                                              w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
+                            }
                             rnn::with_flags(
                                 [&](auto clip) {
                                     for (std::int64_t i = 0; i < n; ++i) {
@@ -101,8 +131,13 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         barrier();  // W_hn (r*h) reads every unit of r*h
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                            blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H, T(0),
-                                          gh, nb);
+                            if (reset_panels) {
+                                panel_gemm<T>(n, nb, H, rh, H, n_panels.get() + n_offset[k], gh,
+                                              nb);
+                            } else {
+                                blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H,
+                                              T(0), gh, nb);
+                            }
                             rnn::with_flags(
                                 [&](auto clip) {
                                     for (std::int64_t i = 0; i < n; ++i) {
