@@ -152,12 +152,17 @@ struct NltkLookupScorer {
         const std::int32_t id = words->find(std::string_view(data, static_cast<std::size_t>(size)));
         return id >= 0 && static_cast<std::size_t>(id) < in_vocab.size() && in_vocab[id] ? id : unk;
     }
-    // ids of a sequence of words (its last one first checked to be a sequence, not a str).
-    void lookup_all(py::handle seq, std::vector<std::int32_t>& ids) const {
+    // ids of a sequence of words (its last one first checked to be a sequence, not a str),
+    // each looked up by `lookup` (this scorer's, or a memo's).
+    template <typename Lookup>
+    static void lookup_all(py::handle seq, std::vector<std::int32_t>& ids, Lookup&& lookup) {
         if (PyUnicode_Check(seq.ptr())) {
             throw py::type_error("an n-gram or context must be a sequence of str, got a str");
         }
         for (py::handle w : py::iter(seq)) ids.push_back(lookup(w));
+    }
+    void lookup_all(py::handle seq, std::vector<std::int32_t>& ids) const {
+        lookup_all(seq, ids, [&](py::handle w) { return lookup(w); });
     }
 };
 
@@ -184,10 +189,7 @@ public:
         return slot.id;
     }
     void lookup_all(const NltkLookupScorer& s, py::handle seq, std::vector<std::int32_t>& ids) {
-        if (PyUnicode_Check(seq.ptr())) {
-            throw py::type_error("an n-gram or context must be a sequence of str, got a str");
-        }
-        for (py::handle w : py::iter(seq)) ids.push_back(lookup(s, w));
+        NltkLookupScorer::lookup_all(seq, ids, [&](py::handle w) { return lookup(s, w); });
     }
 
 private:

@@ -101,17 +101,11 @@ inline void for_each_owned_block(std::int64_t count, int tid, int nthreads, Fn&&
     for (std::int64_t k = count * tid / nthreads; k < k1; ++k) fn(k);
 }
 
-// The reduction of a step's recurrent GEMM (over the state's units forward, over the gate
-// columns of those units backward) cut in two at the first unit of block count/2: a function
-// of the shape alone; each half is summed into its own buffer and the two are added by
-// add_second_half, so results do not depend on who computes which half, or when. With two threads,
-// each owns exactly one half's blocks (for_each_owned_block), and can reduce over its own units'
-// half as soon as it has written them, before it waits for the other thread's: the wait at every
-// step's barrier then overlaps useful work. Whether the steps of a batch of B rows cut their
-// recurrent GEMM in halves (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200,
-// B, 128, 128), the halves against one barrier per step: B = 1 1.7-3.3% faster (forward,
-// forward+backward), B = 2 1% slower, B = 4 1% faster, and (100, 8, 256, 256) 0-3% slower: only the
-// GEMV, whose step is short enough for the barrier's latency to count, gains.
+// Whether the steps of a batch of B rows cut their recurrent GEMM in halves
+// (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200, B, 128, 128), the
+// halves against one barrier per step: B = 1 1.7-3.3% faster (forward, forward+backward),
+// B = 2 1% slower, B = 4 1% faster, and (100, 8, 256, 256) 0-3% slower: only the GEMV, whose
+// step is short enough for the barrier's latency to count, gains.
 inline bool split_steps(std::int64_t B) {
     return B == 1;
 }
@@ -125,6 +119,13 @@ __attribute__((noinline)) void add_second_half(std::int64_t count, const T* seco
     for (std::int64_t i = 0; i < count; ++i) sum[i] = sum[i] + second[i];
 }
 
+// The reduction of a step's recurrent GEMM (over the state's units forward, over the gate
+// columns of those units backward) cut in two at the first unit of block count/2: a function
+// of the shape alone; each half is summed into its own buffer and the two are added by
+// add_second_half, so results do not depend on who computes which half, or when. With two
+// threads, each owns exactly one half's blocks (for_each_owned_block) and can reduce over its
+// own units' half as soon as it has written them, before it waits for the other thread's: the
+// wait at every step's barrier then overlaps useful work.
 struct ReductionHalves {
     std::int64_t split;  // the first unit of the second half; 0: not split
 
@@ -248,18 +249,13 @@ struct PackedWeights {
     // Whether the recurrent GEMMs run on panels (so that they can be cut into parts).
     bool panelled() const { return !panel_offset.empty(); }
 
-    // gh[n, G*nb] = (or += when accumulate) h_prev[n, u0:u1] * (block k's rows of
-    // w_hh)[:, u0:u1]^T: part of recurrent(), on panels.
+    // gh[n, G*nb] = h_prev[n, u0:u1] * (block k's rows of w_hh)[:, u0:u1]^T: part of
+    // recurrent(), on panels.
     void recurrent_part(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
-                        std::int64_t R, const T* h_prev, std::int64_t u0, std::int64_t u1, T* gh,
-                        bool accumulate) const {
+                        std::int64_t R, const T* h_prev, std::int64_t u0, std::int64_t u1,
+                        T* gh) const {
         const std::int64_t nc = G * blocks.width(k);
-        const T* block_panels = panels.get() + panel_offset[k];
-        if (accumulate) {
-            panel_gemm_part<T, true>(n, nc, R, u0, u1, h_prev, R, block_panels, gh, nc);
-        } else {
-            panel_gemm_part<T, false>(n, nc, R, u0, u1, h_prev, R, block_panels, gh, nc);
-        }
+        panel_gemm_part<T>(n, nc, R, u0, u1, h_prev, R, panels.get() + panel_offset[k], gh, nc);
     }
 
     // gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias for the
@@ -271,18 +267,14 @@ struct PackedWeights {
                       panels.get() + panel_offset[k], bias.get() + G * blocks.begin(k), gates, ld);
     }
 
-    // dh[n, block k of R] (row stride R) = (or += when accumulate) dg[n, c0:c1] *
-    // w_hh[c0:c1, block k]: part of recurrent_grad(), on panels.
+    // dh[n, block k of R] (row stride R) = dg[n, c0:c1] * w_hh[c0:c1, block k]: part of
+    // recurrent_grad(), on panels.
     void recurrent_grad_part(std::int64_t n, std::int64_t GH, const UnitBlocks& out_blocks,
                              std::int64_t k, std::int64_t R, const T* dg, std::int64_t ld_dg,
-                             std::int64_t c0, std::int64_t c1, T* dh, bool accumulate) const {
+                             std::int64_t c0, std::int64_t c1, T* dh) const {
         const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
-        const T* block_panels = panels.get() + panel_offset[k];
-        if (accumulate) {
-            panel_gemm_part<T, true>(n, np, GH, c0, c1, dg, ld_dg, block_panels, dh + p0, R);
-        } else {
-            panel_gemm_part<T, false>(n, np, GH, c0, c1, dg, ld_dg, block_panels, dh + p0, R);
-        }
+        panel_gemm_part<T>(n, np, GH, c0, c1, dg, ld_dg, panels.get() + panel_offset[k], dh + p0,
+                           R);
     }
 
     // dh[n, block k of R] (row stride R) = dg[n, G*H] * w_hh[:, block k] (or += when

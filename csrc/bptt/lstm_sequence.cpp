@@ -142,7 +142,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     // The recurrent half h of block k, into its own buffer.
                     const auto half = [&](std::int64_t k, int h) {
                         pw.recurrent_part(n, G, blocks, k, R, h_prev, halves.begin(h, 1),
-                                          halves.end(h, R, 1), gh_of(k) + h * block_scratch, false);
+                                          halves.end(h, R, 1), gh_of(k) + h * block_scratch);
                     };
                     if (split) {
                         if (own >= 0) {
@@ -304,8 +304,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     T* second = second_halves.get() + tid * B * R;
                     const auto half = [&](std::int64_t k, int h) {
                         pw.recurrent_grad_part(n, GH, out_blocks, k, R, dg, GH, halves.begin(h, G),
-                                               halves.end(h, H, G), h == 0 ? dh.get() : second,
-                                               false);
+                                               halves.end(h, H, G), h == 0 ? dh.get() : second);
                     };
                     if (own >= 0) {
                         for_each_owned_block(out_blocks.count, tid, nthreads,

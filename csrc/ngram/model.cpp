@@ -308,7 +308,7 @@ void NgramModel::ngrams(int n, std::int32_t* words, float* log_probs, float* log
 
 float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next,
                        int* next_have, int* matched_out) const {
-    if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
+    w = known_or_unk(w);
     float prob = unigram_prob_[w];
     int matched = 1;
     next[0] = {-1, w};
@@ -340,7 +340,7 @@ float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, Entry
 
 void NgramModel::prefetch_step(const EntryRef* context, int have, std::uint32_t w,
                                int orders) const {
-    if (w >= unigram_present_.size() || !unigram_present_[w]) w = kUnk;
+    w = known_or_unk(w);
     for (int k = 0; k < have && k < orders && k + 2 <= order_; ++k) {
         const EntryRef ctx = context[k];
         const int p = ctx.partition < 0 ? NgramCounts::partition_of(ctx.index) : ctx.partition;
@@ -387,9 +387,7 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
         // The bigram lookup of token t (t >= 1, or 0 after <s>), ahead of its turn.
         const auto prefetch_bigram = [&](const Stream& st, std::int64_t t) {
             if (t >= st.count || (t == 0 && !bos)) return;
-            std::uint32_t prev = t == 0 ? kBos : word_at(st, t - 1);
-            if (prev >= unigram_present_.size() || !unigram_present_[prev]) prev = kUnk;
-            const EntryRef context{-1, prev};
+            const EntryRef context{-1, t == 0 ? kBos : known_or_unk(word_at(st, t - 1))};
             prefetch_step(&context, 1, word_at(st, t), 1);
         };
         // Starts sentence `next_sentence` (if any is left) in stream i.

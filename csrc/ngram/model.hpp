@@ -79,6 +79,10 @@ public:
     // without a unigram scores as <unk>.
     float step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next, int* next_have,
                int* matched) const;
+    // w, or <unk> for an id without a unigram (as step() scores it).
+    std::uint32_t known_or_unk(std::uint32_t w) const {
+        return w < unigram_present_.size() && unigram_present_[w] ? w : kUnk;
+    }
     // Prefetches the home slots of the first `orders` lookups step() makes for w after
     // `context` (orders 2 .. orders + 1).
     void prefetch_step(const EntryRef* context, int have, std::uint32_t w, int orders) const;
