@@ -33,10 +33,20 @@ WIDE_LENGTHS = np.array([5, 0, 3, 5, 1, 2, 4, 5, 5, 3] * 3 + [0, 1, 2, 3, 4, 5, 
 # gradients chunk by chunk; the lengths leave the last chunk with few rows.
 LONG_SHAPE = (70, 33, 5, 70, 9)
 LONG_LENGTHS = np.array([70, 0, 33, 64, 65, 31, 32, 1, 69, 70, 50] * 3)
+# Batch 1 with I > 16: a backward chunk's rows fit one row block, so dx is computed in two
+# column halves (engine.hpp, BulkSplit).
+ONE_ROW_SHAPE = (30, 1, 40, 70, 9)
+ONE_ROW_LENGTHS = np.array([17])
+# More than kPanelRows (256) rows: the recurrent GEMMs run on OpenBLAS instead of the
+# micro-kernel's panels (engine.hpp; the GRU with the reset before the matmul too).
+PAST_PANELS_SHAPE = (3, 260, 5, 70, 9)
+PAST_PANELS_LENGTHS = np.arange(260) % 4
 BATCHES = [
     pytest.param((SHAPE, LENGTHS, 0.4), id="B5"),
     pytest.param((WIDE_SHAPE, WIDE_LENGTHS, 0.4), id="B37"),
     pytest.param((LONG_SHAPE, LONG_LENGTHS, 0.15), id="T70-B33"),
+    pytest.param((ONE_ROW_SHAPE, ONE_ROW_LENGTHS, 0.15), id="B1-I40"),
+    pytest.param((PAST_PANELS_SHAPE, PAST_PANELS_LENGTHS, 0.4), id="B260"),
 ]
 TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
 TINY_LENGTHS = np.array([2, 4, 0])

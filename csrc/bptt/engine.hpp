@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "bptt/microkernel.hpp"
@@ -155,6 +156,25 @@ void pack_gate_rows(const T* src, std::int64_t g_first, std::int64_t g_count,
         }
     }
 }
+
+// One matrix as micro-kernel panels per unit block (microkernel.hpp): block k holds
+// cols_per_unit * width(k) columns of K rows. The constructor lays the blocks out (nothing when
+// not enabled); each block's owner fills its own in the region, so that its panels start out
+// in that core's cache.
+template <typename T>
+struct BlockPanels {
+    std::vector<std::int64_t> offset;  // [blocks + 1]
+    Buffer<T> data;
+
+    BlockPanels(bool enabled, const UnitBlocks& blocks, std::int64_t cols_per_unit, std::int64_t K)
+        : offset(enabled ? static_cast<std::size_t>(blocks.count) + 1 : 0, 0) {
+        for (std::int64_t k = 0; enabled && k < blocks.count; ++k) {
+            offset[k + 1] = offset[k] + panel_size<T>(cols_per_unit * blocks.width(k), K);
+        }
+        data = Buffer<T>(enabled ? offset.back() : 0);
+    }
+    T* block(std::int64_t k) const { return data.get() + offset[k]; }
+};
 
 // Weights repacked once per call, and the bias folded into the input projection:
 // bias[c] = b_ih[c] + b_hh[c] for the first `gates_with_hh_bias` gates, b_ih[c] alone after.
@@ -408,24 +428,53 @@ struct RecurrentSource {
     const T* state;
 };
 
-// Weight gradients are computed in tasks: a chunk of whole unit blocks holding about
-// kGradChunkColumns packed gate columns, times a piece of at most kGradPieceColumns columns of
-// the weight (of I for dw_ih, of R for dw_hh). Both are functions of the shapes only, like
-// everything that fixes a reduction order, and there are enough tasks for the threads even
-// when H is small.
+// The backward loops keep the pre-activation gradients of one chunk of steps at a time, about
+// kBackwardChunkRows packed rows, not of all N rows: after each chunk its rows' weight
+// gradients and dx are computed and the buffer is reused (workspace O(chunk*G*H), and the
+// gradients are still hot when the GEMMs read them). The chunks are a function of the schedule
+// alone, so the order of every sum is too.
+constexpr std::int64_t kBackwardChunkRows = 1024;
+
+inline std::int64_t backward_chunk_steps(const Schedule& sc) {
+    const std::int64_t S = std::max<std::int64_t>(sc.steps(), 1);
+    if (sc.B() == 0) return S;
+    return std::clamp<std::int64_t>((kBackwardChunkRows + sc.B() - 1) / sc.B(), 1, S);
+}
+
+// Rows of the largest backward chunk (the size of per-chunk buffers).
+inline std::int64_t backward_chunk_rows(const Schedule& sc) {
+    return std::min(sc.rows(), backward_chunk_steps(sc) * sc.B());
+}
+
+// How the bulk work after a backward chunk's steps (the weight gradients and dx over its rows)
+// is cut into tasks: a function of the shapes alone, like everything that fixes the order of a
+// sum. Weight gradients: a chunk of whole unit blocks holding about kGradChunkColumns packed
+// gate columns, times a piece of at most kGradPieceColumns of the weight's columns (of I for
+// dw_ih, of R for dw_hh); dx: kRowBlock rows times its I columns, or, when a chunk's rows fit
+// one row block, times half of them. Large tasks let OpenBLAS pack each operand once for much
+// work; but with dx in one task, two threads got (dw_ih + dx, dw_hh) at batch 1: one did two
+// thirds of the bulk. Halving dx measured 9-12% faster backward at batch 1 (LSTM, GRU, H =
+// 128 and 256); cutting the weight gradients into 64-column pieces too was 5-15% slower from
+// batch 4.
 constexpr std::int64_t kGradChunkColumns = 1024;
 constexpr std::int64_t kGradPieceColumns = 256;
 
-inline std::int64_t blocks_per_grad_chunk(std::int64_t G, const UnitBlocks& blocks) {
-    return std::max<std::int64_t>(1, kGradChunkColumns / (G * blocks.size));
-}
+struct BulkSplit {
+    std::int64_t blocks_per_chunk;
+    std::int64_t piece;     // columns of dw_ih, dw_hh per task
+    std::int64_t dx_piece;  // columns of dx per task
 
-// Scratch values one thread needs for weight_grads.
-inline std::int64_t grad_chunk_scratch(const SeqShape& s, std::int64_t G,
-                                       const UnitBlocks& blocks) {
-    return blocks_per_grad_chunk(G, blocks) * G * blocks.size *
-           std::min(kGradPieceColumns, std::max(s.I, s.R));
-}
+    BulkSplit(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
+              std::int64_t chunk_rows_max)
+        : blocks_per_chunk(std::max<std::int64_t>(1, kGradChunkColumns / (G * blocks.size))),
+          piece(kGradPieceColumns),
+          dx_piece(chunk_rows_max <= kRowBlock && s.I > 16 ? (s.I + 31) / 32 * 16
+                                                           : std::max<std::int64_t>(s.I, 1)) {}
+    // Scratch values one thread needs.
+    std::int64_t scratch(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks) const {
+        return blocks_per_chunk * G * blocks.size * std::min(piece, std::max(s.I, s.R));
+    }
+};
 
 // Columns [q0, q1) of dW for the packed gate columns of blocks [k0, k1):
 // dW^T = dG[:, those gate columns]^T * S[:, q0:q1] over the N rows as ONE GEMM into `scratch`
@@ -457,72 +506,115 @@ void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blo
     }
 }
 
-// Gradients of the weights after the backward loop, over the N packed rows:
+// The bulk work of the backward chunks, over the N packed rows of each:
 //   dw_ih[g*H + j, :] = sum_rows dgx[row, col(g, j)] * x[row, :]
 //   dw_hh[g*H + j, :] = sum_rows dgh[row, (g, j)] * state[row, :]    (RecurrentSource of g)
 //   db_ih[g*H + j] = sum_rows dgx[row, col(g, j)], db_hh likewise from dgh
+//   dx[rows, I] = dgx[rows, G*H] * w_ih_packed[G*H, I]
 // dgx is [N, G*H] packed; `source(g, j0, nb)` gives the recurrent side of gate g for a block's
 // units (a pointer to its first column), so that cells whose recurrent gradient differs from
 // the input one (GRU's n gate) can supply their own; `recurrent_is_input` says it does not
-// differ (LSTM, RNN), and dw_hh then runs in tasks like dw_ih. Tasks are owned round-robin.
-// With `accumulate` the sums are added to the gradients already there: the backward loops call
-// this once per chunk of rows (backward_chunks), the last chunk first.
-template <typename T, typename SourceFn>
-void weight_grads(const SeqShape& s, std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
-                  const T* dgx, SourceFn source, bool recurrent_is_input, const T* x,
-                  const WeightGrads<T>& dw, T* scratch, bool accumulate, int tid, int nthreads) {
-    const std::int64_t GH = G * s.H;
-    const std::int64_t per_chunk = blocks_per_grad_chunk(G, blocks);
-    const std::int64_t chunks = (blocks.count + per_chunk - 1) / per_chunk;
-    const std::int64_t pieces_ih = (s.I + kGradPieceColumns - 1) / kGradPieceColumns;
-    const std::int64_t pieces_hh =
-        recurrent_is_input ? (s.R + kGradPieceColumns - 1) / kGradPieceColumns : 0;
-    // Per chunk: the dw_ih pieces, the dw_hh pieces (or, when the recurrent side differs, one
-    // task per block for its gates' dw_hh), then one task for the biases.
-    const std::int64_t per_chunk_hh = recurrent_is_input ? pieces_hh : per_chunk;
-    const std::int64_t per_chunk_tasks = pieces_ih + per_chunk_hh + 1;
-    T* own = scratch + tid * grad_chunk_scratch(s, G, blocks);
-    for_each_owned(chunks * per_chunk_tasks, tid, nthreads, [&](std::int64_t task) {
-        const std::int64_t c = task / per_chunk_tasks, t = task % per_chunk_tasks;
-        const std::int64_t k0 = c * per_chunk, k1 = std::min(blocks.count, k0 + per_chunk);
-        if (t < pieces_ih) {
-            const std::int64_t q0 = t * kGradPieceColumns;
-            packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, x, s.I, q0,
-                               std::min(s.I, q0 + kGradPieceColumns), dw.dw_ih, own, accumulate);
-            return;
-        }
-        if (t < pieces_ih + per_chunk_hh) {
-            const std::int64_t i = t - pieces_ih;
-            if (recurrent_is_input) {
-                const std::int64_t q0 = i * kGradPieceColumns;
-                packed_weight_grad(rows, G, blocks, k0, k1, dgx, GH, source(0, 0, 0).state, s.R, q0,
-                                   std::min(s.R, q0 + kGradPieceColumns), dw.dw_hh, own,
-                                   accumulate);
-            } else if (k0 + i < k1) {
-                const std::int64_t k = k0 + i;
-                const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                for (std::int64_t g = 0; g < G; ++g) {
+// differ (LSTM, RNN), and dw_hh then runs in tasks like dw_ih. The tasks (BulkSplit) are taken
+// from a shared counter, the GEMMs first and the biases last. After the first chunk the sums
+// are added to the gradients already there (the backward loops run the last chunk first).
+template <typename T>
+class BackwardBulk {
+public:
+    BackwardBulk(const SeqShape& s, const Schedule& sc, std::int64_t G, const UnitBlocks& blocks,
+                 int threads)
+        : s_(s),
+          G_(G),
+          blocks_(blocks),
+          split_(s, G, blocks, backward_chunk_rows(sc)),
+          scratch_size_(split_.scratch(s, G, blocks)),
+          scratch_(threads * scratch_size_) {}
+
+    // One chunk's bulk (`first`: the first chunk done, whose sums start from zero). Called by
+    // every thread of the region, with its cursor, between two barriers.
+    template <typename SourceFn>
+    void run(std::int64_t rows, const T* dgx, SourceFn source, bool recurrent_is_input, const T* x,
+             const WeightGrads<T>& dw, const T* w_ih_packed, T* dx, bool first,
+             SharedTasks::Cursor& cursor, int tid, int nthreads) {
+        const std::int64_t GH = G_ * s_.H, I = s_.I, R = s_.R, H = s_.H;
+        const std::int64_t per_chunk = split_.blocks_per_chunk, piece = split_.piece;
+        const std::int64_t chunks = (blocks_.count + per_chunk - 1) / per_chunk;
+        const std::int64_t pieces_ih = (I + piece - 1) / piece;
+        const std::int64_t pieces_hh = (R + piece - 1) / piece;
+        const std::int64_t dx_pieces = (I + split_.dx_piece - 1) / split_.dx_piece;
+        const std::int64_t row_blocks = (rows + kRowBlock - 1) / kRowBlock;
+        // Tasks: [chunks * pieces_ih) dw_ih, then dw_hh: chunks * pieces_hh (recurrent side
+        // as the input's) or blocks * pieces_hh (its own), then dx, then a bias task per chunk.
+        const std::int64_t ih_tasks = chunks * pieces_ih;
+        const std::int64_t hh_tasks = (recurrent_is_input ? chunks : blocks_.count) * pieces_hh;
+        const std::int64_t dx_tasks = row_blocks * dx_pieces;
+        const std::int64_t tasks = ih_tasks + hh_tasks + dx_tasks + chunks;
+        const bool accumulate = !first;
+        T* own = scratch_.get() + tid * scratch_size_;
+        const auto chunk_blocks = [&](std::int64_t c) {
+            return std::pair{c * per_chunk, std::min(blocks_.count, (c + 1) * per_chunk)};
+        };
+        tasks_.run(cursor, tasks, nthreads, [&](std::int64_t task) {
+            if (task < ih_tasks) {
+                const auto [k0, k1] = chunk_blocks(task / pieces_ih);
+                const std::int64_t q0 = task % pieces_ih * piece;
+                packed_weight_grad(rows, G_, blocks_, k0, k1, dgx, GH, x, I, q0,
+                                   std::min(I, q0 + piece), dw.dw_ih, own, accumulate);
+                return;
+            }
+            task -= ih_tasks;
+            if (task < hh_tasks) {
+                const std::int64_t q0 = task % pieces_hh * piece, q1 = std::min(R, q0 + piece);
+                if (recurrent_is_input) {
+                    const auto [k0, k1] = chunk_blocks(task / pieces_hh);
+                    packed_weight_grad(rows, G_, blocks_, k0, k1, dgx, GH, source(0, 0, 0).state, R,
+                                       q0, q1, dw.dw_hh, own, accumulate);
+                    return;
+                }
+                const std::int64_t k = task / pieces_hh;
+                const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
+                for (std::int64_t g = 0; g < G_; ++g) {
                     const RecurrentSource<T> rec = source(g, j0, nb);
-                    blas::gemm<T>(true, false, nb, s.R, rows, T(1), rec.dg, rec.stride, rec.state,
-                                  s.R, accumulate ? T(1) : T(0), dw.dw_hh + (g * s.H + j0) * s.R,
-                                  s.R);
+                    blas::gemm<T>(true, false, nb, q1 - q0, rows, T(1), rec.dg, rec.stride,
+                                  rec.state + q0, R, accumulate ? T(1) : T(0),
+                                  dw.dw_hh + (g * H + j0) * R + q0, R);
+                }
+                return;
+            }
+            task -= hh_tasks;
+            if (task < dx_tasks) {
+                const std::int64_t r0 = task / dx_pieces * kRowBlock;
+                const std::int64_t nr = std::min(kRowBlock, rows - r0);
+                const std::int64_t i0 = task % dx_pieces * split_.dx_piece;
+                const std::int64_t ni = std::min(I, i0 + split_.dx_piece) - i0;
+                blas::gemm<T>(false, false, nr, ni, GH, T(1), dgx + r0 * GH, GH, w_ih_packed + i0,
+                              I, T(0), dx + r0 * I + i0, I);
+                return;
+            }
+            const auto [k0, k1] = chunk_blocks(task - dx_tasks);
+            for (std::int64_t k = k0; k < k1; ++k) {
+                const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
+                for (std::int64_t g = 0; g < G_; ++g) {
+                    const T* gx = dgx + G_ * j0 + g * nb;
+                    const RecurrentSource<T> rec = source(g, j0, nb);
+                    if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * H + j0, accumulate);
+                    if (dw.db_hh) {
+                        column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * H + j0,
+                                    accumulate);
+                    }
                 }
             }
-            return;
-        }
-        for (std::int64_t k = k0; k < k1; ++k) {
-            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-            for (std::int64_t g = 0; g < G; ++g) {
-                const T* gx = dgx + G * j0 + g * nb;
-                const RecurrentSource<T> rec = source(g, j0, nb);
-                if (dw.db_ih) column_sums(rows, nb, gx, GH, dw.db_ih + g * s.H + j0, accumulate);
-                if (dw.db_hh) {
-                    column_sums(rows, nb, rec.dg, rec.stride, dw.db_hh + g * s.H + j0, accumulate);
-                }
-            }
-        }
-    });
-}
+        });
+    }
+
+private:
+    SeqShape s_;
+    std::int64_t G_;
+    UnitBlocks blocks_;
+    BulkSplit split_;
+    std::int64_t scratch_size_;
+    Buffer<T> scratch_;
+    SharedTasks tasks_;
+};
 
 // Zero weight gradients (a pass with no real token).
 template <typename T>
@@ -534,37 +626,6 @@ void zero_weight_grads(const SeqShape& s, std::int64_t G, const WeightGrads<T>& 
     if (dw.db_hh) std::fill(dw.db_hh, dw.db_hh + GH, T(0));
     if (dw.dw_hr) std::fill(dw.dw_hr, dw.dw_hr + s.R * s.H, T(0));
     if (dw.dpeepholes) std::fill(dw.dpeepholes, dw.dpeepholes + 3 * s.H, T(0));
-}
-
-// dx[T*B, I] = dgx[T*B, G*H] * w_ih_packed[G*H, I], rows in fixed blocks of kRowBlock.
-template <typename T>
-void input_grad_blocks(std::int64_t rows, std::int64_t I, std::int64_t GH, const T* dgx,
-                       const T* w_ih_packed, T* dx, int tid, int nthreads) {
-    const std::int64_t tasks = (rows + kRowBlock - 1) / kRowBlock;
-    for_each_owned(tasks, tid, nthreads, [&](std::int64_t task) {
-        const std::int64_t r0 = task * kRowBlock;
-        const std::int64_t nr = std::min(kRowBlock, rows - r0);
-        blas::gemm<T>(false, false, nr, I, GH, T(1), dgx + r0 * GH, GH, w_ih_packed, I, T(0),
-                      dx + r0 * I, I);
-    });
-}
-
-// The backward loops keep the pre-activation gradients of one chunk of steps at a time, about
-// kBackwardChunkRows packed rows, not of all N rows: after each chunk its rows' weight
-// gradients and dx are computed and the buffer is reused (workspace O(chunk*G*H), and the
-// gradients are still hot when the GEMMs read them). The chunks are a function of the schedule
-// alone, so the order of every sum is too.
-constexpr std::int64_t kBackwardChunkRows = 1024;
-
-inline std::int64_t backward_chunk_steps(const Schedule& sc) {
-    const std::int64_t S = std::max<std::int64_t>(sc.steps(), 1);
-    if (sc.B() == 0) return S;
-    return std::clamp<std::int64_t>((kBackwardChunkRows + sc.B() - 1) / sc.B(), 1, S);
-}
-
-// Rows of the largest backward chunk (the size of per-chunk buffers).
-inline std::int64_t backward_chunk_rows(const Schedule& sc) {
-    return std::min(sc.rows(), backward_chunk_steps(sc) * sc.B());
 }
 
 // Runs a backward time loop by chunks, last chunk first: step(st, base) for st from the

@@ -41,14 +41,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         Buffer<T> w_rz(lbr || reset_panels ? 0 : 2 * H * H);  // [2H, H] r, z rows interleaved
         if (!lbr && !reset_panels) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
-        std::vector<std::int64_t> rz_offset(reset_panels ? blocks.count + 1 : 0);
-        std::vector<std::int64_t> n_offset(rz_offset.size());
-        for (std::int64_t k = 0; reset_panels && k < blocks.count; ++k) {
-            rz_offset[k + 1] = rz_offset[k] + panel_size<T>(2 * blocks.width(k), H);
-            n_offset[k + 1] = n_offset[k] + panel_size<T>(blocks.width(k), H);
-        }
-        Buffer<T> rz_panels(reset_panels ? rz_offset.back() : 0);
-        Buffer<T> n_panels(reset_panels ? n_offset.back() : 0);
+        const BlockPanels<T> rz_panels(reset_panels, blocks, 2, H);
+        const BlockPanels<T> n_panels(reset_panels, blocks, 1, H);
         const auto pack_reset_block = [&](std::int64_t k) {
             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
             // (column c of the r, z panels: gate c / nb of unit j0 + c % nb)
@@ -58,8 +52,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
             const auto n_row = [&](std::int64_t u) {
                 return w_n + (j0 + u) * H;
             };
-            pack_panels_of_rows(2 * nb, H, rz_row, 0, rz_row, rz_panels.get() + rz_offset[k]);
-            pack_panels_of_rows(nb, H, n_row, 0, n_row, n_panels.get() + n_offset[k]);
+            pack_panels_of_rows(2 * nb, H, rz_row, 0, rz_row, rz_panels.block(k));
+            pack_panels_of_rows(nb, H, n_row, 0, n_row, n_panels.block(k));
         };
         Buffer<T> no_bias(lbr && !w.b_hh ? H : 0);
         if (lbr && !w.b_hh) no_bias.fill(T(0), H);
@@ -112,8 +106,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             if (reset_panels) {
-                                panel_gemm<T>(n, 2 * nb, H, h_prev, H,
-                                              rz_panels.get() + rz_offset[k], gh, 2 * nb);
+                                panel_gemm<T>(n, 2 * nb, H, h_prev, H, rz_panels.block(k), gh,
+                                              2 * nb);
                             } else {
                                 blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
                                               w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
@@ -132,8 +126,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             if (reset_panels) {
-                                panel_gemm<T>(n, nb, H, rh, H, n_panels.get() + n_offset[k], gh,
-                                              nb);
+                                panel_gemm<T>(n, nb, H, rh, H, n_panels.block(k), gh, nb);
                             } else {
                                 blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H,
                                               T(0), gh, nb);
@@ -175,9 +168,30 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
                                   lbr ? Pass::Backward : Pass::InputOnly);
-        Buffer<T> w_rz(lbr ? 0 : 2 * H * H);
-        if (!lbr) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        // Reset before the matmul: d(r*h) = da_n W_hn and dh += d(r, z) W_h{r,z} per step, on
+        // panels of those weights' columns per unit block for batches up to kPanelRows rows,
+        // else by OpenBLAS on W_hn and the r, z rows block-interleaved (as drz's columns).
+        const bool reset_panels = !lbr && B <= kPanelRows;
+        Buffer<T> w_rz(lbr || reset_panels ? 0 : 2 * H * H);
+        if (!lbr && !reset_panels) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;
+        const BlockPanels<T> rz_panels(reset_panels, blocks, 1, 2 * H);
+        const BlockPanels<T> n_panels(reset_panels, blocks, 1, H);
+        const auto pack_reset_block = [&](std::int64_t k) {
+            const std::int64_t j0 = blocks.begin(k);
+            // (row c of the r, z panels: drz's column c, gate (c - 2 j0') / nb' of unit
+            // j0' + (c - 2 j0') % nb' in the block k' that holds it)
+            const auto rz_column = [&](std::int64_t c) {
+                const std::int64_t kc = c / (2 * blocks.size);
+                const std::int64_t r = c - 2 * blocks.begin(kc), nbc = blocks.width(kc);
+                return w.w_hh + ((r / nbc) * H + blocks.begin(kc) + r % nbc) * H + j0;
+            };
+            const auto n_column = [&](std::int64_t u) {
+                return w_n + u * H + j0;
+            };
+            pack_panels_of_columns(blocks.width(k), 2 * H, rz_column, rz_panels.block(k));
+            pack_panels_of_columns(blocks.width(k), H, n_column, n_panels.block(k));
+        };
         const rnn::ClipBounds<T> bounds(opt.clip);
         const bool clipping = std::isfinite(opt.clip);
         // Input side: d(pre-activation) of r, z, n for all rows. linear_before_reset: the
@@ -194,10 +208,12 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
-        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
+        BackwardBulk<T> bulk(s, sc, G, blocks, threads);
 
         parallel_region(threads, [&](int tid, int nthreads) {
-            pw.pack(tid, nthreads);
+            SharedTasks::Cursor bulk_cursor;
+            if (reset_panels) for_each_owned_block(blocks.count, tid, nthreads, pack_reset_block);
+            pw.pack(tid, nthreads);  // (ends with a barrier)
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
@@ -250,8 +266,12 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     barrier();  // d(r*h) = da_n W_hn reads every unit of da_n
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        blas::gemm<T>(false, false, n, nb, H, T(1), dn, H, w_n + j0, H, T(0),
-                                      drh.get() + j0, H);
+                        if (reset_panels) {
+                            panel_gemm<T>(n, nb, H, dn, H, n_panels.block(k), drh.get() + j0, H);
+                        } else {
+                            blas::gemm<T>(false, false, n, nb, H, T(1), dn, H, w_n + j0, H, T(0),
+                                          drh.get() + j0, H);
+                        }
                         rnn::with_flags(
                             [&](auto clip) {
                                 for (std::int64_t i = 0; i < n; ++i) {
@@ -266,16 +286,21 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     });
                     barrier();  // the r, z GEMM reads every block of drz
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        const std::int64_t j0 = blocks.begin(k);
-                        blas::gemm<T>(false, false, n, blocks.width(k), 2 * H, T(1), drz, 2 * H,
-                                      w_rz.get() + j0, H, T(1), dh.get() + j0, H);
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        if (reset_panels) {
+                            panel_gemm<T, true>(n, nb, 2 * H, drz, 2 * H, rz_panels.block(k),
+                                                dh.get() + j0, H);
+                        } else {
+                            blas::gemm<T>(false, false, n, nb, 2 * H, T(1), drz, 2 * H,
+                                          w_rz.get() + j0, H, T(1), dh.get() + j0, H);
+                        }
                     });
                 }
                 // The next step's first pass reads only this thread's own blocks of dh.
             };
             const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
-                weight_grads(
-                    s, chunk_rows, G, blocks, dgx.get(),
+                bulk.run(
+                    chunk_rows, dgx.get(),
                     [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
                         if (g == 2 && lbr) {
                             return RecurrentSource<T>{dhn.get() + j0, H, cache.h + base * H};
@@ -287,9 +312,8 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
                                                   cache.h + base * H};
                     },
-                    false, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
-                input_grad_blocks(chunk_rows, s.I, GH, dgx.get(), pw.w_ih.get(),
-                                  rows.dx() + base * s.I, tid, nthreads);
+                    false, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
+                    bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
         });

@@ -242,7 +242,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         Buffer<T> dm(projected ? B * H : 0);       // [B, H] gradient reaching m at this step
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
-        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
+        BackwardBulk<T> bulk(s, sc, G, blocks, threads);
 
         // Steps whose recurrent GEMM is cut in halves of dg's columns (ReductionHalves).
         const ReductionHalves halves(blocks);
@@ -250,6 +250,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         Buffer<T> second_halves(split ? threads * B * R : 0);
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
             const int own = ReductionHalves::own(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
@@ -329,21 +330,20 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 // own blocks of dh; with one, its first phase does, then a barrier.
             };
             const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
-                weight_grads(
-                    s, chunk_rows, G, blocks, dgates.get(),
-                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                        return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH,
-                                                  cache.h + base * R};
-                    },
-                    true, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
                 if (dw.dpeepholes) {
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         peephole_grads(sc, base, chunk_rows, blocks, k, dgates.get(), cs,
                                        dw.dpeepholes, H, first);
                     });
                 }
-                input_grad_blocks(chunk_rows, s.I, GH, dgates.get(), pw.w_ih.get(),
-                                  rows.dx() + base * s.I, tid, nthreads);
+                bulk.run(
+                    chunk_rows, dgates.get(),
+                    [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
+                        return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH,
+                                                  cache.h + base * R};
+                    },
+                    true, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
+                    bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
             if (projected) {

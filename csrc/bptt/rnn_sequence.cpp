@@ -96,9 +96,10 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const Buffer<T> dgates(backward_chunk_rows(sc) * H);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
-        Buffer<T> grad_scratch(threads * grad_chunk_scratch(s, G, blocks));
+        BackwardBulk<T> bulk(s, sc, G, blocks, threads);
 
         parallel_region(threads, [&](int tid, int nthreads) {
+            SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st);
@@ -121,14 +122,13 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 });
             };
             const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
-                weight_grads(
-                    s, chunk_rows, G, blocks, dgates.get(),
+                bulk.run(
+                    chunk_rows, dgates.get(),
                     [&](std::int64_t, std::int64_t j0, std::int64_t) {
                         return RecurrentSource<T>{dgates.get() + j0, H, cache.h + base * H};
                     },
-                    true, rows.x() + base * s.I, dw, grad_scratch.get(), !first, tid, nthreads);
-                input_grad_blocks(chunk_rows, s.I, H, dgates.get(), pw.w_ih.get(),
-                                  rows.dx() + base * s.I, tid, nthreads);
+                    true, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
+                    bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
         });

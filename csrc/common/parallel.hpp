@@ -135,6 +135,33 @@ inline void for_each_owned(std::int64_t count, int tid, int nthreads, Fn&& fn) {
     for (std::int64_t k = tid; k < count; k += nthreads) fn(k);
 }
 
+// Tasks [0, count) of one phase of a parallel region, taken by its threads from a shared
+// counter: a thread that finishes early takes the next, so tasks of unequal size still share
+// the work out evenly. What a task computes must not depend on which thread runs it. Every
+// thread of the region calls run() for every phase, with the same counts in the same order,
+// and the phases are separated by barriers; each thread's cursor follows the counter, which
+// after a phase stands at its start + count + nthreads (each thread's last claim fails once).
+class SharedTasks {
+public:
+    class Cursor {
+        std::int64_t start_ = 0;
+        friend class SharedTasks;
+    };
+
+    template <typename Fn>
+    void run(Cursor& cursor, std::int64_t count, int nthreads, Fn&& fn) {
+        for (;;) {
+            const std::int64_t task = next_.fetch_add(1, std::memory_order_relaxed) - cursor.start_;
+            if (task >= count) break;
+            fn(task);
+        }
+        cursor.start_ += count + nthreads;
+    }
+
+private:
+    std::atomic<std::int64_t> next_{0};
+};
+
 // Threads worth using for `work` flops between two barriers: tiny steps stay serial.
 int threads_for(double work);
 
