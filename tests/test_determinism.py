@@ -16,13 +16,15 @@ from __future__ import annotations
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 import rnnkit
 
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+# ("gru_reset": the GRU with the reset gate before the matmul, linear_before_reset=False)
+CELLS = ("lstm", "gru", "gru_reset", "rnn_tanh", "rnn_relu")
+GATES = {"lstm": 4, "gru": 3, "gru_reset": 3, "rnn_tanh": 1, "rnn_relu": 1}
 DTYPES = [np.float32, np.float64]
 # (T, B, I, H): a long sequence with H not a multiple of the block size, and a large batch;
 # batch 1, whose LSTM steps cut their recurrent GEMMs in two halves summed at the end (the
@@ -66,10 +68,21 @@ def make_problem(cell: str, level: str, shape, dtype: type, seed: int) -> Proble
     }
 
 
+def gru_or_rnn(cell: str, level: str = "seq") -> tuple[Any, Any, dict[str, Any]]:
+    """(forward, backward, keyword options) of a GRU or RNN cell name, for whole sequences
+    (``level="seq"``) or one step."""
+    kind = "gru" if cell.startswith("gru") else "rnn"
+    suffix = "" if level == "seq" else "_cell"
+    forward = getattr(rnnkit, f"{kind}{suffix}_forward")
+    backward = getattr(rnnkit, f"{kind}{suffix}_backward")
+    if kind == "rnn":
+        return forward, backward, {"nonlinearity": cell.removeprefix("rnn_")}
+    return forward, backward, {"linear_before_reset": cell != "gru_reset"}
+
+
 def run(cell: str, level: str, p: Problem) -> dict[str, np.ndarray]:
     """Forward (training and inference) and backward; every array they return, by name."""
     w = (p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
-    act = {"nonlinearity": cell.removeprefix("rnn_")} if cell.startswith("rnn") else {}
     out: dict[str, np.ndarray] = {}
     if level == "seq":
         if cell == "lstm":
@@ -78,8 +91,7 @@ def run(cell: str, level: str, p: Problem) -> dict[str, np.ndarray]:
             grads = rnnkit.lstm_backward(p["dy"], p["dh"], p["dc"], cache)
             out.update(c_n=c_n, c_n_inference=inf.c_n)
         else:
-            fwd = rnnkit.gru_forward if cell == "gru" else rnnkit.rnn_forward
-            bwd = rnnkit.gru_backward if cell == "gru" else rnnkit.rnn_backward
+            fwd, bwd, act = gru_or_rnn(cell)
             y, h_n, cache = fwd(p["x"], p["h0"], *w, **act)
             inf = fwd(p["x"], p["h0"], *w, **act, training=False)
             grads = bwd(p["dy"], p["dh"], cache)
@@ -90,8 +102,7 @@ def run(cell: str, level: str, p: Problem) -> dict[str, np.ndarray]:
             grads = rnnkit.lstm_cell_backward(p["dh"], p["dc"], cache)
             out.update(c1=c1)
         else:
-            fwd = rnnkit.gru_cell_forward if cell == "gru" else rnnkit.rnn_cell_forward
-            bwd = rnnkit.gru_cell_backward if cell == "gru" else rnnkit.rnn_cell_backward
+            fwd, bwd, act = gru_or_rnn(cell, "cell")
             h1, cache = fwd(p["x"], p["h0"], *w, **act)
             grads = bwd(p["dh"], cache)
         out.update(h1=h1)
@@ -189,9 +200,7 @@ def test_backward_repeated_on_one_cache(cell: str, restore_threads: int) -> None
         first = rnnkit.lstm_backward(p["dy"], p["dh"], p["dc"], cache)
         second = rnnkit.lstm_backward(p["dy"], p["dh"], p["dc"], cache)
     else:
-        fwd = rnnkit.gru_forward if cell == "gru" else rnnkit.rnn_forward
-        bwd = rnnkit.gru_backward if cell == "gru" else rnnkit.rnn_backward
-        act = {"nonlinearity": cell.removeprefix("rnn_")} if cell.startswith("rnn") else {}
+        fwd, bwd, act = gru_or_rnn(cell)
         *_, cache = fwd(p["x"], p["h0"], *w, **act)
         first = bwd(p["dy"], p["dh"], cache)
         second = bwd(p["dy"], p["dh"], cache)
@@ -199,7 +208,7 @@ def test_backward_repeated_on_one_cache(cell: str, restore_threads: int) -> None
 
 
 # ------------------------------------------------------------------------ concurrency
-def _concurrently(jobs, workers: int = 8):
+def _concurrently(jobs):
     """Runs every job (a no-argument callable) on its own thread, all released at once."""
     start = threading.Barrier(len(jobs))
 
@@ -207,7 +216,7 @@ def _concurrently(jobs, workers: int = 8):
         start.wait(timeout=30)
         return job()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [pool.submit(call, job) for job in jobs]
         return [f.result(timeout=120) for f in futures]
 
@@ -241,7 +250,7 @@ def test_concurrent_mixed_cells_dtypes_and_levels(restore_threads: int) -> None:
         for cell in CELLS
         for level, dtype in (("seq", np.float32), ("cell", np.float64))
     ]
-    assert len(specs) == 8
+    assert len(specs) == 2 * len(CELLS)
     shapes = {"seq": (4, 16, 70, 130), "cell": (1, 64, 130, 200)}
     problems = [make_problem(c, lv, shapes[lv], dt, _seed("mixed", c, lv)) for c, lv, dt in specs]
     serial = [run(c, lv, p) for (c, lv, _), p in zip(specs, problems, strict=True)]
@@ -274,9 +283,7 @@ def test_concurrent_backward_on_one_cache(cell: str, restore_threads: int) -> No
         def backward(dy, dh):
             return rnnkit.lstm_backward(dy, dh, -dh, cache)._asdict()
     else:
-        fwd = rnnkit.gru_forward if cell == "gru" else rnnkit.rnn_forward
-        bwd = rnnkit.gru_backward if cell == "gru" else rnnkit.rnn_backward
-        act = {"nonlinearity": cell.removeprefix("rnn_")} if cell.startswith("rnn") else {}
+        fwd, bwd, act = gru_or_rnn(cell)
         *_, cache = fwd(p["x"], p["h0"], *w, **act)
 
         def backward(dy, dh):

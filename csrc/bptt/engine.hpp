@@ -450,11 +450,12 @@ inline std::int64_t backward_chunk_rows(const Schedule& sc) {
 // is cut into tasks: a function of the shapes alone, like everything that fixes the order of a
 // sum. Weight gradients: a chunk of whole unit blocks holding about kGradChunkColumns packed
 // gate columns, times a piece of at most kGradPieceColumns of the weight's columns (of I for
-// dw_ih, of R for dw_hh); dx: kRowBlock rows times its I columns, or, when a chunk's rows fit
-// one row block, times half of them. Large tasks let OpenBLAS pack each operand once for much
-// work; but with dx in one task, two threads got (dw_ih + dx, dw_hh) at batch 1: one did two
-// thirds of the bulk. Halving dx measured 9-12% faster backward at batch 1 (LSTM, GRU, H =
-// 128 and 256); cutting the weight gradients into 64-column pieces too was 5-15% slower from
+// dw_ih, of R for dw_hh); dx: kRowBlock rows times its I columns, or times each half of them
+// when the largest chunk (in practice, all the rows of the call) fits one row block. Large
+// tasks let OpenBLAS pack each operand once for much work; but with dx in one task, two
+// threads got (dw_ih + dx, dw_hh) at batch 1: one did two thirds of the bulk. Halving dx
+// measured 9-12% faster backward at batch 1 (LSTM, GRU, H = 128 and 256); cutting the weight
+// gradients into 64-column pieces as well gained no more at batch 1 and was 5-15% slower from
 // batch 4.
 constexpr std::int64_t kGradChunkColumns = 1024;
 constexpr std::int64_t kGradPieceColumns = 256;
@@ -468,7 +469,7 @@ struct BulkSplit {
               std::int64_t chunk_rows_max)
         : blocks_per_chunk(std::max<std::int64_t>(1, kGradChunkColumns / (G * blocks.size))),
           piece(kGradPieceColumns),
-          dx_piece(chunk_rows_max <= kRowBlock && s.I > 16 ? (s.I + 31) / 32 * 16
+          dx_piece(chunk_rows_max <= kRowBlock && s.I > 16 ? (s.I + 1) / 2
                                                            : std::max<std::int64_t>(s.I, 1)) {}
     // Scratch values one thread needs.
     std::int64_t scratch(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks) const {
