@@ -93,14 +93,8 @@ void spin_until(Done&& done) {
 }
 }  // namespace
 
-void RegionBarrier::wait() {
-    const unsigned gen = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
-        arrived_.store(0, std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);
-        return;
-    }
-    spin_until([&] { return generation_.load(std::memory_order_acquire) != gen; });
+void RegionBarrier::wait(int tid) {
+    wait_for(arrive(tid));
 }
 
 unsigned RegionBarrier::arrive(int tid) {
