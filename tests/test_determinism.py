@@ -157,20 +157,22 @@ def test_sequence_identical_for_any_thread_count(
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_nans_of_both_signs_come_out_the_same_for_any_thread_count(
-    dtype: type, restore_threads: int
+    cell: str, dtype: type, restore_threads: int
 ) -> None:
-    """Batch 1 sums each step's recurrent GEMM in two halves, computed in a different order
-    by each thread; a NaN in each half (one positive, one negative) must still come out the
-    same, bit for bit: x86 returns the first operand's NaN when both are NaN."""
-    p = make_problem("lstm", "seq", (6, 1, 64, 256), dtype, _seed("nan", dtype))
+    """Batch 1 sums each step's recurrent GEMM in two halves (LSTM, RNN), computed in a
+    different order by each thread; a NaN in each half (one positive, one negative) must
+    still come out the same, bit for bit: x86 returns the first operand's NaN when both are
+    NaN."""
+    p = make_problem(cell, "seq", (6, 1, 64, 256), dtype, _seed("nan", cell, dtype))
     p["h0"][0, 10] = np.nan
     p["h0"][0, 200] = -np.nan
     results = {}
     for n in THREAD_COUNTS:
         rnnkit.set_num_threads(n)
-        results[n] = {k: v.tobytes() for k, v in run("lstm", "seq", p).items()}
-    assert any(np.isnan(v).any() for v in run("lstm", "seq", p).values())
+        results[n] = {k: v.tobytes() for k, v in run(cell, "seq", p).items()}
+    assert any(np.isnan(v).any() for v in run(cell, "seq", p).values())
     for n in THREAD_COUNTS[1:]:
         for name in results[1]:
             assert results[n][name] == results[1][name], f"{name}: 1 and {n} threads differ"

@@ -142,6 +142,79 @@ struct ReductionHalves {
     }
 };
 
+// One thread's forward steps when each step's recurrent GEMM is cut in ReductionHalves
+// (split_steps): where each owned block's two half sums go, and the split barrier. A step
+// runs begin_step (the thread's own half of every block it owns, then the wait for the
+// other threads' last arrival), then per owned block finish_block (the other half, and the
+// two summed in one order) and its pointwise pass, then end_step (the arrival, whose wait
+// comes in the next step). Inactive, it is the plain one-barrier step. `half(k, h)` computes
+// half h of block k's GEMM into gh(k) + h * block_scratch.
+template <typename T>
+class HalvedSteps {
+public:
+    // Scratch values per thread: room for both halves of every block when active (OpenMP may
+    // start fewer threads than asked, so a thread may own any number of blocks).
+    static std::int64_t scratch(bool active, std::int64_t block_scratch, const UnitBlocks& blocks) {
+        return block_scratch * (active ? 2 * blocks.count : 1);
+    }
+
+    HalvedSteps(bool active, std::int64_t block_scratch, const UnitBlocks& blocks, int tid,
+                int nthreads, T* thread_scratch)
+        : active_(active),
+          block_scratch_(block_scratch),
+          first_block_(blocks.count * tid / nthreads),
+          own_(ReductionHalves::own(tid, nthreads)),
+          scratch_(thread_scratch),
+          blocks_(blocks),
+          tid_(tid),
+          nthreads_(nthreads) {}
+
+    bool active() const { return active_; }
+    // Block k's GEMM output (active: its first half's sum, the second's block_scratch after).
+    T* gh(std::int64_t k) const {
+        return active_ ? scratch_ + (k - first_block_) * 2 * block_scratch_ : scratch_;
+    }
+    template <typename Half>
+    void begin_step(Half&& half) {
+        if (!active_) return;
+        if (own_ >= 0) {
+            for_each_owned_block(blocks_.count, tid_, nthreads_,
+                                 [&](std::int64_t k) { half(k, own_); });
+        }
+        wait();
+    }
+    // Block k's remaining half(s), then both summed into gh(k) (`count` values).
+    template <typename Half>
+    void finish_block(std::int64_t k, std::int64_t count, Half&& half) const {
+        if (own_ < 0) half(k, 0);
+        half(k, own_ < 0 ? 1 : 1 - own_);
+        add_second_half(count, gh(k) + block_scratch_, gh(k));
+    }
+    void end_step() {
+        if (!active_) {
+            barrier();
+            return;
+        }
+        ticket_ = barrier_arrive();
+        arrived_ = true;
+    }
+    // The wait for the last arrival, if still due (before the end of a chunk of steps).
+    void wait() {
+        if (arrived_) barrier_wait(ticket_);
+        arrived_ = false;
+    }
+
+private:
+    bool active_;
+    std::int64_t block_scratch_, first_block_;
+    int own_;
+    T* scratch_;
+    const UnitBlocks& blocks_;
+    int tid_, nthreads_;
+    bool arrived_ = false;  // at the barrier of the last step, not yet waited for
+    unsigned ticket_ = 0;
+};
+
 // Rows of gates [g_first, g_first + g_count) of a PyTorch [G*H, cols] matrix, block-interleaved:
 // row (g_first + g) * H + j, j = j0 + u in block k, goes to packed row g_count*j0 + g*nb + u.
 template <typename T>

@@ -91,28 +91,18 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         Buffer<T> m_work(projected && !training ? B * H : 0);
         Buffer<T> h_work(projected ? B * R : 0);
         const int threads = threads_for(step_flops(s, G));
-        // Steps whose recurrent GEMM is cut in halves (ReductionHalves): each thread keeps
-        // both halves' sums of all its blocks (room for every block: OpenMP may start fewer
-        // threads than asked, and the batch is one row), and the step ends by arriving at the
-        // barrier, whose wait comes in the next step, after the thread's own half.
+        // Batch 1: steps whose recurrent GEMM is cut in halves (HalvedSteps).
         const ReductionHalves halves(blocks);
         const bool split =
             split_steps(B) && !fused && !projected && pw.panelled() && halves.active();
         const std::int64_t block_scratch = B * G * blocks.size;
-        const std::int64_t scratch_size = block_scratch * (split ? 2 * blocks.count : 1);
+        const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
-            T* const thread_scratch = scratch.get() + tid * scratch_size;
-            const std::int64_t first_block = blocks.count * tid / nthreads;
-            const int own = ReductionHalves::own(tid, nthreads);
-            bool arrived = false;  // at the barrier of the last step, not yet waited for
-            unsigned ticket = 0;
-            const auto wait_for_others = [&] {
-                if (arrived) barrier_wait(ticket);
-                arrived = false;
-            };
+            HalvedSteps<T> steps(split, block_scratch, blocks, tid, nthreads,
+                                 scratch.get() + tid * scratch_size);
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
@@ -132,38 +122,25 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     T* m = projected ? (training ? cache->m + sc.offset(st) * H : m_work.get())
                                      : nullptr;
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
-                    // gh of block k (the recurrent GEMM's output, or the fused GEMM's without
-                    // a cache), [n, G*nb]
-                    // (split: its first half's sum, then its second's)
-                    const auto gh_of = [&](std::int64_t k) {
-                        return split ? thread_scratch + (k - first_block) * 2 * block_scratch
-                                     : thread_scratch;
-                    };
-                    // The recurrent half h of block k, into its own buffer.
+                    // The recurrent half h of block k, into its own buffer (split).
                     const auto half = [&](std::int64_t k, int h) {
                         pw.recurrent_part(n, G, blocks, k, R, h_prev, halves.begin(h, 1),
-                                          halves.end(h, R, 1), gh_of(k) + h * block_scratch);
+                                          halves.end(h, R, 1), steps.gh(k) + h * block_scratch);
                     };
-                    if (split) {
-                        if (own >= 0) {
-                            for_each_owned_block(blocks.count, tid, nthreads,
-                                                 [&](std::int64_t k) { half(k, own); });
-                        }
-                        wait_for_others();
-                    }
+                    steps.begin_step(half);
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         const std::int64_t nc = G * nb;
-                        T* gh = gh_of(k);
+                        // The recurrent GEMM's output, or the fused GEMM's without a cache,
+                        // [n, G*nb].
+                        T* gh = steps.gh(k);
                         // Pre-activations of row i: a_pre[i * ld] (+ gh[i * nc] unless fused).
                         T* a_pre = fused && !training ? gh : pre + G * j0;
                         const std::int64_t ld = fused && !training ? nc : GH;
                         if (fused) {
                             pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
                         } else if (split) {
-                            if (own < 0) half(k, 0);
-                            half(k, own < 0 ? 1 : 1 - own);
-                            add_second_half(n * nc, gh + block_scratch, gh);
+                            steps.finish_block(k, n * nc, half);
                         } else {
                             pw.recurrent(n, G, blocks, k, R, h_prev, gh);
                         }
@@ -200,14 +177,9 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                             }
                         });
                     }
-                    if (split) {
-                        ticket = barrier_arrive();
-                        arrived = true;
-                    } else {
-                        barrier();
-                    }
+                    steps.end_step();
                 }
-                wait_for_others();  // (the next chunk's input rows may be gathered together)
+                steps.wait();  // (the next chunk's input rows may be gathered together)
             }
         });
     }

@@ -38,12 +38,17 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(chunk * B * H);
         const int threads = threads_for(step_flops(s, G));
-        const std::int64_t scratch_size = B * blocks.size;
+        // Batch 1: steps whose recurrent GEMM is cut in halves (HalvedSteps).
+        const ReductionHalves halves(blocks);
+        const bool split = split_steps(B) && pw.panelled() && halves.active();
+        const std::int64_t block_scratch = B * blocks.size;
+        const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
-            T* gh = scratch.get() + tid * scratch_size;
+            HalvedSteps<T> steps(split, block_scratch, blocks, tid, nthreads,
+                                 scratch.get() + tid * scratch_size);
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
@@ -56,9 +61,19 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const std::int64_t n = sc.active(st);
                     const T* pre = pre_work.get() + (sc.offset(st) - sc.offset(s0)) * H;
                     const T* h_prev = hs.prev(st);
+                    const auto half = [&](std::int64_t k, int h) {
+                        pw.recurrent_part(n, G, blocks, k, H, h_prev, halves.begin(h, 1),
+                                          halves.end(h, H, 1), steps.gh(k) + h * block_scratch);
+                    };
+                    steps.begin_step(half);
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        pw.recurrent(n, G, blocks, k, H, h_prev, gh);
+                        T* gh = steps.gh(k);
+                        if (split) {
+                            steps.finish_block(k, n * nb, half);
+                        } else {
+                            pw.recurrent(n, G, blocks, k, H, h_prev, gh);
+                        }
                         with_variant(opt, [&](auto act, auto clip) {
                             for (std::int64_t i = 0; i < n; ++i) {
                                 T* out = hs.next(st, i) + j0;
@@ -69,8 +84,9 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                             }
                         });
                     });
-                    barrier();
+                    steps.end_step();
                 }
+                steps.wait();  // (the next chunk's input rows may be gathered together)
             }
         });
     }
