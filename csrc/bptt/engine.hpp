@@ -454,6 +454,47 @@ private:
     Pass pass_;
 };
 
+// The recurrent GEMM of a backward step, after its pointwise pass has written this thread's
+// blocks of dg [n, G*H]: dh [n, R] = dg W_hh, by blocks of out_blocks (UnitBlocks(R)). Either
+// after a whole barrier, or (split, batch 1) with the reduction over dg's columns cut in
+// ReductionHalves: the thread arrives, reduces over its own half of the columns, waits for
+// the others, reduces over the other half into `second` (this thread's [n, R] scratch), and
+// adds the two.
+template <typename T>
+void backward_recurrent_step(const PackedWeights<T>& pw, bool split, const ReductionHalves& halves,
+                             std::int64_t n, std::int64_t G, std::int64_t H,
+                             const UnitBlocks& out_blocks, const T* dg, T* dh, T* second, int tid,
+                             int nthreads) {
+    const std::int64_t GH = G * H, R = out_blocks.H;
+    if (!split) {
+        barrier();
+        for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+            pw.recurrent_grad(n, GH, out_blocks, k, R, dg, GH, dh, false);
+        });
+        return;
+    }
+    const unsigned ticket = barrier_arrive();
+    // The first half's sum into dh, the second's into `second` (the same layout).
+    const auto half = [&](std::int64_t k, int h) {
+        pw.recurrent_grad_part(n, GH, out_blocks, k, R, dg, GH, halves.begin(h, G),
+                               halves.end(h, H, G), h == 0 ? dh : second);
+    };
+    const int own = ReductionHalves::own(tid, nthreads);
+    if (own >= 0) {
+        for_each_owned_block(out_blocks.count, tid, nthreads,
+                             [&](std::int64_t k) { half(k, own); });
+    }
+    barrier_wait(ticket);
+    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
+        if (own < 0) half(k, 0);
+        half(k, own < 0 ? 1 : 1 - own);
+        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
+        for (std::int64_t i = 0; i < n; ++i) {
+            add_second_half(np, second + i * R + p0, dh + i * R + p0);
+        }
+    });
+}
+
 // pre[rows, block k columns] = x[rows, I] * w_ih_packed[block k]^T + bias[block k].
 // `pre` has row stride G*H; only block k's columns are written.
 template <typename T>

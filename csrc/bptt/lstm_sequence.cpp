@@ -224,7 +224,6 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         parallel_region(threads, [&](int tid, int nthreads) {
             SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
-            const int own = ReductionHalves::own(tid, nthreads);
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 const T* gates = cache.gates + row0 * GH;
@@ -268,36 +267,9 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     });
                 });
                 // dh of the previous step's state, for the running rows (the others keep dh_n),
-                // from every block of dg: after a barrier, or (split) this thread's own half of
-                // dg's columns before its wait and the other half after.
-                if (split) {
-                    const unsigned ticket = barrier_arrive();
-                    // The first half's sum into dh, the second's into this thread's [B, R]
-                    // scratch (the same layout), then added.
-                    T* second = second_halves.get() + tid * B * R;
-                    const auto half = [&](std::int64_t k, int h) {
-                        pw.recurrent_grad_part(n, GH, out_blocks, k, R, dg, GH, halves.begin(h, G),
-                                               halves.end(h, H, G), h == 0 ? dh.get() : second);
-                    };
-                    if (own >= 0) {
-                        for_each_owned_block(out_blocks.count, tid, nthreads,
-                                             [&](std::int64_t k) { half(k, own); });
-                    }
-                    barrier_wait(ticket);
-                    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        if (own < 0) half(k, 0);
-                        half(k, own < 0 ? 1 : 1 - own);
-                        const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
-                        for (std::int64_t i = 0; i < n; ++i) {
-                            add_second_half(np, second + i * R + p0, dh.get() + i * R + p0);
-                        }
-                    });
-                } else {
-                    barrier();
-                    for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        pw.recurrent_grad(n, GH, out_blocks, k, R, dg, GH, dh.get(), false);
-                    });
-                }
+                // from every block of dg.
+                backward_recurrent_step(pw, split, halves, n, G, H, out_blocks, dg, dh.get(),
+                                        second_halves.get() + tid * B * R, tid, nthreads);
                 // Without a projection the next step's pointwise pass reads only this thread's
                 // own blocks of dh; with one, its first phase does, then a barrier.
             };

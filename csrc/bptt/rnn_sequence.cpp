@@ -113,6 +113,10 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
         BackwardBulk<T> bulk(s, sc, G, blocks, threads);
+        // Batch 1: steps whose recurrent GEMM is cut in halves of dg's columns.
+        const ReductionHalves halves(blocks);
+        const bool split = split_steps(B) && pw.panelled() && halves.active();
+        Buffer<T> second_halves(split ? threads * B * H : 0);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             SharedTasks::Cursor bulk_cursor;
@@ -132,10 +136,9 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         }
                     });
                 });
-                barrier();  // the recurrent GEMM reads every block of dg
-                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    pw.recurrent_grad(n, H, blocks, k, H, dg, H, dh.get(), false);
-                });
+                // (the recurrent GEMM reads every block of dg)
+                backward_recurrent_step(pw, split, halves, n, G, H, blocks, dg, dh.get(),
+                                        second_halves.get() + tid * B * H, tid, nthreads);
             };
             const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
                 bulk.run(
