@@ -168,9 +168,9 @@ def test_nans_of_both_signs_come_out_the_same_for_any_thread_count(
     cell: str, dtype: type, restore_threads: int
 ) -> None:
     """Batch 1 sums each step's recurrent GEMM in two halves (LSTM, RNN, and the GRU at
-    H <= 128), computed in a different order by each thread; a NaN in each half (one positive, one negative) must
-    still come out the same, bit for bit: x86 returns the first operand's NaN when both are
-    NaN."""
+    H <= 128), computed in a different order by each thread; a NaN in each half (one
+    positive, one negative) must still come out the same, bit for bit: x86 returns the
+    first operand's NaN when both are NaN."""
     # H = 128: two unit blocks, the halves [0, 64) and [64, 128) (the GRU splits only then).
     p = make_problem(cell, "seq", (6, 1, 64, 128), dtype, _seed("nan", cell, dtype))
     p["h0"][0, 10] = np.nan
