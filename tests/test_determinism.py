@@ -28,7 +28,7 @@ GATES = {"lstm": 4, "gru": 3, "gru_reset": 3, "rnn_tanh": 1, "rnn_relu": 1}
 DTYPES = [np.float32, np.float64]
 # (T, B, I, H): a long sequence with H not a multiple of the block size, and a large batch;
 # batch 1, whose steps cut their recurrent GEMMs in two halves summed at the end (the halves
-# computed in another order with 1, 2 and more threads; the GRU only at H <= 128), and a
+# computed in another order with 1, 2 and more threads; the GRU only at H = 65-128), and a
 # batch of 7 rows, which the micro-kernel takes in groups of 4, 2 and 1.
 SHAPES = [
     (20, 32, 130, 130),
@@ -168,11 +168,12 @@ def test_nans_of_both_signs_come_out_the_same_for_any_thread_count(
     cell: str, dtype: type, restore_threads: int
 ) -> None:
     """Batch 1 sums each step's recurrent GEMM in two halves (LSTM, RNN, and the GRU at
-    H <= 128), computed in a different order by each thread; a NaN in each half (one
+    H = 65-128), computed in a different order by each thread; a NaN in each half (one
     positive, one negative) must still come out the same, bit for bit: x86 returns the
     first operand's NaN when both are NaN."""
-    # H = 128: two unit blocks, the halves [0, 64) and [64, 128) (the GRU splits only then).
-    p = make_problem(cell, "seq", (6, 1, 64, 128), dtype, _seed("nan", cell, dtype))
+    # H = 128: two unit blocks, the halves [0, 64) and [64, 128) (the GRU splits only then);
+    # I = 128: enough work per step for every cell to use several threads (threads_for).
+    p = make_problem(cell, "seq", (6, 1, 128, 128), dtype, _seed("nan", cell, dtype))
     p["h0"][0, 10] = np.nan
     p["h0"][0, 100] = -np.nan
     results = {}

@@ -457,9 +457,10 @@ private:
 // The recurrent GEMM of a backward step, after its pointwise pass has written this thread's
 // blocks of dg [n, G*H]: dh [n, R] = dg W_hh, by blocks of out_blocks (UnitBlocks(R)). Either
 // after a whole barrier, or (split, batch 1) with the reduction over dg's columns cut in
-// ReductionHalves: the thread arrives, reduces over its own half of the columns, waits for
-// the others, reduces over the other half into `second` (this thread's [n, R] scratch), and
-// adds the two.
+// ReductionHalves: the thread arrives, reduces over its own half of the columns (with 3 or
+// more threads, none), waits for the others, reduces over the rest, and adds the two. Half
+// 0's sum goes into dh and half 1's into `second` (this thread's [B, R] scratch), whoever
+// computes them.
 template <typename T>
 void backward_recurrent_step(const PackedWeights<T>& pw, bool split, const ReductionHalves& halves,
                              std::int64_t n, std::int64_t G, std::int64_t H,

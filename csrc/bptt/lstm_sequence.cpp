@@ -269,7 +269,8 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 // dh of the previous step's state, for the running rows (the others keep dh_n),
                 // from every block of dg.
                 backward_recurrent_step(pw, split, halves, n, G, H, out_blocks, dg, dh.get(),
-                                        second_halves.get() + tid * B * R, tid, nthreads);
+                                        split ? second_halves.get() + tid * B * R : nullptr, tid,
+                                        nthreads);
                 // Without a projection the next step's pointwise pass reads only this thread's
                 // own blocks of dh; with one, its first phase does, then a barrier.
             };

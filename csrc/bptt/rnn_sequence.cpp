@@ -138,7 +138,8 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 });
                 // (the recurrent GEMM reads every block of dg)
                 backward_recurrent_step(pw, split, halves, n, G, H, blocks, dg, dh.get(),
-                                        second_halves.get() + tid * B * H, tid, nthreads);
+                                        split ? second_halves.get() + tid * B * H : nullptr, tid,
+                                        nthreads);
             };
             const auto chunk_done = [&](std::int64_t base, std::int64_t chunk_rows, bool first) {
                 bulk.run(

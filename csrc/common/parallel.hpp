@@ -61,7 +61,7 @@ public:
     // its arrivals in a cache line of its own, with a plain store, and reads the others'
     // lines: no read-modify-write of a line shared by all, which a counter of arrivals needs
     // (it measured 3-7% slower than this at batch 1 for the RNN, whose steps are the
-    // shortest). A thread must wait for its ticket before it arrives again.
+    // shortest). The counts only grow, so a thread may arrive again before it has waited.
     unsigned arrive(int tid);
     void wait_for(unsigned ticket) const;
     // Both halves at once: a whole barrier.
