@@ -35,6 +35,10 @@ Parts (positional arguments; none, or ``all``, runs them all):
     The slowdown with a busy neighbour, a Python process spinning on one core (``while
     True: pass``; stopped with SIGSTOP between the busy turns), at (100,64,512,512), and
     whether rnnkit's results stay bit-identical.
+``gru_reset``
+    The GRU with the reset gate applied before the recurrent matmul (ONNX's default,
+    ``linear_before_reset=0``, which ``torch.nn.GRU`` does not have), one layer, at the
+    shapes of ``cells``: rnnkit's kernels (``training=False``) against ONNX Runtime, forward.
 
 Figures: milliseconds and effective GFLOP/s, forward flops ``2*T*B*(I+H)*G*H`` per layer and
 direction (G = 4 LSTM, 3 GRU, 1 RNN; with lengths, T*B is the number of real tokens),
@@ -115,7 +119,7 @@ from ._common import (
     torch_train_step,
 )
 
-PARTS = ("cells", "layers", "lengths", "memory", "threads", "neighbour")
+PARTS = ("cells", "layers", "lengths", "memory", "threads", "neighbour", "gru_reset")
 CELL_SHAPES: tuple[Shape, ...] = (
     (100, 64, 512, 512),
     (50, 128, 1024, 1024),
@@ -380,6 +384,46 @@ def work_cells(torch: Any, s: Settings, spec: dict[str, Any]) -> Result:
     res.passes[FWD] = measure(s, label, FWD, fwd, dict.fromkeys(fwd, flops))
     train = {"rnnkit": partial(rnnkit_train_step, p), "torch": partial(torch_train_step, p)}
     res.passes[TRAIN] = measure(s, label, TRAIN, train, dict.fromkeys(train, 3 * flops))
+    return res
+
+
+def work_gru_reset(torch: Any, s: Settings, spec: dict[str, Any]) -> Result:
+    """The GRU with the reset before the matmul: rnnkit's kernels against ONNX Runtime."""
+    shape = parse_shape(spec["shape"])
+    t, b, i, h = shape
+    label = f"GRU (reset first) {shape_text(shape)}"
+    rng = np.random.default_rng(s.seed)
+    m = nn.GRU(i, h, linear_before_reset=False)
+    bound = 1.0 / np.sqrt(h)  # (torch's initialisation range)
+    m.load_state_dict(
+        {
+            k: rng.uniform(-bound, bound, v.shape).astype(np.float32)
+            for k, v in m.state_dict().items()
+        }
+    )
+    m.train(False)
+    state = m.state_dict()
+    weights = [state[k] for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+    x = rng.standard_normal((t, b, i)).astype(np.float32)
+
+    def forward() -> Any:
+        return rnnkit.gru_forward(x, None, *weights, linear_before_reset=False, training=False)
+
+    sess = ort_session(import_ort(), m, t, b, s.threads, False)
+    feeds = {"X": x}
+    outs = sess.run(None, feeds)
+    y, h_n, _ = forward()
+    a = Agreement("ORT")
+    a.compare("Y", y, outs[0][:, 0], OUTPUT_TOL)
+    a.compare("Y_h", h_n, outs[1][0], OUTPUT_TOL)
+    a.check(label)
+    res = Result(spec, info={"agree_ort": a.worst()})
+    print(f"{label}: outputs agree (worst: {res.info['agree_ort']})")
+    fwd: dict[str, Callable[[], object]] = {
+        "rnnkit": forward,
+        "ORT": partial(sess.run, None, feeds),
+    }
+    res.passes[FWD] = measure(s, label, FWD, fwd, dict.fromkeys(fwd, stack_flops("gru", shape)))
     return res
 
 
@@ -800,6 +844,7 @@ WORKERS: dict[str, Callable[[Any, Settings, dict[str, Any]], Result]] = {
     "memory": work_memory,
     "threads": work_threads,
     "neighbour": work_neighbour,
+    "gru_reset": work_gru_reset,
 }
 
 
@@ -913,6 +958,30 @@ def cells_section(results: Sequence[Result]) -> Section:
         "+ y.backward(dy) with x.requires_grad (ONNX Runtime has no backward)."
     )
     return Section("Cells: rnnkit vs torch.nn vs ONNX Runtime", notes, columns, body)
+
+
+def gru_reset_section(results: Sequence[Result]) -> Section:
+    columns = ["T,B,I,H", "rnnkit fwd", "ORT fwd", "fwd vs ORT"]
+    body = []
+    for r in results:
+        f = r.passes[FWD]
+        body.append(
+            [
+                r.spec["shape"],
+                f["rnnkit"].cell_text(),
+                f["ORT"].cell_text(),
+                ratio_text(f, "rnnkit", ("ORT",)),
+            ]
+        )
+    notes = (
+        f"{TIMING_NOTE} One GRU layer with the reset gate applied before the recurrent matmul "
+        "(ONNX's default, linear_before_reset=0; torch.nn.GRU has no such placement): "
+        "rnnkit's kernels with training=False against ONNX Runtime on one GRU node (weights "
+        "from rnnkit.convert.to_onnx_weights), forward only."
+    )
+    return Section(
+        "GRU with the reset before the matmul: rnnkit vs ONNX Runtime", notes, columns, body
+    )
 
 
 def layers_section(results: Sequence[Result]) -> Section:
@@ -1224,7 +1293,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shapes",
         type=parse_shapes,
         default=list(CELL_SHAPES),
-        help='shapes "T,B,I,H;..." of the cells part (default: '
+        help='shapes "T,B,I,H;..." of the cells and gru_reset parts (default: '
         + ";".join(map(shape_text, CELL_SHAPES))
         + ")",
     )
@@ -1363,6 +1432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             shp = other or THREADS_SHAPE
             rs = [run_worker(spec("threads", cell=c, shape=shp, counts=counts)) for c in args.cells]
             sections.append(threads_section(rs))
+        elif part == "gru_reset":
+            if not ort:
+                print("gru_reset: skipped (it compares with ONNX Runtime; --no-ort was given)")
+                continue
+            rs = [run_worker(spec("gru_reset", shape=shp)) for shp in args.shapes]
+            sections.append(gru_reset_section(rs))
         else:  # neighbour
             shp = other or NEIGHBOUR_SHAPE
             rs = [run_worker(spec("neighbour", cell=c, shape=shp)) for c in args.cells]
