@@ -105,8 +105,21 @@ def test_lm_score_with_an_ngram_model_and_errors(
     assert "empty" in capsys.readouterr().err
 
 
-def test_bench_command_runs_the_kernel_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["bench", "cells", "--quick", "--shapes", "4,2,3,3", "--cells", "gru", "--no-ort"]
+@pytest.mark.parametrize("options_first", [False, True], ids=["part-first", "options-first"])
+def test_bench_command_runs_the_kernel_benchmark(
+    capsys: pytest.CaptureFixture[str], options_first: bool
+) -> None:
+    options = ["--quick", "--shapes", "4,2,3,3", "--cells", "gru", "--no-ort"]
+    # (options first, as in the README's "rnnkit bench --markdown BENCH.md --png bench.png")
+    argv = ["bench", *options, "cells"] if options_first else ["bench", "cells", *options]
     assert main(argv, io.StringIO()) == 0
     printed = capsys.readouterr().out
     assert "GRU" in printed and "fwd vs best peer" in printed
+
+
+def test_bench_help_lists_the_parts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"], io.StringIO())
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "gru_reset" in printed and "--markdown" in printed

@@ -435,6 +435,13 @@ def _lm_score(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Runs the command line (``argv`` without the program name); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # Everything after "bench" is the benchmark's own (argparse's REMAINDER drops a first
+        # argument that starts with "-", such as "rnnkit bench --markdown BENCH.md").
+        from .bench.compare import main as bench_main
+
+        return bench_main(argv[1:])
     args = _parser().parse_args(argv)
     stream = out if out is not None else sys.stdout
     if getattr(args, "progress", None) is None:
@@ -448,10 +455,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.group == "demo":
             return _demo(args, stream)
-        if args.group == "bench":
-            from .bench.compare import main as bench_main
-
-            return bench_main(args.args)
         if args.group == "lm":
             return handlers[("lm", args.command)](args, stream)
         if args.command == "build":
