@@ -42,3 +42,16 @@ def test_variant_matches_reference(isa: str) -> None:
         cwd=HERE.parent,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value", ["bogus", "AVX2", ""])
+def test_unknown_isa_value_warns_and_is_ignored(value: str) -> None:
+    env = {**os.environ, "RNNKIT_ISA": value}
+    check = [sys.executable, "-c", "import rnnkit; print(rnnkit.cpu_isa())"]
+    result = subprocess.run(check, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeWarning" in result.stderr and "RNNKIT_ISA must be one of" in result.stderr
+    assert repr(value) in result.stderr
+    with_none = {k: v for k, v in os.environ.items() if k != "RNNKIT_ISA"}
+    best = subprocess.run(check, env=with_none, capture_output=True, text=True).stdout
+    assert result.stdout == best  # ignored: the same choice as without the variable

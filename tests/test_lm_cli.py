@@ -122,4 +122,5 @@ def test_bench_help_lists_the_parts(capsys: pytest.CaptureFixture[str]) -> None:
         main(["bench", "--help"], io.StringIO())
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
+    assert printed.startswith("usage: rnnkit bench ")
     assert "gru_reset" in printed and "--markdown" in printed

@@ -7,7 +7,7 @@ implementation every kernel is tested against.
 """
 
 # Load the BLAS that rnnkit._core links against (found through its RUNPATH as well).
-import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+import scipy_openblas32 as _scipy_openblas32  # type: ignore[import-untyped]  # noqa: F401
 
 from . import convert, cuda, nn
 from ._core import (
@@ -83,3 +83,22 @@ __all__ = [
     "rnn_forward",
     "set_num_threads",
 ]
+
+
+def _check_isa_variable() -> None:
+    """Warn about an RNNKIT_ISA value the kernels' dispatch does not know (it ignores it)."""
+    import os
+    import warnings
+
+    value = os.environ.get("RNNKIT_ISA")
+    if value is not None and value not in ("baseline", "avx2", "avx512"):
+        warnings.warn(
+            f"RNNKIT_ISA must be one of baseline, avx2, avx512 (lower case), got {value!r}; "
+            "it is ignored: the kernels use the best instruction set the CPU has "
+            "(rnnkit.cpu_isa() says which)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_check_isa_variable()

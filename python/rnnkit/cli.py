@@ -441,7 +441,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # argument that starts with "-", such as "rnnkit bench --markdown BENCH.md").
         from .bench.compare import main as bench_main
 
-        return bench_main(argv[1:])
+        return bench_main(argv[1:], prog="rnnkit bench")
     args = _parser().parse_args(argv)
     stream = out if out is not None else sys.stdout
     if getattr(args, "progress", None) is None:

@@ -1248,8 +1248,9 @@ def write_chart(path: Path, results: Mapping[str, list[Any]], ceiling: float) ->
 
 
 # --------------------------------------------------------------------------- main
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog=prog,
         description="Compare rnnkit with torch.nn and ONNX Runtime on the CPU (float32), one "
         "process per comparison.",
         epilog="Benchmark with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE` (BENCHMARKS.md).",
@@ -1341,11 +1342,13 @@ def chosen_parts(parser: argparse.ArgumentParser, parts: Sequence[str]) -> list[
     return list(PARTS) if "all" in wanted else [p for p in PARTS if p in wanted]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """The benchmark's command line (``argv`` without the program name; ``prog``: the name
+    its usage line shows, the script's own by default)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [WORKER]:
         return worker_main(argv[1], argv[2])
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     parts = chosen_parts(parser, args.parts)
     if args.quick:
