@@ -20,10 +20,6 @@ import rnnkit.lm
 import rnnkit.ngram  # noqa: F401
 import targets
 
-# Every Python function loaded so far (rnnkit's and NumPy's), whatever loader imported it
-# (an editable install's loader defeats atheris.instrument_imports).
-atheris.instrument_all()
-
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
@@ -33,6 +29,10 @@ def main() -> None:
         for path in targets.make_seeds(name, sys.argv[3]):
             print(path)
         return
+    # Every Python function loaded so far (rnnkit's and NumPy's), whatever loader imported
+    # it (an editable install's loader defeats atheris.instrument_imports); only to fuzz:
+    # instrumented, the seeding run's interpreter shutdown printed a traceback from logging.
+    atheris.instrument_all()
     atheris.Setup([sys.argv[0], *sys.argv[2:]], targets.TARGETS[name])
     atheris.Fuzz()
 
