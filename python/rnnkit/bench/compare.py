@@ -962,17 +962,14 @@ def cells_section(results: Sequence[Result]) -> Section:
 
 def gru_reset_section(results: Sequence[Result]) -> Section:
     columns = ["T,B,I,H", "rnnkit fwd", "ORT fwd", "fwd vs ORT"]
-    body = []
-    for r in results:
-        f = r.passes[FWD]
-        body.append(
-            [
-                r.spec["shape"],
-                f["rnnkit"].cell_text(),
-                f["ORT"].cell_text(),
-                ratio_text(f, "rnnkit", ("ORT",)),
-            ]
-        )
+    body = [
+        [
+            r.spec["shape"],
+            *(r.passes[FWD][who].cell_text() for who in ("rnnkit", "ORT")),
+            ratio_text(r.passes[FWD], "rnnkit", ("ORT",)),
+        ]
+        for r in results
+    ]
     notes = (
         f"{TIMING_NOTE} One GRU layer with the reset gate applied before the recurrent matmul "
         "(ONNX's default, linear_before_reset=0; torch.nn.GRU has no such placement): "
