@@ -142,79 +142,6 @@ struct ReductionHalves {
     }
 };
 
-// One thread's forward steps when each step's recurrent GEMM is cut in ReductionHalves
-// (split_steps): where each owned block's two half sums go, and the split barrier. A step
-// runs begin_step (the thread's own half of every block it owns, then the wait for the
-// other threads' last arrival), then per owned block finish_block (the other half, and the
-// two summed in one order) and its pointwise pass, then end_step (the arrival, whose wait
-// comes in the next step). Inactive, it is the plain one-barrier step. `half(k, h)` computes
-// half h of block k's GEMM into gh(k) + h * block_scratch.
-template <typename T>
-class HalvedSteps {
-public:
-    // Scratch values per thread: room for both halves of every block when active (OpenMP may
-    // start fewer threads than asked, so a thread may own any number of blocks).
-    static std::int64_t scratch(bool active, std::int64_t block_scratch, const UnitBlocks& blocks) {
-        return block_scratch * (active ? 2 * blocks.count : 1);
-    }
-
-    HalvedSteps(bool active, std::int64_t block_scratch, const UnitBlocks& blocks, int tid,
-                int nthreads, T* thread_scratch)
-        : active_(active),
-          block_scratch_(block_scratch),
-          first_block_(blocks.count * tid / nthreads),
-          own_(ReductionHalves::own(tid, nthreads)),
-          scratch_(thread_scratch),
-          blocks_(blocks),
-          tid_(tid),
-          nthreads_(nthreads) {}
-
-    bool active() const { return active_; }
-    // Block k's GEMM output (active: its first half's sum, the second's block_scratch after).
-    T* gh(std::int64_t k) const {
-        return active_ ? scratch_ + (k - first_block_) * 2 * block_scratch_ : scratch_;
-    }
-    template <typename Half>
-    void begin_step(Half&& half) {
-        if (!active_) return;
-        if (own_ >= 0) {
-            for_each_owned_block(blocks_.count, tid_, nthreads_,
-                                 [&](std::int64_t k) { half(k, own_); });
-        }
-        wait();
-    }
-    // Block k's remaining half(s), then both summed into gh(k) (`count` values).
-    template <typename Half>
-    void finish_block(std::int64_t k, std::int64_t count, Half&& half) const {
-        if (own_ < 0) half(k, 0);
-        half(k, own_ < 0 ? 1 : 1 - own_);
-        add_second_half(count, gh(k) + block_scratch_, gh(k));
-    }
-    void end_step() {
-        if (!active_) {
-            barrier();
-            return;
-        }
-        ticket_ = barrier_arrive();
-        arrived_ = true;
-    }
-    // The wait for the last arrival, if still due (before the end of a chunk of steps).
-    void wait() {
-        if (arrived_) barrier_wait(ticket_);
-        arrived_ = false;
-    }
-
-private:
-    bool active_;
-    std::int64_t block_scratch_, first_block_;
-    int own_;
-    T* scratch_;
-    const UnitBlocks& blocks_;
-    int tid_, nthreads_;
-    bool arrived_ = false;  // at the barrier of the last step, not yet waited for
-    unsigned ticket_ = 0;
-};
-
 // Rows of gates [g_first, g_first + g_count) of a PyTorch [G*H, cols] matrix, block-interleaved:
 // row (g_first + g) * H + j, j = j0 + u in block k, goes to packed row g_count*j0 + g*nb + u.
 template <typename T>
@@ -454,6 +381,95 @@ private:
     Pass pass_;
 };
 
+// One thread's forward recurrent GEMMs, gh = h_prev W_hh^T per owned unit block, and the step
+// barrier. Active (split_steps), each GEMM is cut in ReductionHalves: begin_step computes the
+// thread's own half of every block it owns, then waits for the other threads' last arrival;
+// recurrent(k) computes the other half and sums the two in one order; end_step arrives, and
+// the wait comes in the next step. Inactive, recurrent(k) is the whole GEMM and end_step a
+// whole barrier.
+template <typename T>
+class HalvedSteps {
+public:
+    // Scratch values per thread: room for both halves of every block when active (OpenMP may
+    // start fewer threads than asked, so a thread may own any number of blocks).
+    static std::int64_t scratch(bool active, std::int64_t block_scratch, const UnitBlocks& blocks) {
+        return block_scratch * (active ? 2 * blocks.count : 1);
+    }
+
+    // block_scratch: values of one block's output, [B, G*blocks.size]; R: columns of h_prev.
+    HalvedSteps(bool active, const PackedWeights<T>& pw, std::int64_t G, std::int64_t R,
+                std::int64_t block_scratch, const UnitBlocks& blocks, int tid, int nthreads,
+                T* thread_scratch)
+        : active_(active),
+          pw_(pw),
+          G_(G),
+          R_(R),
+          block_scratch_(block_scratch),
+          halves_(blocks),
+          blocks_(blocks),
+          first_block_(blocks.count * tid / nthreads),
+          own_(ReductionHalves::own(tid, nthreads)),
+          tid_(tid),
+          nthreads_(nthreads),
+          scratch_(thread_scratch) {}
+
+    // Block k's GEMM output buffer, [n, G*nb] (active: the first half's sum).
+    T* gh(std::int64_t k) const {
+        return active_ ? scratch_ + (k - first_block_) * 2 * block_scratch_ : scratch_;
+    }
+    void begin_step(std::int64_t n, const T* h_prev) {
+        if (!active_) return;
+        if (own_ >= 0) {
+            for_each_owned_block(blocks_.count, tid_, nthreads_,
+                                 [&](std::int64_t k) { half(k, own_, n, h_prev); });
+        }
+        wait();
+    }
+    // Block k's GEMM over the n rows of h_prev: gh(k).
+    T* recurrent(std::int64_t k, std::int64_t n, const T* h_prev) const {
+        T* out = gh(k);
+        if (!active_) {
+            pw_.recurrent(n, G_, blocks_, k, R_, h_prev, out);
+            return out;
+        }
+        if (own_ < 0) half(k, 0, n, h_prev);
+        half(k, own_ < 0 ? 1 : 1 - own_, n, h_prev);
+        add_second_half(n * G_ * blocks_.width(k), out + block_scratch_, out);
+        return out;
+    }
+    void end_step() {
+        if (!active_) {
+            barrier();
+            return;
+        }
+        ticket_ = barrier_arrive();
+        arrived_ = true;
+    }
+    // The wait for the last arrival, if still due (before the end of a chunk of steps).
+    void wait() {
+        if (arrived_) barrier_wait(ticket_);
+        arrived_ = false;
+    }
+
+private:
+    // Half h of block k's GEMM, into its own buffer.
+    void half(std::int64_t k, int h, std::int64_t n, const T* h_prev) const {
+        pw_.recurrent_part(n, G_, blocks_, k, R_, h_prev, halves_.begin(h, 1),
+                           halves_.end(h, R_, 1), gh(k) + h * block_scratch_);
+    }
+
+    bool active_;
+    const PackedWeights<T>& pw_;
+    std::int64_t G_, R_, block_scratch_;
+    ReductionHalves halves_;
+    const UnitBlocks& blocks_;
+    std::int64_t first_block_;
+    int own_, tid_, nthreads_;
+    T* scratch_;
+    bool arrived_ = false;  // at the barrier of the last step, not yet waited for
+    unsigned ticket_ = 0;
+};
+
 // The recurrent GEMM of a backward step, after its pointwise pass has written this thread's
 // blocks of dg [n, G*H]: dh [n, R] = dg W_hh, by blocks of out_blocks (UnitBlocks(R)). Either
 // after a whole barrier, or (split, batch 1) with the reduction over dg's columns cut in
@@ -577,18 +593,16 @@ constexpr std::int64_t kGradPieceColumns = 256;
 
 struct BulkSplit {
     std::int64_t blocks_per_chunk;
-    std::int64_t piece;     // columns of dw_ih, dw_hh per task
-    std::int64_t dx_piece;  // columns of dx per task
+    std::int64_t dx_piece;  // columns of dx per task (of dw_ih, dw_hh: kGradPieceColumns)
 
     BulkSplit(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
               std::int64_t chunk_rows_max)
         : blocks_per_chunk(std::max<std::int64_t>(1, kGradChunkColumns / (G * blocks.size))),
-          piece(kGradPieceColumns),
           dx_piece(chunk_rows_max <= kRowBlock && s.I > 16 ? (s.I + 1) / 2
                                                            : std::max<std::int64_t>(s.I, 1)) {}
     // Scratch values one thread needs.
     std::int64_t scratch(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks) const {
-        return blocks_per_chunk * G * blocks.size * std::min(piece, std::max(s.I, s.R));
+        return blocks_per_chunk * G * blocks.size * std::min(kGradPieceColumns, std::max(s.I, s.R));
     }
 };
 
@@ -652,7 +666,7 @@ public:
              const WeightGrads<T>& dw, const T* w_ih_packed, T* dx, bool first,
              SharedTasks::Cursor& cursor, int tid, int nthreads) {
         const std::int64_t GH = G_ * s_.H, I = s_.I, R = s_.R, H = s_.H;
-        const std::int64_t per_chunk = split_.blocks_per_chunk, piece = split_.piece;
+        const std::int64_t per_chunk = split_.blocks_per_chunk, piece = kGradPieceColumns;
         const std::int64_t chunks = (blocks_.count + per_chunk - 1) / per_chunk;
         const std::int64_t pieces_ih = (I + piece - 1) / piece;
         const std::int64_t pieces_hh = (R + piece - 1) / piece;

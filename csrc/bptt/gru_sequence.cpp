@@ -68,7 +68,6 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         // in halves (HalvedSteps). Measured (200, 1, 128, 128): 9% faster when the cores are
         // far apart (a 500 ns round trip between them), unchanged when near (90 ns); but
         // (100, 1, 256, 256) 3-4% slower in both.
-        const ReductionHalves halves(blocks);
         const bool split = lbr && split_steps(B) && blocks.count == 2 && pw.panelled();
         const std::int64_t block_scratch = B * G * blocks.size;
         const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
@@ -77,9 +76,9 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         parallel_region(threads, [&](int tid, int nthreads) {
             if (reset_panels) for_each_owned_block(blocks.count, tid, nthreads, pack_reset_block);
             pw.pack(tid, nthreads);  // (ends with a barrier)
-            HalvedSteps<T> steps(split, block_scratch, blocks, tid, nthreads,
+            HalvedSteps<T> steps(split, pw, G, H, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
-            T* const gh = scratch.get() + tid * scratch_size;  // (unless split)
+            T* const gh = scratch.get() + tid * scratch_size;  // (reset first)
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
@@ -94,20 +93,11 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const T* h_prev = hs.prev(st);
                     T* hn = training ? cache->hn + row0 * H : hn_work.get();
                     if (lbr) {
-                        const auto half = [&](std::int64_t k, int h) {
-                            pw.recurrent_part(n, G, blocks, k, H, h_prev, halves.begin(h, 1),
-                                              halves.end(h, H, 1), steps.gh(k) + h * block_scratch);
-                        };
-                        steps.begin_step(half);
+                        steps.begin_step(n, h_prev);
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             const std::int64_t nc = G * nb;
-                            T* const ghk = split ? steps.gh(k) : gh;
-                            if (split) {
-                                steps.finish_block(k, n * nc, half);
-                            } else {
-                                pw.recurrent(n, G, blocks, k, H, h_prev, ghk);
-                            }
+                            const T* ghk = steps.recurrent(k, n, h_prev);
                             rnn::with_flags(
                                 [&](auto clip) {
                                     for (std::int64_t i = 0; i < n; ++i) {

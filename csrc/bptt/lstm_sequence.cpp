@@ -101,7 +101,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
-            HalvedSteps<T> steps(split, block_scratch, blocks, tid, nthreads,
+            HalvedSteps<T> steps(split, pw, G, R, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
@@ -122,12 +122,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     T* m = projected ? (training ? cache->m + sc.offset(st) * H : m_work.get())
                                      : nullptr;
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
-                    // The recurrent half h of block k, into its own buffer (split).
-                    const auto half = [&](std::int64_t k, int h) {
-                        pw.recurrent_part(n, G, blocks, k, R, h_prev, halves.begin(h, 1),
-                                          halves.end(h, R, 1), steps.gh(k) + h * block_scratch);
-                    };
-                    steps.begin_step(half);
+                    steps.begin_step(n, h_prev);
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         const std::int64_t nc = G * nb;
@@ -139,10 +134,8 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                         const std::int64_t ld = fused && !training ? nc : GH;
                         if (fused) {
                             pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
-                        } else if (split) {
-                            steps.finish_block(k, n * nc, half);
                         } else {
-                            pw.recurrent(n, G, blocks, k, R, h_prev, gh);
+                            steps.recurrent(k, n, h_prev);
                         }
                         const auto params = row_params(w, H, j0, bounds);
                         with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {

@@ -47,7 +47,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
-            HalvedSteps<T> steps(split, block_scratch, blocks, tid, nthreads,
+            HalvedSteps<T> steps(split, pw, G, H, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
@@ -61,19 +61,10 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                     const std::int64_t n = sc.active(st);
                     const T* pre = pre_work.get() + (sc.offset(st) - sc.offset(s0)) * H;
                     const T* h_prev = hs.prev(st);
-                    const auto half = [&](std::int64_t k, int h) {
-                        pw.recurrent_part(n, G, blocks, k, H, h_prev, halves.begin(h, 1),
-                                          halves.end(h, H, 1), steps.gh(k) + h * block_scratch);
-                    };
-                    steps.begin_step(half);
+                    steps.begin_step(n, h_prev);
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        T* gh = steps.gh(k);
-                        if (split) {
-                            steps.finish_block(k, n * nb, half);
-                        } else {
-                            pw.recurrent(n, G, blocks, k, H, h_prev, gh);
-                        }
+                        const T* gh = steps.recurrent(k, n, h_prev);
                         with_variant(opt, [&](auto act, auto clip) {
                             for (std::int64_t i = 0; i < n; ++i) {
                                 T* out = hs.next(st, i) + j0;
