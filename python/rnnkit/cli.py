@@ -241,13 +241,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--png", help="write the training curves here (needs matplotlib)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="print the table and sample only")
-    bench = top.add_parser(
+    # (listed for --help only: main() hands everything after "bench" to the benchmark)
+    top.add_parser(
         "bench",
         help="the kernels' side-by-side benchmark against torch.nn and ONNX Runtime "
         "(needs the bench extra; rnnkit bench --help for its options)",
         add_help=False,
     )
-    bench.add_argument("args", nargs=argparse.REMAINDER)
     lm = top.add_parser("lm", help="neural language models")
     lm_commands = lm.add_subparsers(dest="command", required=True)
     train = lm_commands.add_parser("train", help="train a model on a text and save it")
