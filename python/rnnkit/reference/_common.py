@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
+Mask = NDArray[np.bool_]  #: a boolean array, e.g. where a clip lets the gradient through
 Lengths = NDArray[np.integer] | Sequence[int]  #: an integer array [B] (or a list of ints)
 Nonlinearity = Literal["tanh", "relu"]
 
@@ -100,7 +101,7 @@ def check_clip(clip: object) -> float | None:
     return value
 
 
-def clip_preactivation(pre: Array, clip: float | None) -> tuple[Array, Array | None]:
+def clip_preactivation(pre: Array, clip: float | None) -> tuple[Array, Mask | None]:
     """ONNX's ``clip``: ``pre`` clamped to ``[-clip, clip]``, and where gradient passes.
 
     Returns ``(clamped, passes)``: ``passes`` is the boolean mask ``-clip < pre < clip``
@@ -115,7 +116,7 @@ def clip_preactivation(pre: Array, clip: float | None) -> tuple[Array, Array | N
     return np.clip(pre, -bound, bound), passes
 
 
-def clip_gradient(d: Array, passes: Array | None) -> Array:
+def clip_gradient(d: Array, passes: Mask | None) -> Array:
     """The gradient ``d`` of a clamped value taken back to the value before the clamp.
 
     Zero where the clamp was active (``passes`` False), ``d`` elsewhere; ``d`` itself when

@@ -28,6 +28,7 @@ from .._results import CellGrads, GRUCellOutput, GRUOutput, SequenceGrads
 from ._common import (
     Array,
     Lengths,
+    Mask,
     SequenceCache,
     accumulate,
     active_rows,
@@ -75,9 +76,9 @@ class GRUCellCache:
     z: Array
     n: Array
     gh_n: Array
-    passes_r: Array | None
-    passes_z: Array | None
-    passes_n: Array | None
+    passes_r: Mask | None
+    passes_z: Mask | None
+    passes_n: Mask | None
     training: bool = True
 
 
@@ -133,7 +134,7 @@ def gru_cell_forward(
     z = sigmoid(a_z)
     if linear_before_reset:
         gh_n = linear(h, w_hn, b_hn)  # the reset gate scales the recurrent term
-        a_n = gi_n + r * gh_n
+        a_n: Array = gi_n + r * gh_n
     else:
         gh_n = linear(r * h, w_hn, b_hn)  # the reset gate scales the state
         a_n = gi_n + gh_n
@@ -172,7 +173,7 @@ def gru_cell_backward(dh1: Array | None, cache: GRUCellCache) -> CellGrads:
     if cache.linear_before_reset:
         # a_n = gi_n + r * gh_n,  gh_n = h @ w_hn.T + b_hn
         dr = da_n * gh_n
-        dgh_n = da_n * r
+        dgh_n: Array = da_n * r
         dh += dgh_n @ w_hn
         dw_hn = dgh_n.T @ h
     else:
@@ -290,6 +291,7 @@ def gru_backward(dy: Array | None, dh_n: Array | None, cache: GRUCache) -> Seque
     dh = grad_or_zeros(dh_n, (batch, hid), dtype, "dh_n", "(B, H)").copy()
     grads = cache.zero_param_grads()
     dw_ih, dw_hh, db_ih, db_hh = grads["w_ih"], grads["w_hh"], grads["b_ih"], grads["b_hh"]
+    assert dw_ih is not None and dw_hh is not None  # the weights are never None
 
     dx = np.zeros((steps, batch, input_size), dtype=dtype)
     for t in reversed(steps_in_order(steps, cache.reverse)):

@@ -33,6 +33,7 @@ from .._results import LSTMCellGrads, LSTMCellOutput, LSTMGrads, LSTMOutput
 from ._common import (
     Array,
     Lengths,
+    Mask,
     SequenceCache,
     accumulate,
     active_rows,
@@ -87,10 +88,10 @@ class LSTMCellCache:
     o: Array
     c1: Array
     tanh_c1: Array
-    passes_i: Array | None
-    passes_f: Array | None
-    passes_g: Array | None
-    passes_o: Array | None
+    passes_i: Mask | None
+    passes_f: Mask | None
+    passes_g: Mask | None
+    passes_o: Mask | None
     training: bool = True
 
 
@@ -149,7 +150,7 @@ def lstm_cell_forward(
     h = state_or_zeros(h, batch, out, dtype, "h", "(B, P)" if w_hr is not None else "(B, H)")
     c = state_or_zeros(c, batch, hid, dtype, "c")
 
-    a = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)  # [B, 4H]
+    a: Array = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)  # [B, 4H]
     a_i, a_f, a_g, a_o = np.split(a, GATES, axis=1)
     if peepholes is not None:
         p_i, p_f, p_o = peepholes
@@ -229,7 +230,7 @@ def lstm_cell_backward(dh1: Array | None, dc1: Array | None, cache: LSTMCellCach
 
     if cache.input_forget:
         di = di - df  # f = 1 - i
-        da_f = np.zeros_like(df)  # the f rows are unused
+        da_f: Array = np.zeros_like(df)  # the f rows are unused
     else:
         da_f = clip_gradient(df * sigmoid_grad_from_output(f), cache.passes_f)
     da_i = clip_gradient(di * sigmoid_grad_from_output(i), cache.passes_i)
@@ -361,7 +362,9 @@ def lstm_backward(
     steps, batch, input_size, hid = cache.shape
     dtype = cache.dtype
     grads = cache.zero_param_grads()
-    out = grads["w_hh"].shape[1]  # R
+    dw_ih, dw_hh = grads["w_ih"], grads["w_hh"]
+    assert dw_ih is not None and dw_hh is not None  # the weights are never None
+    out = dw_hh.shape[1]  # R
     r_name = "H" if grads["w_hr"] is None else "P"
     dy = grad_or_zeros(dy, (steps, batch, out), dtype, "dy", f"(T, B, {r_name})")
     dh = grad_or_zeros(dh_n, (batch, out), dtype, "dh_n", f"(B, {r_name})").copy()
@@ -375,14 +378,16 @@ def lstm_backward(
         dx[t, rows] = g.dx
         dh[rows] = g.dh
         dc[rows] = g.dc
-        for name in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "peepholes"):
+        dw_ih += g.dw_ih
+        dw_hh += g.dw_hh
+        for name in ("b_ih", "b_hh", "w_hr", "peepholes"):
             grads[name] = accumulate(grads[name], getattr(g, "d" + name))
     return LSTMGrads(
         dx,
         dh,
         dc,
-        grads["w_ih"],
-        grads["w_hh"],
+        dw_ih,
+        dw_hh,
         grads["b_ih"],
         grads["b_hh"],
         grads["w_hr"],

@@ -23,6 +23,7 @@ from .._results import CellGrads, RNNCellOutput, RNNOutput, SequenceGrads
 from ._common import (
     Array,
     Lengths,
+    Mask,
     Nonlinearity,
     SequenceCache,
     accumulate,
@@ -68,7 +69,7 @@ class RNNCellCache:
     b_hh: Array | None
     nonlinearity: str
     h1: Array
-    passes: Array | None
+    passes: Mask | None
     training: bool = True
 
 
@@ -105,7 +106,7 @@ def rnn_cell_forward(
     hid, _ = recurrent_sizes(w_ih, w_hh, b_ih, b_hh, GATES, input_size)
     h = state_or_zeros(h, batch, hid, dtype, "h")
 
-    a = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)  # [B, H]
+    a: Array = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)  # [B, H]
     a, passes = clip_preactivation(a, clip)
     h1 = activation(a, nonlinearity)
 
@@ -127,7 +128,7 @@ def rnn_cell_backward(dh1: Array | None, cache: RNNCellCache) -> CellGrads:
     x, h, h1 = cache.x, cache.h, cache.h1
     dh1 = grad_or_zeros(dh1, h1.shape, h1.dtype, "dh1", "(B, H)")
 
-    da = dh1 * activation_grad_from_output(h1, cache.nonlinearity)  # [B, H]
+    da: Array = dh1 * activation_grad_from_output(h1, cache.nonlinearity)  # [B, H]
     da = clip_gradient(da, cache.passes)
 
     # a = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
@@ -229,6 +230,7 @@ def rnn_backward(dy: Array | None, dh_n: Array | None, cache: RNNCache) -> Seque
     dh = grad_or_zeros(dh_n, (batch, hid), dtype, "dh_n", "(B, H)").copy()
     grads = cache.zero_param_grads()
     dw_ih, dw_hh, db_ih, db_hh = grads["w_ih"], grads["w_hh"], grads["b_ih"], grads["b_hh"]
+    assert dw_ih is not None and dw_hh is not None  # the weights are never None
 
     dx = np.zeros((steps, batch, input_size), dtype=dtype)
     for t in reversed(steps_in_order(steps, cache.reverse)):
