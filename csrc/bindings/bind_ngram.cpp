@@ -11,9 +11,11 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bindings/arrays.hpp"
+#include "common/exact_sum.hpp"
 #include "common/parallel.hpp"
 #include "ngram/arpa.hpp"
 #include "ngram/counts.hpp"
@@ -203,15 +205,33 @@ private:
     std::size_t lookups_ = 0;
 };
 
-double log2_of(double score) {
-    // CPython's math.log(score, 2): log(score) / log(2), with libm's log.
-    return score == 0.0 ? -std::numeric_limits<double>::infinity()
-                        : std::log(score) / std::log(2.0);
-}
-
 }  // namespace
 
 void register_ngram(py::module_& m) {
+    m.def(
+        "_exact_sum",
+        [](py::handle values_obj, int parts) {
+            // (the nltk scorer's sum, exposed to test it against math.fsum, including the
+            // merging of per-thread partial sums)
+            const auto values = vector_arg<double>(values_obj, "values", "float64");
+            if (parts < 1) {
+                throw py::value_error("parts must be at least 1, got " + std::to_string(parts));
+            }
+            const double* data = values.data();
+            const auto size = static_cast<std::int64_t>(values.size());
+            ExactSum total;
+            for (int p = 0; p < parts; ++p) {
+                ExactSum part;
+                for (std::int64_t i = size * p / parts; i < size * (p + 1) / parts; ++i) {
+                    part.add(data[i]);
+                }
+                total.add(part);
+            }
+            return total.value();
+        },
+        py::arg("values"), py::arg("parts") = 1,
+        "The correctly rounded sum of `values` (float64), summed in `parts` contiguous parts "
+        "whose exact sums are then added.");
     py::class_<Vocabulary>(m, "_Vocabulary")
         .def(py::init<>())
         .def("__len__", &Vocabulary::size)
@@ -519,7 +539,7 @@ void register_ngram(py::module_& m) {
             py::arg("word"), py::arg("context"),
             "nltk's unmasked_score on counter ids (-1: never counted), no lookup.")
         .def(
-            "log2_scores",
+            "log2_score_total",
             [](const NltkLookupScorer& s, py::handle ngrams) {
                 std::vector<std::int32_t> ids;
                 std::vector<std::int64_t> offsets{0};
@@ -532,48 +552,51 @@ void register_ngram(py::module_& m) {
                     offsets.push_back(static_cast<std::int64_t>(ids.size()));
                 }
                 const std::int64_t count = static_cast<std::int64_t>(offsets.size()) - 1;
-                py::array_t<double> out(static_cast<py::ssize_t>(count));
-                double* dst = out.mutable_data();
                 const int threads = get_num_threads();
+                double total = 0.0;
                 {
                     py::gil_scoped_release release;
-                    s.scorer.score_ngrams(ids.data(), offsets.data(), count, dst, threads);
-                    for (std::int64_t i = 0; i < count; ++i) dst[i] = log2_of(dst[i]);
+                    total = s.scorer.log2_total(count, threads, [&](std::int64_t i) {
+                        return std::pair(ids.data() + offsets[i],
+                                         static_cast<int>(offsets[i + 1] - offsets[i]));
+                    });
                 }
-                return out;
+                return py::make_tuple(total, count);
             },
             py::arg("ngrams"),
-            "log2 of the score of each n-gram's last word given the words before it (NaN where "
-            "nltk divides by zero).")
+            "(sum, count): the sum, correctly rounded as math.fsum's, of log2 of the score of "
+            "each n-gram's last word given the words before it (NaN where nltk divides by "
+            "zero), and the number of n-grams.")
         .def(
-            "log2_scores_of_tokens",
+            "log2_score_total_of_tokens",
             [](const NltkLookupScorer& s, py::handle tokens, int min_len, int max_len) {
                 std::vector<std::int32_t> ids;
                 s.lookup_all(tokens, ids);
                 // nltk's everygrams order: by start, then by length.
-                std::vector<std::int64_t> starts, lengths;
+                std::vector<std::int64_t> starts;
+                std::vector<int> lengths;
                 const auto size = static_cast<std::int64_t>(ids.size());
                 for (std::int64_t st = 0; st < size; ++st) {
                     const std::int64_t top = std::min<std::int64_t>(max_len, size - st);
                     for (std::int64_t len = min_len; len <= top; ++len) {
                         starts.push_back(st);
-                        lengths.push_back(len);
+                        lengths.push_back(static_cast<int>(len));
                     }
                 }
-                const auto count = static_cast<py::ssize_t>(starts.size());
-                py::array_t<double> out(count);
-                double* dst = out.mutable_data();
+                const auto count = static_cast<std::int64_t>(starts.size());
+                const int threads = get_num_threads();
+                double total = 0.0;
                 {
                     py::gil_scoped_release release;
-                    for (py::ssize_t i = 0; i < count; ++i) {
-                        const std::int32_t* g = ids.data() + starts[i];
-                        const int n = static_cast<int>(lengths[i]);
-                        dst[i] = log2_of(s.scorer.score(g[n - 1], g, n - 1));
-                    }
+                    total = s.scorer.log2_total(count, threads, [&](std::int64_t i) {
+                        const auto k = static_cast<std::size_t>(i);
+                        return std::pair(ids.data() + starts[k], lengths[k]);
+                    });
                 }
-                return out;
+                return py::make_tuple(total, count);
             },
-            py::arg("tokens"), py::arg("min_len"), py::arg("max_len"))
+            py::arg("tokens"), py::arg("min_len"), py::arg("max_len"),
+            "log2_score_total of the everygrams of `tokens` of min_len..max_len words.")
         .def(
             "scores_after",
             [](const NltkLookupScorer& s, py::handle context, py::handle samples) {

@@ -235,16 +235,4 @@ double NltkScorer::score(std::int32_t word, const std::int32_t* context, int m) 
     return interpolated(word, context, kept);
 }
 
-void NltkScorer::score_ngrams(const std::int32_t* ids, const std::int64_t* offsets,
-                              std::int64_t count, double* out, int threads) const {
-    const int team = count < 4096 ? 1 : threads;
-    parallel_region(team, [&](int tid, int nthreads) {
-        for (std::int64_t i = tid; i < count; i += nthreads) {
-            const std::int32_t* g = ids + offsets[i];
-            const int n = static_cast<int>(offsets[i + 1] - offsets[i]);
-            out[i] = score(g[n - 1], g, n - 1);
-        }
-    });
-}
-
 }  // namespace rnnkit::ngram

@@ -17,12 +17,23 @@
 // the score is NaN (the Python layer raises ZeroDivisionError, as nltk.lm does).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
+#include "common/exact_sum.hpp"
+#include "common/parallel.hpp"
 #include "ngram/counts.hpp"
 
 namespace rnnkit::ngram {
+
+// CPython's math.log(score, 2), which nltk.lm's logscore calls: log(score) / log(2) with
+// libm's log (not log2, whose last bit can differ), -inf for 0.
+inline double log2_score(double score) {
+    return score == 0.0 ? -std::numeric_limits<double>::infinity()
+                        : std::log(score) / std::log(2.0);
+}
 
 enum class NltkMethod { Mle, Lidstone, WittenBell, KneserNey, AbsoluteDiscounting, StupidBackoff };
 
@@ -36,10 +47,11 @@ public:
 
     // nltk.lm's unmasked_score(word, context[0:m]); ids < 0 stand for words never counted.
     double score(std::int32_t word, const std::int32_t* context, int m) const;
-    // out[i] = score of the last word of ngram i given the words before it, for the n-grams
-    // ids[offsets[i] : offsets[i + 1]] (each at least one word), on `threads` threads.
-    void score_ngrams(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t count,
-                      double* out, int threads) const;
+    // The sum, correctly rounded (math.fsum's), of the log2_score of each n-gram's last word
+    // given the words before it, for `count` n-grams, ngram_at(i) giving n-gram i as
+    // (its first word, its length >= 1); on `threads` threads. NaN where a score is NaN.
+    template <typename NgramAt>
+    double log2_total(std::int64_t count, int threads, NgramAt&& ngram_at) const;
 
 private:
     // A context: its length and where its statistics are (index < 0: not stored).
@@ -69,5 +81,23 @@ private:
     // Statistics by order (0..N) and flat index.
     std::vector<std::vector<std::uint64_t>> total_, distinct_, cont_, cont_total_;
 };
+
+template <typename NgramAt>
+double NltkScorer::log2_total(std::int64_t count, int threads, NgramAt&& ngram_at) const {
+    const int team = count < 4096 ? 1 : threads;
+    std::vector<ExactSum> sums(static_cast<std::size_t>(team));
+    parallel_region(team, [&](int tid, int nthreads) {
+        const std::int64_t begin = count * tid / nthreads, end = count * (tid + 1) / nthreads;
+        ExactSum sum;
+        for (std::int64_t i = begin; i < end; ++i) {
+            const auto [words, n] = ngram_at(i);
+            sum.add(log2_score(score(words[n - 1], words, n - 1)));
+        }
+        sums[static_cast<std::size_t>(tid)] = std::move(sum);
+    });
+    // (exact partial sums: the total does not depend on how the n-grams were shared out)
+    for (std::size_t t = 1; t < sums.size(); ++t) sums[0].add(sums[t]);
+    return sums[0].value();
+}
 
 }  // namespace rnnkit::ngram

@@ -178,16 +178,17 @@ class LanguageModel:
         given the words before it (a :class:`~.util.Grams` is scored without tuples)."""
         scorer = self._scorer()
         if isinstance(text_ngrams, Grams):
-            logs = scorer.log2_scores_of_tokens(
+            total, count = scorer.log2_score_total_of_tokens(
                 text_ngrams.tokens, text_ngrams.min_len, text_ngrams.max_len
             )
         else:
-            logs = scorer.log2_scores(text_ngrams)
-        if len(logs) == 0:
+            total, count = scorer.log2_score_total(text_ngrams)
+        if count == 0:
             raise ZeroDivisionError("entropy of no n-grams (nltk raises it too)")
-        if np.isnan(logs).any():
+        if total != total:  # NaN
             raise ZeroDivisionError(_ZERO_DIVISION)
-        return -1 * math.fsum(logs.tolist()) / len(logs)  # (tolist: no NumPy scalar per item)
+        # (total is math.fsum's sum of the logs, as nltk computes it)
+        return -1 * total / count
 
     def perplexity(self, text_ngrams: Iterable[Sequence[Any]]) -> float:
         """2 ** :meth:`entropy`."""
