@@ -118,6 +118,11 @@ def test_cross_entropy_gradient_by_finite_differences() -> None:
     np.testing.assert_allclose(np.exp(log_softmax(logits)).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match=r"targets must be in \[0, 6\)"):
         softmax_cross_entropy(logits, np.array([1, 6, 2]))
+    # a uint64 target past int64 must not wrap onto ignore_index (-100) and be skipped
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 6\).*got 18446744073709551516"):
+        softmax_cross_entropy(logits, np.array([1, 2**64 - 100, 2], np.uint64))
+    loss, grad = softmax_cross_entropy(logits, targets.astype(np.uint64))
+    assert loss == softmax_cross_entropy(logits, targets)[0]
     with pytest.raises(ValueError, match="targets must have shape"):
         softmax_cross_entropy(logits, np.array([1, 2]))
     with pytest.raises(ValueError, match="reduction"):

@@ -257,6 +257,27 @@ def test_backward_twice_with_retain_graph_accumulates() -> None:
     _assert_close(x.grad, 2 * first, "dx")
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_double_backward_raises_instead_of_dropping_second_order_terms(cell: str) -> None:
+    """A gradient penalty through the recurrence: the input's gradient depends on the weights
+    even though the incoming gradient (of ``y.sum()``) does not require grad. It must stay in
+    the graph and raise when differentiated, not come back detached (a silently wrong
+    weight gradient)."""
+    _, ours = _modules(cell, torch.float64, CONFIGS["2layers_bidir"])
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    y = ours(x)[0]
+    (dx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    assert dx.requires_grad
+    with pytest.raises(RuntimeError, match="no double backward"):
+        (y.sum() + (dx**2).sum()).backward()
+    # first-order use of a create_graph gradient is unchanged
+    y = ours(x)[0]
+    (dx2,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    x.grad = None
+    y.sum().backward()
+    _assert_close(dx2.detach(), x.grad, "dx")
+
+
 def test_functional_call_uses_the_given_parameters() -> None:
     ref, ours = _modules("lstm", torch.float64, CONFIGS["1layer"])
     params = {k: v.detach() * 0.5 for k, v in ref.named_parameters()}

@@ -25,7 +25,8 @@ code, so autograd composes and parameters receive ``.grad`` exactly as with ``to
   another device, or a CUDA tensor without that backend, is a ``RuntimeError`` naming it.
 * Tensors saved for backward are version-checked as usual: modifying an input or a parameter
   in place between forward and backward raises torch's error.
-* Double backward (``create_graph=True`` through the recurrence) is not supported.
+* Double backward is not supported: a gradient taken with ``create_graph=True`` through the
+  recurrence raises a ``RuntimeError`` when it is differentiated again.
 * A sequence of length 0 is accepted (the initial state passes through), where torch raises.
 
 :func:`from_torch` wraps an existing ``torch.nn.LSTM/GRU/RNN`` into the matching class here,
@@ -34,12 +35,13 @@ sharing its ``Parameter`` objects (no copy).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
 from . import cuda as rnnkit_cuda
@@ -81,6 +83,55 @@ def _grad(a: Any, needed: bool) -> Tensor | None:
 
 
 # --------------------------------------------------------------------------- autograd functions
+_NO_DOUBLE_BACKWARD = (
+    "rnnkit's recurrent kernels have no double backward: a gradient through an "
+    "rnnkit.torch LSTM/GRU/RNN taken with create_graph=True cannot be differentiated again "
+    "(use the torch.nn module for higher-order gradients)"
+)
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    """Passes a backward's gradients through unchanged, as tensors in the graph of ``anchor``
+    (a tensor that requires grad), so that differentiating them raises instead of silently
+    giving zero second-order terms."""
+
+    @staticmethod
+    def forward(ctx: Any, anchor: Tensor, *grads: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        return tuple(None if g is None else g.view_as(g) for g in grads)
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:  # type: ignore[override]
+        raise RuntimeError(_NO_DOUBLE_BACKWARD)
+
+
+def _first_order_only(backward: Callable[..., tuple[Tensor | None, ...]]) -> Any:
+    """A Function's backward, run without building a graph; under ``create_graph=True`` its
+    gradients raise when differentiated. (torch's ``once_differentiable`` guards them only
+    when the incoming gradients require grad; a gradient of ``y.sum()`` does not, yet the
+    input's gradient depends on the weights, so a penalty on it lost its second-order term
+    without a word.)"""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grad_outputs: Tensor | None) -> tuple[Tensor | None, ...]:
+        with torch.no_grad():
+            grads = backward(ctx, *grad_outputs)
+        if not torch.is_grad_enabled():
+            return grads
+        anchor = next(
+            (
+                t
+                for t in (*ctx.saved_tensors, *grad_outputs)
+                if isinstance(t, Tensor) and t.requires_grad
+            ),
+            None,
+        )
+        if anchor is None:
+            return grads
+        return cast(tuple[Tensor | None, ...], _NoDoubleBackward.apply(anchor, *grads))
+
+    return wrapper
+
+
 class _LSTMFunction(torch.autograd.Function):
     """One LSTM layer-direction: ``(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr) -> (y, h_n, c_n)``."""
 
@@ -118,7 +169,7 @@ class _LSTMFunction(torch.autograd.Function):
         return _tensor(y), _tensor(h_n), _tensor(c_n)
 
     @staticmethod
-    @once_differentiable
+    @_first_order_only
     def backward(  # type: ignore[override]
         ctx: Any, dy: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
@@ -162,7 +213,7 @@ class _GRUFunction(torch.autograd.Function):
         return _tensor(y), _tensor(h_n)
 
     @staticmethod
-    @once_differentiable
+    @_first_order_only
     def backward(  # type: ignore[override]
         ctx: Any, dy: Tensor | None, dh_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:
@@ -207,7 +258,7 @@ class _RNNFunction(torch.autograd.Function):
         return _tensor(y), _tensor(h_n)
 
     @staticmethod
-    @once_differentiable
+    @_first_order_only
     def backward(  # type: ignore[override]
         ctx: Any, dy: Tensor | None, dh_n: Tensor | None
     ) -> tuple[Tensor | None, ...]:

@@ -301,6 +301,11 @@ def softmax_cross_entropy(
     if not -(2**63) <= ignore_index < 2**63:
         raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
     V = logits.shape[-1]
+    if t.dtype == np.uint64 and t.size and int(t.max()) >= 2**63:
+        # (the cast to int64 below would wrap it, possibly onto ignore_index)
+        raise ValueError(
+            f"targets must be in [0, {V}) or ignore_index ({ignore_index}), got {int(t.max())}"
+        )
     flat = np.ascontiguousarray(logits.reshape(-1, V))
     tt = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)
     count = int(np.count_nonzero(tt != ignore_index))
