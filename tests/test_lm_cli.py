@@ -105,6 +105,55 @@ def test_lm_score_with_an_ngram_model_and_errors(
     assert "empty" in capsys.readouterr().err
 
 
+def _stdin_bytes(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_lm_user_mistakes_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    model = tmp_path / "lm.npz"
+    train = ["lm", "train", "--text", str(corpus), "--model", str(model), "--quiet"]
+    small = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8"]
+    assert main([*train, *small], io.StringIO()) == 0
+    for clip in ("-1", "nan", "inf"):
+        assert main([*train, *small, "--clip", clip], io.StringIO()) == 1
+        assert "--clip must be a finite number >= 0" in capsys.readouterr().err
+    # sizes no machine holds: a one-line error, not a traceback
+    assert main([*train, "--hidden", "100000000", "--layers", "1"], io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: out of memory") and "Traceback" not in err
+    # standard input: nothing to evaluate; not UTF-8 (with the line)
+    _stdin_bytes(monkeypatch, b"")
+    assert main(["lm", "eval", str(model)], io.StringIO()) == 1
+    assert "nothing to evaluate: standard input holds no tokens" in capsys.readouterr().err
+    for command in ("eval", "score"):
+        _stdin_bytes(monkeypatch, b"the cat\nthe \xff cat\n")
+        assert main(["lm", command, str(model)], io.StringIO()) == 1
+        assert "standard input is not UTF-8 text: line 2" in capsys.readouterr().err
+    bad_text = tmp_path / "latin1.txt"
+    bad_text.write_bytes(b"caf\xe9\n")
+    assert main(["lm", "eval", str(model), "--text", str(bad_text)], io.StringIO()) == 1
+    assert f"{bad_text} is not UTF-8 text: line 1" in capsys.readouterr().err
+    # a file of another kind: said so, without numpy's advice to unpickle it
+    arpa = tmp_path / "m.arpa"
+    arpa.write_text("\\data\\\nngram 1=1\n")
+    assert main(["lm", "generate", str(arpa)], io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "is not an rnnkit language model (an .npz archive)" in err and "pickle" not in err
+    # universal newlines, as before: \r\n and \r end lines too
+    _stdin_bytes(monkeypatch, b"the cat\r\nthe dog\rthe fox")
+    out = io.StringIO()
+    assert main(["lm", "score", str(model)], out) == 0
+    assert [line.split("\t")[1] for line in out.getvalue().splitlines()] == [
+        "the cat",
+        "the dog",
+        "the fox",
+    ]
+
+
 @pytest.mark.parametrize("options_first", [False, True], ids=["part-first", "options-first"])
 def test_bench_command_runs_the_kernel_benchmark(
     capsys: pytest.CaptureFixture[str], options_first: bool

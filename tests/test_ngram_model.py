@@ -536,6 +536,8 @@ def test_generate_samples_the_model(rng: np.random.Generator) -> None:
     expected = best[0][0] if best[0][0] != "<unk>" else best[1][0]
     assert greedy[0] == expected
     assert m.generate("w0", 20, top_k=1, seed=1) == m.generate("w0", 20, temperature=0)
+    # (the smallest temperatures: greedy, not NaN probabilities)
+    assert m.generate("w0", 20, temperature=5e-324, seed=2) == m.generate("w0", 20, temperature=0)
     with pytest.raises(ValueError, match="temperature"):
         m.generate("", 3, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):

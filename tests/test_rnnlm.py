@@ -4,6 +4,7 @@ model files."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -152,6 +153,16 @@ def test_save_load_round_trip_and_bad_files(tmp_path: Path) -> None:
         RNNLanguageModel.load(bad)
     with pytest.raises(FileNotFoundError):
         RNNLanguageModel.load(tmp_path / "missing.npz")
+    # a configuration edited to a size no machine holds: the documented ValueError, naming the
+    # file (the model is built from it before its arrays can be checked)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    config = json.loads(str(arrays["config"]))
+    config["model"]["hidden"] = config["model"]["embed"] = 2**20  # (12 TiB matrices)
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match=f"{bad}: bad model configuration"):
+        RNNLanguageModel.load(bad)
 
 
 def test_bad_arguments() -> None:
@@ -168,6 +179,15 @@ def test_bad_arguments() -> None:
         m.generate([1], 3, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         m.generate([1], 3, top_k=9)
+    with pytest.raises(TypeError, match=r"text prompt .* needs a model with a vocabulary"):
+        m.generate(n=3)  # (the default prompt is text)
+    # the smallest temperatures are the greedy choice, not NaN probabilities
+    greedy = m.generate([1], 6, temperature=0)
+    for tiny in (1e-310, 5e-324):
+        assert np.array_equal(m.generate([1], 6, temperature=tiny, seed=0), greedy)
+    m.decoder.params["weight"][...] = np.nan
+    with pytest.raises(ValueError, match="scores hold NaN"):
+        m.generate([1], 3)
     with pytest.raises(ValueError, match="optimizer"):
         m.fit(np.arange(5).repeat(10), optimizer="rmsprop")  # type: ignore[arg-type]
 

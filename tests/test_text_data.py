@@ -89,6 +89,8 @@ def test_vocabulary_cut_offs_and_unknown_words() -> None:
     ("content", "message"),
     [
         ("not json", "is not a vocabulary file"),
+        ("[" * 100_000 + "]" * 100_000, "is not a vocabulary file"),  # deeper than recursion
+        ('{"format": "rnnkit.vocabulary", "version": ' + "9" * 5000 + "}", "not a vocabulary"),
         ('{"format": "other"}', "no format"),
         ('{"format": "rnnkit.vocabulary", "version": 9, "words": []}', "format version 9"),
         ('{"format": "rnnkit.vocabulary", "version": 1, "words": ["a"]}', "must be distinct"),

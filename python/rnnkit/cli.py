@@ -300,7 +300,7 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from ._demo import run_demo
 
-    corpus = Path(args.corpus).read_text(encoding="utf-8") if args.corpus else None
+    corpus = _read_text(args.corpus) if args.corpus else None
     if not args.seconds > 0:
         raise ValueError(f"--seconds must be > 0, got {args.seconds}")
     report: TextIO = io.StringIO() if args.quiet else out
@@ -318,6 +318,24 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _read_text(path: str | None) -> str:
+    """The file at ``path``, or standard input when None, as text with universal newlines (as
+    a text-mode read gives it), with a ValueError naming the file and line where it is not
+    UTF-8."""
+    if path is None:
+        if not hasattr(sys.stdin, "buffer"):  # (an io.StringIO in its place: already text)
+            return sys.stdin.read()
+        data, name = sys.stdin.buffer.read(), "standard input"
+    else:
+        data, name = Path(path).read_bytes(), path
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{name} is not UTF-8 text: line {line}: {error.reason}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _tokenizer(name: str) -> Any:
     from .text import CharTokenizer, WhitespaceTokenizer, WordTokenizer
 
@@ -329,10 +347,12 @@ def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
     from .lm import RNNLanguageModel, WindowLanguageModel
     from .text import build_vocabulary, encode
 
-    text = Path(args.text).read_text(encoding="utf-8") if args.text else sys.stdin.read()
+    if not args.clip >= 0 or math.isinf(args.clip):  # (NaN fails the first test)
+        raise ValueError(f"--clip must be a finite number >= 0 (0: no clipping), got {args.clip}")
+    text = _read_text(args.text)
     tok = _tokenizer(args.tokenizer)
     if args.valid:
-        train_text, valid_text = text, Path(args.valid).read_text(encoding="utf-8")
+        train_text, valid_text = text, _read_text(args.valid)
     else:
         lines = text.splitlines()
         train_lines, valid_lines, _ = split(lines, valid=args.valid_fraction, test=0.0)
@@ -374,7 +394,7 @@ def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
             epochs=args.epochs,
             lr=args.lr,
             optimizer=args.optimizer,
-            clip=args.clip if args.clip > 0 else None,
+            clip=args.clip or None,
             batching=args.batching,
             batch_size=args.batch_size,
             seq_len=args.seq_len,
@@ -401,8 +421,10 @@ def _load_lm(path: str) -> Any:
 
 def _lm_eval(args: argparse.Namespace, out: TextIO) -> int:
     model = _load_lm(args.model)
-    text = Path(args.text).read_text(encoding="utf-8") if args.text else sys.stdin.read()
+    text = _read_text(args.text)
     logp = model.token_log_probs(text)
+    if logp.size == 0:
+        raise ValueError(f"nothing to evaluate: {args.text or 'standard input'} holds no tokens")
     out.write(f"tokens {logp.size}\tperplexity {math.exp(-float(logp.mean())):.6g}\n")
     return 0
 
@@ -420,7 +442,9 @@ def _lm_score(args: argparse.Namespace, out: TextIO) -> int:
     """log10 probability of each line of stdin, with the neural model or an n-gram model."""
     with open(args.model, "rb") as f:
         head = f.read(8)
-    lines = [line.rstrip("\n") for line in sys.stdin]
+    lines = _read_text(None).split("\n")
+    if lines[-1] == "":  # (the last line's end)
+        lines.pop()
     if head.startswith(b"PK"):  # an .npz: a neural model
         scores = [s for s, _ in _load_lm(args.model).score(lines)]
     else:
@@ -475,6 +499,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _query(args, stream)
     except (ValueError, TypeError, OSError, FloatingPointError) as error:
         print(f"rnnkit: error: {error}", file=sys.stderr)
+        return 1
+    except MemoryError as error:  # (e.g. sizes too large for this machine)
+        print(f"rnnkit: error: out of memory: {error}", file=sys.stderr)
         return 1
 
 

@@ -272,7 +272,9 @@ def load_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
     anything else."""
     try:
         document = json.loads(Path(check_path(path)).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:
+        # (JSON and UTF-8 errors, and json's limits: an integer of over 4,300 digits, nesting
+        # deeper than the interpreter's recursion limit)
         raise ValueError(f"{os.fspath(path)} is not a vocabulary file: {error}") from None
     if not isinstance(document, dict) or document.get("format") != _VOCABULARY_FORMAT:
         raise ValueError(

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._checks import check_path, make_rng
+from .._sampling import sample_token
 from ..data import _positive
 from ..ngram import Vocabulary
 from ..ngram._files import write_atomically
@@ -382,6 +383,11 @@ class NeuralLanguageModel:
             raise ValueError(f"top_k must be None or an int in [1, {V}], got {top_k!r}")
         rng = make_rng(seed)
         text = isinstance(prompt, str)
+        if text and (self.vocabulary is None or self.tokenizer is None):
+            raise TypeError(
+                "a text prompt (the default is '') needs a model with a vocabulary and a "
+                "tokenizer; this one has none: give the prompt as token ids (e.g. prompt=[])"
+            )
         if text:
             prefix = self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)
         else:
@@ -390,20 +396,13 @@ class NeuralLanguageModel:
         self.eval()
         last, state = self._start(np.concatenate([[Vocabulary.EOS], prefix]).astype(np.int64))
         out: list[int] = []
-        for _ in range(int(n)):
-            if temperature == 0:
-                token = int(np.argmax(last))
-            else:
-                scores = last / temperature
-                if top_k is not None and top_k < V:
-                    cut = np.partition(scores, V - top_k)[V - top_k]
-                    scores = np.where(scores >= cut, scores, -np.inf)
-                p = np.exp(scores - scores.max())
-                p /= p.sum()
-                token = int(rng.choice(V, p=p))
-            out.append(token)
-            last, state = self._advance(token, state)
-        self.train(was_training)
+        try:
+            for _ in range(int(n)):
+                token = sample_token(last.astype(np.float64), temperature, top_k, rng)
+                out.append(token)
+                last, state = self._advance(token, state)
+        finally:
+            self.train(was_training)
         if text:
             assert self.vocabulary is not None and self.tokenizer is not None
             ids = np.concatenate([prefix, out]).astype(np.int64)
@@ -441,6 +440,13 @@ class NeuralLanguageModel:
         name = check_path(path)
         if not Path(path).exists():
             raise FileNotFoundError(f"no model file at {name}")
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head != b"PK\x03\x04":
+            # (np.load would try it as a .npy or a pickle, and advise allow_pickle=True)
+            raise ValueError(
+                f"{name} is not an rnnkit language model (an .npz archive): it starts with {head!r}"
+            )
         try:
             with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
                 arrays = {k: archive[k] for k in archive.files}
@@ -454,7 +460,7 @@ class NeuralLanguageModel:
             raise ValueError(f"{name} is not an rnnkit language model: {error}") from None
         try:
             config = json.loads(str(arrays.pop("config")))
-        except (KeyError, json.JSONDecodeError):
+        except (KeyError, ValueError, RecursionError):  # (json's errors and limits)
             raise ValueError(f"{name} is not an rnnkit language model (no config)") from None
         if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise ValueError(f"{name} is not an rnnkit language model (no {_FORMAT!r} format)")
@@ -475,7 +481,7 @@ class NeuralLanguageModel:
                 vocabulary=None if words is None else Vocabulary(words[3:], frozen=True),
                 tokenizer=_tokenizer_from(config.get("tokenizer")),
             )
-        except (TypeError, ValueError, KeyError) as error:
+        except (TypeError, ValueError, KeyError, MemoryError) as error:
             raise ValueError(f"{name}: bad model configuration: {error}") from None
         for key, p, _ in model.named_parameters():
             if key not in arrays or arrays[key].shape != p.shape:

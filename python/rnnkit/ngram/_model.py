@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from .. import _core
 from .._checks import check_path, make_rng
+from .._sampling import sample_token
 from . import NgramCounts, Sentences, Vocabulary, _check_n, _encode, _text_batches
 from ._files import write_atomically
 
@@ -294,17 +295,8 @@ class NgramModel:
         for _ in range(int(n)):
             log_probs = self._model.distribution(list(state._entries)).astype(np.float64)
             log_probs[Vocabulary.UNK] = -np.inf
-            if temperature == 0:
-                choice = int(np.argmax(log_probs))
-            else:
-                scores = log_probs * (math.log(10) / temperature)
-                if top_k is not None:
-                    finite = np.isfinite(scores).sum()
-                    if top_k < finite:
-                        cut = np.sort(scores[np.isfinite(scores)])[-top_k]
-                        scores = np.where(scores >= cut, scores, -np.inf)
-                p = np.exp(scores - scores.max())
-                choice = int(rng.choice(p.size, p=p / p.sum()))
+            # (natural-log scores: the temperature divides log probabilities in base e)
+            choice = sample_token(log_probs * math.log(10), temperature, top_k, rng)
             word = words[choice]
             out.append(word)
             state = (
