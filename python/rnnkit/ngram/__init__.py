@@ -432,7 +432,8 @@ class NgramCounts:
     def merge(self, other: NgramCounts) -> NgramCounts:
         """Adds ``other``'s counts (same order) to this store; returns self. Merging is
         associative and commutative. With another vocabulary, other's words are translated
-        (added here when this vocabulary grows, ``<unk>`` otherwise)."""
+        (added here when this vocabulary grows, ``<unk>`` otherwise). Counts that would pass
+        2^63 - 1 raise ``OverflowError``, and leave this store as it was."""
         if not isinstance(other, NgramCounts):
             raise TypeError(f"other must be NgramCounts, got {type(other).__name__}")
         if other.order != self.order:
