@@ -205,6 +205,21 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"bad.arpa:5: positive log10"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\nnan\ta\n\n\\end\\\n", r"bad.arpa:5: NaN in 'nan\ta'"),
         ("no data here\n", r"no \\data\\ line"),
+        # a duplicate n-gram is an error, not its last line winning (found by review)
+        (
+            "\\data\\\nngram 1=5\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t-0.3\n-0.5\ta\t-0.2\n"
+            "-0.7\ta\t-0.2\n-1\t</s>\n\n\\end\\\n",
+            r"bad.arpa:8: a duplicate unigram 'a'",
+        ),
+        (
+            "\\data\\\nngram 1=2\nngram 2=3\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n"
+            "\\2-grams:\n-1\ta b\n-1\tb a\n-2\ta b\n\n\\end\\\n",
+            r"bad.arpa:12: a duplicate 2-gram",
+        ),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tinf\n\n\\end\\\n", r"bad.arpa:5: infinite"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t+inf\n\n\\end\\\n", r"bad.arpa:5: malformed"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tnan\n\n\\end\\\n", r"bad.arpa:5: NaN"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\ninf\ta\n\n\\end\\\n", r"bad.arpa:5: positive"),
         (
             "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n"
             "\\2-grams:\n-1\tb a\n\n\\end\\\n",
