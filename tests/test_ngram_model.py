@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import ISSUE_405, zipf_corpus
 from rnnkit import _core
-from rnnkit.ngram import NgramCounts, estimate, load_arpa
+from rnnkit.ngram import NgramCounts, NgramModel, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
 
@@ -555,3 +555,39 @@ def test_generate_samples_the_model(rng: np.random.Generator) -> None:
         m.generate("", 3, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         m.generate("", 3, top_k=0)
+
+
+def test_minus_infinity_and_srilm_minus_99_still_load(tmp_path: Path) -> None:
+    # A zero probability or backoff weight: -inf (rnnkit and KenLM write it), SRILM's -99.
+    path = tmp_path / "zeros.arpa"
+    path.write_text(
+        "\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1\t<unk>\t0\n-99\t<s>\t-0.5\n"
+        "-0.3\ta\t-inf\n-inf\t</s>\n\n\\2-grams:\n-0.1\ta </s>\n\n\\end\\\n"
+    )
+    m = load_arpa(path)
+    assert m["<s>"] == (0.0, -0.5) and m["a"] == (pytest.approx(-0.3), -math.inf)
+    assert m["</s>"][0] == -math.inf and m.score("a") == pytest.approx(-0.5 - 0.3 - 0.1)
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2028", "\x1c", "\x1f", "\x85"])
+def test_words_holding_unicode_whitespace_in_models(space: str, tmp_path: Path) -> None:
+    # Words are split at ASCII whitespace only, in every path: estimate, ARPA, binary, scores.
+    word = f"a{space}b"
+    text = f"x {word} c\nx c\n{word} c x\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (tiny data: fallback discounts)
+        m = estimate(NgramCounts(3).update(text))
+    assert word in m.vocabulary and f"x {word}" in m
+    m.write_arpa(tmp_path / "m.arpa")
+    m.save(tmp_path / "m.bin")
+    sentence = f"x {word} c"
+    expected = m.score(sentence)
+    for loaded in (load_arpa(tmp_path / "m.arpa"), NgramModel.load(tmp_path / "m.bin")):
+        assert loaded.vocabulary.words == m.vocabulary.words
+        assert loaded.score(sentence) == expected
+        assert loaded.score(["x", word, "c"]) == expected
+        assert sum(p for p, _, _ in loaded.full_scores(sentence)) == pytest.approx(expected)
+        assert not any(oov for _, _, oov in loaded.full_scores(sentence))
+        assert loaded.evaluate([sentence]).oovs == 0
+        assert loaded[f"x {word}"] == m[f"x {word}"]
+    assert m.logprob("c", f"x {word}") == m.logprob("c", ["x", word])
