@@ -62,6 +62,12 @@ def _vid(value: Any) -> str:
     return text if len(text) <= 24 else f"{_name(value)}"
 
 
+# The whitespace words may not hold: ASCII, what the tokenizer splits at.
+WORD_WHITESPACE = (
+    "whitespace (the ASCII whitespace words are split at: space, \\t, \\n, \\r, \\v, \\f)"
+)
+
+
 def exact(message: str) -> str:
     return f"^{re.escape(message)}$"
 
@@ -268,13 +274,19 @@ def _vocabulary_cases() -> Iterator[Any]:
         TypeError,
         exact("a word must be a str, got int"),
     )
-    for word in ("", "a b", "a\tb", "a\n"):
+    for word in ("", "a b", "a\tb", "a\n", "a\vb", "a\fb", "a\rb"):
         yield case(
             f"Vocabulary-words=[{word!r}]",
             lambda e, w=word: Vocabulary([w]),
             ValueError,
-            exact(f"a word must be non-empty and hold no whitespace, got {word!r}"),
+            exact(f"a word must be non-empty and hold no {WORD_WHITESPACE}, got {word!r}"),
         )
+    yield case(
+        "Vocabulary-words=[lone surrogate]",
+        lambda e: Vocabulary(["a\udcffb"]),
+        ValueError,
+        prefix("a word must be valid Unicode (it holds a lone surrogate"),
+    )
     yield from int_cases(
         "Vocabulary.build", lambda e, v: Vocabulary.build("a b", min_count=v), "min_count", 1
     )
@@ -327,7 +339,7 @@ def _vocabulary_cases() -> Iterator[Any]:
             f"Vocabulary.add-word={word!r}",
             lambda e, w=word: e.small.add(w),
             ValueError,
-            exact(f"word must be non-empty and hold no whitespace, got {word!r}"),
+            exact(f"word must be non-empty and hold no {WORD_WHITESPACE}, got {word!r}"),
         )
     yield case(
         "Vocabulary.add-frozen",
@@ -2367,7 +2379,14 @@ def _lm_cases() -> Iterator[Any]:
         (
             "generate-prompt=text",
             lambda m: m.generate("abc", 2),
-            "prompt is text: the model needs a vocabulary and a tokenizer for it",
+            "prompt is text: the model needs a vocabulary and a tokenizer for it (give token "
+            "ids instead, e.g. prompt=[]; the default prompt is '')",
+        ),
+        (
+            "generate-default-prompt",
+            lambda m: m.generate(n=2),
+            "prompt is text: the model needs a vocabulary and a tokenizer for it (give token "
+            "ids instead, e.g. prompt=[]; the default prompt is '')",
         ),
     ]:
         yield case(f"bare-model.{label}", lambda e, r=run: r(bare(e)), TypeError, exact(message))

@@ -147,3 +147,102 @@ def test_order_1_is_built_in_memory(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(argv, out) == 0
     assert "n-grams 1:" in out.getvalue() and "(in bounded memory)" not in out.getvalue()
+
+
+def binary_stdin(data: bytes) -> io.TextIOWrapper:
+    """A standard input whose bytes are `data` (decoded as Python decodes a terminal's)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+
+
+@pytest.mark.parametrize("in_memory", [[], ["--in-memory"]])
+def test_one_file_for_two_arguments_is_refused(
+    in_memory: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "s.txt"
+    corpus.write_text(TEXT)
+    same = tmp_path / "same"
+    argv = ["ngram", "build", "-o", "2", "--text", str(corpus), *in_memory]
+    assert main([*argv, "--arpa", str(same), "--binary", f"{tmp_path}/./same"]) == 1
+    assert "--arpa and --binary must be different files" in capsys.readouterr().err
+    assert main([*argv, "--arpa", str(corpus)]) == 1
+    assert "--text and --arpa must be different files" in capsys.readouterr().err
+    assert not same.exists() and corpus.read_text() == TEXT
+
+
+@pytest.mark.parametrize("in_memory", [[], ["--in-memory"]])
+@pytest.mark.parametrize("from_file", [True, False])
+def test_text_that_is_not_utf8_is_one_line_error(
+    in_memory: list[str],
+    from_file: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = b"the cat\n" * 3 + b"a \xff b\n"
+    argv = ["ngram", "build", "-o", "3", "--arpa", str(tmp_path / "x.arpa"), *in_memory]
+    if from_file:
+        (tmp_path / "t.txt").write_bytes(data)
+        argv += ["--text", str(tmp_path / "t.txt")]
+    monkeypatch.setattr(sys, "stdin", binary_stdin(data))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: the text is not valid UTF-8: line 4 ")
+    assert err.count("\n") == 1 and not (tmp_path / "x.arpa").exists()
+
+
+def test_in_memory_build_numbers_lines_across_pieces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rnnkit.cli._COUNT_PIECE", 16)
+    (tmp_path / "t.txt").write_bytes(b"the cat sat\n" * 10 + b"ok \xc3\n")
+    argv = ["ngram", "build", "-o", "2", "--in-memory", "--text", str(tmp_path / "t.txt")]
+    assert main([*argv, "--arpa", str(tmp_path / "x.arpa")]) == 1
+    assert "not valid UTF-8: line 11 has the byte 0xc3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["query", "score"])
+def test_stdin_that_is_not_utf8_is_one_line_error(
+    command: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "s.txt").write_text(TEXT)
+    arpa = str(tmp_path / "m.arpa")
+    assert (
+        main(["ngram", "build", "-o", "2", "--text", str(tmp_path / "s.txt"), "--arpa", arpa]) == 0
+    )
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", binary_stdin(b"the cat\nthe \xff cat\n"))
+    argv = ["ngram", "query", arpa] if command == "query" else ["lm", "score", arpa]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == "rnnkit: error: standard input is not valid UTF-8: line 2, column 5\n"
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2028", "\x1c", "\x1f", "\x85"])
+@pytest.mark.parametrize("in_memory", [[], ["--in-memory"]])
+def test_unicode_whitespace_is_part_of_a_word_in_every_command(
+    space: str,
+    in_memory: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    word = f"a{space}b"
+    text = f"x {word} c\nx c\n{word} c x\n"
+    (tmp_path / "t.txt").write_text(text)
+    arpa = str(tmp_path / "m.arpa")
+    argv = ["ngram", "build", "-o", "2", "--text", str(tmp_path / "t.txt"), "--arpa", arpa]
+    assert main([*argv, *in_memory]) == 0
+    model = load_arpa(arpa)
+    query = f"x {word} c\n"
+    monkeypatch.setattr(sys, "stdin", binary_stdin(query.encode()))
+    out = io.StringIO()
+    assert main(["ngram", "query", arpa], out) == 0
+    total = out.getvalue().splitlines()[0]
+    assert total == f"Total: {model.score(query):.6g} OOV: 0"
+    monkeypatch.setattr(sys, "stdin", binary_stdin(query.encode()))
+    out = io.StringIO()
+    assert main(["lm", "score", arpa], out) == 0
+    assert out.getvalue() == f"{model.score(query):.6g}\t{query}"

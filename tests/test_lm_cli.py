@@ -132,11 +132,11 @@ def test_lm_user_mistakes_are_one_line_errors(
     for command in ("eval", "score"):
         _stdin_bytes(monkeypatch, b"the cat\nthe \xff cat\n")
         assert main(["lm", command, str(model)], io.StringIO()) == 1
-        assert "standard input is not UTF-8 text: line 2" in capsys.readouterr().err
+        assert "standard input is not valid UTF-8: line 2, column 5" in capsys.readouterr().err
     bad_text = tmp_path / "latin1.txt"
     bad_text.write_bytes(b"caf\xe9\n")
     assert main(["lm", "eval", str(model), "--text", str(bad_text)], io.StringIO()) == 1
-    assert f"{bad_text} is not UTF-8 text: line 1" in capsys.readouterr().err
+    assert f"{bad_text} is not valid UTF-8: line 1, column 4" in capsys.readouterr().err
     # a file of another kind: said so, without numpy's advice to unpickle it
     arpa = tmp_path / "m.arpa"
     arpa.write_text("\\data\\\nngram 1=1\n")

@@ -135,6 +135,9 @@ def test_temporary_files_go_to_temp_dir_and_are_removed(tmp_path: Path) -> None:
         ({"binary": 3}, TypeError, r"^binary must be a str or an os.PathLike, got int$"),
         ({"arpa": b"x"}, TypeError, r"^arpa must be a str or an os.PathLike, got bytes$"),
         ({"binary": None}, TypeError, r"^build needs binary= and/or arpa=: where to write"),
+        # nothing is written for text that is not UTF-8, or two outputs in one file
+        ({"sentences": b"ok\na \xff b\n"}, ValueError, r"not valid UTF-8: line 2 has the byte"),
+        ({"arpa": "SAME"}, ValueError, r"^binary and arpa must be different files, got "),
     ],
 )
 def test_bad_arguments(
@@ -143,6 +146,8 @@ def test_bad_arguments(
     target = tmp_path / "m.bin"
     target.write_bytes(b"old")
     call = {"sentences": ISSUE_405, "order": 3, "binary": target, **arguments}
+    if call.get("arpa") == "SAME":
+        call["arpa"] = target
     with pytest.raises(error, match=message):
         build(call.pop("sentences"), call.pop("order"), **call)  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"  # untouched
@@ -179,3 +184,39 @@ def test_io_failures_raise_oserror_and_leave_the_target(
         build(ISSUE_405, 2, binary=target, arpa=tmp_path / "m.arpa")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
+
+
+def test_outputs_and_input_must_be_different_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One file given twice (relative and absolute, through a symbolic link, a hard link), or
+    # the text file as an output: ValueError naming both arguments, nothing written.
+    text = tmp_path / "text.txt"
+    text.write_text(ISSUE_405)
+    (tmp_path / "m.bin").write_bytes(b"old")
+    (tmp_path / "link.bin").symlink_to(tmp_path / "m.bin")
+    (tmp_path / "hard.bin").hardlink_to(tmp_path / "m.bin")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for binary, arpa in [
+        (tmp_path / "m.bin", "../m.bin"),
+        ("../link.bin", tmp_path / "m.bin"),
+        (tmp_path / "hard.bin", tmp_path / "m.bin"),
+    ]:
+        with pytest.raises(ValueError, match=r"^binary and arpa must be different files"):
+            build(text, 2, binary=binary, arpa=arpa)
+    with pytest.raises(ValueError, match=r"^sentences and arpa must be different files"):
+        build(text, 2, arpa="../text.txt")
+    with pytest.raises(ValueError, match=r"^sentences and binary must be different files"):
+        build(Path("../text.txt"), 2, binary=tmp_path / "text.txt")
+    assert (tmp_path / "m.bin").read_bytes() == b"old" and text.read_text() == ISSUE_405
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "hard.bin",
+        "link.bin",
+        "m.bin",
+        "sub",
+        "text.txt",
+    ]
+    # different files are fine
+    build(text, 2, binary="m.bin", arpa="m.arpa")
+    assert load_model("m.bin").size(1) == load_model("m.arpa").size(1)

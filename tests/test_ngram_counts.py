@@ -399,3 +399,126 @@ def test_stores_written_in_format_version_1_still_load(rng: np.random.Generator)
     wrong[-4:] = zlib.crc32(bytes(wrong[:-4])).to_bytes(4, "little")
     with pytest.raises(ValueError, match="checksum mismatch"):
         NgramCounts.from_bytes(bytes(wrong))
+
+
+# Whitespace that str.split() and str.isspace() take but the tokenizer (ASCII, as KenLM)
+# does not: inside a word, such a character is part of it, everywhere.
+UNICODE_SPACES = ["\u00a0", "\u3000", "\u2028", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"]
+
+
+@pytest.mark.parametrize("space", UNICODE_SPACES)
+def test_words_holding_unicode_whitespace_round_trip(space: str, tmp_path: Path) -> None:
+    word = f"a{space}b"
+    c = NgramCounts(2).update(f"x {word} c\n")
+    assert word in c.vocabulary and c[f"x {word}"] == 1 and c[("x", word)] == 1
+    assert NgramCounts.from_bytes(c.to_bytes()) == c
+    assert pickle.loads(pickle.dumps(c)) == c
+    c.save(tmp_path / "c.bin")
+    assert NgramCounts.load(tmp_path / "c.bin") == c
+    other = NgramCounts(2).update(["q x"])
+    assert other.merge(c)[f"x {word}"] == 1  # translated into another vocabulary
+    assert Vocabulary([word]).encode(f"{word} x").tolist() == [3, 0]
+    assert NgramCounts(2).update([["x", word, "c"]]) == c  # as tokens too
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "byte"),
+    [
+        (b"ok\na \xff b\n", 2, "0xff"),
+        (b"\xc3", 1, "0xc3"),  # truncated sequence
+        (b"a\n\nb \xc0\xaf\n", 3, "0xc0"),  # overlong '/'
+        (b"\xed\xa0\x80 x\n", 1, "0xed"),  # a surrogate
+        (b"x \xf4\x90\x80\x80\n", 1, "0xf4"),  # past U+10FFFF
+    ],
+)
+def test_bytes_that_are_not_utf8_raise_naming_the_line(text: bytes, line: int, byte: str) -> None:
+    c = NgramCounts(3).update("x y\n")
+    before = c.to_bytes()
+    with pytest.raises(ValueError, match=rf"not valid UTF-8: line {line} has the byte {byte}"):
+        c.update(text)
+    assert c.to_bytes() == before and c.vocabulary.words == ["<unk>", "<s>", "</s>", "x", "y"]
+    with pytest.raises(ValueError, match=rf"not valid UTF-8: line {line} "):
+        Vocabulary.build(text)
+    # valid UTF-8 bytes are counted as their str
+    assert NgramCounts(2).update("é ü\n".encode()) == NgramCounts(2).update("é ü\n")
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["p q"] * 70000 + ["bad <s>"],  # fails in a second batch
+        "a b\nc <s> d\n",  # fails after a, b, c, d are added to the vocabulary
+        b"a b\nc \xff d\n",
+        [["new", "words"], ["a b"]],  # a token holding whitespace
+        ["fine", 3],  # not a sentence
+    ],
+)
+def test_a_failed_update_leaves_the_store_as_it_was(fresh: bool, bad: object) -> None:
+    c = NgramCounts(3) if fresh else NgramCounts(3).update("x y\np q\n")
+    untouched = NgramCounts(3) if fresh else NgramCounts(3).update("x y\np q\n")
+    before = c.to_bytes()
+    with pytest.raises((ValueError, TypeError)):
+        c.update(bad)  # type: ignore[arg-type]
+    assert c.to_bytes() == before
+    assert c == untouched and c.vocabulary.words == untouched.vocabulary.words
+    for n in (1, 2, 3):
+        assert c.total(n) == untouched.total(n) and c.size(n) == untouched.size(n)
+    # and it still counts as an untouched store
+    assert c.update(["p q r"]) == untouched.update(["p q r"])
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_an_update_of_several_batches_counts_as_one_text(fresh: bool) -> None:
+    start = "" if fresh else "x y\np q\n"
+    sentences = [f"w{i % 101} w{i % 7} p" for i in range(150000)]
+    c = NgramCounts(3).update(start) if start else NgramCounts(3)
+    c.update(iter(sentences))
+    whole = NgramCounts(3).update(start + "".join(s + "\n" for s in sentences))
+    assert c.to_bytes() == whole.to_bytes()
+
+
+def test_counts_past_2_63_raise_overflow_error_and_change_nothing() -> None:
+    c = NgramCounts(2).update(["the cat"])
+    for _ in range(60):  # 4 unigram tokens * 2**60 = 2**62
+        c.merge(c)
+    assert c.total(1) == 2**62 and c["the cat"] == 2**60
+    before = c.to_bytes()
+    with pytest.raises(OverflowError, match=r"1-gram tokens .* past the 2\^63 - 1"):
+        c.merge(c)
+    other = NgramCounts(2).update(["a dog"])
+    for _ in range(60):
+        other.merge(other)
+    with pytest.raises(OverflowError):
+        c.merge(other)  # another vocabulary: its words must not stay in this one
+    assert c.to_bytes() == before and c.vocabulary.words[3:] == ["the", "cat"]
+    assert (c.ngrams(2)[1] > 0).all()
+    # the counts a store holds are what it reports
+    c2 = NgramCounts(2).update(["the cat"] * 3)
+    room = 2**63 - 1 - c2.total(2)
+    c2._store.add_ngrams(np.array([3, 4], np.int32), 2, np.array([room], np.uint64))
+    assert c2.total(2) == 2**63 - 1 and c2["the cat"] == 3 + room
+    with pytest.raises(OverflowError):
+        c2._store.add_ngrams(np.array([3, 4], np.int32), 2, np.array([1], np.uint64))
+    with pytest.raises(OverflowError):
+        c2.update(["x"])
+
+
+def test_totals_follow_every_change(rng: np.random.Generator) -> None:
+    words = [f"w{i}" for i in range(30)]
+    text = "\n".join(" ".join(rng.choice(words, rng.integers(0, 9))) for _ in range(300)) + "\n"
+    c = NgramCounts(4).update(text)
+    d = NgramCounts(4).update(["w3 w1 other words", "w1 w2"])
+
+    def consistent(s: NgramCounts) -> None:
+        for n in range(1, 5):
+            assert s.total(n) == int(s.ngrams(n)[1].sum())
+
+    consistent(c)
+    c.merge(d)
+    consistent(c)
+    c.prune([1, 2, 2, 3])
+    consistent(c)
+    consistent(NgramCounts.from_bytes(c.to_bytes()))
+    c.update_ids(np.array([3, 4, 5], np.int32), np.array([0, 3]))
+    consistent(c)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import ISSUE_405, zipf_corpus
 from rnnkit import _core
-from rnnkit.ngram import NgramCounts, estimate, load_arpa
+from rnnkit.ngram import NgramCounts, NgramModel, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
 
@@ -205,6 +205,21 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n0.5\ta\n\n\\end\\\n", r"bad.arpa:5: positive log10"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\nnan\ta\n\n\\end\\\n", r"bad.arpa:5: NaN in 'nan\ta'"),
         ("no data here\n", r"no \\data\\ line"),
+        # a duplicate n-gram is an error, not its last line winning (found by review)
+        (
+            "\\data\\\nngram 1=5\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t-0.3\n-0.5\ta\t-0.2\n"
+            "-0.7\ta\t-0.2\n-1\t</s>\n\n\\end\\\n",
+            r"bad.arpa:8: a duplicate unigram 'a'",
+        ),
+        (
+            "\\data\\\nngram 1=2\nngram 2=3\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n"
+            "\\2-grams:\n-1\ta b\n-1\tb a\n-2\ta b\n\n\\end\\\n",
+            r"bad.arpa:12: a duplicate 2-gram",
+        ),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tinf\n\n\\end\\\n", r"bad.arpa:5: infinite"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t+inf\n\n\\end\\\n", r"bad.arpa:5: malformed"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tnan\n\n\\end\\\n", r"bad.arpa:5: NaN"),
+        ("\\data\\\nngram 1=1\n\n\\1-grams:\ninf\ta\n\n\\end\\\n", r"bad.arpa:5: positive"),
         (
             "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n"
             "\\2-grams:\n-1\tb a\n\n\\end\\\n",
@@ -542,3 +557,39 @@ def test_generate_samples_the_model(rng: np.random.Generator) -> None:
         m.generate("", 3, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
         m.generate("", 3, top_k=0)
+
+
+def test_minus_infinity_and_srilm_minus_99_still_load(tmp_path: Path) -> None:
+    # A zero probability or backoff weight: -inf (rnnkit and KenLM write it), SRILM's -99.
+    path = tmp_path / "zeros.arpa"
+    path.write_text(
+        "\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1\t<unk>\t0\n-99\t<s>\t-0.5\n"
+        "-0.3\ta\t-inf\n-inf\t</s>\n\n\\2-grams:\n-0.1\ta </s>\n\n\\end\\\n"
+    )
+    m = load_arpa(path)
+    assert m["<s>"] == (0.0, -0.5) and m["a"] == (pytest.approx(-0.3), -math.inf)
+    assert m["</s>"][0] == -math.inf and m.score("a") == pytest.approx(-0.5 - 0.3 - 0.1)
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2028", "\x1c", "\x1f", "\x85"])
+def test_words_holding_unicode_whitespace_in_models(space: str, tmp_path: Path) -> None:
+    # Words are split at ASCII whitespace only, in every path: estimate, ARPA, binary, scores.
+    word = f"a{space}b"
+    text = f"x {word} c\nx c\n{word} c x\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (tiny data: fallback discounts)
+        m = estimate(NgramCounts(3).update(text))
+    assert word in m.vocabulary and f"x {word}" in m
+    m.write_arpa(tmp_path / "m.arpa")
+    m.save(tmp_path / "m.bin")
+    sentence = f"x {word} c"
+    expected = m.score(sentence)
+    for loaded in (load_arpa(tmp_path / "m.arpa"), NgramModel.load(tmp_path / "m.bin")):
+        assert loaded.vocabulary.words == m.vocabulary.words
+        assert loaded.score(sentence) == expected
+        assert loaded.score(["x", word, "c"]) == expected
+        assert sum(p for p, _, _ in loaded.full_scores(sentence)) == pytest.approx(expected)
+        assert not any(oov for _, _, oov in loaded.full_scores(sentence))
+        assert loaded.evaluate([sentence]).oovs == 0
+        assert loaded[f"x {word}"] == m[f"x {word}"]
+    assert m.logprob("c", f"x {word}") == m.logprob("c", ["x", word])

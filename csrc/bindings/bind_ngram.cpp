@@ -236,8 +236,21 @@ void register_ngram(py::module_& m) {
         .def(py::init<>())
         .def("__len__", &Vocabulary::size)
         .def(
-            "find", [](const Vocabulary& v, const std::string& w) { return v.find(w); },
+            "find",
+            [](const Vocabulary& v, const py::str& w) -> std::int32_t {
+                // A str that has no UTF-8 (a lone surrogate, as surrogateescape decoding
+                // makes of invalid bytes) is no word of any vocabulary.
+                Py_ssize_t size = 0;
+                const char* data = PyUnicode_AsUTF8AndSize(w.ptr(), &size);
+                if (!data) {
+                    PyErr_Clear();
+                    return -1;
+                }
+                return v.find(std::string_view(data, static_cast<std::size_t>(size)));
+            },
             py::arg("word"))
+        .def("truncate", &Vocabulary::truncate, py::arg("size"),
+             "Drops the words of ids >= size: undoes the words added since it had size ids.")
         .def(
             "add", [](Vocabulary& v, const std::string& w) { return v.add(w); }, py::arg("word"))
         .def(
@@ -309,22 +322,29 @@ void register_ngram(py::module_& m) {
              })
         .def(
             "encode_text",
-            [](Vocabulary& v, py::handle text, bool grow, bool with_counts) {
+            [](Vocabulary& v, py::handle text, bool grow, bool with_counts,
+               std::int64_t first_line) {
                 const std::string_view view = text_view(text);
+                // A str's UTF-8 is valid by construction; bytes are checked while tokenized.
+                const bool check_utf8 = py::isinstance<py::bytes>(text);
                 std::vector<std::int32_t> ids;
                 std::vector<std::int64_t> offsets{0};
                 std::vector<std::uint64_t> counts;
                 {
                     py::gil_scoped_release release;
-                    v.encode_lines(view, grow, ids, offsets, with_counts ? &counts : nullptr);
+                    v.encode_lines(view, grow, ids, offsets, with_counts ? &counts : nullptr,
+                                   check_utf8, first_line);
                 }
                 py::object c = py::none();
                 if (with_counts) c = to_array(counts);
                 return py::make_tuple(to_array(ids), to_array(offsets), c);
             },
             py::arg("text"), py::arg("grow"), py::arg("with_counts") = false,
+            py::arg("first_line") = 1,
             "(ids int32, offsets int64 [S + 1], per-id token counts uint64 or None) of text: "
-            "lines are sentences, words are separated by whitespace.")
+            "lines are sentences, words are separated by ASCII whitespace. Bytes that are not "
+            "UTF-8 raise ValueError naming the line (numbered from first_line), and leave the "
+            "vocabulary as it was.")
         .def(
             "encode_sentences",
             [](Vocabulary& v, py::handle sentences, int pad) -> py::object {

@@ -376,14 +376,17 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     std::vector<std::int64_t> batch_lines;
     const auto flush = [&](int n) {
         const auto count = static_cast<std::int64_t>(batch_probs.size());
+        bool duplicate = false;
         const std::int64_t done = count == 0
                                       ? 0
                                       : model.set_batch(batch_ids.data(), n, batch_probs.data(),
-                                                        batch_backoffs.data(), count);
+                                                        batch_backoffs.data(), count, &duplicate);
         if (done < count) {
             throw std::invalid_argument(
                 path + ":" + std::to_string(batch_lines[static_cast<std::size_t>(done)]) +
-                ": the n-gram's first n-1 words are not an n-gram of the model");
+                (duplicate ? ": a duplicate " + std::to_string(n) +
+                                 "-gram (an earlier line of this section has the same words)"
+                           : ": the n-gram's first n-1 words are not an n-gram of the model"));
         }
         batch_ids.clear();
         batch_probs.clear();
@@ -405,8 +408,13 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         if (fields.size() == nn + 2 && !parse_float(fields[nn + 1], backoff)) {
             throw fail("malformed log10 backoff " + quoted(fields[nn + 1]));
         }
+        // -inf (a zero probability or backoff weight) is a value ARPA files hold (SRILM and
+        // KenLM read it, rnnkit writes it); NaN and +inf are no probability or weight.
         if (std::isnan(prob) || std::isnan(backoff)) throw fail("NaN in " + quoted(line));
         if (prob > 0.0f) throw fail("positive log10 probability in " + quoted(line));
+        if (backoff == std::numeric_limits<float>::infinity()) {
+            throw fail("infinite log10 backoff in " + quoted(line));
+        }
         for (std::size_t k = 0; k < nn; ++k) {
             const std::string_view w = fields[k + 1];
             if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
@@ -428,6 +436,11 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
         }
         if (n == 1) {
+            float unused_prob, unused_backoff;
+            if (model.get(ids.data(), 1, &unused_prob, &unused_backoff)) {
+                throw fail("a duplicate unigram " + quoted(fields[1]) +
+                           " (an earlier line of this section has the same word)");
+            }
             try {
                 model.set(ids.data(), n, prob, backoff);
             } catch (const std::invalid_argument& e) {

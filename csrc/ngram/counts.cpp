@@ -31,6 +31,7 @@ NgramCounts::NgramCounts(int order) : order_(order) {
         throw std::invalid_argument("order must be in [1, " + std::to_string(kMaxOrder) +
                                     "], got " + std::to_string(order));
     }
+    totals_.assign(static_cast<std::size_t>(order), 0);
     if (order >= 2) {
         parts_.resize(kPartitions);
         for (Partition& part : parts_) {
@@ -165,11 +166,51 @@ std::uint32_t NgramCounts::check_sentences(const std::int32_t* ids, const std::i
     return top_word;
 }
 
+void NgramCounts::check_room(const std::vector<std::uint64_t>& added, const char* what) const {
+    for (std::size_t k = 0; k < added.size(); ++k) {
+        if (added[k] > kMaxTotal - totals_[k]) {
+            throw std::overflow_error(
+                std::string(what) + " would take the count of the " + std::to_string(k + 1) +
+                "-gram tokens to " + std::to_string(totals_[k]) + " + " + std::to_string(added[k]) +
+                ", past the 2^63 - 1 a store holds (64-bit signed counts); nothing was changed");
+        }
+    }
+}
+
+bool NgramCounts::sum_totals(std::vector<std::uint64_t>& sums) const {
+    sums.assign(static_cast<std::size_t>(order_), 0);
+    const auto add_all = [](std::uint64_t& sum, const std::vector<std::uint64_t>& counts) {
+        for (const std::uint64_t c : counts) {
+            if (c > kMaxTotal - sum) return false;
+            sum += c;
+        }
+        return true;
+    };
+    if (!add_all(sums[0], unigram_)) return false;
+    for (const Partition& part : parts_) {
+        for (int n = 2; n <= order_; ++n) {
+            if (!add_all(sums[static_cast<std::size_t>(n - 1)], part.at(n).count)) return false;
+        }
+    }
+    return true;
+}
+
 void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* offsets,
                                 std::int64_t num_sentences, int threads, bool pad) {
     // Validate everything first, so that an error leaves the store unchanged.
     const std::uint32_t top_word = check_sentences(ids, offsets, num_sentences, pad);
     if (num_sentences == 0) return;
+    // The tokens each order gets: a (padded) sentence of `size` words holds size - n + 1
+    // n-grams of order n. (Each sum is below the number of ids plus 2 per sentence.)
+    std::vector<std::uint64_t> added(static_cast<std::size_t>(order_), 0);
+    for (std::int64_t s = 0; s < num_sentences; ++s) {
+        const std::int64_t size = offsets[s + 1] - offsets[s] + (pad ? 2 : 0);
+        const std::int64_t top = std::min<std::int64_t>(order_, size);
+        for (std::int64_t n = 1; n <= top; ++n) {
+            added[static_cast<std::size_t>(n - 1)] += static_cast<std::uint64_t>(size - n + 1);
+        }
+    }
+    check_room(added, "counting these sentences");
     ensure_unigram(top_word);  // sized before the threads write into it
     // One thread per owned partition at most; tiny inputs stay on the calling thread. Two
     // threads were measured faster from about 900 tokens (1.26x there, 1.5-1.8x from 3,000;
@@ -179,6 +220,7 @@ void NgramCounts::add_sentences(const std::int32_t* ids, const std::int64_t* off
     parallel_region(nthreads, [&](int tid, int team) {
         count_owned(ids, offsets, num_sentences, tid, team, pad);
     });
+    for (std::size_t k = 0; k < added.size(); ++k) totals_[k] += added[k];
 }
 
 void NgramCounts::add_ngrams(const std::int32_t* words, int n, const std::uint64_t* counts,
@@ -193,6 +235,17 @@ void NgramCounts::add_ngrams(const std::int32_t* words, int n, const std::uint64
         top_word = std::max(top_word, words[i]);
     }
     if (rows == 0) return;
+    std::vector<std::uint64_t> added(static_cast<std::size_t>(order_), 0);
+    std::uint64_t& sum = added[static_cast<std::size_t>(n - 1)];
+    for (std::int64_t r = 0; r < rows; ++r) {
+        if (counts[r] > kMaxTotal - sum) {
+            throw std::overflow_error(
+                "the counts to add sum past the 2^63 - 1 a store holds (64-bit signed counts); "
+                "nothing was changed");
+        }
+        sum += counts[r];
+    }
+    check_room(added, "adding these counts");
     ensure_unigram(static_cast<std::uint32_t>(top_word));
     for (std::int64_t r = 0; r < rows; ++r) {
         const std::int32_t* g = words + r * n;
@@ -209,6 +262,7 @@ void NgramCounts::add_ngrams(const std::int32_t* words, int n, const std::uint64
             }
         }
     }
+    totals_[static_cast<std::size_t>(n - 1)] += sum;
 }
 
 std::vector<std::size_t> NgramCounts::entries(int n) const {
@@ -304,15 +358,7 @@ void NgramCounts::ngrams(int n, std::int32_t* words, std::uint64_t* counts) cons
 
 std::uint64_t NgramCounts::total(int n) const {
     check_order(n, order_);
-    std::uint64_t sum = 0;
-    if (n == 1) {
-        for (std::uint64_t c : unigram_) sum += c;
-        return sum;
-    }
-    for (const Partition& part : parts_) {
-        for (std::uint64_t c : part.at(n).count) sum += c;
-    }
-    return sum;
+    return totals_[static_cast<std::size_t>(n - 1)];
 }
 
 std::vector<std::uint64_t> NgramCounts::count_of_counts(int n, int max_count) const {
@@ -429,6 +475,9 @@ void NgramCounts::merge(const NgramCounts& other, const std::vector<std::uint32_
                                     std::to_string(translate->size()) + " ids, the counts need " +
                                     std::to_string(other.unigram_.size()));
     }
+    // Every count is at most its order's total, so totals that fit mean counts that fit
+    // (several words translated to one, e.g. <unk>, add up within the same total).
+    check_room(other.totals_, "merging");
     if (&other == this) {
         const NgramCounts copy = other;
         merge(copy, translate);
@@ -474,6 +523,7 @@ void NgramCounts::merge(const NgramCounts& other, const std::vector<std::uint32_
             std::swap(where, where_next);
         }
     }
+    for (std::size_t k = 0; k < totals_.size(); ++k) totals_[k] += other.totals_[k];
 }
 
 void NgramCounts::prune(const std::vector<std::uint64_t>& min_counts) {
@@ -533,6 +583,7 @@ void NgramCounts::prune(const std::vector<std::uint64_t>& min_counts) {
     for (std::size_t w = 0; w < unigram_.size(); ++w) {
         if (!keep_unigram[w]) unigram_[w] = 0;
     }
+    sum_totals(totals_);  // (fewer tokens than before: no sum can pass kMaxTotal)
 }
 
 void NgramCounts::rebuild_table(Order& o) {
@@ -745,6 +796,7 @@ NgramCounts NgramCounts::from_bytes(std::string_view data) {
         throw std::invalid_argument("NgramCounts bytes have " + std::to_string(in.remaining()) +
                                     " trailing bytes");
     }
+    if (!counts.sum_totals(counts.totals_)) throw bad("counts that sum past 2^63 - 1");
     return counts;
 }
 

@@ -38,6 +38,11 @@ constexpr std::uint32_t kEos = 2;
 // tables only waste memory (KenLM's default build stops at 6; this is no compile-time cap).
 constexpr int kMaxOrder = 64;
 
+// The most n-gram tokens of one order a store holds (so every count and total reads as int64,
+// as NumPy and Python view them): counting or merging past it throws std::overflow_error
+// before anything changes.
+constexpr std::uint64_t kMaxTotal = (std::uint64_t{1} << 63) - 1;
+
 // Partitions of the n-grams by first word (a function of the word id alone).
 constexpr int kPartitions = 16;
 
@@ -87,7 +92,7 @@ public:
                    std::vector<std::uint64_t>& counts) const;
     // The n-grams of order n in entry order: their word ids (row-major [size(n), n]) and counts.
     void ngrams(int n, std::int32_t* words, std::uint64_t* counts) const;
-    // Sum of the counts of order n (the number of n-gram tokens).
+    // Sum of the counts of order n (the number of n-gram tokens), at most kMaxTotal.
     std::uint64_t total(int n) const;
     // hist[k - 1] = number of n-grams of order n seen exactly k times, k = 1..max_count.
     std::vector<std::uint64_t> count_of_counts(int n, int max_count) const;
@@ -171,8 +176,17 @@ private:
                      std::int64_t num_sentences, int tid, int nthreads, bool pad);
     // Entries of order n in the partitions' order (for size, iteration, serialization).
     std::vector<std::size_t> entries(int n) const;
+    // Throws std::overflow_error when adding added[n - 1] tokens to each order n would take
+    // its total past kMaxTotal (`what`: the operation, for the message).
+    void check_room(const std::vector<std::uint64_t>& added, const char* what) const;
+    // The sums of the counts of each order, from the tables (false when one passes kMaxTotal).
+    bool sum_totals(std::vector<std::uint64_t>& sums) const;
 
     int order_;
+    // totals_[n - 1] = the sum of the counts of order n, kept by every operation that changes
+    // counts (code that writes the tables directly, as stream_build's scratch stores, does
+    // not keep it and must not ask for totals).
+    std::vector<std::uint64_t> totals_;
     std::vector<std::uint64_t> unigram_;  // count by word id
     std::vector<Partition> parts_;        // kPartitions (none when order_ == 1)
 };

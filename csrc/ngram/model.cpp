@@ -145,8 +145,10 @@ void NgramModel::shrink_vocabulary(std::int64_t vocab_size) {
     unigram_present_.shrink_to_fit();
 }
 
-std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word) {
+std::uint32_t NgramModel::find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word,
+                                      bool* added) {
     const std::int64_t found = find(o, prefix, word);
+    if (added) *added = found < 0;
     if (found >= 0) return static_cast<std::uint32_t>(found);
     const std::size_t index = o.entries.size();
     o.entries.push_back({prefix, word, 0.0f, 0.0f});
@@ -189,8 +191,9 @@ void NgramModel::set(const std::int32_t* words, int n, float log_prob, float log
 }
 
 std::int64_t NgramModel::set_batch(const std::int32_t* words, int n, const float* log_probs,
-                                   const float* log_backoffs, std::int64_t count) {
+                                   const float* log_backoffs, std::int64_t count, bool* duplicate) {
     check_n(n, order_);
+    if (duplicate) *duplicate = false;
     if (n < 2) throw std::invalid_argument("set_batch takes n-grams of order 2 or more");
     const auto nn = static_cast<std::size_t>(n);
     // Each row's partition and the entry of its prefix at the level being looked up; rows
@@ -236,7 +239,12 @@ std::int64_t NgramModel::set_batch(const std::int32_t* words, int n, const float
     for (std::int64_t r = 0; r < valid; ++r) {
         const auto i = static_cast<std::size_t>(r);
         Order& o = parts[i]->at(n);
-        const std::uint32_t here = find_or_add(o, entry[i], word_of(r, n));
+        bool added = true;
+        const std::uint32_t here = find_or_add(o, entry[i], word_of(r, n), &added);
+        if (duplicate && !added) {
+            *duplicate = true;
+            return r;
+        }
         o.entries[here].log_prob = log_probs[r];
         o.entries[here].log_backoff = log_backoffs[r];
     }

@@ -52,11 +52,14 @@ public:
     // be below vocab_size. Throws std::invalid_argument otherwise.
     void set(const std::int32_t* words, int n, float log_prob, float log_backoff);
     // set() of `count` n-grams of order n >= 2 (words [count, n] row-major), in order, until
-    // the first that set() would refuse, whose index is returned (count: none). The lookups of
-    // the batch are made level by level, each level's home slots prefetched first, so that
-    // their cache misses overlap.
+    // the first that set() would refuse, whose index is returned (count: none). With
+    // `duplicate`, an n-gram already stored (an earlier row's included) is refused too, not
+    // overwritten, and *duplicate says whether that was the reason. The lookups of the batch
+    // are made level by level, each level's home slots prefetched first, so that their cache
+    // misses overlap.
     std::int64_t set_batch(const std::int32_t* words, int n, const float* log_probs,
-                           const float* log_backoffs, std::int64_t count);
+                           const float* log_backoffs, std::int64_t count,
+                           bool* duplicate = nullptr);
     // The stored n-gram's values; false when absent.
     bool get(const std::int32_t* words, int n, float* log_prob, float* log_backoff) const;
     // Every n-gram of order n in storage order: ids [size(n), n], log10 probs and backoffs.
@@ -184,7 +187,9 @@ private:
     // rarely reads their entries.
     // Entry of (context entry `prefix` of order n-1, word) at order n of `part`, or -1.
     static std::int64_t find(const Order& o, std::uint32_t prefix, std::uint32_t word);
-    static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word);
+    // The entry of (prefix, word), appended when new (*added says which, when given).
+    static std::uint32_t find_or_add(Order& o, std::uint32_t prefix, std::uint32_t word,
+                                     bool* added = nullptr);
     // Prefetches the home slot of (prefix, word); then (once it is in cache) the entry it
     // most likely holds, whose index is returned (-1: none; find() decides).
     static void prefetch_slot(const Order& o, std::uint32_t prefix, std::uint32_t word);

@@ -269,6 +269,7 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
     parallel_region(threads, [&](int tid, int team) {
         for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
             const auto p = static_cast<std::size_t>(pi);
+            // (a scratch store written directly: its totals are not kept, nor asked for)
             NgramCounts store(N);
             store.ensure_unigram(top_word);
             NgramCounts::Partition& part = store.parts_[p];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace rnnkit::ngram {
 
@@ -92,40 +93,78 @@ std::int32_t Vocabulary::add(std::string_view word) {
     return id;
 }
 
+void Vocabulary::truncate(std::int64_t size) {
+    if (size < 3 || size > this->size()) {
+        throw std::invalid_argument("cannot truncate a vocabulary of " +
+                                    std::to_string(this->size()) + " ids to " +
+                                    std::to_string(size));
+    }
+    if (size == this->size()) return;
+    words_.resize(static_cast<std::size_t>(size));
+    hashes_.resize(static_cast<std::size_t>(size));
+    rehash(slots_.size());
+}
+
 void Vocabulary::encode_lines(std::string_view text, bool grow, std::vector<std::int32_t>& ids,
                               std::vector<std::int64_t>& offsets,
-                              std::vector<std::uint64_t>* counts) {
+                              std::vector<std::uint64_t>* counts, bool check_utf8,
+                              std::int64_t first_line) {
+    const std::int64_t size_before = size();
+    const std::size_t offsets_before = offsets.size();
     std::size_t pos = 0;
     const std::size_t n = text.size();
-    while (pos < n) {
-        // One line: [pos, end).
-        std::size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = n;
-        std::size_t i = pos;
-        while (i < end) {
-            while (i < end && is_space(text[i])) ++i;
-            std::size_t j = i;
-            while (j < end && !is_space(text[j])) ++j;
-            if (j > i) {
-                const std::string_view word = text.substr(i, j - i);
-                std::int32_t id = grow ? add(word) : find(word);
-                if (id < 0) id = 0;
-                ids.push_back(id);
-                if (counts) {
-                    if (static_cast<std::size_t>(id) >= counts->size()) {
-                        counts->resize(static_cast<std::size_t>(id) + 1, 0);
+    try {
+        while (pos < n) {
+            // One line: [pos, end).
+            std::size_t end = text.find('\n', pos);
+            if (end == std::string_view::npos) end = n;
+            std::size_t i = pos;
+            while (i < end) {
+                while (i < end && is_space(text[i])) ++i;
+                std::size_t j = i;
+                // The OR of the word's bytes: only a word with a byte >= 0x80 needs the UTF-8
+                // check (words are split at ASCII bytes, which no multi-byte sequence holds,
+                // so checking each word checks the whole line).
+                unsigned char high = 0;
+                while (j < end && !is_space(text[j])) high |= static_cast<unsigned char>(text[j++]);
+                if (j > i) {
+                    const std::string_view word = text.substr(i, j - i);
+                    if (check_utf8 && (high & 0x80)) {
+                        const std::size_t bad = invalid_utf8_at(word);
+                        if (bad != std::string_view::npos) {
+                            static const char kHex[] = "0123456789abcdef";
+                            const auto byte = static_cast<unsigned char>(word[bad]);
+                            throw std::invalid_argument(
+                                "the text is not valid UTF-8: line " +
+                                std::to_string(first_line + static_cast<std::int64_t>(
+                                                                offsets.size() - offsets_before)) +
+                                " has the byte 0x" + kHex[byte >> 4] + kHex[byte & 15] +
+                                " at column " + std::to_string(i + bad - pos + 1) +
+                                " (decode the text, or fix its encoding)");
+                        }
                     }
-                    ++(*counts)[static_cast<std::size_t>(id)];
+                    std::int32_t id = grow ? add(word) : find(word);
+                    if (id < 0) id = 0;
+                    ids.push_back(id);
+                    if (counts) {
+                        if (static_cast<std::size_t>(id) >= counts->size()) {
+                            counts->resize(static_cast<std::size_t>(id) + 1, 0);
+                        }
+                        ++(*counts)[static_cast<std::size_t>(id)];
+                    }
                 }
+                i = j;
             }
-            i = j;
+            offsets.push_back(static_cast<std::int64_t>(ids.size()));
+            pos = end + 1;
         }
-        offsets.push_back(static_cast<std::int64_t>(ids.size()));
-        pos = end + 1;
+    } catch (...) {
+        truncate(size_before);
+        throw;
     }
 }
 
-bool valid_utf8(std::string_view text) {
+std::size_t invalid_utf8_at(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size()) {
         const auto c = static_cast<unsigned char>(text[i]);
@@ -144,19 +183,19 @@ bool valid_utf8(std::string_view text) {
             extra = 3;
             cp = c & 0x07;
         } else {
-            return false;
+            return i;
         }
-        if (i + extra >= text.size()) return false;  // truncated sequence
+        if (i + extra >= text.size()) return i;  // truncated sequence
         for (std::size_t k = 1; k <= extra; ++k) {
             const auto d = static_cast<unsigned char>(text[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
+            if ((d & 0xC0) != 0x80) return i;
             cp = (cp << 6) | (d & 0x3F);
         }
         static const std::uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
         i += extra + 1;
     }
-    return true;
+    return std::string_view::npos;
 }
 
 }  // namespace rnnkit::ngram

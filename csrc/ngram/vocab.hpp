@@ -28,10 +28,16 @@ public:
     // Tokenizes `text` (lines = sentences, including empty lines, except an empty last segment
     // after a final newline) and appends each sentence's ids to `ids` and its end to `offsets`.
     // Unknown words are added when `grow`, else mapped to <unk> (0). When `counts` is given, it
-    // gets +1 per token at the token's id (resized as needed).
+    // gets +1 per token at the token's id (resized as needed). With `check_utf8` (text that
+    // came as bytes), a line that is not UTF-8 throws std::invalid_argument naming it (lines
+    // numbered from `first_line`); on any error the vocabulary is as it was before the call.
     void encode_lines(std::string_view text, bool grow, std::vector<std::int32_t>& ids,
                       std::vector<std::int64_t>& offsets,
-                      std::vector<std::uint64_t>* counts = nullptr);
+                      std::vector<std::uint64_t>* counts = nullptr, bool check_utf8 = false,
+                      std::int64_t first_line = 1);
+    // Drops the words of ids >= `size` (size >= 3): undoes the words added since the
+    // vocabulary had `size` ids.
+    void truncate(std::int64_t size);
 
 private:
     // (the slot holding `word`, or the empty slot where it would go; its id or -1).
@@ -48,8 +54,14 @@ inline bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool valid_utf8(std::string_view text);
+// The offset of the first byte of `text` that is not part of well-formed UTF-8 (overlong
+// forms, surrogates and values past U+10FFFF are not), or std::string_view::npos.
+std::size_t invalid_utf8_at(std::string_view text);
+
+// Whether `text` is well-formed UTF-8.
+inline bool valid_utf8(std::string_view text) {
+    return invalid_utf8_at(text) == std::string_view::npos;
+}
 
 // Whether `word` can be a word of a vocabulary read from or written to a file: non-empty,
 // UTF-8, without whitespace (ARPA lines split on it).

@@ -34,7 +34,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,15 +71,36 @@ def _pieces(text: bytes) -> Iterator[bytes]:
         start = end
 
 
+def _stdin_lines() -> Iterator[str]:
+    """The lines of standard input, decoded as UTF-8 strictly: a ValueError names the first
+    line that is not (a text stream would let invalid bytes through as lone surrogates)."""
+    binary = getattr(sys.stdin, "buffer", None)
+    lines: Iterable[bytes | str] = binary if binary is not None else sys.stdin
+    for number, line in enumerate(lines, start=1):
+        try:
+            if isinstance(line, bytes):
+                text = line.decode("utf-8")
+            else:
+                text = line
+                text.encode("utf-8")  # (a replaced stdin's str lines: no lone surrogates)
+        except (UnicodeDecodeError, UnicodeEncodeError) as error:
+            raise ValueError(
+                f"standard input is not valid UTF-8: line {number}, column {error.start + 1}"
+            ) from None
+        yield text
+
+
 def _build(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import NgramCounts, estimate
 
     text = Path(args.text).read_bytes() if args.text else sys.stdin.buffer.read()
     start = time.perf_counter()
     counts = NgramCounts(args.order)
+    line = 1
     with _bar(args.progress, total=len(text), unit="B", unit_scale=True, desc="count") as bar:
         for piece in _pieces(text):
-            counts.update(piece)
+            counts._update(piece, first_line=line)  # (lines numbered across the pieces)
+            line += piece.count(b"\n")
             if bar is not None:
                 bar.update(len(piece))
     if args.prune:
@@ -146,7 +167,7 @@ def _build_streamed(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _query(args: argparse.Namespace, out: TextIO) -> int:
-    from .ngram import load_model
+    from .ngram import _split_words, load_model
     from .ngram._model import pow10
 
     model = load_model(args.model)
@@ -154,8 +175,8 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
     total_oov_excluded = 0.0
     tokens = oovs = 0
     with _bar(args.progress, unit=" sentences", desc="query") as bar:
-        for line in sys.stdin:
-            words = line.split()
+        for line in _stdin_lines():
+            words = _split_words(line)  # (as the tokenizer splits: ASCII whitespace)
             scores = model.full_scores(words)
             sentence = float(sum(p for p, _, _ in scores))
             oov = sum(1 for _, _, is_oov in scores if is_oov)
@@ -332,7 +353,8 @@ def _read_text(path: str | None) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"{name} is not UTF-8 text: line {line}: {error.reason}") from None
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise ValueError(f"{name} is not valid UTF-8: line {line}, column {column}") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -486,6 +508,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 raise ValueError(f"--order must be >= 1, got {args.order}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
+            from .ngram._files import check_distinct_files
+
+            files = {"--text": args.text, "--arpa": args.arpa, "--binary": args.binary}
+            check_distinct_files({name: path for name, path in files.items() if path})
             streamable = (
                 args.method == "mkn"
                 and not args.prune

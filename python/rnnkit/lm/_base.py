@@ -385,8 +385,8 @@ class NeuralLanguageModel:
         text = isinstance(prompt, str)
         if text and (self.vocabulary is None or self.tokenizer is None):
             raise TypeError(
-                "a text prompt (the default is '') needs a model with a vocabulary and a "
-                "tokenizer; this one has none: give the prompt as token ids (e.g. prompt=[])"
+                "prompt is text: the model needs a vocabulary and a tokenizer for it (give "
+                "token ids instead, e.g. prompt=[]; the default prompt is '')"
             )
         if text:
             prefix = self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)

@@ -7,14 +7,18 @@
   n-gram reaches before it), in C++ with the GIL released.
 
 Sentences come as text (a ``str``/``bytes`` whose lines are sentences), as an iterable of
-sentence strings, or as an iterable of token sequences; words are separated by whitespace.
+sentence strings, or as an iterable of token sequences; words are separated by ASCII
+whitespace (space, ``\t``, ``\r``, ``\v``, ``\f``; ``\n`` ends a sentence), as KenLM splits
+them: other Unicode whitespace (U+00A0, U+3000, ...) is part of a word. Bytes must be UTF-8.
 Counts are exact (an n-gram's key is its prefix's entry and its last word, never a lossy
 hash) and 64-bit.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -75,11 +79,33 @@ def _check_n(n: Any, order: int) -> int:
     return int(n)
 
 
+# The whitespace that separates words everywhere in rnnkit.ngram: the ASCII whitespace the C++
+# tokenizer splits at (csrc/ngram/vocab.hpp), which is what KenLM splits at too. str.split()
+# and str.isspace() also take U+00A0, U+3000, \x1c-\x1f, \x85, ... for whitespace: a word
+# holding one would be counted but refused when read back, so they are not used here.
+_WHITESPACE = re.compile("[ \t\n\r\v\f]+")
+
+
+def _split_words(text: str) -> list[str]:
+    """The words of ``text``: its pieces between runs of ASCII whitespace."""
+    return [word for word in _WHITESPACE.split(text) if word]
+
+
 def _check_word(word: Any, what: str = "a word") -> str:
     if not isinstance(word, str):
         raise TypeError(f"{what} must be a str, got {type(word).__name__}")
-    if not word or any(c.isspace() for c in word):
-        raise ValueError(f"{what} must be non-empty and hold no whitespace, got {word!r}")
+    if not word or _WHITESPACE.search(word):
+        raise ValueError(
+            f"{what} must be non-empty and hold no whitespace (the ASCII whitespace words are "
+            f"split at: space, \\t, \\n, \\r, \\v, \\f), got {word!r}"
+        )
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{what} must be valid Unicode (it holds a lone surrogate, as decoding invalid "
+            f"UTF-8 with errors='surrogateescape' makes), got {word!r}"
+        ) from None
     return word
 
 
@@ -134,16 +160,24 @@ def _text_batches(sentences: Sentences) -> Iterator[tuple[str | bytes, NDArray[n
 
 
 def _encode(
-    vocab: _core._Vocabulary, text: str | bytes, lengths: NDArray[np.int64] | None, grow: bool
+    vocab: _core._Vocabulary,
+    text: str | bytes,
+    lengths: NDArray[np.int64] | None,
+    grow: bool,
+    first_line: int = 1,
 ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    ids, offsets, _ = vocab.encode_text(text, grow)
+    """The ids and offsets of a batch (lines numbered from ``first_line`` in messages). On an
+    error the vocabulary is as it was."""
+    size_before = len(vocab)
+    ids, offsets, _ = vocab.encode_text(text, grow, False, first_line)
     if lengths is not None:
         got = np.diff(offsets)
         bad = np.flatnonzero(got != lengths)
         if bad.size:
+            vocab.truncate(size_before)
             raise ValueError(
-                f"a word of sentence {int(bad[0])} is empty or holds whitespace (words must be "
-                "non-empty and hold no whitespace)"
+                f"a word of sentence {first_line - 1 + int(bad[0])} is empty or holds whitespace "
+                "(words must be non-empty and hold no space, \\t, \\n, \\r, \\v or \\f)"
             )
     return ids, offsets
 
@@ -152,8 +186,8 @@ class Vocabulary:
     """Words and their ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then ``words`` in order.
 
     A vocabulary that is not ``frozen`` grows as :class:`NgramCounts` meets new words; a
-    frozen one maps unknown words to ``<unk>`` (0). Words are non-empty strings without
-    whitespace.
+    frozen one maps unknown words to ``<unk>`` (0). Words are non-empty strings without ASCII
+    whitespace (space, ``\t``, ``\n``, ``\r``, ``\v``, ``\f``: what the tokenizer splits at).
 
     >>> from rnnkit.ngram import Vocabulary
     >>> v = Vocabulary.build(["the cat sat", "the dog sat down"], min_count=2)
@@ -332,11 +366,41 @@ class NgramCounts:
     def update(self, sentences: Sentences) -> NgramCounts:
         """Counts ``sentences`` (a text whose lines are sentences, or an iterable of sentence
         strings or of word sequences); returns self. A sentence must not contain ``<s>`` or
-        ``</s>``: the store adds them."""
+        ``</s>``: the store adds them. All or nothing: after an error (a bad sentence, text
+        that is not UTF-8, counts past 2^63 - 1) the store and its vocabulary are as they
+        were."""
+        return self._update(sentences)
+
+    def _update(self, sentences: Sentences, first_line: int = 1) -> NgramCounts:
+        """:meth:`update`, the text's lines numbered from ``first_line`` in messages."""
         grow = not self.vocabulary.frozen
-        for text, lengths in _text_batches(sentences):
-            ids, offsets = _encode(self.vocabulary._core, text, lengths, grow)
-            self._store.add(ids, offsets)
+        vocab = self.vocabulary._core
+        words_before = len(vocab)
+        fresh = self._store.word_bound() == 0
+        line = first_line
+        try:
+            batches = _text_batches(sentences)
+            first = next(batches, None)
+            second = next(batches, None) if first is not None else None
+            # One batch is counted here: its checks come before any change. A stream of
+            # several is not held whole, so its batches are counted as they come: into this
+            # store while it is empty (an error empties it again), else into a store of their
+            # own that is merged once every batch has been counted.
+            several = second is not None
+            target = self._store if fresh or not several else _core._NgramCounts(self.order)
+            for text, lengths in itertools.chain(
+                [b for b in (first, second) if b is not None], batches
+            ):
+                ids, offsets = _encode(vocab, text, lengths, grow, line)
+                line += offsets.size - 1
+                target.add(ids, offsets)
+            if target is not self._store:
+                self._store.merge(target)
+        except BaseException:
+            if fresh:
+                self._store = _core._NgramCounts(self.order)
+            vocab.truncate(words_before)
+            raise
         return self
 
     def update_ids(self, ids: Any, offsets: Any) -> NgramCounts:
@@ -357,7 +421,7 @@ class NgramCounts:
 
     def _ids(self, ngram: Any) -> NDArray[np.int32]:
         if isinstance(ngram, str):
-            words = ngram.split()
+            words = _split_words(ngram)
         elif isinstance(ngram, Sequence) and all(isinstance(w, str) for w in ngram):
             words = list(ngram)
         else:
@@ -432,7 +496,8 @@ class NgramCounts:
     def merge(self, other: NgramCounts) -> NgramCounts:
         """Adds ``other``'s counts (same order) to this store; returns self. Merging is
         associative and commutative. With another vocabulary, other's words are translated
-        (added here when this vocabulary grows, ``<unk>`` otherwise)."""
+        (added here when this vocabulary grows, ``<unk>`` otherwise). Counts that would pass
+        2^63 - 1 raise ``OverflowError``, and leave this store as it was."""
         if not isinstance(other, NgramCounts):
             raise TypeError(f"other must be NgramCounts, got {type(other).__name__}")
         if other.order != self.order:
@@ -446,11 +511,16 @@ class NgramCounts:
             return self
         theirs = other.vocabulary.words
         mine = self.vocabulary
+        words_before = len(mine)
         translate = np.empty(len(theirs), dtype=np.uint32)
         translate[:3] = (0, 1, 2)
-        for i, word in enumerate(theirs[3:], start=3):
-            translate[i] = mine.lookup(word) if mine.frozen else mine.add(word)
-        self._store.merge(other._store, translate)
+        try:
+            for i, word in enumerate(theirs[3:], start=3):
+                translate[i] = mine.lookup(word) if mine.frozen else mine.add(word)
+            self._store.merge(other._store, translate)
+        except BaseException:
+            mine._core.truncate(words_before)  # all or nothing, as update
+            raise
         return self
 
     def prune(self, min_counts: int | Sequence[int]) -> NgramCounts:

@@ -40,3 +40,27 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same path once symbolic links and relative parts
+    are resolved, or (both existing) the same inode, as hard links are."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one does not exist yet: different files)
+        return False
+
+
+def check_distinct_files(paths: dict[str, str | os.PathLike[str]]) -> None:
+    """``ValueError`` naming both arguments when two of ``paths`` (argument name -> path, the
+    outputs and the input of one call) are one file: writing one would lose the other."""
+    named = list(paths.items())
+    for i, (name, path) in enumerate(named):
+        for other, other_path in named[i + 1 :]:
+            if same_file(path, other_path):
+                raise ValueError(
+                    f"{name} and {other} must be different files, got {os.fspath(path)!r} and "
+                    f"{os.fspath(other_path)!r}, which are the same file"
+                )

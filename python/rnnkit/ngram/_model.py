@@ -15,8 +15,16 @@ from numpy.typing import NDArray
 from .. import _core
 from .._checks import check_path, make_rng
 from .._sampling import sample_token
-from . import NgramCounts, Sentences, Vocabulary, _check_n, _encode, _text_batches
-from ._files import write_atomically
+from . import (
+    NgramCounts,
+    Sentences,
+    Vocabulary,
+    _check_n,
+    _encode,
+    _split_words,
+    _text_batches,
+)
+from ._files import check_distinct_files, write_atomically
 
 __all__ = ["Built", "Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
 
@@ -36,9 +44,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _words(value: Any, name: str) -> list[str]:
-    """Words given as a str (split at whitespace) or as a sequence of str."""
+    """Words given as a str (split at ASCII whitespace, as the tokenizer splits) or as a
+    sequence of str."""
     if isinstance(value, str):
-        return value.split()
+        return _split_words(value)
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         for word in value:
             if not isinstance(word, str):
@@ -495,7 +504,9 @@ def build(
 
     ``sentences`` as :meth:`NgramCounts.update` takes them, or the path of a text file (an
     ``os.PathLike`` such as ``pathlib.Path``, not a str, which is text), read and tokenized
-    here so that the text is not held while building; ``order`` >= 2. Returns the discounts
+    here so that the text is not held while building; ``order`` >= 2. Text that is not UTF-8
+    raises ``ValueError`` naming the line before anything is written; so do ``binary`` and
+    ``arpa`` naming one file, or naming the input file. Returns the discounts
     per order (:attr:`NgramModel.discounts`), the n-grams per order and the seconds of each
     step (:class:`Built`); warns as :func:`estimate` does where the count-of-counts give no
     valid discounts. Load the files with :func:`load_model`.
@@ -510,6 +521,12 @@ def build(
     }
     if not outputs:
         raise TypeError("build needs binary= and/or arpa=: where to write the model")
+    check_distinct_files(
+        {
+            **({"sentences": sentences} if isinstance(sentences, os.PathLike) else {}),
+            **outputs,
+        }
+    )
     scratch_parent = check_path(temp_dir, "temp_dir") if temp_dir is not None else None
     vocabulary = Vocabulary()
     ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0

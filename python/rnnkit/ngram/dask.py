@@ -47,7 +47,7 @@ from dask.delayed import Delayed, delayed
 from dask.sizeof import sizeof
 
 from .. import _core
-from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int
+from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int, _split_words
 
 __all__ = ["ShardedNgramCounts", "Timings", "count", "vocabulary"]
 
@@ -404,7 +404,7 @@ class ShardedNgramCounts:
         return int(_shard_ids(ids[:1], len(self.shards))[0])
 
     def _ids(self, ngram: str | Sequence[str]) -> np.ndarray:
-        words = ngram.split() if isinstance(ngram, str) else list(ngram)
+        words = _split_words(ngram) if isinstance(ngram, str) else list(ngram)
         if not words or len(words) > self.order:
             raise ValueError(f"ngram must have 1 to {self.order} words, got {len(words)}")
         return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
