@@ -259,3 +259,19 @@ def test_gemm_arguments_are_checked() -> None:
         _core._gemm(a, a.T.copy(), frozen)
     with pytest.raises(TypeError, match="float32 or float64"):
         _core._sum_of_squares(np.ones(3, np.int32))
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    """``bool(x)`` used to take None, "no" or 1 as a flag by truth value."""
+    p, g = np.zeros(3), np.zeros(3)
+    with pytest.raises(TypeError, match=f"^bias must be a bool, got {kind}$"):
+        Linear(3, 2, bias=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=f"^nesterov must be a bool, got {kind}$"):
+        SGD([(p, g)], lr=1, momentum=0.5, nesterov=bad)  # type: ignore[arg-type]
+    for layer in (Linear(3, 2), Embedding(4, 2), Dropout(0.5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            layer.train(bad)  # type: ignore[arg-type]
+        assert layer.training is True
+    assert "bias" not in Linear(3, 2, bias=np.False_).params
+    assert SGD([(p, g)], lr=1, momentum=0.5, nesterov=np.True_).nesterov is True

@@ -87,3 +87,13 @@ def test_task_arguments() -> None:
         m.fit([np.array([1])], [0, 1])
     with pytest.raises(ValueError, match="bos must be a target id"):
         Seq2Seq(5, 5, bos=9)
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"^bidirectional must be a bool, got {kind}$"):
+        SequenceClassifier(5, 2, bidirectional=bad)  # type: ignore[arg-type]
+    for m in (SequenceClassifier(5, 2), SequenceTagger(5, 2), Seq2Seq(5, 5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            m.train(bad)
+        assert all(layer.training for layer in m._layers())  # nothing half-switched

@@ -585,6 +585,7 @@ BAD: Any = {
     "identity": "identity",
     "xavier": "xavier",
     "seed": 1.5,
+    "1": "1",
 }
 
 BAD_CONSTRUCTORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
@@ -641,6 +642,36 @@ BAD_CONSTRUCTORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
         "dtype must be float32 or float64, got float16",
     ),
     (lambda: nn.RNN(3, 4, seed=BAD["seed"]), TypeError, "seed must be an int or None, got float"),
+    (lambda: nn.LSTM(4, 3, seed=-1), ValueError, "^seed must be >= 0, got -1$"),
+    (lambda: nn.LSTM(4, 3, forget_bias=float("nan")), ValueError, "^forget_bias must be a finite"),
+    (lambda: nn.LSTM(4, 3, forget_bias=-float("inf")), ValueError, "^forget_bias must be a finite"),
+    (
+        lambda: nn.LSTM(4, 3, forget_bias=BAD["1"]),
+        TypeError,
+        "^forget_bias must be a number, got str$",
+    ),
+    (
+        lambda: nn.LSTM(4, 3, forget_bias=True),
+        TypeError,
+        "^forget_bias must be a number, got bool$",
+    ),
+    *[
+        (
+            lambda f=flag, c=cls, v=value: c(3, 4, **{f: v}),
+            TypeError,
+            f"^{flag} must be a bool, got {type(value).__name__}$",
+        )
+        for flag, cls in [
+            ("bias", nn.RNN),
+            ("batch_first", nn.GRU),
+            ("bidirectional", nn.LSTM),
+            ("residual", nn.RNN),
+            ("peepholes", nn.LSTM),
+            ("input_forget", nn.LSTM),
+            ("linear_before_reset", nn.GRU),
+        ]
+        for value in ("no", None, 2)
+    ],
 ]
 
 
@@ -650,6 +681,24 @@ def test_bad_constructor_arguments(
 ) -> None:
     with pytest.raises(exc, match=match):
         ctor()
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_flags_take_numpy_bools_and_train_mode_must_be_a_bool(cls: type[nn.RNNBase]) -> None:
+    m = cls(3, 4, bias=np.bool_(False), bidirectional=np.True_)
+    assert m.bias is False and m.bidirectional is True and "bias_ih_l0" not in m.params
+    for bad in (None, "eval", 0):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {type(bad).__name__}$"):
+            m.train(bad)  # type: ignore[arg-type]
+        assert m.training is True
+    assert m.train(np.False_).training is False
+
+
+def test_forward_refuses_a_training_attribute_that_is_not_a_bool(rng: np.random.Generator) -> None:
+    m = nn.LSTM(3, 4)
+    m.training = None  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"^training must be a bool, got NoneType$"):
+        m.forward(rng.standard_normal((2, 1, 3)).astype(np.float32))
 
 
 def test_useless_options_warn() -> None:

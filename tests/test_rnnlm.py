@@ -220,3 +220,14 @@ def test_window_gradients_by_finite_differences() -> None:
         down = m.loss(windows, targets)[0]
         p[index] = old
         assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), name
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"^tie_weights must be a bool, got {kind}$"):
+        RNNLanguageModel(5, embed=4, hidden=4, tie_weights=bad)  # type: ignore[arg-type]
+    for m in (RNNLanguageModel(5, embed=4, hidden=4), WindowLanguageModel(5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            m.train(bad)  # type: ignore[arg-type]
+        assert m.training is True
+    assert RNNLanguageModel(5, embed=4, hidden=4, tie_weights=np.True_).config["tie_weights"]

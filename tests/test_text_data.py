@@ -171,3 +171,11 @@ def test_split_takes_numpy_fractions(valid: Any, test: Any) -> None:
     want = split(np.arange(100), valid=float(valid), test=float(test))
     assert [len(part) for part in got] == [len(part) for part in want]
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("flag", ["lower", "split_punctuation"])
+def test_word_tokenizer_flags_must_be_bools(flag: str) -> None:
+    for bad in (None, "no", 0):
+        with pytest.raises(TypeError, match=f"^{flag} must be a bool, got {type(bad).__name__}$"):
+            WordTokenizer(**{flag: bad})
+    assert getattr(WordTokenizer(**{flag: np.False_}), flag) is False
