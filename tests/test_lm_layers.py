@@ -3,7 +3,9 @@ float64, against finite differences."""
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -275,3 +277,33 @@ def test_flags_must_be_bools(bad: object, kind: str) -> None:
         assert layer.training is True
     assert "bias" not in Linear(3, 2, bias=np.False_).params
     assert SGD([(p, g)], lr=1, momentum=0.5, nesterov=np.True_).nesterov is True
+
+
+@pytest.mark.parametrize("copier", [lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda pairs: SGD(pairs, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda pairs: Adam(pairs, lr=0.01),
+    ],
+    ids=["sgd", "adam"],
+)
+def test_optimizer_pickles_with_its_layers(make, copier) -> None:  # type: ignore[no-untyped-def]
+    """A layer and its optimizer copied together stay connected (one pickle keeps the shared
+    arrays shared), carry the optimizer's state and step exactly as the originals."""
+    rng = np.random.default_rng(0)
+    layer = Linear(3, 2, seed=1)
+    opt = make([(layer.params[k], layer.grads[k]) for k in layer.params])
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    for _ in range(2):
+        layer.zero_grad()
+        layer.backward(np.ones_like(layer.forward(x)))
+        opt.step()
+    layer2, opt2 = copier((layer, opt))
+    for a, b in ((layer, opt), (layer2, opt2)):
+        a.zero_grad()
+        a.backward(np.ones_like(a.forward(x)))
+        b.step()
+    for key in layer.params:
+        assert np.array_equal(layer.params[key], layer2.params[key]), key
+        assert not np.shares_memory(layer.params[key], layer2.params[key]), key

@@ -510,6 +510,33 @@ class RNNBase:
         """Inference mode: forward keeps nothing (backward raises) and applies no dropout."""
         return self.train(False)
 
+    # ------------------------------------------------------------------ pickle and copy
+    #: The layout of :meth:`__getstate__`'s dict; a pickle of another layout is refused.
+    _PICKLE_VERSION: ClassVar[int] = 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every attribute (parameters, gradients, options, :attr:`rng` with its position),
+        for ``pickle`` and ``copy.deepcopy``, except what the last forward kept for backward:
+        the kernels' caches refer to C++ buffers and do not pickle, so a copy runs forward
+        again before its backward. The array module (NumPy or CuPy) goes by name."""
+        return {
+            **self.__dict__,
+            "_tape": None,
+            "_xp": self._xp.__name__,
+            "_pickle_version": self._PICKLE_VERSION,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        version = state.pop("_pickle_version", None)
+        if version != self._PICKLE_VERSION:
+            raise ValueError(
+                f"cannot unpickle a {type(self).__name__} of pickle version {version}; this "
+                f"rnnkit reads version {self._PICKLE_VERSION}"
+            )
+        state["_xp"] = importlib.import_module(state["_xp"])
+        self.__dict__.update(state)
+
     # ------------------------------------------------------------------ forward
     def __call__(
         self, x: Array, state: StateArg | None = None, lengths: ArrayLike | None = None
