@@ -872,8 +872,17 @@ def _model_cases() -> Iterator[Any]:
             )
         for entries, message in [
             ((99, 999), exact("state is not a state of this model")),
-            ((-1,), exact("state is not a state of this model")),
             ((0, 0, 0, 0, 0), exact("state holds 5 n-grams; this model's states hold at most 2")),
+            *[
+                (
+                    (1, bad),
+                    exact(
+                        "entries must be in [0, 2**63) (references to stored n-grams, as "
+                        f"NgramModel.full_score returns them), got entries[1] = {bad}"
+                    ),
+                )
+                for bad in (-1, -(2**33), 2**63, 2**64 + 5)
+            ],
         ]:
             yield case(
                 f"NgramModel.{method}-state=State{entries}",
