@@ -884,8 +884,17 @@ def _model_cases() -> Iterator[Any]:
             )
         for entries, message in [
             ((99, 999), exact("state is not a state of this model")),
-            ((-1,), exact("state is not a state of this model")),
             ((0, 0, 0, 0, 0), exact("state holds 5 n-grams; this model's states hold at most 2")),
+            *[
+                (
+                    (1, bad),
+                    exact(
+                        "entries must be in [0, 2**63) (references to stored n-grams, as "
+                        f"NgramModel.full_score returns them), got entries[1] = {bad}"
+                    ),
+                )
+                for bad in (-1, -(2**33), 2**63, 2**64 + 5)
+            ],
         ]:
             yield case(
                 f"NgramModel.{method}-state=State{entries}",
@@ -1554,13 +1563,27 @@ def _data_cases() -> Iterator[Any]:
         exact(f"20 tokens are too few for a subsequence of {10**30} + 1"),
     )
     for name in ("valid", "test"):
-        for bad in (1, 1.5, -0.1, NAN, INF, True, None, "0.1"):
+        for bad in (1, 1.5, -0.1, NAN, INF, np.float32(1.0), np.int64(-1)):
             yield case(
                 f"split-{name}={_vid(bad)}",
                 lambda e, b=bad, n=name: split(STREAM, **{n: b}),
                 ValueError,
                 exact(f"{name} must be a fraction in [0, 1), got {bad!r}"),
             )
+        for bad in (True, np.bool_(False), None, "0.1", [0.1]):
+            yield case(
+                f"split-{name}={_vid(bad)}",
+                lambda e, b=bad, n=name: split(STREAM, **{n: b}),
+                TypeError,
+                exact(f"{name} must be a number, got {_name(bad)}"),
+            )
+    for bad in (None, 1, "yes"):
+        yield case(
+            f"split-shuffle={_vid(bad)}",
+            lambda e, b=bad: split(STREAM, shuffle=b),
+            TypeError,
+            exact(f"shuffle must be a bool, got {_name(bad)}"),
+        )
     yield case(
         "split-valid+test",
         lambda e: split(STREAM, 0.6, 0.5),

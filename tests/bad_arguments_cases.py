@@ -358,12 +358,51 @@ def test_bad_nonlinearity(level: str, bad: str) -> None:
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("bad", [None, 1])
-def test_nonlinearity_not_a_string(level: str, bad: object) -> None:
-    """pybind11's own argument-conversion error (it names the parameter and its type)."""
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), (1, "int")])
+def test_nonlinearity_not_a_string(level: str, bad: object, kind: str) -> None:
     args = {**forward_args("rnn_tanh", level), "nonlinearity": bad}
-    with pytest.raises(TypeError, match=r"incompatible function arguments(.|\n)*nonlinearity: str"):
+    message = f"nonlinearity must be 'tanh' or 'relu', got {kind}"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         call_forward("rnn_tanh", level, args)
+
+
+def _flag_cases() -> Iterator[Any]:
+    for cell in CELLS:
+        for level in LEVELS:
+            flags = ["training"]
+            if level == "seq":
+                flags.append("reverse")
+            if cell == "lstm":
+                flags.append("input_forget")
+            if cell == "gru":
+                flags.append("linear_before_reset")
+            for flag in flags:
+                yield pytest.param(cell, level, flag, id=f"{cell}-{level}-{flag}")
+
+
+@pytest.mark.parametrize(("cell", "level", "flag"), list(_flag_cases()))
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [("no", "str"), (None, "NoneType"), (2, "int"), (0, "int"), (1.0, "float"), ([], "list")],
+)
+def test_flag_not_a_bool(cell: str, level: str, flag: str, bad: object, kind: str) -> None:
+    """A flag is a bool: None, 0/1/2 or a str used to be taken by truth value (or refused
+    with pybind11's generic message that printed every array)."""
+    args = {**forward_args(cell, level), flag: bad}
+    with pytest.raises(TypeError, match=f"^{flag} must be a bool, got {kind}$"):
+        call_forward(cell, level, args)
+
+
+@pytest.mark.parametrize(("cell", "level", "flag"), list(_flag_cases()))
+def test_flag_numpy_bool_accepted(cell: str, level: str, flag: str) -> None:
+    args = forward_args(cell, level)
+    default = {"training": True, "reverse": False}.get(flag, flag == "linear_before_reset")
+    for value in (True, False):
+        expected = call_forward(cell, level, {**args, flag: value})
+        assert_same_bits(call_forward(cell, level, {**args, flag: np.bool_(value)}), expected)
+    assert_same_bits(
+        call_forward(cell, level, {**args, flag: default}), call_forward(cell, level, args)
+    )
 
 
 def test_nonlinearity_is_keyword_only() -> None:

@@ -3,7 +3,9 @@ float64, against finite differences."""
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -264,3 +266,49 @@ def test_gemm_arguments_are_checked() -> None:
         _core._gemm(a, a.T.copy(), frozen)
     with pytest.raises(TypeError, match="float32 or float64"):
         _core._sum_of_squares(np.ones(3, np.int32))
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    """``bool(x)`` used to take None, "no" or 1 as a flag by truth value."""
+    p, g = np.zeros(3), np.zeros(3)
+    with pytest.raises(TypeError, match=f"^bias must be a bool, got {kind}$"):
+        Linear(3, 2, bias=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=f"^nesterov must be a bool, got {kind}$"):
+        SGD([(p, g)], lr=1, momentum=0.5, nesterov=bad)  # type: ignore[arg-type]
+    for layer in (Linear(3, 2), Embedding(4, 2), Dropout(0.5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            layer.train(bad)  # type: ignore[arg-type]
+        assert layer.training is True
+    assert "bias" not in Linear(3, 2, bias=np.False_).params
+    assert SGD([(p, g)], lr=1, momentum=0.5, nesterov=np.True_).nesterov is True
+
+
+@pytest.mark.parametrize("copier", [lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda pairs: SGD(pairs, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda pairs: Adam(pairs, lr=0.01),
+    ],
+    ids=["sgd", "adam"],
+)
+def test_optimizer_pickles_with_its_layers(make, copier) -> None:  # type: ignore[no-untyped-def]
+    """A layer and its optimizer copied together stay connected (one pickle keeps the shared
+    arrays shared), carry the optimizer's state and step exactly as the originals."""
+    rng = np.random.default_rng(0)
+    layer = Linear(3, 2, seed=1)
+    opt = make([(layer.params[k], layer.grads[k]) for k in layer.params])
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    for _ in range(2):
+        layer.zero_grad()
+        layer.backward(np.ones_like(layer.forward(x)))
+        opt.step()
+    layer2, opt2 = copier((layer, opt))
+    for a, b in ((layer, opt), (layer2, opt2)):
+        a.zero_grad()
+        a.backward(np.ones_like(a.forward(x)))
+        b.step()
+    for key in layer.params:
+        assert np.array_equal(layer.params[key], layer2.params[key]), key
+        assert not np.shares_memory(layer.params[key], layer2.params[key]), key

@@ -5,6 +5,10 @@ reverse sequences (teacher forcing, greedy decoding)."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+from typing import Any
+
 import numpy as np
 import pytest
 from rnnkit.lm import Seq2Seq, SequenceClassifier, SequenceTagger
@@ -87,3 +91,62 @@ def test_task_arguments() -> None:
         m.fit([np.array([1])], [0, 1])
     with pytest.raises(ValueError, match="bos must be a target id"):
         Seq2Seq(5, 5, bos=9)
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"^bidirectional must be a bool, got {kind}$"):
+        SequenceClassifier(5, 2, bidirectional=bad)  # type: ignore[arg-type]
+    for m in (SequenceClassifier(5, 2), SequenceTagger(5, 2), Seq2Seq(5, 5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            m.train(bad)
+        assert all(layer.training for layer in m._layers())  # nothing half-switched
+
+
+def _task_cases() -> list[Any]:
+    rng = np.random.default_rng(9)
+    seqs = random_sequences(rng, 40, 5, 2, 6)
+    return [
+        pytest.param(
+            lambda: SequenceClassifier(5, 2, embed=6, hidden=8, bidirectional=True, seed=1),
+            seqs,
+            [int(s[0] % 2) for s in seqs],
+            id="classifier",
+        ),
+        pytest.param(
+            lambda: SequenceTagger(5, 2, embed=6, hidden=8, seed=2),
+            seqs,
+            [(s % 2).astype(np.int64) for s in seqs],
+            id="tagger",
+        ),
+        pytest.param(
+            lambda: Seq2Seq(5, 5, embed=6, hidden=8, seed=3),
+            seqs,
+            [s[::-1] for s in seqs],
+            id="seq2seq",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+@pytest.mark.parametrize(("make", "inputs", "targets"), _task_cases())
+def test_pickle_and_deepcopy_are_exact_and_independent(
+    make: Any, inputs: list[np.ndarray], targets: list[Any], copier: Any
+) -> None:
+    """pickle and copy.deepcopy of a task model used to fail ("cannot pickle 'module'")."""
+    m = make()
+    m.fit(inputs, targets, epochs=1, batch_size=8)
+    c = copier(m)
+    pairs_m, pairs_c = m.parameters(), c.parameters()
+    assert len(pairs_m) == len(pairs_c)
+    for (p, _), (q, _) in zip(pairs_m, pairs_c, strict=True):
+        assert p.dtype == q.dtype and np.array_equal(p, q) and not np.shares_memory(p, q)
+    predicted_m, predicted_c = m.predict(inputs), c.predict(inputs)
+    assert all(np.array_equal(a, b) for a, b in zip(predicted_m, predicted_c, strict=True))
+    assert m.fit(inputs, targets, epochs=1, batch_size=8) == c.fit(
+        inputs, targets, epochs=1, batch_size=8
+    )
+    before = [p.copy() for p, _ in m.parameters()]
+    for q, _ in c.parameters():
+        q += 1
+    assert all(np.array_equal(p, b) for (p, _), b in zip(m.parameters(), before, strict=True))

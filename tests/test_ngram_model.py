@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import ISSUE_405, zipf_corpus
 from rnnkit import _core
-from rnnkit.ngram import NgramCounts, NgramModel, estimate, load_arpa
+from rnnkit.ngram import NgramCounts, NgramModel, State, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
 
@@ -321,6 +321,22 @@ def test_next_word_distribution(rng: np.random.Generator) -> None:
         m.next_word_distribution(None, top_k=0)
     with pytest.raises(TypeError, match=r"state must be a rnnkit.ngram.State, got tuple"):
         m.full_score((), "w0")  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("entry", [2**63, 2**70, -1, -(2**33)])
+def test_state_entries_out_of_range(entry: int) -> None:
+    """Past int64 pybind11 refused the state with its generic dump; -2**33 passed for a
+    unigram state and scored as another context."""
+    m = estimate(NgramCounts(3).update(ISSUE_405))
+    message = (
+        r"^entries must be in \[0, 2\*\*63\) \(references to stored n-grams, as "
+        rf"NgramModel.full_score returns them\), got entries\[1\] = {entry}$"
+    )
+    with pytest.raises(ValueError, match=message):
+        m.full_score(State((1, entry)), "I")
+    with pytest.raises(ValueError, match=message):
+        State((1, entry))
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")

@@ -3,6 +3,7 @@ generated words, counts and vocabularies on the same data, for every model."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 import pickle
@@ -385,3 +386,66 @@ def test_store_internals_reject_bad_arguments() -> None:
         scorer.log2_score_total(["ab"])
     with pytest.raises(ValueError, match="at least one word"):
         scorer.log2_score_total([()])
+
+
+@pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+@pytest.mark.parametrize(("name", "args", "kwargs"), MODELS)
+def test_fitted_models_pickle_and_deepcopy_as_nltks_do(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], copier: Any
+) -> None:
+    """nltk's fitted models pickle; ours failed ("cannot pickle 'rnnkit._core._Vocabulary'").
+    The copy scores, generates and counts exactly as the original, and is independent."""
+    order, text = 3, corpus(2)
+    mine = build(ours, our_pre, name, args, kwargs, order, text)
+    mine.score("w1", ("w2",))  # a scorer is cached: it is not copied but rebuilt
+    theirs = copier(build(nltk_lm, nltk_pre, name, args, kwargs, order, text))
+    copied = copier(mine)
+    assert type(copied) is type(mine) and copied.vocab == mine.vocab
+    assert str(copied.counts) == str(mine.counts) and copied.counts.N() == mine.counts.N()
+    for n in range(1, order + 1):
+        assert copied.counts[n] == mine.counts[n]
+    for word, context in queries(text, order, 3):
+        try:
+            expected = mine.score(word, context)
+        except ZeroDivisionError:
+            with pytest.raises(ZeroDivisionError):
+                copied.score(word, context)
+            continue
+        assert copied.score(word, context) == expected
+        assert same(copied.score(word, context), theirs.score(word, context))
+    tuples = list(nltk_util.everygrams(list(nltk_pre.pad_both_ends(text[0], n=order)), max_len=3))
+    try:
+        expected_entropy = mine.entropy(tuples)
+    except ZeroDivisionError:  # (nltk's Kneser-Ney, for a context it never saw)
+        expected_entropy = None
+    if expected_entropy is not None:
+        assert copied.entropy(tuples) == expected_entropy
+    for seed in (0, 5):
+        assert copied.generate(8, random_seed=seed) == mine.generate(8, random_seed=seed)
+        assert copied.generate(8, random_seed=seed) == theirs.generate(8, random_seed=seed)
+    # Independent: counting more into the copy leaves the original's counts alone.
+    before = mine.counts.N()
+    copied.fit([[("w1", "w2")], [("w9",)]])
+    assert mine.counts.N() == before and copied.counts.N() == before + 2
+
+
+@pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+def test_counter_pickles_and_deep_copies(copier: Any) -> None:
+    counter = ours.NgramCounter()
+    assert copier(counter).N() == 0 and len(copier(counter)) == 0
+    text = [[("a",), ("b",), ("a", "b"), ("x y",), ("<s>", "a")], [("b", "a", "c")]]
+    counter.update(text)
+    copied = copier(counter)
+    assert copied.N() == counter.N() and len(copied) == len(counter) == 3
+    assert copied[["a"]] == counter[["a"]] and copied["x y"] == 1 and copied[("b", "a")]["c"] == 1
+    for n in (1, 2, 3):
+        assert copied[n] == counter[n]
+    copied.update([[("a", "b")]])
+    assert copied[["a"]]["b"] == 2 and counter[["a"]]["b"] == 1
+
+
+def test_counter_pickle_of_another_version_is_refused() -> None:
+    state = ours.NgramCounter().__getstate__()
+    state["version"] = 7
+    with pytest.raises(ValueError, match="NgramCounter of pickle version 7; this rnnkit reads"):
+        ours.NgramCounter.__new__(ours.NgramCounter).__setstate__(state)

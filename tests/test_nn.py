@@ -18,6 +18,8 @@ D directions.
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 import warnings
 from collections.abc import Callable
@@ -585,6 +587,7 @@ BAD: Any = {
     "identity": "identity",
     "xavier": "xavier",
     "seed": 1.5,
+    "1": "1",
 }
 
 BAD_CONSTRUCTORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
@@ -641,6 +644,36 @@ BAD_CONSTRUCTORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
         "dtype must be float32 or float64, got float16",
     ),
     (lambda: nn.RNN(3, 4, seed=BAD["seed"]), TypeError, "seed must be an int or None, got float"),
+    (lambda: nn.LSTM(4, 3, seed=-1), ValueError, "^seed must be >= 0, got -1$"),
+    (lambda: nn.LSTM(4, 3, forget_bias=float("nan")), ValueError, "^forget_bias must be a finite"),
+    (lambda: nn.LSTM(4, 3, forget_bias=-float("inf")), ValueError, "^forget_bias must be a finite"),
+    (
+        lambda: nn.LSTM(4, 3, forget_bias=BAD["1"]),
+        TypeError,
+        "^forget_bias must be a number, got str$",
+    ),
+    (
+        lambda: nn.LSTM(4, 3, forget_bias=True),
+        TypeError,
+        "^forget_bias must be a number, got bool$",
+    ),
+    *[
+        (
+            lambda f=flag, c=cls, v=value: c(3, 4, **{f: v}),
+            TypeError,
+            f"^{flag} must be a bool, got {type(value).__name__}$",
+        )
+        for flag, cls in [
+            ("bias", nn.RNN),
+            ("batch_first", nn.GRU),
+            ("bidirectional", nn.LSTM),
+            ("residual", nn.RNN),
+            ("peepholes", nn.LSTM),
+            ("input_forget", nn.LSTM),
+            ("linear_before_reset", nn.GRU),
+        ]
+        for value in ("no", None, 2)
+    ],
 ]
 
 
@@ -650,6 +683,24 @@ def test_bad_constructor_arguments(
 ) -> None:
     with pytest.raises(exc, match=match):
         ctor()
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_flags_take_numpy_bools_and_train_mode_must_be_a_bool(cls: type[nn.RNNBase]) -> None:
+    m = cls(3, 4, bias=np.bool_(False), bidirectional=np.True_)
+    assert m.bias is False and m.bidirectional is True and "bias_ih_l0" not in m.params
+    for bad in (None, "eval", 0):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {type(bad).__name__}$"):
+            m.train(bad)  # type: ignore[arg-type]
+        assert m.training is True
+    assert m.train(np.False_).training is False
+
+
+def test_forward_refuses_a_training_attribute_that_is_not_a_bool(rng: np.random.Generator) -> None:
+    m = nn.LSTM(3, 4)
+    m.training = None  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"^training must be a bool, got NoneType$"):
+        m.forward(rng.standard_normal((2, 1, 3)).astype(np.float32))
 
 
 def test_useless_options_warn() -> None:
@@ -766,3 +817,74 @@ def test_bad_state_dicts() -> None:
     sd["bias_ih_l0"] = np.zeros(16, np.int64)
     with pytest.raises(TypeError, match="bias_ih_l0 must be a floating array, got dtype int64"):
         m.load_state_dict(sd)
+
+
+def _round_trips() -> list[Any]:
+    return [
+        pytest.param(lambda m: pickle.loads(pickle.dumps(m)), id="pickle"),
+        pytest.param(copy.deepcopy, id="deepcopy"),
+    ]
+
+
+@pytest.mark.parametrize("copier", _round_trips())
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: nn.LSTM(4, 6, 2, dropout=0.3, proj_size=3, seed=1), id="lstm"),
+        pytest.param(lambda: nn.LSTM(4, 6, peepholes=True, clip=2.0, seed=2), id="lstm-peep"),
+        pytest.param(
+            lambda: nn.GRU(4, 6, 2, bidirectional=True, dropout=0.2, merge_mode="sum", seed=3),
+            id="gru",
+        ),
+        pytest.param(
+            lambda: nn.RNN(4, 6, nonlinearity="relu", dtype=np.float64, residual=False, seed=4),
+            id="rnn",
+        ),
+    ],
+)
+def test_pickle_and_deepcopy_are_exact_and_independent(
+    make: Callable[[], nn.RNNBase], copier: Callable[[Any], Any], rng: np.random.Generator
+) -> None:
+    """pickle and copy.deepcopy used to fail ("cannot pickle 'module' object")."""
+    m = make()
+    x = rng.standard_normal((5, 2, 4)).astype(m.dtype)
+    y, _ = m.forward(x)  # a tape (C++ caches) is kept: it is not copied
+    m.backward(np.ones_like(y))
+    c = copier(m)
+    assert type(c) is type(m) and repr(c) == repr(m) and c.training == m.training
+    assert c.params.keys() == m.params.keys()
+    for key in m.params:
+        assert c.params[key].dtype == m.params[key].dtype
+        assert np.array_equal(c.params[key], m.params[key]), key
+        assert np.array_equal(c.grads[key], m.grads[key]), key
+        assert not np.shares_memory(c.params[key], m.params[key]), key
+    # The same outputs, dropout masks (the generator's position is copied) and gradients.
+    (y_m, s_m), (y_c, s_c) = m.forward(x), c.forward(x)
+    assert np.array_equal(y_m, y_c)
+    states_m = s_m if isinstance(s_m, tuple) else (s_m,)
+    states_c = s_c if isinstance(s_c, tuple) else (s_c,)
+    assert all(np.array_equal(a, b) for a, b in zip(states_m, states_c, strict=True))
+    m.zero_grad()
+    c.zero_grad()
+    dy = rng.standard_normal(y_m.shape).astype(m.dtype)
+    assert np.array_equal(m.backward(dy), c.backward(dy))
+    for key in m.grads:
+        assert np.array_equal(c.grads[key], m.grads[key]), key
+    # Independent: changing the copy leaves the original alone.
+    before = {k: v.copy() for k, v in m.params.items()}
+    for p in c.params.values():
+        p += 1
+    c.rng.random(10)
+    assert all(np.array_equal(m.params[k], v) for k, v in before.items())
+    again = copier(m)
+    assert np.array_equal(m.forward(x)[0], again.forward(x)[0])
+
+
+def test_a_pickle_of_another_version_is_refused() -> None:
+    m = nn.GRU(3, 4)
+    state = m.__getstate__()
+    state["_pickle_version"] = 99
+    with pytest.raises(
+        ValueError, match="cannot unpickle a GRU of pickle version 99; this rnnkit reads version 1"
+    ):
+        nn.GRU.__new__(nn.GRU).__setstate__(state)

@@ -4,9 +4,12 @@ model files."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -240,3 +243,69 @@ def test_window_gradients_by_finite_differences() -> None:
         down = m.loss(windows, targets)[0]
         p[index] = old
         assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), name
+
+
+@pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
+def test_flags_must_be_bools(bad: object, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"^tie_weights must be a bool, got {kind}$"):
+        RNNLanguageModel(5, embed=4, hidden=4, tie_weights=bad)  # type: ignore[arg-type]
+    for m in (RNNLanguageModel(5, embed=4, hidden=4), WindowLanguageModel(5)):
+        with pytest.raises(TypeError, match=f"^mode must be a bool, got {kind}$"):
+            m.train(bad)  # type: ignore[arg-type]
+        assert m.training is True
+    assert RNNLanguageModel(5, embed=4, hidden=4, tie_weights=np.True_).config["tie_weights"]
+
+
+def _lm_models() -> list[Any]:
+    tok = CharTokenizer()
+    vocab = build_vocabulary(TEXT, tok)
+    common = {"vocabulary": vocab, "tokenizer": tok, "seed": 3}
+    return [
+        pytest.param(
+            lambda: RNNLanguageModel(len(vocab), embed=8, hidden=8, dropout=0.2, **common),
+            id="rnn-lstm",
+        ),
+        pytest.param(
+            lambda: RNNLanguageModel(
+                len(vocab), embed=8, hidden=8, layers=1, cell="gru", tie_weights=True, **common
+            ),
+            id="rnn-gru-tied",
+        ),
+        pytest.param(
+            lambda: WindowLanguageModel(len(vocab), 3, 8, 16, dropout=0.2, **common), id="window"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+@pytest.mark.parametrize("make", _lm_models())
+def test_pickle_and_deepcopy_are_exact_and_independent(make: Any, copier: Any) -> None:
+    """pickle and copy.deepcopy of a language model used to fail ("cannot pickle 'module'
+    object"): the copy has the same weights, scores, generations and training."""
+    m = make()
+    m.fit(TEXT, epochs=1, lr=0.5, batch_size=4, seq_len=8, max_steps=3)
+    c = copier(m)
+    assert type(c) is type(m) and c.config == m.config
+    named_m, named_c = list(m.named_parameters()), list(c.named_parameters())
+    assert [n for n, _, _ in named_m] == [n for n, _, _ in named_c]
+    for (name, p, _), (_, q, _) in zip(named_m, named_c, strict=True):
+        assert p.dtype == q.dtype and np.array_equal(p, q), name
+        assert not np.shares_memory(p, q), name
+    if m.config.get("tie_weights"):
+        assert c.decoder.params["weight"] is c.embedding.params["weight"]  # still tied
+    assert c.evaluate(TEXT) == m.evaluate(TEXT)
+    assert c.generate("the ", n=15, seed=4) == m.generate("the ", n=15, seed=4)
+    (a, ta), (b, tb) = m.score("the cat sat.")[0], c.score("the cat sat.")[0]
+    assert a == b and np.array_equal(ta, tb)
+    # Training on goes the same way (dropout masks from the copied generators) ...
+    m.fit(TEXT, epochs=1, lr=0.5, batch_size=4, seq_len=8, max_steps=2)
+    c.fit(TEXT, epochs=1, lr=0.5, batch_size=4, seq_len=8, max_steps=2)
+    for (name, p, _), (_, q, _) in zip(m.named_parameters(), c.named_parameters(), strict=True):
+        assert np.array_equal(p, q), name
+    # ... and the copy is independent of the original.
+    before = [p.copy() for _, p, _ in m.named_parameters()]
+    for _, q, _ in c.named_parameters():
+        q += 1
+    assert all(
+        np.array_equal(p, b) for (_, p, _), b in zip(m.named_parameters(), before, strict=True)
+    )

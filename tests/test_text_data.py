@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,3 +161,23 @@ def test_split() -> None:
         split(items, valid=0.5, test=0.5)
     with pytest.raises(ValueError, match="fraction"):
         split(items, valid=-0.1)
+
+
+@pytest.mark.parametrize(
+    ("valid", "test"),
+    [(np.float32(0.1), np.float64(0.2)), (np.float64(0.25), np.float16(0.5)), (np.int64(0), 0)],
+)
+def test_split_takes_numpy_fractions(valid: Any, test: Any) -> None:
+    """NumPy scalars are fractions too (np.float32(0.1) used to be refused as out of range)."""
+    got = split(np.arange(100), valid=valid, test=test)
+    want = split(np.arange(100), valid=float(valid), test=float(test))
+    assert [len(part) for part in got] == [len(part) for part in want]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("flag", ["lower", "split_punctuation"])
+def test_word_tokenizer_flags_must_be_bools(flag: str) -> None:
+    for bad in (None, "no", 0):
+        with pytest.raises(TypeError, match=f"^{flag} must be a bool, got {type(bad).__name__}$"):
+            WordTokenizer(**{flag: bad})
+    assert getattr(WordTokenizer(**{flag: np.False_}), flag) is False

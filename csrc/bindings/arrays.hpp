@@ -46,6 +46,16 @@ inline std::string dtype_string(const py::dtype& dt) {
     return py::str(static_cast<const py::handle&>(dt)).cast<std::string>();
 }
 
+// A flag: Python's bool or NumPy's bool_, else TypeError naming it. pybind11's own bool
+// conversion would take None as False and anything with __bool__ (2, a list) as a flag, and a
+// str would get its generic "incompatible function arguments" message with every array in it.
+inline bool require_bool(py::handle obj, const char* name) {
+    if (py::isinstance<py::bool_>(obj)) return obj.cast<bool>();
+    const std::string type = Py_TYPE(obj.ptr())->tp_name;
+    if (type == "numpy.bool" || type == "numpy.bool_") return PyObject_IsTrue(obj.ptr()) == 1;
+    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+}
+
 // The floating dtype of the weights decides the dtype of the whole call.
 enum class Dtype { Float32, Float64 };
 

@@ -48,7 +48,11 @@ std::string producer_name(CellKind kind, bool is_cell) {
     return std::string(cell_name(kind)) + (is_cell ? "_cell_forward" : "_forward");
 }
 
-rnn::Nonlinearity parse_nonlinearity(const std::string& name) {
+rnn::Nonlinearity parse_nonlinearity(py::handle obj) {
+    if (!py::isinstance<py::str>(obj)) {
+        throw py::type_error("nonlinearity must be 'tanh' or 'relu', got " + type_name(obj));
+    }
+    const auto name = obj.cast<std::string>();
     if (name == "tanh") return rnn::Nonlinearity::Tanh;
     if (name == "relu") return rnn::Nonlinearity::Relu;
     throw py::value_error("nonlinearity must be 'tanh' or 'relu', got '" + name + "'");
@@ -475,7 +479,8 @@ auto dispatch(Dtype dtype, Fn&& fn) {
 py::tuple forward(CellKind kind, bool is_cell, py::handle x, py::handle h0, py::handle c0,
                   py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
                   py::handle w_hr, py::handle peepholes, py::handle lengths, Options options,
-                  bool training) {
+                  py::handle training_obj) {
+    const bool training = require_bool(training_obj, "training");
     return dispatch(weight_dtype(w_ih, "w_ih"), [&](auto tag) {
         using T = decltype(tag);
         return forward_impl<T>(kind, is_cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
@@ -524,23 +529,30 @@ void register_rnn(py::module_& m) {
         });
 
     const auto none = py::none();
-    const auto parse_options = [](bool reverse, const std::string& nonlinearity, bool input_forget,
-                                  bool linear_before_reset, py::handle clip) {
+    // The flags arrive as Python objects (not bool) so that require_bool names a wrong one;
+    // the cells without an option pass its default.
+    const auto parse_options = [](py::handle reverse, rnn::Nonlinearity act,
+                                  py::handle input_forget, py::handle linear_before_reset,
+                                  py::handle clip) {
         Options o;
-        o.reverse = reverse;
-        o.act = parse_nonlinearity(nonlinearity);
-        o.input_forget = input_forget;
-        o.linear_before_reset = linear_before_reset;
+        o.reverse = require_bool(reverse, "reverse");
+        o.act = act;
+        o.input_forget = require_bool(input_forget, "input_forget");
+        o.linear_before_reset = require_bool(linear_before_reset, "linear_before_reset");
         o.clip = parse_clip(clip);
         return o;
     };
+    // Borrowed handles of the immortal singletons: nothing owned is captured by the lambdas.
+    const py::handle no(Py_False), yes(Py_True);
+    const auto tanh = rnn::Nonlinearity::Tanh;
     // Sequences.
     m.def(
         "lstm_forward",
         [=](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
-            py::handle b_ih, py::handle b_hh, bool training, py::handle lengths, bool reverse,
-            py::handle w_hr, py::handle peepholes, bool input_forget, py::handle clip) {
-            const Options o = parse_options(reverse, "tanh", input_forget, true, clip);
+            py::handle b_ih, py::handle b_hh, py::handle training, py::handle lengths,
+            py::handle reverse, py::handle w_hr, py::handle peepholes, py::handle input_forget,
+            py::handle clip) {
+            const Options o = parse_options(reverse, tanh, input_forget, yes, clip);
             return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
                            peepholes, lengths, o, training);
         },
@@ -551,9 +563,9 @@ void register_rnn(py::module_& m) {
     m.def(
         "gru_forward",
         [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-            py::handle b_hh, bool training, py::handle lengths, bool reverse,
-            bool linear_before_reset, py::handle clip) {
-            const Options o = parse_options(reverse, "tanh", false, linear_before_reset, clip);
+            py::handle b_hh, py::handle training, py::handle lengths, py::handle reverse,
+            py::handle linear_before_reset, py::handle clip) {
+            const Options o = parse_options(reverse, tanh, no, linear_before_reset, clip);
             return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
                            py::none(), py::none(), lengths, o, training);
         },
@@ -564,9 +576,10 @@ void register_rnn(py::module_& m) {
     m.def(
         "rnn_forward",
         [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-            py::handle b_hh, const std::string& nonlinearity, bool training, py::handle lengths,
-            bool reverse, py::handle clip) {
-            const Options o = parse_options(reverse, nonlinearity, false, true, clip);
+            py::handle b_hh, py::handle nonlinearity, py::handle training, py::handle lengths,
+            py::handle reverse, py::handle clip) {
+            const Options o =
+                parse_options(reverse, parse_nonlinearity(nonlinearity), no, yes, clip);
             return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
                            py::none(), py::none(), lengths, o, training);
         },
@@ -597,9 +610,9 @@ void register_rnn(py::module_& m) {
     m.def(
         "lstm_cell_forward",
         [=](py::handle x, py::handle h, py::handle c, py::handle w_ih, py::handle w_hh,
-            py::handle b_ih, py::handle b_hh, bool training, py::handle w_hr, py::handle peepholes,
-            bool input_forget, py::handle clip) {
-            const Options o = parse_options(false, "tanh", input_forget, true, clip);
+            py::handle b_ih, py::handle b_hh, py::handle training, py::handle w_hr,
+            py::handle peepholes, py::handle input_forget, py::handle clip) {
+            const Options o = parse_options(no, tanh, input_forget, yes, clip);
             return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
                            py::none(), o, training);
         },
@@ -610,8 +623,8 @@ void register_rnn(py::module_& m) {
     m.def(
         "gru_cell_forward",
         [=](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-            py::handle b_hh, bool training, bool linear_before_reset, py::handle clip) {
-            const Options o = parse_options(false, "tanh", false, linear_before_reset, clip);
+            py::handle b_hh, py::handle training, py::handle linear_before_reset, py::handle clip) {
+            const Options o = parse_options(no, tanh, no, linear_before_reset, clip);
             return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
                            py::none(), py::none(), py::none(), o, training);
         },
@@ -621,8 +634,8 @@ void register_rnn(py::module_& m) {
     m.def(
         "rnn_cell_forward",
         [=](py::handle x, py::handle h, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-            py::handle b_hh, const std::string& nonlinearity, bool training, py::handle clip) {
-            const Options o = parse_options(false, nonlinearity, false, true, clip);
+            py::handle b_hh, py::handle nonlinearity, py::handle training, py::handle clip) {
+            const Options o = parse_options(no, parse_nonlinearity(nonlinearity), no, yes, clip);
             return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
                            py::none(), py::none(), py::none(), o, training);
         },

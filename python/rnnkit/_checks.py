@@ -1,14 +1,40 @@
-"""Argument checks shared by the Python modules (file paths, random seeds), with the project's
-messages: ``<argument> must be <expected>, got <actual>``."""
+"""Argument checks shared by the Python modules (flags, numbers, file paths, random seeds), with
+the project's messages: ``<argument> must be <expected>, got <actual>``."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_path", "make_rng"]
+__all__ = ["check_bool", "check_finite", "check_path", "check_real", "make_rng"]
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool: Python's ``bool`` or ``numpy.bool_``, else TypeError. ``bool(x)``
+    would take None, 2 or ``"no"`` as a flag by truth value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_real(value: Any, name: str) -> float:
+    """``value`` as a float: a real number (int, float, NumPy integer or floating), else
+    TypeError. A bool is refused (True is a mistake, not 1.0), and so is a str (no parsing)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_finite(value: Any, name: str) -> float:
+    """:func:`check_real`, and ValueError for NaN or an infinity."""
+    number = check_real(value, name)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
 
 
 def check_path(path: Any, name: str = "path") -> str:

@@ -526,6 +526,8 @@ def forward(
     With ``cell=True`` one step of the single-step functions: ``x [B, I]``, states ``h`` and
     ``c``, and y is ``h1 [B, R]``."""
     backend = _require_backend(f"{kind}_forward on a CUDA array")
+    if not isinstance(nonlinearity, str):  # the CPU binding's message
+        raise TypeError(f"nonlinearity must be 'tanh' or 'relu', got {type(nonlinearity).__name__}")
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got '{nonlinearity}'")
     for flag, value in (

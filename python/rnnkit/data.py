@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._checks import make_rng
+from ._checks import check_bool, check_real, make_rng
 
 __all__ = ["Batch", "random_batches", "sequential_batches", "split"]
 
@@ -125,9 +125,14 @@ def split(
     """``(train, valid, test)``: the last ``test`` fraction is the test part, the ``valid``
     fraction before it the validation part (contiguous, so that a token stream's parts stay
     text; ``shuffle`` mixes the items first, e.g. sentences, with ``seed``)."""
+    fractions = []
     for value, name in ((valid, "valid"), (test, "test")):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        fraction = check_real(value, name)  # NumPy scalars too: np.float32(0.1) is a fraction
+        if not 0 <= fraction < 1:
             raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
+        fractions.append(fraction)
+    valid, test = fractions
+    shuffle = check_bool(shuffle, "shuffle")
     if valid + test >= 1:
         raise ValueError(f"valid + test must leave something to train on, got {valid + test}")
     if not (isinstance(items, np.ndarray) and items.ndim >= 1) and (

@@ -75,6 +75,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from . import _functional as F
 from . import cuda as rcuda
+from ._checks import check_bool, check_finite
 from ._core import RecurrentCache
 from ._device import is_device_array
 from ._side_by_side import side_by_side
@@ -184,6 +185,13 @@ class RNNBase:
         linear_before_reset: bool = True,
     ) -> None:
         name = type(self).__name__
+        self.bias = check_bool(bias, "bias")
+        self.batch_first = check_bool(batch_first, "batch_first")
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
+        self.residual = check_bool(residual, "residual")
+        self.peepholes = check_bool(peepholes, "peepholes")
+        self.input_forget = check_bool(input_forget, "input_forget")
+        self.linear_before_reset = check_bool(linear_before_reset, "linear_before_reset")
         self.input_size = _check_int("input_size", input_size, 1)
         self.hidden_size = _check_int("hidden_size", hidden_size, 1)
         self.num_layers = _check_int("num_layers", num_layers, 1)
@@ -244,18 +252,16 @@ class RNNBase:
         if forget_bias is not None:
             if self._cell != "lstm":
                 raise ValueError(f"forget_bias is an LSTM option; {name} has no forget gate")
-            if not bias:
+            if not self.bias:
                 raise ValueError("forget_bias needs bias=True")
-            if input_forget:
+            if self.input_forget:
                 raise ValueError("forget_bias has no effect with input_forget=True (f = 1 - i)")
-            forget_bias = float(forget_bias)
+            forget_bias = check_finite(forget_bias, "forget_bias")
         self.forget_bias: float | None = forget_bias
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
-        self.residual = bool(residual)
+        if seed is not None and seed < 0:  # (NumPy's own message does not name it)
+            raise ValueError(f"seed must be >= 0, got {seed}")
         if self.residual and self.num_layers == 1:
             warnings.warn(
                 "residual=True has no effect with num_layers=1: only layers above the first "
@@ -263,9 +269,6 @@ class RNNBase:
                 UserWarning,
                 stacklevel=3,
             )
-        self.peepholes = bool(peepholes)
-        self.input_forget = bool(input_forget)
-        self.linear_before_reset = bool(linear_before_reset)
 
         self.training = True
         # The array module of the parameters (NumPy, or CuPy after cuda()) and their device.
@@ -500,12 +503,39 @@ class RNNBase:
     def train(self, mode: bool = True) -> RNNBase:
         """Training mode (the default): forward keeps what backward needs and applies
         dropout. Returns the module."""
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         return self
 
     def eval(self) -> RNNBase:
         """Inference mode: forward keeps nothing (backward raises) and applies no dropout."""
         return self.train(False)
+
+    # ------------------------------------------------------------------ pickle and copy
+    #: The layout of :meth:`__getstate__`'s dict; a pickle of another layout is refused.
+    _PICKLE_VERSION: ClassVar[int] = 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every attribute (parameters, gradients, options, :attr:`rng` with its position),
+        for ``pickle`` and ``copy.deepcopy``, except what the last forward kept for backward:
+        the kernels' caches refer to C++ buffers and do not pickle, so a copy runs forward
+        again before its backward. The array module (NumPy or CuPy) goes by name."""
+        return {
+            **self.__dict__,
+            "_tape": None,
+            "_xp": self._xp.__name__,
+            "_pickle_version": self._PICKLE_VERSION,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        version = state.pop("_pickle_version", None)
+        if version != self._PICKLE_VERSION:
+            raise ValueError(
+                f"cannot unpickle a {type(self).__name__} of pickle version {version}; this "
+                f"rnnkit reads version {self._PICKLE_VERSION}"
+            )
+        state["_xp"] = importlib.import_module(state["_xp"])
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------------ forward
     def __call__(

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import check_path
+from ._checks import check_bool, check_path
 from .ngram import Vocabulary
 from .ngram._files import write_atomically
 
@@ -150,8 +150,8 @@ class WordTokenizer:
     character (ideographs, kana, hangul) a token."""
 
     def __init__(self, lower: bool = True, split_punctuation: bool = True) -> None:
-        self.lower = bool(lower)
-        self.split_punctuation = bool(split_punctuation)
+        self.lower = check_bool(lower, "lower")
+        self.split_punctuation = check_bool(split_punctuation, "split_punctuation")
 
     def tokenize(self, text: str) -> list[list[str]]:
         pattern = _WORD if self.split_punctuation else _WORD_KEEP_PUNCTUATION

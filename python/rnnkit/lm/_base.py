@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._checks import check_path, make_rng
+from .._checks import check_bool, check_path, make_rng
 from .._sampling import sample_token
 from ..data import _positive
 from ..ngram import Vocabulary
@@ -182,7 +182,7 @@ class NeuralLanguageModel:
             g.fill(0)
 
     def train(self, mode: bool = True) -> NeuralLanguageModel:
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         for _, layer in self._modules():
             layer.train(mode)
         return self

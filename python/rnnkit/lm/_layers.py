@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import _core
-from .._checks import make_rng
+from .._checks import check_bool, make_rng
 
 __all__ = ["Dropout", "Embedding", "Layer", "Linear", "log_softmax", "softmax_cross_entropy"]
 
@@ -73,7 +73,7 @@ class Layer:
             g.fill(0)
 
     def train(self, mode: bool = True) -> Layer:
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         return self
 
     def eval(self) -> Layer:
@@ -155,6 +155,7 @@ class Linear(Layer):
         seed: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__(dtype, seed)
+        bias = check_bool(bias, "bias")
         self.in_features = _size(in_features, "in_features")
         self.out_features = _size(out_features, "out_features")
         bound = 1.0 / math.sqrt(self.in_features)

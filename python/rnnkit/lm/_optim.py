@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
+from .._checks import check_bool
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm", "grad_norm"]
 
@@ -102,9 +103,9 @@ class SGD(Optimizer):
         super().__init__(parameters, lr)
         self.momentum = _rate(momentum, "momentum", below_one=True)
         self.weight_decay = _rate(weight_decay, "weight_decay")
-        if nesterov and self.momentum == 0:
+        self.nesterov = check_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
-        self.nesterov = bool(nesterov)
         self._buffers: list[Array | None] = [None] * len(self.pairs)
 
     def step(self) -> None:

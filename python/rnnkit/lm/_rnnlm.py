@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import nn
-from .._checks import make_rng
+from .._checks import check_bool, make_rng
 from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
 from ..text import Tokenizer
@@ -63,6 +63,7 @@ class RNNLanguageModel(NeuralLanguageModel):
             raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
         dropout = _fraction(dropout, "dropout")
         dtype = _dtype(dtype)
+        tie_weights = check_bool(tie_weights, "tie_weights")
         if tie_weights and embed != hidden:
             raise ValueError(
                 f"tie_weights needs embed == hidden, got embed={embed}, hidden={hidden}"
@@ -74,7 +75,7 @@ class RNNLanguageModel(NeuralLanguageModel):
             "layers": int(layers),
             "cell": cell,
             "dropout": float(dropout),
-            "tie_weights": bool(tie_weights),
+            "tie_weights": tie_weights,
             "dtype": np.dtype(dtype).name,
         }
         super().__init__(config, vocabulary, tokenizer)

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import nn
-from .._checks import make_rng
+from .._checks import check_bool, make_rng
 from ._layers import Embedding, Linear, _size, softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm
 
@@ -127,6 +127,7 @@ class _Task:
         return out
 
     def train(self, mode: bool = True) -> Any:
+        check_bool(mode, "mode")  # before any layer changes
         for layer in self._layers():
             layer.train(mode)
         return self

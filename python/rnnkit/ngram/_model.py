@@ -104,9 +104,17 @@ class State:
         if isinstance(entries, (str, bytes)) or not isinstance(entries, Iterable):
             raise TypeError(f"entries must be a sequence of ints, got {type(entries).__name__}")
         self._entries = tuple(entries)
-        for entry in self._entries:
+        for k, entry in enumerate(self._entries):
             if not _is_int(entry):
                 raise TypeError(f"entries must hold ints, got {type(entry).__name__}")
+            # The model reads each entry as an int64 reference to a stored n-gram: past that
+            # range pybind11 refused it with its generic dump, and a negative one could pass
+            # for a unigram and score as another word.
+            if not 0 <= entry < 2**63:
+                raise ValueError(
+                    f"entries must be in [0, 2**63) (references to stored n-grams, as "
+                    f"NgramModel.full_score returns them), got entries[{k}] = {entry}"
+                )
 
     def __len__(self) -> int:
         """How many words of context the state keeps (the longest stored n-gram's length)."""

@@ -88,6 +88,10 @@ class LanguageModel:
         self.counts = NgramCounter() if counter is None else counter
         self._cache: tuple[Any, _core._NltkLookupScorer] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The C++ scorer does not pickle; it is rebuilt from the counts at the next score.
+        return {**self.__dict__, "_cache": None}
+
     def _param(self) -> float:
         return 0.0
 

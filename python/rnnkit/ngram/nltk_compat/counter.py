@@ -74,6 +74,40 @@ class NgramCounter:
         if ngram_text:
             self.update(ngram_text)
 
+    # ------------------------------------------------------------------ pickle and copy
+    #: The layout of :meth:`__getstate__`'s dict; a pickle of another layout is refused.
+    _PICKLE_VERSION = 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The words in id order and the store's own serialization (``to_bytes``: exact
+        counts), for ``pickle`` and ``copy.deepcopy`` (the C++ objects do not pickle); the
+        views are caches, rebuilt on demand."""
+        store = self._store
+        return {
+            "version": self._PICKLE_VERSION,
+            "words": list(self._words.words()),
+            "store": None if store is None else store.to_bytes(),
+            "counted": self._version,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("version") != self._PICKLE_VERSION:
+            raise ValueError(
+                f"cannot unpickle an NgramCounter of pickle version {state.get('version')}; "
+                f"this rnnkit reads version {self._PICKLE_VERSION}"
+            )
+        words = _core._Vocabulary()
+        # The first words are the reserved ones a new vocabulary already holds; the others
+        # get their ids back in order, which the store's n-grams refer to.
+        words.add_words(state["words"][len(words) :])
+        if len(words) != len(state["words"]) or list(words.words()) != state["words"]:
+            raise ValueError("the pickled NgramCounter's words do not rebuild its ids")
+        store = state["store"]
+        self._words = words
+        self._store = None if store is None else _core._NgramCounts.from_bytes(store)
+        self._version = state["counted"]
+        self._views = {}
+
     # ------------------------------------------------------------------ ids
     def _order(self) -> int:
         return 0 if self._store is None else self._store.order
