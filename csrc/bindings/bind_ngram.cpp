@@ -9,8 +9,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -32,6 +35,56 @@ using ngram::NgramModel;
 using ngram::NltkMethod;
 using ngram::NltkScorer;
 using ngram::Vocabulary;
+
+// Each call claims the vocabularies and stores it uses, for reading or for changing, for its
+// whole length (common/access.hpp): a call that would overlap another thread's change of the
+// same object raises RuntimeError instead of reading tables that are being rehashed.
+constexpr const char* kVocabularyName = "this vocabulary";
+constexpr const char* kCountsName = "this n-gram count store";
+AccessState::Read reading(const Vocabulary& v) {
+    return {v.access, kVocabularyName};
+}
+AccessState::Write changing(Vocabulary& v) {
+    return {v.access, kVocabularyName};
+}
+AccessState::Read reading(const NgramCounts& c) {
+    return {c.access, kCountsName};
+}
+AccessState::Write changing(NgramCounts& c) {
+    return {c.access, kCountsName};
+}
+
+// A claim held across several calls, by a Python `with` block in one thread (update: encoding,
+// counting and the undoing of an error stay one change for every other thread).
+class HeldAccess {
+public:
+    HeldAccess(AccessState& state, const char* what, bool change)
+        : state_(state), what_(what), change_(change) {}
+    void enter() {
+        if (reads_ || changes_) throw std::logic_error("this claim is held already");
+        owner_ = std::this_thread::get_id();
+        if (change_) {
+            changes_.emplace(state_, what_);
+        } else {
+            reads_.emplace(state_, what_);
+        }
+    }
+    void exit() {
+        if (std::this_thread::get_id() != owner_) {
+            throw std::logic_error("a claim must be released by the thread that took it");
+        }
+        reads_.reset();
+        changes_.reset();
+    }
+
+private:
+    AccessState& state_;
+    const char* what_;
+    bool change_;
+    std::thread::id owner_;
+    std::optional<AccessState::Read> reads_;
+    std::optional<AccessState::Write> changes_;
+};
 
 // A 1-D array of exactly `dtype` (no cast), C-contiguous (copied when not).
 template <typename T>
@@ -140,9 +193,18 @@ py::array_t<T> to_array(const std::vector<T>& values) {
 // to the counter's word list before building this).
 struct NltkLookupScorer {
     NltkScorer scorer;
+    const NgramCounts* counts;  // (the scorer's store: claimed for reading by every call)
     const Vocabulary* words;
     std::vector<std::uint8_t> in_vocab;
     std::int32_t unk;
+
+    // Read claims on the store and the words for one call.
+    struct Reading {
+        AccessState::Read counts, words;
+    };
+    Reading reading() const {
+        return {{counts->access, kCountsName}, {words->access, kVocabularyName}};
+    }
 
     std::int32_t lookup(py::handle word) const {
         if (!PyUnicode_Check(word.ptr())) {
@@ -232,12 +294,33 @@ void register_ngram(py::module_& m) {
         py::arg("values"), py::arg("parts") = 1,
         "The correctly rounded sum of `values` (float64), summed in `parts` contiguous parts "
         "whose exact sums are then added.");
+    py::class_<HeldAccess>(m, "_HeldAccess")
+        .def("__enter__",
+             [](HeldAccess& held) -> HeldAccess& {
+                 held.enter();
+                 return held;
+             })
+        .def("__exit__", [](HeldAccess& held, const py::args&) { held.exit(); });
+
     py::class_<Vocabulary>(m, "_Vocabulary")
         .def(py::init<>())
-        .def("__len__", &Vocabulary::size)
+        .def(
+            "claim",
+            [](Vocabulary& v, bool change) {
+                return std::make_unique<HeldAccess>(v.access, kVocabularyName, change);
+            },
+            py::arg("change"), py::keep_alive<0, 1>(),
+            "A context manager claiming the vocabulary (to change it, or to read it) for a "
+            "block of calls in this thread.")
+        .def("__len__",
+             [](const Vocabulary& v) {
+                 const auto access = reading(v);
+                 return v.size();
+             })
         .def(
             "find",
             [](const Vocabulary& v, const py::str& w) -> std::int32_t {
+                const auto access = reading(v);
                 // A str that has no UTF-8 (a lone surrogate, as surrogateescape decoding
                 // makes of invalid bytes) is no word of any vocabulary.
                 Py_ssize_t size = 0;
@@ -249,13 +332,25 @@ void register_ngram(py::module_& m) {
                 return v.find(std::string_view(data, static_cast<std::size_t>(size)));
             },
             py::arg("word"))
-        .def("truncate", &Vocabulary::truncate, py::arg("size"),
-             "Drops the words of ids >= size: undoes the words added since it had size ids.")
         .def(
-            "add", [](Vocabulary& v, const std::string& w) { return v.add(w); }, py::arg("word"))
+            "truncate",
+            [](Vocabulary& v, std::int64_t size) {
+                const auto access = changing(v);
+                v.truncate(size);
+            },
+            py::arg("size"),
+            "Drops the words of ids >= size: undoes the words added since it had size ids.")
+        .def(
+            "add",
+            [](Vocabulary& v, const std::string& w) {
+                const auto access = changing(v);
+                return v.add(w);
+            },
+            py::arg("word"))
         .def(
             "add_words",
             [](Vocabulary& v, const std::vector<std::string>& words) {
+                const auto access = changing(v);
                 std::vector<std::int32_t> ids;
                 ids.reserve(words.size());
                 for (const std::string& w : words) ids.push_back(v.add(w));
@@ -265,6 +360,8 @@ void register_ngram(py::module_& m) {
         .def(
             "add_vocabulary",
             [](Vocabulary& v, const Vocabulary& other) {
+                const auto access = changing(v);
+                const auto other_access = reading(other);
                 std::vector<std::int32_t> ids;
                 ids.reserve(static_cast<std::size_t>(other.size()));
                 for (std::int64_t i = 0; i < other.size(); ++i) {
@@ -277,6 +374,7 @@ void register_ngram(py::module_& m) {
         .def(
             "count_words",
             [](const Vocabulary& v, py::handle ids_obj) {
+                const auto access = reading(v);
                 // Counter(words[i] for i in ids), in one pass: the dict's keys come in order of
                 // first appearance, as Counter.update would insert them.
                 const auto ids = vector_arg<std::int32_t>(ids_obj, "ids", "int32");
@@ -304,6 +402,7 @@ void register_ngram(py::module_& m) {
         .def(
             "word",
             [](const Vocabulary& v, std::int64_t id) {
+                const auto access = reading(v);
                 if (id < 0 || id >= v.size()) {
                     throw py::value_error("id must be in [0, " + std::to_string(v.size()) +
                                           "), got " + std::to_string(id));
@@ -313,6 +412,7 @@ void register_ngram(py::module_& m) {
             py::arg("id"))
         .def("words",
              [](const Vocabulary& v) {
+                 const auto access = reading(v);
                  py::list out(static_cast<std::size_t>(v.size()));
                  for (std::int64_t i = 0; i < v.size(); ++i) {
                      out[static_cast<std::size_t>(i)] =
@@ -324,6 +424,13 @@ void register_ngram(py::module_& m) {
             "encode_text",
             [](Vocabulary& v, py::handle text, bool grow, bool with_counts,
                std::int64_t first_line) {
+                std::optional<AccessState::Read> reads;
+                std::optional<AccessState::Write> changes;
+                if (grow) {
+                    changes.emplace(v.access, kVocabularyName);
+                } else {
+                    reads.emplace(v.access, kVocabularyName);
+                }
                 const std::string_view view = text_view(text);
                 // A str's UTF-8 is valid by construction; bytes are checked while tokenized.
                 const bool check_utf8 = py::isinstance<py::bytes>(text);
@@ -348,6 +455,7 @@ void register_ngram(py::module_& m) {
         .def(
             "encode_sentences",
             [](Vocabulary& v, py::handle sentences, int pad) -> py::object {
+                const auto access = changing(v);
                 // encode_text of the sentences' tokens joined by spaces and lines, each
                 // sentence between `pad` <s> and `pad` </s> (words added), without building
                 // the text; None where that text would not give back the tokens (a sentence
@@ -396,10 +504,19 @@ void register_ngram(py::module_& m) {
 
     py::class_<NgramCounts>(m, "_NgramCounts")
         .def(py::init<int>(), py::arg("order"))
+        .def(
+            "claim",
+            [](NgramCounts& c, bool change) {
+                return std::make_unique<HeldAccess>(c.access, kCountsName, change);
+            },
+            py::arg("change"), py::keep_alive<0, 1>(),
+            "A context manager claiming the store (to change it, or to read it) for a block of "
+            "calls in this thread.")
         .def_property_readonly("order", &NgramCounts::order)
         .def(
             "add",
             [](NgramCounts& c, py::handle ids_obj, py::handle offsets_obj, bool pad) {
+                const auto access = changing(c);
                 const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
                 const int threads = get_num_threads();
                 py::gil_scoped_release release;
@@ -409,6 +526,7 @@ void register_ngram(py::module_& m) {
         .def(
             "add_ngrams",
             [](NgramCounts& c, py::handle words_obj, int n, py::handle counts_obj) {
+                const auto access = changing(c);
                 const auto words = vector_arg<std::int32_t>(words_obj, "ngrams", "int32");
                 const auto counts = vector_arg<std::uint64_t>(counts_obj, "counts", "uint64");
                 if (n < 1 || n > c.order()) {
@@ -427,6 +545,7 @@ void register_ngram(py::module_& m) {
         .def(
             "followers",
             [](const NgramCounts& c, py::handle context_obj) {
+                const auto access = reading(c);
                 const auto context = vector_arg<std::int32_t>(context_obj, "context", "int32");
                 std::vector<std::int32_t> words;
                 std::vector<std::uint64_t> counts;
@@ -434,11 +553,20 @@ void register_ngram(py::module_& m) {
                 return py::make_tuple(to_array(words), to_array(counts));
             },
             py::arg("context"))
-        .def("size", [](const NgramCounts& c, py::handle n) { return c.size(order_arg(c, n)); })
-        .def("total", [](const NgramCounts& c, py::handle n) { return c.total(order_arg(c, n)); })
+        .def("size",
+             [](const NgramCounts& c, py::handle n) {
+                 const auto access = reading(c);
+                 return c.size(order_arg(c, n));
+             })
+        .def("total",
+             [](const NgramCounts& c, py::handle n) {
+                 const auto access = reading(c);
+                 return c.total(order_arg(c, n));
+             })
         .def(
             "count",
             [](const NgramCounts& c, py::handle words_obj) -> std::uint64_t {
+                const auto access = reading(c);
                 const auto words = vector_arg<std::int32_t>(words_obj, "ngram", "int32");
                 if (words.size() < 1 || words.size() > c.order()) {
                     throw py::value_error("an n-gram must have 1 to " + std::to_string(c.order()) +
@@ -450,6 +578,7 @@ void register_ngram(py::module_& m) {
         .def(
             "ngrams",
             [](const NgramCounts& c, py::handle n_obj) {
+                const auto access = reading(c);
                 const int n = order_arg(c, n_obj);
                 const std::int64_t size = c.size(n);
                 py::array_t<std::int32_t> words(
@@ -465,12 +594,16 @@ void register_ngram(py::module_& m) {
         .def(
             "count_of_counts",
             [](const NgramCounts& c, py::handle n, int max_count) {
+                const auto access = reading(c);
                 return to_array(c.count_of_counts(order_arg(c, n), max_count));
             },
             py::arg("n"), py::arg("max_count"))
         .def(
             "merge",
             [](NgramCounts& c, const NgramCounts& other, py::handle translate_obj) {
+                // (c.merge(c): the change claimed first covers the read of the same store)
+                const auto access = changing(c);
+                const auto other_access = reading(other);
                 if (translate_obj.is_none()) {
                     py::gil_scoped_release release;
                     c.merge(other);
@@ -485,6 +618,7 @@ void register_ngram(py::module_& m) {
         .def(
             "continuation_counts",
             [](const NgramCounts& c, py::handle n_obj) {
+                const auto access = reading(c);
                 const int n = order_arg(c, n_obj);
                 std::vector<std::uint64_t> values;
                 {
@@ -494,9 +628,23 @@ void register_ngram(py::module_& m) {
                 return to_array(values);
             },
             py::arg("n"))
-        .def("word_bound", &NgramCounts::word_bound)
-        .def("prune", &NgramCounts::prune, py::arg("min_counts"))
-        .def("to_bytes", [](const NgramCounts& c) { return py::bytes(c.to_bytes()); })
+        .def("word_bound",
+             [](const NgramCounts& c) {
+                 const auto access = reading(c);
+                 return c.word_bound();
+             })
+        .def(
+            "prune",
+            [](NgramCounts& c, const std::vector<std::uint64_t>& min_counts) {
+                const auto access = changing(c);
+                c.prune(min_counts);
+            },
+            py::arg("min_counts"))
+        .def("to_bytes",
+             [](const NgramCounts& c) {
+                 const auto access = reading(c);
+                 return py::bytes(c.to_bytes());
+             })
         .def_static(
             "from_bytes",
             [](const py::buffer& data) {
@@ -511,12 +659,17 @@ void register_ngram(py::module_& m) {
                 return NgramCounts::from_bytes(bytes);
             },
             py::arg("data"))
-        .def("memory_bytes", &NgramCounts::memory_bytes);
+        .def("memory_bytes", [](const NgramCounts& c) {
+            const auto access = reading(c);
+            return c.memory_bytes();
+        });
 
     py::class_<NltkLookupScorer>(m, "_NltkLookupScorer")
         .def(py::init([](const NgramCounts& counts, const Vocabulary& words,
                          const std::string& method, int order, double param, double vocab_size,
                          py::handle in_vocab_obj, std::int32_t unk) {
+                 const auto access = reading(counts);
+                 const auto words_access = reading(words);
                  static const std::pair<const char*, NltkMethod> kMethods[] = {
                      {"mle", NltkMethod::Mle},
                      {"lidstone", NltkMethod::Lidstone},
@@ -532,8 +685,8 @@ void register_ngram(py::module_& m) {
                                                      in_vocab.data() + in_vocab.size());
                      py::gil_scoped_release release;
                      return new NltkLookupScorer{
-                         NltkScorer(counts, value, order, param, vocab_size, threads), &words,
-                         std::move(flags), unk};
+                         NltkScorer(counts, value, order, param, vocab_size, threads), &counts,
+                         &words, std::move(flags), unk};
                  }
                  throw py::value_error("unknown method " + method);
              }),
@@ -543,6 +696,7 @@ void register_ngram(py::module_& m) {
         .def(
             "score",
             [](const NltkLookupScorer& s, py::handle word, py::handle context) {
+                const auto access = s.reading();
                 std::vector<std::int32_t> ids;
                 if (!context.is_none()) s.lookup_all(context, ids);
                 const std::int32_t w = s.lookup(word);
@@ -553,6 +707,7 @@ void register_ngram(py::module_& m) {
         .def(
             "score_ids",
             [](const NltkLookupScorer& s, std::int32_t word, py::handle context_obj) {
+                const auto access = s.reading();
                 const auto context = vector_arg<std::int32_t>(context_obj, "context", "int32");
                 return s.scorer.score(word, context.data(), static_cast<int>(context.size()));
             },
@@ -561,6 +716,7 @@ void register_ngram(py::module_& m) {
         .def(
             "log2_score_total",
             [](const NltkLookupScorer& s, py::handle ngrams) {
+                const auto access = s.reading();
                 std::vector<std::int32_t> ids;
                 std::vector<std::int64_t> offsets{0};
                 WordMemo memo;
@@ -590,6 +746,7 @@ void register_ngram(py::module_& m) {
         .def(
             "log2_score_total_of_tokens",
             [](const NltkLookupScorer& s, py::handle tokens, int min_len, int max_len) {
+                const auto access = s.reading();
                 std::vector<std::int32_t> ids;
                 s.lookup_all(tokens, ids);
                 // nltk's everygrams order: by start, then by length.
@@ -620,6 +777,7 @@ void register_ngram(py::module_& m) {
         .def(
             "scores_after",
             [](const NltkLookupScorer& s, py::handle context, py::handle samples) {
+                const auto access = s.reading();
                 std::vector<std::int32_t> ids;
                 s.lookup_all(context, ids);
                 const auto m = static_cast<int>(ids.size());
@@ -716,6 +874,7 @@ void register_ngram(py::module_& m) {
         .def_static(
             "interpolated",
             [](const NgramCounts& counts, std::int64_t vocab_size, const std::string& method) {
+                const auto access = reading(counts);
                 NgramModel::Smoothing smoothing;
                 if (method == "mkn") {
                     smoothing = NgramModel::Smoothing::ModifiedKneserNey;
@@ -745,6 +904,7 @@ void register_ngram(py::module_& m) {
             "backed_off",
             [](const NgramCounts& counts, std::int64_t vocab_size, const std::string& method,
                double param) {
+                const auto access = reading(counts);
                 NgramModel::Backoff kind;
                 if (method == "mle") {
                     kind = NgramModel::Backoff::Mle;
@@ -797,6 +957,7 @@ void register_ngram(py::module_& m) {
             "score_text",
             [](const NgramModel& model, const Vocabulary& vocab, py::handle text, bool bos,
                bool eos) {
+                const auto access = reading(vocab);
                 // One sentence from its text, in one call (kenlm.Model.score's use): words
                 // split on whitespace, unknown words as <unk>, scored on this thread.
                 const std::string_view view = text_view(text);
@@ -821,6 +982,7 @@ void register_ngram(py::module_& m) {
         .def(
             "write_arpa",
             [](const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+                const auto access = reading(vocab);
                 py::gil_scoped_release release;
                 ngram::write_arpa(model, vocab, path);
             },
@@ -828,6 +990,7 @@ void register_ngram(py::module_& m) {
         .def(
             "save_binary",
             [](const NgramModel& model, const Vocabulary& vocab, const std::string& path) {
+                const auto access = reading(vocab);
                 py::gil_scoped_release release;
                 model.save_binary(path, vocab);
             },
@@ -837,6 +1000,7 @@ void register_ngram(py::module_& m) {
     m.def(
         "_load_binary_model",
         [](const std::string& path, Vocabulary& vocab) {
+            const auto access = changing(vocab);
             py::gil_scoped_release release;
             return NgramModel::load_binary(path, vocab);
         },
@@ -848,6 +1012,7 @@ void register_ngram(py::module_& m) {
         [](py::handle ids_obj, py::handle offsets_obj, int order, const Vocabulary& vocab,
            const std::string& binary_path, const std::string& arpa_path,
            const std::string& temp_dir) {
+            const auto access = reading(vocab);
             const auto [ids, offsets] = sentence_arrays(ids_obj, offsets_obj);
             std::vector<float> discounts;
             std::vector<int> fallback;
@@ -870,6 +1035,7 @@ void register_ngram(py::module_& m) {
     m.def(
         "_read_arpa",
         [](const std::string& path, Vocabulary& vocab) {
+            const auto access = changing(vocab);
             py::gil_scoped_release release;
             return ngram::read_arpa(path, vocab);
         },

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/access.hpp"
 #include "common/parallel.hpp"
 #include "ngram/table.hpp"
 
@@ -61,6 +62,10 @@ public:
     using EntryValues = std::vector<std::vector<std::vector<std::uint64_t>>>;
 
     explicit NgramCounts(int order);
+
+    // Who is using the store: the bindings claim it for each call (its tables rehash as they
+    // grow, so no thread may read them while another counts).
+    mutable AccessState access;
 
     int order() const { return order_; }
 

@@ -10,11 +10,16 @@
 #include <utility>
 #include <vector>
 
+#include "common/access.hpp"
+
 namespace rnnkit::ngram {
 
 class Vocabulary {
 public:
     Vocabulary();
+
+    // Who is using the vocabulary (see NgramCounts::access).
+    mutable AccessState access;
 
     std::int64_t size() const { return static_cast<std::int64_t>(words_.size()); }
     // The id of `word`, or -1.

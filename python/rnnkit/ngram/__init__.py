@@ -373,8 +373,16 @@ class NgramCounts:
 
     def _update(self, sentences: Sentences, first_line: int = 1) -> NgramCounts:
         """:meth:`update`, the text's lines numbered from ``first_line`` in messages."""
+        # One change for every other thread: no other use of the vocabulary or the store may
+        # come between the encoding, the counting and the undoing of an error (a RuntimeError
+        # here, before anything changes, when another thread is using either).
         grow = not self.vocabulary.frozen
+        with self.vocabulary._core.claim(change=grow), self._store.claim(change=True):
+            return self._update_claimed(sentences, first_line)
+
+    def _update_claimed(self, sentences: Sentences, first_line: int) -> NgramCounts:
         vocab = self.vocabulary._core
+        grow = not self.vocabulary.frozen
         words_before = len(vocab)
         fresh = self._store.word_bound() == 0
         line = first_line
@@ -469,8 +477,9 @@ class NgramCounts:
 
     def items(self, n: int) -> Iterator[tuple[tuple[str, ...], int]]:
         """``((w1, ..., wn), count)`` for every n-gram of order ``n``."""
-        ids, counts = self.ngrams(n)
-        words = self.vocabulary.words
+        with self.vocabulary._core.claim(change=False), self._store.claim(change=False):
+            ids, counts = self.ngrams(n)
+            words = self.vocabulary.words
         for row, count in zip(ids.tolist(), counts.tolist(), strict=True):
             yield tuple(words[i] for i in row), count
 
@@ -487,10 +496,11 @@ class NgramCounts:
         max_count = _check_int(max_count, "max_count", 1, 2**31 - 1)
         if max_count <= _COUNT_OF_COUNTS_DIRECT:
             return self._store.count_of_counts(n, max_count).astype(np.int64)
-        _, counts = self._store.ngrams(n)
-        known = int(min(max_count, counts.max(initial=1)))
-        out = np.zeros(max_count, dtype=np.int64)  # untouched pages: free until written
-        out[:known] = self._store.count_of_counts(n, known)
+        with self._store.claim(change=False):
+            _, counts = self._store.ngrams(n)
+            known = int(min(max_count, counts.max(initial=1)))
+            out = np.zeros(max_count, dtype=np.int64)  # untouched pages: free until written
+            out[:known] = self._store.count_of_counts(n, known)
         return out
 
     def merge(self, other: NgramCounts) -> NgramCounts:
@@ -504,6 +514,16 @@ class NgramCounts:
             raise ValueError(
                 f"other must have the same order, got {other.order} (this store: {self.order})"
             )
+        # (one change for other threads, as update; other is only read)
+        with (
+            self.vocabulary._core.claim(change=True),
+            self._store.claim(change=True),
+            other.vocabulary._core.claim(change=False),
+            other._store.claim(change=False),
+        ):
+            return self._merge_claimed(other)
+
+    def _merge_claimed(self, other: NgramCounts) -> NgramCounts:
         if other.vocabulary is self.vocabulary or (
             other.vocabulary.words == self.vocabulary.words[: len(other.vocabulary)]
         ):
@@ -547,14 +567,15 @@ class NgramCounts:
     # ------------------------------------------------------------------ serialization
     def to_bytes(self) -> bytes:
         """Every count and the vocabulary, in a portable, versioned, checksummed format."""
-        vocab = "\n".join(self.vocabulary.words[3:]).encode("utf-8")
+        with self.vocabulary._core.claim(change=False), self._store.claim(change=False):
+            vocab = "\n".join(self.vocabulary.words[3:]).encode("utf-8")
+            store = self._store.to_bytes()
         header = (
             _MAGIC
             + _FORMAT_VERSION.to_bytes(4, "little")
             + bytes([1 if self.vocabulary.frozen else 0])
             + len(vocab).to_bytes(8, "little")
         )
-        store = self._store.to_bytes()
         crc = zlib.crc32(store, zlib.crc32(vocab, zlib.crc32(header)))
         return b"".join((header, vocab, store, crc.to_bytes(4, "little")))
 
