@@ -321,6 +321,20 @@ def test_next_word_distribution(rng: np.random.Generator) -> None:
         m.next_word_distribution(None, top_k=0)
     with pytest.raises(TypeError, match=r"state must be a rnnkit.ngram.State, got tuple"):
         m.full_score((), "w0")  # type: ignore[arg-type]
+    # bos/eos are flags, not truth values (None or "no" used to be taken as False/True)
+    ids, offsets = np.array([3, 4], np.int32), np.array([0, 2], np.int64)
+    for call in (
+        lambda flags: m.score("w0 w1", **flags),
+        lambda flags: m.score(["w0", "w1"], **flags),
+        lambda flags: m.full_scores("w0 w1", **flags),
+        lambda flags: m.score_batch(ids, offsets, **flags),
+    ):
+        for name, bad in (("bos", None), ("eos", "no"), ("bos", 1)):
+            with pytest.raises(
+                TypeError, match=f"^{name} must be a bool, got {type(bad).__name__}$"
+            ):
+                call({name: bad})
+        assert call({"bos": np.bool_(False)}) == call({"bos": False})
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
-from .._checks import check_path, make_rng
+from .._checks import check_bool, check_path, make_rng
 from .._sampling import sample_token
 from . import (
     NgramCounts,
@@ -191,7 +191,9 @@ class NgramModel:
     def _run(
         self, ids: NDArray[np.int32], offsets: NDArray[np.int64], bos: bool, eos: bool, tokens: bool
     ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int32]]:
-        return self._model.score(ids, offsets, bool(bos), bool(eos), tokens)
+        return self._model.score(
+            ids, offsets, check_bool(bos, "bos"), check_bool(eos, "eos"), tokens
+        )
 
     def score(self, sentence: str | Sequence[str], bos: bool = True, eos: bool = True) -> float:
         """log10 probability of ``sentence`` (after ``<s>`` when bos, with ``</s>`` when eos):
@@ -199,7 +201,9 @@ class NgramModel:
         KenLM sums). Unknown words score as ``<unk>``."""
         if isinstance(sentence, str):
             return float(
-                self._model.score_text(self.vocabulary._core, sentence, bool(bos), bool(eos))
+                self._model.score_text(
+                    self.vocabulary._core, sentence, check_bool(bos, "bos"), check_bool(eos, "eos")
+                )
             )
         ids = self._encode(sentence)
         scores, _, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, False)
