@@ -514,8 +514,8 @@ def _counts_cases() -> Iterator[Any]:
         (["a\nb"], ValueError, prefix("sentence 0 holds a newline")),
         ([["a b"]], ValueError, prefix("a word of sentence 0 is empty or holds whitespace")),
         ([["a", ""]], ValueError, prefix("a word of sentence 0 is empty or holds whitespace")),
-        (["<s> a"], ValueError, prefix("ids[0] = 1 is <s> or </s>")),
-        ([["a", "</s>"]], ValueError, prefix("ids[1] = 2 is <s> or </s>")),
+        (["b", "<s> a"], ValueError, prefix("sentence 2 (a text's line 2) holds <s>, which")),
+        ([["a", "</s>"]], ValueError, prefix("sentence 1 (a text's line 1) holds </s>, which")),
     ]:
         yield case(
             f"NgramCounts.update-sentences={_vid(bad)}",

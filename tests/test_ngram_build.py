@@ -129,7 +129,7 @@ def test_temporary_files_go_to_temp_dir_and_are_removed(tmp_path: Path) -> None:
         ({"order": 2.0}, TypeError, r"^order must be an int, got float$"),
         ({"order": True}, TypeError, r"^order must be an int, got bool$"),
         ({"sentences": []}, ValueError, r"^sentences must hold at least one sentence, got none$"),
-        ({"sentences": ["a <s> b"]}, ValueError, r"is <s> or </s>"),
+        ({"sentences": ["a <s> b"]}, ValueError, r"holds <s>, which the store adds"),
         ({"sentences": [1]}, TypeError, r"^sentence 0 must be a str"),
         ({"temp_dir": 3}, TypeError, r"^temp_dir must be a str or an os.PathLike, got int$"),
         ({"binary": 3}, TypeError, r"^binary must be a str or an os.PathLike, got int$"),

@@ -236,7 +236,7 @@ BAD_ARGUMENTS = [
     (lambda: NgramCounts(2).update([["a", 3]]), TypeError, r"sentence 0 must hold str words"),
     (lambda: NgramCounts(2).update(["a", ["b"]]), TypeError, r"sentence 1 is a sequence"),
     (lambda: NgramCounts(2).update(5), TypeError, r"sentences must be a str or bytes"),
-    (lambda: NgramCounts(2).update(["a <s> b"]), ValueError, r"is <s> or </s>"),
+    (lambda: NgramCounts(2).update(["a <s> b"]), ValueError, r"holds <s>, which the store adds"),
     (
         lambda: NgramCounts(2).update_ids(_ids(0, -1), _offsets(0, 2)),
         ValueError,

@@ -159,6 +159,20 @@ def _text_batches(sentences: Sentences) -> Iterator[tuple[str | bytes, NDArray[n
         yield "\n".join(lines) + "\n", (np.array(lengths) if tokenized else None)
 
 
+def _check_no_markers(ids: NDArray[np.int32], offsets: NDArray[np.int64], first: int) -> None:
+    """A sentence holding <s> or </s> (ids 1, 2) is an error naming it (sentences numbered
+    from ``first``: a text's lines), before anything is counted. (The store's own check can
+    only name the position in the batch's id array.)"""
+    markers = np.flatnonzero((ids == Vocabulary.BOS) | (ids == Vocabulary.EOS))
+    if markers.size:
+        sentence = first + int(np.searchsorted(offsets, markers[0], side="right")) - 1
+        word = "<s>" if ids[markers[0]] == Vocabulary.BOS else "</s>"
+        raise ValueError(
+            f"sentence {sentence} (a text's line {sentence}) holds {word}, which the store "
+            "adds around each sentence: a sentence must not contain <s> or </s>"
+        )
+
+
 def _encode(
     vocab: _core._Vocabulary,
     text: str | bytes,
@@ -400,6 +414,7 @@ class NgramCounts:
                 [b for b in (first, second) if b is not None], batches
             ):
                 ids, offsets = _encode(vocab, text, lengths, grow, line)
+                _check_no_markers(ids, offsets, line)
                 line += offsets.size - 1
                 target.add(ids, offsets)
             if target is not self._store:

@@ -20,6 +20,7 @@ from . import (
     Sentences,
     Vocabulary,
     _check_n,
+    _check_no_markers,
     _encode,
     _split_words,
     _text_batches,
@@ -544,8 +545,11 @@ def build(
     ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
     if isinstance(sentences, os.PathLike):
         sentences = Path(sentences).read_bytes()  # freed once encoded: the only reference
+    line = 1
     for text, lengths in _text_batches(sentences):
-        ids, offsets = _encode(vocabulary._core, text, lengths, True)
+        ids, offsets = _encode(vocabulary._core, text, lengths, True, line)
+        _check_no_markers(ids, offsets, line)
+        line += offsets.size - 1
         ids_parts.append(ids)
         offset_parts.append(offsets[1:] + base)
         base += int(offsets[-1])
