@@ -57,3 +57,71 @@ def test_special_values_follow_ieee_like_the_reference(cell: str, special: float
     y_clean, grads_clean = run(rnnkit, cell, x_clean, w_ih, w_hh)
     np.testing.assert_array_equal(y[:, 1:], y_clean[:, 1:])
     np.testing.assert_array_equal(grads.dx[:, 1:], grads_clean.dx[:, 1:])
+
+
+@pytest.mark.parametrize("where", ["h0", "c0"])
+@pytest.mark.parametrize("cell", ["lstm", "lstm_peepholes", "gru", "rnn"])
+def test_infinite_state_gives_the_references_nans_in_float32(cell: str, where: str) -> None:
+    """An infinite entry of h0 (or c0) makes gate pre-activations infinite: float32's sigmoid
+    of -inf must be exactly 0, as the math and float64 say (it was 6e-39, its exp saturating
+    at e^88, and 0 * inf came out finite where float64, the reference and torch give NaN)."""
+    if where == "c0" and not cell.startswith("lstm"):
+        pytest.skip("only the LSTM has a cell state")
+    G = {"gru": 3, "rnn": 1}.get(cell, 4)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I))
+    h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    (h0 if where == "h0" else c0)[0, 1] = np.inf
+    w_ih, w_hh = rng.standard_normal((G * H, I)) * 0.3, rng.standard_normal((G * H, H)) * 0.3
+    peepholes = rng.standard_normal((3, H)) * 0.3 if cell == "lstm_peepholes" else None
+
+    def forward(module: Any, dtype: type) -> np.ndarray:
+        args = [a.astype(dtype) for a in (x, h0, c0, w_ih, w_hh)]
+        if cell.startswith("lstm"):
+            p = None if peepholes is None else peepholes.astype(dtype)
+            return module.lstm_forward(*args, peepholes=p).y
+        if cell == "gru":
+            return module.gru_forward(args[0], args[1], args[3], args[4]).y
+        return module.rnn_forward(args[0], args[1], args[3], args[4]).y
+
+    with np.errstate(all="ignore"):
+        expected = forward(ref, np.float64)
+    if cell == "gru":
+        assert np.isnan(expected).any()  # (a case where NaN arises: z = 0 times h0's inf)
+    for dtype in (np.float32, np.float64):
+        got = forward(rnnkit, dtype)
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), dtype
+        assert np.array_equal(np.isinf(got), np.isinf(expected)), dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_nan_pre_activation_passes_no_gradient_when_clipping(cell: str, dtype: type) -> None:
+    """With ``clip``, the gradient passes only where -clip < a < clip, which a NaN is not: dx
+    is the reference's (finite, NaN-free), as torch's clamp gives it; it was NaN."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    x[0, 0, 0] = np.nan
+    w_ih = (rng.standard_normal((G * H, I)) * 0.3).astype(dtype)
+    w_hh = (rng.standard_normal((G * H, H)) * 0.3).astype(dtype)
+
+    def grads(module: Any, args: list[np.ndarray]) -> Any:
+        forward = getattr(module, f"{cell}_forward")
+        backward = getattr(module, f"{cell}_backward")
+        xs, wi, wh = args
+        if cell == "lstm":
+            out = forward(xs, None, None, wi, wh, clip=0.5)
+            return backward(np.ones_like(out.y), None, None, out.cache)
+        out = forward(xs, None, wi, wh, clip=0.5)
+        return backward(np.ones_like(out.y), None, out.cache)
+
+    with np.errstate(all="ignore"):
+        expected = grads(ref, [a.astype(np.float64) for a in (x, w_ih, w_hh)])
+        got = grads(rnnkit, [x, w_ih, w_hh])
+    for name in ("dx", "dw_ih", "dw_hh"):
+        e, g = getattr(expected, name), getattr(got, name)
+        assert np.array_equal(np.isnan(g), np.isnan(e)), name
+        finite = np.isfinite(e)
+        np.testing.assert_allclose(g[finite], e[finite], rtol=2e-3, atol=2e-4, err_msg=name)
+    assert not np.isnan(got.dx).any()

@@ -70,7 +70,8 @@ RNNKIT_HD T clamp_pre(T a, T clip) {
 }
 
 // The activations of the clip bounds, computed where they are compared (the same function on
-// the same value gives the same bits, so a clamped gate is recognised exactly).
+// the same value gives the same bits, so a clamped gate is recognised exactly). A NaN
+// activation (a NaN pre-activation) passes no gradient either, as on the CPU.
 template <typename T>
 struct ClipBounds {
     bool on;
@@ -85,14 +86,14 @@ struct ClipBounds {
           relu_hi(clip) {}
 
     RNNKIT_HD T sigmoid_grad(T y, T g) const {
-        return on && (y == sigmoid_lo || y == sigmoid_hi) ? T(0) : g;
+        return on && (y == sigmoid_lo || y == sigmoid_hi || y != y) ? T(0) : g;
     }
     RNNKIT_HD T tanh_grad(T y, T g) const {
-        return on && (y == tanh_lo || y == tanh_hi) ? T(0) : g;
+        return on && (y == tanh_lo || y == tanh_hi || y != y) ? T(0) : g;
     }
     RNNKIT_HD T activation_grad(Activation act, T y, T g) const {
         if (act == Activation::Tanh) return tanh_grad(y, g);
-        return on && (y == T(0) || y == relu_hi) ? T(0) : g;
+        return on && (y == T(0) || y == relu_hi || y != y) ? T(0) : g;
     }
 };
 
