@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import kenlm
@@ -66,16 +67,49 @@ def test_probabilities_equal_the_reference(
                 assert lb == pytest.approx(expected, abs=3e-6), g
 
 
+# Pruned stores: n-grams whose every left extension was pruned have continuation count 0,
+# and a context whose extensions are all such has no mass of its own (0 / 0 made each of its
+# probabilities 1: a context's distribution summed to 3.6, every unigram's to 6).
+PRUNINGS = [None, [1, 1, 4], [1, 1, 1000], [1, 4, 4], [1, 1000, 1000]]
+
+
+@pytest.mark.parametrize("prune", PRUNINGS[1:], ids=str)
+@pytest.mark.parametrize("method", METHODS)
+def test_pruned_probabilities_equal_the_reference(
+    method: str, prune: list[int], rng: np.random.Generator
+) -> None:
+    """A pruned store's model against the reference given the same pruned counts."""
+    counts = NgramCounts(3).update(zipf_corpus(rng, 300, vocab=25)).prune(prune)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = estimate(counts, method)
+    pruned = [Counter(dict(counts.items(n))) for n in (1, 2, 3)]
+    p, gamma = ref.interpolated(pruned, method, m.discounts)
+    words = m.vocabulary.words
+    for n in (1, 2, 3):
+        ids, probs, backoffs = m.ngrams(n)
+        for row, lp, lb in zip(ids.tolist(), probs.tolist(), backoffs.tolist(), strict=True):
+            g = tuple(words[i] for i in row)
+            assert lp == pytest.approx(min(0.0, math.log10(p[g])), abs=3e-6), g
+            if n < 3:
+                expected = math.log10(gamma[g]) if g in gamma else 0.0
+                assert lb == pytest.approx(expected, abs=3e-6), g
+
+
+@pytest.mark.parametrize("prune", PRUNINGS, ids=str)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("order", [2, 3])
 def test_every_context_distribution_sums_to_one(
-    order: int, method: str, rng: np.random.Generator
+    order: int, method: str, prune: list[int] | None, rng: np.random.Generator
 ) -> None:
     """For the empty context and every stored context h: sum over the vocabulary (all words
-    but <s>, <unk> included) of p(w | h), by backoff, is 1."""
+    but <s>, <unk> included) of p(w | h), by backoff, is 1; pruned stores included."""
+    counts = NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25))
+    if prune is not None:
+        counts.prune(prune[:order])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # fallback discounts normalise too
-        m = estimate(NgramCounts(order).update(zipf_corpus(rng, 300, vocab=25)), method)
+        m = estimate(counts, method)
     vocab = [w for w in m.vocabulary.words if w != "<s>"]
     contexts: list[tuple[str, ...]] = [()]
     for n in range(1, order):

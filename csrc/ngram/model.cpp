@@ -573,7 +573,7 @@ std::vector<float> NgramModel::set_unigrams(const Smoother& smooth,
         if (w != kBos) ++types_without_bos;
         empty.add(a1[w]);
     }
-    const float gamma0 = smooth.weight(1, empty);
+    const float gamma0 = smooth.lower_weight(1, empty);
     const float uniform = static_cast<float>(1.0 / static_cast<float>(types_without_bos));
     std::vector<float> p1(V_ids, 0.0f);
     for (std::size_t w : present) {
@@ -799,8 +799,8 @@ NgramModel NgramModel::interpolated(const NgramCounts& counts, std::int64_t voca
             probs[p].resize(o.word.size());
             for (std::size_t e = 0; e < o.word.size(); ++e) {
                 const Context& c = n == 2 ? ctx1[o.prefix[e]] : ctx[p][o.prefix[e]];
-                const float u = smooth.discounted(n, an[e]) / smooth.denominator(c);
-                const float g = smooth.weight(n, c);
+                const float u = smooth.own_mass(n, an[e], c);
+                const float g = smooth.lower_weight(n, c);
                 const EntryRef s = links[e];
                 const float lower =
                     s.partition < 0 ? p1[s.index]

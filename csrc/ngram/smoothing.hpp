@@ -62,6 +62,15 @@ public:
         return numerator / static_cast<float>(c.den);
     }
 
+    // u(hw) and gamma(h) as the estimators use them. A context whose extensions all have
+    // adjusted count 0 has no mass of its own: u = 0, gamma = 1 (everything from the lower
+    // order; its backoff is log10 1 = 0). Only pruning makes one: the continuation counts of
+    // n-grams whose every left extension was pruned (0 / 0 made every such probability 1).
+    float own_mass(int k, std::uint64_t value, const Context& c) const {
+        return c.den == 0 ? 0.0f : discounted(k, value) / denominator(c);
+    }
+    float lower_weight(int k, const Context& c) const { return c.den == 0 ? 1.0f : weight(k, c); }
+
     // p(hw) = u(hw) + gamma(h) p(h'w), one expression for both estimators (the same bits).
     static float interpolate(float u, float gamma, float lower) { return u + gamma * lower; }
 

@@ -501,8 +501,8 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                         }
                     }
                     const Context& c = n == 2 ? ctx1[prefix[e]] : ctx[prefix[e]];
-                    const float u = smooth.discounted(n, an[e]) / smooth.denominator(c);
-                    const float g = smooth.weight(n, c);
+                    const float u = smooth.own_mass(n, an[e], c);
+                    const float g = smooth.lower_weight(n, c);
                     EntryRef suffix{-1, word[e]};
                     if (n > 2) {
                         const Lookup l = suffix_lookup(e);

@@ -7,6 +7,7 @@ unigram counted once per sentence, and no n-gram reaches before ``<s>``).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -108,7 +109,12 @@ def interpolated(
         stats = context_stats(n)
         total: dict[tuple[str, ...], float] = {}
         for h, (den, n1, n2, n3) in stats.items():
-            if method == "witten_bell":
+            if den == 0:
+                # Every extension of h has adjusted count 0 (only after pruning: n-grams whose
+                # every left extension was pruned): h has no mass of its own, all of it comes
+                # from the lower order.
+                total[h], gamma[h] = math.inf, 1.0
+            elif method == "witten_bell":
                 types = n1 + n2 + n3
                 total[h] = den + types
                 gamma[h] = types / (den + types)
