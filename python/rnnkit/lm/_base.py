@@ -23,6 +23,7 @@ from ..ngram._files import write_atomically
 from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer, _check_tokenizer
 from ..text import decode as decode_text
 from ..text import encode as encode_text
+from ._calls import OneCallAtATime, one_call_at_a_time
 from ._layers import softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm, grad_norm
 
@@ -79,7 +80,7 @@ def _exp(value: float) -> float:
     return math.exp(value) if value < 709.0 else math.inf
 
 
-class NeuralLanguageModel:
+class NeuralLanguageModel(OneCallAtATime):
     """A neural language model over ``config["vocab_size"]`` ids: subclasses define the layers
     (:meth:`_modules`), the loss of a batch, the batches, the log probability of every token
     of a stream, and the two steps of generation."""
@@ -121,6 +122,7 @@ class NeuralLanguageModel:
         """``(name, layer)`` for every layer with parameters or a mode."""
         raise NotImplementedError
 
+    @one_call_at_a_time
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         """Mean cross-entropy (nats per token) of a batch, and the state to carry; in training
         mode also adds the gradients."""
@@ -181,6 +183,7 @@ class NeuralLanguageModel:
         for _, _, g in self.named_parameters():
             g.fill(0)
 
+    @one_call_at_a_time
     def train(self, mode: bool = True) -> NeuralLanguageModel:
         self.training = check_bool(mode, "mode")
         for _, layer in self._modules():
@@ -191,6 +194,7 @@ class NeuralLanguageModel:
         return self.train(False)
 
     # ------------------------------------------------------------------ training
+    @one_call_at_a_time
     def fit(
         self,
         train: ArrayLike | str,
@@ -328,6 +332,7 @@ class NeuralLanguageModel:
             raise ValueError(f"{name} holds ids outside [0, {V})")
         return arr.astype(np.int64, copy=False)
 
+    @one_call_at_a_time
     def evaluate(self, data: ArrayLike | str) -> float:
         """Perplexity, exp(mean negative log likelihood per token), every token predicted
         from all before it (the n-gram models' convention: tokens include ``</s>``)."""
@@ -336,6 +341,7 @@ class NeuralLanguageModel:
             raise ValueError("cannot evaluate an empty stream")
         return _exp(-float(logp.mean()))
 
+    @one_call_at_a_time
     def score(self, sentences: str | list[str]) -> list[tuple[float, NDArray[np.float64]]]:
         """For each sentence (a str; lines of a text), its log10 probability with ``</s>``
         and every token's log10 probability, each sentence scored from a fresh start after
@@ -360,6 +366,7 @@ class NeuralLanguageModel:
         return out
 
     # ------------------------------------------------------------------ generation
+    @one_call_at_a_time
     def generate(
         self,
         prompt: str | ArrayLike = "",
@@ -410,6 +417,7 @@ class NeuralLanguageModel:
         return np.array(out, dtype=np.int64)
 
     # ------------------------------------------------------------------ files
+    @one_call_at_a_time
     def save(self, path: str | os.PathLike[str]) -> None:
         """One ``.npz`` file: every parameter and a JSON ``config`` (format name and version,
         the model's kind and constructor arguments, the vocabulary's words, the tokenizer),

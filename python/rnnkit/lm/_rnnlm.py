@@ -19,6 +19,7 @@ from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel
+from ._calls import one_call_at_a_time
 from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
 __all__ = ["RNNLanguageModel"]
@@ -118,6 +119,7 @@ class RNNLanguageModel(NeuralLanguageModel):
         dy = self.drop_out.backward(self.decoder.backward(dlogits))
         self.embedding.backward(self.drop_in.backward(self.rnn.backward(dy)))
 
+    @one_call_at_a_time
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         logits, state = self.forward(inputs, state)
         return self._trained_loss(logits, targets), state
@@ -139,6 +141,7 @@ class RNNLanguageModel(NeuralLanguageModel):
             yield b.inputs, b.targets, b.carry_state
 
     # ------------------------------------------------------------------ evaluation
+    @one_call_at_a_time
     def token_log_probs(self, data: ArrayLike | str, *, chunk: int = 256) -> NDArray[np.float64]:
         ids = self._ids(data, "data")
         was_training = self.training

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import nn
 from .._checks import check_bool, make_rng
+from ._calls import OneCallAtATime, one_call_at_a_time
 from ._layers import Embedding, Linear, _size, softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm
 
@@ -101,7 +102,7 @@ def _check_ids(ids: NDArray[np.int64], size: int, what: str) -> None:
         raise ValueError(f"{what} must be in [0, {size}), got values in [{ids.min()}, {ids.max()}]")
 
 
-class _Task:
+class _Task(OneCallAtATime):
     """Parameters, modes and the training loop of a task model (subclasses define ``_layers``
     and ``_batch_loss``)."""
 
@@ -126,6 +127,7 @@ class _Task:
                     out.append((p, layer.grads[key]))
         return out
 
+    @one_call_at_a_time
     def train(self, mode: bool = True) -> Any:
         check_bool(mode, "mode")  # before any layer changes
         for layer in self._layers():
@@ -135,6 +137,7 @@ class _Task:
     def eval(self) -> Any:
         return self.train(False)
 
+    @one_call_at_a_time
     def fit(
         self,
         inputs: Sequence[Any],
@@ -265,12 +268,14 @@ class SequenceClassifier(_Task):
         self.embedding.backward(dx)
         return loss
 
+    @one_call_at_a_time
     def predict_proba(self, sequences: Sequence[ArrayLike]) -> NDArray[np.float64]:
         self.eval()
         logits = self.forward(sequences).astype(np.float64)
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         return p / p.sum(axis=1, keepdims=True)
 
+    @one_call_at_a_time
     def predict(self, sequences: Sequence[ArrayLike]) -> NDArray[np.int64]:
         return np.argmax(self.predict_proba(sequences), axis=1)
 
@@ -332,6 +337,7 @@ class SequenceTagger(_Task):
         self.embedding.backward(self.rnn.backward(self.head.backward(dlogits)))
         return loss
 
+    @one_call_at_a_time
     def predict(self, sequences: Sequence[ArrayLike]) -> list[NDArray[np.int64]]:
         """The most probable tag of every step of every sequence."""
         self.eval()
@@ -413,6 +419,7 @@ class Seq2Seq(_Task):
         self.src_embedding.backward(self.encoder.backward(None, self.decoder.dstate0))
         return loss
 
+    @one_call_at_a_time
     def predict(
         self, sources: Sequence[ArrayLike], max_length: int = 50
     ) -> list[NDArray[np.int64]]:

@@ -17,6 +17,7 @@ from .._checks import make_rng
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel, _is_int
+from ._calls import one_call_at_a_time
 from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
 __all__ = ["WindowLanguageModel"]
@@ -94,6 +95,7 @@ class WindowLanguageModel(NeuralLanguageModel):
         de = self.hidden.backward(dh)
         self.embedding.backward(de.reshape(de.shape[0], self.config["context"], -1))
 
+    @one_call_at_a_time
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         return self._trained_loss(self.forward(inputs), targets), None
 
@@ -122,6 +124,7 @@ class WindowLanguageModel(NeuralLanguageModel):
             chosen = order[start : start + batch_size]
             yield windows[chosen], targets[chosen], False
 
+    @one_call_at_a_time
     def token_log_probs(self, data: ArrayLike | str, *, chunk: int = 4096) -> NDArray[np.float64]:
         ids = self._ids(data, "data")
         was_training = self.training
