@@ -800,6 +800,12 @@ def test_to_onnx_and_keras_errors() -> None:
         convert.to_keras_weights(nn.RNN(I, H), reverse=True)
     with pytest.raises(ValueError, match="pass layer=k"):
         convert.to_keras_weights(nn.RNN(I, H, num_layers=2))
+    # a Keras layer is one direction: a bidirectional module must say which (it silently gave
+    # the forward one)
+    with pytest.raises(ValueError, match=r"bidirectional; .* pass reverse=False .* reverse=True"):
+        convert.to_keras_weights(nn.GRU(I, H, bidirectional=True))
+    with pytest.raises(TypeError, match="reverse must be a bool, got str"):
+        convert.to_keras_weights(nn.GRU(I, H, bidirectional=True), reverse="yes")  # type: ignore[arg-type]
     W, R = np.zeros((1, H, I)), np.zeros((1, H, H))
     with pytest.raises(ValueError, match="reverse-only ONNX node has no plain Keras"):
         convert.to_keras_weights(convert.from_onnx("RNN", {"direction": "reverse"}, W, R))

@@ -117,3 +117,28 @@ def test_a_killed_writer_never_leaves_a_corrupt_model(tmp_path: Path) -> None:
         NgramModel.load(target)  # the old model or a whole new one: never a partial file
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "m.bin"]
     assert all(name.endswith(".tmp") for name in leftovers)  # a killed writer's temporary
+
+
+def test_paths_that_name_no_file_are_told_apart(tmp_path: Path) -> None:
+    """A directory, an empty path or one with a NUL character: said as such by every loader
+    and saver (a directory was "no model file at ...", a NUL "no model file", and saving to
+    "" an OS error about renaming onto ".")."""
+    from rnnkit.lm import RNNLanguageModel
+    from rnnkit.lm import load_model as load_lm
+    from rnnkit.ngram import NgramCounts, NgramModel, estimate, load_arpa, load_model
+
+    model = estimate(NgramCounts(2).update(["a b", "b a"]), "witten_bell")
+    lm = RNNLanguageModel(5, 2, 2, 1)
+    for load in (NgramModel.load, load_arpa, load_model, load_lm):
+        with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a directory, not the"):
+            load(tmp_path)
+        for bad in ("", str(tmp_path / "a\0b")):
+            with pytest.raises(ValueError, match="must be a non-empty path without NUL"):
+                load(bad)
+        with pytest.raises(FileNotFoundError, match=r"^no (model|ARPA) file at"):
+            load(tmp_path / "missing")
+    for save in (model.save, model.write_arpa, lm.save, NgramCounts(2).save):
+        with pytest.raises(IsADirectoryError, match="is a directory; give the path of a file"):
+            save(tmp_path)
+        with pytest.raises(ValueError, match="must be a non-empty path without NUL"):
+            save("")

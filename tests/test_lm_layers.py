@@ -225,6 +225,10 @@ def test_clip_grad_norm_matches_torch_and_refuses_non_finite() -> None:
     assert np.isnan(bad[0][1]) and bad[0][0] == 1.0
     with pytest.raises(FloatingPointError):
         clip_grad_norm([np.array([np.inf])], 1.0)
+    # finite gradients whose squares overflow: a finite norm, clipped (not "NaN or infinity")
+    huge = [np.full(4, 1e200), np.full(2, -1e200)]
+    assert clip_grad_norm(huge, 1.0) == pytest.approx(math.sqrt(6) * 1e200, rel=1e-12)
+    np.testing.assert_allclose(huge[0], 1 / math.sqrt(6), rtol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -173,6 +173,10 @@ def test_bad_arguments() -> None:
         RNNLanguageModel(5, cell="transformer")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tie_weights needs embed == hidden"):
         RNNLanguageModel(5, embed=4, hidden=6, tie_weights=True)
+    for vocab_size in (1, 2):  # (it failed later, about the </s> id 2 the user never gave)
+        for make in (RNNLanguageModel, WindowLanguageModel):
+            with pytest.raises(ValueError, match=r"vocab_size must be >= 3 \(ids 0, 1, 2 are"):
+                make(vocab_size)
     m = RNNLanguageModel(5, 4, 4, 1)
     with pytest.raises(TypeError, match="needs a vocabulary and a tokenizer"):
         m.fit("some text")

@@ -48,6 +48,26 @@ def check_path(path: Any, name: str = "path") -> str:
     return text
 
 
+def check_usable_path(path: Any, name: str = "path") -> str:
+    """``path`` as a str (:func:`check_path`) that can name a file: not empty and without NUL
+    characters, else ValueError (the OS would answer "no such file" or an unrelated error)."""
+    text = check_path(path, name)
+    if not text or "\0" in text:
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {text!r}")
+    return text
+
+
+def check_input_file(path: Any, what: str, name: str = "path") -> str:
+    """``path`` (:func:`check_usable_path`) of an existing file: FileNotFoundError ("no
+    {what} at ...") or IsADirectoryError otherwise."""
+    text = check_usable_path(path, name)
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{text} is a directory, not the {what} expected")
+    if not os.path.isfile(text):
+        raise FileNotFoundError(f"no {what} at {text}")
+    return text
+
+
 def make_rng(seed: Any, name: str = "seed") -> np.random.Generator:
     """A NumPy generator: ``seed`` itself when it is one, else ``default_rng(seed)`` for an
     int >= 0 or None."""

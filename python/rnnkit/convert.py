@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _functional as F
 from . import nn
+from ._checks import check_bool
 from ._core import RecurrentCache
 
 __all__ = [
@@ -890,14 +891,15 @@ def from_keras(
 
 
 def to_keras_weights(
-    module: nn.RNNBase | OnnxRecurrent, *, layer: int | None = None, reverse: bool = False
+    module: nn.RNNBase | OnnxRecurrent, *, layer: int | None = None, reverse: bool | None = None
 ) -> KerasWeights:
     """The Keras layer weights (:class:`KerasWeights`) that compute what ``module`` computes.
 
     ``module`` is an :mod:`rnnkit.nn` LSTM, GRU or RNN (or an :class:`OnnxRecurrent` of
-    direction forward or bidirectional); a multi-layer one needs ``layer=k``
-    and ``reverse=True`` picks the reverse direction of a bidirectional one (the weights of
-    the ``backward_layer`` of a Keras ``Bidirectional``). The two biases of the LSTM and the
+    direction forward or bidirectional); a multi-layer one needs ``layer=k``, and a
+    bidirectional one ``reverse=False`` (its forward direction: the ``forward_layer`` of a
+    Keras ``Bidirectional``) or ``reverse=True`` (the ``backward_layer``), since a Keras layer
+    holds one direction. The two biases of the LSTM and the
     RNN, and of a GRU with ``linear_before_reset=False`` (``reset_after=False``), are summed
     into Keras's one bias (the same function); a GRU with ``linear_before_reset=True`` gives
     ``reset_after=True`` and a ``[2, 3*H]`` bias. Options Keras lacks (``proj_size``,
@@ -933,6 +935,15 @@ def to_keras_weights(
             )
         layer = 0
     _check_layer(layer, L)
+    if reverse is None:
+        if m.bidirectional:
+            raise ValueError(
+                "this module is bidirectional; a Keras layer is one direction: pass "
+                "reverse=False (Bidirectional's forward_layer) or reverse=True (its "
+                "backward_layer)"
+            )
+        reverse = False
+    reverse = check_bool(reverse, "reverse")
     if reverse and not m.bidirectional:
         raise ValueError("reverse=True needs a bidirectional module")
     s = f"_l{layer}" + ("_reverse" if reverse else "")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._checks import check_bool, check_path, make_rng
+from .._checks import check_bool, check_input_file, make_rng
 from .._sampling import sample_token
 from ..data import _positive
 from ..ngram import Vocabulary
@@ -24,7 +24,7 @@ from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer,
 from ..text import decode as decode_text
 from ..text import encode as encode_text
 from ._calls import OneCallAtATime, one_call_at_a_time
-from ._layers import softmax_cross_entropy
+from ._layers import _size, softmax_cross_entropy
 from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm, grad_norm
 
 __all__ = ["NeuralLanguageModel"]
@@ -78,6 +78,15 @@ def _is_number(value: Any) -> bool:
 def _exp(value: float) -> float:
     """exp, infinite past float64's range (a perplexity of a diverging model)."""
     return math.exp(value) if value < 709.0 else math.inf
+
+
+def _lm_vocab_size(value: Any) -> int:
+    """A language model's vocabulary size: at least the three ids every stream uses (``<unk>``,
+    ``<s>``, and ``</s>``, which ends every line and starts generation)."""
+    size = _size(value, "vocab_size")
+    if size < 3:
+        raise ValueError(f"vocab_size must be >= 3 (ids 0, 1, 2 are <unk>, <s>, </s>), got {size}")
+    return size
 
 
 class NeuralLanguageModel(OneCallAtATime):
@@ -445,9 +454,7 @@ class NeuralLanguageModel(OneCallAtATime):
     def load(cls, path: str | os.PathLike[str]) -> Any:
         """The model :meth:`save` wrote; ``ValueError`` (naming the file) for another file,
         kind or format version."""
-        name = check_path(path)
-        if not Path(path).exists():
-            raise FileNotFoundError(f"no model file at {name}")
+        name = check_input_file(path, "model file")
         with open(path, "rb") as f:
             head = f.read(4)
         if head != b"PK\x03\x04":

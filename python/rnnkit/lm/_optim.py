@@ -191,6 +191,13 @@ def grad_norm(gradients: Iterable[Array]) -> float:
     or infinite gradient) raises ``FloatingPointError``."""
     grads = _gradients(gradients)
     total = math.sqrt(math.fsum(_core._sum_of_squares(g) for g in grads))
+    if math.isinf(total) and all(np.isfinite(g).all() for g in grads):
+        # Finite gradients whose squares overflow double (|g| past ~1e154): the norm is
+        # finite, computed on the gradients scaled by their largest magnitude (rare: copies).
+        top = max(float(np.abs(g).max(initial=0.0)) for g in grads)
+        total = top * math.sqrt(
+            math.fsum(_core._sum_of_squares(g.astype(np.float64) / top) for g in grads)
+        )
     if not math.isfinite(total):
         raise FloatingPointError(
             f"the gradients' norm is {total}: a gradient holds NaN or infinity (exploding "

@@ -18,7 +18,7 @@ from .._checks import check_bool, make_rng
 from ..data import random_batches, sequential_batches
 from ..ngram import Vocabulary
 from ..text import Tokenizer
-from ._base import NeuralLanguageModel
+from ._base import NeuralLanguageModel, _lm_vocab_size
 from ._calls import one_call_at_a_time
 from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
@@ -58,7 +58,7 @@ class RNNLanguageModel(NeuralLanguageModel):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        vocab_size, embed = _size(vocab_size, "vocab_size"), _size(embed, "embed")
+        vocab_size, embed = _lm_vocab_size(vocab_size), _size(embed, "embed")
         hidden, layers = _size(hidden, "hidden"), _size(layers, "layers")
         if cell not in _CELLS:
             raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")

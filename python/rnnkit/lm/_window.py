@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from .._checks import make_rng
 from ..ngram import Vocabulary
 from ..text import Tokenizer
-from ._base import NeuralLanguageModel, _is_int
+from ._base import NeuralLanguageModel, _is_int, _lm_vocab_size
 from ._calls import one_call_at_a_time
 from ._layers import Dropout, Embedding, Linear, _dtype, _fraction, _size, log_softmax
 
@@ -47,7 +47,7 @@ class WindowLanguageModel(NeuralLanguageModel):
         seed: int | None = 0,
         dtype: Any = np.float32,
     ) -> None:
-        vocab_size = _size(vocab_size, "vocab_size")
+        vocab_size = _lm_vocab_size(vocab_size)
         if not _is_int(context) or context < 1:
             raise ValueError(f"context must be an int >= 1, got {context!r}")
         embed, hidden = _size(embed, "embed"), _size(hidden, "hidden")

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .._checks import check_path
+from .._checks import check_usable_path
 
 
 def _umask() -> int:
@@ -30,7 +30,9 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     """Calls ``write(temporary path)``, then renames the temporary file over ``path``, with
     the permissions a new file gets (mkstemp's are private). On any error the temporary file
     is removed and ``path`` is untouched."""
-    target = Path(check_path(path))
+    target = Path(check_usable_path(path))
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; give the path of a file to write")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
-from .._checks import check_bool, check_path, make_rng
+from .._checks import check_bool, check_input_file, check_path, make_rng
 from .._sampling import sample_token
 from . import (
     NgramCounts,
@@ -415,8 +415,7 @@ class NgramModel:
     def load(cls, path: str | os.PathLike[str]) -> NgramModel:
         """The model :meth:`save` wrote. A file that is not one, or is truncated, corrupted
         (checksum) or inconsistent raises ``ValueError`` naming the file."""
-        if not Path(check_path(path)).is_file():
-            raise FileNotFoundError(f"no model file at {os.fspath(path)}")
+        check_input_file(path, "model file")
         vocab = Vocabulary()
         try:
             model = _core._load_binary_model(os.fspath(path), vocab._core)
@@ -651,8 +650,7 @@ def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
     lines before ``\\data\\``, CRLF line ends), streaming, in C++. A malformed file raises
     ``ValueError`` naming the line (``path:line: message``); a missing ``<unk>`` gets log10
     probability -100, as KenLM gives it."""
-    if not Path(check_path(path)).is_file():
-        raise FileNotFoundError(f"no ARPA file at {os.fspath(path)}")
+    check_input_file(path, "ARPA file")
     vocab = Vocabulary()
     try:
         model = _core._read_arpa(os.fspath(path), vocab._core)
@@ -668,8 +666,7 @@ _BINARY_MAGIC = b"RNKMODEL"
 def load_model(path: str | os.PathLike[str]) -> NgramModel:
     """A model file of either kind: rnnkit's binary format (:meth:`NgramModel.save`, told by
     its first bytes) or ARPA (:func:`load_arpa`)."""
-    if not Path(check_path(path)).is_file():
-        raise FileNotFoundError(f"no model file at {os.fspath(path)}")
+    check_input_file(path, "model file")
     with open(path, "rb") as f:
         binary = f.read(len(_BINARY_MAGIC)) == _BINARY_MAGIC
     return NgramModel.load(path) if binary else load_arpa(path)
