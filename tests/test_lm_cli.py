@@ -20,6 +20,12 @@ TEXT = "".join(
 )
 
 
+def write_corpus(tmp_path: Path, text: str) -> Path:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text, encoding="utf-8")
+    return corpus
+
+
 def test_demo_runs_every_model_and_reports(tmp_path: Path) -> None:
     out = io.StringIO()
     results = run_demo(corpus=TEXT * 3, seconds=0.3, out=out, png=tmp_path / "curves.png")
@@ -32,8 +38,7 @@ def test_demo_runs_every_model_and_reports(tmp_path: Path) -> None:
 
 
 def test_demo_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TEXT * 3, encoding="utf-8")
+    corpus = write_corpus(tmp_path, TEXT * 3)
     out = io.StringIO()
     assert main(["demo", "--corpus", str(corpus), "--seconds", "0.2", "--quiet"], out) == 0
     assert out.getvalue().startswith("| model |")
@@ -48,8 +53,7 @@ def test_demo_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_lm_train_eval_generate_score(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TEXT * 4, encoding="utf-8")
+    corpus = write_corpus(tmp_path, TEXT * 4)
     model = tmp_path / "lm.npz"
     out = io.StringIO()
     argv = ["lm", "train", "--text", str(corpus), "--model", str(model), "--kind", kind]
@@ -78,8 +82,7 @@ def test_lm_train_eval_generate_score(
 def test_lm_score_with_an_ngram_model_and_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
+    corpus = write_corpus(tmp_path, TEXT)
     arpa = tmp_path / "m.arpa"
     assert (
         main(
@@ -112,8 +115,7 @@ def _stdin_bytes(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
 def test_lm_user_mistakes_are_one_line_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
+    corpus = write_corpus(tmp_path, TEXT)
     model = tmp_path / "lm.npz"
     train = ["lm", "train", "--text", str(corpus), "--model", str(model), "--quiet"]
     small = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8"]

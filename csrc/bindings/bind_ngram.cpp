@@ -86,6 +86,20 @@ private:
     std::optional<AccessState::Write> changes_;
 };
 
+// The `claim(change)` method of a class whose objects carry an AccessState `access`: a
+// context manager holding the object (to change it, or to read it) for a block of calls.
+template <typename Class>
+void def_claim(py::class_<Class>& cls, const char* what) {
+    cls.def(
+        "claim",
+        [what](Class& object, bool change) {
+            return std::make_unique<HeldAccess>(object.access, what, change);
+        },
+        py::arg("change"), py::keep_alive<0, 1>(),
+        "A context manager claiming the object (to change it, or to read it) for a block of "
+        "calls in this thread.");
+}
+
 // A 1-D array of exactly `dtype` (no cast), C-contiguous (copied when not).
 template <typename T>
 py::array_t<T, py::array::c_style> vector_arg(py::handle obj, const char* name,
@@ -302,16 +316,9 @@ void register_ngram(py::module_& m) {
              })
         .def("__exit__", [](HeldAccess& held, const py::args&) { held.exit(); });
 
-    py::class_<Vocabulary>(m, "_Vocabulary")
-        .def(py::init<>())
-        .def(
-            "claim",
-            [](Vocabulary& v, bool change) {
-                return std::make_unique<HeldAccess>(v.access, kVocabularyName, change);
-            },
-            py::arg("change"), py::keep_alive<0, 1>(),
-            "A context manager claiming the vocabulary (to change it, or to read it) for a "
-            "block of calls in this thread.")
+    py::class_<Vocabulary> vocabulary(m, "_Vocabulary");
+    def_claim(vocabulary, kVocabularyName);
+    vocabulary.def(py::init<>())
         .def("__len__",
              [](const Vocabulary& v) {
                  const auto access = reading(v);
@@ -502,16 +509,9 @@ void register_ngram(py::module_& m) {
             "(ids, offsets, per-id counts) of a list of token lists padded with `pad` <s> and "
             "</s>, words added; None when encode_text of their text would differ.");
 
-    py::class_<NgramCounts>(m, "_NgramCounts")
-        .def(py::init<int>(), py::arg("order"))
-        .def(
-            "claim",
-            [](NgramCounts& c, bool change) {
-                return std::make_unique<HeldAccess>(c.access, kCountsName, change);
-            },
-            py::arg("change"), py::keep_alive<0, 1>(),
-            "A context manager claiming the store (to change it, or to read it) for a block of "
-            "calls in this thread.")
+    py::class_<NgramCounts> counts(m, "_NgramCounts");
+    def_claim(counts, kCountsName);
+    counts.def(py::init<int>(), py::arg("order"))
         .def_property_readonly("order", &NgramCounts::order)
         .def(
             "add",
