@@ -155,6 +155,8 @@ def test_counter_and_vocabulary_match_nltk() -> None:
     assert len(o_lm.vocab) == len(t_lm.vocab)
     assert list(o_lm.vocab) == list(t_lm.vocab)
     assert o_lm.counts.N() == t_lm.counts.N()
+    for empty in ([], ()):  # nltk: the key () of the unigram table, 0 (not the whole table)
+        assert o_lm.counts[empty] == t_lm.counts[empty] == 0
     for n in range(1, order + 1):
         if n == 1:
             assert dict(o_lm.counts[1]) == dict(t_lm.counts[1])

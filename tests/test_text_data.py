@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rnnkit.data import Batch, random_batches, sequential_batches, split
 from rnnkit.text import (
     SPACE,
@@ -181,3 +183,15 @@ def test_word_tokenizer_flags_must_be_bools(flag: str) -> None:
         with pytest.raises(TypeError, match=f"^{flag} must be a bool, got {type(bad).__name__}$"):
             WordTokenizer(**{flag: bad})
     assert getattr(WordTokenizer(**{flag: np.False_}), flag) is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3), max_size=6), st.booleans())
+def test_decode_gives_back_the_ids_when_encoded_again(lines: list[list[str]], char: bool) -> None:
+    """encode(decode(ids)) == ids for every stream of whole lines, empty last lines included
+    (decode dropped the final newline of an empty last line, and with it the line)."""
+    tok = CharTokenizer() if char else WhitespaceTokenizer()
+    text = "".join(" ".join(line) + "\n" for line in lines)
+    vocab = build_vocabulary("a b c", tok)
+    ids = encode(text, vocab, tok)
+    assert np.array_equal(encode(decode(ids, vocab, tok), vocab, tok), ids)

@@ -230,8 +230,8 @@ def encode(
 
 
 def decode(ids: Iterable[int], vocabulary: Vocabulary, tokenizer: Tokenizer) -> str:
-    """The text of an id stream: ``</s>`` ends a line (the last one's newline is dropped),
-    ``<s>`` is skipped."""
+    """The text of an id stream: ``</s>`` ends a line (the last one's newline is dropped,
+    unless that line is empty: encoding the text gives the ids back), ``<s>`` is skipped."""
     vocabulary = _check_vocabulary(vocabulary)
     tokenizer = _check_tokenizer(tokenizer)
     lines: list[list[str]] = [[]]
@@ -240,9 +240,12 @@ def decode(ids: Iterable[int], vocabulary: Vocabulary, tokenizer: Tokenizer) -> 
             lines.append([])
         elif word != "<s>":
             lines[-1].append(word)
+    # (an empty last line is kept by its newline: str.splitlines, which encode reads lines
+    # with, drops a final newline, and the line with it)
+    last_empty = len(lines) > 1 and not lines[-1] and not lines[-2]
     if not lines[-1]:
         lines.pop()
-    return "\n".join(tokenizer.detokenize(line) for line in lines)
+    return "\n".join(tokenizer.detokenize(line) for line in lines) + ("\n" if last_empty else "")
 
 
 _VOCABULARY_FORMAT = "rnnkit.vocabulary"

@@ -268,6 +268,9 @@ class NgramCounter:
         if isinstance(item, str):
             return self[1][item]
         if isinstance(item, Sequence):
+            if len(item) == 0:
+                # nltk looks the empty context up as the key () of the unigram table: 0
+                return self[1][()]
             return self._followers(tuple(item))
         raise TypeError(f"counter keys are an order (int), a word (str) or a context, got {item!r}")
 
