@@ -353,3 +353,17 @@ def test_one_model_from_several_threads(kind: str) -> None:
     assert not errors
     copy = pickle.loads(pickle.dumps(m))  # (the lock stays behind)
     assert copy.evaluate(ids) == m.evaluate(ids)
+
+
+def test_word_tokenizer_options_survive_a_checkpoint(tmp_path: Path) -> None:
+    from rnnkit.lm._base import _tokenizer_from
+    from rnnkit.text import WordTokenizer, build_vocabulary
+
+    tok = WordTokenizer(lower=False, normalize="NFKC")
+    vocab = build_vocabulary("The cat sat.", tok)
+    m = RNNLanguageModel(len(vocab), 4, 4, 1, vocabulary=vocab, tokenizer=tok, seed=0)
+    m.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz").tokenizer
+    assert (loaded.lower, loaded.split_punctuation, loaded.normalize) == (False, True, "NFKC")
+    # a file written before the option: no normalisation, as it was tokenized then
+    assert _tokenizer_from({"kind": "word", "lower": True}).normalize is None

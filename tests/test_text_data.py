@@ -54,6 +54,11 @@ def test_word_tokenizer_lowercases_splits_punctuation_and_cjk() -> None:
     assert sentences[3] == ["tabs", "and", "spaces"]
     kept = WordTokenizer(lower=False, split_punctuation=False).tokenize("Hello, World!")
     assert kept == [["Hello,", "World!"]]
+    # a decomposed accent is part of its word (it ended the word: ["cafe", "\u0301"])
+    assert tok.tokenize("cafe\u0301 ok") == [["café", "ok"]]
+    assert WordTokenizer(normalize=None).tokenize("cafe\u0301") == [["cafe", "\u0301"]]
+    with pytest.raises(ValueError, match="normalize must be None, 'NFC'"):
+        WordTokenizer(normalize="nfc")
     assert tok.detokenize(["the", "cat", ",", "the", "dog", "."]) == "the cat, the dog."
     assert tok.detokenize(list("我爱你")) == "我爱你"
     assert WhitespaceTokenizer().tokenize("a  b\tc\n\nd") == [["a", "b", "c"], [], ["d"]]

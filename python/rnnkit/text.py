@@ -109,23 +109,32 @@ def _check_vocabulary(vocabulary: Any) -> Vocabulary:
     return vocabulary
 
 
+def _check_normalize(normalize: Any) -> str | None:
+    if normalize not in (None, "NFC", "NFKC", "NFD", "NFKD"):
+        raise ValueError(
+            f"normalize must be None, 'NFC', 'NFKC', 'NFD' or 'NFKD', got {normalize!r}"
+        )
+    return normalize  # type: ignore[no-any-return]
+
+
+def _normalized_lines(text: str, normalize: str | None) -> list[str]:
+    lines = _lines(text)
+    if normalize:
+        form: Any = normalize
+        lines = [unicodedata.normalize(form, line) for line in lines]
+    return lines
+
+
 class CharTokenizer:
     """Characters, each line a sentence; whitespace characters become :data:`SPACE`.
     ``normalize`` (default ``"NFC"``, or None) applies Unicode normalisation first, so that
     an accented letter is one token however it was typed."""
 
     def __init__(self, normalize: str | None = "NFC") -> None:
-        if normalize not in (None, "NFC", "NFKC", "NFD", "NFKD"):
-            raise ValueError(
-                f"normalize must be None, 'NFC', 'NFKC', 'NFD' or 'NFKD', got {normalize!r}"
-            )
-        self.normalize = normalize
+        self.normalize = _check_normalize(normalize)
 
     def tokenize(self, text: str) -> list[list[str]]:
-        lines = _lines(text)
-        if self.normalize:
-            form: Any = self.normalize
-            lines = [unicodedata.normalize(form, line) for line in lines]
+        lines = _normalized_lines(text, self.normalize)
         return [[SPACE if c.isspace() else c for c in line] for line in lines]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
@@ -147,15 +156,20 @@ _WORD_KEEP_PUNCTUATION = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 class WordTokenizer:
     """Words, each line a sentence: lowercased (``lower``), punctuation split off as tokens of
     its own (``split_punctuation``; else words are what lies between whitespace), every CJK
-    character (ideographs, kana, hangul) a token."""
+    character (ideographs, kana, hangul) a token. ``normalize`` (default ``"NFC"``, or None)
+    as :class:`CharTokenizer`'s: a decomposed accent (``"cafe\\u0301"``) would otherwise end
+    the word it belongs to."""
 
-    def __init__(self, lower: bool = True, split_punctuation: bool = True) -> None:
+    def __init__(
+        self, lower: bool = True, split_punctuation: bool = True, normalize: str | None = "NFC"
+    ) -> None:
         self.lower = check_bool(lower, "lower")
         self.split_punctuation = check_bool(split_punctuation, "split_punctuation")
+        self.normalize = _check_normalize(normalize)
 
     def tokenize(self, text: str) -> list[list[str]]:
         pattern = _WORD if self.split_punctuation else _WORD_KEEP_PUNCTUATION
-        lines = _lines(text)
+        lines = _normalized_lines(text, self.normalize)
         return [pattern.findall(line.lower() if self.lower else line) for line in lines]
 
     def detokenize(self, tokens: Sequence[str]) -> str:
@@ -167,7 +181,10 @@ class WordTokenizer:
         return out
 
     def __repr__(self) -> str:
-        return f"WordTokenizer(lower={self.lower}, split_punctuation={self.split_punctuation})"
+        return (
+            f"WordTokenizer(lower={self.lower}, split_punctuation={self.split_punctuation}, "
+            f"normalize={self.normalize!r})"
+        )
 
 
 class WhitespaceTokenizer:

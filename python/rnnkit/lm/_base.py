@@ -44,6 +44,7 @@ def _tokenizer_spec(tokenizer: Tokenizer | None) -> dict[str, Any] | None:
             "kind": "word",
             "lower": tokenizer.lower,
             "split_punctuation": tokenizer.split_punctuation,
+            "normalize": tokenizer.normalize,
         }
     if isinstance(tokenizer, WhitespaceTokenizer):
         return {"kind": "whitespace"}
@@ -58,7 +59,10 @@ def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
         return CharTokenizer(normalize=spec.get("normalize", "NFC"))
     if kind == "word":
         return WordTokenizer(
-            lower=spec.get("lower", True), split_punctuation=spec.get("split_punctuation", True)
+            lower=spec.get("lower", True),
+            split_punctuation=spec.get("split_punctuation", True),
+            # (files written before the option tokenized without normalising)
+            normalize=spec.get("normalize"),
         )
     if kind == "whitespace":
         return WhitespaceTokenizer()
