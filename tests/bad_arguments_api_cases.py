@@ -649,6 +649,12 @@ def _counts_cases() -> Iterator[Any]:
         ([1, -1, 2], ValueError, "min_counts[1] must be >= 0, got -1"),
         ([2], ValueError, "min_counts must have one value per order (3), got 1"),
         ([1, 2, 2, 2], ValueError, "min_counts must have one value per order (3), got 4"),
+        (
+            [2, 1, 1],
+            ValueError,
+            "min_counts must not decrease from one order to the next, got 1 for order 2 after "
+            "2 for order 1",
+        ),
     ]:
         yield case(
             f"NgramCounts.prune-min_counts={_vid(bad)}",

@@ -18,7 +18,7 @@ import rnnkit
 import rnnkit.ngram
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rnnkit.ngram import NgramCounts, Vocabulary
+from rnnkit.ngram import NgramCounts, Vocabulary, estimate
 from rnnkit.reference import ngram as ref
 
 WORDS = [f"w{i}" for i in range(25)] + ["猫", "狗", "ünï", "a'b"]
@@ -143,16 +143,25 @@ def test_frozen_vocabulary_counts_unknown_words_as_unk() -> None:
     assert len(v) == 5
 
 
-def test_prune_keeps_prefixes_of_kept_ngrams(rng: np.random.Generator) -> None:
+def test_prune_drops_by_order_with_thresholds_that_never_decrease(
+    rng: np.random.Generator,
+) -> None:
     sents = corpus(rng, 200)
-    c = NgramCounts(3).update(sents).prune([1, 3, 2])
+    c = NgramCounts(3).update(sents).prune([1, 2, 3])
     expected = ref.count_ngrams(sents, 3)
-    kept3 = {g: v for g, v in expected[2].items() if v >= 2}
-    kept2 = {g: v for g, v in expected[1].items() if v >= 3 or any(k[:2] == g for k in kept3)}
     got = as_counters(c)
-    assert got[2] == kept3 and got[1] == kept2 and got[0] == expected[0]
+    assert got[2] == {g: v for g, v in expected[2].items() if v >= 3}
+    assert got[1] == {g: v for g, v in expected[1].items() if v >= 2}
+    assert got[0] == expected[0]
     assert c.prune(0) is c  # nothing more to drop
     assert as_counters(c) == got
+    # A lower threshold above a higher one would keep n-grams whose suffix is dropped, which
+    # no estimator can read ("not closed under suffixes"): refused, as lmplz refuses it.
+    before = c.to_bytes()
+    with pytest.raises(ValueError, match="got 2 for order 3 after 3 for order 2"):
+        c.prune([1, 3, 2])
+    assert c.to_bytes() == before
+    estimate(c, "witten_bell")  # (the store is closed under suffixes)
 
 
 def test_vocabulary_build_orders_by_count_and_caps() -> None:

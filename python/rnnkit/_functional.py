@@ -43,6 +43,7 @@ Keyword options of the sequence functions (all default to the plain cell):
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Literal
 
 import numpy as np
@@ -90,8 +91,7 @@ def lstm_forward(
 
     ``x [T, B, I]``, ``h0 [B, R]``/``c0 [B, H]`` or None, ``w_ih [4H, I]``, ``w_hh [4H, R]``,
     ``b_ih``/``b_hh [4H]`` or None; R = H, or P with the projection ``w_hr [P, H]``.
-    Returns ``(y [T, B, R], h_n [B, R], c_n [B, H], cache)``. The keyword options are in the
-    module docstring.
+    Returns ``(y [T, B, R], h_n [B, R], c_n [B, H], cache)``.
     """
     if is_device_array(x):
         return LSTMOutput(
@@ -431,3 +431,12 @@ def rnn_cell_backward(dh1: Array | None, cache: RecurrentCache) -> CellGrads:
 
 def _cell_grads(g: tuple[Any, ...]) -> CellGrads:
     return CellGrads(*_sequence_grads(g))
+
+
+# help() shows a function's own docstring: the sequence functions carry the conventions and
+# the keyword options of this module's docstring too (one text, not copies).
+# (python -OO strips every docstring: nothing to add then)
+if __doc__ is not None:
+    _SHARED = textwrap.indent(__doc__[__doc__.index("Conventions shared by every") :], "    ")
+    for _function in (lstm_forward, gru_forward, rnn_forward):
+        _function.__doc__ = (_function.__doc__ or "").rstrip() + "\n\n" + _SHARED

@@ -30,7 +30,10 @@ class GRUOutput(NamedTuple):
     cache: Any
 
 
-RNNOutput = GRUOutput
+class RNNOutput(NamedTuple):
+    y: Array  #: [T, B, H]
+    h_n: Array  #: [B, H]
+    cache: Any
 
 
 class LSTMGrads(NamedTuple):
@@ -65,7 +68,9 @@ class GRUCellOutput(NamedTuple):
     cache: Any
 
 
-RNNCellOutput = GRUCellOutput
+class RNNCellOutput(NamedTuple):
+    h1: Array  #: [B, H]
+    cache: Any
 
 
 class LSTMCellGrads(NamedTuple):

@@ -525,7 +525,8 @@ def forward(
     """One layer-direction on the GPU: (y, h_n, c_n or None, cache); see rnnkit.lstm_forward.
     With ``cell=True`` one step of the single-step functions: ``x [B, I]``, states ``h`` and
     ``c``, and y is ``h1 [B, R]``."""
-    backend = _require_backend(f"{kind}_forward on a CUDA array")
+    function = f"{kind}_cell_forward" if cell else f"{kind}_forward"
+    backend = _require_backend(f"{function} on a CUDA array")
     if not isinstance(nonlinearity, str):  # the CPU binding's message
         raise TypeError(f"nonlinearity must be 'tanh' or 'relu', got {type(nonlinearity).__name__}")
     if nonlinearity not in ("tanh", "relu"):

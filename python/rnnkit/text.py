@@ -188,7 +188,8 @@ class WordTokenizer:
 
 
 class WhitespaceTokenizer:
-    """The tokens between whitespace, each line a sentence (the n-gram tools' convention)."""
+    """The tokens between whitespace, as ``str.split`` gives them (any Unicode whitespace;
+    ``rnnkit.ngram`` splits on ASCII whitespace only), each line a sentence."""
 
     def tokenize(self, text: str) -> list[list[str]]:
         return [line.split() for line in _lines(text)]

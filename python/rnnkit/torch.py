@@ -19,8 +19,9 @@ code, so autograd composes and parameters receive ``.grad`` exactly as with ``to
 
 * Kernels keep what backward needs only when it is needed: when grad mode is on and some input
   or parameter requires a gradient; otherwise they run in inference mode.
-* Parameters and inputs are float32 or float64 (another dtype is a ``TypeError``), all on the
-  CPU or all on one CUDA device. CUDA tensors run on rnnkit's CUDA backend (a build with
+* Parameters are float32 or float64 (another dtype is a ``TypeError``) and inputs have
+  their dtype (another is torch's own ``ValueError``, as with ``torch.nn``), all on the CPU
+  or all on one CUDA device. CUDA tensors run on rnnkit's CUDA backend (a build with
   ``RNNKIT_CUDA=ON``; see :mod:`rnnkit.cuda`) without copies, on torch's current stream;
   another device, or a CUDA tensor without that backend, is a ``RuntimeError`` naming it.
 * Tensors saved for backward are version-checked as usual: modifying an input or a parameter

@@ -560,10 +560,13 @@ class NgramCounts:
 
     def prune(self, min_counts: int | Sequence[int]) -> NgramCounts:
         """Drops the n-grams of order n seen fewer than ``min_counts[n - 1]`` times (one value:
-        the same for orders >= 2; unigrams are then kept), keeping any n-gram that is a prefix
-        of a kept one; returns self."""
+        the same for orders >= 2; unigrams are then kept; a list must not decrease from one
+        order to the next, as lmplz's ``--prune``), keeping any n-gram that is a prefix of a
+        kept one; returns self."""
         if isinstance(min_counts, (int, np.integer)) and not isinstance(min_counts, bool):
-            values = [1] + [_check_int(min_counts, "min_counts", 0)] * (self.order - 1)
+            value = _check_int(min_counts, "min_counts", 0)
+            # (unigrams kept: at 1, which drops none of them, or 0, the same)
+            values = [min(1, value)] + [value] * (self.order - 1)
         elif isinstance(min_counts, Iterable) and not isinstance(min_counts, (str, bytes)):
             values = [_check_int(v, f"min_counts[{i}]", 0) for i, v in enumerate(min_counts)]
             if len(values) != self.order:
@@ -575,6 +578,15 @@ class NgramCounts:
                 "min_counts must be an int or a sequence of ints (one per order), got "
                 f"{type(min_counts).__name__}"
             )
+        for n in range(1, len(values)):
+            if values[n] < values[n - 1]:
+                # (lmplz's rule too) an n-gram's suffix is seen at least as often as it: with
+                # thresholds that never decrease, a kept n-gram's suffix is kept, and the
+                # estimators, which read each n-gram's suffix, find it
+                raise ValueError(
+                    "min_counts must not decrease from one order to the next, got "
+                    f"{values[n]} for order {n + 1} after {values[n - 1]} for order {n}"
+                )
         # Counts are 64-bit: a larger minimum drops the same n-grams as 2**63 - 1.
         self._store.prune([min(v, 2**63 - 1) for v in values])
         return self

@@ -451,8 +451,9 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
     extend h (in double precision, stored as float32):
 
     ``"mle"``: p(w | h) = c(hw) / c(h .): a word never seen after a seen context gets
-    probability 0, written log10 -99 as ARPA files write zero (a context never seen backs off
-    to its longest seen suffix).
+    probability 0: the context's backoff is written log10 -99 as ARPA files write zero, so
+    the word scores about -99 plus its lower-order log10 probability (a context never seen
+    backs off to its longest seen suffix).
     ``"add_k"`` (option ``k``, default 0.5; ``"laplace"``: k = 1): Lidstone's
     (c(hw) + k) / (c(h .) + k V) for the seen n-grams, V the number of words that can be
     predicted (all but ``<s>``), unigrams over the whole vocabulary; each context's remaining
