@@ -463,9 +463,16 @@ def test_bytes_that_are_not_utf8_raise_naming_the_line(text: bytes, line: int, b
         ["fine", 3],  # not a sentence
     ],
 )
-def test_a_failed_update_leaves_the_store_as_it_was(fresh: bool, bad: object) -> None:
-    c = NgramCounts(3) if fresh else NgramCounts(3).update("x y\np q\n")
-    untouched = NgramCounts(3) if fresh else NgramCounts(3).update("x y\np q\n")
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_failed_update_leaves_the_store_as_it_was(fresh: bool, bad: object, frozen: bool) -> None:
+    def make() -> NgramCounts:
+        # (frozen: the vocabulary is only read, and the error is still the input's, not a
+        # conflict with the update's own claim on it)
+        vocab = Vocabulary.build([["x", "y"], ["p", "q"]]) if frozen else None
+        c = NgramCounts(3, vocab)
+        return c if fresh else c.update("x y\np q\n")
+
+    c, untouched = make(), make()
     before = c.to_bytes()
     with pytest.raises((ValueError, TypeError)):
         c.update(bad)  # type: ignore[arg-type]

@@ -81,9 +81,10 @@ public:
         }
         if (claimed) state_.writer_.store(std::thread::id());
         throw ConcurrentAccess(std::string(what) +
-                               " is in use by another thread: it cannot be changed until that "
-                               "use ends (an object may be read by many threads at once, but "
-                               "a change must not overlap any other use)");
+                               " is in use by another thread (or by a read this thread has "
+                               "open): it cannot be changed until that use ends (an object "
+                               "may be read by many threads at once, but a change must not "
+                               "overlap any other use)");
     }
     ~Write() {
         if (--state_.write_depth_ == 0) state_.writer_.store(std::thread::id());

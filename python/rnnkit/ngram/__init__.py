@@ -188,7 +188,8 @@ def _encode(
         got = np.diff(offsets)
         bad = np.flatnonzero(got != lengths)
         if bad.size:
-            vocab.truncate(size_before)
+            if len(vocab) != size_before:  # (a frozen one is only read: nothing to undo)
+                vocab.truncate(size_before)
             raise ValueError(
                 f"a word of sentence {first_line - 1 + int(bad[0])} is empty or holds whitespace "
                 "(words must be non-empty and hold no space, \\t, \\n, \\r, \\v or \\f)"
@@ -422,7 +423,8 @@ class NgramCounts:
         except BaseException:
             if fresh:
                 self._store = _core._NgramCounts(self.order)
-            vocab.truncate(words_before)
+            if len(vocab) != words_before:  # (a frozen one got none, and is only read)
+                vocab.truncate(words_before)
             raise
         return self
 
