@@ -207,6 +207,13 @@ def test_counter_of_tuples_any_orders_and_growing_order() -> None:
     assert o.N() == t.N()
     assert dict(o[["a", "c"]]) == dict(t[["a", "c"]])
     assert dict(o.unigrams) == dict(t.unigrams)
+    # a context's followers are looked up once per change of the counts (an index sorted by
+    # context, not a scan of the store): the same object until an update, then the new counts
+    assert o[["a"]] is o[["a"]] and dict(o[["a"]]) == dict(t[["a"]])
+    for counter in (t, o):
+        counter.update([nltk_util.ngrams(["a", "b", "a", "x"], 2)])
+    assert dict(o[["a"]]) == dict(t[["a"]]) and dict(o[("b",)]) == dict(t[("b",)])
+    assert dict(o[["never"]]) == dict(t[["never"]]) == {}
     with pytest.raises(TypeError, match="isn't a tuple"):
         o.update([["a", "b"]])
     with pytest.raises(TypeError, match="must be str"):
