@@ -538,3 +538,20 @@ def test_totals_follow_every_change(rng: np.random.Generator) -> None:
     consistent(NgramCounts.from_bytes(c.to_bytes()))
     c.update_ids(np.array([3, 4, 5], np.int32), np.array([0, 3]))
     consistent(c)
+
+
+def test_vocabulary_of_many_words_and_copies() -> None:
+    """Words are checked all at once and added in one C++ call (estimate, from_bytes and
+    unpickling rebuilt vocabularies word by word: seconds for millions of words); a bad word
+    is still named, and copy() keeps every id."""
+    words = [f"w{i}" for i in range(50_000)]
+    v = Vocabulary(words)
+    assert v.words[3:] == words and v.lookup("w49999") == 50_002
+    frozen = v.copy(frozen=True)
+    assert frozen.words == v.words and frozen.frozen and not v.frozen
+    assert v.copy().frozen is False and v.copy() == v
+    for bad, error in ((["a", "b c"], ValueError), (["a", ""], ValueError), (["a", 3], TypeError)):
+        with pytest.raises(error, match="a word must be"):
+            Vocabulary(bad)
+    with pytest.raises(TypeError, match="frozen must be a bool"):
+        v.copy(frozen="yes")  # type: ignore[arg-type]

@@ -491,7 +491,7 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
             RuntimeWarning,
             stacklevel=2,
         )
-    out = NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
+    out = NgramModel(model, counts.vocabulary.copy(frozen=True))
     out.discounts = [tuple(discounts[3 * k : 3 * k + 3]) for k in range(counts.order)]
     return out
 
@@ -643,7 +643,7 @@ def _backed_off(counts: NgramCounts, method: str, options: dict[str, Any]) -> Ng
     _check_not_empty(counts)
     kind = "add_k" if method == "laplace" else method
     model = _core._NgramModel.backed_off(counts._store, len(counts.vocabulary), kind, param)
-    return NgramModel(model, Vocabulary(counts.vocabulary.words[3:], frozen=True))
+    return NgramModel(model, counts.vocabulary.copy(frozen=True))
 
 
 def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
