@@ -235,17 +235,37 @@ def test_clip_grad_norm_matches_torch_and_refuses_non_finite() -> None:
 @pytest.mark.parametrize(
     ("trans_a", "trans_b"), [(False, False), (False, True), (True, False), (True, True)]
 )
-def test_gemm_on_rnnkit_threads(dtype: type, trans_a: bool, trans_b: bool) -> None:
+@pytest.mark.parametrize(
+    ("M", "N", "K"),
+    [(130, 70, 90), (1, 3000, 700), (5, 3000, 700)],
+    ids=["row-blocks", "one-row-gemv", "few-rows-column-blocks"],
+)
+def test_gemm_on_rnnkit_threads(
+    dtype: type, trans_a: bool, trans_b: bool, M: int, N: int, K: int
+) -> None:
+    """Several 64-row blocks; and few rows, where fixed blocks of columns go to the threads
+    (one row as a gemv): the same bits for any thread count."""
+    import rnnkit
     from rnnkit import _core
 
     rng = np.random.default_rng(10)
-    M, N, K = 130, 70, 90  # several 64-row blocks
     a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
     b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
-    c = rng.standard_normal((M, N)).astype(dtype)
-    expected = 0.5 * (a.T if trans_a else a) @ (b.T if trans_b else b) + 2.0 * c
-    _core._gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0)
-    np.testing.assert_allclose(c, expected, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+    c0 = rng.standard_normal((M, N)).astype(dtype)
+    expected = 0.5 * (a.T if trans_a else a) @ (b.T if trans_b else b) + 2.0 * c0
+    results = []
+    before = rnnkit.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            rnnkit.set_num_threads(threads)
+            c = c0.copy()
+            _core._gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0)
+            results.append(c)
+    finally:
+        rnnkit.set_num_threads(before)
+    c = results[0]
+    assert all(np.array_equal(c, r) for r in results[1:])
+    np.testing.assert_allclose(c, expected, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
     assert _core._sum_of_squares(a) == pytest.approx(
         float((a.astype(np.float64) ** 2).sum()), rel=1e-12
     )

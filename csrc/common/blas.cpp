@@ -14,6 +14,10 @@ void scipy_cblas_sgemm(int order, int trans_a, int trans_b, int M, int N, int K,
 void scipy_cblas_dgemm(int order, int trans_a, int trans_b, int M, int N, int K, double alpha,
                        const double* A, int lda, const double* B, int ldb, double beta, double* C,
                        int ldc);
+void scipy_cblas_sgemv(int order, int trans, int M, int N, float alpha, const float* A, int lda,
+                       const float* x, int incx, float beta, float* y, int incy);
+void scipy_cblas_dgemv(int order, int trans, int M, int N, double alpha, const double* A, int lda,
+                       const double* x, int incx, double beta, double* y, int incy);
 }
 
 namespace rnnkit::blas {
@@ -60,6 +64,41 @@ void gemm<double>(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
     scipy_cblas_dgemm(RnnkitRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M),
                       static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
                       static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+namespace {
+// y = beta * y for an empty product (BLAS would reject the leading dimension of cols = 0).
+template <typename T>
+void scale_vector(std::int64_t n, T beta, T* y, std::int64_t incy) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        T& v = y[i * incy];
+        v = beta == T(0) ? T(0) : beta * v;
+    }
+}
+}  // namespace
+
+template <>
+void gemv<float>(bool trans, std::int64_t rows, std::int64_t cols, float alpha, const float* A,
+                 std::int64_t lda, const float* x, std::int64_t incx, float beta, float* y,
+                 std::int64_t incy) {
+    const std::int64_t out = trans ? cols : rows, in = trans ? rows : cols;
+    if (out == 0) return;
+    if (in == 0) return scale_vector(out, beta, y, incy);
+    scipy_cblas_sgemv(RnnkitRowMajor, tr(trans), static_cast<int>(rows), static_cast<int>(cols),
+                      alpha, A, static_cast<int>(lda), x, static_cast<int>(incx), beta, y,
+                      static_cast<int>(incy));
+}
+
+template <>
+void gemv<double>(bool trans, std::int64_t rows, std::int64_t cols, double alpha, const double* A,
+                  std::int64_t lda, const double* x, std::int64_t incx, double beta, double* y,
+                  std::int64_t incy) {
+    const std::int64_t out = trans ? cols : rows, in = trans ? rows : cols;
+    if (out == 0) return;
+    if (in == 0) return scale_vector(out, beta, y, incy);
+    scipy_cblas_dgemv(RnnkitRowMajor, tr(trans), static_cast<int>(rows), static_cast<int>(cols),
+                      alpha, A, static_cast<int>(lda), x, static_cast<int>(incx), beta, y,
+                      static_cast<int>(incy));
 }
 
 }  // namespace rnnkit::blas

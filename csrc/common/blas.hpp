@@ -14,6 +14,12 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
           std::int64_t ldc);
 
+// y = alpha * op(A) x + beta * y, A [rows, cols] row-major, op(A) = A^T when trans (x has
+// cols entries, or rows when trans; strides incx, incy). Single-threaded, as gemm.
+template <typename T>
+void gemv(bool trans, std::int64_t rows, std::int64_t cols, T alpha, const T* A, std::int64_t lda,
+          const T* x, std::int64_t incx, T beta, T* y, std::int64_t incy);
+
 // Sets OpenBLAS to one thread (called once when the extension loads).
 void use_single_threaded_blas();
 
