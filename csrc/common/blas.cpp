@@ -75,30 +75,31 @@ void scale_vector(std::int64_t n, T beta, T* y, std::int64_t incy) {
         v = beta == T(0) ? T(0) : beta * v;
     }
 }
+
+// (one name for both precisions, so that gemv below is written once)
+void cblas_gemv(int trans, int rows, int cols, float alpha, const float* A, int lda, const float* x,
+                int incx, float beta, float* y, int incy) {
+    scipy_cblas_sgemv(RnnkitRowMajor, trans, rows, cols, alpha, A, lda, x, incx, beta, y, incy);
+}
+void cblas_gemv(int trans, int rows, int cols, double alpha, const double* A, int lda,
+                const double* x, int incx, double beta, double* y, int incy) {
+    scipy_cblas_dgemv(RnnkitRowMajor, trans, rows, cols, alpha, A, lda, x, incx, beta, y, incy);
+}
 }  // namespace
 
-template <>
-void gemv<float>(bool trans, std::int64_t rows, std::int64_t cols, float alpha, const float* A,
-                 std::int64_t lda, const float* x, std::int64_t incx, float beta, float* y,
-                 std::int64_t incy) {
+template <typename T>
+void gemv(bool trans, std::int64_t rows, std::int64_t cols, T alpha, const T* A, std::int64_t lda,
+          const T* x, std::int64_t incx, T beta, T* y, std::int64_t incy) {
     const std::int64_t out = trans ? cols : rows, in = trans ? rows : cols;
     if (out == 0) return;
     if (in == 0) return scale_vector(out, beta, y, incy);
-    scipy_cblas_sgemv(RnnkitRowMajor, tr(trans), static_cast<int>(rows), static_cast<int>(cols),
-                      alpha, A, static_cast<int>(lda), x, static_cast<int>(incx), beta, y,
-                      static_cast<int>(incy));
+    cblas_gemv(tr(trans), static_cast<int>(rows), static_cast<int>(cols), alpha, A,
+               static_cast<int>(lda), x, static_cast<int>(incx), beta, y, static_cast<int>(incy));
 }
 
-template <>
-void gemv<double>(bool trans, std::int64_t rows, std::int64_t cols, double alpha, const double* A,
-                  std::int64_t lda, const double* x, std::int64_t incx, double beta, double* y,
-                  std::int64_t incy) {
-    const std::int64_t out = trans ? cols : rows, in = trans ? rows : cols;
-    if (out == 0) return;
-    if (in == 0) return scale_vector(out, beta, y, incy);
-    scipy_cblas_dgemv(RnnkitRowMajor, tr(trans), static_cast<int>(rows), static_cast<int>(cols),
-                      alpha, A, static_cast<int>(lda), x, static_cast<int>(incx), beta, y,
-                      static_cast<int>(incy));
-}
+template void gemv<float>(bool, std::int64_t, std::int64_t, float, const float*, std::int64_t,
+                          const float*, std::int64_t, float, float*, std::int64_t);
+template void gemv<double>(bool, std::int64_t, std::int64_t, double, const double*, std::int64_t,
+                           const double*, std::int64_t, double, double*, std::int64_t);
 
 }  // namespace rnnkit::blas
