@@ -61,20 +61,15 @@ public:
     HeldAccess(AccessState& state, const char* what, bool change)
         : state_(state), what_(what), change_(change) {}
     void enter() {
-        if (reads_ || changes_) throw std::logic_error("this claim is held already");
+        if (claim_) throw std::logic_error("this claim is held already");
         owner_ = std::this_thread::get_id();
-        if (change_) {
-            changes_.emplace(state_, what_);
-        } else {
-            reads_.emplace(state_, what_);
-        }
+        claim_.emplace(state_, what_, change_);
     }
     void exit() {
         if (std::this_thread::get_id() != owner_) {
             throw std::logic_error("a claim must be released by the thread that took it");
         }
-        reads_.reset();
-        changes_.reset();
+        claim_.reset();
     }
 
 private:
@@ -82,8 +77,7 @@ private:
     const char* what_;
     bool change_;
     std::thread::id owner_;
-    std::optional<AccessState::Read> reads_;
-    std::optional<AccessState::Write> changes_;
+    std::optional<AccessState::Claim> claim_;
 };
 
 // The `claim(change)` method of a class whose objects carry an AccessState `access`: a
@@ -431,13 +425,7 @@ void register_ngram(py::module_& m) {
             "encode_text",
             [](Vocabulary& v, py::handle text, bool grow, bool with_counts,
                std::int64_t first_line) {
-                std::optional<AccessState::Read> reads;
-                std::optional<AccessState::Write> changes;
-                if (grow) {
-                    changes.emplace(v.access, kVocabularyName);
-                } else {
-                    reads.emplace(v.access, kVocabularyName);
-                }
+                const AccessState::Claim access(v.access, kVocabularyName, grow);
                 const std::string_view view = text_view(text);
                 // A str's UTF-8 is valid by construction; bytes are checked while tokenized.
                 const bool check_utf8 = py::isinstance<py::bytes>(text);

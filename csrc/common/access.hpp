@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -29,6 +30,7 @@ public:
 
     class Read;
     class Write;
+    class Claim;
 
 private:
     // Readers from threads other than the writer. A reader counts itself in, then checks for
@@ -94,6 +96,22 @@ public:
 
 private:
     AccessState& state_;
+};
+
+// Read or write access, chosen at run time, for the lifetime of the guard.
+class AccessState::Claim {
+public:
+    Claim(AccessState& state, const char* what, bool change) {
+        if (change) {
+            write_.emplace(state, what);
+        } else {
+            read_.emplace(state, what);
+        }
+    }
+
+private:
+    std::optional<Read> read_;
+    std::optional<Write> write_;
 };
 
 }  // namespace rnnkit

@@ -84,10 +84,12 @@ def _stdin_lines() -> Iterator[str]:
                 text = line
                 text.encode("utf-8")  # (a replaced stdin's str lines: no lone surrogates)
         except (UnicodeDecodeError, UnicodeEncodeError) as error:
-            raise ValueError(
-                f"standard input is not valid UTF-8: line {number}, column {error.start + 1}"
-            ) from None
+            raise _not_utf8("standard input", number, error.start + 1) from None
         yield text
+
+
+def _not_utf8(name: str, line: int, column: int) -> ValueError:
+    return ValueError(f"{name} is not valid UTF-8: line {line}, column {column}")
 
 
 def _build(args: argparse.Namespace, out: TextIO) -> int:
@@ -354,7 +356,7 @@ def _read_text(path: str | None) -> str:
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - data.rfind(b"\n", 0, error.start)
-        raise ValueError(f"{name} is not valid UTF-8: line {line}, column {column}") from None
+        raise _not_utf8(name, line, column) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -135,7 +135,6 @@ class NeuralLanguageModel(OneCallAtATime):
         """``(name, layer)`` for every layer with parameters or a mode."""
         raise NotImplementedError
 
-    @one_call_at_a_time
     def loss(self, inputs: Any, targets: Any, state: Any = None) -> tuple[float, Any]:
         """Mean cross-entropy (nats per token) of a batch, and the state to carry; in training
         mode also adds the gradients."""

@@ -23,12 +23,10 @@ class OneCallAtATime:
         return lock  # type: ignore[no-any-return]
 
     def __getstate__(self) -> dict[str, Any]:
+        # (pickle's default restore, __dict__.update, then takes the rest as it is)
         state = self.__dict__.copy()
         state.pop("_calls_lock", None)
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
 
 def one_call_at_a_time(method: F) -> F:

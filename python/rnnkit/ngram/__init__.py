@@ -197,16 +197,14 @@ def _encode(
     grow: bool,
     first_line: int = 1,
 ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    """The ids and offsets of a batch (lines numbered from ``first_line`` in messages). On an
-    error the vocabulary is as it was."""
-    size_before = len(vocab)
+    """The ids and offsets of a batch (lines numbered from ``first_line`` in messages). After
+    an error the words it added stay: the caller that keeps the vocabulary (update) undoes
+    them."""
     ids, offsets, _ = vocab.encode_text(text, grow, False, first_line)
     if lengths is not None:
         got = np.diff(offsets)
         bad = np.flatnonzero(got != lengths)
         if bad.size:
-            if len(vocab) != size_before:  # (a frozen one is only read: nothing to undo)
-                vocab.truncate(size_before)
             raise ValueError(
                 f"a word of sentence {first_line - 1 + int(bad[0])} is empty or holds whitespace "
                 "(words must be non-empty and hold no space, \\t, \\n, \\r, \\v or \\f)"
@@ -421,11 +419,10 @@ class NgramCounts:
         # here, before anything changes, when another thread is using either).
         grow = not self.vocabulary.frozen
         with self.vocabulary._core.claim(change=grow), self._store.claim(change=True):
-            return self._update_claimed(sentences, first_line)
+            return self._update_claimed(sentences, first_line, grow)
 
-    def _update_claimed(self, sentences: Sentences, first_line: int) -> NgramCounts:
+    def _update_claimed(self, sentences: Sentences, first_line: int, grow: bool) -> NgramCounts:
         vocab = self.vocabulary._core
-        grow = not self.vocabulary.frozen
         words_before = len(vocab)
         fresh = self._store.word_bound() == 0
         line = first_line
