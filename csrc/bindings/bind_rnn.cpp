@@ -123,6 +123,61 @@ std::optional<std::vector<std::int64_t>> parse_lengths(py::handle obj, std::int6
     return out;
 }
 
+// batch_sizes: None, or integers [T] (PyTorch's PackedSequence.batch_sizes): how many
+// sequences run at each time step, non-increasing, summing to the N rows of the packed x.
+std::optional<std::vector<std::int64_t>> parse_batch_sizes(py::handle obj, std::int64_t N) {
+    if (obj.is_none()) return std::nullopt;
+    py::array arr = py::array::ensure(obj);
+    if (!arr) {
+        throw py::type_error("batch_sizes must be an integer array of shape (T,), got " +
+                             type_name(obj));
+    }
+    const char kind = arr.dtype().kind();
+    if (kind != 'i' && kind != 'u') {
+        throw py::type_error("batch_sizes must have an integer dtype, got " +
+                             dtype_string(arr.dtype()));
+    }
+    if (arr.ndim() != 1) {
+        throw py::value_error("batch_sizes must have shape (T,), got " +
+                              shape_string(shape_of(arr)));
+    }
+    const std::int64_t T = arr.shape(0);
+    const auto out_of_range = [&](std::int64_t t, const std::string& value) {
+        return py::value_error("batch_sizes[" + std::to_string(t) + "] = " + value +
+                               " is out of range [0, N] = [0, " + std::to_string(N) +
+                               "] (N = x.shape[0], the packed rows)");
+    };
+    if (kind == 'u' && arr.itemsize() == 8) {
+        const auto big = py::array_t<std::uint64_t, py::array::forcecast>::ensure(arr);
+        for (std::int64_t t = 0; t < T; ++t) {
+            if (big.at(t) > static_cast<std::uint64_t>(N))
+                throw out_of_range(t, std::to_string(big.at(t)));
+        }
+    }
+    const auto values = py::array_t<std::int64_t, py::array::forcecast>::ensure(arr);
+    std::vector<std::int64_t> out(static_cast<std::size_t>(T));
+    std::int64_t total = 0;
+    for (std::int64_t t = 0; t < T; ++t) {
+        const std::int64_t v = values.at(t);
+        if (v < 0 || v > N) throw out_of_range(t, std::to_string(v));
+        if (t > 0 && v > out[static_cast<std::size_t>(t - 1)]) {
+            throw py::value_error(
+                "batch_sizes must be non-increasing (a PackedSequence's order: longest "
+                "sequence first), got batch_sizes[" +
+                std::to_string(t) + "] = " + std::to_string(v) + " after batch_sizes[" +
+                std::to_string(t - 1) +
+                "] = " + std::to_string(out[static_cast<std::size_t>(t - 1)]));
+        }
+        out[static_cast<std::size_t>(t)] = v;
+        total += v;  // <= T * N: no overflow for any array that fits in memory
+    }
+    if (total != N) {
+        throw py::value_error("batch_sizes must sum to x.shape[0] = " + std::to_string(N) +
+                              " (the packed rows), got a sum of " + std::to_string(total));
+    }
+    return out;
+}
+
 // What forward keeps for backward. In inference mode (training=False) it keeps only the
 // metadata, so that backward can refuse it with a clear message.
 struct RecurrentCache {
@@ -196,9 +251,10 @@ Weights<T> parse_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::ha
     return w;
 }
 
-void check_sizes(std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H, std::int64_t R,
-                 std::int64_t G) {
-    blas::check_blas_int(T * B, "T*B");
+// rows: of x, T*B, or N when packed.
+void check_sizes(std::int64_t rows, const char* rows_name, std::int64_t I, std::int64_t H,
+                 std::int64_t R, std::int64_t G) {
+    blas::check_blas_int(rows, rows_name);
     blas::check_blas_int(G * H, "G*H");
     blas::check_blas_int(I, "I");
     blas::check_blas_int(R, "P");
@@ -222,32 +278,54 @@ template <typename T>
 py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle h0_obj,
                        py::handle c0_obj, py::handle w_ih, py::handle w_hh, py::handle b_ih,
                        py::handle b_hh, py::handle w_hr, py::handle peepholes,
-                       py::handle lengths_obj, const Options& options, bool training) {
+                       py::handle lengths_obj, py::handle batch_sizes_obj, const Options& options,
+                       bool training) {
     const std::int64_t G = gate_count(kind);
     const Weights<T> w = parse_weights<T>(kind, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes);
     const std::int64_t I = w.I, H = w.H, R = w.R;
-    CArray<T> x = is_cell ? require_array<T>(x_obj, "x", 2, "(B, I)", "w_ih")
-                          : require_array<T>(x_obj, "x", 3, "(T, B, I)", "w_ih");
-    const std::int64_t T_ = is_cell ? 1 : x.shape(0);
-    const std::int64_t B = is_cell ? x.shape(0) : x.shape(1);
-    if (is_cell) {
-        require_shape(x, "x", "(B, I)", {B, I});
-    } else {
-        require_shape(x, "x", "(T, B, I)", {T_, B, I});
+    const bool packed = !batch_sizes_obj.is_none();
+    if (packed && !lengths_obj.is_none()) {
+        throw py::value_error(
+            "pass lengths (padded x [T, B, I]) or batch_sizes (packed x [N, I]), not both");
     }
-    check_sizes(T_, B, I, H, R, G);
+    CArray<T> x = is_cell || packed
+                      ? require_array<T>(x_obj, "x", 2, is_cell ? "(B, I)" : "(N, I)", "w_ih")
+                      : require_array<T>(x_obj, "x", 3, "(T, B, I)", "w_ih");
+    std::int64_t T_ = 0, B = 0;
+    std::shared_ptr<const bptt::Schedule> schedule;
+    if (is_cell) {
+        T_ = 1;
+        B = x.shape(0);
+        require_shape(x, "x", "(B, I)", {B, I});
+        check_sizes(B, "B", I, H, R, G);
+        schedule = std::make_shared<const bptt::Schedule>(T_, B, nullptr, options.reverse);
+    } else if (packed) {
+        const std::int64_t N = x.shape(0);
+        require_shape(x, "x", "(N, I)", {N, I});
+        check_sizes(N, "N", I, H, R, G);
+        const auto batch_sizes = parse_batch_sizes(batch_sizes_obj, N);
+        T_ = static_cast<std::int64_t>(batch_sizes->size());
+        B = T_ > 0 ? batch_sizes->front() : 0;
+        schedule = std::make_shared<const bptt::Schedule>(
+            bptt::Schedule::from_batch_sizes(T_, batch_sizes->data(), options.reverse));
+    } else {
+        T_ = x.shape(0);
+        B = x.shape(1);
+        require_shape(x, "x", "(T, B, I)", {T_, B, I});
+        check_sizes(T_ * B, "T*B", I, H, R, G);
+        const auto lengths = parse_lengths(lengths_obj, T_, B);
+        schedule = std::make_shared<const bptt::Schedule>(
+            T_, B, lengths ? lengths->data() : nullptr, options.reverse);
+    }
     const char* h_name = is_cell ? "h" : "h0";
     const char* c_name = is_cell ? "c" : "c0";
     const char* h_doc = R == H ? "(B, H)" : "(B, P)";
     const auto h0 = optional_array<T>(h0_obj, h_name, h_doc, {B, R}, "w_ih");
     std::optional<CArray<T>> c0;
     if (kind == CellKind::Lstm) c0 = optional_array<T>(c0_obj, c_name, "(B, H)", {B, H}, "w_ih");
-    const auto lengths = parse_lengths(lengths_obj, T_, B);
-    auto schedule = std::make_shared<const bptt::Schedule>(
-        T_, B, lengths ? lengths->data() : nullptr, options.reverse);
     const std::int64_t N = schedule->rows();
 
-    auto y = new_array<T>({T_, B, R});
+    auto y = packed ? new_array<T>({N, R}) : new_array<T>({T_, B, R});
     auto h_n = new_array<T>({B, R});
     std::optional<py::array_t<T>> c_n;
     if (kind == CellKind::Lstm) c_n = new_array<T>({B, H});
@@ -388,16 +466,23 @@ py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::hand
     const std::int64_t T_ = cache.T, B = cache.B, I = cache.I, H = cache.H, R = cache.R;
     const bool projected = !cache.w_hr.is_none();
     const char* from = "the cache";
-    const char* y_doc = projected ? "(T, B, P)" : "(T, B, H)";
+    const bool packed = cache.schedule->packed_input();
+    const std::int64_t N = cache.schedule->rows();
+    const char* y_doc =
+        packed ? (projected ? "(N, P)" : "(N, H)") : (projected ? "(T, B, P)" : "(T, B, H)");
     const char* h_doc = projected ? "(B, P)" : "(B, H)";
     std::optional<CArray<T>> dy;
-    if (!is_cell) dy = optional_array<T>(dy_obj, "dy", y_doc, {T_, B, R}, from);
+    if (packed) {
+        dy = optional_array<T>(dy_obj, "dy", y_doc, {N, R}, from);
+    } else if (!is_cell) {
+        dy = optional_array<T>(dy_obj, "dy", y_doc, {T_, B, R}, from);
+    }
     const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", h_doc, {B, R}, from);
     std::optional<CArray<T>> dc_n;
     if (kind == CellKind::Lstm)
         dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
 
-    auto dx = new_array<T>({T_, B, I});
+    auto dx = packed ? new_array<T>({N, I}) : new_array<T>({T_, B, I});
     auto dh0 = new_array<T>({B, R});
     std::optional<py::array_t<T>> dc0;
     if (kind == CellKind::Lstm) dc0 = new_array<T>({B, H});
@@ -478,13 +563,13 @@ auto dispatch(Dtype dtype, Fn&& fn) {
 
 py::tuple forward(CellKind kind, bool is_cell, py::handle x, py::handle h0, py::handle c0,
                   py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
-                  py::handle w_hr, py::handle peepholes, py::handle lengths, Options options,
-                  py::handle training_obj) {
+                  py::handle w_hr, py::handle peepholes, py::handle lengths, py::handle batch_sizes,
+                  Options options, py::handle training_obj) {
     const bool training = require_bool(training_obj, "training");
     return dispatch(weight_dtype(w_ih, "w_ih"), [&](auto tag) {
         using T = decltype(tag);
         return forward_impl<T>(kind, is_cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
-                               lengths, options, training);
+                               lengths, batch_sizes, options, training);
     });
 }
 
@@ -550,43 +635,44 @@ void register_rnn(py::module_& m) {
         "lstm_forward",
         [=](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
             py::handle b_ih, py::handle b_hh, py::handle training, py::handle lengths,
-            py::handle reverse, py::handle w_hr, py::handle peepholes, py::handle input_forget,
-            py::handle clip) {
+            py::handle batch_sizes, py::handle reverse, py::handle w_hr, py::handle peepholes,
+            py::handle input_forget, py::handle clip) {
             const Options o = parse_options(reverse, tanh, input_forget, yes, clip);
             return forward(CellKind::Lstm, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
-                           peepholes, lengths, o, training);
+                           peepholes, lengths, batch_sizes, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
-        py::arg("lengths") = none, py::arg("reverse") = false, py::arg("w_hr") = none,
-        py::arg("peepholes") = none, py::arg("input_forget") = false, py::arg("clip") = none);
+        py::arg("lengths") = none, py::arg("batch_sizes") = none, py::arg("reverse") = false,
+        py::arg("w_hr") = none, py::arg("peepholes") = none, py::arg("input_forget") = false,
+        py::arg("clip") = none);
     m.def(
         "gru_forward",
         [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-            py::handle b_hh, py::handle training, py::handle lengths, py::handle reverse,
-            py::handle linear_before_reset, py::handle clip) {
+            py::handle b_hh, py::handle training, py::handle lengths, py::handle batch_sizes,
+            py::handle reverse, py::handle linear_before_reset, py::handle clip) {
             const Options o = parse_options(reverse, tanh, no, linear_before_reset, clip);
             return forward(CellKind::Gru, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           py::none(), py::none(), lengths, o, training);
+                           py::none(), py::none(), lengths, batch_sizes, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
-        py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("lengths") = none, py::arg("batch_sizes") = none, py::arg("reverse") = false,
         py::arg("linear_before_reset") = true, py::arg("clip") = none);
     m.def(
         "rnn_forward",
         [=](py::handle x, py::handle h0, py::handle w_ih, py::handle w_hh, py::handle b_ih,
             py::handle b_hh, py::handle nonlinearity, py::handle training, py::handle lengths,
-            py::handle reverse, py::handle clip) {
+            py::handle batch_sizes, py::handle reverse, py::handle clip) {
             const Options o =
                 parse_options(reverse, parse_nonlinearity(nonlinearity), no, yes, clip);
             return forward(CellKind::Rnn, false, x, h0, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           py::none(), py::none(), lengths, o, training);
+                           py::none(), py::none(), lengths, batch_sizes, o, training);
         },
         py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",
-        py::arg("training") = true, py::arg("lengths") = none, py::arg("reverse") = false,
-        py::arg("clip") = none);
+        py::arg("training") = true, py::arg("lengths") = none, py::arg("batch_sizes") = none,
+        py::arg("reverse") = false, py::arg("clip") = none);
     m.def(
         "lstm_backward",
         [](py::handle dy, py::handle dh_n, py::handle dc_n, py::handle cache) {
@@ -614,7 +700,7 @@ void register_rnn(py::module_& m) {
             py::handle peepholes, py::handle input_forget, py::handle clip) {
             const Options o = parse_options(no, tanh, input_forget, yes, clip);
             return forward(CellKind::Lstm, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes,
-                           py::none(), o, training);
+                           py::none(), py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
         py::arg("b_ih") = none, py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
@@ -626,7 +712,7 @@ void register_rnn(py::module_& m) {
             py::handle b_hh, py::handle training, py::handle linear_before_reset, py::handle clip) {
             const Options o = parse_options(no, tanh, no, linear_before_reset, clip);
             return forward(CellKind::Gru, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           py::none(), py::none(), py::none(), o, training);
+                           py::none(), py::none(), py::none(), py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("training") = true,
@@ -637,7 +723,7 @@ void register_rnn(py::module_& m) {
             py::handle b_hh, py::handle nonlinearity, py::handle training, py::handle clip) {
             const Options o = parse_options(no, parse_nonlinearity(nonlinearity), no, yes, clip);
             return forward(CellKind::Rnn, true, x, h, py::none(), w_ih, w_hh, b_ih, b_hh,
-                           py::none(), py::none(), py::none(), o, training);
+                           py::none(), py::none(), py::none(), py::none(), o, training);
         },
         py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = none,
         py::arg("b_hh") = none, py::kw_only(), py::arg("nonlinearity") = "tanh",

@@ -71,7 +71,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
     const bool training = cache != nullptr;
     const bool projected = w.w_hr != nullptr;
     const std::int64_t S = sc.steps();
-    if (!sc.identity()) std::fill(y, y + s.T * B * R, T(0));
+    if (sc.rows() < sc.caller_rows()) std::fill(y, y + sc.caller_rows() * R, T(0));  // padding
     const StateTrack<T> hs(sc, R, training ? cache->h : nullptr);
     const StateTrack<T> cs(sc, H, training ? cache->c : nullptr);
     hs.start(h0);
@@ -193,7 +193,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
     const RunningGradient<T> dh(sc, R, dh_n), dc(sc, H, dc_n);
     if (N == 0) {
         zero_weight_grads(s, G, dw);
-        std::fill(dx, dx + s.T * B * s.I, T(0));
+        std::fill(dx, dx + sc.caller_rows() * s.I, T(0));
     } else {
         const StateTrack<T> hs(sc, R, cache.h);
         const StateTrack<T> cs(sc, H, cache.c);

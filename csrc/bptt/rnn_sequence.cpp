@@ -28,7 +28,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     const std::int64_t B = s.B, H = s.H;
     const bool training = cache != nullptr;
     const std::int64_t S = sc.steps();
-    if (!sc.identity()) std::fill(y, y + s.T * B * H, T(0));
+    if (sc.rows() < sc.caller_rows()) std::fill(y, y + sc.caller_rows() * H, T(0));  // padding
     const StateTrack<T> hs(sc, H, training ? cache->h : nullptr);
     hs.start(h0);
     if (S > 0) {
@@ -93,7 +93,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     const RunningGradient<T> dh(sc, H, dh_n);  // rows start at dh_n
     if (N == 0) {
         zero_weight_grads(s, G, dw);
-        std::fill(dx, dx + s.T * B * s.I, T(0));
+        std::fill(dx, dx + sc.caller_rows() * s.I, T(0));
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
         const UnitBlocks blocks(H);

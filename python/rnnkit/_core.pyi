@@ -46,6 +46,7 @@ def lstm_forward(
     *,
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     w_hr: _Array | None = None,
     peepholes: _Array | None = None,
@@ -62,6 +63,7 @@ def gru_forward(
     *,
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     linear_before_reset: bool = True,
     clip: float | None = None,
@@ -77,6 +79,7 @@ def rnn_forward(
     nonlinearity: _Nonlinearity = "tanh",
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     clip: float | None = None,
 ) -> tuple[_Array, _Array, RecurrentCache]: ...

@@ -29,6 +29,14 @@ Keyword options of the sequence functions (all default to the plain cell):
   ``b`` is ``x[:lengths[b], b]``; ``y`` is zero past it, its final state is the state after its
   last real step (``h0[b]`` when the length is 0), ``dy`` there is ignored and ``dx`` is zero.
   Rows are sorted by length inside the kernel so that no padding step is computed.
+* ``batch_sizes`` (integer array ``[T]``, PyTorch's ``PackedSequence.batch_sizes``): ``x``
+  is packed, ``[N, I]`` with N real tokens and no padding: time ``t`` of sequence ``b`` is
+  row ``batch_sizes[:t].sum() + b``, the sequences sorted longest first (``batch_sizes``
+  non-increasing, summing to N; B = ``batch_sizes[0]``). ``y``, ``dy`` and ``dx`` are packed
+  the same way, ``[N, H]``/``[N, I]``; the states stay ``[B, H]`` in that sorted order. The
+  same numbers as padding with ``lengths``, bit for bit, without the ``[T, B, *]`` arrays: for
+  very uneven lengths, most of the time and memory. CPU arrays only (with device arrays,
+  pass padded ``x`` and ``lengths``). Not together with ``lengths``.
 * ``reverse=True``: the sequence runs right to left, each one from its own last step.
 * ``clip`` (float > 0, ONNX ``clip``): every gate pre-activation is clamped to
   ``[-clip, clip]`` before its activation (the gradient is zero where it was clamped).
@@ -70,6 +78,14 @@ Nonlinearity = Literal["tanh", "relu"]
 
 
 # --------------------------------------------------------------------------- sequences
+def _host_only_packing(batch_sizes: ArrayLike | None) -> None:
+    if batch_sizes is not None:
+        raise ValueError(
+            "batch_sizes (packed x [N, I]) is for CPU arrays; with device arrays pass padded "
+            "x [T, B, I] and lengths"
+        )
+
+
 def lstm_forward(
     x: Array,
     h0: Array | None,
@@ -81,6 +97,7 @@ def lstm_forward(
     *,
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     w_hr: Array | None = None,
     peepholes: Array | None = None,
@@ -94,6 +111,7 @@ def lstm_forward(
     Returns ``(y [T, B, R], h_n [B, R], c_n [B, H], cache)``.
     """
     if is_device_array(x):
+        _host_only_packing(batch_sizes)
         return LSTMOutput(
             *cuda.forward(
                 "lstm",
@@ -124,6 +142,7 @@ def lstm_forward(
             b_hh,
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
             w_hr=w_hr,
             peepholes=peepholes,
@@ -160,6 +179,7 @@ def gru_forward(
     *,
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     linear_before_reset: bool = True,
     clip: float | None = None,
@@ -169,6 +189,7 @@ def gru_forward(
     ``w_ih [3H, I]``, ``w_hh [3H, H]``, gates (r, z, n). Returns ``(y, h_n, cache)``.
     """
     if is_device_array(x):
+        _host_only_packing(batch_sizes)
         y, h_n, _, cache = cuda.forward(
             "gru",
             x,
@@ -195,6 +216,7 @@ def gru_forward(
             b_hh,
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
             linear_before_reset=linear_before_reset,
             clip=clip,
@@ -223,6 +245,7 @@ def rnn_forward(
     nonlinearity: Nonlinearity = "tanh",
     training: bool = True,
     lengths: ArrayLike | None = None,
+    batch_sizes: ArrayLike | None = None,
     reverse: bool = False,
     clip: float | None = None,
 ) -> RNNOutput:
@@ -232,6 +255,7 @@ def rnn_forward(
     Returns ``(y, h_n, cache)``.
     """
     if is_device_array(x):
+        _host_only_packing(batch_sizes)
         y, h_n, _, cache = cuda.forward(
             "rnn",
             x,
@@ -259,6 +283,7 @@ def rnn_forward(
             nonlinearity=nonlinearity,
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
             clip=clip,
         )

@@ -36,6 +36,7 @@ sharing its ``Parameter`` objects (no copy).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, cast
@@ -148,6 +149,7 @@ class _LSTMFunction(torch.autograd.Function):
         b_hh: Tensor | None,
         w_hr: Tensor | None,
         lengths: np.ndarray | None,
+        batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -161,6 +163,7 @@ class _LSTMFunction(torch.autograd.Function):
             _np_opt(b_hh),
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
             w_hr=_np_opt(w_hr),
         )
@@ -178,7 +181,7 @@ class _LSTMFunction(torch.autograd.Function):
         g = lstm_backward(_np_opt(dy), _np_opt(dh_n), _np_opt(dc_n), ctx.cache)
         need = ctx.needs_input_grad
         grads = (g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)
-        return (*(_grad(a, n) for a, n in zip(grads, need, strict=False)), None, None, None)
+        return (*(_grad(a, n) for a, n in zip(grads, need, strict=False)), None, None, None, None)
 
 
 class _GRUFunction(torch.autograd.Function):
@@ -194,6 +197,7 @@ class _GRUFunction(torch.autograd.Function):
         b_ih: Tensor | None,
         b_hh: Tensor | None,
         lengths: np.ndarray | None,
+        batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
     ) -> tuple[Tensor, Tensor]:
@@ -206,6 +210,7 @@ class _GRUFunction(torch.autograd.Function):
             _np_opt(b_hh),
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
         )
         ctx.cache = cache if training else None
@@ -221,7 +226,7 @@ class _GRUFunction(torch.autograd.Function):
         _ = ctx.saved_tensors
         g = gru_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
         need = ctx.needs_input_grad
-        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None)
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None, None)
 
 
 class _RNNFunction(torch.autograd.Function):
@@ -238,6 +243,7 @@ class _RNNFunction(torch.autograd.Function):
         b_hh: Tensor | None,
         nonlinearity: str,
         lengths: np.ndarray | None,
+        batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
     ) -> tuple[Tensor, Tensor]:
@@ -251,6 +257,7 @@ class _RNNFunction(torch.autograd.Function):
             nonlinearity=cast(Any, nonlinearity),
             training=training,
             lengths=lengths,
+            batch_sizes=batch_sizes,
             reverse=reverse,
         )
         ctx.cache = cache if training else None
@@ -266,15 +273,25 @@ class _RNNFunction(torch.autograd.Function):
         _ = ctx.saved_tensors
         g = rnn_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
         need = ctx.needs_input_grad
-        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None, None)
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), *([None] * 5))
 
 
 # --------------------------------------------------------------------------- shared module code
-def _pack_layout(batch_sizes: Tensor, device: torch.device) -> tuple[Tensor, np.ndarray]:
-    """For a PackedSequence's ``batch_sizes`` [T]: the row of every packed entry in the padded
-    time-major ``[T*B]`` layout (sorted batch order), on ``device`` (the data's), and the
-    sequence lengths [B] (a host array, as the kernels take them)."""
-    bs = batch_sizes.detach().cpu().numpy().astype(np.int64)
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """How the layer inputs are laid out: time-major ``[T, B, *]`` (with ``lengths`` [B] for
+    a padded PackedSequence, and ``pad_index``, its packed rows' places), or a
+    PackedSequence's own data ``[N, *]`` (``batch_sizes`` [T])."""
+
+    lengths: np.ndarray | None = None
+    batch_sizes: np.ndarray | None = None
+    pad_index: Tensor | None = None
+
+
+def _pack_layout(bs: np.ndarray, device: torch.device) -> tuple[Tensor, np.ndarray]:
+    """For a PackedSequence's ``batch_sizes`` [T] (a host int64 array): the row of every packed
+    entry in the padded time-major ``[T*B]`` layout (sorted batch order), on ``device`` (the
+    data's), and the sequence lengths [B] (a host array, as the kernels take them)."""
     max_batch = int(bs[0]) if bs.size else 0
     mask = np.arange(max_batch)[None, :] < bs[:, None]  # [T, B]: step t of sequence b exists
     index = torch.from_numpy(np.flatnonzero(mask)).to(device)  # packed order: t-major, then b
@@ -345,10 +362,10 @@ class _KernelRNNBase(torch.nn.RNNBase):
         x: Tensor,
         h0: Tensor | None,
         c0: Tensor | None,
-        lengths: np.ndarray | None,
+        layout: _Layout,
         reverse: bool,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Run layer-direction ``k`` (= layer * D + direction) on time-major ``x``."""
+        """Run layer-direction ``k`` (= layer * D + direction) on ``x`` (``layout``)."""
         n = len(self._all_weights[0])
         w = cast(list[Tensor], self._flat_weights[k * n : (k + 1) * n])
         w_ih, w_hh = w[0], w[1]
@@ -358,28 +375,23 @@ class _KernelRNNBase(torch.nn.RNNBase):
         training = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in tensors
         )
+        how = (layout.lengths, layout.batch_sizes, reverse, training)
         if self.mode == "LSTM":
-            y, h, c = _LSTMFunction.apply(
-                x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, training
-            )
+            y, h, c = _LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *how)
             return y, h, c
         if self.mode == "GRU":
-            y, h = _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, training)
+            y, h = _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, *how)
             return y, h, None
         act = "tanh" if self.mode == "RNN_TANH" else "relu"
-        y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, lengths, reverse, training)
+        y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, *how)
         return y, h, None
 
     def _stack(
-        self,
-        x: Tensor,
-        hx: tuple[Tensor, ...] | None,
-        lengths: np.ndarray | None,
-        pack_index: Tensor | None,
+        self, x: Tensor, hx: tuple[Tensor, ...] | None, layout: _Layout
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """All layers on time-major ``x [T, B, I]`` (padded, in sorted order, when
-        ``lengths``/``pack_index`` describe a PackedSequence). Returns ``y [T, B, D*R]`` and
-        the final states ``(h_n,)`` or ``(h_n, c_n)``, each ``[L*D, B, *]``."""
+        """All layers on ``x``: time-major ``[T, B, I]``, or a PackedSequence's data as
+        ``layout`` says. Returns ``y`` (``[T, B, D*R]``, or the packed ``[N, D*R]``) and the
+        final states ``(h_n,)`` or ``(h_n, c_n)``, each ``[L*D, B, *]``."""
         num_dirs = 2 if self.bidirectional else 1
         h_list: list[Tensor] = []
         c_list: list[Tensor] = []
@@ -390,22 +402,22 @@ class _KernelRNNBase(torch.nn.RNNBase):
                 k = layer * num_dirs + direction
                 h0 = None if hx is None else hx[0][k]
                 c0 = None if hx is None or len(hx) < 2 else hx[1][k]
-                y, h, c = self._layer_direction(k, layer_input, h0, c0, lengths, direction == 1)
+                y, h, c = self._layer_direction(k, layer_input, h0, c0, layout, direction == 1)
                 outputs.append(y)
                 h_list.append(h)
                 if c is not None:
                     c_list.append(c)
-            layer_output = outputs[0] if num_dirs == 1 else torch.cat(outputs, dim=2)
+            layer_output = outputs[0] if num_dirs == 1 else torch.cat(outputs, dim=-1)
             if self.dropout != 0 and self.training and layer < self.num_layers - 1:
                 # as torch.nn: dropout on the layer output (the packed data for a
                 # PackedSequence), drawn from torch's generator in the same order
-                if pack_index is None:
+                if layout.pad_index is None:
                     layer_output = torch.nn.functional.dropout(layer_output, self.dropout, True)
                 else:
                     steps, batch = layer_output.shape[:2]
-                    data = _unpad(layer_output, pack_index)
+                    data = _unpad(layer_output, layout.pad_index)
                     data = torch.nn.functional.dropout(data, self.dropout, True)
-                    layer_output = _pad(data, pack_index, steps, batch)
+                    layer_output = _pad(data, layout.pad_index, steps, batch)
             layer_input = layer_output
         states = (torch.stack(h_list),) + ((torch.stack(c_list),) if c_list else ())
         return layer_input, states
@@ -441,10 +453,17 @@ class _KernelRNNBase(torch.nn.RNNBase):
                 self.check_forward_args(data, as_hx(states), batch_sizes)
                 if sorted_indices is not None:
                     states = tuple(s.index_select(1, sorted_indices) for s in states)
-            index, lengths = _pack_layout(batch_sizes, data.device)
-            x = _pad(data, index, int(batch_sizes.numel()), len(lengths))
-            y, out_states = self._stack(x, states, lengths, index)
-            packed = PackedSequence(_unpad(y, index), batch_sizes, sorted_indices, unsorted_indices)
+            sizes = batch_sizes.detach().cpu().numpy().astype(np.int64)
+            if data.device.type == "cpu":
+                # the kernels take the packed rows as they are: no [T, B, *] padding
+                y, out_states = self._stack(data, states, _Layout(batch_sizes=sizes))
+            else:
+                # the CUDA backend takes padded x [T, B, I] and lengths
+                index, lengths = _pack_layout(sizes, data.device)
+                x = _pad(data, index, len(sizes), len(lengths))
+                y, out_states = self._stack(x, states, _Layout(lengths=lengths, pad_index=index))
+                y = _unpad(y, index)
+            packed = PackedSequence(y, batch_sizes, sorted_indices, unsorted_indices)
             if unsorted_indices is not None:
                 out_states = tuple(s.index_select(1, unsorted_indices) for s in out_states)
             return packed, as_hx(out_states)
@@ -474,7 +493,7 @@ class _KernelRNNBase(torch.nn.RNNBase):
                 states = tuple(s.unsqueeze(1) for s in states)
             self.check_forward_args(input, as_hx(states), None)
         x = input.transpose(0, 1) if self.batch_first else input
-        y, out_states = self._stack(x, states, None, None)
+        y, out_states = self._stack(x, states, _Layout())
         output = y.transpose(0, 1) if self.batch_first else y
         if not is_batched:
             output = output.squeeze(batch_dim)
