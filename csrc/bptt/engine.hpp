@@ -204,17 +204,23 @@ inline bool fuse_input(std::int64_t B) {
 // The constructor only lays the buffers out; pack() fills them, each thread the blocks it owns
 // in the time loop (for_each_owned_block), so that the packing is shared and each thread's
 // weights start out in its own core's cache.
+// Direct (a forward pass of one step, see direct_weights): nothing is copied but the bias;
+// the products read the caller's weights where they are, one GEMM (a GEMV for one row) per
+// gate of a unit block. Packing reads and writes every weight once, as much memory traffic
+// as the step itself, so a single step (a cell call, a generation step) would spend most of
+// its time packing.
 template <typename T>
 struct PackedWeights {
-    Buffer<T> w_ih;  // [G*H, I]
+    Buffer<T> w_ih;  // [G*H, I] (empty when direct)
     Buffer<T> bias;  // [G*H]
     Buffer<T> w_hh;  // [G*H, R], when not in panels
     Buffer<T> panels;
     std::vector<std::int64_t> panel_offset;  // [blocks + 1] (forward: unit blocks, else of R)
 
     PackedWeights(const SeqShape& s, std::int64_t G, const UnitBlocks& blocks,
-                  const CellWeights<T>& w, std::int64_t gates_with_hh_bias, Pass pass)
-        : w_ih(G * s.H * s.I),
+                  const CellWeights<T>& w, std::int64_t gates_with_hh_bias, Pass pass,
+                  bool direct = false)
+        : w_ih(direct ? 0 : G * s.H * s.I),
           bias(G * s.H),
           s_(s),
           G_(G),
@@ -222,8 +228,9 @@ struct PackedWeights {
           out_blocks_(s.R),
           w_(w),
           gates_with_hh_bias_(gates_with_hh_bias),
-          pass_(pass) {
-        if (pass == Pass::InputOnly) return;
+          pass_(pass),
+          direct_(direct) {
+        if (pass == Pass::InputOnly || direct) return;
         if (pass != Pass::ForwardFused && s.B > kPanelRows) {
             w_hh = Buffer<T>(G * s.H * s.R);
             return;
@@ -258,11 +265,26 @@ struct PackedWeights {
     void recurrent(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
                    std::int64_t R, const T* h_prev, T* gh) const {
         const std::int64_t nc = G * blocks.width(k);
-        if (!panel_offset.empty()) {
+        if (direct_) {
+            by_gate(n, R, w_.w_hh, k, h_prev, T(0), gh, nc);
+        } else if (!panel_offset.empty()) {
             panel_gemm<T>(n, nc, R, h_prev, R, panels.get() + panel_offset[k], gh, nc);
         } else {
             blas::gemm<T>(false, true, n, nc, R, T(1), h_prev, R,
                           w_hh.get() + G * blocks.begin(k) * R, R, T(0), gh, nc);
+        }
+    }
+
+    // pre[rows, block k's G*nb columns] (row stride ld) += x[rows, I] (block k's rows of
+    // w_ih)^T: the input projection of unit block k.
+    void input_product(std::int64_t rows, std::int64_t k, const T* x, T* pre,
+                       std::int64_t ld) const {
+        const std::int64_t c0 = G_ * blocks_.begin(k), nc = G_ * blocks_.width(k);
+        if (direct_) {
+            by_gate(rows, s_.I, w_.w_ih, k, x, T(1), pre + c0, ld);
+        } else {
+            blas::gemm<T>(false, true, rows, nc, s_.I, T(1), x, s_.I, w_ih.get() + c0 * s_.I, s_.I,
+                          T(1), pre + c0, ld);
         }
     }
 
@@ -317,6 +339,21 @@ struct PackedWeights {
     }
 
 private:
+    // out[n, G*nb] (row stride ld) = a[n, K] (rows of block k's units in each gate of the
+    // caller's weights w [G*H, K])^T + beta * out: the direct products, gate by gate.
+    void by_gate(std::int64_t n, std::int64_t K, const T* w, std::int64_t k, const T* a, T beta,
+                 T* out, std::int64_t ld) const {
+        const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
+        for (std::int64_t g = 0; g < G_; ++g) {
+            const T* rows = w + (g * s_.H + j0) * K;
+            if (n == 1) {
+                blas::gemv<T>(false, nb, K, T(1), rows, K, a, 1, beta, out + g * nb, 1);
+            } else {
+                blas::gemm<T>(false, true, n, nb, K, T(1), a, K, rows, K, beta, out + g * nb, ld);
+            }
+        }
+    }
+
     // The PyTorch row (g * H + j) of packed column c (block-interleaved; see pack_gate_rows).
     std::int64_t source_row(std::int64_t c) const {
         const std::int64_t k = c / (G_ * blocks_.size);
@@ -331,8 +368,10 @@ private:
         const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k), c0 = G_ * j0;
         const std::int64_t H = s_.H, I = s_.I, R = s_.R;
         for (std::int64_t g = 0; g < G_; ++g) {
-            std::memcpy(w_ih.get() + (c0 + g * nb) * I, w_.w_ih + (g * H + j0) * I,
-                        static_cast<std::size_t>(nb * I) * sizeof(T));
+            if (!direct_) {
+                std::memcpy(w_ih.get() + (c0 + g * nb) * I, w_.w_ih + (g * H + j0) * I,
+                            static_cast<std::size_t>(nb * I) * sizeof(T));
+            }
             for (std::int64_t u = 0; u < nb; ++u) {
                 const std::int64_t r = g * H + j0 + u;
                 T b = w_.b_ih ? w_.b_ih[r] : T(0);
@@ -340,7 +379,7 @@ private:
                 bias.get()[c0 + g * nb + u] = b;
             }
         }
-        if (pass_ == Pass::InputOnly) return;
+        if (pass_ == Pass::InputOnly || direct_) return;
         if (w_hh.get()) {
             for (std::int64_t g = 0; g < G_; ++g) {
                 std::memcpy(w_hh.get() + (c0 + g * nb) * R, w_.w_hh + (g * H + j0) * R,
@@ -379,6 +418,7 @@ private:
     CellWeights<T> w_;
     std::int64_t gates_with_hh_bias_;
     Pass pass_;
+    bool direct_;
 };
 
 // One thread's forward recurrent GEMMs, gh = h_prev W_hh^T per owned unit block, and the step
@@ -515,17 +555,22 @@ void backward_recurrent_step(const PackedWeights<T>& pw, bool split, const Reduc
 // pre[rows, block k columns] = x[rows, I] * w_ih_packed[block k]^T + bias[block k].
 // `pre` has row stride G*H; only block k's columns are written.
 template <typename T>
-void input_projection_block(std::int64_t rows, std::int64_t I, std::int64_t G,
-                            const UnitBlocks& blocks, std::int64_t k, const T* x,
-                            const PackedWeights<T>& pw, T* pre) {
+void input_projection_block(std::int64_t rows, std::int64_t G, const UnitBlocks& blocks,
+                            std::int64_t k, const T* x, const PackedWeights<T>& pw, T* pre) {
     const std::int64_t GH = G * blocks.H;
     const std::int64_t c0 = G * blocks.begin(k), nc = G * blocks.width(k);
     const T* bias = pw.bias.get() + c0;
     for (std::int64_t r = 0; r < rows; ++r) {
         std::memcpy(pre + r * GH + c0, bias, static_cast<std::size_t>(nc) * sizeof(T));
     }
-    blas::gemm<T>(false, true, rows, nc, I, T(1), x, I, pw.w_ih.get() + c0 * I, I, T(1), pre + c0,
-                  GH);
+    pw.input_product(rows, k, x, pre, GH);
+}
+
+// Whether a forward pass reads its weights where they are (PackedWeights' direct mode): one
+// step, over fewer rows than fused steps take (those pack [W_ih | W_hh] into panels, which
+// pays from 32 rows on even for a single step).
+inline bool direct_weights(const Schedule& sc) {
+    return sc.steps() == 1 && !fuse_input(sc.B());
 }
 
 // Steps per input-projection chunk: about kChunkRows rows of the packed layout. Training

@@ -33,7 +33,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     if (S > 0) {
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
-                                  lbr ? Pass::Forward : Pass::InputOnly);
+                                  lbr ? Pass::Forward : Pass::InputOnly, direct_weights(sc));
         // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
         // panels per unit block for batches up to kPanelRows rows (packed by the block's
         // owner in the region), else by OpenBLAS on block-interleaved rows.
@@ -85,7 +85,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                 T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
                 for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw, pre_chunk);
+                    input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_chunk);
                 });
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st), row0 = sc.offset(st);

@@ -83,7 +83,8 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         // (into the cache when training, scratch otherwise); else the input is projected a
         // chunk of steps at a time and each step adds its recurrent GEMM.
         const bool fused = fuse_input(B);
-        const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward);
+        const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward,
+                                  direct_weights(sc));
         const rnn::ClipBounds<T> bounds(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
@@ -110,8 +111,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
                 if (!fused) {
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw,
-                                               pre_chunk);
+                        input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_chunk);
                     });
                 }
                 for (std::int64_t st = s0; st < s1; ++st) {

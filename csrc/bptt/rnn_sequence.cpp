@@ -33,7 +33,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward, direct_weights(sc));
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(chunk * B * H);
@@ -54,8 +54,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
                 for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    input_projection_block(chunk_rows, s.I, G, blocks, k, x_chunk, pw,
-                                           pre_work.get());
+                    input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_work.get());
                 });
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st);

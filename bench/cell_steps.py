@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Single steps: rnnkit's ``*_cell_forward``/``*_cell_backward`` against ``torch.nn``'s
+``LSTMCell``/``GRUCell``/``RNNCell`` on the CPU, side by side (float32).
+
+A step is what a generation loop, a decoder with attention or a hand-written time loop calls
+once per token, so its fixed costs count: for each cell and shape ``(B, I, H)``, in one
+process with the same threads for both, the torch cell's weights are given to rnnkit, the
+outputs (and, for training, the gradients of ``x``, ``h`` and every weight) are checked to
+agree, then one step is timed, inference (rnnkit ``training=False``, torch under
+``torch.no_grad()``) and forward + backward of ``(h1 * dh).sum()``, the two taking turns,
+medians in microseconds, and the speed-up ``torch / rnnkit`` (> 1: rnnkit faster).
+
+Usage::
+
+    python bench/cell_steps.py                     # the default shapes (about a minute)
+    python bench/cell_steps.py --markdown out.md   # also write a Markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rnnkit
+from rnnkit.bench._common import (
+    default_threads,
+    header_lines,
+    import_torch,
+    interleave,
+    markdown_table,
+    positive_int,
+    set_numpy_blas_threads,
+)
+
+SHAPES: tuple[tuple[int, int, int], ...] = (
+    (1, 128, 128),
+    (1, 512, 512),
+    (1, 1024, 1024),
+    (8, 512, 512),
+)
+TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compare rnnkit's single-step cell functions with torch.nn's cells."
+    )
+    parser.add_argument("--threads", type=positive_int, default=default_threads())
+    parser.add_argument("--reps", type=positive_int, default=20, help="minimum timed turns")
+    parser.add_argument("--max-reps", type=positive_int, default=2000)
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds per contender")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    return parser
+
+
+def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-30))
+
+
+def run_case(
+    torch: Any, cell: str, shape: tuple[int, int, int], args: argparse.Namespace
+) -> list[str]:
+    B, I, H = shape  # noqa: E741 (the shape letters)
+    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed)
+    module = getattr(torch.nn, TORCH_CELLS[cell])(I, H)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    weights = [getattr(module, n).detach().numpy().copy() for n in names]
+    x = rng.standard_normal((B, I), dtype=np.float32)
+    h = rng.standard_normal((B, H), dtype=np.float32)
+    c = rng.standard_normal((B, H), dtype=np.float32)
+    dh = rng.standard_normal((B, H), dtype=np.float32)
+    forward = getattr(rnnkit, f"{cell}_cell_forward")
+    backward = getattr(rnnkit, f"{cell}_cell_backward")
+    states = (h, c) if cell == "lstm" else (h,)
+    x_t, dh_t = torch.from_numpy(x), torch.from_numpy(dh)
+    states_t = tuple(torch.from_numpy(s) for s in states)
+
+    def ours(training: bool) -> tuple[np.ndarray, ...]:
+        out = forward(x, *states, *weights, training=training)
+        if not training:
+            return (out[0],)
+        finals = (dh, None) if cell == "lstm" else (dh,)
+        g = backward(*finals, out[-1])
+        return (out[0], g.dx, g.dh, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
+
+    def theirs(training: bool) -> tuple[np.ndarray, ...]:
+        if not training:
+            with torch.no_grad():
+                out = module(x_t, states_t if cell == "lstm" else states_t[0])
+            return ((out[0] if cell == "lstm" else out).numpy(),)
+        module.zero_grad(set_to_none=True)
+        xg = x_t.clone().requires_grad_()
+        hg = states_t[0].clone().requires_grad_()
+        hx = (hg, states_t[1]) if cell == "lstm" else hg
+        out = module(xg, hx)
+        h1 = out[0] if cell == "lstm" else out
+        (h1 * dh_t).sum().backward()
+        grads = [getattr(module, n).grad.numpy() for n in names]
+        return (h1.detach().numpy(), xg.grad.numpy(), hg.grad.numpy(), *grads)
+
+    worst = max(
+        max_rel_err(a, b)
+        for training in (False, True)
+        for a, b in zip(ours(training), theirs(training), strict=True)
+    )
+    if worst > 1e-3:
+        raise SystemExit(f"{cell} {shape}: rnnkit and torch disagree (max rel err {worst:.2g})")
+    timing = dict(reps=args.reps, max_reps=args.max_reps, min_time=args.min_time, warmup=3)
+    row = [cell.upper(), ",".join(map(str, shape))]
+    for training in (False, True):
+        t = interleave(
+            {"rnnkit": partial(ours, training), "torch": partial(theirs, training)}, **timing
+        )
+        us = {k: 1e6 * v.median for k, v in t.items()}
+        row += [f"{us['rnnkit']:.1f}", f"{us['torch']:.1f}", f"{us['torch'] / us['rnnkit']:.2f}x"]
+    return [*row, f"{worst:.1e}"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    torch = import_torch()
+    torch.set_num_threads(args.threads)
+    rnnkit.set_num_threads(args.threads)
+    set_numpy_blas_threads(args.threads)
+    header = [
+        "cell",
+        "B,I,H",
+        "rnnkit step us",
+        "torch step us",
+        "step speed-up",
+        "rnnkit fwd+bwd us",
+        "torch fwd+bwd us",
+        "fwd+bwd speed-up",
+        "max rel err",
+    ]
+    rows = []
+    for cell in TORCH_CELLS:
+        for shape in SHAPES:
+            rows.append(run_case(torch, cell, shape, args))
+            print(" | ".join(rows[-1]), flush=True)
+    table = markdown_table(header, rows)
+    lines = "\n".join(f"- {line}" for line in header_lines(torch, args.threads, True))
+    print(f"\n{lines}\n\n{table}")
+    if args.markdown:
+        args.markdown.write_text(f"{lines}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
