@@ -181,7 +181,8 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         const StateTrack<T> hs(sc, H, cache.h);
         const UnitBlocks blocks(H);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
-                                  lbr ? Pass::Backward : Pass::InputOnly);
+                                  lbr ? Pass::Backward : Pass::InputOnly,
+                                  direct_backward_weights(sc));
         // Reset before the matmul: d(r*h) = da_n W_hn and dh += d(r, z) W_h{r,z} per step, on
         // panels of those weights' columns per unit block for batches up to kPanelRows rows,
         // else by OpenBLAS on W_hn and the r, z rows block-interleaved (as drz's columns).
@@ -326,7 +327,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
                                                   cache.h + base * H};
                     },
-                    false, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
+                    false, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first,
                     bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);

@@ -199,7 +199,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const StateTrack<T> cs(sc, H, cache.c);
         const UnitBlocks blocks(H);
         const UnitBlocks out_blocks(R);
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward, direct_backward_weights(sc));
         const rnn::ClipBounds<T> bounds(opt.clip);
         // [chunk rows, 4H] pre-activation gradients of the chunk of steps being run.
         const Buffer<T> dgates(backward_chunk_rows(sc) * GH);
@@ -280,8 +280,8 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                         return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH,
                                                   cache.h + base * R};
                     },
-                    true, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
-                    bulk_cursor, tid, nthreads);
+                    true, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first, bulk_cursor,
+                    tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
             if (projected) {

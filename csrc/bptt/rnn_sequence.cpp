@@ -96,7 +96,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
         const UnitBlocks blocks(H);
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward);
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward, direct_backward_weights(sc));
         const rnn::ClipBounds<T> bounds(opt.clip);
         // [chunk rows, H] pre-activation gradients of the chunk of steps being run.
         const Buffer<T> dgates(backward_chunk_rows(sc) * H);
@@ -137,8 +137,8 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     [&](std::int64_t, std::int64_t j0, std::int64_t) {
                         return RecurrentSource<T>{dgates.get() + j0, H, cache.h + base * H};
                     },
-                    true, rows.x() + base * s.I, dw, pw.w_ih.get(), rows.dx() + base * s.I, first,
-                    bulk_cursor, tid, nthreads);
+                    true, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first, bulk_cursor,
+                    tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
         });
