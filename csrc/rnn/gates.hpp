@@ -7,6 +7,7 @@
 // checks run on. NaN propagates through every function; +-Inf saturate as the math says.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -181,6 +182,67 @@ inline void with_flags(Fn&& fn, bool flag, Rest... rest) {
         with_flags([&](auto... b) { fn(std::true_type{}, b...); }, rest...);
     } else {
         with_flags([&](auto... b) { fn(std::false_type{}, b...); }, rest...);
+    }
+}
+
+// The pointwise loops of a block row run over units [0, nb), each array holding `gates`
+// slices of nb values. The compiler vectorises them with a scalar remainder, and a scalar
+// sigmoid or tanh costs about a vector one: a block of 15 units ran 6x slower than one of 16.
+// So a row whose nb is not a whole number of kPadUnits runs on zero-padded copies of its
+// arrays, slices of nb rounded up to kPadUnits (a whole number of vectors on every ISA),
+// whose results are copied back. (A split into the vector part in place and a padded rest
+// made the common rows slower: a loop whose count differs from its slices' stride
+// vectorises worse.)
+constexpr std::int64_t kPadUnits = 16;
+constexpr std::int64_t kMaxPaddedUnits = 64;  // the engine's unit blocks (kUnitBlock)
+
+enum class Slice { In, Out, InOut };
+template <typename T>
+struct RowArray {
+    const T* data;  // null: unused by this variant
+    int gates;      // slices of nb values
+    Slice use;
+};
+
+// Whether a row of nb units runs on padded copies (on_padded_copies) rather than in place.
+RNNKIT_INLINE bool needs_padding(std::int64_t nb) {
+    return nb % kPadUnits != 0 && nb <= kMaxPaddedUnits;
+}
+
+// Calls body(n, ptrs) with n = nb rounded up to kPadUnits and ptrs[k] zero-padded local
+// copies of arrays[k] (null stays null); arrays marked In are copied in, Out copied back,
+// InOut both (an array a body writes only in part must be InOut). Out of line, and rows that
+// need no padding call their loop directly: the buffers (up to 18 KiB) enlarged, and probed,
+// the stack frame of every row, and building the array list cost 10% at 16 units a row.
+template <typename T, std::size_t N, typename Body>
+RNNKIT_NOINLINE void on_padded_copies(std::int64_t nb, const RowArray<T> (&arrays)[N],
+                                      Body&& body) {
+    T* ptrs[N];
+    const std::int64_t padded = nb + kPadUnits - nb % kPadUnits;
+    constexpr int kMaxGates = 4;
+    alignas(64) T local[N][kMaxGates * kMaxPaddedUnits];
+    for (std::size_t k = 0; k < N; ++k) {
+        const RowArray<T>& a = arrays[k];
+        ptrs[k] = a.data ? local[k] : nullptr;
+        if (!a.data) continue;
+        for (int g = 0; g < a.gates; ++g) {
+            T* dst = local[k] + g * padded;
+            if (a.use == Slice::Out) {
+                std::fill(dst, dst + padded, T(0));
+            } else {
+                std::copy(a.data + g * nb, a.data + (g + 1) * nb, dst);
+                std::fill(dst + nb, dst + padded, T(0));
+            }
+        }
+    }
+    body(padded, ptrs);
+    for (std::size_t k = 0; k < N; ++k) {
+        const RowArray<T>& a = arrays[k];
+        if (!a.data || a.use == Slice::In) continue;
+        T* out = const_cast<T*>(a.data);
+        for (int g = 0; g < a.gates; ++g) {
+            std::copy(local[k] + g * padded, local[k] + g * padded + nb, out + g * nb);
+        }
     }
 }
 

@@ -21,9 +21,9 @@ inline namespace RNNKIT_ISA_NS {
 // (the training cache, or scratch in inference: unconditional stores keep the loop free of
 // branches, so it vectorises). b_hn is zeros when the cell has no b_hh.
 template <typename T, bool kClip>
-inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
-                                 const T* __restrict b_hn, const T* __restrict h_prev, T clip,
-                                 T* __restrict h_out, T* __restrict hn_out) {
+inline void gru_cell_forward_row_units(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
+                                       const T* __restrict b_hn, const T* __restrict h_prev, T clip,
+                                       T* __restrict h_out, T* __restrict hn_out) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec[u], clip));
         const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec[nb + u], clip));
@@ -37,12 +37,27 @@ inline void gru_cell_forward_row(std::int64_t nb, T* __restrict pre, const T* __
     }
 }
 
+template <typename T, bool kClip>
+inline void gru_cell_forward_row(std::int64_t nb, T* pre, const T* rec, const T* b_hn,
+                                 const T* h_prev, T clip, T* h_out, T* hn_out) {
+    if (!needs_padding(nb)) {
+        gru_cell_forward_row_units<T, kClip>(nb, pre, rec, b_hn, h_prev, clip, h_out, hn_out);
+        return;
+    }
+    const RowArray<T> arrays[] = {{pre, 3, Slice::InOut}, {rec, 3, Slice::In},
+                                  {b_hn, 1, Slice::In},   {h_prev, 1, Slice::In},
+                                  {h_out, 1, Slice::Out}, {hn_out, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_forward_row_units<T, kClip>(n, a[0], a[1], a[2], a[3], clip, a[4], a[5]);
+    });
+}
+
 // Reset before the matmul, phase 1: r and z (written over `pre`) and rh = r * h. rec_rz holds
 // W_hr h and W_hz h as [r | z], nb each.
 template <typename T, bool kClip>
-inline void gru_cell_forward_reset_row(std::int64_t nb, T* __restrict pre,
-                                       const T* __restrict rec_rz, const T* __restrict h_prev,
-                                       T clip, T* __restrict rh) {
+inline void gru_cell_forward_reset_row_units(std::int64_t nb, T* __restrict pre,
+                                             const T* __restrict rec_rz, const T* __restrict h_prev,
+                                             T clip, T* __restrict rh) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec_rz[u], clip));
         const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec_rz[nb + u], clip));
@@ -52,11 +67,28 @@ inline void gru_cell_forward_reset_row(std::int64_t nb, T* __restrict pre,
     }
 }
 
+template <typename T, bool kClip>
+inline void gru_cell_forward_reset_row(std::int64_t nb, T* pre, const T* rec_rz, const T* h_prev,
+                                       T clip, T* rh) {
+    if (!needs_padding(nb)) {
+        gru_cell_forward_reset_row_units<T, kClip>(nb, pre, rec_rz, h_prev, clip, rh);
+        return;
+    }
+    const RowArray<T> arrays[] = {{pre, 2, Slice::InOut},
+                                  {rec_rz, 2, Slice::In},
+                                  {h_prev, 1, Slice::In},
+                                  {rh, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_forward_reset_row_units<T, kClip>(n, a[0], a[1], a[2], clip, a[3]);
+    });
+}
+
 // Reset before the matmul, phase 2: n from rec_n = W_hn rh, and h'; n overwrites pre_n (r
 // and z are there already).
 template <typename T, bool kClip>
-inline void gru_cell_forward_new_row(std::int64_t nb, T* __restrict pre, const T* __restrict rec_n,
-                                     const T* __restrict h_prev, T clip, T* __restrict h_out) {
+inline void gru_cell_forward_new_row_units(std::int64_t nb, T* __restrict pre,
+                                           const T* __restrict rec_n, const T* __restrict h_prev,
+                                           T clip, T* __restrict h_out) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T z = pre[nb + u];
         const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + rec_n[u], clip));
@@ -65,16 +97,32 @@ inline void gru_cell_forward_new_row(std::int64_t nb, T* __restrict pre, const T
     }
 }
 
+template <typename T, bool kClip>
+inline void gru_cell_forward_new_row(std::int64_t nb, T* pre, const T* rec_n, const T* h_prev,
+                                     T clip, T* h_out) {
+    if (!needs_padding(nb)) {
+        gru_cell_forward_new_row_units<T, kClip>(nb, pre, rec_n, h_prev, clip, h_out);
+        return;
+    }
+    const RowArray<T> arrays[] = {{pre, 3, Slice::InOut},
+                                  {rec_n, 1, Slice::In},
+                                  {h_prev, 1, Slice::In},
+                                  {h_out, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_forward_new_row_units<T, kClip>(n, a[0], a[1], a[2], clip, a[3]);
+    });
+}
+
 // linear_before_reset backward. From the activated gates, hn and h: the input-side
 // pre-activation gradients dgx [r|z|n] and the recurrent-side ones dgh [r|z|n] (they differ
 // in n: d hn = da_n * r, also written to dhn). dh holds the gradient reaching h' on entry and,
 // on return, the part of the gradient of h that flows directly through h' = ... + z h (the
 // recurrent GEMM adds the rest).
 template <typename T, bool kClip>
-inline void gru_cell_backward_row(std::int64_t nb, const T* __restrict gates,
-                                  const T* __restrict hn, const T* __restrict h_prev,
-                                  const ClipBounds<T>& cb, T* __restrict dh, T* __restrict dgx,
-                                  T* __restrict dgh, T* __restrict dhn) {
+inline void gru_cell_backward_row_units(std::int64_t nb, const T* __restrict gates,
+                                        const T* __restrict hn, const T* __restrict h_prev,
+                                        const ClipBounds<T>& cb, T* __restrict dh,
+                                        T* __restrict dgx, T* __restrict dgh, T* __restrict dhn) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = gates[u], z = gates[nb + u], n = gates[2 * nb + u];
         const T a_n = unless_clipped<kClip>(n, cb.tanh_lo, cb.tanh_hi,
@@ -94,13 +142,28 @@ inline void gru_cell_backward_row(std::int64_t nb, const T* __restrict gates,
     }
 }
 
+template <typename T, bool kClip>
+inline void gru_cell_backward_row(std::int64_t nb, const T* gates, const T* hn, const T* h_prev,
+                                  const ClipBounds<T>& cb, T* dh, T* dgx, T* dgh, T* dhn) {
+    if (!needs_padding(nb)) {
+        gru_cell_backward_row_units<T, kClip>(nb, gates, hn, h_prev, cb, dh, dgx, dgh, dhn);
+        return;
+    }
+    const RowArray<T> arrays[] = {
+        {gates, 3, Slice::In}, {hn, 1, Slice::In},   {h_prev, 1, Slice::In}, {dh, 1, Slice::InOut},
+        {dgx, 3, Slice::Out},  {dgh, 3, Slice::Out}, {dhn, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_backward_row_units<T, kClip>(n, a[0], a[1], a[2], cb, a[3], a[4], a[5], a[6]);
+    });
+}
+
 // Reset before the matmul, backward phase A: da_n and da_z from dh (the gradient reaching
 // h'). Writes them to dgx, da_n also to dn (the input of the W_hn GEMM) and da_z to drz_z.
 template <typename T, bool kClip>
-inline void gru_cell_backward_new_row(std::int64_t nb, const T* __restrict gates,
-                                      const T* __restrict h_prev, const ClipBounds<T>& cb,
-                                      const T* __restrict dh, T* __restrict dgx, T* __restrict dn,
-                                      T* __restrict drz_z) {
+inline void gru_cell_backward_new_row_units(std::int64_t nb, const T* __restrict gates,
+                                            const T* __restrict h_prev, const ClipBounds<T>& cb,
+                                            const T* __restrict dh, T* __restrict dgx,
+                                            T* __restrict dn, T* __restrict drz_z) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T z = gates[nb + u], n = gates[2 * nb + u];
         const T a_n = unless_clipped<kClip>(n, cb.tanh_lo, cb.tanh_hi,
@@ -114,13 +177,29 @@ inline void gru_cell_backward_new_row(std::int64_t nb, const T* __restrict gates
     }
 }
 
+template <typename T, bool kClip>
+inline void gru_cell_backward_new_row(std::int64_t nb, const T* gates, const T* h_prev,
+                                      const ClipBounds<T>& cb, const T* dh, T* dgx, T* dn,
+                                      T* drz_z) {
+    if (!needs_padding(nb)) {
+        gru_cell_backward_new_row_units<T, kClip>(nb, gates, h_prev, cb, dh, dgx, dn, drz_z);
+        return;
+    }
+    const RowArray<T> arrays[] = {{gates, 3, Slice::In}, {h_prev, 1, Slice::In},
+                                  {dh, 1, Slice::In},    {dgx, 3, Slice::InOut},
+                                  {dn, 1, Slice::Out},   {drz_z, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_backward_new_row_units<T, kClip>(n, a[0], a[1], cb, a[2], a[3], a[4], a[5]);
+    });
+}
+
 // Reset before the matmul, backward phase B: from drh = W_hn^T da_n, da_r (to dgx and
 // drz_r), and dh becomes the direct part of the gradient of h: dh z + drh r.
 template <typename T, bool kClip>
-inline void gru_cell_backward_reset_row(std::int64_t nb, const T* __restrict gates,
-                                        const T* __restrict h_prev, const ClipBounds<T>& cb,
-                                        const T* __restrict drh, T* __restrict dh,
-                                        T* __restrict dgx, T* __restrict drz_r) {
+inline void gru_cell_backward_reset_row_units(std::int64_t nb, const T* __restrict gates,
+                                              const T* __restrict h_prev, const ClipBounds<T>& cb,
+                                              const T* __restrict drh, T* __restrict dh,
+                                              T* __restrict dgx, T* __restrict drz_r) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = gates[u], z = gates[nb + u];
         const T a_r = unless_clipped<kClip>(r, cb.sigmoid_lo, cb.sigmoid_hi,
@@ -129,6 +208,22 @@ inline void gru_cell_backward_reset_row(std::int64_t nb, const T* __restrict gat
         drz_r[u] = a_r;
         dh[u] = dh[u] * z + drh[u] * r;
     }
+}
+
+template <typename T, bool kClip>
+inline void gru_cell_backward_reset_row(std::int64_t nb, const T* gates, const T* h_prev,
+                                        const ClipBounds<T>& cb, const T* drh, T* dh, T* dgx,
+                                        T* drz_r) {
+    if (!needs_padding(nb)) {
+        gru_cell_backward_reset_row_units<T, kClip>(nb, gates, h_prev, cb, drh, dh, dgx, drz_r);
+        return;
+    }
+    const RowArray<T> arrays[] = {{gates, 2, Slice::In},  {h_prev, 1, Slice::In},
+                                  {drh, 1, Slice::In},    {dh, 1, Slice::InOut},
+                                  {dgx, 1, Slice::InOut}, {drz_r, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        gru_cell_backward_reset_row_units<T, kClip>(n, a[0], a[1], cb, a[2], a[3], a[4], a[5]);
+    });
 }
 
 }  // namespace RNNKIT_ISA_NS

@@ -49,10 +49,11 @@ RNNKIT_INLINE T rec_part(const T* __restrict rec, std::int64_t idx) {
 // vectorises. Inlined into the time loop it vectorised or not depending on unrelated code in
 // that function (one change elsewhere left it scalar, and the LSTM forward 2x slower).
 template <typename T, bool kPeep, bool kCifg, bool kClip, bool kRec = true>
-RNNKIT_NOINLINE void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre,
-                                           const T* __restrict rec, const T* __restrict c_prev,
-                                           const LstmRowParams<T>& p, T* __restrict c_out,
-                                           T* __restrict m_out) {
+RNNKIT_NOINLINE void lstm_cell_forward_row_units(std::int64_t nb, T* __restrict pre,
+                                                 const T* __restrict rec,
+                                                 const T* __restrict c_prev,
+                                                 const LstmRowParams<T>& p, T* __restrict c_out,
+                                                 T* __restrict m_out) {
     const T clip = p.bounds->clip;
     for (std::int64_t u = 0; u < nb; ++u) {
         T a_i = pre[u] + rec_part<kRec>(rec, u);
@@ -77,14 +78,33 @@ RNNKIT_NOINLINE void lstm_cell_forward_row(std::int64_t nb, T* __restrict pre,
     }
 }
 
+template <typename T, bool kPeep, bool kCifg, bool kClip, bool kRec = true>
+inline void lstm_cell_forward_row(std::int64_t nb, T* pre, const T* rec, const T* c_prev,
+                                  const LstmRowParams<T>& p, T* c_out, T* m_out) {
+    if (!needs_padding(nb)) {
+        lstm_cell_forward_row_units<T, kPeep, kCifg, kClip, kRec>(
+            nb, pre, kRec ? rec : nullptr, c_prev, LstmRowParams<T>{p.p_i, p.p_f, p.p_o, p.bounds},
+            c_out, m_out);
+        return;
+    }
+    const RowArray<T> arrays[] = {{pre, 4, Slice::InOut}, {kRec ? rec : nullptr, 4, Slice::In},
+                                  {c_prev, 1, Slice::In}, {p.p_i, 1, Slice::In},
+                                  {p.p_f, 1, Slice::In},  {p.p_o, 1, Slice::In},
+                                  {c_out, 1, Slice::Out}, {m_out, 1, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        lstm_cell_forward_row_units<T, kPeep, kCifg, kClip, kRec>(
+            n, a[0], a[1], a[2], LstmRowParams<T>{a[3], a[4], a[5], p.bounds}, a[6], a[7]);
+    });
+}
+
 // From the activated gates and c', c: the pre-activation gradients `dgates` (same layout).
 // dm is the gradient reaching m (h', or the projection's input), dc the one reaching c' from
 // the next step; on return dc holds the gradient for c (the previous step's cell state).
 template <typename T, bool kPeep, bool kCifg, bool kClip>
-inline void lstm_cell_backward_row(std::int64_t nb, const T* __restrict gates,
-                                   const T* __restrict c, const T* __restrict c_prev,
-                                   const LstmRowParams<T>& p, const T* __restrict dm,
-                                   T* __restrict dc, T* __restrict dgates) {
+inline void lstm_cell_backward_row_units(std::int64_t nb, const T* __restrict gates,
+                                         const T* __restrict c, const T* __restrict c_prev,
+                                         const LstmRowParams<T>& p, const T* __restrict dm,
+                                         T* __restrict dc, T* __restrict dgates) {
     const ClipBounds<T>& cb = *p.bounds;
     for (std::int64_t u = 0; u < nb; ++u) {
         const T i = gates[u], f = gates[nb + u], g = gates[2 * nb + u], o = gates[3 * nb + u];
@@ -109,6 +129,24 @@ inline void lstm_cell_backward_row(std::int64_t nb, const T* __restrict gates,
         if constexpr (kPeep) dc_prev += da_i * p.p_i[u] + da_f * p.p_f[u];
         dc[u] = dc_prev;
     }
+}
+
+template <typename T, bool kPeep, bool kCifg, bool kClip>
+inline void lstm_cell_backward_row(std::int64_t nb, const T* gates, const T* c, const T* c_prev,
+                                   const LstmRowParams<T>& p, const T* dm, T* dc, T* dgates) {
+    if (!needs_padding(nb)) {
+        lstm_cell_backward_row_units<T, kPeep, kCifg, kClip>(
+            nb, gates, c, c_prev, LstmRowParams<T>{p.p_i, p.p_f, p.p_o, p.bounds}, dm, dc, dgates);
+        return;
+    }
+    const RowArray<T> arrays[] = {
+        {gates, 4, Slice::In}, {c, 1, Slice::In},     {c_prev, 1, Slice::In},
+        {p.p_i, 1, Slice::In}, {p.p_f, 1, Slice::In}, {p.p_o, 1, Slice::In},
+        {dm, 1, Slice::In},    {dc, 1, Slice::InOut}, {dgates, 4, Slice::Out}};
+    on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
+        lstm_cell_backward_row_units<T, kPeep, kCifg, kClip>(
+            n, a[0], a[1], a[2], LstmRowParams<T>{a[3], a[4], a[5], p.bounds}, a[6], a[7], a[8]);
+    });
 }
 
 }  // namespace RNNKIT_ISA_NS
