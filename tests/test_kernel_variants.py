@@ -49,8 +49,13 @@ ONE_STEP_SHAPE = (1, 4, 7, 70, 9)
 ONE_STEP_LENGTHS = np.array([1, 0, 1, 1])
 ONE_STEP_ONE_ROW_SHAPE = (1, 1, 40, 130, 9)
 ONE_STEP_ONE_ROW_LENGTHS = np.array([1])
+# A layer of one unit block (H <= 64) over at least 32 rows is cut in two blocks (engine.hpp,
+# unit_blocks): H = 40 as 32 + 8 units, the projection's P = 24 outputs as 16 + 8.
+SPLIT_SHAPE = (4, 40, 7, 40, 24)
+SPLIT_LENGTHS = np.array([4, 0, 3, 1, 2] * 8)
 BATCHES = [
     pytest.param((SHAPE, LENGTHS, 0.4), id="B5"),
+    pytest.param((SPLIT_SHAPE, SPLIT_LENGTHS, 0.4), id="B40-H40"),
     pytest.param((ONE_STEP_SHAPE, ONE_STEP_LENGTHS, 0.4), id="T1-B4"),
     pytest.param((ONE_STEP_ONE_ROW_SHAPE, ONE_STEP_ONE_ROW_LENGTHS, 0.4), id="T1-B1"),
     pytest.param((WIDE_SHAPE, WIDE_LENGTHS, 0.4), id="B37"),

@@ -85,13 +85,26 @@ struct UnitBlocks {
     std::int64_t size;
     std::int64_t count;
 
-    explicit UnitBlocks(std::int64_t hidden)
-        : H(hidden),
-          size(std::min(hidden, kUnitBlock)),
-          count(size > 0 ? (hidden + size - 1) / size : 0) {}
+    explicit UnitBlocks(std::int64_t hidden) : UnitBlocks(hidden, std::min(hidden, kUnitBlock)) {}
+    UnitBlocks(std::int64_t hidden, std::int64_t block)
+        : H(hidden), size(block), count(size > 0 ? (hidden + size - 1) / size : 0) {}
     std::int64_t begin(std::int64_t k) const { return k * size; }
     std::int64_t width(std::int64_t k) const { return std::min(size, H - k * size); }
 };
+
+// The unit blocks of `hidden` units (or outputs) for batches of `rows` rows: kUnitBlock wide,
+// except that a layer of one block (hidden <= kUnitBlock) is cut in two, 16-unit aligned,
+// when its steps are wide enough to share (rows >= kSplitBlockRows): the threads own whole
+// blocks, so one block kept a second thread idle. A function of the shape alone, so forward
+// and backward (and any thread count) lay out the gates alike.
+constexpr std::int64_t kSplitBlockRows = 32;
+inline UnitBlocks unit_blocks(std::int64_t hidden, std::int64_t rows) {
+    if (hidden <= kUnitBlock && hidden > 16 && rows >= kSplitBlockRows) {
+        const std::int64_t half = (hidden + 1) / 2;
+        return UnitBlocks(hidden, (half + 15) / 16 * 16);
+    }
+    return UnitBlocks(hidden);
+}
 
 // Unit blocks go to threads in contiguous runs: thread t of n owns blocks [t*count/n,
 // (t+1)*count/n), the same at every step and in every phase of a time loop, so the states of
@@ -225,7 +238,7 @@ struct PackedWeights {
           s_(s),
           G_(G),
           blocks_(blocks),
-          out_blocks_(s.R),
+          out_blocks_(unit_blocks(s.R, s.B)),
           w_(w),
           gates_with_hh_bias_(gates_with_hh_bias),
           pass_(pass),

@@ -31,7 +31,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     const StateTrack<T> hs(sc, H, training ? cache->h : nullptr);
     hs.start(h0);
     if (S > 0) {
-        const UnitBlocks blocks(H);
+        const UnitBlocks blocks = unit_blocks(H, B);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
                                   lbr ? Pass::Forward : Pass::InputOnly, direct_weights(sc));
         // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
@@ -179,7 +179,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         std::fill(dx, dx + sc.caller_rows() * s.I, T(0));
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
-        const UnitBlocks blocks(H);
+        const UnitBlocks blocks = unit_blocks(H, B);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
                                   lbr ? Pass::Backward : Pass::InputOnly,
                                   direct_backward_weights(sc));

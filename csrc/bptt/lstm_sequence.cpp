@@ -77,8 +77,8 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
     hs.start(h0);
     cs.start(c0);
     if (S > 0) {
-        const UnitBlocks blocks(H);
-        const UnitBlocks out_blocks(R);  // the P outputs of the projection
+        const UnitBlocks blocks = unit_blocks(H, B);
+        const UnitBlocks out_blocks = unit_blocks(R, B);  // the P outputs of the projection
         // Fused: each step's GEMM takes [x_t | h_prev] and writes whole pre-activations
         // (into the cache when training, scratch otherwise); else the input is projected a
         // chunk of steps at a time and each step adds its recurrent GEMM.
@@ -197,8 +197,8 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
     } else {
         const StateTrack<T> hs(sc, R, cache.h);
         const StateTrack<T> cs(sc, H, cache.c);
-        const UnitBlocks blocks(H);
-        const UnitBlocks out_blocks(R);
+        const UnitBlocks blocks = unit_blocks(H, B);
+        const UnitBlocks out_blocks = unit_blocks(R, B);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward, direct_backward_weights(sc));
         const rnn::ClipBounds<T> bounds(opt.clip);
         // [chunk rows, 4H] pre-activation gradients of the chunk of steps being run.

@@ -32,7 +32,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     const StateTrack<T> hs(sc, H, training ? cache->h : nullptr);
     hs.start(h0);
     if (S > 0) {
-        const UnitBlocks blocks(H);
+        const UnitBlocks blocks = unit_blocks(H, B);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward, direct_weights(sc));
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
@@ -95,7 +95,7 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         std::fill(dx, dx + sc.caller_rows() * s.I, T(0));
     } else {
         const StateTrack<T> hs(sc, H, cache.h);
-        const UnitBlocks blocks(H);
+        const UnitBlocks blocks = unit_blocks(H, B);
         const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Backward, direct_backward_weights(sc));
         const rnn::ClipBounds<T> bounds(opt.clip);
         // [chunk rows, H] pre-activation gradients of the chunk of steps being run.
