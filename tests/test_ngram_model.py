@@ -173,6 +173,24 @@ def test_score_batch_of_many_sentences_equals_each_scored_alone(
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("order", [3, 18])
+def test_score_of_text_equals_the_batch_at_every_length(order: int) -> None:
+    """A sentence given as text of up to 16 words is scored on its own path (score_short,
+    with its context on the stack up to order 16, on the heap beyond): the same bits as the
+    batch, for every length around that bound, unknown words included."""
+    corpus = [" ".join(f"w{(i * 7 + j * j) % 13}" for j in range(30)) for i in range(40)]
+    m = estimate(NgramCounts(order).update(corpus), "witten_bell")
+    sentences = [
+        " ".join(f"w{(k + j) % 15}" for j in range(n)) for k in range(3) for n in range(40)
+    ]
+    for bos, eos in [(True, True), (False, False), (True, False)]:
+        ids = np.concatenate([m.vocabulary.encode(s) for s in sentences]).astype(np.int32)
+        offsets = np.cumsum([0] + [len(s.split()) for s in sentences]).astype(np.int64)
+        batch = m.score_batch(ids, offsets, bos=bos, eos=eos)
+        np.testing.assert_array_equal(batch, [m.score(s, bos=bos, eos=eos) for s in sentences])
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
 def _float32_text(value: float) -> str:
     """Oracle for ARPA numbers (double-conversion's ToShortestSingle, decimal range [-6, 21)),
     from NumPy's shortest float32 printing."""

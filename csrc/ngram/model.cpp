@@ -459,6 +459,26 @@ void NgramModel::score(const std::int32_t* ids, const std::int64_t* offsets, std
     });
 }
 
+float NgramModel::score_short(const std::int32_t* ids, std::int64_t n, bool bos, bool eos) const {
+    constexpr int kStackOrder = 16;
+    EntryRef stack[2 * kStackOrder];
+    std::vector<EntryRef> heap(order_ > kStackOrder ? 2 * static_cast<std::size_t>(order_) : 0);
+    EntryRef* context = order_ > kStackOrder ? heap.data() : stack;
+    EntryRef* next = context + order_;
+    int have = 0;
+    if (bos) context[have++] = {-1, kBos};
+    float total = 0.0f;  // summed in float32, token by token, as score() (and KenLM)
+    const std::int64_t count = n + (eos ? 1 : 0);
+    for (std::int64_t t = 0; t < count; ++t) {
+        const std::uint32_t w = t < n ? static_cast<std::uint32_t>(ids[t]) : kEos;
+        int matched = 0, next_have = 0;
+        total += step(context, have, w, next, &next_have, &matched);
+        have = next_have;
+        std::copy(next, next + next_have, context);
+    }
+    return total;
+}
+
 void NgramModel::distribution(const EntryRef* context, int have, float* log_probs) const {
     const auto V = unigram_present_.size();
     parallel_region(V < 20000 ? 1 : get_num_threads(), [&](int tid, int team) {

