@@ -189,6 +189,19 @@ struct BlockPanels {
     T* block(std::int64_t k) const { return data.get() + offset[k]; }
 };
 
+// out[n, cols] (row stride ld) = a[n, K] rows[cols, K]^T + beta * out, `rows` being
+// consecutive rows of a caller's weight: a GEMV for one row (a one-row GEMM would have
+// OpenBLAS copy the whole of `rows` first).
+template <typename T>
+inline void times_rows_transposed(std::int64_t n, std::int64_t cols, std::int64_t K, const T* a,
+                                  const T* rows, T beta, T* out, std::int64_t ld) {
+    if (n == 1) {
+        blas::gemv<T>(false, cols, K, T(1), rows, K, a, 1, beta, out, 1);
+    } else {
+        blas::gemm<T>(false, true, n, cols, K, T(1), a, K, rows, K, beta, out, ld);
+    }
+}
+
 // Weights repacked once per call, and the bias folded into the input projection:
 // bias[c] = b_ih[c] + b_hh[c] for the first `gates_with_hh_bias` gates, b_ih[c] alone after.
 // Which recurrent GEMM a PackedWeights serves: the forward step's (h_prev w_hh^T), the
@@ -372,12 +385,7 @@ private:
                  T* out, std::int64_t ld) const {
         const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
         for (std::int64_t g = 0; g < G_; ++g) {
-            const T* rows = w + (g * s_.H + j0) * K;
-            if (n == 1) {
-                blas::gemv<T>(false, nb, K, T(1), rows, K, a, 1, beta, out + g * nb, 1);
-            } else {
-                blas::gemm<T>(false, true, n, nb, K, T(1), a, K, rows, K, beta, out + g * nb, ld);
-            }
+            times_rows_transposed(n, nb, K, a, w + (g * s_.H + j0) * K, beta, out + g * nb, ld);
         }
     }
 

@@ -37,9 +37,12 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
         // panels per unit block for batches up to kPanelRows rows (packed by the block's
         // owner in the region), else by OpenBLAS on block-interleaved rows.
-        const bool reset_panels = !lbr && B <= kPanelRows;
-        Buffer<T> w_rz(lbr || reset_panels ? 0 : 2 * H * H);  // [2H, H] r, z rows interleaved
-        if (!lbr && !reset_panels) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        // One step over few rows (direct_weights) reads W_h{r,z} and W_hn where they are.
+        const bool direct = direct_weights(sc);
+        const bool reset_panels = !lbr && !direct && B <= kPanelRows;
+        const bool rz_rows = !lbr && !reset_panels && !direct;
+        Buffer<T> w_rz(rz_rows ? 2 * H * H : 0);  // [2H, H] r, z rows interleaved
+        if (rz_rows) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;  // [H, H] PyTorch rows of the n gate
         const BlockPanels<T> rz_panels(reset_panels, blocks, 2, H);
         const BlockPanels<T> n_panels(reset_panels, blocks, 1, H);
@@ -117,6 +120,12 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                             if (reset_panels) {
                                 panel_gemm<T>(n, 2 * nb, H, h_prev, H, rz_panels.block(k), gh,
                                               2 * nb);
+                            } else if (direct) {
+                                for (std::int64_t g = 0; g < 2; ++g) {
+                                    times_rows_transposed(n, nb, H, h_prev,
+                                                          w.w_hh + (g * H + j0) * H, T(0),
+                                                          gh + g * nb, 2 * nb);
+                                }
                             } else {
                                 blas::gemm<T>(false, true, n, 2 * nb, H, T(1), h_prev, H,
                                               w_rz.get() + 2 * j0 * H, H, T(0), gh, 2 * nb);
@@ -137,8 +146,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                             if (reset_panels) {
                                 panel_gemm<T>(n, nb, H, rh, H, n_panels.block(k), gh, nb);
                             } else {
-                                blas::gemm<T>(false, true, n, nb, H, T(1), rh, H, w_n + j0 * H, H,
-                                              T(0), gh, nb);
+                                times_rows_transposed(n, nb, H, rh, w_n + j0 * H, T(0), gh, nb);
                             }
                             rnn::with_flags(
                                 [&](auto clip) {
