@@ -81,95 +81,75 @@ double parse_clip(py::handle clip) {
     return value;
 }
 
-// lengths: None, or integers [B] in [0, T] (any integer dtype; not bool, not float).
-std::optional<std::vector<std::int64_t>> parse_lengths(py::handle obj, std::int64_t T,
-                                                       std::int64_t B) {
-    if (obj.is_none()) return std::nullopt;
+// `obj` as int64 values, each in [0, hi]: an integer array (any integer dtype; not bool, not
+// float) of one axis, `length` long (any length when negative). In errors, `shape` is the
+// documented shape ("(B,)") and `range` the bound ("[0, T] = [0, 6]").
+std::vector<std::int64_t> bounded_integers(py::handle obj, const std::string& name,
+                                           const std::string& shape, std::int64_t length,
+                                           std::int64_t hi, const std::string& range) {
     py::array arr = py::array::ensure(obj);
     if (!arr) {
-        throw py::type_error("lengths must be an integer array of shape (B,), got " +
+        throw py::type_error(name + " must be an integer array of shape " + shape + ", got " +
                              type_name(obj));
     }
     const char kind = arr.dtype().kind();
     if (kind != 'i' && kind != 'u') {
-        throw py::type_error("lengths must have an integer dtype, got " +
+        throw py::type_error(name + " must have an integer dtype, got " +
                              dtype_string(arr.dtype()));
     }
-    if (arr.ndim() != 1 || arr.shape(0) != B) {
-        throw py::value_error("lengths must have shape (B,) = (" + std::to_string(B) + ",), got " +
+    if (arr.ndim() != 1 || (length >= 0 && arr.shape(0) != length)) {
+        const std::string want = length >= 0 ? " = (" + std::to_string(length) + ",)" : "";
+        throw py::value_error(name + " must have shape " + shape + want + ", got " +
                               shape_string(shape_of(arr)));
     }
+    const std::int64_t n = arr.shape(0);
+    const auto out_of_range = [&](std::int64_t i, const std::string& value) {
+        return py::value_error(name + "[" + std::to_string(i) + "] = " + value +
+                               " is out of range " + range);
+    };
     // uint64 values above INT64_MAX are out of range anyway; check before converting.
     if (kind == 'u' && arr.itemsize() == 8) {
         const auto big = py::array_t<std::uint64_t, py::array::forcecast>::ensure(arr);
-        for (std::int64_t b = 0; b < B; ++b) {
-            if (big.at(b) > static_cast<std::uint64_t>(T)) {
-                throw py::value_error("lengths[" + std::to_string(b) +
-                                      "] = " + std::to_string(big.at(b)) +
-                                      " is out of range [0, T] = [0, " + std::to_string(T) + "]");
-            }
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (big.at(i) > static_cast<std::uint64_t>(hi))
+                throw out_of_range(i, std::to_string(big.at(i)));
         }
     }
     const auto values = py::array_t<std::int64_t, py::array::forcecast>::ensure(arr);
-    std::vector<std::int64_t> out(static_cast<std::size_t>(B));
-    for (std::int64_t b = 0; b < B; ++b) {
-        const std::int64_t v = values.at(b);
-        if (v < 0 || v > T) {
-            throw py::value_error("lengths[" + std::to_string(b) + "] = " + std::to_string(v) +
-                                  " is out of range [0, T] = [0, " + std::to_string(T) + "]");
-        }
-        out[static_cast<std::size_t>(b)] = v;
+    std::vector<std::int64_t> out(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t v = values.at(i);
+        if (v < 0 || v > hi) throw out_of_range(i, std::to_string(v));
+        out[static_cast<std::size_t>(i)] = v;
     }
     return out;
+}
+
+// lengths: None, or integers [B] in [0, T].
+std::optional<std::vector<std::int64_t>> parse_lengths(py::handle obj, std::int64_t T,
+                                                       std::int64_t B) {
+    if (obj.is_none()) return std::nullopt;
+    return bounded_integers(obj, "lengths", "(B,)", B, T,
+                            "[0, T] = [0, " + std::to_string(T) + "]");
 }
 
 // batch_sizes: None, or integers [T] (PyTorch's PackedSequence.batch_sizes): how many
 // sequences run at each time step, non-increasing, summing to the N rows of the packed x.
 std::optional<std::vector<std::int64_t>> parse_batch_sizes(py::handle obj, std::int64_t N) {
     if (obj.is_none()) return std::nullopt;
-    py::array arr = py::array::ensure(obj);
-    if (!arr) {
-        throw py::type_error("batch_sizes must be an integer array of shape (T,), got " +
-                             type_name(obj));
-    }
-    const char kind = arr.dtype().kind();
-    if (kind != 'i' && kind != 'u') {
-        throw py::type_error("batch_sizes must have an integer dtype, got " +
-                             dtype_string(arr.dtype()));
-    }
-    if (arr.ndim() != 1) {
-        throw py::value_error("batch_sizes must have shape (T,), got " +
-                              shape_string(shape_of(arr)));
-    }
-    const std::int64_t T = arr.shape(0);
-    const auto out_of_range = [&](std::int64_t t, const std::string& value) {
-        return py::value_error("batch_sizes[" + std::to_string(t) + "] = " + value +
-                               " is out of range [0, N] = [0, " + std::to_string(N) +
-                               "] (N = x.shape[0], the packed rows)");
-    };
-    if (kind == 'u' && arr.itemsize() == 8) {
-        const auto big = py::array_t<std::uint64_t, py::array::forcecast>::ensure(arr);
-        for (std::int64_t t = 0; t < T; ++t) {
-            if (big.at(t) > static_cast<std::uint64_t>(N))
-                throw out_of_range(t, std::to_string(big.at(t)));
-        }
-    }
-    const auto values = py::array_t<std::int64_t, py::array::forcecast>::ensure(arr);
-    std::vector<std::int64_t> out(static_cast<std::size_t>(T));
-    std::int64_t total = 0;
-    for (std::int64_t t = 0; t < T; ++t) {
-        const std::int64_t v = values.at(t);
-        if (v < 0 || v > N) throw out_of_range(t, std::to_string(v));
-        if (t > 0 && v > out[static_cast<std::size_t>(t - 1)]) {
+    std::vector<std::int64_t> out = bounded_integers(
+        obj, "batch_sizes", "(T,)", -1, N,
+        "[0, N] = [0, " + std::to_string(N) + "] (N = x.shape[0], the packed rows)");
+    std::int64_t total = 0;  // <= T * N: no overflow for any array that fits in memory
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        if (t > 0 && out[t] > out[t - 1]) {
             throw py::value_error(
                 "batch_sizes must be non-increasing (a PackedSequence's order: longest "
                 "sequence first), got batch_sizes[" +
-                std::to_string(t) + "] = " + std::to_string(v) + " after batch_sizes[" +
-                std::to_string(t - 1) +
-                "] = " + std::to_string(out[static_cast<std::size_t>(t - 1)]));
+                std::to_string(t) + "] = " + std::to_string(out[t]) + " after batch_sizes[" +
+                std::to_string(t - 1) + "] = " + std::to_string(out[t - 1]));
         }
-        out[static_cast<std::size_t>(t)] = v;
-        total += v;  // <= T * N: no overflow for any array that fits in memory
+        total += out[t];
     }
     if (total != N) {
         throw py::value_error("batch_sizes must sum to x.shape[0] = " + std::to_string(N) +
