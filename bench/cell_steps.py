@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rnnkit
 from rnnkit.bench._common import (
-    default_threads,
-    header_lines,
-    import_torch,
     interleave,
-    markdown_table,
-    positive_int,
-    set_numpy_blas_threads,
+    run_side_by_side,
+    side_by_side_parser,
 )
 
 SHAPES: tuple[tuple[int, int, int], ...] = (
@@ -45,16 +40,12 @@ TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Compare rnnkit's single-step cell functions with torch.nn's cells."
+    return side_by_side_parser(
+        "Compare rnnkit's single-step cell functions with torch.nn's cells.",
+        reps=20,
+        max_reps=2000,
+        min_time=0.3,
     )
-    parser.add_argument("--threads", type=positive_int, default=default_threads())
-    parser.add_argument("--reps", type=positive_int, default=20, help="minimum timed turns")
-    parser.add_argument("--max-reps", type=positive_int, default=2000)
-    parser.add_argument("--min-time", type=float, default=0.3, help="seconds per contender")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
-    return parser
 
 
 def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,8 +53,9 @@ def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_case(
-    torch: Any, cell: str, shape: tuple[int, int, int], args: argparse.Namespace
+    torch: Any, case: tuple[str, tuple[int, int, int]], args: argparse.Namespace
 ) -> list[str]:
+    cell, shape = case
     B, I, H = shape  # noqa: E741 (the shape letters)
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
@@ -123,10 +115,6 @@ def run_case(
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    torch = import_torch()
-    torch.set_num_threads(args.threads)
-    rnnkit.set_num_threads(args.threads)
-    set_numpy_blas_threads(args.threads)
     header = [
         "cell",
         "B,I,H",
@@ -138,16 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         "fwd+bwd speed-up",
         "max rel err",
     ]
-    rows = []
-    for cell in TORCH_CELLS:
-        for shape in SHAPES:
-            rows.append(run_case(torch, cell, shape, args))
-            print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(header, rows)
-    lines = "\n".join(f"- {line}" for line in header_lines(torch, args.threads, True))
-    print(f"\n{lines}\n\n{table}")
-    if args.markdown:
-        args.markdown.write_text(f"{lines}\n\n{table}\n")
+    cases = [(cell, shape) for cell in TORCH_CELLS for shape in SHAPES]
+    run_side_by_side(args, header, cases, run_case)
 
 
 if __name__ == "__main__":

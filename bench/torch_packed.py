@@ -22,21 +22,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rnnkit
 import rnnkit.torch as rt
 from rnnkit.bench._common import (
-    default_threads,
-    header_lines,
-    import_torch,
     interleave,
-    markdown_table,
     positive_int,
-    set_numpy_blas_threads,
+    run_side_by_side,
     shape_text,
+    side_by_side_parser,
 )
 
 # (cell, layers, bidirectional, (T, B, I, H), lengths rule)
@@ -54,16 +49,13 @@ MODULES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Compare rnnkit.torch with torch.nn on PackedSequence inputs (float32)."
+    parser = side_by_side_parser(
+        "Compare rnnkit.torch with torch.nn on PackedSequence inputs (float32).",
+        reps=5,
+        max_reps=50,
+        min_time=0.5,
     )
-    parser.add_argument("--threads", type=positive_int, default=default_threads())
-    parser.add_argument("--reps", type=positive_int, default=5, help="minimum timed turns")
-    parser.add_argument("--max-reps", type=positive_int, default=50)
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per contender")
     parser.add_argument("--short", type=positive_int, default=5, help="'uneven': short length")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     return parser
 
 
@@ -138,10 +130,6 @@ def run_case(torch: Any, case: tuple[Any, ...], args: argparse.Namespace) -> lis
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    torch = import_torch()
-    torch.set_num_threads(args.threads)
-    rnnkit.set_num_threads(args.threads)
-    set_numpy_blas_threads(args.threads)
     header = [
         "module",
         "T,B,I,H",
@@ -154,15 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         "fwd+bwd speed-up",
         "max rel err",
     ]
-    rows = []
-    for case in CASES:
-        rows.append(run_case(torch, case, args))
-        print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(header, rows)
-    lines = "\n".join(f"- {line}" for line in header_lines(torch, args.threads, True))
-    print(f"\n{lines}\n\n{table}")
-    if args.markdown:
-        args.markdown.write_text(f"{lines}\n\n{table}\n")
+    run_side_by_side(args, header, CASES, run_case)
 
 
 if __name__ == "__main__":

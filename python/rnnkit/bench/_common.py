@@ -24,7 +24,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -588,3 +588,43 @@ def markdown_table(columns: Sequence[str], body: Sequence[Sequence[str]], left: 
     md.append("|" + "|".join(["---"] * left + ["---:"] * (len(columns) - left)) + "|")
     md += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(md)
+
+
+# --------------------------------------------------------------------------- small scripts
+def side_by_side_parser(
+    description: str, *, reps: int, max_reps: int, min_time: float
+) -> argparse.ArgumentParser:
+    """The options every small side-by-side script takes: ``--threads``, ``--reps``,
+    ``--max-reps``, ``--min-time`` (see :func:`interleave`), ``--seed`` and ``--markdown``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=positive_int, default=default_threads())
+    parser.add_argument("--reps", type=positive_int, default=reps, help="minimum timed turns")
+    parser.add_argument("--max-reps", type=positive_int, default=max_reps)
+    parser.add_argument("--min-time", type=float, default=min_time, help="seconds per contender")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    return parser
+
+
+def run_side_by_side(
+    args: argparse.Namespace,
+    header: Sequence[str],
+    cases: Iterable[Any],
+    run_case: Callable[[Any, Any, argparse.Namespace], list[str]],
+) -> None:
+    """Sets every library's threads, runs ``run_case(torch, case, args)`` for each case (a
+    table row, printed as it comes), then prints the environment and the Markdown table and,
+    with ``--markdown``, writes them there."""
+    torch = import_torch()
+    torch.set_num_threads(args.threads)
+    rnnkit.set_num_threads(args.threads)
+    set_numpy_blas_threads(args.threads)
+    rows = []
+    for case in cases:
+        rows.append(run_case(torch, case, args))
+        print(" | ".join(rows[-1]), flush=True)
+    table = markdown_table(header, rows)
+    lines = "\n".join(f"- {line}" for line in header_lines(torch, args.threads, True))
+    print(f"\n{lines}\n\n{table}")
+    if args.markdown:
+        args.markdown.write_text(f"{lines}\n\n{table}\n")
