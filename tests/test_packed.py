@@ -132,6 +132,9 @@ def test_packed_edge_cases(cell: str, rng: np.random.Generator) -> None:
         inputs["x"][:0, 0], *[s[:0] for s in states], *weights, batch_sizes=np.zeros(0, np.int64)
     )
     assert empty.y.shape == (0, inputs["h0"].shape[1]) and empty.h_n.shape[0] == 0
+    # an empty list (which NumPy makes float64) is taken as empty, as lengths=[] for B = 0
+    from_list = fn(inputs["x"][:0, 0], *[s[:0] for s in states], *weights, batch_sizes=[])
+    assert from_list.y.shape == empty.y.shape
 
     one = fn(inputs["x"][:, 0], *[s[:1] for s in states], *weights, batch_sizes=[1] * T)
     alone = fn(inputs["x"][:, :1], *[s[:1] for s in states], *weights)

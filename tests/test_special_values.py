@@ -96,6 +96,26 @@ def test_infinite_state_gives_the_references_nans_in_float32(cell: str, where: s
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cifg_gradient_of_an_infinite_cell_gradient_is_the_references(dtype: type) -> None:
+    """With f = 1 - i the gradient of i is the sum of the path through i and the one through
+    f: an infinite gradient reaching c' gives inf - inf = NaN there, as the reference (and
+    autograd) computes it, not the +-inf of c_grad * (g - c_prev)."""
+    x, h, c = np.array([[0.5]]), np.array([[0.2]]), np.array([[0.8]])
+    w_ih, w_hh = np.full((4, 1), 0.7), np.full((4, 1), 0.3)
+    grads = {}
+    for module, dt in ((rnnkit, dtype), (ref, np.float64)):
+        out = module.lstm_cell_forward(
+            *(a.astype(dt) for a in (x, h, c, w_ih, w_hh)), input_forget=True
+        )
+        with np.errstate(all="ignore"):
+            grads[module] = module.lstm_cell_backward(np.array([[np.inf]], dt), None, out[-1])
+    got, expected = grads[rnnkit].dw_ih.ravel(), grads[ref].dw_ih.ravel()
+    assert np.isnan(expected[0])
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.array_equal(got[~np.isnan(got)], expected[~np.isnan(expected)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_a_nan_pre_activation_passes_no_gradient_when_clipping(cell: str, dtype: type) -> None:
     """With ``clip``, the gradient passes only where -clip < a < clip, which a NaN is not: dx

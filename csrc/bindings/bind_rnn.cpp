@@ -93,10 +93,13 @@ std::vector<std::int64_t> bounded_integers(py::handle obj, const std::string& na
                              type_name(obj));
     }
     const char kind = arr.dtype().kind();
-    if (kind != 'i' && kind != 'u') {
+    // (An empty list arrives as float64: with no value to lose, it is taken as empty.)
+    const bool empty_list = kind == 'f' && arr.ndim() == 1 && arr.size() == 0;
+    if (kind != 'i' && kind != 'u' && !empty_list) {
         throw py::type_error(name + " must have an integer dtype, got " +
                              dtype_string(arr.dtype()));
     }
+    if (empty_list) arr = py::array_t<std::int64_t>(0);
     if (arr.ndim() != 1 || (length >= 0 && arr.shape(0) != length)) {
         const std::string want = length >= 0 ? " = (" + std::to_string(length) + ",)" : "";
         throw py::value_error(name + " must have shape " + shape + want + ", got " +

@@ -651,8 +651,10 @@ void input_projection_block(std::int64_t rows, std::int64_t G, const UnitBlocks&
 }
 
 // Whether a forward pass reads its weights where they are (PackedWeights' direct mode): one
-// step, over fewer rows than fused steps take (those pack [W_ih | W_hh] into panels, which
-// pays from 32 rows on even for a single step).
+// step, unless its rows are fused steps' (32 to kPanelRows rows: those pack [W_ih | W_hh]
+// into panels, which pays even for a single step). Below 32 rows, or above kPanelRows (where
+// packing would only make a block-interleaved copy for OpenBLAS, which packs again), the
+// step reads the caller's rows.
 inline bool direct_weights(const Schedule& sc) {
     return sc.steps() == 1 && !fuse_input(sc.B());
 }

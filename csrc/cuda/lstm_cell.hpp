@@ -167,7 +167,7 @@ struct LstmBackwardStep {
         const T da_o = cb.sigmoid_grad(o, dmv * tc * dsigmoid_from_output(o));
         T c_grad = dc_run[idx] + dmv * o * dtanh_from_output(tc);
         if (peepholes != nullptr) c_grad += da_o * peepholes[2 * H + u];
-        const T di = cifg ? c_grad * (g - cp) : c_grad * g;
+        const T di = cifg ? c_grad * g - c_grad * cp : c_grad * g;  // as the CPU's (NaN for inf)
         const T da_i = cb.sigmoid_grad(i, di * dsigmoid_from_output(i));
         const T da_f = cifg ? T(0) : cb.sigmoid_grad(f, c_grad * cp * dsigmoid_from_output(f));
         const T da_g = cb.tanh_grad(g, c_grad * i * dtanh_from_output(g));

@@ -113,7 +113,10 @@ inline void lstm_cell_backward_row_units(std::int64_t nb, const T* __restrict ga
                                              dm[u] * tc * dsigmoid_from_output(o));
         T c_grad = dc[u] + dm[u] * o * dtanh_from_output(tc);
         if constexpr (kPeep) c_grad += da_o * p.p_o[u];
-        const T di = kCifg ? c_grad * (g - c_prev[u]) : c_grad * g;
+        // CIFG (f = 1 - i): the gradient through i plus the one through f, each path on its
+        // own as autograd (and the reference) sums them: c_grad * (g - c_prev) would turn an
+        // infinite c_grad into +-inf where they give inf - inf = NaN.
+        const T di = kCifg ? c_grad * g - c_grad * c_prev[u] : c_grad * g;
         const T da_i =
             unless_clipped<kClip>(i, cb.sigmoid_lo, cb.sigmoid_hi, di * dsigmoid_from_output(i));
         const T da_f = kCifg ? T(0)
