@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "bindings/arrays.hpp"
@@ -38,6 +40,51 @@ bool ranges_overlap(const py::array& x, const py::array& y) {
     const auto* x0 = static_cast<const char*>(x.data());
     const auto* y0 = static_cast<const char*>(y.data());
     return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
+}
+
+// For an optimizer step: a C-contiguous array of exactly dtype T and `size` values (any
+// shape), distinct in memory from the step's other arrays.
+template <typename T>
+py::array_t<T, py::array::c_style> step_array(py::handle obj, const char* name, std::int64_t size,
+                                              bool writable) {
+    if (!py::isinstance<py::array>(obj)) {
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
+    }
+    auto arr = py::reinterpret_borrow<py::array>(obj);
+    if (!arr.dtype().equal(py::dtype::of<T>())) {
+        throw py::type_error(std::string(name) + " must have dtype " +
+                             dtype_string(py::dtype::of<T>()) + ", got " +
+                             dtype_string(arr.dtype()));
+    }
+    if (!(arr.flags() & py::array::c_style) || arr.size() != size) {
+        throw py::value_error(std::string(name) + " must be a C-contiguous array of " +
+                              std::to_string(size) + " values (the parameter's), got shape " +
+                              shape_string(shape_of(arr)));
+    }
+    if (writable && !arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
+    return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(arr);
+}
+
+void require_disjoint(std::initializer_list<const py::array*> arrays) {
+    for (auto a = arrays.begin(); a != arrays.end(); ++a) {
+        for (auto b = a + 1; b != arrays.end(); ++b) {
+            if (ranges_overlap(**a, **b)) {
+                throw py::value_error("an optimizer step's arrays must not share memory");
+            }
+        }
+    }
+}
+
+// Calls fn(T{}) for p's dtype (float32 or float64).
+template <typename Fn>
+auto by_parameter_dtype(py::handle p, Fn&& fn) {
+    if (py::isinstance<py::array>(p)) {
+        const auto dtype = py::reinterpret_borrow<py::array>(p).dtype();
+        if (dtype.equal(py::dtype::of<float>())) return fn(float{});
+        if (dtype.equal(py::dtype::of<double>())) return fn(double{});
+        throw py::type_error("p must have dtype float32 or float64, got " + dtype_string(dtype));
+    }
+    throw py::type_error("p must be a numpy.ndarray, got " + type_name(p));
 }
 
 template <typename T>
@@ -173,6 +220,53 @@ void register_lm(py::module_& m) {
                                  dtype_string(arr.dtype()));
         },
         py::arg("x"), "Sum of squares in double precision.");
+    m.def(
+        "_sgd_step",
+        [](py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, double momentum,
+           double weight_decay, bool nesterov, bool first) {
+            by_parameter_dtype(p_obj, [&](auto tag) {
+                using T = decltype(tag);
+                auto p = step_array<T>(p_obj, "p", py::reinterpret_borrow<py::array>(p_obj).size(),
+                                       true);
+                const auto g = step_array<T>(g_obj, "g", p.size(), false);
+                std::optional<py::array_t<T, py::array::c_style>> buf;
+                if (momentum != 0.0) buf = step_array<T>(buf_obj, "buf", p.size(), true);
+                require_disjoint({&p, &g});
+                if (buf) require_disjoint({&p, &g, &*buf});
+                T* bp = buf ? buf->mutable_data() : nullptr;
+                const int threads = get_num_threads();
+                py::gil_scoped_release release;
+                lm::sgd_step<T>(p.mutable_data(), g.data(), bp, p.size(), static_cast<T>(lr),
+                                static_cast<T>(momentum), static_cast<T>(weight_decay), nesterov,
+                                first, threads);
+            });
+        },
+        py::arg("p"), py::arg("g"), py::arg("buf"), py::arg("lr"), py::arg("momentum"),
+        py::arg("weight_decay"), py::arg("nesterov"), py::arg("first"),
+        "One SGD step in place (torch's rule; see rnnkit.lm.SGD).");
+    m.def(
+        "_adam_step",
+        [](py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj, double b1,
+           double b2, double step_size, double c2, double eps, double weight_decay) {
+            by_parameter_dtype(p_obj, [&](auto tag) {
+                using T = decltype(tag);
+                auto p = step_array<T>(p_obj, "p", py::reinterpret_borrow<py::array>(p_obj).size(),
+                                       true);
+                const auto g = step_array<T>(g_obj, "g", p.size(), false);
+                auto m = step_array<T>(m_obj, "m", p.size(), true);
+                auto v = step_array<T>(v_obj, "v", p.size(), true);
+                require_disjoint({&p, &g, &m, &v});
+                const int threads = get_num_threads();
+                py::gil_scoped_release release;
+                lm::adam_step<T>(p.mutable_data(), g.data(), m.mutable_data(), v.mutable_data(),
+                                 p.size(), static_cast<T>(b1), static_cast<T>(b2),
+                                 static_cast<T>(step_size), static_cast<T>(c2), static_cast<T>(eps),
+                                 static_cast<T>(weight_decay), threads);
+            });
+        },
+        py::arg("p"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("b1"), py::arg("b2"),
+        py::arg("step_size"), py::arg("c2"), py::arg("eps"), py::arg("weight_decay"),
+        "One Adam step in place (torch's rule; see rnnkit.lm.Adam).");
 }
 
 }  // namespace rnnkit::bindings

@@ -23,6 +23,8 @@ inline double exp_of(double x) {
     return std::exp(x);
 }
 constexpr std::int64_t kSumBlock = 1 << 16;
+// Values per chunk of an optimizer step (a thread's unit of work; 256 KiB of float32).
+constexpr std::int64_t kStepChunk = 1 << 16;
 }  // namespace
 
 template <typename T>
@@ -172,6 +174,81 @@ template void parallel_gemm<float>(bool, bool, std::int64_t, std::int64_t, std::
 template void parallel_gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double,
                                     const double*, std::int64_t, const double*, std::int64_t,
                                     double, double*, std::int64_t, int);
+template <typename T>
+void sgd_step(T* p, const T* g, T* buf, std::int64_t n, T lr, T momentum, T weight_decay,
+              bool nesterov, bool first, int threads) {
+    const std::int64_t chunks = (n + kStepChunk - 1) / kStepChunk;
+    // The options as compile-time flags, so that each variant's loop vectorises.
+    rnn::with_flags(
+        [&](auto decay, auto heavy, auto nest, auto init) {
+            constexpr bool kDecay = decltype(decay)::value, kMomentum = decltype(heavy)::value;
+            constexpr bool kNesterov = decltype(nest)::value, kFirst = decltype(init)::value;
+            parallel_region(chunks < 2 ? 1 : threads, [&](int tid, int nthreads) {
+                for_each_owned(chunks, tid, nthreads, [&](std::int64_t c) {
+                    const std::int64_t i0 = c * kStepChunk, i1 = std::min(n, i0 + kStepChunk);
+                    T* __restrict pc = p + i0;
+                    const T* __restrict gc = g + i0;
+                    T* __restrict bc = kMomentum ? buf + i0 : nullptr;
+                    for (std::int64_t i = 0; i < i1 - i0; ++i) {
+                        T d = kDecay ? gc[i] + weight_decay * pc[i] : gc[i];
+                        if constexpr (kMomentum) {
+                            const T b = kFirst ? d : momentum * bc[i] + d;
+                            bc[i] = b;
+                            d = kNesterov ? d + momentum * b : b;
+                        }
+                        pc[i] -= lr * d;
+                    }
+                });
+            });
+        },
+        weight_decay != T(0), momentum != T(0), nesterov, first);
+}
+
+namespace {
+// One chunk of an Adam step (a function of its own: with __restrict parameters, and its
+// constants by value, the loop vectorises; written inside the lambdas it stayed scalar).
+template <typename T, bool kDecay>
+void adam_chunk(std::int64_t n, T* __restrict p, const T* __restrict g, T* __restrict m,
+                T* __restrict v, T b1, T b2, T step_size, T c2, T eps, T weight_decay) {
+    const T one_minus_b1 = T(1) - b1, one_minus_b2 = T(1) - b2;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T d = kDecay ? g[i] + weight_decay * p[i] : g[i];
+        const T mi = b1 * m[i] + one_minus_b1 * d;
+        const T vi = b2 * v[i] + one_minus_b2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (std::sqrt(vi / c2) + eps);
+    }
+}
+}  // namespace
+
+template <typename T>
+void adam_step(T* p, const T* g, T* m, T* v, std::int64_t n, T b1, T b2, T step_size, T c2, T eps,
+               T weight_decay, int threads) {
+    const std::int64_t chunks = (n + kStepChunk - 1) / kStepChunk;
+    const bool decay = weight_decay != T(0);
+    parallel_region(chunks < 2 ? 1 : threads, [&](int tid, int nthreads) {
+        for_each_owned(chunks, tid, nthreads, [&](std::int64_t c) {
+            const std::int64_t i0 = c * kStepChunk, len = std::min(n, i0 + kStepChunk) - i0;
+            if (decay) {
+                adam_chunk<T, true>(len, p + i0, g + i0, m + i0, v + i0, b1, b2, step_size, c2, eps,
+                                    weight_decay);
+            } else {
+                adam_chunk<T, false>(len, p + i0, g + i0, m + i0, v + i0, b1, b2, step_size, c2,
+                                     eps, weight_decay);
+            }
+        });
+    });
+}
+
+template void sgd_step<float>(float*, const float*, float*, std::int64_t, float, float, float, bool,
+                              bool, int);
+template void sgd_step<double>(double*, const double*, double*, std::int64_t, double, double,
+                               double, bool, bool, int);
+template void adam_step<float>(float*, const float*, float*, float*, std::int64_t, float, float,
+                               float, float, float, float, int);
+template void adam_step<double>(double*, const double*, double*, double*, std::int64_t, double,
+                                double, double, double, double, double, int);
 template double sum_of_squares<float>(const float*, std::int64_t, int);
 template double sum_of_squares<double>(const double*, std::int64_t, int);
 

@@ -31,6 +31,21 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
                              std::int64_t V, std::int64_t ignore_index, T scale, T* grad,
                              int threads);
 
+// One SGD step over n values, torch's rule, in place: d = g + weight_decay * p; with momentum,
+// buf = d at the first step (first) and momentum * buf + d after, then d = buf (or d +
+// momentum * buf with nesterov); p -= lr * d. buf is unused (may be null) without momentum.
+// Elementwise on `threads` threads in fixed chunks: the same bits for any thread count.
+template <typename T>
+void sgd_step(T* p, const T* g, T* buf, std::int64_t n, T lr, T momentum, T weight_decay,
+              bool nesterov, bool first, int threads);
+
+// One Adam step (torch's, amsgrad off) over n values, in place: d = g + weight_decay * p;
+// m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) d^2; p -= step_size * m / (sqrt(v / c2) + eps),
+// step_size = lr / (1 - b1^t), c2 = 1 - b2^t. Chunked on threads as sgd_step.
+template <typename T>
+void adam_step(T* p, const T* g, T* m, T* v, std::int64_t n, T b1, T b2, T step_size, T c2, T eps,
+               T weight_decay, int threads);
+
 // grad[ids[n], :] += dy[n, :] for n < N (ids in [0, V), checked by the caller): each thread owns
 // a range of grad's rows and adds into them in the order of n, so the sums are the same for any
 // thread count and no two threads write one row.

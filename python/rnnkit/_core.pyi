@@ -268,6 +268,28 @@ def _gemm(
     beta: float = 0.0,
 ) -> None: ...
 def _sum_of_squares(x: NDArray[np.floating]) -> float: ...
+def _sgd_step(
+    p: NDArray[np.floating],
+    g: NDArray[np.floating],
+    buf: NDArray[np.floating] | None,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    nesterov: bool,
+    first: bool,
+) -> None: ...
+def _adam_step(
+    p: NDArray[np.floating],
+    g: NDArray[np.floating],
+    m: NDArray[np.floating],
+    v: NDArray[np.floating],
+    b1: float,
+    b2: float,
+    step_size: float,
+    c2: float,
+    eps: float,
+    weight_decay: float,
+) -> None: ...
 def _exact_sum(values: NDArray[np.float64], parts: int = 1) -> float: ...
 def _softmax_cross_entropy(
     logits: NDArray[np.floating], targets: NDArray[np.int64], ignore_index: int, scale: float

@@ -71,6 +71,13 @@ def _pairs(pairs: Iterable[Pair]) -> list[Pair]:
     return out
 
 
+def _fused(*arrays: Array) -> bool:
+    """Whether a step runs as one C++ pass over its arrays on rnnkit's threads (NumPy makes
+    two to eight passes with temporaries on one thread): when every array is C-contiguous (a
+    strided view of a parameter takes the NumPy path, the same rule)."""
+    return all(a.flags.c_contiguous for a in arrays)
+
+
 class Optimizer:
     """Parameters and gradients to update."""
 
@@ -110,6 +117,21 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         for k, (p, g) in enumerate(self.pairs):
+            if _fused(p, g):
+                first = self.momentum != 0 and self._buffers[k] is None
+                if first:
+                    self._buffers[k] = np.empty_like(p, order="C")
+                _core._sgd_step(
+                    p,
+                    g,
+                    self._buffers[k],
+                    self.lr,
+                    self.momentum,
+                    self.weight_decay,
+                    self.nesterov,
+                    first,
+                )
+                continue
             d = g + self.weight_decay * p if self.weight_decay else g
             if self.momentum:
                 b = self._buffers[k]
@@ -157,6 +179,9 @@ class Adam(Optimizer):
         c1 = 1 - b1**self.t
         c2 = 1 - b2**self.t
         for (p, g), m, v in zip(self.pairs, self._m, self._v, strict=True):
+            if _fused(p, g, m, v):
+                _core._adam_step(p, g, m, v, b1, b2, self.lr / c1, c2, self.eps, self.weight_decay)
+                continue
             d = g + self.weight_decay * p if self.weight_decay else g
             m *= p.dtype.type(b1)
             m += p.dtype.type(1 - b1) * d
