@@ -229,6 +229,43 @@ def test_fused_optimizer_steps_match_numpys_and_any_thread_count(make, dtype) ->
     np.testing.assert_allclose(results[1], results[2], rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_of_long_rows_alone_or_in_a_batch(dtype) -> None:  # type: ignore[no-untyped-def]
+    """A row over many classes scored alone has its column blocks spread over the threads;
+    in a batch, each row is one thread's: the sums run over the same blocks in the same
+    order, so the loss and the gradient are the same bits either way, and for any thread
+    count."""
+    rng = np.random.default_rng(11)
+    V = 150_000  # 10 blocks of 16,384 columns
+    logits = (rng.standard_normal((4, V)) * 3).astype(dtype)
+    targets = rng.integers(0, V, 4)
+    before = rnnkit.get_num_threads()
+    try:
+        batch = softmax_cross_entropy(logits, targets, reduction="sum")
+        for threads in (1, 2, 3):
+            rnnkit.set_num_threads(threads)
+            for n in range(4):
+                loss, grad = softmax_cross_entropy(
+                    logits[n : n + 1], targets[n : n + 1], reduction="sum"
+                )
+                np.testing.assert_array_equal(grad[0], batch[1][n])
+                alone_in_batch = softmax_cross_entropy(
+                    np.repeat(logits[n : n + 1], 4, axis=0),
+                    np.repeat(targets[n : n + 1], 4),
+                    reduction="sum",
+                )
+                assert loss * 4 == pytest.approx(alone_in_batch[0], rel=1e-12)
+                np.testing.assert_array_equal(grad[0], alone_in_batch[1][0])
+    finally:
+        rnnkit.set_num_threads(before)
+    t = torch.from_numpy(logits).requires_grad_()
+    ref = torch.nn.functional.cross_entropy(t, torch.from_numpy(targets), reduction="sum")
+    ref.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert batch[0] == pytest.approx(ref.item(), rel=tol)
+    np.testing.assert_allclose(batch[1], t.grad.numpy(), rtol=tol, atol=tol)
+
+
 def test_optimizer_arguments_and_shared_parameters() -> None:
     p = np.zeros(3)
     g = np.ones(3)

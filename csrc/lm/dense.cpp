@@ -96,6 +96,39 @@ double sum_of_squares(const T* x, std::int64_t n, int threads) {
     return total;
 }
 
+namespace {
+// Softmax sums run over fixed blocks of columns, each summed in double with four
+// accumulators, the blocks added in order: the same bits whether a row is done by one thread
+// or (a long row on its own) its blocks by several.
+constexpr std::int64_t kSoftmaxBlock = 1 << 14;
+
+template <typename T>
+double block_sum(const T* g, std::int64_t len) {
+    double acc[4] = {0, 0, 0, 0};
+    std::int64_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(g[k + j]);
+    }
+    for (; k < len; ++k) acc[0] += static_cast<double>(g[k]);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+template <typename T>
+T block_max(const T* x, std::int64_t len) {
+    T top = x[0];
+    for (std::int64_t v = 1; v < len; ++v) top = std::max(top, x[v]);
+    return top;
+}
+
+// g = exp(x - top) over a block (a loop the compiler vectorises; float: the kernels'
+// polynomial exp); returns its sum.
+template <typename T>
+double exps_and_sum(const T* x, std::int64_t len, T top, T* g) {
+    for (std::int64_t v = 0; v < len; ++v) g[v] = exp_of(x[v] - top);
+    return block_sum(g, len);
+}
+}  // namespace
+
 template <typename T>
 double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::int64_t N,
                              std::int64_t V, std::int64_t ignore_index, T scale, T* grad,
@@ -108,35 +141,80 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
         }
     }
     std::vector<double> row_loss(static_cast<std::size_t>(N), 0.0);
-    const double work = static_cast<double>(N) * static_cast<double>(V);
-    parallel_region(work < 1e5 ? 1 : threads, [&](int tid, int nthreads) {
-        for (std::int64_t n = tid; n < N; n += nthreads) {
+    const std::int64_t blocks = (V + kSoftmaxBlock - 1) / kSoftmaxBlock;
+    const auto block_len = [&](std::int64_t b) {
+        return std::min(V, (b + 1) * kSoftmaxBlock) - b * kSoftmaxBlock;
+    };
+    // Row n's gradient, its exponentials scaled in place (blocks [b0, b1)).
+    const auto finish_row = [&](std::int64_t n, double sum, std::int64_t b0, std::int64_t b1) {
+        T* g = grad + n * V;
+        const T factor = static_cast<T>(static_cast<double>(scale) / sum);
+        for (std::int64_t b = b0; b < b1; ++b) {
+            T* gb = g + b * kSoftmaxBlock;
+            const std::int64_t len = block_len(b);
+            for (std::int64_t v = 0; v < len; ++v) gb[v] *= factor;
+        }
+    };
+    if (N < threads && blocks >= 2 * threads) {
+        // Few long rows (one row over a large vocabulary: a generation step's scoring): each
+        // row's blocks on the threads, in three passes (maxima, exponentials, scaling).
+        std::vector<T> maxima(static_cast<std::size_t>(blocks));
+        std::vector<double> sums(static_cast<std::size_t>(blocks));
+        for (std::int64_t n = 0; n < N; ++n) {
             const T* x = logits + n * V;
             T* g = grad + n * V;
             if (targets[n] == ignore_index) {
                 std::fill(g, g + V, T(0));
                 continue;
             }
-            T top = x[0];
-            for (std::int64_t v = 1; v < V; ++v) top = std::max(top, x[v]);
-            // The exponentials in a loop the compiler vectorises (float: the kernels' polynomial
-            // exp), then their sum in double with four accumulators.
-            for (std::int64_t v = 0; v < V; ++v) g[v] = exp_of(x[v] - top);
-            double acc[4] = {0, 0, 0, 0};
-            std::int64_t tail = 0;
-            for (; tail + 4 <= V; tail += 4) {
-                for (int k = 0; k < 4; ++k) acc[k] += static_cast<double>(g[tail + k]);
-            }
-            for (; tail < V; ++tail) acc[0] += static_cast<double>(g[tail]);
-            const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            const double log_sum = std::log(sum);
+            parallel_region(threads, [&](int tid, int nthreads) {
+                for_each_owned(blocks, tid, nthreads, [&](std::int64_t b) {
+                    maxima[static_cast<std::size_t>(b)] =
+                        block_max(x + b * kSoftmaxBlock, block_len(b));
+                });
+            });
+            T top = maxima[0];
+            for (T m : maxima) top = std::max(top, m);
+            parallel_region(threads, [&](int tid, int nthreads) {
+                for_each_owned(blocks, tid, nthreads, [&](std::int64_t b) {
+                    sums[static_cast<std::size_t>(b)] = exps_and_sum(
+                        x + b * kSoftmaxBlock, block_len(b), top, g + b * kSoftmaxBlock);
+                });
+            });
+            double sum = 0;
+            for (double part : sums) sum += part;
             row_loss[static_cast<std::size_t>(n)] =
-                log_sum - static_cast<double>(x[targets[n]] - top);
-            const T factor = static_cast<T>(static_cast<double>(scale) / sum);
-            for (std::int64_t v = 0; v < V; ++v) g[v] *= factor;
+                std::log(sum) - static_cast<double>(x[targets[n]] - top);
+            parallel_region(threads, [&](int tid, int nthreads) {
+                const std::int64_t b0 = blocks * tid / nthreads;
+                const std::int64_t b1 = blocks * (tid + 1) / nthreads;
+                finish_row(n, sum, b0, b1);
+            });
             g[targets[n]] -= scale;
         }
-    });
+    } else {
+        const double work = static_cast<double>(N) * static_cast<double>(V);
+        parallel_region(work < 1e5 ? 1 : threads, [&](int tid, int nthreads) {
+            for (std::int64_t n = tid; n < N; n += nthreads) {
+                const T* x = logits + n * V;
+                T* g = grad + n * V;
+                if (targets[n] == ignore_index) {
+                    std::fill(g, g + V, T(0));
+                    continue;
+                }
+                const T top = block_max(x, V);
+                double sum = 0;
+                for (std::int64_t b = 0; b < blocks; ++b) {
+                    sum += exps_and_sum(x + b * kSoftmaxBlock, block_len(b), top,
+                                        g + b * kSoftmaxBlock);
+                }
+                row_loss[static_cast<std::size_t>(n)] =
+                    std::log(sum) - static_cast<double>(x[targets[n]] - top);
+                finish_row(n, sum, 0, blocks);
+                g[targets[n]] -= scale;
+            }
+        });
+    }
     double total = 0;
     for (double l : row_loss) total += l;
     return total;
