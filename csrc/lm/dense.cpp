@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "bptt/isa_dispatch.hpp"
 #include "common/blas.hpp"
 #include "common/parallel.hpp"
+#include "lm/vector_kernels.hpp"
 #include "rnn/gates.hpp"
 
 namespace rnnkit::lm {
@@ -16,12 +18,6 @@ namespace {
 constexpr std::int64_t kGemmRowBlock = 64;
 constexpr std::int64_t kGemmColBlock = 256;
 
-inline float exp_of(float x) {
-    return rnn::detail::exp_poly(x);
-}
-inline double exp_of(double x) {
-    return std::exp(x);
-}
 constexpr std::int64_t kSumBlock = 1 << 16;
 // Values per chunk of an optimizer step (a thread's unit of work; 256 KiB of float32).
 constexpr std::int64_t kStepChunk = 1 << 16;
@@ -102,30 +98,42 @@ namespace {
 // or (a long row on its own) its blocks by several.
 constexpr std::int64_t kSoftmaxBlock = 1 << 14;
 
-template <typename T>
-double block_sum(const T* g, std::int64_t len) {
-    double acc[4] = {0, 0, 0, 0};
-    std::int64_t k = 0;
-    for (; k + 4 <= len; k += 4) {
-        for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(g[k + j]);
-    }
-    for (; k < len; ++k) acc[0] += static_cast<double>(g[k]);
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
-}
-
+// The vector loops (vector_kernels.hpp) of the instruction set in use.
 template <typename T>
 T block_max(const T* x, std::int64_t len) {
-    T top = x[0];
-    for (std::int64_t v = 1; v < len; ++v) top = std::max(top, x[v]);
-    return top;
+    switch (bptt::active_isa()) {
+        case bptt::Isa::Avx512:
+            return avx512::row_max(x, len);
+        case bptt::Isa::Avx2:
+            return avx2::row_max(x, len);
+        case bptt::Isa::Baseline:
+            break;
+    }
+    return baseline::row_max(x, len);
 }
-
-// g = exp(x - top) over a block (a loop the compiler vectorises; float: the kernels'
-// polynomial exp); returns its sum.
 template <typename T>
 double exps_and_sum(const T* x, std::int64_t len, T top, T* g) {
-    for (std::int64_t v = 0; v < len; ++v) g[v] = exp_of(x[v] - top);
-    return block_sum(g, len);
+    switch (bptt::active_isa()) {
+        case bptt::Isa::Avx512:
+            return avx512::exps_and_sum(x, len, top, g);
+        case bptt::Isa::Avx2:
+            return avx2::exps_and_sum(x, len, top, g);
+        case bptt::Isa::Baseline:
+            break;
+    }
+    return baseline::exps_and_sum(x, len, top, g);
+}
+template <typename T>
+void scale_block(T* g, std::int64_t len, T factor) {
+    switch (bptt::active_isa()) {
+        case bptt::Isa::Avx512:
+            return avx512::scale(g, len, factor);
+        case bptt::Isa::Avx2:
+            return avx2::scale(g, len, factor);
+        case bptt::Isa::Baseline:
+            break;
+    }
+    baseline::scale(g, len, factor);
 }
 }  // namespace
 
@@ -150,9 +158,7 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
         T* g = grad + n * V;
         const T factor = static_cast<T>(static_cast<double>(scale) / sum);
         for (std::int64_t b = b0; b < b1; ++b) {
-            T* gb = g + b * kSoftmaxBlock;
-            const std::int64_t len = block_len(b);
-            for (std::int64_t v = 0; v < len; ++v) gb[v] *= factor;
+            scale_block(g + b * kSoftmaxBlock, block_len(b), factor);
         }
     };
     if (N < threads && blocks >= 2 * threads) {
