@@ -14,6 +14,7 @@ Usage::
 
     python bench/cell_steps.py                     # the default shapes (about a minute)
     python bench/cell_steps.py --markdown out.md   # also write a Markdown table
+    python bench/cell_steps.py --torch-adapter     # rnnkit.torch's cells, torch's calling cost
 """
 
 from __future__ import annotations
@@ -40,12 +41,19 @@ TORCH_CELLS = {"lstm": "LSTMCell", "gru": "GRUCell", "rnn": "RNNCell"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return side_by_side_parser(
+    parser = side_by_side_parser(
         "Compare rnnkit's single-step cell functions with torch.nn's cells.",
         reps=20,
         max_reps=2000,
         min_time=0.3,
     )
+    parser.add_argument(
+        "--torch-adapter",
+        action="store_true",
+        help="time rnnkit.torch's LSTMCell/GRUCell/RNNCell (from_torch) instead of the "
+        "functions on NumPy arrays",
+    )
+    return parser
 
 
 def max_rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,7 +88,7 @@ def run_case(
         g = backward(*finals, out[-1])
         return (out[0], g.dx, g.dh, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
 
-    def theirs(training: bool) -> tuple[np.ndarray, ...]:
+    def torch_step(module: Any, training: bool) -> tuple[np.ndarray, ...]:
         if not training:
             with torch.no_grad():
                 out = module(x_t, states_t if cell == "lstm" else states_t[0])
@@ -95,6 +103,11 @@ def run_case(
         grads = [getattr(module, n).grad.numpy() for n in names]
         return (h1.detach().numpy(), xg.grad.numpy(), hg.grad.numpy(), *grads)
 
+    theirs = partial(torch_step, module)
+    if args.torch_adapter:  # rnnkit.torch's cell, sharing the torch cell's parameters
+        import rnnkit.torch as rt
+
+        ours = partial(torch_step, rt.from_torch(module))  # type: ignore[assignment]
     worst = max(
         max_rel_err(a, b)
         for training in (False, True)

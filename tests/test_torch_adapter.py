@@ -9,6 +9,7 @@ the largest magnitude of each compared tensor. Then ``torch.autograd.gradcheck``
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zlib
@@ -384,8 +385,8 @@ def test_from_torch_shares_parameters(cell: str) -> None:
 
 
 def test_from_torch_rejects_other_modules() -> None:
-    with pytest.raises(TypeError, match="LSTMCell"):
-        rt.from_torch(torch.nn.LSTMCell(2, 3))
+    with pytest.raises(TypeError, match=r"got Conv1d$"):
+        rt.from_torch(torch.nn.Conv1d(2, 3, 1))
 
 
 # --------------------------------------------------------------------------- import isolation
@@ -454,3 +455,134 @@ def test_in_place_change_before_backward_is_detected() -> None:
         module.weight_hh_l0.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+# --------------------------------------------------------------------------- single-step cells
+CELL_CLASSES = ["LSTMCell", "GRUCell", "RNNCell_tanh", "RNNCell_relu"]
+
+
+def _cells(name: str, dtype: torch.dtype, bias: bool) -> tuple[Any, Any]:
+    """A seeded torch.nn cell and the rnnkit.torch one sharing its parameters (from_torch)."""
+    cls, _, act = name.partition("_")
+    kw: dict[str, Any] = {"bias": bias, "dtype": dtype}
+    if act:
+        kw["nonlinearity"] = act
+    torch.manual_seed(_seed(name, bias, str(dtype)))
+    ref = getattr(torch.nn, cls)(I, H, **kw)
+    ours = rt.from_torch(ref)
+    assert type(ours) is getattr(rt, cls)
+    assert ours.weight_ih is ref.weight_ih and ours.weight_hh is ref.weight_hh
+    return ref, ours
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("mode", ["batched", "unbatched", "no_hx"])
+@pytest.mark.parametrize("name", CELL_CLASSES)
+def test_cells_match_torch_forward_and_backward(
+    name: str, mode: str, bias: bool, dtype: torch.dtype
+) -> None:
+    """rnnkit.torch's cells give torch.nn's outputs and the gradients of the input, the
+    states and every parameter (one step run as a sequence of one, weights read in place)."""
+    ref, ours = _cells(name, dtype, bias)
+    gen = torch.Generator().manual_seed(_seed(name, mode))
+    batch = () if mode == "unbatched" else (B,)
+    x = torch.randn((*batch, I), generator=gen, dtype=dtype)
+    states = [torch.randn((*batch, H), generator=gen, dtype=dtype) for _ in range(2)]
+    results = []
+    for module in (ours, ref):
+        module.zero_grad()
+        xx = x.clone().requires_grad_()
+        hh = [s.clone().requires_grad_() for s in states]
+        if mode == "no_hx":
+            out = module(xx)
+        elif name == "LSTMCell":
+            out = module(xx, (hh[0], hh[1]))
+        else:
+            out = module(xx, hh[0])
+        outs = out if isinstance(out, tuple) else (out,)
+        sum((k + 1) * o.sum() for k, o in enumerate(outs)).backward()
+        used = hh if name == "LSTMCell" else hh[:1]
+        grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
+        results.append([*outs, *grads, *(p.grad for p in module.parameters())])
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert len(results[0]) == len(results[1])
+    for got, want in zip(*results, strict=True):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", CELL_CLASSES)
+def test_cells_gradcheck(name: str) -> None:
+    _, ours = _cells(name, torch.float64, True)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn((3, I), generator=gen, dtype=torch.float64, requires_grad=True)
+    h = torch.randn((3, H), generator=gen, dtype=torch.float64, requires_grad=True)
+    c = torch.randn((3, H), generator=gen, dtype=torch.float64, requires_grad=True)
+    params = list(ours.parameters())
+
+    def f(*args: torch.Tensor) -> Any:
+        return ours(args[0], (args[1], args[2])) if name == "LSTMCell" else ours(args[0], args[1])
+
+    inputs = (x, h, c) if name == "LSTMCell" else (x, h)
+    assert torch.autograd.gradcheck(f, (*inputs, *params), eps=1e-6, atol=1e-7)
+
+
+def test_cells_load_torch_state_dicts_and_refuse_bad_input() -> None:
+    ref = torch.nn.LSTMCell(I, H)
+    ours = rt.LSTMCell(I, H)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(B, I)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0])
+    bad = [
+        (
+            lambda: ours(torch.randn(2, 2, I)),
+            ValueError,
+            "LSTMCell: Expected input to be 1D or 2D, got 3D instead",
+        ),
+        (
+            lambda: ours(torch.randn(2, I + 1)),
+            RuntimeError,
+            f"input has inconsistent input_size: got {I + 1} expected {I}",
+        ),
+        (
+            lambda: ours(x, (torch.randn(B + 1, H), torch.randn(B + 1, H))),
+            RuntimeError,
+            f"Input batch size {B} doesn't match hidden0 batch size {B + 1}",
+        ),
+        (
+            lambda: ours(x, (torch.randn(B, H + 1), torch.randn(B, H))),
+            RuntimeError,
+            f"hidden0 has inconsistent hidden_size: got {H + 1}, expected {H}",
+        ),
+        (
+            lambda: ours(x[0], (torch.randn(B, H), torch.randn(B, H))),
+            RuntimeError,
+            "For unbatched 1-D input, hx should also be 1-D but got 2-D tensor",
+        ),
+        (
+            lambda: ours(x, (torch.randn(B, H),)),
+            TypeError,
+            "LSTMCell: hx must be a tuple (h, c) of tensors or None",
+        ),
+        (
+            lambda: ours(x.double()),
+            TypeError,
+            "input must have dtype torch.float32 (the dtype of the parameters), got torch.float64",
+        ),
+        (
+            lambda: rt.GRUCell(I, H).half()(x.half()),
+            TypeError,
+            "rnnkit.torch.GRUCell supports float32 and float64 parameters, got torch.float16; "
+            "convert the module with .float() or .double()",
+        ),
+        (
+            lambda: rt.from_torch(torch.nn.Linear(2, 2)),
+            TypeError,
+            "from_torch expects a torch.nn.LSTM, GRU, RNN, LSTMCell, GRUCell or RNNCell, "
+            "got Linear",
+        ),
+    ]
+    for call, error, message in bad:
+        with pytest.raises(error, match=f"^{re.escape(message)}$"):
+            call()

@@ -30,8 +30,12 @@ code, so autograd composes and parameters receive ``.grad`` exactly as with ``to
   recurrence raises a ``RuntimeError`` when it is differentiated again.
 * A sequence of length 0 is accepted (the initial state passes through), where torch raises.
 
-:func:`from_torch` wraps an existing ``torch.nn.LSTM/GRU/RNN`` into the matching class here,
-sharing its ``Parameter`` objects (no copy).
+:class:`LSTMCell`, :class:`GRUCell` and :class:`RNNCell` do the same for ``torch.nn``'s
+single-step cells (a decoder's loop, say): one step runs as a sequence of one, whose kernels
+read the weights where they are.
+
+:func:`from_torch` wraps an existing ``torch.nn.LSTM/GRU/RNN`` (or ``LSTMCell/GRUCell/RNNCell``)
+into the matching class here, sharing its ``Parameter`` objects (no copy).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
 import torch
@@ -56,7 +60,7 @@ from ._functional import (
     rnn_forward,
 )
 
-__all__ = ["GRU", "LSTM", "RNN", "from_torch"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "from_torch"]
 
 _SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
@@ -277,6 +281,53 @@ class _RNNFunction(torch.autograd.Function):
 
 
 # --------------------------------------------------------------------------- shared module code
+def _run_kernel(
+    kind: str,
+    act: str,
+    x: Tensor,
+    h0: Tensor | None,
+    c0: Tensor | None,
+    weights: tuple[Tensor | None, ...],
+    lengths: np.ndarray | None,
+    batch_sizes: np.ndarray | None,
+    reverse: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer-direction: ``(y, h_n, c_n or None)``. Through the autograd Function when a
+    gradient is wanted (grad mode on and some input requiring one); otherwise the kernel is
+    called directly in inference mode (the Function's machinery cost more than a small step:
+    half of a 128-unit cell's call)."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = weights
+    training = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, h0, c0, *weights)
+    )
+    how = (lengths, batch_sizes, reverse, training)
+    if training:
+        if kind == "lstm":
+            y, h, c = _LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *how)
+            return y, h, c
+        if kind == "gru":
+            y, h = _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, *how)
+            return y, h, None
+        y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, *how)
+        return y, h, None
+    args = (_np(x), _np_opt(h0))
+    ws = (_np_opt(w_ih), _np_opt(w_hh), _np_opt(b_ih), _np_opt(b_hh))
+    opts: dict[str, Any] = {
+        "training": False,
+        "lengths": lengths,
+        "batch_sizes": batch_sizes,
+        "reverse": reverse,
+    }
+    if kind == "lstm":
+        out = lstm_forward(*args, _np_opt(c0), *ws, w_hr=_np_opt(w_hr), **opts)
+        return _tensor(out.y), _tensor(out.h_n), _tensor(out.c_n)
+    if kind == "gru":
+        g = gru_forward(*args, *ws, **opts)
+        return _tensor(g.y), _tensor(g.h_n), None
+    r = rnn_forward(*args, *ws, nonlinearity=cast(Any, act), **opts)
+    return _tensor(r.y), _tensor(r.h_n), None
+
+
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     """How the layer inputs are laid out: time-major ``[T, B, *]`` (with ``lengths`` [B] for
@@ -371,20 +422,19 @@ class _KernelRNNBase(torch.nn.RNNBase):
         w_ih, w_hh = w[0], w[1]
         b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
         w_hr = w[-1] if self.proj_size > 0 else None
-        tensors = (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
-        training = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in tensors
+        kind = {"LSTM": "lstm", "GRU": "gru"}.get(self.mode, "rnn")
+        act = "relu" if self.mode == "RNN_RELU" else "tanh"
+        return _run_kernel(
+            kind,
+            act,
+            x,
+            h0,
+            c0,
+            (w_ih, w_hh, b_ih, b_hh, w_hr),
+            layout.lengths,
+            layout.batch_sizes,
+            reverse,
         )
-        how = (layout.lengths, layout.batch_sizes, reverse, training)
-        if self.mode == "LSTM":
-            y, h, c = _LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *how)
-            return y, h, c
-        if self.mode == "GRU":
-            y, h = _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, *how)
-            return y, h, None
-        act = "tanh" if self.mode == "RNN_TANH" else "relu"
-        y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, *how)
-        return y, h, None
 
     def _stack(
         self, x: Tensor, hx: tuple[Tensor, ...] | None, layout: _Layout
@@ -543,16 +593,216 @@ class RNN(_KernelRNNBase, torch.nn.RNN):
         return self._kernel_forward(input, hx)
 
 
-def from_torch(module: torch.nn.LSTM | torch.nn.GRU | torch.nn.RNN) -> LSTM | GRU | RNN:
-    """Wrap a ``torch.nn.LSTM``, ``GRU`` or ``RNN`` into the matching rnnkit module.
+# --------------------------------------------------------------------------- single steps
+class _KernelCellBase(torch.nn.RNNCellBase):
+    """What :class:`LSTMCell`, :class:`GRUCell` and :class:`RNNCell` share: ``torch.nn``'s
+    argument handling, and one step as a sequence of one (rnnkit's one-step kernels read the
+    weights in place: a cell call costs no packing)."""
+
+    _kind = ""
+
+    def _check(self, tensors: list[tuple[str, Tensor]]) -> None:
+        """Parameters float32/float64, the tensors of their dtype, all on one device that
+        rnnkit runs on: a clear error otherwise (as the sequence modules)."""
+        name = f"rnnkit.torch.{type(self).__name__}"
+        dtype = self.weight_ih.dtype
+        if dtype not in _SUPPORTED_DTYPES:
+            raise TypeError(
+                f"{name} supports float32 and float64 parameters, got {dtype}; convert the "
+                "module with .float() or .double()"
+            )
+        device = tensors[0][1].device
+        if device.type == "cuda" and not rnnkit_cuda.cuda_available():
+            raise RuntimeError(
+                f"{name} got a CUDA input, but this rnnkit has no usable CUDA backend (build "
+                "it with RNNKIT_CUDA=ON pip install .); move the module and its inputs to the "
+                "CPU with .cpu()"
+            )
+        if device.type not in ("cpu", "cuda"):
+            raise RuntimeError(
+                f"{name} runs on the CPU and CUDA devices, but input is on device '{device}'; "
+                f"move the module and its inputs to the CPU with .cpu(), or use "
+                f"torch.nn.{type(self).__name__} there"
+            )
+        weights = [("weight_ih", self.weight_ih), ("weight_hh", self.weight_hh)]
+        if self.bias:
+            weights += [("bias_ih", self.bias_ih), ("bias_hh", self.bias_hh)]
+        for what, t in tensors[1:] + weights:
+            if t.device != device:
+                raise RuntimeError(
+                    f"{what} must be on the device of input ({device}), got '{t.device}'; move "
+                    "the module and its inputs to one device"
+                )
+        for what, t in tensors + weights[1:]:
+            if t.dtype != dtype:
+                raise TypeError(
+                    f"{what} must have dtype {dtype} (the dtype of the parameters), got {t.dtype}"
+                )
+
+    def _step(self, input: Tensor, hx: tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
+        """``(h1,)`` or ``(h1, c1)`` for ``input [B, I]`` or ``[I]``, as torch's cells. (Kept
+        lean: at 128 units the checks cost as much as the step.)"""
+        cls = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{cls}: input must be a Tensor, got {type(input).__name__}")
+        dim = input.dim()
+        if dim not in (1, 2):
+            raise ValueError(f"{cls}: Expected input to be 1D or 2D, got {dim}D instead")
+        states: tuple[Tensor, ...] = () if hx is None else tuple(hx)
+        for idx, value in enumerate(states):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{cls}: hx must be tensors, got {type(value).__name__}")
+            if value.dim() not in (1, 2):
+                what = f"hx[{idx}]" if len(states) > 1 else "hidden"
+                raise ValueError(
+                    f"{cls}: Expected {what} to be 1D or 2D, got {value.dim()}D instead"
+                )
+            if value.dim() != dim:
+                raise RuntimeError(
+                    f"For {'batched 2-D' if dim == 2 else 'unbatched 1-D'} input, hx should "
+                    f"also be {dim}-D but got {value.dim()}-D tensor"
+                )
+        if dim == 1:
+            x = input.unsqueeze(0)
+            states = tuple(h.unsqueeze(0) for h in states)
+        else:
+            x = input
+        rows, width = x.shape
+        # torch's own shape checks (its messages, its RuntimeError)
+        if width != self.input_size:
+            raise RuntimeError(
+                f"input has inconsistent input_size: got {width} expected {self.input_size}"
+            )
+        for idx, h in enumerate(states):
+            if h.shape[0] != rows:
+                raise RuntimeError(
+                    f"Input batch size {rows} doesn't match hidden{idx} batch size {h.shape[0]}"
+                )
+            if h.shape[1] != self.hidden_size:
+                raise RuntimeError(
+                    f"hidden{idx} has inconsistent hidden_size: got {h.shape[1]}, expected "
+                    f"{self.hidden_size}"
+                )
+        params = self._parameters
+        w_ih, w_hh, b_ih, b_hh = (
+            params[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
+        dtype, device = cast(Tensor, w_ih).dtype, x.device
+        same = device.type == "cpu" and dtype in _SUPPORTED_DTYPES
+        if same:
+            for t in (x, *states, w_hh, b_ih, b_hh):
+                if t is not None and (t.dtype != dtype or t.device != device):
+                    same = False
+                    break
+        if not same:  # the precise error (or a CUDA call, which it lets through)
+            named = [("input", x)] + [
+                (f"hx[{i}]" if len(states) > 1 else "hx", h) for i, h in enumerate(states)
+            ]
+            self._check(named)
+        act = getattr(self, "nonlinearity", "tanh")
+        if act not in ("tanh", "relu"):
+            raise RuntimeError(f"Unknown nonlinearity: {act}")
+        h0 = states[0] if states else None
+        c0 = states[1] if len(states) > 1 else None
+        w = (w_ih, w_hh, b_ih, b_hh, None)
+        # [1, B, I]: one step, as a sequence of one
+        _, h, c = _run_kernel(self._kind, act, x.unsqueeze(0), h0, c0, w, None, None, False)
+        out = (h,) if c is None else (h, c)
+        return out if dim == 2 else tuple(t.squeeze(0) for t in out)
+
+
+class LSTMCell(_KernelCellBase, torch.nn.LSTMCell):
+    """``torch.nn.LSTMCell`` (same constructor, parameters, ``state_dict``, ``forward``) whose
+    CPU step and its backward run rnnkit's kernels: ``forward(input, hx=None)`` takes
+    ``input [B, I]`` (or ``[I]``) and ``hx = (h [B, H], c [B, H])`` or None and returns
+    ``(h1, c1)``."""
+
+    _kind = "lstm"
+
+    def forward(  # type: ignore[override]
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if hx is not None and (not isinstance(hx, tuple | list) or len(hx) != 2):
+            raise TypeError("LSTMCell: hx must be a tuple (h, c) of tensors or None")
+        h, c = self._step(input, None if hx is None else (hx[0], hx[1]))
+        return h, c
+
+
+class GRUCell(_KernelCellBase, torch.nn.GRUCell):
+    """``torch.nn.GRUCell`` whose CPU step and its backward run rnnkit's kernels:
+    ``forward(input, hx=None)`` returns ``h1``."""
+
+    _kind = "gru"
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return self._step(input, None if hx is None else (hx,))[0]
+
+
+class RNNCell(_KernelCellBase, torch.nn.RNNCell):
+    """``torch.nn.RNNCell`` (``nonlinearity`` ``"tanh"`` or ``"relu"``) whose CPU step and its
+    backward run rnnkit's kernels: ``forward(input, hx=None)`` returns ``h1``."""
+
+    _kind = "rnn"
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return self._step(input, None if hx is None else (hx,))[0]
+
+
+@overload
+def from_torch(module: torch.nn.LSTM) -> LSTM: ...
+@overload
+def from_torch(module: torch.nn.GRU) -> GRU: ...
+@overload
+def from_torch(module: torch.nn.RNN) -> RNN: ...
+@overload
+def from_torch(module: torch.nn.LSTMCell) -> LSTMCell: ...
+@overload
+def from_torch(module: torch.nn.GRUCell) -> GRUCell: ...
+@overload
+def from_torch(module: torch.nn.RNNCell) -> RNNCell: ...
+def from_torch(module: Any) -> Any:
+    """Wrap a ``torch.nn.LSTM``, ``GRU``, ``RNN``, ``LSTMCell``, ``GRUCell`` or ``RNNCell`` into
+    the matching rnnkit module.
 
     The result shares ``module``'s ``Parameter`` objects (nothing is copied: an in-place change
     or an optimizer step on one is seen by the other, and gradients accumulate in the same
     ``.grad``) and starts in the same train/eval mode; its configuration is a copy.
     """
+    if isinstance(module, torch.nn.RNNCellBase):
+        kw: dict[str, Any] = {"bias": module.bias, "device": "meta"}
+        kw["dtype"] = module.weight_ih.dtype
+        cell: _KernelCellBase
+        if isinstance(module, torch.nn.LSTMCell):
+            cell = LSTMCell(module.input_size, module.hidden_size, **kw)
+        elif isinstance(module, torch.nn.GRUCell):
+            cell = GRUCell(module.input_size, module.hidden_size, **kw)
+        elif isinstance(module, torch.nn.RNNCell):
+            cell = RNNCell(
+                module.input_size,
+                module.hidden_size,
+                module.bias,
+                module.nonlinearity,
+                device="meta",
+                dtype=kw["dtype"],
+            )
+        else:
+            raise TypeError(
+                "from_torch expects a torch.nn.LSTM, GRU, RNN, LSTMCell, GRUCell or RNNCell, "
+                f"got {type(module).__name__}"
+            )
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(cell, name, getattr(module, name))
+        cell.train(module.training)
+        return cell
+    return _from_torch_rnn(module)
+
+
+def _from_torch_rnn(module: torch.nn.LSTM | torch.nn.GRU | torch.nn.RNN) -> LSTM | GRU | RNN:
+    """:func:`from_torch` for the sequence modules."""
     if not isinstance(module, torch.nn.LSTM | torch.nn.GRU | torch.nn.RNN):
         raise TypeError(
-            f"from_torch expects a torch.nn.LSTM, GRU or RNN, got {type(module).__name__}"
+            "from_torch expects a torch.nn.LSTM, GRU, RNN, LSTMCell, GRUCell or RNNCell, got "
+            f"{type(module).__name__}"
         )
     common: dict[str, Any] = {
         "input_size": module.input_size,
