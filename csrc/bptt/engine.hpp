@@ -189,6 +189,57 @@ struct BlockPanels {
     T* block(std::int64_t k) const { return data.get() + offset[k]; }
 };
 
+// fn(w + (PyTorch row of packed column c) * K + col, d[c]) for the packed columns c of G
+// block-interleaved gates (pack_gate_rows' order) in ascending order: the PyTorch row of gate
+// g, unit j0 + u of block k is g * H + j0 + u.
+template <typename T, typename Fn>
+inline void for_each_packed_row(std::int64_t G, const UnitBlocks& blocks, const T* w,
+                                std::int64_t K, std::int64_t col, const T* d, Fn&& fn) {
+    for (std::int64_t k = 0; k < blocks.count; ++k) {
+        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+        for (std::int64_t g = 0; g < G; ++g) {
+            const T* dc = d + G * j0 + g * nb;
+            const T* rows = w + (g * blocks.H + j0) * K + col;
+            for (std::int64_t u = 0; u < nb; ++u) fn(rows + u * K, dc[u]);
+        }
+    }
+}
+
+// out[n, cols] (row stride ld_out) = (out when accumulating, else 0) + dg[n, G*H] (packed
+// columns of G gates, row stride ld_dg) * w[the packed columns' rows, col0:col0+cols], w being
+// the caller's [G*H, K] (or its first G gates): the direct backward products of one step
+// (PackedWeights' direct mode). Every sum runs over the packed columns in ascending order.
+template <typename T>
+void by_packed_rows(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, const T* dg,
+                    std::int64_t ld_dg, const T* w, std::int64_t K, std::int64_t col0,
+                    std::int64_t cols, T* out, std::int64_t ld_out, bool accumulate) {
+    // Chunks of kChunk columns whose sums stay in registers over all G*H rows of w (the
+    // accumulator array is fully unrolled), then the tail.
+    constexpr std::int64_t kChunk = 64 / sizeof(T) * 4;  // four vectors of 64 bytes
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T* d = dg + i * ld_dg;
+        T* o = out + i * ld_out;
+        std::int64_t q0 = 0;
+        for (; q0 + kChunk <= cols; q0 += kChunk) {
+            T acc[kChunk];
+            for (std::int64_t q = 0; q < kChunk; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
+            for_each_packed_row(G, blocks, w, K, col0 + q0, d, [&](const T* row, T coef) {
+                for (std::int64_t q = 0; q < kChunk; ++q) acc[q] += coef * row[q];
+            });
+            std::copy(acc, acc + kChunk, o + q0);
+        }
+        if (q0 < cols) {
+            const std::int64_t rest = cols - q0;
+            T acc[kChunk];
+            for (std::int64_t q = 0; q < rest; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
+            for_each_packed_row(G, blocks, w, K, col0 + q0, d, [&](const T* row, T coef) {
+                for (std::int64_t q = 0; q < rest; ++q) acc[q] += coef * row[q];
+            });
+            std::copy(acc, acc + rest, o + q0);
+        }
+    }
+}
+
 // out[n, cols] (row stride ld) = a[n, K] rows[cols, K]^T + beta * out, `rows` being
 // consecutive rows of a caller's weight: a GEMV for one row (a one-row GEMM would have
 // OpenBLAS copy the whole of `rows` first).
@@ -319,7 +370,7 @@ struct PackedWeights {
     void input_grad(std::int64_t rows, const T* dg, std::int64_t ld_dg, std::int64_t i0,
                     std::int64_t ni, T* dx, std::int64_t ldx) const {
         if (direct_) {
-            by_packed_rows(rows, dg, ld_dg, w_.w_ih, s_.I, i0, ni, dx, ldx, false);
+            by_packed_rows(rows, G_, blocks_, dg, ld_dg, w_.w_ih, s_.I, i0, ni, dx, ldx, false);
         } else {
             blas::gemm<T>(false, false, rows, ni, G_ * s_.H, T(1), dg, ld_dg, w_ih.get() + i0, s_.I,
                           T(0), dx, ldx);
@@ -364,7 +415,7 @@ struct PackedWeights {
                         bool accumulate) const {
         const std::int64_t p0 = out_blocks.begin(k), np = out_blocks.width(k);
         if (direct_) {
-            by_packed_rows(n, dg, ld_dg, w_.w_hh, R, p0, np, dh + p0, R, accumulate);
+            by_packed_rows(n, G_, blocks_, dg, ld_dg, w_.w_hh, R, p0, np, dh + p0, R, accumulate);
         } else if (!panel_offset.empty()) {
             const T* block_panels = panels.get() + panel_offset[k];
             if (accumulate) {
@@ -386,55 +437,6 @@ private:
         const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
         for (std::int64_t g = 0; g < G_; ++g) {
             times_rows_transposed(n, nb, K, a, w + (g * s_.H + j0) * K, beta, out + g * nb, ld);
-        }
-    }
-
-    // out[n, cols] (row stride ld_out) = (out when accumulating, else 0) + dg[n, G*H] (packed
-    // columns, row stride ld_dg) * w[the packed columns' rows, col0:col0+cols], w being the
-    // caller's [G*H, K]: the direct backward products. Each row of w is read once for all n
-    // rows of dg, and every sum runs over the packed columns in ascending order.
-    void by_packed_rows(std::int64_t n, const T* dg, std::int64_t ld_dg, const T* w, std::int64_t K,
-                        std::int64_t col0, std::int64_t cols, T* out, std::int64_t ld_out,
-                        bool accumulate) const {
-        // Chunks of kChunk columns whose sums stay in registers over all G*H rows of w (the
-        // accumulator array is fully unrolled), then the tail.
-        constexpr std::int64_t kChunk = 64 / sizeof(T) * 4;  // four vectors of 64 bytes
-        for (std::int64_t i = 0; i < n; ++i) {
-            const T* d = dg + i * ld_dg;
-            T* o = out + i * ld_out;
-            std::int64_t q0 = 0;
-            for (; q0 + kChunk <= cols; q0 += kChunk) {
-                T acc[kChunk];
-                for (std::int64_t q = 0; q < kChunk; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
-                for_each_packed_row(w, K, col0 + q0, d, [&](const T* row, T coef) {
-                    for (std::int64_t q = 0; q < kChunk; ++q) acc[q] += coef * row[q];
-                });
-                std::copy(acc, acc + kChunk, o + q0);
-            }
-            if (q0 < cols) {
-                const std::int64_t rest = cols - q0;
-                T acc[kChunk];
-                for (std::int64_t q = 0; q < rest; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
-                for_each_packed_row(w, K, col0 + q0, d, [&](const T* row, T coef) {
-                    for (std::int64_t q = 0; q < rest; ++q) acc[q] += coef * row[q];
-                });
-                std::copy(acc, acc + rest, o + q0);
-            }
-        }
-    }
-
-    // fn(w + (PyTorch row of packed column c) * K + col, d[c]) for the packed columns c in
-    // ascending order.
-    template <typename Fn>
-    void for_each_packed_row(const T* w, std::int64_t K, std::int64_t col, const T* d,
-                             Fn&& fn) const {
-        for (std::int64_t k = 0; k < blocks_.count; ++k) {
-            const std::int64_t j0 = blocks_.begin(k), nb = blocks_.width(k);
-            for (std::int64_t g = 0; g < G_; ++g) {
-                const T* dc = d + G_ * j0 + g * nb;
-                const T* rows = w + (g * s_.H + j0) * K + col;
-                for (std::int64_t u = 0; u < nb; ++u) fn(rows + u * K, dc[u]);
-            }
         }
     }
 

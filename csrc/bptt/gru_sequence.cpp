@@ -194,9 +194,12 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         // Reset before the matmul: d(r*h) = da_n W_hn and dh += d(r, z) W_h{r,z} per step, on
         // panels of those weights' columns per unit block for batches up to kPanelRows rows,
         // else by OpenBLAS on W_hn and the r, z rows block-interleaved (as drz's columns).
-        const bool reset_panels = !lbr && B <= kPanelRows;
-        Buffer<T> w_rz(lbr || reset_panels ? 0 : 2 * H * H);
-        if (!lbr && !reset_panels) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
+        // One step over few rows (direct_backward_weights) reads W_h{r,z} and W_hn in place.
+        const bool direct = direct_backward_weights(sc);
+        const bool reset_panels = !lbr && !direct && B <= kPanelRows;
+        const bool rz_rows = !lbr && !reset_panels && !direct;
+        Buffer<T> w_rz(rz_rows ? 2 * H * H : 0);
+        if (rz_rows) pack_gate_rows(w.w_hh, 0, 2, blocks, H, w_rz.get());
         const T* w_n = w.w_hh + 2 * H * H;
         const BlockPanels<T> rz_panels(reset_panels, blocks, 1, 2 * H);
         const BlockPanels<T> n_panels(reset_panels, blocks, 1, H);
@@ -291,6 +294,9 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         if (reset_panels) {
                             panel_gemm<T>(n, nb, H, dn, H, n_panels.block(k), drh.get() + j0, H);
+                        } else if (n == 1) {  // (a one-row GEMM would copy W_hn's columns)
+                            blas::gemv<T>(true, H, nb, T(1), w_n + j0, H, dn, 1, T(0),
+                                          drh.get() + j0, 1);
                         } else {
                             blas::gemm<T>(false, false, n, nb, H, T(1), dn, H, w_n + j0, H, T(0),
                                           drh.get() + j0, H);
@@ -313,6 +319,9 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         if (reset_panels) {
                             panel_gemm<T, true>(n, nb, 2 * H, drz, 2 * H, rz_panels.block(k),
                                                 dh.get() + j0, H);
+                        } else if (direct) {
+                            by_packed_rows(n, 2, blocks, drz, 2 * H, w.w_hh, H, j0, nb,
+                                           dh.get() + j0, H, true);
                         } else {
                             blas::gemm<T>(false, false, n, nb, 2 * H, T(1), drz, 2 * H,
                                           w_rz.get() + j0, H, T(1), dh.get() + j0, H);
