@@ -16,9 +16,9 @@ namespace rnnkit::bindings {
 
 namespace {
 
-// A C-contiguous 2-D array of exactly dtype T (no copy, no cast).
+// obj as a numpy array of exactly dtype T (no copy, no cast), else a TypeError naming it.
 template <typename T>
-py::array_t<T, py::array::c_style> matrix(py::handle obj, const char* name, bool writable) {
+py::array exact_array(py::handle obj, const char* name) {
     if (!py::isinstance<py::array>(obj)) {
         throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
     }
@@ -28,6 +28,13 @@ py::array_t<T, py::array::c_style> matrix(py::handle obj, const char* name, bool
                              dtype_string(py::dtype::of<T>()) + ", got " +
                              dtype_string(arr.dtype()));
     }
+    return arr;
+}
+
+// A C-contiguous 2-D array of exactly dtype T (no copy, no cast).
+template <typename T>
+py::array_t<T, py::array::c_style> matrix(py::handle obj, const char* name, bool writable) {
+    const py::array arr = exact_array<T>(obj, name);
     if (arr.ndim() != 2 || !(arr.flags() & py::array::c_style)) {
         throw py::value_error(std::string(name) + " must be a C-contiguous 2-D array, got shape " +
                               shape_string(shape_of(arr)));
@@ -47,15 +54,7 @@ bool ranges_overlap(const py::array& x, const py::array& y) {
 template <typename T>
 py::array_t<T, py::array::c_style> step_array(py::handle obj, const char* name, std::int64_t size,
                                               bool writable) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
-    }
-    auto arr = py::reinterpret_borrow<py::array>(obj);
-    if (!arr.dtype().equal(py::dtype::of<T>())) {
-        throw py::type_error(std::string(name) + " must have dtype " +
-                             dtype_string(py::dtype::of<T>()) + ", got " +
-                             dtype_string(arr.dtype()));
-    }
+    const py::array arr = exact_array<T>(obj, name);
     if (!(arr.flags() & py::array::c_style) || arr.size() != size) {
         throw py::value_error(std::string(name) + " must be a C-contiguous array of " +
                               std::to_string(size) + " values (the parameter's), got shape " +

@@ -281,6 +281,47 @@ class _RNNFunction(torch.autograd.Function):
 
 
 # --------------------------------------------------------------------------- shared module code
+def _check_placement(
+    module: Any,
+    named: list[tuple[str, Tensor]],
+    dtype: torch.dtype,
+    typed: list[tuple[str, Tensor]],
+) -> None:
+    """``named[0]`` is the input: every other tensor of ``named`` must be on its device, which
+    must be the CPU or (with rnnkit's CUDA backend) a GPU; ``dtype`` (the parameters') must be
+    float32 or float64, and every tensor of ``typed`` have it. A clear error otherwise."""
+    describe, torch_name = module._describe(), type(module).__name__
+    device = named[0][1].device
+    if device.type == "cuda" and not rnnkit_cuda.cuda_available():
+        raise RuntimeError(
+            f"{describe} got a CUDA input, but this rnnkit has no usable CUDA backend (build "
+            "it with RNNKIT_CUDA=ON pip install .); move the module and its inputs to the CPU "
+            "with .cpu()"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise RuntimeError(
+            f"{describe} runs on the CPU and CUDA devices, but input is on device '{device}' "
+            "(rnnkit has no kernels for it); move the module and its inputs to the CPU with "
+            f".cpu(), or use torch.nn.{torch_name} there"
+        )
+    for what, t in named[1:]:
+        if t.device != device:
+            raise RuntimeError(
+                f"{what} must be on the device of input ({device}), got '{t.device}'; move "
+                "the module and its inputs to one device"
+            )
+    if dtype not in _SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{describe} supports float32 and float64 parameters, got {dtype}; convert the "
+            "module with .float() or .double()"
+        )
+    for what, t in typed:
+        if t.dtype != dtype:
+            raise TypeError(
+                f"{what} must have dtype {dtype} (the dtype of the parameters), got {t.dtype}"
+            )
+
+
 def _run_kernel(
     kind: str,
     act: str,
@@ -368,7 +409,7 @@ class _KernelRNNBase(torch.nn.RNNBase):
         return f"rnnkit.torch.{type(self).__name__}"
 
     def _check_tensors(self, input: Tensor, hx: tuple[Tensor, ...]) -> None:
-        """CPU only, float32/float64 only: raise a clear error otherwise."""
+        """CPU or rnnkit's CUDA, float32/float64 only: raise a clear error otherwise."""
         named: list[tuple[str, Tensor]] = [("input", input)]
         named += list(zip(("h_0", "c_0") if len(hx) == 2 else ("hx",), hx, strict=False))
         named += [
@@ -376,36 +417,8 @@ class _KernelRNNBase(torch.nn.RNNBase):
             for n, w in zip(self._flat_weights_names, self._flat_weights, strict=True)
             if isinstance(w, Tensor)
         ]
-        device = input.device
-        if device.type == "cuda" and not rnnkit_cuda.cuda_available():
-            raise RuntimeError(
-                f"{self._describe()} got a CUDA input, but this rnnkit has no usable CUDA "
-                "backend (build it with RNNKIT_CUDA=ON pip install .); move the module and its "
-                "inputs to the CPU with .cpu()"
-            )
-        if device.type not in ("cpu", "cuda"):
-            raise RuntimeError(
-                f"{self._describe()} runs on the CPU and CUDA devices, but input is on device "
-                f"'{device}' (rnnkit has no kernels for it); move the module and its inputs to "
-                f"the CPU with .cpu(), or use torch.nn.{type(self).__name__} there"
-            )
-        for what, t in named[1:]:
-            if t.device != device:
-                raise RuntimeError(
-                    f"{what} must be on the device of input ({device}), got '{t.device}'; move "
-                    "the module and its inputs to one device"
-                )
-        dtype = cast(Tensor, self._flat_weights[0]).dtype
-        if dtype not in _SUPPORTED_DTYPES:
-            raise TypeError(
-                f"{self._describe()} supports float32 and float64 parameters, got {dtype}; "
-                f"convert the module with .float() or .double()"
-            )
-        for what, t in named[1:]:
-            if t.dtype != dtype:
-                raise TypeError(
-                    f"{what} must have dtype {dtype} (the dtype of the parameters), got {t.dtype}"
-                )
+        # (the input's own dtype is torch's check_input's, with torch's message)
+        _check_placement(self, named, cast(Tensor, self._flat_weights[0]).dtype, named[1:])
 
     def _layer_direction(
         self,
@@ -601,43 +614,17 @@ class _KernelCellBase(torch.nn.RNNCellBase):
 
     _kind = ""
 
+    def _describe(self) -> str:
+        return f"rnnkit.torch.{type(self).__name__}"
+
     def _check(self, tensors: list[tuple[str, Tensor]]) -> None:
         """Parameters float32/float64, the tensors of their dtype, all on one device that
         rnnkit runs on: a clear error otherwise (as the sequence modules)."""
-        name = f"rnnkit.torch.{type(self).__name__}"
-        dtype = self.weight_ih.dtype
-        if dtype not in _SUPPORTED_DTYPES:
-            raise TypeError(
-                f"{name} supports float32 and float64 parameters, got {dtype}; convert the "
-                "module with .float() or .double()"
-            )
-        device = tensors[0][1].device
-        if device.type == "cuda" and not rnnkit_cuda.cuda_available():
-            raise RuntimeError(
-                f"{name} got a CUDA input, but this rnnkit has no usable CUDA backend (build "
-                "it with RNNKIT_CUDA=ON pip install .); move the module and its inputs to the "
-                "CPU with .cpu()"
-            )
-        if device.type not in ("cpu", "cuda"):
-            raise RuntimeError(
-                f"{name} runs on the CPU and CUDA devices, but input is on device '{device}'; "
-                f"move the module and its inputs to the CPU with .cpu(), or use "
-                f"torch.nn.{type(self).__name__} there"
-            )
         weights = [("weight_ih", self.weight_ih), ("weight_hh", self.weight_hh)]
         if self.bias:
             weights += [("bias_ih", self.bias_ih), ("bias_hh", self.bias_hh)]
-        for what, t in tensors[1:] + weights:
-            if t.device != device:
-                raise RuntimeError(
-                    f"{what} must be on the device of input ({device}), got '{t.device}'; move "
-                    "the module and its inputs to one device"
-                )
-        for what, t in tensors + weights[1:]:
-            if t.dtype != dtype:
-                raise TypeError(
-                    f"{what} must have dtype {dtype} (the dtype of the parameters), got {t.dtype}"
-                )
+        named = tensors + weights
+        _check_placement(self, named, self.weight_ih.dtype, tensors + weights[1:])
 
     def _step(self, input: Tensor, hx: tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
         """``(h1,)`` or ``(h1, c1)`` for ``input [B, I]`` or ``[I]``, as torch's cells. (Kept
