@@ -9,6 +9,8 @@ the largest magnitude of each compared tensor. Then ``torch.autograd.gradcheck``
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 import subprocess
 import sys
@@ -586,3 +588,29 @@ def test_cells_load_torch_state_dicts_and_refuse_bad_input() -> None:
     for call, error, message in bad:
         with pytest.raises(error, match=f"^{re.escape(message)}$"):
             call()
+
+
+def test_cells_see_parameters_changed_in_place_or_replaced() -> None:
+    """A cell keeps NumPy views of its parameters between inference calls: an in-place update
+    (an optimizer step) must show, and so must a parameter replaced or given new storage;
+    pickling drops the views."""
+    ref = torch.nn.GRUCell(I, H)
+    ours = rt.from_torch(ref)
+    x = torch.randn(B, I)
+    with torch.no_grad():
+        first = ours(x)
+        torch.testing.assert_close(first, ref(x))
+        ref.weight_hh.mul_(0.5)  # in place, shared with ours
+        torch.testing.assert_close(ours(x), ref(x))
+        ours.weight_ih.data = ours.weight_ih.data * 2.0  # new storage
+        ref.weight_ih.data = ours.weight_ih.data
+        torch.testing.assert_close(ours(x), ref(x))
+        ours.bias_hh = torch.nn.Parameter(torch.zeros(3 * H))  # replaced
+        ref.bias_hh = ours.bias_hh
+        torch.testing.assert_close(ours(x), ref(x))
+    clone = pickle.loads(pickle.dumps(ours))
+    assert "_views" not in clone.__dict__
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), ours(x))
+        copied = copy.deepcopy(ours)
+        torch.testing.assert_close(copied(x), ours(x))
