@@ -98,42 +98,29 @@ namespace {
 // or (a long row on its own) its blocks by several.
 constexpr std::int64_t kSoftmaxBlock = 1 << 14;
 
-// The vector loops (vector_kernels.hpp) of the instruction set in use.
+// The vector loops (vector_kernels.hpp) of the instruction set in use, chosen once.
 template <typename T>
-T block_max(const T* x, std::int64_t len) {
-    switch (bptt::active_isa()) {
-        case bptt::Isa::Avx512:
-            return avx512::row_max(x, len);
-        case bptt::Isa::Avx2:
-            return avx2::row_max(x, len);
-        case bptt::Isa::Baseline:
-            break;
-    }
-    return baseline::row_max(x, len);
-}
+struct VectorLoops {
+    T (*row_max)(const T*, std::int64_t);
+    double (*exps_and_sum)(const T*, std::int64_t, T, T*);
+    void (*scale)(T*, std::int64_t, T);
+};
+
 template <typename T>
-double exps_and_sum(const T* x, std::int64_t len, T top, T* g) {
-    switch (bptt::active_isa()) {
-        case bptt::Isa::Avx512:
-            return avx512::exps_and_sum(x, len, top, g);
-        case bptt::Isa::Avx2:
-            return avx2::exps_and_sum(x, len, top, g);
-        case bptt::Isa::Baseline:
-            break;
-    }
-    return baseline::exps_and_sum(x, len, top, g);
-}
-template <typename T>
-void scale_block(T* g, std::int64_t len, T factor) {
-    switch (bptt::active_isa()) {
-        case bptt::Isa::Avx512:
-            return avx512::scale(g, len, factor);
-        case bptt::Isa::Avx2:
-            return avx2::scale(g, len, factor);
-        case bptt::Isa::Baseline:
-            break;
-    }
-    baseline::scale(g, len, factor);
+const VectorLoops<T>& vector_loops() {
+    static const VectorLoops<T> loops = [] {
+        switch (bptt::active_isa()) {
+            case bptt::Isa::Avx512:
+                return VectorLoops<T>{avx512::row_max<T>, avx512::exps_and_sum<T>,
+                                      avx512::scale<T>};
+            case bptt::Isa::Avx2:
+                return VectorLoops<T>{avx2::row_max<T>, avx2::exps_and_sum<T>, avx2::scale<T>};
+            case bptt::Isa::Baseline:
+                break;
+        }
+        return VectorLoops<T>{baseline::row_max<T>, baseline::exps_and_sum<T>, baseline::scale<T>};
+    }();
+    return loops;
 }
 }  // namespace
 
@@ -158,7 +145,7 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
         T* g = grad + n * V;
         const T factor = static_cast<T>(static_cast<double>(scale) / sum);
         for (std::int64_t b = b0; b < b1; ++b) {
-            scale_block(g + b * kSoftmaxBlock, block_len(b), factor);
+            vector_loops<T>().scale(g + b * kSoftmaxBlock, block_len(b), factor);
         }
     };
     if (N < threads && blocks >= 2 * threads) {
@@ -176,14 +163,14 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
             parallel_region(threads, [&](int tid, int nthreads) {
                 for_each_owned(blocks, tid, nthreads, [&](std::int64_t b) {
                     maxima[static_cast<std::size_t>(b)] =
-                        block_max(x + b * kSoftmaxBlock, block_len(b));
+                        vector_loops<T>().row_max(x + b * kSoftmaxBlock, block_len(b));
                 });
             });
             T top = maxima[0];
             for (T m : maxima) top = std::max(top, m);
             parallel_region(threads, [&](int tid, int nthreads) {
                 for_each_owned(blocks, tid, nthreads, [&](std::int64_t b) {
-                    sums[static_cast<std::size_t>(b)] = exps_and_sum(
+                    sums[static_cast<std::size_t>(b)] = vector_loops<T>().exps_and_sum(
                         x + b * kSoftmaxBlock, block_len(b), top, g + b * kSoftmaxBlock);
                 });
             });
@@ -208,11 +195,11 @@ double softmax_cross_entropy(const T* logits, const std::int64_t* targets, std::
                     std::fill(g, g + V, T(0));
                     continue;
                 }
-                const T top = block_max(x, V);
+                const T top = vector_loops<T>().row_max(x, V);
                 double sum = 0;
                 for (std::int64_t b = 0; b < blocks; ++b) {
-                    sum += exps_and_sum(x + b * kSoftmaxBlock, block_len(b), top,
-                                        g + b * kSoftmaxBlock);
+                    sum += vector_loops<T>().exps_and_sum(x + b * kSoftmaxBlock, block_len(b), top,
+                                                          g + b * kSoftmaxBlock);
                 }
                 row_loss[static_cast<std::size_t>(n)] =
                     std::log(sum) - static_cast<double>(x[targets[n]] - top);
