@@ -117,8 +117,9 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         for k, (p, g) in enumerate(self.pairs):
-            if _fused(p, g):
-                first = self.momentum != 0 and self._buffers[k] is None
+            buf = self._buffers[k]
+            if _fused(p, g, *(() if buf is None else (buf,))):
+                first = self.momentum != 0 and buf is None
                 if first:
                     self._buffers[k] = np.empty_like(p, order="C")
                 _core._sgd_step(
