@@ -216,6 +216,51 @@ def test_packed_sequences_on_cuda() -> None:
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["batched", "unbatched", "no_hx"])
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell_tanh", "RNNCell_relu"])
+def test_torch_cells_on_cuda_match_torch(name: str, mode: str, dtype_name: str) -> None:
+    """rnnkit.torch's cells on CUDA tensors (one step of the CUDA sequence loops) against
+    torch.nn's cells on the same parameters: outputs, and the gradients of the input, the
+    states and every parameter; the results stay on the GPU."""
+    torch = _torch_cuda()
+    import rnnkit.torch as rt
+
+    dtype = getattr(torch, dtype_name)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    cls, _, act = name.partition("_")
+    kwargs = {"nonlinearity": act} if act else {}
+    torch.manual_seed(len(name) + len(mode))
+    peer = getattr(torch.nn, cls)(24, 40, **kwargs).to(device="cuda", dtype=dtype)
+    ours = rt.from_torch(peer)  # shares peer's parameters
+    batch = () if mode == "unbatched" else (8,)
+    x = torch.randn((*batch, 24), device="cuda", dtype=dtype)
+    states = [torch.randn((*batch, 40), device="cuda", dtype=dtype) for _ in range(2)]
+    results = []
+    for module in (ours, peer):
+        module.zero_grad()
+        xx = x.clone().requires_grad_()
+        hh = [s.clone().requires_grad_() for s in states]
+        if mode == "no_hx":
+            out = module(xx)
+        elif cls == "LSTMCell":
+            out = module(xx, (hh[0], hh[1]))
+        else:
+            out = module(xx, hh[0])
+        outs = out if isinstance(out, tuple) else (out,)
+        assert all(o.is_cuda for o in outs)
+        sum((k + 1) * o.sum() for k, o in enumerate(outs)).backward()
+        used = hh if cls == "LSTMCell" else hh[:1]
+        grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
+        results.append([*outs, *grads, *(p.grad.clone() for p in module.parameters())])
+    assert len(results[0]) == len(results[1])
+    for a, b in zip(*results, strict=True):
+        if dtype_name == "float64":
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+        else:
+            torch.testing.assert_close(a, b, rtol=0, atol=2e-5 * float(b.detach().abs().max()))
+
+
 def test_work_runs_on_torchs_current_stream() -> None:
     """On a side stream, rnnkit queues its kernels there: results are ready once that
     stream is, without any other synchronization."""
