@@ -4,11 +4,12 @@
 For every cell (LSTM, GRU, tanh RNN) and shape ``(T, B, I, H)``, in one process, with the same
 thread count for both libraries (``torch.set_num_threads`` and ``rnnkit.set_num_threads``):
 
-1. build a float32 ``torch.nn`` module, copy its ``weight_ih_l0``/``weight_hh_l0``/
-   ``bias_ih_l0``/``bias_hh_l0`` into NumPy arrays for rnnkit, and draw ``x`` and ``dy``;
+1. build a float32 (``--dtype float64``: float64) ``torch.nn`` module, copy its
+   ``weight_ih_l0``/``weight_hh_l0``/``bias_ih_l0``/``bias_hh_l0`` into NumPy arrays for
+   rnnkit, and draw ``x`` and ``dy``;
 2. check that both compute the same thing: outputs ``y``, ``h_n`` (and ``c_n``) in inference
    and training mode, gradients ``dx``, ``dw_ih``, ``dw_hh`` of ``sum(y * dy)``, each within a
-   float32 tolerance relative to the array's largest magnitude; abort if not;
+   float32 (float64) tolerance relative to the array's largest magnitude; abort if not;
 3. time the forward pass (rnnkit ``training=False`` against torch under
    ``torch.inference_mode()``) and forward+backward (rnnkit ``training=True`` forward then
    ``*_backward(dy)``; torch forward with ``x.requires_grad`` then ``y.backward(dy)``), after a
@@ -25,6 +26,7 @@ Usage::
     python bench/compare_torch.py                       # the default table (a few minutes)
     python bench/compare_torch.py --quick --shapes "20,4,32,32"   # smoke run
     python bench/compare_torch.py --markdown bench-results.md     # also write Markdown
+    python bench/compare_torch.py --dtype float64                 # both libraries in float64
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import rnnkit
 from rnnkit.bench._common import (
     CELL_NAMES,
@@ -76,7 +79,7 @@ DEFAULT_SHAPES: tuple[Shape, ...] = (
 # --------------------------------------------------------------------------- arguments
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Compare rnnkit's LSTM/GRU/RNN kernels with torch.nn on the CPU (float32).",
+        description="Compare rnnkit's LSTM/GRU/RNN kernels with torch.nn on the CPU.",
     )
     parser.add_argument(
         "--threads",
@@ -131,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="smoke run: 2 repetitions, no minimum time, 1 warm-up, 3 GEMM repetitions",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="dtype of both libraries' weights and data (default float32)",
+    )
     return parser
 
 
@@ -236,8 +245,10 @@ def text_table(rows: Sequence[Row]) -> str:
     return _text_table(TABLE_COLUMNS, table_rows(rows))
 
 
-def markdown(rows: Sequence[Row], header: Sequence[str], ceiling: str, notes: str) -> str:
-    md = ["# rnnkit vs torch.nn (CPU, float32)", ""]
+def markdown(
+    rows: Sequence[Row], header: Sequence[str], ceiling: str, notes: str, dtype: str
+) -> str:
+    md = [f"# rnnkit vs torch.nn (CPU, {dtype})", ""]
     md += [f"- {h}" for h in header]
     md += [f"- {ceiling}", "", notes, ""]
     md.append(markdown_table(TABLE_COLUMNS, table_rows(rows)))
@@ -282,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rnnkit.set_num_threads(args.threads)
     numpy_threads_set = set_numpy_blas_threads(args.threads)
 
-    header = header_lines(torch, args.threads, numpy_threads_set)
+    header = [*header_lines(torch, args.threads, numpy_threads_set), f"dtype: {args.dtype}"]
     print("\n".join(header), flush=True)
 
     gemm_reps = 3 if args.quick else 7
@@ -308,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for shape in args.shapes:
         for cell in args.cells:
             label = f"{CELL_NAMES[cell]:4} {','.join(map(str, shape))}"
-            p = make_problem(torch, cell, shape, args.seed)
+            p = make_problem(torch, cell, shape, args.seed, np.dtype(args.dtype).type)
             errors = check_agreement(torch, p)
             worst = max(errors, key=lambda k: errors[k])
             print(f"{label}: outputs and gradients agree (worst: {worst} {errors[worst]:.1e})")
@@ -324,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(text_table(rows))
     if args.markdown is not None:
-        args.markdown.write_text(markdown(rows, header, ceiling, NOTES))
+        args.markdown.write_text(markdown(rows, header, ceiling, NOTES, args.dtype))
         print(f"\nwrote {args.markdown}")
     return 0
 

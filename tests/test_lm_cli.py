@@ -168,6 +168,23 @@ def test_bench_command_runs_the_kernel_benchmark(
     assert "GRU" in printed and "fwd vs best peer" in printed
 
 
+def test_torch_comparison_runs_in_float64(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """bench/compare_torch.py --dtype float64: both libraries in float64, agreeing to float64
+    tolerances before anything is timed (the script exits on a disagreement)."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "compare_torch.py"
+    compare = runpy.run_path(str(script))
+    table = tmp_path / "f64.md"
+    argv = ["--quick", "--shapes", "6,3,5,4", "--cells", "lstm,gru", "--dtype", "float64"]
+    assert compare["main"]([*argv, "--markdown", str(table)]) == 0
+    printed = capsys.readouterr().out
+    assert "dtype: float64" in printed and "outputs and gradients agree" in printed
+    assert table.read_text().startswith("# rnnkit vs torch.nn (CPU, float64)")
+
+
 def test_bench_help_lists_the_parts(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--help"], io.StringIO())

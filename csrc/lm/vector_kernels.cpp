@@ -10,12 +10,14 @@
 namespace rnnkit::lm::RNNKIT_ISA_NS {
 
 namespace {
-// float: the kernels' polynomial exp (vectorised); double: libm, as the float64 kernels.
+// The kernels' vectorisable exps (libm's call would keep the loop scalar). They saturate at
+// e^-87.3 (float) and e^-708 (double); below, the true value is under the smallest normal
+// number: 0, so that a logit of -inf has probability 0.
 inline float exp_of(float x) {
-    return rnn::detail::exp_poly(x);
+    return rnn::detail::zero_below<float, std::uint32_t>(rnn::detail::exp_poly(x), x, -87.3f);
 }
 inline double exp_of(double x) {
-    return std::exp(x);
+    return rnn::detail::zero_below<double, std::uint64_t>(rnn::detail::exp_pade(x), x, -708.0);
 }
 }  // namespace
 

@@ -2,9 +2,11 @@
 // (sigmoid' = y(1-y), tanh' = 1-y^2, relu' = [y > 0]) so that backward needs only the
 // activations cached by forward.
 //
-// float32 uses branch-free polynomial approximations (Cephes expf/tanhf, ~1-2 ulp) that the
-// compiler vectorises; float64 uses libm, since float64 is the accuracy path that gradient
-// checks run on. NaN propagates through every function; +-Inf saturate as the math says.
+// Both dtypes use branch-free approximations that the compiler vectorises (libm's calls would
+// keep the pointwise loops scalar): float32 Cephes's expf/tanhf polynomials (~1-2 ulp),
+// float64 Cephes's exp/tanh rational forms (~1 ulp: float64 is the accuracy path that
+// gradient checks run on; tests/test_numerics.py measures both against libm). NaN propagates
+// through every function; +-Inf saturate as the math says.
 #pragma once
 
 #include <algorithm>
@@ -29,6 +31,20 @@ enum class Nonlinearity { Tanh, Relu };
 
 inline namespace RNNKIT_ISA_NS {
 namespace detail {
+
+// e where !(x < lowest), else 0 (NaN x keeps e): where an exp below has saturated and the
+// true result is under the smallest normal number. A bit mask, not a select: GCC leaves such
+// a select in the activation loops unvectorised (2x slower).
+template <typename T, typename Bits>
+RNNKIT_INLINE T zero_below(T e, T x, T lowest) {
+    static_assert(sizeof(T) == sizeof(Bits));
+    Bits bits;
+    std::memcpy(&bits, &e, sizeof(bits));
+    bits &= Bits{0} - static_cast<Bits>(!(x < lowest));
+    T result;
+    std::memcpy(&result, &bits, sizeof(result));
+    return result;
+}
 
 // exp(x) for float: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 minimax
 // polynomial for e^r, then scaling by 2^n through the exponent bits.
@@ -60,23 +76,50 @@ RNNKIT_INLINE float exp_poly(float x) {
     return p * scale;
 }
 
+// exp(x) for double (Cephes exp): x = n ln2 + r with ln2 in two parts, e^r from a (3, 3)
+// Pade form 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)), then scaling by 2^n through the exponent
+// bits. n comes from adding 1.5 * 2^52, which rounds x log2(e) to an integer in the low bits
+// of the sum: no double -> int64 conversion, which AVX2 lacks and which would keep the loop
+// scalar.
+RNNKIT_INLINE double exp_pade(double x) {
+    // Clamp into the range where 2^n is a normal double; comparisons keep NaN as NaN.
+    x = x > 709.0 ? 709.0 : x;
+    x = x < -708.0 ? -708.0 : x;
+    constexpr double kShifter = 6755399441055744.0;  // 1.5 * 2^52
+    const double shifted = x * 1.4426950408889634073599 + kShifter;
+    const double n = shifted - kShifter;
+    std::int64_t n_bits;
+    std::memcpy(&n_bits, &shifted, sizeof(n_bits));  // low bits: n, two's complement
+    double r = x - n * 6.93145751953125E-1;
+    r = r - n * 1.42860682030941723212E-6;
+    const double rr = r * r;
+    const double p = r * ((1.26177193074810590878E-4 * rr + 3.02994407707441961300E-2) * rr +
+                          9.99999999999999999910E-1);
+    const double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr +
+                      2.27265548208155028766E-1) *
+                         rr +
+                     2.00000000000000000009E0;
+    const double e_r = 1.0 + 2.0 * (p / (q - p));
+    // n is in [-1022, 1023]: its 11 low bits plus the bias make the exponent field.
+    const std::uint64_t bits = static_cast<std::uint64_t>(n_bits + 1023) << 52;
+    double scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return e_r * scale;
+}
+
 }  // namespace detail
 
 RNNKIT_INLINE float sigmoid(float x) {
     // exp_poly saturates at e^88, which would leave sigmoid(-inf) at 6e-39 instead of 0 (and
     // 0 * inf downstream finite where the math and the peers give NaN): below -88, where the
     // true value is under FLT_MIN anyway, the result is 0. (NaN compares false: kept.)
-    // (a bit mask, not a select: GCC leaves a select in this loop unvectorised, 2x slower)
-    const float y = 1.0f / (1.0f + detail::exp_poly(-x));
-    std::uint32_t y_bits;
-    std::memcpy(&y_bits, &y, sizeof(y));
-    y_bits &= 0u - static_cast<std::uint32_t>(!(x < -88.0f));
-    float result;
-    std::memcpy(&result, &y_bits, sizeof(result));
-    return result;
+    return detail::zero_below<float, std::uint32_t>(1.0f / (1.0f + detail::exp_poly(-x)), x,
+                                                    -88.0f);
 }
 RNNKIT_INLINE double sigmoid(double x) {
-    return 1.0 / (1.0 + std::exp(-x));
+    // Below -708 the true value is under DBL_MIN (subnormal or 0): 0, as sigmoid(-inf) must
+    // be (exp_pade saturates at e^709).
+    return detail::zero_below<double, std::uint64_t>(1.0 / (1.0 + detail::exp_pade(-x)), x, -708.0);
 }
 
 RNNKIT_INLINE float tanh(float x) {
@@ -106,7 +149,27 @@ RNNKIT_INLINE float tanh(float x) {
     return result;
 }
 RNNKIT_INLINE double tanh(double x) {
-    return std::tanh(x);
+    const double ax = std::fabs(x);
+    // Small |x|: Cephes's rational form in x^2 keeps full relative accuracy near 0.
+    const double s = ax * ax;
+    const double p =
+        (-9.64399179425052238628E-1 * s - 9.92877231001918586564E1) * s - 1.61468768441708447952E3;
+    const double q = ((s + 1.12811678491632931402E2) * s + 2.23548839060100448583E3) * s +
+                     4.84406305325125486048E3;
+    const double small = ax + ax * s * (p / q);
+    // Large |x|: 1 - 2 / (e^{2|x|} + 1). Both on |x|, then x's sign (so tanh(-0) is -0).
+    const double big = 1.0 - 2.0 / (detail::exp_pade(2.0 * ax) + 1.0);
+    // NaN: ax < 0.625 is false, and big is NaN.
+    std::uint64_t x_bits, small_bits, big_bits;
+    std::memcpy(&x_bits, &x, sizeof(x));
+    std::memcpy(&small_bits, &small, sizeof(small));
+    std::memcpy(&big_bits, &big, sizeof(big));
+    const std::uint64_t use_small = std::uint64_t{0} - static_cast<std::uint64_t>(ax < 0.625);
+    const std::uint64_t bits =
+        ((small_bits & use_small) | (big_bits & ~use_small)) | (x_bits & 0x8000000000000000u);
+    double result;
+    std::memcpy(&result, &bits, sizeof(result));
+    return result;
 }
 
 template <typename T>

@@ -47,6 +47,9 @@ CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 # to a few float32 ulps of the array's scale times the accumulated rounding of long sums.
 OUTPUT_TOL = 1e-4
 GRAD_TOL = 1e-3
+# The same in float64 (``make_problem(dtype=np.float64)``): a few float64 ulps, likewise.
+OUTPUT_TOL_F64 = 1e-12
+GRAD_TOL_F64 = 1e-11
 GEMM_N = 2048
 # Alternating libraries costs the first call after a switch: the other library's OpenMP
 # threads are still spinning, its own pool has to wake up, the caches hold the other's data.
@@ -302,24 +305,33 @@ class Problem:
     dy_torch: torch.Tensor
 
 
-def torch_module(torch: Any, cell: str, input_size: int, hidden_size: int, **kwargs: Any) -> Any:
-    """A float32 ``torch.nn.LSTM/GRU/RNN`` (tanh) with ``kwargs`` (``num_layers`` ...)."""
+def torch_module(
+    torch: Any, cell: str, input_size: int, hidden_size: int, dtype: Any = None, **kwargs: Any
+) -> Any:
+    """A ``torch.nn.LSTM/GRU/RNN`` (tanh) with ``kwargs`` (``num_layers`` ...), in float32
+    unless ``dtype`` (a torch dtype) says otherwise."""
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
     if cell == "rnn":
         kwargs.setdefault("nonlinearity", "tanh")
-    return cls(input_size, hidden_size, dtype=torch.float32, **kwargs)
+    return cls(input_size, hidden_size, dtype=dtype or torch.float32, **kwargs)
 
 
-def make_problem(torch: Any, cell: str, shape: Shape, seed: int) -> Problem:
-    """The torch module (seeded), its weights as NumPy arrays, ``x`` and ``dy``."""
+def make_problem(
+    torch: Any, cell: str, shape: Shape, seed: int, dtype: type = np.float32
+) -> Problem:
+    """The torch module (seeded), its weights as NumPy arrays, ``x`` and ``dy``, all in
+    ``dtype`` (np.float32 or np.float64)."""
     t, b, i, h = shape
     torch.manual_seed(seed)
-    module = torch_module(torch, cell, i, h, num_layers=1, bias=True, batch_first=False)
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    module = torch_module(
+        torch, cell, i, h, dtype=torch_dtype, num_layers=1, bias=True, batch_first=False
+    )
     names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
     weights = tuple(np.ascontiguousarray(getattr(module, n).detach().numpy().copy()) for n in names)
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((t, b, i), dtype=np.float32)
-    dy = rng.standard_normal((t, b, h), dtype=np.float32)
+    x = rng.standard_normal((t, b, i), dtype=dtype)
+    dy = rng.standard_normal((t, b, h), dtype=dtype)
     return Problem(
         cell=cell,
         shape=shape,
@@ -451,13 +463,15 @@ def check_agreement(torch: Any, p: Problem) -> dict[str, float]:
     Returns the relative error of every compared array.
     """
     a = Agreement("torch")
+    f64 = p.x.dtype == np.float64
+    output_tol, grad_tol = (OUTPUT_TOL_F64, GRAD_TOL_F64) if f64 else (OUTPUT_TOL, GRAD_TOL)
     with torch.inference_mode():
         t_y, t_h, t_c = torch_outputs(p, p.x_torch)
     y, h_n, c_n, _ = rnnkit_forward(p, training=False)
-    a.compare("y (inference)", y, t_y, OUTPUT_TOL)
-    a.compare("h_n (inference)", h_n, t_h, OUTPUT_TOL)
+    a.compare("y (inference)", y, t_y, output_tol)
+    a.compare("h_n (inference)", h_n, t_h, output_tol)
     if c_n is not None:
-        a.compare("c_n (inference)", c_n, t_c, OUTPUT_TOL)
+        a.compare("c_n (inference)", c_n, t_c, output_tol)
 
     p.module.zero_grad(set_to_none=True)
     p.x_grad.grad = None
@@ -465,14 +479,14 @@ def check_agreement(torch: Any, p: Problem) -> dict[str, float]:
     t_y.backward(p.dy_torch)
     y, h_n, c_n, cache = rnnkit_forward(p, training=True)
     dx, dw_ih, dw_hh = rnnkit_backward(p, cache)
-    a.compare("y", y, t_y, OUTPUT_TOL)
-    a.compare("h_n", h_n, t_h, OUTPUT_TOL)
+    a.compare("y", y, t_y, output_tol)
+    a.compare("h_n", h_n, t_h, output_tol)
     if c_n is not None:
-        a.compare("c_n", c_n, t_c, OUTPUT_TOL)
+        a.compare("c_n", c_n, t_c, output_tol)
     mod = p.module
-    a.compare("dx", dx, p.x_grad.grad, GRAD_TOL)
-    a.compare("dw_ih", dw_ih, mod.weight_ih_l0.grad, GRAD_TOL)
-    a.compare("dw_hh", dw_hh, mod.weight_hh_l0.grad, GRAD_TOL)
+    a.compare("dx", dx, p.x_grad.grad, grad_tol)
+    a.compare("dw_ih", dw_ih, mod.weight_ih_l0.grad, grad_tol)
+    a.compare("dw_hh", dw_hh, mod.weight_hh_l0.grad, grad_tol)
     return a.check(f"{CELL_NAMES[p.cell]} T,B,I,H={shape_text(p.shape)}")
 
 
