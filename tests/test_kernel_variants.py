@@ -221,6 +221,27 @@ def test_kernel_matches_reference(
     check_variant(rnnkit, variant, lengths, reverse, dtype, batch, rng)
 
 
+# One step of 32 to 256 rows whose weights reach engine.hpp's kDirectWeightBytes (4 MiB; the
+# RNN's 700 * 1500 float32 weights just do): read where they are instead of packed into
+# panels, and the LSTM's input not fused into its step.
+LARGE_ONE_STEP_SHAPE = (1, 40, 800, 700, 9)
+LARGE_ONE_STEP_LENGTHS = np.array([1, 0, 1, 1, 1] * 8)
+
+
+@pytest.mark.parametrize(("lengths", "reverse"), [SCHEDULES[0], SCHEDULES[3]])
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_one_step_with_large_weights_matches_reference(
+    variant: tuple[str, dict[str, Any]],
+    lengths: np.ndarray | None,
+    reverse: bool,
+    dtype: type,
+    rng: np.random.Generator,
+) -> None:
+    batch = (LARGE_ONE_STEP_SHAPE, LARGE_ONE_STEP_LENGTHS, 0.05)
+    check_variant(rnnkit, variant, lengths, reverse, dtype, batch, rng)
+
+
 def check_variant(
     lib: Any,
     variant: tuple[str, dict[str, Any]],

@@ -653,12 +653,20 @@ void input_projection_block(std::int64_t rows, std::int64_t G, const UnitBlocks&
 }
 
 // Whether a forward pass reads its weights where they are (PackedWeights' direct mode): one
-// step, unless its rows are fused steps' (32 to kPanelRows rows: those pack [W_ih | W_hh]
-// into panels, which pays even for a single step). Below 32 rows, or above kPanelRows (where
-// packing would only make a block-interleaved copy for OpenBLAS, which packs again), the
-// step reads the caller's rows.
-inline bool direct_weights(const Schedule& sc) {
-    return sc.steps() == 1 && !fuse_input(sc.B());
+// step. Below 32 rows, or above kPanelRows (where packing would only make a block-interleaved
+// copy for OpenBLAS, which packs again), always. From 32 to kPanelRows rows the steps would
+// run on panels of packed weights (for the LSTM, [W_ih | W_hh] fused), which pays for a
+// single step only while the weights are small: packing writes a copy of every weight, and
+// from kDirectWeightBytes of them (beyond the cores' L2) the copy costs more than the panels
+// save. Measured, one step forward, packed -> direct, I = H, B = 32..256 (thirteenth
+// session): LSTM H = 512 (8 MiB) 1.86x at B = 32 to 0.95x at 256, H = 1024 1.09-2.36x; GRU
+// H = 512 1.06-1.72x; RNN H = 1024 1.20-1.61x; but LSTM H = 256 (2 MiB) 0.80-0.94x.
+constexpr std::int64_t kDirectWeightBytes = std::int64_t{4} << 20;
+template <typename T>
+inline bool direct_weights(const Schedule& sc, const SeqShape& s, std::int64_t G) {
+    if (sc.steps() != 1) return false;
+    const std::int64_t weight_bytes = G * s.H * (s.I + s.R) * static_cast<std::int64_t>(sizeof(T));
+    return !fuse_input(sc.B()) || weight_bytes >= kDirectWeightBytes;
 }
 
 // The same for a backward pass, whose direct products (PackedWeights::by_packed_rows) are

@@ -32,13 +32,13 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks = unit_blocks(H, B);
+        // One step (direct_weights) reads its weights where they are, W_h{r,z} and W_hn too.
+        const bool direct = direct_weights<T>(sc, s, G);
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
-                                  lbr ? Pass::Forward : Pass::InputOnly, direct_weights(sc));
+                                  lbr ? Pass::Forward : Pass::InputOnly, direct);
         // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
         // panels per unit block for batches up to kPanelRows rows (packed by the block's
         // owner in the region), else by OpenBLAS on block-interleaved rows.
-        // One step over few rows (direct_weights) reads W_h{r,z} and W_hn where they are.
-        const bool direct = direct_weights(sc);
         const bool reset_panels = !lbr && !direct && B <= kPanelRows;
         const bool rz_rows = !lbr && !reset_panels && !direct;
         Buffer<T> w_rz(rz_rows ? 2 * H * H : 0);  // [2H, H] r, z rows interleaved

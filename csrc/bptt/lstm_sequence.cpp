@@ -82,9 +82,10 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         // Fused: each step's GEMM takes [x_t | h_prev] and writes whole pre-activations
         // (into the cache when training, scratch otherwise); else the input is projected a
         // chunk of steps at a time and each step adds its recurrent GEMM.
-        const bool fused = fuse_input(B);
+        const bool direct = direct_weights<T>(sc, s, G);
+        const bool fused = fuse_input(B) && !direct;
         const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward,
-                                  direct_weights(sc));
+                                  direct);
         const rnn::ClipBounds<T> bounds(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);

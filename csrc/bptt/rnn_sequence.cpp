@@ -33,7 +33,7 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks = unit_blocks(H, B);
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward, direct_weights(sc));
+        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward, direct_weights<T>(sc, s, G));
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
         Buffer<T> pre_work(chunk * B * H);
