@@ -226,19 +226,29 @@ def test_kernel_matches_reference(
 # panels, and the LSTM's input not fused into its step.
 LARGE_ONE_STEP_SHAPE = (1, 40, 800, 700, 9)
 LARGE_ONE_STEP_LENGTHS = np.array([1, 0, 1, 1, 1] * 8)
+# One step of 13 rows (kDirectBackwardRows = 16): the direct backward's tiles of 8 rows (4
+# with AVX2) and rows one by one, strips of 2 and 4 vectors and the scalar columns past them
+# (I = 40, H = 70).
+TILED_ONE_STEP_SHAPE = (1, 13, 40, 70, 9)
+TILED_ONE_STEP_LENGTHS = np.array([1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+ONE_STEP_BATCHES = [
+    pytest.param((LARGE_ONE_STEP_SHAPE, LARGE_ONE_STEP_LENGTHS, 0.05), id="B40-large"),
+    pytest.param((TILED_ONE_STEP_SHAPE, TILED_ONE_STEP_LENGTHS, 0.4), id="B13"),
+]
 
 
 @pytest.mark.parametrize(("lengths", "reverse"), [SCHEDULES[0], SCHEDULES[3]])
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_one_step_with_large_weights_matches_reference(
+@pytest.mark.parametrize("batch", ONE_STEP_BATCHES)
+def test_one_step_paths_match_reference(
     variant: tuple[str, dict[str, Any]],
     lengths: np.ndarray | None,
     reverse: bool,
     dtype: type,
+    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
     rng: np.random.Generator,
 ) -> None:
-    batch = (LARGE_ONE_STEP_SHAPE, LARGE_ONE_STEP_LENGTHS, 0.05)
     check_variant(rnnkit, variant, lengths, reverse, dtype, batch, rng)
 
 

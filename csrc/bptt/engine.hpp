@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -189,53 +190,108 @@ struct BlockPanels {
     T* block(std::int64_t k) const { return data.get() + offset[k]; }
 };
 
-// fn(w + (PyTorch row of packed column c) * K + col, d[c]) for the packed columns c of G
+// fn(w + (PyTorch row of packed column c) * K + col, c) for the packed columns c of G
 // block-interleaved gates (pack_gate_rows' order) in ascending order: the PyTorch row of gate
 // g, unit j0 + u of block k is g * H + j0 + u.
 template <typename T, typename Fn>
 inline void for_each_packed_row(std::int64_t G, const UnitBlocks& blocks, const T* w,
-                                std::int64_t K, std::int64_t col, const T* d, Fn&& fn) {
+                                std::int64_t K, std::int64_t col, Fn&& fn) {
     for (std::int64_t k = 0; k < blocks.count; ++k) {
         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
         for (std::int64_t g = 0; g < G; ++g) {
-            const T* dc = d + G * j0 + g * nb;
+            const std::int64_t c0 = G * j0 + g * nb;
             const T* rows = w + (g * blocks.H + j0) * K + col;
-            for (std::int64_t u = 0; u < nb; ++u) fn(rows + u * K, dc[u]);
+            for (std::int64_t u = 0; u < nb; ++u) fn(rows + u * K, c0 + u);
         }
     }
+}
+
+// by_packed_rows on MR rows of dg and NV vectors of columns of w from `col`: each weight row's
+// segment is loaded once for the MR rows, into MR x NV vector accumulators.
+template <typename T, std::int64_t MR, std::int64_t NV>
+inline void packed_rows_tile(std::int64_t G, const UnitBlocks& blocks, const T* dg,
+                             std::int64_t ld_dg, const T* w, std::int64_t K, std::int64_t col,
+                             T* out, std::int64_t ld_out, bool accumulate) {
+    constexpr std::int64_t L = vec_lanes<T>();
+    Vec<T> acc[MR][NV];
+    for (std::int64_t m = 0; m < MR; ++m) {
+        for (std::int64_t v = 0; v < NV; ++v) {
+            acc[m][v] = accumulate ? load_vec(out + m * ld_out + v * L) : Vec<T>{};
+        }
+    }
+    for_each_packed_row(G, blocks, w, K, col, [&](const T* row, std::int64_t c) {
+        Vec<T> segment[NV];
+        for (std::int64_t v = 0; v < NV; ++v) segment[v] = load_vec(row + v * L);
+        for (std::int64_t m = 0; m < MR; ++m) {
+            const T coef = dg[m * ld_dg + c];
+            for (std::int64_t v = 0; v < NV; ++v) acc[m][v] += coef * segment[v];
+        }
+    });
+    for (std::int64_t m = 0; m < MR; ++m) {
+        for (std::int64_t v = 0; v < NV; ++v) {
+            std::memcpy(out + m * ld_out + v * L, &acc[m][v], sizeof(Vec<T>));
+        }
+    }
+}
+
+// packed_rows_tile over rows [i0, i1) (a multiple of MR of them) and the columns [q, cols) in
+// strips of NV vectors, strips outside and rows inside (a strip of w, G*H rows of NV vectors,
+// comes from memory for the first tile of rows and from the cache for the others). Returns
+// the first column left over.
+template <typename T, std::int64_t MR, std::int64_t NV>
+inline std::int64_t packed_rows_strips(std::int64_t i0, std::int64_t i1, std::int64_t q,
+                                       std::int64_t cols, std::int64_t G, const UnitBlocks& blocks,
+                                       const T* dg, std::int64_t ld_dg, const T* w, std::int64_t K,
+                                       std::int64_t col0, T* out, std::int64_t ld_out,
+                                       bool accumulate) {
+    constexpr std::int64_t width = NV * vec_lanes<T>();
+    for (; q + width <= cols; q += width) {
+        for (std::int64_t i = i0; i < i1; i += MR) {
+            packed_rows_tile<T, MR, NV>(G, blocks, dg + i * ld_dg, ld_dg, w, K, col0 + q,
+                                        out + i * ld_out + q, ld_out, accumulate);
+        }
+    }
+    return q;
 }
 
 // out[n, cols] (row stride ld_out) = (out when accumulating, else 0) + dg[n, G*H] (packed
 // columns of G gates, row stride ld_dg) * w[the packed columns' rows, col0:col0+cols], w being
 // the caller's [G*H, K] (or its first G gates): the direct backward products of one step
-// (PackedWeights' direct mode). Every sum runs over the packed columns in ascending order.
+// (PackedWeights' direct mode). Every sum runs over the packed columns in ascending order,
+// whatever the tiling, so the bits do not depend on n.
+// Tiles of kTileRows rows by two vectors load each weight once per tile (the weights, several
+// MiB, are the traffic); the rows left over go one by one, four vectors wide (four chains of
+// multiply-adds); the last columns of less than a vector in scalar loops.
 template <typename T>
 void by_packed_rows(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, const T* dg,
                     std::int64_t ld_dg, const T* w, std::int64_t K, std::int64_t col0,
                     std::int64_t cols, T* out, std::int64_t ld_out, bool accumulate) {
-    // Chunks of kChunk columns whose sums stay in registers over all G*H rows of w (the
-    // accumulator array is fully unrolled), then the tail.
-    constexpr std::int64_t kChunk = 64 / sizeof(T) * 4;  // four vectors of 64 bytes
-    for (std::int64_t i = 0; i < n; ++i) {
-        const T* d = dg + i * ld_dg;
-        T* o = out + i * ld_out;
-        std::int64_t q0 = 0;
-        for (; q0 + kChunk <= cols; q0 += kChunk) {
-            T acc[kChunk];
-            for (std::int64_t q = 0; q < kChunk; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
-            for_each_packed_row(G, blocks, w, K, col0 + q0, d, [&](const T* row, T coef) {
-                for (std::int64_t q = 0; q < kChunk; ++q) acc[q] += coef * row[q];
-            });
-            std::copy(acc, acc + kChunk, o + q0);
-        }
-        if (q0 < cols) {
-            const std::int64_t rest = cols - q0;
-            T acc[kChunk];
-            for (std::int64_t q = 0; q < rest; ++q) acc[q] = accumulate ? o[q0 + q] : T(0);
-            for_each_packed_row(G, blocks, w, K, col0 + q0, d, [&](const T* row, T coef) {
-                for (std::int64_t q = 0; q < rest; ++q) acc[q] += coef * row[q];
-            });
-            std::copy(acc, acc + rest, o + q0);
+    const std::int64_t full_rows = n / kTileRows * kTileRows;
+    const auto strips = [&](auto mr, auto nv, std::int64_t i0, std::int64_t i1, std::int64_t q) {
+        return packed_rows_strips<T, decltype(mr)::value, decltype(nv)::value>(
+            i0, i1, q, cols, G, blocks, dg, ld_dg, w, K, col0, out, ld_out, accumulate);
+    };
+    using One = std::integral_constant<std::int64_t, 1>;
+    using Two = std::integral_constant<std::int64_t, 2>;
+    using Four = std::integral_constant<std::int64_t, 4>;
+    using Tile = std::integral_constant<std::int64_t, kTileRows>;
+    // Both end at the last whole vector of columns.
+    strips(Tile{}, One{}, 0, full_rows, strips(Tile{}, Two{}, 0, full_rows, 0));
+    strips(One{}, One{}, full_rows, n, strips(One{}, Four{}, full_rows, n, 0));
+    const std::int64_t vector_cols = cols / vec_lanes<T>() * vec_lanes<T>();
+    if (vector_cols < cols) {
+        const std::int64_t rest = cols - vector_cols;
+        for (std::int64_t r = 0; r < n; ++r) {
+            const T* d = dg + r * ld_dg;
+            T* o = out + r * ld_out + vector_cols;
+            T acc[kVectorBytes / sizeof(T)];
+            for (std::int64_t q = 0; q < rest; ++q) acc[q] = accumulate ? o[q] : T(0);
+            for_each_packed_row(G, blocks, w, K, col0 + vector_cols,
+                                [&](const T* row, std::int64_t c) {
+                                    const T coef = d[c];
+                                    for (std::int64_t q = 0; q < rest; ++q) acc[q] += coef * row[q];
+                                });
+            std::copy(acc, acc + rest, o);
         }
     }
 }
@@ -670,11 +726,13 @@ inline bool direct_weights(const Schedule& sc, const SeqShape& s, std::int64_t G
 }
 
 // The same for a backward pass, whose direct products (PackedWeights::by_packed_rows) are
-// plain loops rather than BLAS, reading the weights once per row: one step of at most
-// kDirectBackwardRows rows. Measured (cell forward + backward, alternating processes): batch 1
-// LSTM (H = 1024) 5.2 -> 2.8 ms, GRU 3.7 -> 1.9 ms; batch 2 and 4 faster too (RNN at H = 512,
-// batch 4, 10% slower); batch 8 20% slower than packing.
-constexpr std::int64_t kDirectBackwardRows = 4;
+// vector loops rather than BLAS, reading the weights once per tile of kTileRows rows: one
+// step of at most kDirectBackwardRows rows. Measured (cell forward + backward, alternating
+// processes): batch 1 LSTM (H = 1024) 5.2 -> 2.8 ms, GRU 3.7 -> 1.9 ms (twelfth session,
+// when each row read the weights). With tiles of rows (thirteenth session; one-step backward,
+// I = H, 5 alternations, packed -> direct): B = 8 GRU (H = 512) 3.6x, LSTM 1.31x, RNN 1.33x;
+// B = 16 1.07-2.3x (LSTM at H = 1024 0.95x); B = 32 LSTM and GRU at H = 1024 0.89-0.95x.
+constexpr std::int64_t kDirectBackwardRows = 16;
 inline bool direct_backward_weights(const Schedule& sc) {
     return sc.steps() == 1 && sc.B() <= kDirectBackwardRows;
 }
