@@ -84,6 +84,11 @@ def _tensor(a: Any) -> Tensor:
     return a if isinstance(a, Tensor) else torch.from_numpy(a)
 
 
+def _weight_arrays(*weights: Tensor | None) -> tuple[Any, ...]:
+    """NumPy views (CUDA: tensors) of ``w_ih, w_hh, b_ih, b_hh`` for a kernel call."""
+    return tuple(_np_opt(t) for t in weights)
+
+
 def _grad(a: Any, needed: bool) -> Tensor | None:
     return _tensor(a) if needed and a is not None else None
 
@@ -156,15 +161,13 @@ class _LSTMFunction(torch.autograd.Function):
         batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
+        views: tuple[Any, ...] | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         y, h_n, c_n, cache = lstm_forward(
             _np(x),
             _np_opt(h0),
             _np_opt(c0),
-            _np(w_ih),
-            _np(w_hh),
-            _np_opt(b_ih),
-            _np_opt(b_hh),
+            *(views or _weight_arrays(w_ih, w_hh, b_ih, b_hh)),
             training=training,
             lengths=lengths,
             batch_sizes=batch_sizes,
@@ -185,7 +188,7 @@ class _LSTMFunction(torch.autograd.Function):
         g = lstm_backward(_np_opt(dy), _np_opt(dh_n), _np_opt(dc_n), ctx.cache)
         need = ctx.needs_input_grad
         grads = (g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)
-        return (*(_grad(a, n) for a, n in zip(grads, need, strict=False)), None, None, None, None)
+        return (*(_grad(a, n) for a, n in zip(grads, need, strict=False)), *([None] * 5))
 
 
 class _GRUFunction(torch.autograd.Function):
@@ -204,14 +207,12 @@ class _GRUFunction(torch.autograd.Function):
         batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
+        views: tuple[Any, ...] | None,
     ) -> tuple[Tensor, Tensor]:
         y, h_n, cache = gru_forward(
             _np(x),
             _np_opt(h0),
-            _np(w_ih),
-            _np(w_hh),
-            _np_opt(b_ih),
-            _np_opt(b_hh),
+            *(views or _weight_arrays(w_ih, w_hh, b_ih, b_hh)),
             training=training,
             lengths=lengths,
             batch_sizes=batch_sizes,
@@ -230,7 +231,7 @@ class _GRUFunction(torch.autograd.Function):
         _ = ctx.saved_tensors
         g = gru_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
         need = ctx.needs_input_grad
-        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), None, None, None, None)
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), *([None] * 5))
 
 
 class _RNNFunction(torch.autograd.Function):
@@ -250,14 +251,12 @@ class _RNNFunction(torch.autograd.Function):
         batch_sizes: np.ndarray | None,
         reverse: bool,
         training: bool,
+        views: tuple[Any, ...] | None,
     ) -> tuple[Tensor, Tensor]:
         y, h_n, cache = rnn_forward(
             _np(x),
             _np_opt(h0),
-            _np(w_ih),
-            _np(w_hh),
-            _np_opt(b_ih),
-            _np_opt(b_hh),
+            *(views or _weight_arrays(w_ih, w_hh, b_ih, b_hh)),
             nonlinearity=cast(Any, nonlinearity),
             training=training,
             lengths=lengths,
@@ -277,7 +276,7 @@ class _RNNFunction(torch.autograd.Function):
         _ = ctx.saved_tensors
         g = rnn_backward(_np_opt(dy), _np_opt(dh_n), ctx.cache)
         need = ctx.needs_input_grad
-        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), *([None] * 5))
+        return (*(_grad(a, n) for a, n in zip(g, need, strict=False)), *([None] * 6))
 
 
 # --------------------------------------------------------------------------- shared module code
@@ -337,13 +336,13 @@ def _run_kernel(
     """One layer-direction: ``(y, h_n, c_n or None)``. Through the autograd Function when a
     gradient is wanted (grad mode on and some input requiring one); otherwise the kernel is
     called directly in inference mode (the Function's machinery cost more than a small step:
-    half of a 128-unit cell's call), with ``weight_views`` (NumPy views of ``w_ih, w_hh,
-    b_ih, b_hh``) when the caller has them."""
+    half of a 128-unit cell's call). Either way ``weight_views`` (NumPy views of ``w_ih,
+    w_hh, b_ih, b_hh``), when the caller keeps them, are used instead of new ones."""
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     training = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, h0, c0, *weights)
     )
-    how = (lengths, batch_sizes, reverse, training)
+    how = (lengths, batch_sizes, reverse, training, weight_views)
     if training:
         if kind == "lstm":
             y, h, c = _LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, *how)
@@ -354,7 +353,7 @@ def _run_kernel(
         y, h = _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, act, *how)
         return y, h, None
     args = (_np(x), _np_opt(h0))
-    ws = weight_views or (_np_opt(w_ih), _np_opt(w_hh), _np_opt(b_ih), _np_opt(b_hh))
+    ws = weight_views or _weight_arrays(w_ih, w_hh, b_ih, b_hh)
     opts: dict[str, Any] = {
         "training": False,
         "lengths": lengths,
