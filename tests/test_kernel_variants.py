@@ -206,21 +206,6 @@ def assert_matches_reference(
         raise
 
 
-@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
-@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("batch", BATCHES)
-def test_kernel_matches_reference(
-    variant: tuple[str, dict[str, Any]],
-    lengths: np.ndarray | None,
-    reverse: bool,
-    dtype: type,
-    batch: tuple[tuple[int, int, int, int, int], np.ndarray, float],
-    rng: np.random.Generator,
-) -> None:
-    check_variant(rnnkit, variant, lengths, reverse, dtype, batch, rng)
-
-
 # One step of 32 to 256 rows whose weights reach engine.hpp's kDirectWeightBytes (4 MiB; the
 # RNN's 700 * 1500 float32 weights just do): read where they are instead of packed into
 # panels, and the LSTM's input not fused into its step.
@@ -237,11 +222,11 @@ ONE_STEP_BATCHES = [
 ]
 
 
-@pytest.mark.parametrize(("lengths", "reverse"), [SCHEDULES[0], SCHEDULES[3]])
+@pytest.mark.parametrize(("lengths", "reverse"), SCHEDULES)
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("batch", ONE_STEP_BATCHES)
-def test_one_step_paths_match_reference(
+@pytest.mark.parametrize("batch", BATCHES + ONE_STEP_BATCHES)
+def test_kernel_matches_reference(
     variant: tuple[str, dict[str, Any]],
     lengths: np.ndarray | None,
     reverse: bool,
