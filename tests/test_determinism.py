@@ -37,6 +37,7 @@ SHAPES = [
     (30, 1, 100, 128),
     (12, 7, 130, 130),
     (10, 40, 24, 48),  # one unit block cut in two (engine.hpp, unit_blocks)
+    (10, 45, 24, 12),  # one unit block, the LSTM's rows split among the threads
 ]
 THREAD_COUNTS = (1, 2, 3, 4)
 # The gradients every cell returns (cells name dh0/dc0 dh/dc).

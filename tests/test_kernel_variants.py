@@ -53,6 +53,10 @@ ONE_STEP_ONE_ROW_LENGTHS = np.array([1])
 # unit_blocks): H = 40 as 32 + 8 units, the projection's P = 24 outputs as 16 + 8.
 SPLIT_SHAPE = (4, 40, 7, 40, 24)
 SPLIT_LENGTHS = np.array([4, 0, 3, 1, 2] * 8)
+# One unit block (H <= 16) over 32 rows or more: the LSTM forward's threads split the rows
+# (lstm_sequence.cpp, row_split), whole tiles each, rows of every length among them.
+ROW_SPLIT_SHAPE = (5, 37, 7, 12, 9)
+ROW_SPLIT_LENGTHS = np.array([5, 0, 3, 5, 1, 2, 4, 5, 5, 3] * 3 + [0, 1, 2, 3, 4, 5, 5])
 BATCHES = [
     pytest.param((SHAPE, LENGTHS, 0.4), id="B5"),
     pytest.param((SPLIT_SHAPE, SPLIT_LENGTHS, 0.4), id="B40-H40"),
@@ -62,6 +66,7 @@ BATCHES = [
     pytest.param((LONG_SHAPE, LONG_LENGTHS, 0.15), id="T70-B33"),
     pytest.param((ONE_ROW_SHAPE, ONE_ROW_LENGTHS, 0.15), id="B1-I40"),
     pytest.param((PAST_PANELS_SHAPE, PAST_PANELS_LENGTHS, 0.4), id="B260"),
+    pytest.param((ROW_SPLIT_SHAPE, ROW_SPLIT_LENGTHS, 0.4), id="B37-H12"),
 ]
 TINY_SHAPE = (4, 3, 3, 5, 2)  # for finite differences
 TINY_LENGTHS = np.array([2, 4, 0])

@@ -100,11 +100,23 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         const std::int64_t block_scratch = B * G * blocks.size;
         const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
+        // One unit block (H <= 16) would leave every thread but its owner waiting at each
+        // step's barrier. With the input fused and no projection a row's step reads only its
+        // own row, so the threads split the rows instead (the same whole tiles of the
+        // micro-kernel at every step) and meet only between chunks of steps. A row's numbers
+        // do not depend on which thread or tile computes it.
+        const bool row_split = fused && !projected && blocks.count == 1 && B >= 2 * kTileRows;
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
             HalvedSteps<T> steps(split, pw, G, R, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
+            const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
+            const std::int64_t own_begin =
+                row_split ? std::min(B, tiles * tid / nthreads * kTileRows) : 0;
+            const std::int64_t own_end =
+                row_split ? std::min(B, tiles * (tid + 1) / nthreads * kTileRows) : B;
+            const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
@@ -117,6 +129,8 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                 }
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st);
+                    // This thread's rows of the step (all of them unless row_split).
+                    const std::int64_t i0 = std::min(own_begin, n), i1 = std::min(own_end, n);
                     T* pre = pre_chunk ? pre_chunk + (sc.offset(st) - sc.offset(s0)) * GH : nullptr;
                     const T* h_prev = hs.prev(st);
                     const T* c_prev = cs.prev(st);
@@ -124,40 +138,42 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                                      : nullptr;
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
                     steps.begin_step(n, h_prev);
-                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        const std::int64_t nc = G * nb;
-                        // The recurrent GEMM's output, or the fused GEMM's without a cache,
-                        // [n, G*nb].
-                        T* gh = steps.gh(k);
-                        // Pre-activations of row i: a_pre[i * ld] (+ gh[i * nc] unless fused).
-                        T* a_pre = fused && !training ? gh : pre + G * j0;
-                        const std::int64_t ld = fused && !training ? nc : GH;
-                        if (fused) {
-                            pw.fused_forward(n, G, blocks, k, s.I, R, x_t, h_prev, a_pre, ld);
-                        } else {
-                            steps.recurrent(k, n, h_prev);
-                        }
-                        const auto params = row_params(w, H, j0, bounds);
-                        with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
-                            const auto row = [&](auto split_pre) {
-                                for (std::int64_t i = 0; i < n; ++i) {
-                                    T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
-                                    rnn::lstm_cell_forward_row<
-                                        T, decltype(peep)::value, decltype(cifg)::value,
-                                        decltype(clip)::value, decltype(split_pre)::value>(
-                                        nb, a_pre + i * ld, gh + i * nc, c_prev + i * H + j0,
-                                        params, cs.next(st, i) + j0, out);
-                                    if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
-                                }
-                            };
+                    for_each_owned_block(
+                        blocks.count, block_tid, block_threads, [&](std::int64_t k) {
+                            const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                            const std::int64_t nc = G * nb;
+                            // The recurrent GEMM's output, or the fused GEMM's without a cache,
+                            // [n, G*nb].
+                            T* gh = steps.gh(k);
+                            // Pre-activations of row i: a_pre[i * ld] (+ gh[i * nc] unless fused).
+                            T* a_pre = fused && !training ? gh : pre + G * j0;
+                            const std::int64_t ld = fused && !training ? nc : GH;
                             if (fused) {
-                                row(std::false_type{});
+                                pw.fused_forward(i1 - i0, G, blocks, k, s.I, R, x_t + i0 * s.I,
+                                                 h_prev + i0 * R, a_pre + i0 * ld, ld);
                             } else {
-                                row(std::true_type{});
+                                steps.recurrent(k, n, h_prev);
                             }
+                            const auto params = row_params(w, H, j0, bounds);
+                            with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
+                                const auto row = [&](auto split_pre) {
+                                    for (std::int64_t i = i0; i < i1; ++i) {
+                                        T* out = projected ? m + i * H + j0 : hs.next(st, i) + j0;
+                                        rnn::lstm_cell_forward_row<
+                                            T, decltype(peep)::value, decltype(cifg)::value,
+                                            decltype(clip)::value, decltype(split_pre)::value>(
+                                            nb, a_pre + i * ld, gh + i * nc, c_prev + i * H + j0,
+                                            params, cs.next(st, i) + j0, out);
+                                        if (!projected) write_output(sc, st, i, R, j0, nb, out, y);
+                                    }
+                                };
+                                if (fused) {
+                                    row(std::false_type{});
+                                } else {
+                                    row(std::true_type{});
+                                }
+                            });
                         });
-                    });
                     if (projected) {
                         barrier();  // the projection reads every unit of m
                         for_each_owned_block(out_blocks.count, tid, nthreads, [&](std::int64_t k) {
@@ -171,9 +187,14 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                             }
                         });
                     }
-                    steps.end_step();
+                    if (!row_split) steps.end_step();
                 }
-                steps.wait();  // (the next chunk's input rows may be gathered together)
+                // (the next chunk's input rows may be gathered together)
+                if (row_split) {
+                    barrier();
+                } else {
+                    steps.wait();
+                }
             }
         });
     }
