@@ -235,12 +235,23 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const ReductionHalves halves(blocks);
         const bool split = split_steps(B) && !projected && pw.panelled() && halves.active();
         Buffer<T> second_halves(split ? threads * B * R : 0);
+        // One unit block: the threads split the rows, as the forward does (row_split there).
+        const bool row_split = !projected && !split && blocks.count == 1 && out_blocks.count == 1 &&
+                               B >= 2 * kTileRows;
 
         parallel_region(threads, [&](int tid, int nthreads) {
             SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
+            const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
+            const std::int64_t own_begin =
+                row_split ? std::min(B, tiles * tid / nthreads * kTileRows) : 0;
+            const std::int64_t own_end =
+                row_split ? std::min(B, tiles * (tid + 1) / nthreads * kTileRows) : B;
+            const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
+                // This thread's rows of the step (all of them unless row_split).
+                const std::int64_t i0 = std::min(own_begin, n), i1 = std::min(own_end, n);
                 const T* gates = cache.gates + row0 * GH;
                 const T* c_prev = cs.prev(st);
                 T* dg = dgates.get() + (row0 - base) * GH;
@@ -256,7 +267,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     });
                     barrier();
                 }
-                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                for_each_owned_block(blocks.count, block_tid, block_threads, [&](std::int64_t k) {
                     const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                     if (projected) {
                         blas::gemm<T>(false, false, n, nb, R, T(1), dh.get(), R, w.w_hr + j0, H,
@@ -264,7 +275,7 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     }
                     const auto params = row_params(w, H, j0, bounds);
                     with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
-                        for (std::int64_t i = 0; i < n; ++i) {
+                        for (std::int64_t i = i0; i < i1; ++i) {
                             T* dmi;
                             if (projected) {
                                 dmi = dm.get() + i * H + j0;
@@ -283,6 +294,11 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                 });
                 // dh of the previous step's state, for the running rows (the others keep dh_n),
                 // from every block of dg.
+                if (row_split) {  // this thread's rows of dg are all of their columns
+                    pw.recurrent_grad(i1 - i0, GH, out_blocks, 0, R, dg + i0 * GH, GH,
+                                      dh.get() + i0 * R, false);
+                    return;
+                }
                 backward_recurrent_step(pw, split, halves, n, G, H, out_blocks, dg, dh.get(),
                                         split ? second_halves.get() + tid * B * R : nullptr, tid,
                                         nthreads);
