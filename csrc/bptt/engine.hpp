@@ -116,6 +116,23 @@ inline void for_each_owned_block(std::int64_t count, int tid, int nthreads, Fn&&
     for (std::int64_t k = count * tid / nthreads; k < k1; ++k) fn(k);
 }
 
+// The rows of a time loop that thread tid of nthreads runs at every step: all of them, or
+// (split) a fixed range of whole micro-kernel tiles of the B rows, the same at every step, so
+// that a row's states never cross threads and the steps need no barrier. Used where a layer
+// is one unit block (an LSTM of up to 16 units) and a row's step reads only its own row.
+struct OwnedRows {
+    std::int64_t begin, end;
+    OwnedRows(bool split, std::int64_t B, int tid, int nthreads) : begin(0), end(B) {
+        if (!split) return;
+        const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
+        begin = std::min(B, tiles * tid / nthreads * kTileRows);
+        end = std::min(B, tiles * (tid + 1) / nthreads * kTileRows);
+    }
+    // This thread's rows [first, last) among the n running rows of a step.
+    std::int64_t first(std::int64_t n) const { return std::min(begin, n); }
+    std::int64_t last(std::int64_t n) const { return std::min(end, n); }
+};
+
 // Whether the steps of a batch of B rows cut their recurrent GEMM in halves
 // (ReductionHalves). Measured with two threads, LSTM (T, B, I, H) = (200, B, 128, 128), the
 // halves against one barrier per step: B = 1 1.7-3.3% faster (forward, forward+backward),

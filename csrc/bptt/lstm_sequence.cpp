@@ -111,11 +111,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
             pw.pack(tid, nthreads);
             HalvedSteps<T> steps(split, pw, G, R, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
-            const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
-            const std::int64_t own_begin =
-                row_split ? std::min(B, tiles * tid / nthreads * kTileRows) : 0;
-            const std::int64_t own_end =
-                row_split ? std::min(B, tiles * (tid + 1) / nthreads * kTileRows) : B;
+            const OwnedRows own(row_split, B, tid, nthreads);
             const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
@@ -130,7 +126,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st);
                     // This thread's rows of the step (all of them unless row_split).
-                    const std::int64_t i0 = std::min(own_begin, n), i1 = std::min(own_end, n);
+                    const std::int64_t i0 = own.first(n), i1 = own.last(n);
                     T* pre = pre_chunk ? pre_chunk + (sc.offset(st) - sc.offset(s0)) * GH : nullptr;
                     const T* h_prev = hs.prev(st);
                     const T* c_prev = cs.prev(st);
@@ -242,16 +238,12 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         parallel_region(threads, [&](int tid, int nthreads) {
             SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
-            const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
-            const std::int64_t own_begin =
-                row_split ? std::min(B, tiles * tid / nthreads * kTileRows) : 0;
-            const std::int64_t own_end =
-                row_split ? std::min(B, tiles * (tid + 1) / nthreads * kTileRows) : B;
+            const OwnedRows own(row_split, B, tid, nthreads);
             const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 // This thread's rows of the step (all of them unless row_split).
-                const std::int64_t i0 = std::min(own_begin, n), i1 = std::min(own_end, n);
+                const std::int64_t i0 = own.first(n), i1 = own.last(n);
                 const T* gates = cache.gates + row0 * GH;
                 const T* c_prev = cs.prev(st);
                 T* dg = dgates.get() + (row0 - base) * GH;
