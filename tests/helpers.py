@@ -453,3 +453,25 @@ def zipf_corpus(rng: np.random.Generator, sentences: int, vocab: int = 2000) -> 
         [f"w{i}" for i in rng.choice(vocab, size=rng.integers(1, 15), p=p)]
         for _ in range(sentences)
     ]
+
+
+# ------------------------------------------------------------------------ torch cells
+def torch_cell_step(module: Any, x: Any, states: list[Any], mode: str, lstm: bool) -> tuple:
+    """One step of a torch (or rnnkit.torch) cell on copies of ``x`` and ``states`` that
+    require grad, ``mode`` "batched"/"unbatched" with ``hx`` or "no_hx", then backward of
+    ``sum((k + 1) * out_k.sum())``: ``(outputs, [dx, dh (, dc), every parameter's grad])``.
+    (torch tensors only; this module does not import torch.)"""
+    module.zero_grad()
+    xx = x.clone().requires_grad_()
+    hh = [s.clone().requires_grad_() for s in states]
+    if mode == "no_hx":
+        out = module(xx)
+    elif lstm:
+        out = module(xx, (hh[0], hh[1]))
+    else:
+        out = module(xx, hh[0])
+    outs = out if isinstance(out, tuple) else (out,)
+    sum((k + 1) * o.sum() for k, o in enumerate(outs)).backward()
+    used = hh if lstm else hh[:1]
+    grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
+    return outs, [*grads, *(p.grad.clone() for p in module.parameters())]

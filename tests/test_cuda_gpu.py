@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import rnnkit
 from device_helpers import check_cell_variant, device_lib
-from helpers import assert_close64
+from helpers import assert_close64, torch_cell_step
 from rnnkit import cuda as rcuda
 from rnnkit import reference
 from test_kernel_variants import (
@@ -238,21 +238,9 @@ def test_torch_cells_on_cuda_match_torch(name: str, mode: str, dtype_name: str) 
     states = [torch.randn((*batch, 40), device="cuda", dtype=dtype) for _ in range(2)]
     results = []
     for module in (ours, peer):
-        module.zero_grad()
-        xx = x.clone().requires_grad_()
-        hh = [s.clone().requires_grad_() for s in states]
-        if mode == "no_hx":
-            out = module(xx)
-        elif cls == "LSTMCell":
-            out = module(xx, (hh[0], hh[1]))
-        else:
-            out = module(xx, hh[0])
-        outs = out if isinstance(out, tuple) else (out,)
+        outs, grads = torch_cell_step(module, x, states, mode, cls == "LSTMCell")
         assert all(o.is_cuda for o in outs)
-        sum((k + 1) * o.sum() for k, o in enumerate(outs)).backward()
-        used = hh if cls == "LSTMCell" else hh[:1]
-        grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
-        results.append([*outs, *grads, *(p.grad.clone() for p in module.parameters())])
+        results.append([*outs, *grads])
     assert len(results[0]) == len(results[1])
     for a, b in zip(*results, strict=True):
         if dtype_name == "float64":

@@ -23,6 +23,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import rnnkit.torch as rt  # noqa: E402 -- only once torch is known to be there
+from helpers import torch_cell_step  # noqa: E402
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence  # noqa: E402
 
 # torch.nn warns that its oneDNN path has no projections (the reference side, not ours)
@@ -493,20 +494,8 @@ def test_cells_match_torch_forward_and_backward(
     states = [torch.randn((*batch, H), generator=gen, dtype=dtype) for _ in range(2)]
     results = []
     for module in (ours, ref):
-        module.zero_grad()
-        xx = x.clone().requires_grad_()
-        hh = [s.clone().requires_grad_() for s in states]
-        if mode == "no_hx":
-            out = module(xx)
-        elif name == "LSTMCell":
-            out = module(xx, (hh[0], hh[1]))
-        else:
-            out = module(xx, hh[0])
-        outs = out if isinstance(out, tuple) else (out,)
-        sum((k + 1) * o.sum() for k, o in enumerate(outs)).backward()
-        used = hh if name == "LSTMCell" else hh[:1]
-        grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
-        results.append([*outs, *grads, *(p.grad for p in module.parameters())])
+        outs, grads = torch_cell_step(module, x, states, mode, name == "LSTMCell")
+        results.append([*outs, *grads])
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert len(results[0]) == len(results[1])
     for got, want in zip(*results, strict=True):

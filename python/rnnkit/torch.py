@@ -628,7 +628,7 @@ class _KernelCellBase(torch.nn.RNNCellBase):
         cached = self.__dict__.get("_views")
         if cached is not None and cached[0] == key:
             return cast(tuple[Any, ...], cached[1])
-        views = tuple(_np_opt(t) for t in weights)
+        views = _weight_arrays(*weights)
         self.__dict__["_views"] = (key, views)
         return views
 
@@ -736,24 +736,25 @@ class LSTMCell(_KernelCellBase, torch.nn.LSTMCell):
         return h, c
 
 
-class GRUCell(_KernelCellBase, torch.nn.GRUCell):
+class _OneStateCellBase(_KernelCellBase):
+    """The cells whose state is ``h`` alone: ``forward(input, hx=None)`` returns ``h1``."""
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return self._step(input, None if hx is None else (hx,))[0]
+
+
+class GRUCell(_OneStateCellBase, torch.nn.GRUCell):
     """``torch.nn.GRUCell`` whose CPU step and its backward run rnnkit's kernels:
     ``forward(input, hx=None)`` returns ``h1``."""
 
     _kind = "gru"
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self._step(input, None if hx is None else (hx,))[0]
 
-
-class RNNCell(_KernelCellBase, torch.nn.RNNCell):
+class RNNCell(_OneStateCellBase, torch.nn.RNNCell):
     """``torch.nn.RNNCell`` (``nonlinearity`` ``"tanh"`` or ``"relu"``) whose CPU step and its
     backward run rnnkit's kernels: ``forward(input, hx=None)`` returns ``h1``."""
 
     _kind = "rnn"
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self._step(input, None if hx is None else (hx,))[0]
 
 
 @overload
@@ -776,27 +777,21 @@ def from_torch(module: Any) -> Any:
     or an optimizer step on one is seen by the other, and gradients accumulate in the same
     ``.grad``) and starts in the same train/eval mode; its configuration is a copy.
     """
-    if isinstance(module, torch.nn.RNNCellBase):
-        kw: dict[str, Any] = {"bias": module.bias, "device": "meta"}
-        kw["dtype"] = module.weight_ih.dtype
+    if isinstance(module, torch.nn.LSTMCell | torch.nn.GRUCell | torch.nn.RNNCell):
+        # device "meta": placeholders only, replaced by module's parameters below
+        kw: dict[str, Any] = {
+            "bias": module.bias,
+            "device": "meta",
+            "dtype": module.weight_ih.dtype,
+        }
         cell: _KernelCellBase
         if isinstance(module, torch.nn.LSTMCell):
             cell = LSTMCell(module.input_size, module.hidden_size, **kw)
         elif isinstance(module, torch.nn.GRUCell):
             cell = GRUCell(module.input_size, module.hidden_size, **kw)
-        elif isinstance(module, torch.nn.RNNCell):
-            cell = RNNCell(
-                module.input_size,
-                module.hidden_size,
-                module.bias,
-                module.nonlinearity,
-                device="meta",
-                dtype=kw["dtype"],
-            )
         else:
-            raise TypeError(
-                "from_torch expects a torch.nn.LSTM, GRU, RNN, LSTMCell, GRUCell or RNNCell, "
-                f"got {type(module).__name__}"
+            cell = RNNCell(
+                module.input_size, module.hidden_size, nonlinearity=module.nonlinearity, **kw
             )
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             setattr(cell, name, getattr(module, name))
