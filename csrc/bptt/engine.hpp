@@ -335,13 +335,27 @@ inline void times_rows_transposed(std::int64_t n, std::int64_t cols, std::int64_
 // bias, on panels of both weights (see fused_forward), so no input projection runs apart.
 enum class Pass { Forward, ForwardFused, Backward, InputOnly };
 
-// Whether a forward pass over a batch of B rows fuses the input projection into its steps
-// (Pass::ForwardFused). Measured: from B = 32 one pass over [W_ih | W_hh] per step beats a
-// separate projection GEMM (which OpenBLAS packs, and whose output makes another trip through
-// memory); below, the steps are too short to carry the input's share of the work.
+// Whether a forward pass over a batch of B rows of T fuses the input projection into its
+// steps (Pass::ForwardFused). Measured: from B = 32 one pass over [W_ih | W_hh] per step beats
+// a separate projection GEMM (which OpenBLAS packs, and whose output makes another trip
+// through memory). From 4 to 31 rows it does too while the fused weights stay small enough:
+// beyond, each step streams twice the weights from memory. Fourteenth session, an EPYC with
+// 1 MiB of L2 per core, LSTM forward, alternating processes, separate -> fused:
+// - float32: B = 4 H = I = 128-768 (0.25-18 MiB) 1.03-1.25x faster, H = 1024 (32 MiB) 0.93x;
+//   B = 8-16 H = 128-768 1.06-1.11x, H = 1024 0.96-0.97x; B = 2 H = 128 1.06x but H = 256
+//   0.83x; training 1.00-1.09x;
+// - float64: B = 4-8 H = 256-384 (4-9 MiB) 1.06-1.10x, H = 512 (16 MiB) 0.94-0.97x.
 constexpr std::int64_t kFusedMinRows = 32;
-inline bool fuse_input(std::int64_t B) {
-    return B >= kFusedMinRows && B <= kPanelRows;
+constexpr std::int64_t kFusedSmallBatchMinRows = 4;
+template <typename T>
+inline std::int64_t fused_weight_bytes(const SeqShape& s, std::int64_t G) {
+    return G * s.H * (s.I + s.R) * static_cast<std::int64_t>(sizeof(T));
+}
+template <typename T>
+inline bool fuse_input(const SeqShape& s, std::int64_t G) {
+    if (s.B > kPanelRows || s.B < kFusedSmallBatchMinRows) return false;
+    const std::int64_t small_batch_limit = (sizeof(T) == 4 ? 24 : 12) << 20;
+    return s.B >= kFusedMinRows || fused_weight_bytes<T>(s, G) <= small_batch_limit;
 }
 
 // The weights of one call, repacked once:
@@ -738,8 +752,8 @@ constexpr std::int64_t kDirectWeightBytes = std::int64_t{4} << 20;
 template <typename T>
 inline bool direct_weights(const Schedule& sc, const SeqShape& s, std::int64_t G) {
     if (sc.steps() != 1) return false;
-    const std::int64_t weight_bytes = G * s.H * (s.I + s.R) * static_cast<std::int64_t>(sizeof(T));
-    return !fuse_input(sc.B()) || weight_bytes >= kDirectWeightBytes;
+    return sc.B() < kFusedMinRows || sc.B() > kPanelRows ||
+           fused_weight_bytes<T>(s, G) >= kDirectWeightBytes;
 }
 
 // The same for a backward pass, whose direct products (PackedWeights::by_packed_rows) are

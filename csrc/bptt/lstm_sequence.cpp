@@ -83,7 +83,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         // (into the cache when training, scratch otherwise); else the input is projected a
         // chunk of steps at a time and each step adds its recurrent GEMM.
         const bool direct = direct_weights<T>(sc, s, G);
-        const bool fused = fuse_input(B) && !direct;
+        const bool fused = fuse_input<T>(s, G) && !direct;
         const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward,
                                   direct);
         const rnn::ClipBounds<T> bounds(opt.clip);
