@@ -121,8 +121,18 @@ inline void for_each_owned_block(std::int64_t count, int tid, int nthreads, Fn&&
 // that a row's states never cross threads and the steps need no barrier. Used where a layer
 // is one unit block (an LSTM of up to 16 units) and a row's step reads only its own row.
 struct OwnedRows {
+    // Whether splitting pays: one unit block (which would leave every thread but its owner
+    // waiting at each step's barrier) and at least two tiles of rows.
+    static bool pays(const UnitBlocks& blocks, std::int64_t B) {
+        return blocks.count == 1 && B >= 2 * kTileRows;
+    }
+
     std::int64_t begin, end;
-    OwnedRows(bool split, std::int64_t B, int tid, int nthreads) : begin(0), end(B) {
+    // The arguments of for_each_owned_block over the unit blocks: this thread of all of them,
+    // or (split) every block, for this thread's own rows.
+    int block_tid, block_threads;
+    OwnedRows(bool split, std::int64_t B, int tid, int nthreads)
+        : begin(0), end(B), block_tid(split ? 0 : tid), block_threads(split ? 1 : nthreads) {
         if (!split) return;
         const std::int64_t tiles = (B + kTileRows - 1) / kTileRows;
         begin = std::min(B, tiles * tid / nthreads * kTileRows);

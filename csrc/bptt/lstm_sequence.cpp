@@ -105,14 +105,13 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
         // own row, so the threads split the rows instead (the same whole tiles of the
         // micro-kernel at every step) and meet only between chunks of steps. A row's numbers
         // do not depend on which thread or tile computes it.
-        const bool row_split = fused && !projected && blocks.count == 1 && B >= 2 * kTileRows;
+        const bool row_split = fused && !projected && OwnedRows::pays(blocks, B);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             pw.pack(tid, nthreads);
             HalvedSteps<T> steps(split, pw, G, R, block_scratch, blocks, tid, nthreads,
                                  scratch.get() + tid * scratch_size);
             const OwnedRows own(row_split, B, tid, nthreads);
-            const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
@@ -135,7 +134,7 @@ void lstm_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeig
                     const T* x_t = x_chunk + (sc.offset(st) - sc.offset(s0)) * s.I;
                     steps.begin_step(n, h_prev);
                     for_each_owned_block(
-                        blocks.count, block_tid, block_threads, [&](std::int64_t k) {
+                        blocks.count, own.block_tid, own.block_threads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             const std::int64_t nc = G * nb;
                             // The recurrent GEMM's output, or the fused GEMM's without a cache,
@@ -232,14 +231,13 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
         const bool split = split_steps(B) && !projected && pw.panelled() && halves.active();
         Buffer<T> second_halves(split ? threads * B * R : 0);
         // One unit block: the threads split the rows, as the forward does (row_split there).
-        const bool row_split = !projected && !split && blocks.count == 1 && out_blocks.count == 1 &&
-                               B >= 2 * kTileRows;
+        const bool row_split =
+            !projected && !split && out_blocks.count == 1 && OwnedRows::pays(blocks, B);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             SharedTasks::Cursor bulk_cursor;
             pw.pack(tid, nthreads);
             const OwnedRows own(row_split, B, tid, nthreads);
-            const int block_tid = row_split ? 0 : tid, block_threads = row_split ? 1 : nthreads;
             const auto step = [&](std::int64_t st, std::int64_t base) {
                 const std::int64_t n = sc.active(st), row0 = sc.offset(st);
                 // This thread's rows of the step (all of them unless row_split).
@@ -259,31 +257,32 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                     });
                     barrier();
                 }
-                for_each_owned_block(blocks.count, block_tid, block_threads, [&](std::int64_t k) {
-                    const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                    if (projected) {
-                        blas::gemm<T>(false, false, n, nb, R, T(1), dh.get(), R, w.w_hr + j0, H,
-                                      T(0), dm.get() + j0, H);
-                    }
-                    const auto params = row_params(w, H, j0, bounds);
-                    with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
-                        for (std::int64_t i = i0; i < i1; ++i) {
-                            T* dmi;
-                            if (projected) {
-                                dmi = dm.get() + i * H + j0;
-                            } else {
-                                dmi = dh.get() + i * H + j0;
-                                if (dy) add_into(nb, dy + sc.source_row(st, i) * H + j0, dmi);
-                            }
-                            rnn::lstm_cell_backward_row<T, decltype(peep)::value,
-                                                        decltype(cifg)::value,
-                                                        decltype(clip)::value>(
-                                nb, gates + i * GH + G * j0, cs.next(st, i) + j0,
-                                c_prev + i * H + j0, params, dmi, dc.get() + i * H + j0,
-                                dg + i * GH + G * j0);
+                for_each_owned_block(
+                    blocks.count, own.block_tid, own.block_threads, [&](std::int64_t k) {
+                        const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
+                        if (projected) {
+                            blas::gemm<T>(false, false, n, nb, R, T(1), dh.get(), R, w.w_hr + j0, H,
+                                          T(0), dm.get() + j0, H);
                         }
+                        const auto params = row_params(w, H, j0, bounds);
+                        with_variant(w, opt, [&](auto peep, auto cifg, auto clip) {
+                            for (std::int64_t i = i0; i < i1; ++i) {
+                                T* dmi;
+                                if (projected) {
+                                    dmi = dm.get() + i * H + j0;
+                                } else {
+                                    dmi = dh.get() + i * H + j0;
+                                    if (dy) add_into(nb, dy + sc.source_row(st, i) * H + j0, dmi);
+                                }
+                                rnn::lstm_cell_backward_row<T, decltype(peep)::value,
+                                                            decltype(cifg)::value,
+                                                            decltype(clip)::value>(
+                                    nb, gates + i * GH + G * j0, cs.next(st, i) + j0,
+                                    c_prev + i * H + j0, params, dmi, dc.get() + i * H + j0,
+                                    dg + i * GH + G * j0);
+                            }
+                        });
                     });
-                });
                 // dh of the previous step's state, for the running rows (the others keep dh_n),
                 // from every block of dg.
                 if (row_split) {  // this thread's rows of dg are all of their columns

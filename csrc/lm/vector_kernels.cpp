@@ -2,7 +2,6 @@
 #include "lm/vector_kernels.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 #include "common/isa.hpp"
 #include "rnn/gates.hpp"
