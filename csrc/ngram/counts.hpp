@@ -20,6 +20,7 @@
 // reaches before <s>). Ids: 0 <unk>, 1 <s>, 2 </s>; a sentence must not contain 1 or 2.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -151,6 +152,14 @@ private:
             prefix.push_back(p);
             word.push_back(w);
             count.push_back(0);
+        }
+        // No entries; the columns keep their capacity and the slots their number.
+        void clear() {
+            prefix.clear();
+            word.clear();
+            count.clear();
+            if (slots.empty()) slots.resize(table::kInitialSlots);
+            std::fill(slots.begin(), slots.end(), 0u);
         }
     };
     // The n-grams of orders 2..N whose first word falls in one partition: orders[n - 2].

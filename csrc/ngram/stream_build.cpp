@@ -123,6 +123,17 @@ public:
         pending_[pending_count_++] = key + 1;  // 0 marks an empty slot; keys are < 2^64 - 1
         if (pending_count_ == kBatch) flush();
     }
+    // Room for `count` keys without growing.
+    void reserve(std::size_t count) {
+        if (size_ != 0 || pending_count_ != 0) return;
+        std::size_t size = 1024;
+        while (size < 2 * (count + kBatch)) size *= 2;
+        if (size > slots_.size()) slots_.assign(size, 0);
+    }
+    std::size_t size() {
+        flush();
+        return size_;
+    }
     template <typename Fn>
     void each(Fn&& fn) {
         flush();
@@ -267,14 +278,27 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
     // part_sizes[p][n]: the n-grams of order n in partition p.
     std::vector<std::vector<std::int64_t>> part_sizes(P, std::vector<std::int64_t>(N + 1, 0));
     parallel_region(threads, [&](int tid, int team) {
+        // A scratch store written directly (its totals are not kept, nor asked for), one per
+        // thread: each partition's tables take over the previous one's memory (emptied, their
+        // capacity kept), and the sets of left words start at the previous partition's sizes,
+        // so that a partition neither grows its tables step by step nor faults in fresh pages.
+        NgramCounts store(N);
+        store.ensure_unigram(top_word);
+        std::size_t previous_p = P;
+        std::vector<std::size_t> previous_left(static_cast<std::size_t>(N - 1), 0);
         for_each_owned(static_cast<std::int64_t>(P), tid, team, [&](std::int64_t pi) {
             const auto p = static_cast<std::size_t>(pi);
-            // (a scratch store written directly: its totals are not kept, nor asked for)
-            NgramCounts store(N);
-            store.ensure_unigram(top_word);
             NgramCounts::Partition& part = store.parts_[p];
+            if (previous_p != P) {
+                std::swap(part, store.parts_[previous_p]);
+                for (NgramCounts::Order& o : part.orders) o.clear();
+            }
+            previous_p = p;
             // The (n-gram, word before it) pairs seen, orders 1..N-1.
             std::vector<KeySet> left_words(static_cast<std::size_t>(N - 1));
+            for (std::size_t n = 0; n < left_words.size(); ++n) {
+                left_words[n].reserve(previous_left[n]);
+            }
             struct Start {
                 NgramCounts::Partition* part;
                 Padded seq;
@@ -317,6 +341,9 @@ void NgramModel::build_streamed(const std::int32_t* ids, const std::int64_t* off
                 an.assign(part.at(n).size(), 0);
                 left_words[static_cast<std::size_t>(n - 1)].each(
                     [&](std::uint64_t k) { ++an[k >> 32]; });
+            }
+            for (std::size_t n = 0; n < left_words.size(); ++n) {
+                previous_left[n] = left_words[n].size();
             }
             left_words.clear();
             left_words.shrink_to_fit();
