@@ -416,8 +416,16 @@ struct PackedWeights {
         const std::int64_t K = pass == Pass::ForwardFused ? s.I + s.R : forward ? s.R : G * s.H;
         panel_offset.assign(static_cast<std::size_t>(panel_blocks.count) + 1, 0);
         for (std::int64_t k = 0; k < panel_blocks.count; ++k) {
-            const std::int64_t cols = forward ? G * panel_blocks.width(k) : panel_blocks.width(k);
-            panel_offset[k + 1] = panel_offset[k] + panel_size<T>(cols, K);
+            const std::int64_t nb = panel_blocks.width(k);
+            std::int64_t size = panel_size<T>(forward ? G * nb : nb, K);
+            if (pass == Pass::ForwardFused && fused_gates() < G) {
+                // (see fused_forward: the fused gates, then the others' input and recurrent
+                // panels apart)
+                const std::int64_t rest = (G - fused_gates()) * nb;
+                size = panel_size<T>(fused_gates() * nb, K) + panel_size<T>(rest, s.I) +
+                       panel_size<T>(rest, s.R);
+            }
+            panel_offset[k + 1] = panel_offset[k] + size;
         }
         panels = Buffer<T>(panel_offset.back());
     }
@@ -486,14 +494,32 @@ struct PackedWeights {
         panel_gemm_part<T>(n, nc, R, u0, u1, h_prev, R, panels.get() + panel_offset[k], gh, nc);
     }
 
-    // gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias for the
-    // gate rows of unit block k: a whole forward step's GEMM, on Pass::ForwardFused panels.
+    // A whole forward step's GEMM for the gate rows of unit block k, on Pass::ForwardFused
+    // panels: gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias.
+    // Gates from fused_gates() on (the GRU's n, whose recurrent product the reset gate scales)
+    // keep their two products apart: gates holds x_t W_ih^T + bias for them, and
+    // recurrent[n, (G - fused_gates())*nb] (row stride ld_recurrent) h_prev W_hh^T.
     void fused_forward(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
                        std::int64_t I, std::int64_t R, const T* x_t, const T* h_prev, T* gates,
-                       std::int64_t ld) const {
-        panel_gemm<T>(n, G * blocks.width(k), PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R},
-                      panels.get() + panel_offset[k], bias.get() + G * blocks.begin(k), gates, ld);
+                       std::int64_t ld, T* recurrent = nullptr,
+                       std::int64_t ld_recurrent = 0) const {
+        const std::int64_t nb = blocks.width(k), fused = fused_gates() * nb;
+        const T* block_panels = panels.get() + panel_offset[k];
+        const T* block_bias = bias.get() + G * blocks.begin(k);
+        panel_gemm<T>(n, fused, PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R}, block_panels,
+                      block_bias, gates, ld);
+        if (fused == G * nb) return;
+        const std::int64_t rest = G * nb - fused;
+        block_panels += panel_size<T>(fused, I + R);
+        panel_gemm<T>(n, rest, PanelRows<T>{x_t, I, I}, PanelRows<T>{x_t, I, 0}, block_panels,
+                      block_bias + fused, gates + fused, ld);
+        block_panels += panel_size<T>(rest, I);
+        panel_gemm<T>(n, rest, R, h_prev, R, block_panels, recurrent, ld_recurrent);
     }
+
+    // The gates whose input and recurrent products a fused forward step sums (the first ones,
+    // those whose b_hh folds into the bias): all of an LSTM's, the GRU's r and z.
+    std::int64_t fused_gates() const { return gates_with_hh_bias_; }
 
     // dh[n, block k of R] (row stride R) = dg[n, c0:c1] * w_hh[c0:c1, block k]: part of
     // recurrent_grad(), on panels.
@@ -579,7 +605,20 @@ private:
             const auto ih_row = [&](std::int64_t n) {
                 return w_ih.get() + (c0 + n) * I;
             };
-            pack_panels_of_rows(G_ * nb, I, ih_row, R, hh_row, block_panels);
+            const std::int64_t fused = fused_gates() * nb, rest = G_ * nb - fused;
+            pack_panels_of_rows(fused, I, ih_row, R, hh_row, block_panels);
+            if (rest > 0) {  // the other gates' input, then recurrent, rows (fused_forward)
+                const auto rest_ih_row = [&](std::int64_t n) {
+                    return ih_row(fused + n);
+                };
+                const auto rest_hh_row = [&](std::int64_t n) {
+                    return hh_row(fused + n);
+                };
+                block_panels += panel_size<T>(fused, I + R);
+                pack_panels_of_rows(rest, I, rest_ih_row, 0, rest_ih_row, block_panels);
+                block_panels += panel_size<T>(rest, I);
+                pack_panels_of_rows(rest, R, rest_hh_row, 0, rest_hh_row, block_panels);
+            }
         } else {
             pack_panels_of_rows(G_ * nb, R, hh_row, 0, hh_row, block_panels);
         }

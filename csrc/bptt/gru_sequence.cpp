@@ -34,8 +34,15 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const UnitBlocks blocks = unit_blocks(H, B);
         // One step (direct_weights) reads its weights where they are, W_h{r,z} and W_hn too.
         const bool direct = direct_weights<T>(sc, s, G);
+        // Fused (reset after the matmul, as the LSTM): each step's GEMMs take x_t too, r and z
+        // over [x_t | h_prev], n's input and recurrent products apart
+        // (PackedWeights::fused_forward), so no input projection runs apart.
+        const bool fused = lbr && fuse_input<T>(s, G) && !direct;
         const PackedWeights<T> pw(s, G, blocks, w, lbr ? 2 : 3,
-                                  lbr ? Pass::Forward : Pass::InputOnly, direct);
+                                  !lbr    ? Pass::InputOnly
+                                  : fused ? Pass::ForwardFused
+                                          : Pass::Forward,
+                                  direct);
         // Reset before the matmul: two recurrent GEMMs per step, W_h{r,z} h and W_hn (r*h), on
         // panels per unit block for batches up to kPanelRows rows (packed by the block's
         // owner in the region), else by OpenBLAS on block-interleaved rows.
@@ -64,7 +71,7 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const bool clipping = std::isfinite(opt.clip);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
-        Buffer<T> pre_work(training ? 0 : chunk * B * GH);
+        Buffer<T> pre_work(training || fused ? 0 : chunk * B * GH);
         Buffer<T> hn_work(training ? 0 : B * H);  // hn (or r*h): scratch in inference
         const int threads = threads_for(step_flops(s, G));
         // Batch 1, reset after the matmul, two unit blocks: steps whose recurrent GEMM is cut
@@ -75,6 +82,8 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
         const std::int64_t block_scratch = B * G * blocks.size;
         const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
+        // Fused: W_hn h_prev of a block's rows, [B, nb], per thread.
+        Buffer<T> recurrent_n(fused ? threads * B * blocks.size : 0);
 
         parallel_region(threads, [&](int tid, int nthreads) {
             if (reset_panels) for_each_owned_block(blocks.count, tid, nthreads, pack_reset_block);
@@ -87,12 +96,14 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 T* pre_chunk = training ? cache->gates + sc.offset(s0) * GH : pre_work.get();
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
-                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_chunk);
-                });
+                if (!fused) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_chunk);
+                    });
+                }
                 for (std::int64_t st = s0; st < s1; ++st) {
                     const std::int64_t n = sc.active(st), row0 = sc.offset(st);
-                    T* pre = pre_chunk + (row0 - sc.offset(s0)) * GH;
+                    T* pre = pre_chunk ? pre_chunk + (row0 - sc.offset(s0)) * GH : nullptr;
                     const T* h_prev = hs.prev(st);
                     T* hn = training ? cache->hn + row0 * H : hn_work.get();
                     if (lbr) {
@@ -100,15 +111,39 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                         for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                             const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                             const std::int64_t nc = G * nb;
-                            const T* ghk = steps.recurrent(k, n, h_prev);
+                            // Pre-activations of row i: a_pre[i * ld]; the recurrent products
+                            // rec[i * ld_rec] (fused: W_hn h alone).
+                            T* a_pre = fused && !training ? steps.gh(k) : pre + G * j0;
+                            const std::int64_t ld = fused && !training ? nc : GH;
+                            std::int64_t ld_rec = nc;
+                            const T* rec;
+                            if (fused) {
+                                const T* x_t = x_chunk + (row0 - sc.offset(s0)) * s.I;
+                                T* rec_n = recurrent_n.get() + tid * B * blocks.size;
+                                pw.fused_forward(n, G, blocks, k, s.I, H, x_t, h_prev, a_pre, ld,
+                                                 rec_n, nb);
+                                rec = rec_n;
+                                ld_rec = nb;
+                            } else {
+                                rec = steps.recurrent(k, n, h_prev);
+                            }
                             rnn::with_flags(
                                 [&](auto clip) {
-                                    for (std::int64_t i = 0; i < n; ++i) {
-                                        T* out = hs.next(st, i) + j0;
-                                        rnn::gru_cell_forward_row<T, decltype(clip)::value>(
-                                            nb, pre + i * GH + G * j0, ghk + i * nc, b_hn + j0,
-                                            h_prev + i * H + j0, opt.clip, out, hn + i * H + j0);
-                                        write_output(sc, st, i, H, j0, nb, out, y);
+                                    const auto row = [&](auto split_pre) {
+                                        for (std::int64_t i = 0; i < n; ++i) {
+                                            T* out = hs.next(st, i) + j0;
+                                            rnn::gru_cell_forward_row<T, decltype(clip)::value,
+                                                                      decltype(split_pre)::value>(
+                                                nb, a_pre + i * ld, rec + i * ld_rec, b_hn + j0,
+                                                h_prev + i * H + j0, opt.clip, out,
+                                                hn + i * H + j0);
+                                            write_output(sc, st, i, H, j0, nb, out, y);
+                                        }
+                                    };
+                                    if (fused) {
+                                        row(std::false_type{});
+                                    } else {
+                                        row(std::true_type{});
                                     }
                                 },
                                 clipping);

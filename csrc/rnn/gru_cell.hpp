@@ -19,15 +19,20 @@ inline namespace RNNKIT_ISA_NS {
 
 // linear_before_reset forward. Writes h', the activated r, z, n over `pre` and hn to hn_out
 // (the training cache, or scratch in inference: unconditional stores keep the loop free of
-// branches, so it vectorises). b_hn is zeros when the cell has no b_hh.
-template <typename T, bool kClip>
+// branches, so it vectorises). b_hn is zeros when the cell has no b_hh. kSplitPre: rec holds
+// W_hh h for all three gates ([r | z | n]); else (a fused step, PackedWeights::fused_forward)
+// pre_r and pre_z hold the whole pre-activations already and rec only W_hn h.
+template <typename T, bool kClip, bool kSplitPre = true>
 inline void gru_cell_forward_row_units(std::int64_t nb, T* __restrict pre, const T* __restrict rec,
                                        const T* __restrict b_hn, const T* __restrict h_prev, T clip,
                                        T* __restrict h_out, T* __restrict hn_out) {
+    const T* rec_n = kSplitPre ? rec + 2 * nb : rec;
     for (std::int64_t u = 0; u < nb; ++u) {
-        const T r = sigmoid(clamp_pre<kClip>(pre[u] + rec[u], clip));
-        const T z = sigmoid(clamp_pre<kClip>(pre[nb + u] + rec[nb + u], clip));
-        const T hn = rec[2 * nb + u] + b_hn[u];
+        const T a_r = kSplitPre ? pre[u] + rec[u] : pre[u];
+        const T a_z = kSplitPre ? pre[nb + u] + rec[nb + u] : pre[nb + u];
+        const T r = sigmoid(clamp_pre<kClip>(a_r, clip));
+        const T z = sigmoid(clamp_pre<kClip>(a_z, clip));
+        const T hn = rec_n[u] + b_hn[u];
         const T n = tanh(clamp_pre<kClip>(pre[2 * nb + u] + r * hn, clip));
         h_out[u] = (T(1) - z) * n + z * h_prev[u];
         pre[u] = r;
@@ -37,18 +42,20 @@ inline void gru_cell_forward_row_units(std::int64_t nb, T* __restrict pre, const
     }
 }
 
-template <typename T, bool kClip>
+template <typename T, bool kClip, bool kSplitPre = true>
 inline void gru_cell_forward_row(std::int64_t nb, T* pre, const T* rec, const T* b_hn,
                                  const T* h_prev, T clip, T* h_out, T* hn_out) {
     if (!needs_padding(nb)) {
-        gru_cell_forward_row_units<T, kClip>(nb, pre, rec, b_hn, h_prev, clip, h_out, hn_out);
+        gru_cell_forward_row_units<T, kClip, kSplitPre>(nb, pre, rec, b_hn, h_prev, clip, h_out,
+                                                        hn_out);
         return;
     }
-    const RowArray<T> arrays[] = {{pre, 3, Slice::InOut}, {rec, 3, Slice::In},
+    const RowArray<T> arrays[] = {{pre, 3, Slice::InOut}, {rec, kSplitPre ? 3 : 1, Slice::In},
                                   {b_hn, 1, Slice::In},   {h_prev, 1, Slice::In},
                                   {h_out, 1, Slice::Out}, {hn_out, 1, Slice::Out}};
     on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
-        gru_cell_forward_row_units<T, kClip>(n, a[0], a[1], a[2], a[3], clip, a[4], a[5]);
+        gru_cell_forward_row_units<T, kClip, kSplitPre>(n, a[0], a[1], a[2], a[3], clip, a[4],
+                                                        a[5]);
     });
 }
 
