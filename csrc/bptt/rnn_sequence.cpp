@@ -33,14 +33,19 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
     hs.start(h0);
     if (S > 0) {
         const UnitBlocks blocks = unit_blocks(H, B);
-        const PackedWeights<T> pw(s, G, blocks, w, G, Pass::Forward, direct_weights<T>(sc, s, G));
+        // Fused (as the LSTM): each step's GEMM takes [x_t | h_prev], so no input projection
+        // runs apart.
+        const bool direct = direct_weights<T>(sc, s, G);
+        const bool fused = fuse_input<T>(s, G) && !direct;
+        const PackedWeights<T> pw(s, G, blocks, w, G, fused ? Pass::ForwardFused : Pass::Forward,
+                                  direct);
         const std::int64_t chunk = chunk_steps(sc);
         const PackedInput<T> xin(sc, x, s.I, chunk);
-        Buffer<T> pre_work(chunk * B * H);
+        Buffer<T> pre_work(fused ? 0 : chunk * B * H);
         const int threads = threads_for(step_flops(s, G));
         // Batch 1: steps whose recurrent GEMM is cut in halves (HalvedSteps).
         const ReductionHalves halves(blocks);
-        const bool split = split_steps(B) && pw.panelled() && halves.active();
+        const bool split = split_steps(B) && !fused && pw.panelled() && halves.active();
         const std::int64_t block_scratch = B * blocks.size;
         const std::int64_t scratch_size = HalvedSteps<T>::scratch(split, block_scratch, blocks);
         Buffer<T> scratch(static_cast<std::int64_t>(threads) * scratch_size);
@@ -53,24 +58,48 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                 const std::int64_t s1 = std::min(S, s0 + chunk);
                 const std::int64_t chunk_rows = sc.offset(s1) - sc.offset(s0);
                 const T* x_chunk = xin.rows(s0, s1, tid, nthreads);
-                for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                    input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw, pre_work.get());
-                });
+                if (!fused) {
+                    for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
+                        input_projection_block(chunk_rows, G, blocks, k, x_chunk, pw,
+                                               pre_work.get());
+                    });
+                }
                 for (std::int64_t st = s0; st < s1; ++st) {
-                    const std::int64_t n = sc.active(st);
-                    const T* pre = pre_work.get() + (sc.offset(st) - sc.offset(s0)) * H;
+                    const std::int64_t n = sc.active(st), row = sc.offset(st) - sc.offset(s0);
                     const T* h_prev = hs.prev(st);
                     steps.begin_step(n, h_prev);
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
-                        const T* gh = steps.recurrent(k, n, h_prev);
+                        // Pre-activations of row i: pre[i * ld] (+ gh[i * nb] unless fused).
+                        const T* pre;
+                        const T* gh = nullptr;
+                        std::int64_t ld = H;
+                        if (fused) {
+                            T* a = steps.gh(k);
+                            pw.fused_forward(n, G, blocks, k, s.I, H, x_chunk + row * s.I, h_prev,
+                                             a, nb);
+                            pre = a;
+                            ld = nb;
+                        } else {
+                            pre = pre_work.get() + row * H + j0;
+                            gh = steps.recurrent(k, n, h_prev);
+                        }
                         with_variant(opt, [&](auto act, auto clip) {
-                            for (std::int64_t i = 0; i < n; ++i) {
-                                T* out = hs.next(st, i) + j0;
-                                rnn::rnn_cell_forward_row<T, decltype(act)::value,
-                                                          decltype(clip)::value>(
-                                    nb, pre + i * H + j0, gh + i * nb, opt.clip, out);
-                                write_output(sc, st, i, H, j0, nb, out, y);
+                            const auto rows = [&](auto split_pre) {
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    T* out = hs.next(st, i) + j0;
+                                    rnn::rnn_cell_forward_row<T, decltype(act)::value,
+                                                              decltype(clip)::value,
+                                                              decltype(split_pre)::value>(
+                                        nb, pre + i * ld, gh ? gh + i * nb : nullptr, opt.clip,
+                                        out);
+                                    write_output(sc, st, i, H, j0, nb, out, y);
+                                }
+                            };
+                            if (fused) {
+                                rows(std::false_type{});
+                            } else {
+                                rows(std::true_type{});
                             }
                         });
                     });

@@ -29,12 +29,14 @@ inline T rnn_activation_grad(T y) {
     }
 }
 
-// h_out may alias pre.
-template <typename T, Nonlinearity Act, bool kClip>
+// h_out may alias pre. kSplitPre: the pre-activation is pre + rec (W_hh h); else (a fused
+// step, PackedWeights::fused_forward) pre holds all of it and rec is not read.
+template <typename T, Nonlinearity Act, bool kClip, bool kSplitPre = true>
 inline void rnn_cell_forward_row(std::int64_t nb, const T* pre, const T* __restrict rec, T clip,
                                  T* h_out) {
     for (std::int64_t u = 0; u < nb; ++u) {
-        h_out[u] = rnn_activate<T, Act>(clamp_pre<kClip>(pre[u] + rec[u], clip));
+        const T a = kSplitPre ? pre[u] + rec[u] : pre[u];
+        h_out[u] = rnn_activate<T, Act>(clamp_pre<kClip>(a, clip));
     }
 }
 
