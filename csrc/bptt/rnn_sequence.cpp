@@ -1,6 +1,7 @@
 // Vanilla RNN time loops: h' = act(clip(W_ih x + b_ih + W_hh h + b_hh)), act = tanh or relu.
 // The activation's output is the new state, so the cache is the states alone; the input
-// projection runs in chunks of steps in training as in inference.
+// projection runs in chunks of steps, or inside each step's GEMM (fuse_input), alike in
+// training and in inference.
 #include "bptt/engine.hpp"
 #include "bptt/kernels.hpp"
 #include "rnn/rnn_cell.hpp"
