@@ -53,7 +53,7 @@ ONE_STEP_ONE_ROW_LENGTHS = np.array([1])
 # unit_blocks): H = 40 as 32 + 8 units, the projection's P = 24 outputs as 16 + 8.
 SPLIT_SHAPE = (4, 40, 7, 40, 24)
 SPLIT_LENGTHS = np.array([4, 0, 3, 1, 2] * 8)
-# One unit block (H <= 16) over 32 rows or more: the LSTM forward's threads split the rows
+# One unit block (H <= 16) over 16 rows or more: the LSTM forward's threads split the rows
 # (lstm_sequence.cpp, row_split), whole tiles each, rows of every length among them.
 ROW_SPLIT_SHAPE = (5, 37, 7, 12, 9)
 ROW_SPLIT_LENGTHS = np.array([5, 0, 3, 5, 1, 2, 4, 5, 5, 3] * 3 + [0, 1, 2, 3, 4, 5, 5])

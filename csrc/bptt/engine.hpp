@@ -345,11 +345,12 @@ inline void times_rows_transposed(std::int64_t n, std::int64_t cols, std::int64_
 // bias, on panels of both weights (see fused_forward), so no input projection runs apart.
 enum class Pass { Forward, ForwardFused, Backward, InputOnly };
 
-// Whether a forward pass over a batch of B rows of T fuses the input projection into its
-// steps (Pass::ForwardFused). Measured: from B = 32 one pass over [W_ih | W_hh] per step beats
-// a separate projection GEMM (which OpenBLAS packs, and whose output makes another trip
-// through memory). From 4 to 31 rows it does too while the fused weights stay small enough:
-// beyond, each step streams twice the weights from memory. Fourteenth session, an EPYC with
+// Whether a forward pass over a batch of B rows (values of type T) fuses the input projection
+// into its steps (Pass::ForwardFused); the same rule for the three cells (the GRU's and the
+// RNN's measured in BENCHMARKS.md, log steps 39-40). Measured: from B = 32 one pass over [W_ih |
+// W_hh] per step beats a separate projection GEMM (which OpenBLAS packs, and whose output makes
+// another trip through memory). From 4 to 31 rows it does too while the fused weights stay small
+// enough: beyond, each step streams twice the weights from memory. Fourteenth session, an EPYC with
 // 1 MiB of L2 per core, LSTM forward, alternating processes, separate -> fused:
 // - float32: B = 4 H = I = 128-768 (0.25-18 MiB) 1.03-1.25x faster, H = 1024 (32 MiB) 0.93x;
 //   B = 8-16 H = 128-768 1.06-1.11x, H = 1024 0.96-0.97x; B = 2 H = 128 1.06x but H = 256
@@ -417,14 +418,9 @@ struct PackedWeights {
         panel_offset.assign(static_cast<std::size_t>(panel_blocks.count) + 1, 0);
         for (std::int64_t k = 0; k < panel_blocks.count; ++k) {
             const std::int64_t nb = panel_blocks.width(k);
-            std::int64_t size = panel_size<T>(forward ? G * nb : nb, K);
-            if (pass == Pass::ForwardFused && fused_gates() < G) {
-                // (see fused_forward: the fused gates, then the others' input and recurrent
-                // panels apart)
-                const std::int64_t rest = (G - fused_gates()) * nb;
-                size = panel_size<T>(fused_gates() * nb, K) + panel_size<T>(rest, s.I) +
-                       panel_size<T>(rest, s.R);
-            }
+            const std::int64_t size = pass == Pass::ForwardFused
+                                          ? fused_layout(nb).size
+                                          : panel_size<T>(forward ? G * nb : nb, K);
             panel_offset[k + 1] = panel_offset[k] + size;
         }
         panels = Buffer<T>(panel_offset.back());
@@ -496,30 +492,24 @@ struct PackedWeights {
 
     // A whole forward step's GEMM for the gate rows of unit block k, on Pass::ForwardFused
     // panels: gates[n, G*nb] (row stride ld) = x_t[n, I] W_ih^T + h_prev[n, R] W_hh^T + bias.
-    // Gates from fused_gates() on (the GRU's n, whose recurrent product the reset gate scales)
-    // keep their two products apart: gates holds x_t W_ih^T + bias for them, and
-    // recurrent[n, (G - fused_gates())*nb] (row stride ld_recurrent) h_prev W_hh^T.
+    // The gates past the fused ones (FusedLayout: the GRU's n) keep their two products apart:
+    // gates holds x_t W_ih^T + bias for them, and recurrent[n, rest] (row stride
+    // ld_recurrent) h_prev W_hh^T.
     void fused_forward(std::int64_t n, std::int64_t G, const UnitBlocks& blocks, std::int64_t k,
                        std::int64_t I, std::int64_t R, const T* x_t, const T* h_prev, T* gates,
                        std::int64_t ld, T* recurrent = nullptr,
                        std::int64_t ld_recurrent = 0) const {
-        const std::int64_t nb = blocks.width(k), fused = fused_gates() * nb;
+        const FusedLayout at = fused_layout(blocks.width(k));
         const T* block_panels = panels.get() + panel_offset[k];
         const T* block_bias = bias.get() + G * blocks.begin(k);
-        panel_gemm<T>(n, fused, PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R}, block_panels,
-                      block_bias, gates, ld);
-        if (fused == G * nb) return;
-        const std::int64_t rest = G * nb - fused;
-        block_panels += panel_size<T>(fused, I + R);
-        panel_gemm<T>(n, rest, PanelRows<T>{x_t, I, I}, PanelRows<T>{x_t, I, 0}, block_panels,
-                      block_bias + fused, gates + fused, ld);
-        block_panels += panel_size<T>(rest, I);
-        panel_gemm<T>(n, rest, R, h_prev, R, block_panels, recurrent, ld_recurrent);
+        panel_gemm<T>(n, at.fused, PanelRows<T>{x_t, I, I}, PanelRows<T>{h_prev, R, R},
+                      block_panels, block_bias, gates, ld);
+        if (at.rest == 0) return;
+        panel_gemm<T>(n, at.rest, PanelRows<T>{x_t, I, I}, PanelRows<T>{x_t, I, 0},
+                      block_panels + at.rest_input, block_bias + at.fused, gates + at.fused, ld);
+        panel_gemm<T>(n, at.rest, R, h_prev, R, block_panels + at.rest_recurrent, recurrent,
+                      ld_recurrent);
     }
-
-    // The gates whose input and recurrent products a fused forward step sums (the first ones,
-    // those whose b_hh folds into the bias): all of an LSTM's, the GRU's r and z.
-    std::int64_t fused_gates() const { return gates_with_hh_bias_; }
 
     // dh[n, block k of R] (row stride R) = dg[n, c0:c1] * w_hh[c0:c1, block k]: part of
     // recurrent_grad(), on panels.
@@ -561,6 +551,22 @@ private:
         for (std::int64_t g = 0; g < G_; ++g) {
             times_rows_transposed(n, nb, K, a, w + (g * s_.H + j0) * K, beta, out + g * nb, ld);
         }
+    }
+
+    // A unit block's Pass::ForwardFused panels (nb units): the columns of the gates whose
+    // input and recurrent products a step sums (the first gates_with_hh_bias_, those whose
+    // b_hh folds into the bias: all of an LSTM's, the GRU's r and z) over [W_ih | W_hh]; then,
+    // for the other gates' `rest` columns (the GRU's n, whose recurrent product the reset gate
+    // scales), their W_ih panels at offset rest_input and W_hh panels at rest_recurrent.
+    struct FusedLayout {
+        std::int64_t fused, rest, rest_input, rest_recurrent, size;
+    };
+    FusedLayout fused_layout(std::int64_t nb) const {
+        const std::int64_t fused = gates_with_hh_bias_ * nb, rest = G_ * nb - fused;
+        const std::int64_t rest_input = panel_size<T>(fused, s_.I + s_.R);
+        const std::int64_t rest_recurrent = rest_input + panel_size<T>(rest, s_.I);
+        return {fused, rest, rest_input, rest_recurrent,
+                rest_recurrent + panel_size<T>(rest, s_.R)};
     }
 
     // The PyTorch row (g * H + j) of packed column c (block-interleaved; see pack_gate_rows).
@@ -605,19 +611,19 @@ private:
             const auto ih_row = [&](std::int64_t n) {
                 return w_ih.get() + (c0 + n) * I;
             };
-            const std::int64_t fused = fused_gates() * nb, rest = G_ * nb - fused;
-            pack_panels_of_rows(fused, I, ih_row, R, hh_row, block_panels);
-            if (rest > 0) {  // the other gates' input, then recurrent, rows (fused_forward)
+            const FusedLayout at = fused_layout(nb);
+            pack_panels_of_rows(at.fused, I, ih_row, R, hh_row, block_panels);
+            if (at.rest > 0) {  // the other gates' input, then recurrent, rows (fused_forward)
                 const auto rest_ih_row = [&](std::int64_t n) {
-                    return ih_row(fused + n);
+                    return ih_row(at.fused + n);
                 };
                 const auto rest_hh_row = [&](std::int64_t n) {
-                    return hh_row(fused + n);
+                    return hh_row(at.fused + n);
                 };
-                block_panels += panel_size<T>(fused, I + R);
-                pack_panels_of_rows(rest, I, rest_ih_row, 0, rest_ih_row, block_panels);
-                block_panels += panel_size<T>(rest, I);
-                pack_panels_of_rows(rest, R, rest_hh_row, 0, rest_hh_row, block_panels);
+                pack_panels_of_rows(at.rest, I, rest_ih_row, 0, rest_ih_row,
+                                    block_panels + at.rest_input);
+                pack_panels_of_rows(at.rest, R, rest_hh_row, 0, rest_hh_row,
+                                    block_panels + at.rest_recurrent);
             }
         } else {
             pack_panels_of_rows(G_ * nb, R, hh_row, 0, hh_row, block_panels);

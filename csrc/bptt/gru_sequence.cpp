@@ -128,25 +128,17 @@ void gru_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                                 rec = steps.recurrent(k, n, h_prev);
                             }
                             rnn::with_flags(
-                                [&](auto clip) {
-                                    const auto row = [&](auto split_pre) {
-                                        for (std::int64_t i = 0; i < n; ++i) {
-                                            T* out = hs.next(st, i) + j0;
-                                            rnn::gru_cell_forward_row<T, decltype(clip)::value,
-                                                                      decltype(split_pre)::value>(
-                                                nb, a_pre + i * ld, rec + i * ld_rec, b_hn + j0,
-                                                h_prev + i * H + j0, opt.clip, out,
-                                                hn + i * H + j0);
-                                            write_output(sc, st, i, H, j0, nb, out, y);
-                                        }
-                                    };
-                                    if (fused) {
-                                        row(std::false_type{});
-                                    } else {
-                                        row(std::true_type{});
+                                [&](auto clip, auto split_pre) {
+                                    for (std::int64_t i = 0; i < n; ++i) {
+                                        T* out = hs.next(st, i) + j0;
+                                        rnn::gru_cell_forward_row<T, decltype(clip)::value,
+                                                                  decltype(split_pre)::value>(
+                                            nb, a_pre + i * ld, rec + i * ld_rec, b_hn + j0,
+                                            h_prev + i * H + j0, opt.clip, out, hn + i * H + j0);
+                                        write_output(sc, st, i, H, j0, nb, out, y);
                                     }
                                 },
-                                clipping);
+                                clipping, !fused);
                         });
                     } else {
                         T* rh = hn;

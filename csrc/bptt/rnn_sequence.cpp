@@ -12,11 +12,12 @@ namespace rnnkit::bptt::RNNKIT_ISA_NS {
 namespace {
 constexpr std::int64_t G = 1;
 
-// Calls fn(act, clip) with both as compile-time constants.
-template <typename T, typename Fn>
-void with_variant(const RnnOptions<T>& opt, Fn&& fn) {
+// Calls fn(act, clip, extra...) with all as compile-time constants.
+template <typename T, typename Fn, typename... Extra>
+void with_variant(const RnnOptions<T>& opt, Fn&& fn, Extra... extra) {
     rnn::with_nonlinearity(opt.act, [&](auto act) {
-        rnn::with_flags([&](auto clip) { fn(act, clip); }, std::isfinite(opt.clip));
+        rnn::with_flags([&](auto clip, auto... e) { fn(act, clip, e...); }, std::isfinite(opt.clip),
+                        extra...);
     });
 }
 }  // namespace
@@ -85,8 +86,9 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                             pre = pre_work.get() + row * H + j0;
                             gh = steps.recurrent(k, n, h_prev);
                         }
-                        with_variant(opt, [&](auto act, auto clip) {
-                            const auto rows = [&](auto split_pre) {
+                        with_variant(
+                            opt,
+                            [&](auto act, auto clip, auto split_pre) {
                                 for (std::int64_t i = 0; i < n; ++i) {
                                     T* out = hs.next(st, i) + j0;
                                     rnn::rnn_cell_forward_row<T, decltype(act)::value,
@@ -96,13 +98,8 @@ void rnn_sequence_forward(const SeqShape& s, const Schedule& sc, const CellWeigh
                                         out);
                                     write_output(sc, st, i, H, j0, nb, out, y);
                                 }
-                            };
-                            if (fused) {
-                                rows(std::false_type{});
-                            } else {
-                                rows(std::true_type{});
-                            }
-                        });
+                            },
+                            !fused);
                     });
                     steps.end_step();
                 }

@@ -158,7 +158,6 @@ private:
             prefix.clear();
             word.clear();
             count.clear();
-            if (slots.empty()) slots.resize(table::kInitialSlots);
             std::fill(slots.begin(), slots.end(), 0u);
         }
     };
