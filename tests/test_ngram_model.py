@@ -286,6 +286,20 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
             "\\end\\\n",
             r"bad.arpa:15: the n-gram's first n-1 words are not an n-gram of the model",
         ),
+        # ... so are their words, looked up together: a word without a unigram is reported
+        # at its own line, after an earlier line's error and before a later line's
+        (
+            "\\data\\\nngram 1=2\nngram 2=1\nngram 3=3\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n"
+            "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\ta b a\n-1\ta b zz\n-1\ta b b\tnope\n\n"
+            "\\end\\\n",
+            r"bad.arpa:15: the word 'zz' has no unigram",
+        ),
+        (
+            "\\data\\\nngram 1=2\nngram 2=1\nngram 3=3\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n"
+            "\\2-grams:\n-1\ta b\t0\n\n\\3-grams:\n-1\tb a b\n-1\ta b zz\n-1\ta b a\n\n"
+            "\\end\\\n",
+            r"bad.arpa:14: the n-gram's first n-1 words are not an n-gram of the model",
+        ),
     ],
 )
 def test_malformed_arpa_files_raise_with_the_line(text: str, message: str, tmp_path: Path) -> None:

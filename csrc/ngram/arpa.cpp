@@ -365,33 +365,62 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
                                   3;
     NgramModel model(order, capacity);
     std::vector<std::string_view> fields;
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(order));
     bool have_unk = false;
-    // The n-grams of orders >= 2 are added kBatchLines at a time (NgramModel::set_batch, whose
-    // lookups overlap their cache misses); a refused one is reported with its own line, before
-    // any error found on a later line.
+    // The n-grams of orders >= 2 are added kBatchLines at a time: their words are looked up
+    // together (Vocabulary::find_batch), then the n-grams added (NgramModel::set_batch), each
+    // step overlapping its cache misses across the batch; a refused line is reported with its
+    // own line number, before any error found on a later line.
     constexpr std::size_t kBatchLines = 64;
     std::vector<std::int32_t> batch_ids;
     std::vector<float> batch_probs, batch_backoffs;
     std::vector<std::int64_t> batch_lines;
+    std::string batch_text;  // the batch's words, copied: a line's view dies with the next read
+    std::vector<std::size_t> batch_word_ends;
+    std::vector<std::string_view> batch_words;
     const auto flush = [&](int n) {
-        const auto count = static_cast<std::int64_t>(batch_probs.size());
+        const auto nn = static_cast<std::size_t>(n);
+        const std::size_t count = batch_probs.size();
+        batch_words.resize(count * nn);
+        for (std::size_t i = 0, start = 0; i < count * nn; ++i) {
+            batch_words[i] = std::string_view(batch_text).substr(start, batch_word_ends[i] - start);
+            start = batch_word_ends[i];
+        }
+        batch_ids.resize(count * nn);
+        vocab.find_batch(batch_words.data(), count * nn, batch_ids.data());
+        // The lines before the first word without a unigram (the special words are in every
+        // vocabulary, with a unigram or not).
+        std::size_t known = count * nn;
+        for (std::size_t i = 0; i < count * nn && known == count * nn; ++i) {
+            float unused_prob, unused_backoff;
+            if (batch_ids[i] < 0 || !model.get(&batch_ids[i], 1, &unused_prob, &unused_backoff)) {
+                known = i;
+            }
+        }
+        const auto good = static_cast<std::int64_t>(known / nn);
         bool duplicate = false;
-        const std::int64_t done = count == 0
+        const std::int64_t done = good == 0
                                       ? 0
                                       : model.set_batch(batch_ids.data(), n, batch_probs.data(),
-                                                        batch_backoffs.data(), count, &duplicate);
-        if (done < count) {
+                                                        batch_backoffs.data(), good, &duplicate);
+        const auto at = [&](std::int64_t row) {
+            return path + ":" + std::to_string(batch_lines[static_cast<std::size_t>(row)]) + ": ";
+        };
+        if (done < good) {
             throw std::invalid_argument(
-                path + ":" + std::to_string(batch_lines[static_cast<std::size_t>(done)]) +
-                (duplicate ? ": a duplicate " + std::to_string(n) +
-                                 "-gram (an earlier line of this section has the same words)"
-                           : ": the n-gram's first n-1 words are not an n-gram of the model"));
+                at(done) + (duplicate
+                                ? "a duplicate " + std::to_string(n) +
+                                      "-gram (an earlier line of this section has the same words)"
+                                : "the n-gram's first n-1 words are not an n-gram of the model"));
         }
-        batch_ids.clear();
+        if (known < count * nn) {
+            throw std::invalid_argument(at(good) + "the word " + quoted(batch_words[known]) +
+                                        " has no unigram");
+        }
         batch_probs.clear();
         batch_backoffs.clear();
         batch_lines.clear();
+        batch_text.clear();
+        batch_word_ends.clear();
     };
     // One n-gram line of order n, checked; unigrams are set at once, longer n-grams batched.
     const auto read_line = [&](int n) {
@@ -415,43 +444,39 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         if (backoff == std::numeric_limits<float>::infinity()) {
             throw fail("infinite log10 backoff in " + quoted(line));
         }
-        for (std::size_t k = 0; k < nn; ++k) {
-            const std::string_view w = fields[k + 1];
-            if (n == 1 && !valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
-            // Lines split on spaces and tabs; other whitespace (\r, \v, \f) in a word
-            // would make a vocabulary no other reader or writer of ours accepts.
-            if (n == 1 && !valid_word(w)) throw fail("the word " + quoted(w) + " holds whitespace");
-            std::int32_t id = n == 1 ? vocab.add(w) : vocab.find(w);
-            // The special words are in every vocabulary, with a unigram or not.
-            float unused_prob, unused_backoff;
-            if (n > 1 && (id < 0 || !model.get(&id, 1, &unused_prob, &unused_backoff)))
-                throw fail("the word " + quoted(w) + " has no unigram");
-            ids[k] = id;
-        }
-        if (n == 1 && ids[0] == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
-            prob = 0.0f;  // SRILM's -99: <s> is never predicted
-        }
-        if (n == 1 && ids[0] == static_cast<std::int32_t>(kUnk)) have_unk = true;
-        if (n == 1 && vocab.size() > model.vocab_size()) {
-            throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
-        }
-        if (n == 1) {
-            float unused_prob, unused_backoff;
-            if (model.get(ids.data(), 1, &unused_prob, &unused_backoff)) {
-                throw fail("a duplicate unigram " + quoted(fields[1]) +
-                           " (an earlier line of this section has the same word)");
+        if (n > 1) {  // looked up with the batch's other words
+            for (std::size_t k = 0; k < nn; ++k) {
+                batch_text.append(fields[k + 1]);
+                batch_word_ends.push_back(batch_text.size());
             }
-            try {
-                model.set(ids.data(), n, prob, backoff);
-            } catch (const std::invalid_argument& e) {
-                throw fail(e.what());
-            }
+            batch_probs.push_back(prob);
+            batch_backoffs.push_back(backoff);
+            batch_lines.push_back(static_cast<std::int64_t>(in.number()));
             return;
         }
-        batch_ids.insert(batch_ids.end(), ids.begin(), ids.begin() + n);
-        batch_probs.push_back(prob);
-        batch_backoffs.push_back(backoff);
-        batch_lines.push_back(static_cast<std::int64_t>(in.number()));
+        const std::string_view w = fields[1];
+        if (!valid_utf8(w)) throw fail("the word " + quoted(w) + " is not UTF-8");
+        // Lines split on spaces and tabs; other whitespace (\r, \v, \f) in a word would make
+        // a vocabulary no other reader or writer of ours accepts.
+        if (!valid_word(w)) throw fail("the word " + quoted(w) + " holds whitespace");
+        const std::int32_t id = vocab.add(w);
+        if (id == static_cast<std::int32_t>(kBos) && prob <= -99.0f) {
+            prob = 0.0f;  // SRILM's -99: <s> is never predicted
+        }
+        if (id == static_cast<std::int32_t>(kUnk)) have_unk = true;
+        if (vocab.size() > model.vocab_size()) {
+            throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
+        }
+        float unused_prob, unused_backoff;
+        if (model.get(&id, 1, &unused_prob, &unused_backoff)) {
+            throw fail("a duplicate unigram " + quoted(fields[1]) +
+                       " (an earlier line of this section has the same word)");
+        }
+        try {
+            model.set(&id, 1, prob, backoff);
+        } catch (const std::invalid_argument& e) {
+            throw fail(e.what());
+        }
     };
     for (int n = 1; n <= order; ++n) {
         if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
