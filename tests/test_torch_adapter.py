@@ -581,8 +581,8 @@ def test_cells_load_torch_state_dicts_and_refuse_bad_input() -> None:
 
 def test_cells_see_parameters_changed_in_place_or_replaced() -> None:
     """A cell keeps NumPy views of its parameters between inference calls: an in-place update
-    (an optimizer step) must show, and so must a parameter replaced or given new storage;
-    pickling drops the views."""
+    (an optimizer step) must show, and so must a parameter replaced, given new storage or a
+    new layout; pickling drops the views."""
     ref = torch.nn.GRUCell(I, H)
     ours = rt.from_torch(ref)
     x = torch.randn(B, I)
@@ -597,6 +597,15 @@ def test_cells_see_parameters_changed_in_place_or_replaced() -> None:
         ours.bias_hh = torch.nn.Parameter(torch.zeros(3 * H))  # replaced
         ref.bias_hh = ours.bias_hh
         torch.testing.assert_close(ours(x), ref(x))
+    # The same memory and shape in a new layout: a square weight swapped for its transpose
+    square_ref = torch.nn.RNNCell(H, H)
+    square = rt.from_torch(square_ref)
+    h = torch.randn(B, H)
+    with torch.no_grad():
+        torch.testing.assert_close(square(h, h), square_ref(h, h))
+        square.weight_hh.data = square.weight_hh.data.t()
+        square_ref.weight_hh.data = square.weight_hh.data
+        torch.testing.assert_close(square(h, h), square_ref(h, h))
     clone = pickle.loads(pickle.dumps(ours))
     assert "_views" not in clone.__dict__
     with torch.no_grad():

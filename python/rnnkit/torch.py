@@ -620,10 +620,12 @@ class _KernelCellBase(torch.nn.RNNCellBase):
 
     def _weight_views(self, weights: tuple[Tensor | None, ...]) -> tuple[Any, ...]:
         """NumPy views of the parameters, kept while they are the same memory (an in-place
-        update shows through a view; a parameter replaced, or given new storage, is seen by
-        its address and shape): making them cost a fifth of a 128-unit step."""
+        update shows through a view; a parameter replaced, given new storage or a new layout
+        (a transposed view of the same memory) is seen by its address, shape and strides):
+        making them cost a fifth of a 128-unit step."""
         key = tuple(
-            None if t is None else (t.data_ptr(), t.shape, t.dtype, t.is_neg()) for t in weights
+            None if t is None else (t.data_ptr(), t.shape, t.stride(), t.dtype, t.is_neg())
+            for t in weights
         )
         cached = self.__dict__.get("_views")
         if cached is not None and cached[0] == key:
