@@ -5,6 +5,7 @@ against the kenlm module reading our ARPA files, and for normalisation."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import ISSUE_405, zipf_corpus
 from rnnkit import _core
-from rnnkit.ngram import NgramCounts, NgramModel, State, estimate, load_arpa
+from rnnkit.ngram import NgramCounts, NgramModel, State, build, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
 
@@ -245,9 +246,45 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
     assert m.score("b") == pytest.approx(-0.5 + -2 + -1.0, abs=1e-6)  # <s> backoff, <unk>, </s>
 
 
+def test_arpa_files_that_kenlm_reads_load(tmp_path: Path) -> None:
+    """No blank line before a section's header or \\end\\, blank lines inside a section and
+    a '+' sign on a number: KenLM reads these files, and so must load_arpa (an audit)."""
+    tight = (
+        "\\data\\\nngram 1=4\nngram 2=2\n\n\\1-grams:\n-1.0\t</s>\n0\t<s>\t-0.5\n"
+        "-0.5\ta\t+0.25\n\n-2\t<unk>\n\\2-grams:\n-0.2\t<s> a\n\n\n-0.3\ta </s>\n\\end\\\n"
+    )
+    path = tmp_path / "tight.arpa"
+    path.write_text(tight)
+    m = load_arpa(path)
+    kenlm_model = kenlm.Model(str(path))
+    assert m["a"] == (-0.5, 0.25)
+    for sentence in ["a", "b", "a a", ""]:
+        assert m.score(sentence) == pytest.approx(kenlm_model.score(sentence), abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        # a header announcing more unigrams than any vocabulary: its own line
+        ("\\data\\\nngram 1=2147483648\n\n", r"bad.arpa:2: too many unigrams"),
+        # control bytes in a quoted line are written \xNN (a NUL made the message binary)
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\x00b\tz\n\n\\end\\\n",
+            r"bad.arpa:5: malformed log10 backoff 'z'",
+        ),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\x00b\tc\td\n\n\\end\\\n",
+            r"got '-1\ta\\x00b\tc\td'$",
+        ),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t0\n\\3-grams:\n",
+            r"bad.arpa:6: expected '\\end\\' after the 1 1-grams the header announces, "
+            r"got '\\3-grams:'",
+        ),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t+-1\n\n\\end\\\n",
+            r"bad.arpa:5: malformed log10 backoff '\+-1'",
+        ),
         (
             "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tx\n\n\\end\\\n",
             r"bad.arpa:5: malformed log10 backoff",
@@ -269,7 +306,10 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
             r"bad.arpa:12: a duplicate 2-gram",
         ),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tinf\n\n\\end\\\n", r"bad.arpa:5: infinite"),
-        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t+inf\n\n\\end\\\n", r"bad.arpa:5: malformed"),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\t+inf\n\n\\end\\\n",
+            r"bad.arpa:5: infinite log",
+        ),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\tnan\n\n\\end\\\n", r"bad.arpa:5: NaN"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\ninf\ta\n\n\\end\\\n", r"bad.arpa:5: positive"),
         (
@@ -277,7 +317,15 @@ def test_srilm_variants_are_read(tmp_path: Path) -> None:
             "\\2-grams:\n-1\tb a\n\n\\end\\\n",
             r"bad.arpa:9: the word 'b' has no unigram",
         ),
-        ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n", r"bad.arpa:7: expected '\\end\\'"),
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n\nextra\n",
+            r"bad.arpa:7: expected '\\end\\' after the 1 1-grams the header announces, got 'extra'",
+        ),
+        # more lines than announced
+        (
+            "\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n-1\tb\n\n\\end\\\n",
+            r"bad.arpa:6: expected '\\end\\' after the 1 1-grams the header announces, got '-1\tb'",
+        ),
         # n-grams of order >= 2 are added in batches: a missing prefix is still reported at
         # its own line, after valid lines of its batch and before a later line's error
         (
@@ -420,6 +468,33 @@ def test_state_entries_out_of_range(entry: int) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_states_of_another_model_or_made_up_are_refused() -> None:
+    """A state's entries index this model's tables: one of another model, or made up, read
+    outside them (a segfault, found by an audit) or scored another context without a word."""
+    small = estimate(NgramCounts(3).update(["a b c", "b c a"]), "witten_bell")
+    big = estimate(NgramCounts(3).update(["x y z a b c", "a b c d e f", "b c a d"] * 3), "mkn")
+    state = big.begin_state()
+    for word in "x y z a".split():
+        _, _, state = big.full_score(state, word)
+    assert len(state) == 2
+    message = "^state is not a state of this model$"
+    made_up = [(3, (1 << 32) | 10**9), (3, 17 << 32), (3, 5 << 32), (1 << 32, 1 << 32), (3, 3)]
+    for bad in [state, *map(State, made_up)]:
+        with pytest.raises(ValueError, match=message):
+            small.full_score(bad, "a")
+        with pytest.raises(ValueError, match=message):
+            small.next_word_distribution(bad)
+    # A state of the model itself, and the same entries rebuilt, still score
+    state = small.begin_state()
+    for word in "a b c a".split():
+        _, _, state = small.full_score(state, word)
+    assert len(state) == 2
+    rebuilt = State(state._entries)
+    assert small.full_score(rebuilt, "b") == small.full_score(state, "b")
+    assert big.full_score(big.begin_state(), "x")[1] == 2
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
 def test_a_unigram_model_scores_without_context() -> None:
     m = estimate(NgramCounts(1).update(ISSUE_405))
     assert m.begin_state() == m.null_state()
@@ -478,9 +553,10 @@ def test_evaluate_a_text(rng: np.random.Generator, tmp_path: Path) -> None:
     scores = [m.full_scores(s) for s in held_out]
     assert result.tokens == sum(len(s) for s in scores)
     assert result.oovs == sum(oov for s in scores for _, _, oov in s)
-    total = sum(p for s in scores for p, _, _ in s)
-    known = sum(p for s in scores for p, _, oov in s if not oov)
-    assert result.log10_prob == pytest.approx(total, rel=1e-9)
+    # KenLM query's sums: the sentences' float32 scores, less the unknown words' values
+    total = math.fsum(m.score(s) for s in held_out)
+    known = total - math.fsum(p for s in scores for p, _, oov in s if oov)
+    assert result.log10_prob == pytest.approx(total, rel=1e-12)
     assert result.perplexity == pytest.approx(10 ** (-total / result.tokens), rel=1e-9)
     assert result.perplexity_without_oovs == pytest.approx(
         10 ** (-known / (result.tokens - result.oovs)), rel=1e-9
@@ -490,7 +566,7 @@ def test_evaluate_a_text(rng: np.random.Generator, tmp_path: Path) -> None:
     path = tmp_path / "m.arpa"
     m.write_arpa(path)
     k = kenlm.Model(str(path))
-    assert result.log10_prob == pytest.approx(sum(k.score(s) for s in held_out), abs=1e-3)
+    assert result.log10_prob == pytest.approx(math.fsum(k.score(s) for s in held_out), rel=1e-12)
 
 
 def test_binary_round_trip_is_exact(rng: np.random.Generator, tmp_path: Path) -> None:
@@ -689,3 +765,73 @@ def test_words_holding_unicode_whitespace_in_models(space: str, tmp_path: Path) 
         assert loaded.evaluate([sentence]).oovs == 0
         assert loaded[f"x {word}"] == m[f"x {word}"]
     assert m.logprob("c", f"x {word}") == m.logprob("c", ["x", word])
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_words_given_in_lists_are_checked() -> None:
+    """A listed "word" the tokenizer could never make (empty, or holding whitespace) scored
+    as <unk> without a word said (an audit); update and evaluate already refused them."""
+    m = estimate(NgramCounts(3).update(ISSUE_405))
+    counts = NgramCounts(2).update(["a b"])
+    for call, name in (
+        (lambda bad: m.score(["I", bad]), r"sentence\[1\]"),
+        (lambda bad: m.full_scores([bad]), r"sentence\[0\]"),
+        (lambda bad: m.perplexity(["I", bad]), r"sentence\[1\]"),
+        (lambda bad: m.logprob(bad, "I"), "word"),
+        (lambda bad: m.logprob("I", ["I", bad]), r"context\[1\]"),
+        (lambda bad: m.full_score(m.begin_state(), bad), "word"),
+        (lambda bad: counts.count(["a", bad]), r"ngram\[1\]"),
+    ):
+        for bad in ("", "a b", "a\tb"):
+            with pytest.raises(ValueError, match=f"^{name} must be non-empty and hold no"):
+                call(bad)
+    with pytest.raises(TypeError, match=r"^ngram must be a .* got list holding int$"):
+        counts.count(["a", 1])
+    assert m.score(["I", "went"]) == m.score("I went")
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_evaluate_adds_the_sentence_scores_as_kenlm_query(rng: np.random.Generator) -> None:
+    """KenLM's query adds each sentence's float32 score in double; adding the tokens' values
+    in float64 instead gave another total (6.5e-5 apart on one 1000-word sentence)."""
+    sentences = [" ".join(words) for words in zipf_corpus(rng, 300, 60)]
+    m = estimate(NgramCounts(3).update(sentences[:200]))
+    # one long sentence, and unknown words
+    held_out = [*sentences[200:], " ".join(sentences[200:260]), "zz1 w1 zz2"]
+    result = m.evaluate(held_out)
+    scores = [m.score(s) for s in held_out]
+    assert result.log10_prob == pytest.approx(math.fsum(scores), rel=1e-13)
+    oov_total = sum(p for s in held_out for p, _, oov in m.full_scores(s) if oov)
+    tokens = sum(len(s.split()) + 1 for s in held_out)
+    assert result.oovs > 0
+    assert result.perplexity_without_oovs == pytest.approx(
+        10 ** (-(result.log10_prob - oov_total) / (tokens - result.oovs)), rel=1e-12
+    )
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_words_added_after_the_model_are_unknown() -> None:
+    """A word added to an unfrozen vocabulary after estimation has no unigram: it scores as
+    <unk>, and must be flagged as one (it was not)."""
+    m = estimate(NgramCounts(3).update(ISSUE_405))
+    m.vocabulary.frozen = False
+    m.vocabulary.add("zzz")
+    assert m.full_scores("I zzz")[1] == (*m.full_scores("I <unk>")[1][:2], True)
+    assert m.evaluate(["I zzz"]).oovs == 1
+
+
+def test_outputs_in_missing_directories_are_named(tmp_path: Path) -> None:
+    """The error named a temporary file (or directory) the caller never gave."""
+    m = estimate(NgramCounts(2).update(["a b", "b a"]), "add_k")
+    missing = tmp_path / "nowhere" / "model.arpa"
+    message = f"^cannot write {re.escape(str(missing))}: the directory .* does not exist$"
+    for call in (
+        lambda: m.write_arpa(missing),
+        lambda: m.save(missing),
+        lambda: NgramCounts(2).save(missing),
+        lambda: build(["a b"], 2, arpa=missing),
+    ):
+        with pytest.raises(FileNotFoundError, match=message):
+            call()
+    with pytest.raises(FileNotFoundError, match=r"^temp_dir must be an existing directory"):
+        build(["a b"], 2, arpa=tmp_path / "m.arpa", temp_dir=tmp_path / "nowhere")

@@ -176,14 +176,14 @@ std::vector<ngram::EntryRef> parse_state(const NgramModel& model,
     }
     std::vector<ngram::EntryRef> context(order);
     for (std::size_t k = 0; k < state.size(); ++k) {
-        context[k] = {static_cast<std::int32_t>((state[k] >> 32) - 1),
-                      static_cast<std::uint32_t>(state[k] & 0xffffffff)};
-        const bool unigram = context[k].partition < 0;
-        if ((unigram && k != 0) || (!unigram && k == 0) ||
-            context[k].partition >= ngram::kPartitions ||
-            (unigram && context[k].index >= model.vocab_size())) {
+        if (state[k] < 0 || (state[k] >> 32) > ngram::kPartitions) {
             throw py::value_error("state is not a state of this model");
         }
+        context[k] = {static_cast<std::int32_t>((state[k] >> 32) - 1),
+                      static_cast<std::uint32_t>(state[k] & 0xffffffff)};
+    }
+    if (!model.valid_context(context.data(), static_cast<int>(state.size()))) {
+        throw py::value_error("state is not a state of this model");
     }
     return context;
 }

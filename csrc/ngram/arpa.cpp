@@ -284,6 +284,10 @@ void fields_of(std::string_view line, std::vector<std::string_view>& out) {
 }
 
 bool parse_float(std::string_view text, float& value) {
+    // from_chars takes no '+' sign, which SRILM and KenLM read (e.g. a backoff "+0.3").
+    if (text.size() >= 2 && text[0] == '+' && text[1] != '-' && text[1] != '+') {
+        text.remove_prefix(1);
+    }
     const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
     return result.ec == std::errc() && result.ptr == text.data() + text.size();
 }
@@ -297,29 +301,34 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     const auto fail = [&](const std::string& message) {
         return std::invalid_argument(path + ":" + std::to_string(in.number()) + ": " + message);
     };
-    // A piece of the line for a message: its bytes as they are when they are UTF-8, else
-    // with the bytes from 0x80 written \xNN (a message must be valid text).
+    // A piece of the line for a message: its bytes as they are, but control bytes other than
+    // tab (NUL...) and, when the piece is not UTF-8, the bytes from 0x80 written \xNN (a
+    // message must be valid, readable text).
     const auto quoted = [](std::string_view text) {
         text = text.substr(0, 200);
+        const bool utf8 = valid_utf8(text);
+        static const char kHex[] = "0123456789abcdef";
         std::string out = "'";
-        if (valid_utf8(text)) {
-            out += text;
-        } else {
-            static const char kHex[] = "0123456789abcdef";
-            for (const char ch : text) {
-                const auto b = static_cast<unsigned char>(ch);
-                if (b < 0x80) {
-                    out += ch;
-                } else {
-                    out += "\\x";
-                    out += kHex[b >> 4];
-                    out += kHex[b & 15];
-                }
+        for (const char ch : text) {
+            const auto b = static_cast<unsigned char>(ch);
+            if ((b < 0x20 && ch != '\t') || b == 0x7f || (b >= 0x80 && !utf8)) {
+                out += "\\x";
+                out += kHex[b >> 4];
+                out += kHex[b & 15];
+            } else {
+                out += ch;
             }
         }
         return out + "'";
     };
+    // A line that ends a section (the next one's header, read before a blank line) is kept
+    // for the next call.
+    bool pending = false;
     const auto next_nonblank = [&]() {
+        if (pending) {
+            pending = false;
+            return true;
+        }
         while (in.next(line)) {
             if (!blank(line)) return true;
         }
@@ -337,8 +346,18 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         }
     }
     if (!found) throw fail("no \\data\\ line before the end of the file");
+    // Section headers (\1-grams:, ..., \end\) start with a backslash, n-gram lines with a
+    // number: a header ends the section before it without a blank line (KenLM reads such
+    // files), and blank lines inside a section are skipped.
+    const auto section_header = [&]() {
+        return trim(line).substr(0, 1) == "\\";
+    };
     std::vector<std::int64_t> sizes;
-    while (in.next(line) && !blank(line)) {
+    while (next_nonblank()) {
+        if (section_header()) {
+            pending = true;
+            break;
+        }
         const std::string_view t = trim(line);
         const std::size_t eq = t.find('=');
         const std::string expected = "ngram " + std::to_string(sizes.size() + 1) + "=";
@@ -349,6 +368,9 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             value < 0) {
             throw fail("expected '" + expected + "count', got " + quoted(line));
         }
+        if (sizes.empty() && value > std::numeric_limits<std::int32_t>::max() - 4) {
+            throw fail("too many unigrams");
+        }
         sizes.push_back(value);
     }
     if (sizes.empty()) throw std::invalid_argument(path + ": no n-gram counts after \\data\\");
@@ -357,7 +379,6 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
                    std::to_string(kMaxOrder));
     }
     const int order = static_cast<int>(sizes.size());
-    if (sizes[0] > std::numeric_limits<std::int32_t>::max() - 4) throw fail("too many unigrams");
     // Sized for the unigrams the file can hold (a line takes at least 4 bytes), not for what
     // its header claims: a damaged header must not allocate gigabytes (found by fuzzing).
     const std::int64_t capacity = static_cast<std::int64_t>(std::min<std::uint64_t>(
@@ -478,13 +499,22 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             throw fail(e.what());
         }
     };
+    std::string after;  // where the file is, for a message: after which section
     for (int n = 1; n <= order; ++n) {
         if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
         if (trim(line) != "\\" + std::to_string(n) + "-grams:") {
-            throw fail("expected '\\" + std::to_string(n) + "-grams:', got " + quoted(line));
+            throw fail("expected '\\" + std::to_string(n) + "-grams:'" + after + ", got " +
+                       quoted(line));
         }
+        // The header's count of lines, as KenLM reads them: a line past them is no n-gram of
+        // this section (see the next header's check).
+        const std::int64_t announced = sizes[static_cast<std::size_t>(n - 1)];
         std::int64_t rows = 0;
-        while (in.next(line) && !blank(line)) {
+        while (rows < announced && next_nonblank()) {
+            if (section_header()) {
+                pending = true;
+                break;
+            }
             try {
                 read_line(n);
             } catch (...) {
@@ -495,14 +525,15 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             if (batch_probs.size() == kBatchLines) flush(n);
         }
         flush(n);
-        if (rows != sizes[static_cast<std::size_t>(n - 1)]) {
-            throw fail("the header announces " +
-                       std::to_string(sizes[static_cast<std::size_t>(n - 1)]) + " " +
+        if (rows != announced) {
+            throw fail("the header announces " + std::to_string(announced) + " " +
                        std::to_string(n) + "-grams, found " + std::to_string(rows));
         }
+        after = " after the " + std::to_string(announced) + " " + std::to_string(n) +
+                "-grams the header announces";
     }
     if (!next_nonblank() || trim(line) != "\\end\\") {
-        throw fail("expected '\\end\\', got " + quoted(line));
+        throw fail("expected '\\end\\'" + after + ", got " + quoted(line));
     }
     if (!have_unk) {
         const std::int32_t unk = static_cast<std::int32_t>(kUnk);

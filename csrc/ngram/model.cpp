@@ -346,6 +346,38 @@ float NgramModel::step(const EntryRef* context, int have, std::uint32_t w, Entry
     return prob;
 }
 
+bool NgramModel::valid_context(const EntryRef* context, int have) const {
+    if (have < 0 || have >= order_) return false;
+    if (have == 0) return true;
+    if (context[0].partition != -1 || context[0].index >= unigram_prob_.size()) return false;
+    std::vector<std::uint32_t> words, shorter{context[0].index};
+    for (int k = 1; k < have; ++k) {
+        const EntryRef ref = context[k];
+        if (ref.partition < 0 || static_cast<std::size_t>(ref.partition) >= parts_.size()) {
+            return false;
+        }
+        const Partition& part = parts_[static_cast<std::size_t>(ref.partition)];
+        // The words of the n-gram (n = k + 1), last first, through its prefixes (all in its
+        // first word's partition).
+        const int n = k + 1;
+        words.assign(static_cast<std::size_t>(n), 0);
+        std::uint32_t e = ref.index;
+        for (int m = n; m >= 2; --m) {
+            const Order& o = part.at(m);
+            if (e >= o.size()) return false;
+            words[static_cast<std::size_t>(m - 1)] = o.word_at(e);
+            e = o.prefix_at(e);
+        }
+        words[0] = e;
+        if (e >= unigram_prob_.size() || NgramCounts::partition_of(e) != ref.partition ||
+            !std::equal(shorter.begin(), shorter.end(), words.begin() + 1)) {
+            return false;
+        }
+        shorter.swap(words);
+    }
+    return true;
+}
+
 void NgramModel::prefetch_step(const EntryRef* context, int have, std::uint32_t w,
                                int orders) const {
     w = known_or_unk(w);

@@ -86,6 +86,11 @@ public:
     // without a unigram scores as <unk>.
     float step(const EntryRef* context, int have, std::uint32_t w, EntryRef* next, int* next_have,
                int* matched) const;
+    // Whether context[0 .. have) is a context step() and distribution() can take from this
+    // model: a unigram first, then stored n-grams of lengths 2, 3, ..., each ending with the
+    // unigram's word and each the previous one with a word before it (what step() returns).
+    // Anything else (a state of another model, or made up) would read outside the tables.
+    bool valid_context(const EntryRef* context, int have) const;
     // w, or <unk> for an id without a unigram (as step() scores it).
     std::uint32_t known_or_unk(std::uint32_t w) const {
         return w < unigram_present_.size() && unigram_present_[w] ? w : kUnk;

@@ -474,10 +474,17 @@ class NgramCounts:
             words = _split_words(ngram)
         elif isinstance(ngram, Sequence) and all(isinstance(w, str) for w in ngram):
             words = list(ngram)
+            for i, word in enumerate(words):  # ("a b" is no word: it was never counted)
+                _check_word(word, f"ngram[{i}]")
         else:
+            kind = type(ngram).__name__
+            if isinstance(ngram, Sequence) and not isinstance(ngram, (bytes, bytearray)):
+                kind += " holding " + ", ".join(
+                    sorted({type(w).__name__ for w in ngram if not isinstance(w, str)})
+                )
             raise TypeError(
                 "ngram must be a str of whitespace-separated words or a sequence of str, got "
-                f"{type(ngram).__name__}"
+                f"{kind}"
             )
         if not 1 <= len(words) <= self.order:
             raise ValueError(f"an n-gram must have 1 to {self.order} words, got {len(words)}")

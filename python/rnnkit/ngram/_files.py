@@ -33,6 +33,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     target = Path(check_usable_path(path))
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a directory; give the path of a file to write")
+    check_directory_of(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -42,6 +43,16 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_directory_of(path: str | os.PathLike[str]) -> None:
+    """``FileNotFoundError`` naming ``path`` when the directory it would be written in does
+    not exist (the error would otherwise name a temporary file the caller never gave)."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {os.fspath(path)}: the directory {os.fspath(parent)} does not exist"
+        )
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

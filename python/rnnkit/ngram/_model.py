@@ -19,13 +19,15 @@ from . import (
     NgramCounts,
     Sentences,
     Vocabulary,
+    _all_plain_words,
     _check_n,
     _check_no_markers,
+    _check_word,
     _encode,
     _split_words,
     _text_batches,
 )
-from ._files import check_distinct_files, write_atomically
+from ._files import check_directory_of, check_distinct_files, write_atomically
 
 __all__ = ["Built", "Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
 
@@ -50,10 +52,15 @@ def _words(value: Any, name: str) -> list[str]:
     if isinstance(value, str):
         return _split_words(value)
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        for word in value:
-            if not isinstance(word, str):
-                raise TypeError(f"{name} must hold str words, got {type(word).__name__}")
-        return list(value)
+        words = list(value)
+        if not _all_plain_words(words):
+            # A word that the tokenizer could never make (empty, or holding whitespace) would
+            # score as <unk> without a word said.
+            for i, word in enumerate(words):
+                if not isinstance(word, str):
+                    raise TypeError(f"{name} must hold str words, got {type(word).__name__}")
+                _check_word(word, f"{name}[{i}]")
+        return words
     raise TypeError(
         f"{name} must be a str of whitespace-separated words or a sequence of str, got "
         f"{type(value).__name__}"
@@ -153,6 +160,11 @@ class NgramModel:
         """Number of n-grams of order ``n`` stored."""
         return int(self._model.size(_check_n(n, self.order)))
 
+    def _unknown(self, ids: NDArray[np.int32]) -> NDArray[np.bool_]:
+        """Which ids score as ``<unk>``: <unk> itself, and words added to the vocabulary after
+        the model was made (they have no unigram)."""
+        return (ids == 0) | (ids >= self._model.vocab_size)
+
     def _ids(self, words: Sequence[str]) -> NDArray[np.int32]:
         return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
 
@@ -184,7 +196,7 @@ class NgramModel:
             ids, _, _ = self.vocabulary._core.encode_text(sentence, False, False)
             return ids
         if isinstance(sentence, Sequence) and not isinstance(sentence, (bytes, bytearray)):
-            return self._ids(list(sentence))
+            return self._ids(_words(sentence, "sentence"))
         raise TypeError(
             f"sentence must be a str or a sequence of words, got {type(sentence).__name__}"
         )
@@ -217,7 +229,7 @@ class NgramModel:
         n-gram matched, whether the word is unknown)``, as ``kenlm.Model.full_scores``."""
         ids = self._encode(sentence)
         _, probs, lengths = self._run(ids, np.array([0, ids.size], dtype=np.int64), bos, eos, True)
-        oov = [int(i) == 0 for i in ids] + ([False] if eos else [])
+        oov = self._unknown(ids).tolist() + ([False] if eos else [])
         return [
             (float(p), int(n), o)
             for p, n, o in zip(probs.tolist(), lengths.tolist(), oov, strict=True)
@@ -243,8 +255,7 @@ class NgramModel:
         KenLM's ``Model.BaseFullScore``. An unknown word scores as ``<unk>``."""
         if not isinstance(state, State):
             raise TypeError(f"state must be a rnnkit.ngram.State, got {type(state).__name__}")
-        if not isinstance(word, str):
-            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        _check_word(word, "word")
         prob, matched, after = self._model.full_score(
             list(state._entries), self.vocabulary.lookup(word)
         )
@@ -329,9 +340,10 @@ class NgramModel:
     def evaluate(self, sentences: str | bytes | Iterable[str | Sequence[str]]) -> Evaluation:
         """Scores a whole text (a str/bytes whose lines are sentences, or an iterable of
         sentences) with ``<s>`` and ``</s>`` around each sentence, in C++ on all threads, and
-        returns KenLM ``query``'s summary: the total log10 probability, the number of tokens
-        (words and ``</s>``) and of unknown words, and the perplexity over all tokens and over
-        the known ones, ``10 ** (-log10 prob / tokens)``."""
+        returns KenLM ``query``'s summary: the total log10 probability (the sum of the
+        sentences' :meth:`score`, as KenLM adds them), the number of tokens (words and
+        ``</s>``) and of unknown words, and the perplexity over all tokens and over the known
+        ones, ``10 ** (-log10 prob / tokens)``."""
         from . import _text_batches  # the same sentence handling as NgramCounts.update
 
         total = known = 0.0
@@ -340,16 +352,16 @@ class NgramModel:
             ids, offsets, _ = self.vocabulary._core.encode_text(text, False, False)
             if lengths is not None and not np.array_equal(np.diff(offsets), lengths):
                 raise ValueError("a word is empty or holds whitespace")
-            _, probs, _ = self._run(ids, offsets, True, True, True)
+            scores, probs, _ = self._run(ids, offsets, True, True, True)
             # Token t of sentence s sits at offsets[s] + s + t (one </s> per sentence before).
             sentence_of_word = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
             word_slots = np.arange(ids.size) + sentence_of_word
-            unknown = ids == 0
-            oov_slot = np.zeros(probs.size, dtype=bool)
-            oov_slot[word_slots[unknown]] = True
-            probs64 = probs.astype(np.float64)
-            total += float(probs64.sum())
-            known += float(probs64[~oov_slot].sum())
+            unknown = self._unknown(ids)
+            # As KenLM's query: each sentence's float32 score (score()'s), added in float64,
+            # and the unknown words' log10 probabilities taken out of that for the rest.
+            sentences_total = float(scores.sum())
+            total += sentences_total
+            known += sentences_total - float(probs[word_slots[unknown]].astype(np.float64).sum())
             tokens += int(probs.size)
             oovs += int(unknown.sum())
         perplexity = pow10(-total / tokens) if tokens else math.nan
@@ -390,7 +402,7 @@ class NgramModel:
             raise ValueError(f"base must be a finite number > 0 other than 1, got {base!r}")
         history = _words(context, "context")
         history = history[len(history) - (self.order - 1) :] if self.order > 1 else []
-        ids = self._ids([*history, word])
+        ids = self._ids([*history, _check_word(word, "word")])
         _, probs, _ = self._run(ids, np.array([0, ids.size], dtype=np.int64), False, False, True)
         value = float(probs[-1])
         return value if base == 10 else value * math.log(10) / math.log(base)
@@ -541,6 +553,11 @@ def build(
         }
     )
     scratch_parent = check_path(temp_dir, "temp_dir") if temp_dir is not None else None
+    # Before the text is read: these would fail only once the model is made.
+    for path in outputs.values():
+        check_directory_of(path)
+    if scratch_parent is not None and not os.path.isdir(scratch_parent):
+        raise FileNotFoundError(f"temp_dir must be an existing directory, got {scratch_parent}")
     vocabulary = Vocabulary()
     ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
     if isinstance(sentences, os.PathLike):
