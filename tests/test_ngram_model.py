@@ -350,10 +350,49 @@ def test_arpa_files_that_kenlm_reads_load(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_malformed_arpa_files_raise_with_the_line(text: str, message: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 2])  # one thread reads and adds; or two, side by side
+def test_malformed_arpa_files_raise_with_the_line(
+    text: str, message: str, threads: int, tmp_path: Path, restore_threads: int
+) -> None:
+    import rnnkit
+
+    rnnkit.set_num_threads(threads)
     path = tmp_path / "bad.arpa"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
+        load_arpa(path)
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_long_arpa_files_load_and_report_errors_in_file_order(
+    rng: np.random.Generator, tmp_path: Path, threads: int, restore_threads: int
+) -> None:
+    """Lines are read (and their words looked up) on one thread and added to the model on
+    another, in chunks of 8192 lines: a file of several chunks loads the same, and an error
+    in a chunk already handed over is reported before one the reader finds later."""
+    import rnnkit
+
+    rnnkit.set_num_threads(threads)
+    path = tmp_path / "m.arpa"
+    estimate(NgramCounts(3).update(zipf_corpus(rng, 4000))).write_arpa(path)
+    lines = path.read_text().split("\n")
+    start = lines.index("\\3-grams:")
+    assert len(lines) - start > 3 * 8192
+    again = tmp_path / "again.arpa"
+    load_arpa(path).write_arpa(again)
+    assert again.read_text() == path.read_text()
+    # A duplicate 3-gram in the third chunk, a malformed line (a reader's error) after it
+    bad = list(lines)
+    duplicate_at, malformed_at = start + 2 * 8192 + 100, start + 3 * 8192 + 5
+    bad[duplicate_at] = bad[start + 1]
+    bad[malformed_at] = "-1\tw1 w2"
+    path.write_text("\n".join(bad))
+    with pytest.raises(ValueError, match=f":{duplicate_at + 1}: a duplicate 3-gram"):
+        load_arpa(path)
+    bad[duplicate_at] = lines[duplicate_at]
+    path.write_text("\n".join(bad))
+    with pytest.raises(ValueError, match=f":{malformed_at + 1}: a 3-gram line needs"):
         load_arpa(path)
 
 

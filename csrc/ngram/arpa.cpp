@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string_view>
@@ -283,6 +286,92 @@ void fields_of(std::string_view line, std::vector<std::string_view>& out) {
     }
 }
 
+// Lines of one ARPA section of order n >= 2, parsed: the words' ids [size, n], the values and
+// the line numbers.
+struct NgramLines {
+    int n = 0;
+    std::vector<std::int32_t> ids;
+    std::vector<float> probs, backoffs;
+    std::vector<std::int64_t> lines;
+
+    std::size_t size() const { return probs.size(); }
+    void truncate(std::size_t rows) {
+        ids.resize(rows * static_cast<std::size_t>(n));
+        probs.resize(rows);
+        backoffs.resize(rows);
+        lines.resize(rows);
+    }
+};
+
+// Parsed lines passed from the thread that reads the file to the one that adds them to the
+// model, a chunk at a time (the reader fills the next chunk meanwhile). The adder never
+// throws: its error ends the hand-over and is rethrown to the reader, which reports errors
+// in the file's order (an error in lines already given comes before one found later).
+class Handoff {
+public:
+    // Gives `chunk` (which comes back empty); rethrows the adder's error.
+    void give(NgramLines& chunk) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return !full_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+        const int n = chunk.n;
+        std::swap(slot_, chunk);
+        full_ = true;
+        lock.unlock();
+        changed_.notify_all();
+        chunk.n = n;  // (an empty chunk of the same order comes back)
+        chunk.truncate(0);
+    }
+    // Returns once every chunk given has been added; rethrows the adder's error.
+    void drain() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return (!full_ && !busy_) || error_; });
+        if (error_) std::rethrow_exception(error_);
+    }
+    // No more chunks (the reader, on any way out).
+    void close() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            closed_ = true;
+        }
+        changed_.notify_all();
+    }
+    // The adder: add(chunk) for each chunk given, until close() or add's first error.
+    template <typename Add>
+    void serve(Add&& add) {
+        NgramLines working;
+        for (;;) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            changed_.wait(lock, [&] { return full_ || closed_; });
+            if (!full_) return;
+            std::swap(working, slot_);
+            full_ = false;
+            busy_ = true;
+            lock.unlock();
+            changed_.notify_all();
+            std::exception_ptr error;
+            try {
+                add(working);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            busy_ = false;
+            error_ = error;
+            lock.unlock();
+            changed_.notify_all();
+            if (error) return;
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    NgramLines slot_;
+    bool full_ = false, busy_ = false, closed_ = false;
+    std::exception_ptr error_;
+};
+
 bool parse_float(std::string_view text, float& value) {
     // from_chars takes no '+' sign, which SRILM and KenLM read (e.g. a backoff "+0.3").
     if (text.size() >= 2 && text[0] == '+' && text[1] != '-' && text[1] != '+') {
@@ -387,61 +476,36 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
     NgramModel model(order, capacity);
     std::vector<std::string_view> fields;
     bool have_unk = false;
-    // The n-grams of orders >= 2 are added kBatchLines at a time: their words are looked up
-    // together (Vocabulary::find_batch), then the n-grams added (NgramModel::set_batch), each
-    // step overlapping its cache misses across the batch; a refused line is reported with its
-    // own line number, before any error found on a later line.
+    // The n-grams of orders >= 2 are read and added on two threads: one reads and parses the
+    // lines and looks their words up (Vocabulary::find_batch, the misses of a chunk's words
+    // overlapped), the other adds them to the model kBatchLines at a time
+    // (NgramModel::set_batch, overlapping its own misses). A refused line is reported with its
+    // own line number, before any error on a later line.
     constexpr std::size_t kBatchLines = 64;
-    std::vector<std::int32_t> batch_ids;
-    std::vector<float> batch_probs, batch_backoffs;
-    std::vector<std::int64_t> batch_lines;
-    std::string batch_text;  // the batch's words, copied: a line's view dies with the next read
-    std::vector<std::size_t> batch_word_ends;
-    std::vector<std::string_view> batch_words;
-    const auto flush = [&](int n) {
-        const auto nn = static_cast<std::size_t>(n);
-        const std::size_t count = batch_probs.size();
-        batch_words.resize(count * nn);
-        for (std::size_t i = 0, start = 0; i < count * nn; ++i) {
-            batch_words[i] = std::string_view(batch_text).substr(start, batch_word_ends[i] - start);
-            start = batch_word_ends[i];
-        }
-        batch_ids.resize(count * nn);
-        vocab.find_batch(batch_words.data(), count * nn, batch_ids.data());
-        // The lines before the first word without a unigram (the special words are in every
-        // vocabulary, with a unigram or not).
-        std::size_t known = count * nn;
-        for (std::size_t i = 0; i < count * nn && known == count * nn; ++i) {
-            float unused_prob, unused_backoff;
-            if (batch_ids[i] < 0 || !model.get(&batch_ids[i], 1, &unused_prob, &unused_backoff)) {
-                known = i;
+    constexpr std::size_t kChunkLines = 8192;
+    NgramLines chunk;        // being read
+    std::string chunk_text;  // its words, copied: a line's view dies with the next read
+    std::vector<std::size_t> chunk_word_ends;
+    std::vector<std::string_view> chunk_words;
+    std::vector<char> has_unigram;  // by id, once the unigrams are read
+    const auto add = [&](const NgramLines& lines) {
+        const auto nn = static_cast<std::size_t>(lines.n);
+        for (std::size_t start = 0; start < lines.size(); start += kBatchLines) {
+            const auto count =
+                static_cast<std::int64_t>(std::min(kBatchLines, lines.size() - start));
+            bool duplicate = false;
+            const std::int64_t done =
+                model.set_batch(lines.ids.data() + start * nn, lines.n, lines.probs.data() + start,
+                                lines.backoffs.data() + start, count, &duplicate);
+            if (done < count) {
+                throw std::invalid_argument(
+                    path + ":" +
+                    std::to_string(lines.lines[start + static_cast<std::size_t>(done)]) + ": " +
+                    (duplicate ? "a duplicate " + std::to_string(lines.n) +
+                                     "-gram (an earlier line of this section has the same words)"
+                               : "the n-gram's first n-1 words are not an n-gram of the model"));
             }
         }
-        const auto good = static_cast<std::int64_t>(known / nn);
-        bool duplicate = false;
-        const std::int64_t done = good == 0
-                                      ? 0
-                                      : model.set_batch(batch_ids.data(), n, batch_probs.data(),
-                                                        batch_backoffs.data(), good, &duplicate);
-        const auto at = [&](std::int64_t row) {
-            return path + ":" + std::to_string(batch_lines[static_cast<std::size_t>(row)]) + ": ";
-        };
-        if (done < good) {
-            throw std::invalid_argument(
-                at(done) + (duplicate
-                                ? "a duplicate " + std::to_string(n) +
-                                      "-gram (an earlier line of this section has the same words)"
-                                : "the n-gram's first n-1 words are not an n-gram of the model"));
-        }
-        if (known < count * nn) {
-            throw std::invalid_argument(at(good) + "the word " + quoted(batch_words[known]) +
-                                        " has no unigram");
-        }
-        batch_probs.clear();
-        batch_backoffs.clear();
-        batch_lines.clear();
-        batch_text.clear();
-        batch_word_ends.clear();
     };
     // One n-gram line of order n, checked; unigrams are set at once, longer n-grams batched.
     const auto read_line = [&](int n) {
@@ -465,14 +529,14 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         if (backoff == std::numeric_limits<float>::infinity()) {
             throw fail("infinite log10 backoff in " + quoted(line));
         }
-        if (n > 1) {  // looked up with the batch's other words
+        if (n > 1) {  // looked up with the chunk's other words
             for (std::size_t k = 0; k < nn; ++k) {
-                batch_text.append(fields[k + 1]);
-                batch_word_ends.push_back(batch_text.size());
+                chunk_text.append(fields[k + 1]);
+                chunk_word_ends.push_back(chunk_text.size());
             }
-            batch_probs.push_back(prob);
-            batch_backoffs.push_back(backoff);
-            batch_lines.push_back(static_cast<std::int64_t>(in.number()));
+            chunk.probs.push_back(prob);
+            chunk.backoffs.push_back(backoff);
+            chunk.lines.push_back(static_cast<std::int64_t>(in.number()));
             return;
         }
         const std::string_view w = fields[1];
@@ -500,7 +564,8 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         }
     };
     std::string after;  // where the file is, for a message: after which section
-    for (int n = 1; n <= order; ++n) {
+    // Section n's header, then its lines: read_line for each; `chunk_full` after each line.
+    const auto read_section = [&](int n, const auto& chunk_full) {
         if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
         if (trim(line) != "\\" + std::to_string(n) + "-grams:") {
             throw fail("expected '\\" + std::to_string(n) + "-grams:'" + after + ", got " +
@@ -515,26 +580,100 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
                 pending = true;
                 break;
             }
-            try {
-                read_line(n);
-            } catch (...) {
-                flush(n);  // an earlier line's error first
-                throw;
-            }
+            read_line(n);
             ++rows;
-            if (batch_probs.size() == kBatchLines) flush(n);
+            chunk_full();
         }
-        flush(n);
-        if (rows != announced) {
-            throw fail("the header announces " + std::to_string(announced) + " " +
-                       std::to_string(n) + "-grams, found " + std::to_string(rows));
+        return [&, n, announced, rows] {
+            if (rows != announced) {
+                throw fail("the header announces " + std::to_string(announced) + " " +
+                           std::to_string(n) + "-grams, found " + std::to_string(rows));
+            }
+            after = " after the " + std::to_string(announced) + " " + std::to_string(n) +
+                    "-grams the header announces";
+        };
+    };
+    read_section(1, [] {})();
+    for (std::int32_t id = 0; id < static_cast<std::int32_t>(vocab.size()); ++id) {
+        float unused_prob, unused_backoff;
+        has_unigram.push_back(model.get(&id, 1, &unused_prob, &unused_backoff) ? 1 : 0);
+    }
+    // Orders >= 2: the reader (thread 0) and the adder (thread 1, or thread 0 itself).
+    Handoff handoff;
+    parallel_region(get_num_threads() > 1 ? 2 : 1, [&](int tid, int team) {
+        if (tid == 1) {
+            handoff.serve(add);
+            return;
         }
-        after = " after the " + std::to_string(announced) + " " + std::to_string(n) +
-                "-grams the header announces";
-    }
-    if (!next_nonblank() || trim(line) != "\\end\\") {
-        throw fail("expected '\\end\\'" + after + ", got " + quoted(line));
-    }
+        if (tid != 0) return;
+        const bool pipelined = team > 1;
+        struct CloseOnExit {
+            Handoff& handoff;
+            ~CloseOnExit() { handoff.close(); }
+        } close_on_exit{handoff};
+        const auto drain = [&] {
+            if (pipelined) handoff.drain();
+        };
+        // The chunk's words to ids, then the chunk to the adder; a word without a unigram
+        // (the special words are in every vocabulary, with a unigram or not) ends the chunk
+        // at its line, whose error comes once the lines before it are added.
+        const auto submit = [&] {
+            const auto nn = static_cast<std::size_t>(chunk.n);
+            const std::size_t words = chunk.size() * nn;
+            chunk_words.resize(words);
+            for (std::size_t i = 0, start = 0; i < words; ++i) {
+                chunk_words[i] =
+                    std::string_view(chunk_text).substr(start, chunk_word_ends[i] - start);
+                start = chunk_word_ends[i];
+            }
+            chunk.ids.resize(words);
+            vocab.find_batch(chunk_words.data(), words, chunk.ids.data());
+            std::string error;
+            for (std::size_t i = 0; i < words; ++i) {
+                const std::int32_t id = chunk.ids[i];
+                if (id < 0 || !has_unigram[static_cast<std::size_t>(id)]) {
+                    error = path + ":" + std::to_string(chunk.lines[i / nn]) + ": the word " +
+                            quoted(chunk_words[i]) + " has no unigram";
+                    chunk.truncate(i / nn);
+                    break;
+                }
+            }
+            if (pipelined) {
+                handoff.give(chunk);  // (kept when this throws, for the same error again)
+            } else {
+                struct EmptyOnExit {  // added, or refused: never added twice
+                    NgramLines& lines;
+                    ~EmptyOnExit() { lines.truncate(0); }
+                } empty_on_exit{chunk};
+                add(chunk);
+            }
+            chunk_text.clear();
+            chunk_word_ends.clear();
+            if (!error.empty()) {
+                drain();
+                throw std::invalid_argument(error);
+            }
+        };
+        try {
+            for (int n = 2; n <= order; ++n) {
+                chunk.n = n;
+                const auto check_rows = read_section(n, [&] {
+                    if (chunk.size() == kChunkLines) submit();
+                });
+                submit();
+                drain();
+                check_rows();
+            }
+            if (!next_nonblank() || trim(line) != "\\end\\") {
+                throw fail("expected '\\end\\'" + after + ", got " + quoted(line));
+            }
+        } catch (...) {
+            // The lines read so far, added first: an error among them comes before this one.
+            if (chunk.size() > 0) submit();
+            drain();
+            throw;
+        }
+    });
     if (!have_unk) {
         const std::int32_t unk = static_cast<std::int32_t>(kUnk);
         model.set(&unk, 1, -100.0f, 0.0f);
