@@ -1,11 +1,14 @@
 """Every kind of bad argument gives a clear error, checked before any work.
 
 The messages are the binding's (csrc/bindings/arrays.hpp, bind_rnn.cpp): they name the
-argument and give the expected and the actual value, e.g.
-``h0 must have shape (B, H) = (2, 5), got (2, 6)``. Kinds and dtypes raise ``TypeError``;
-shapes and values ``ValueError``. Also here: what is accepted although unusual
-(non-contiguous and aliased arrays, explicit native byte order, ``None`` states) and gives
-the same bits as the plain call, NaN propagation, and the thread-count setter.
+argument and give the expected and the actual value, and for the forward functions where each
+expected size comes from (w_ih decides I and H, w_hr P, x T and B), e.g.
+``h0 must have shape (B, H) = (2, 5) (B from x, H from w_ih), got (2, 6)``. Kinds and dtypes
+raise ``TypeError``; shapes and values ``ValueError``. A wrong array is refused before any
+copy, even when it is a broadcast view whose C-order copy could never be allocated. Also
+here: what is accepted although unusual (non-contiguous and aliased arrays, explicit native
+byte order, ``None`` states) and gives the same bits as the plain call, NaN propagation, and
+the thread-count setter.
 """
 
 from __future__ import annotations
@@ -131,6 +134,15 @@ def _dims_doc(name: str, cell: str, level: str) -> str:
     return "(B, H)"
 
 
+def _source(name: str) -> str:
+    """What the forward checks say the expected sizes of ``name`` come from."""
+    if name == "x":
+        return " (I from w_ih)"
+    if name in ("w_hh", "b_ih", "b_hh"):
+        return " (H from w_ih)"
+    return " (B from x, H from w_ih)"  # the states
+
+
 def _ndim_doc(name: str, level: str) -> str:
     """The dimension names in the wrong-ndim message (no gate count there)."""
     return {
@@ -155,24 +167,74 @@ def _forward_cases() -> Iterator[Any]:
 
 
 FORWARD_CASES = list(_forward_cases())
+# w_ih decides I and H: the others are compared with it (test_w_ih_decides_the_sizes).
+NOT_W_IH_CASES = [case for case in FORWARD_CASES if case.values[2] != "w_ih"]
+LAYOUTS = ("contiguous", "broadcast")
+
+
+def _laid_out(a: np.ndarray, layout: str) -> np.ndarray:
+    """``a``, or a zero-stride view of its shape (not C-contiguous: the binding checks it
+    before it would copy it)."""
+    if layout == "contiguous":
+        return a
+    view = np.broadcast_to(a.reshape(-1)[:1], a.shape)
+    assert not view.flags.c_contiguous
+    return view
+
+
 SEQ_AND_CELL = [pytest.param(c, lv, id=f"{c}-{lv}") for c in CELLS for lv in LEVELS]
 
 
 # ----------------------------------------------------------------- forward: shapes
-@pytest.mark.parametrize(("cell", "level", "name"), FORWARD_CASES)
-def test_forward_wrong_shape(cell: str, level: str, name: str) -> None:
-    """One more along the dimension the argument itself cannot decide."""
+@pytest.mark.parametrize(("cell", "level", "name"), NOT_W_IH_CASES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_forward_wrong_shape(cell: str, level: str, name: str, layout: str) -> None:
+    """One more along the dimension the argument itself cannot decide: the message says
+    which array the expected size comes from, whatever the layout of the wrong array."""
     args = forward_args(cell, level)
     good = args[name]
-    axis = 0 if name in ("w_ih", "w_hh") else good.ndim - 1  # w_hh's H comes from w_hh
+    axis = 0 if name == "w_hh" else good.ndim - 1
     bad_shape = tuple(n + 1 if k == axis else n for k, n in enumerate(good.shape))
-    args[name] = np.ones(bad_shape)
+    args[name] = _laid_out(np.ones(bad_shape), layout)
     message = (
         f"{name} must have shape {_dims_doc(name, cell, level)} = "
-        f"{_shape_str(good.shape)}, got {_shape_str(bad_shape)}"
+        f"{_shape_str(good.shape)}{_source(name)}, got {_shape_str(bad_shape)}"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call_forward(cell, level, args)
+
+
+@pytest.mark.parametrize(("cell", "level"), SEQ_AND_CELL)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_w_ih_decides_the_sizes(cell: str, level: str, layout: str) -> None:
+    """I and H are read from w_ih: with a column or a hidden unit too many there, x or w_hh
+    is named, with the size w_ih implies and where it comes from."""
+    args = forward_args(cell, level)
+    g = GATES[cell]
+    x_shape = args["x"].shape
+    wide = {**args, "w_ih": _laid_out(np.ones((g * H, IN + 1)), layout)}
+    x_want = _shape_str((*x_shape[:-1], IN + 1))
+    message = (
+        f"x must have shape {_dims_doc('x', cell, level)} = {x_want} (I from w_ih), "
+        f"got {_shape_str(x_shape)}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call_forward(cell, level, wide)
+    tall = {**args, "w_ih": _laid_out(np.ones((g * (H + 1), IN)), layout)}
+    message = (
+        f"w_hh must have shape {_dims_doc('w_hh', cell, level)} = ({g * (H + 1)}, {H + 1}) "
+        f"(H from w_ih), got ({g * H}, {H})"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call_forward(cell, level, tall)
+    if g > 1:  # a row count that is no multiple of G names w_ih itself
+        odd = {**args, "w_ih": _laid_out(np.ones((g * H + 1, IN)), layout)}
+        message = (
+            f"w_ih must have shape (G*H, I) with G = {g} ({_kind(cell)}) and H > 0 (a "
+            f"positive multiple of {g} rows), got ({g * H + 1}, {IN})"
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            call_forward(cell, level, odd)
 
 
 @pytest.mark.parametrize(("cell", "level", "name"), FORWARD_CASES)
@@ -195,28 +257,36 @@ def test_state_with_another_batch_size(cell: str, level: str) -> None:
     h, c = state_names(level)
     for name in (h, c) if cell == "lstm" else (h,):
         bad = {**args, name: np.ones((B + 1, H))}
-        message = f"{name} must have shape (B, H) = ({B}, {H}), got ({B + 1}, {H})"
+        message = (
+            f"{name} must have shape (B, H) = ({B}, {H}) (B from x, H from w_ih), "
+            f"got ({B + 1}, {H})"
+        )
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             call_forward(cell, level, bad)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_w_hh_not_square_per_gate(cell: str) -> None:
-    """H is read from w_hh's columns, so the binding reports a wrong column count against
-    the rows that this H would need; the message still names w_hh and its actual shape."""
+    """H is read from w_ih's rows, so a w_hh with a column too many is named with the shape
+    that w_ih implies (it was compared with the rows its own columns would need)."""
     args = forward_args(cell, "seq")
     g = GATES[cell]
     args["w_hh"] = np.ones((g * H, H + 1))
-    doc = re.escape(f"w_hh must have shape (G*H, H) with G = {g} ({_kind(cell)}) = ")
-    with pytest.raises(ValueError, match=f"^{doc}.*, got {re.escape(f'({g * H}, {H + 1})')}$"):
+    message = (
+        f"w_hh must have shape (G*H, H) with G = {g} ({_kind(cell)}) = ({g * H}, {H}) "
+        f"(H from w_ih), got ({g * H}, {H + 1})"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call_forward(cell, "seq", args)
 
 
 @pytest.mark.parametrize(("cell", "level"), SEQ_AND_CELL)
 def test_empty_hidden_size(cell: str, level: str) -> None:
     args = forward_args(cell, level)
+    args["w_ih"] = np.ones((0, IN))
     args["w_hh"] = np.ones((0, 0))
-    with pytest.raises(ValueError, match=re.escape("w_hh must have shape (G*H, H) with H > 0")):
+    message = f"w_ih must have shape (G*H, I) with G = {GATES[cell]} ({_kind(cell)}) and H > 0"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         call_forward(cell, level, args)
 
 
@@ -229,11 +299,17 @@ def test_weights_of_another_cell(ours: str, theirs: str) -> None:
     other = forward_args(theirs, "seq")
     for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
         args[name] = other[name]
-    g = GATES[ours]
-    message = (
-        f"w_hh must have shape (G*H, H) with G = {g} ({_kind(ours)}) = ({g * H}, {H}), "
-        f"got ({GATES[theirs] * H}, {H})"
-    )
+    g, rows = GATES[ours], GATES[theirs] * H
+    if rows % g:  # no whole number of our gates in w_ih: w_ih is named
+        message = (
+            f"w_ih must have shape (G*H, I) with G = {g} ({_kind(ours)}) and H > 0 (a "
+            f"positive multiple of {g} rows), got ({rows}, {IN})"
+        )
+    else:  # w_ih's rows give another H, which w_hh's columns do not have
+        message = (
+            f"w_hh must have shape (G*H, H) with G = {g} ({_kind(ours)}) = ({rows}, "
+            f"{rows // g}) (H from w_ih), got ({rows}, {H})"
+        )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call_forward(ours, "seq", args)
 
@@ -243,6 +319,38 @@ def test_sizes_beyond_32_bit_blas() -> None:
     x = np.empty((2**17, 2**15, 0))
     with pytest.raises(ValueError, match=re.escape("T*B = 4294967296 exceeds the 32-bit BLAS")):
         rnnkit.lstm_forward(x, None, None, np.empty((4 * H, 0)), np.ones((4 * H, H)))
+
+
+def _huge(ndim: int) -> np.ndarray:
+    """A broadcast view whose C-order copy would need 2 to 8 PiB, more than any address
+    space: a wrong one must be refused from its shape (the binding used to copy a
+    non-contiguous array before comparing its shape, and raised MemoryError instead)."""
+    dims = {1: (2**50,), 2: (2**24, 2**24), 3: (2**16, 2**16, 2**16)}[ndim]
+    return np.broadcast_to(np.ones(1), dims)
+
+
+@pytest.mark.parametrize(("cell", "level", "name"), NOT_W_IH_CASES)
+def test_wrong_shape_refused_before_copying(cell: str, level: str, name: str) -> None:
+    args = forward_args(cell, level)
+    args[name] = _huge(args[name].ndim)
+    with pytest.raises(ValueError, match=f"^{re.escape(name)} must have shape "):
+        call_forward(cell, level, args)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sizes_beyond_32_bit_blas_refused_before_copying(level: str) -> None:
+    """The 32-bit limits are checked from the shapes too, before x (petabytes as a C-order
+    copy) is copied."""
+    wide = 2**17
+    w_ih = np.broadcast_to(np.ones(1), (4 * H, wide))
+    if level == "seq":
+        x = np.broadcast_to(np.ones(1), (2**16, 2**16, wide))
+        message = "T*B = 4294967296 exceeds the 32-bit BLAS limit of 2147483647"
+    else:
+        x = np.broadcast_to(np.ones(1), (2**31, wide))
+        message = "B = 2147483648 exceeds the 32-bit BLAS limit of 2147483647"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _forward_fn("lstm", level)(x, None, None, w_ih, np.ones((4 * H, H)))
 
 
 # ----------------------------------------------------------------- forward: dtypes
@@ -423,7 +531,8 @@ BACKWARD_CASES = list(_backward_cases())
 
 
 @pytest.mark.parametrize(("cell", "level", "name"), BACKWARD_CASES)
-def test_backward_wrong_shape(cell: str, level: str, name: str) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_backward_wrong_shape(cell: str, level: str, name: str, layout: str) -> None:
     cache = _cache(cell, level)
     grads = backward_args(cell, level)
     good = grads[name].shape
@@ -433,8 +542,65 @@ def test_backward_wrong_shape(cell: str, level: str, name: str) -> None:
             f"{name} must have shape {_dims_doc(name, cell, level)} = {_shape_str(good)}, "
             f"got {_shape_str(bad_shape)}"
         )
+        bad = _laid_out(np.ones(bad_shape), layout)
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-            call_backward(cell, level, {**grads, name: np.ones(bad_shape)}, cache)
+            call_backward(cell, level, {**grads, name: bad}, cache)
+
+
+@pytest.mark.parametrize(("cell", "level", "name"), BACKWARD_CASES)
+def test_backward_wrong_shape_refused_before_copying(cell: str, level: str, name: str) -> None:
+    cache = _cache(cell, level)
+    grads = backward_args(cell, level)
+    grads[name] = _huge(grads[name].ndim)
+    with pytest.raises(ValueError, match=f"^{re.escape(name)} must have shape "):
+        call_backward(cell, level, grads, cache)
+
+
+@pytest.mark.parametrize(
+    ("how", "dy_doc", "dh_doc"),
+    [
+        ("projected", "(T, B, P) = (3, 2, 3)", "(B, P) = (2, 3)"),
+        ("packed", "(N, H) = (5, 5)", "(B, H) = (2, 5)"),
+        ("projected-packed", "(N, P) = (5, 3)", "(B, P) = (2, 3)"),
+        ("projected-cell", None, "(B, P) = (2, 3)"),
+    ],
+)
+def test_backward_of_projected_and_packed_caches(how: str, dy_doc: str | None, dh_doc: str) -> None:
+    """The caches whose shape does not tell R (= P) or N: a wrong broadcast gradient gets
+    the binding's message before any copy, a right one gives the bits of its copy."""
+    P = 3
+    rng = np.random.default_rng(5)
+    cell = how.endswith("cell")
+    packed = "packed" in how
+    level = "cell" if cell else "seq"
+    x = rng.standard_normal((5, IN) if packed else (B, IN) if cell else (T, B, IN))
+    kw: Args = {"batch_sizes": np.array([2, 2, 1])} if packed else {}
+    R = H
+    if how.startswith("projected"):
+        kw["w_hr"] = rng.standard_normal((P, H))
+        R = P
+    w = [rng.standard_normal((4 * H, IN)), rng.standard_normal((4 * H, R))]
+    cache = _forward_fn("lstm", level)(x, None, None, *w, **kw)[-1]
+    y_shape = (5, R) if packed else (T, B, R)
+    grads: Args = {"dy": rng.standard_normal(y_shape)} if not cell else {}
+    h_name, c_name = ("dh1", "dc1") if cell else ("dh_n", "dc_n")
+    grads[h_name] = rng.standard_normal((B, R))
+    grads[c_name] = rng.standard_normal((B, H))
+    expected = call_backward("lstm", level, grads, cache)
+    for name, doc in (("dy", dy_doc), (h_name, dh_doc)):
+        if doc is None:
+            continue
+        bad = {**grads, name: _huge(grads[name].ndim)}
+        message = f"{name} must have shape {doc}, got {_shape_str(bad[name].shape)}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            call_backward("lstm", level, bad, cache)
+        view = np.broadcast_to(grads[name][..., :1], grads[name].shape)
+        same = {**grads, name: view}
+        assert_same_bits(
+            call_backward("lstm", level, same, cache),
+            call_backward("lstm", level, {**grads, name: np.ascontiguousarray(view)}, cache),
+        )
+    assert expected.dx.shape == x.shape
 
 
 @pytest.mark.parametrize(("cell", "level", "name"), BACKWARD_CASES)
@@ -565,6 +731,19 @@ def test_set_num_threads_not_an_int(n: object, kind: str, restore_threads: int) 
     with pytest.raises(TypeError, match=f"^n must be an int, got {kind}$"):
         rnnkit.set_num_threads(n)
     assert rnnkit.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("cast", [np.int64, np.int32, np.uint8], ids=lambda c: c.__name__)
+def test_set_num_threads_numpy_integers(cast: type, restore_threads: int) -> None:
+    """NumPy's integers are ints (__index__), in range or not; its bool and floats are not."""
+    rnnkit.set_num_threads(cast(2))
+    assert rnnkit.get_num_threads() == 2
+    with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 1024\], got 0$"):
+        rnnkit.set_num_threads(cast(0))
+    for bad, kind in [(np.bool_(True), np.bool_.__name__), (np.float64(2.0), "float64")]:
+        with pytest.raises(TypeError, match=f"^n must be an int, got {kind}$"):
+            rnnkit.set_num_threads(bad)
+    assert rnnkit.get_num_threads() == 2
 
 
 # ------------------------------------------- accepted: non-contiguous and aliased arrays
@@ -715,3 +894,20 @@ def test_uncopyable_non_contiguous_input_raises_memory_error() -> None:
     assert proc.returncode == 0, f"exit status {proc.returncode}: {proc.stderr[-500:]}"
     assert proc.stdout.startswith("MemoryError:"), proc.stdout
     assert re.search(r"\bx\b", proc.stdout.removeprefix("MemoryError:")), proc.stdout  # names x
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_packed_state_shapes_name_batch_sizes(layout: str) -> None:
+    """Packed, B is batch_sizes[0]: a state of another batch size says so. Invalid
+    batch_sizes are named first (B cannot be read from them)."""
+    rng = np.random.default_rng(6)
+    x = _laid_out(rng.standard_normal((5, IN)), layout)
+    w = [rng.standard_normal((4 * H, IN)), rng.standard_normal((4 * H, H))]
+    h0 = np.ones((3, H))
+    message = f"h0 must have shape (B, H) = (2, {H}) (B from batch_sizes[0], H from w_ih), got "
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        rnnkit.lstm_forward(x, h0, None, *w, batch_sizes=np.array([2, 2, 1]))
+    with pytest.raises(ValueError, match=r"^batch_sizes must be non-increasing"):
+        rnnkit.lstm_forward(x, h0, None, *w, batch_sizes=np.array([1, 2, 2]))
+    with pytest.raises(ValueError, match=r"^batch_sizes must sum to x\.shape\[0\] = 5"):
+        rnnkit.lstm_forward(x, h0, None, *w, batch_sizes=np.array([3, 1]))

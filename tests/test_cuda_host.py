@@ -12,6 +12,7 @@ streams) is in test_cuda_gpu.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -203,8 +204,23 @@ def test_arguments_are_checked_with_their_names(rng: np.random.Generator) -> Non
     with pytest.raises(TypeError, match=r"h0 must have dtype float32 \(the dtype of w_ih\)"):
         rnnkit.lstm_forward(args[0], wrong, *args[2:])
     short = FakeDeviceArray(args[1].array[:1])
-    with pytest.raises(ValueError, match=r"h0 must have shape \(B, H\) = \(2, 5\), got \(1, 5\)"):
+    message = "h0 must have shape (B, H) = (2, 5) (B from x, H from w_ih), got (1, 5)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         rnnkit.lstm_forward(args[0], short, *args[2:])
+    # As on the CPU, w_ih decides I and H: with a hidden unit too many there, w_hh is named.
+    tall = FakeDeviceArray(np.zeros((24, 4), np.float32))
+    message = "w_hh must have shape (G*H, H) with G = 4 (lstm) = (24, 6) (H from w_ih), got (20, 5)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rnnkit.lstm_forward(*args[:3], tall, *args[4:])
+    odd = FakeDeviceArray(np.zeros((21, 4), np.float32))
+    with pytest.raises(ValueError, match=r"^w_ih must have shape \(G\*H, I\) with G = 4 \(lstm\)"):
+        rnnkit.lstm_forward(*args[:3], odd, *args[4:])
+    message = "x must have shape (T, B, I) = (3, 2, 5) (I from w_ih), got (3, 2, 4)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rnnkit.lstm_forward(*args[:3], FakeDeviceArray(np.zeros((20, 5), np.float32)), *args[4:])
+    message = "w_hr must have shape (P, H) = (3, 5) (H from w_ih), got (3, 6)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rnnkit.lstm_forward(*args, w_hr=FakeDeviceArray(np.zeros((3, 6), np.float32)))
     strided = FakeDeviceArray(np.zeros((2, 10), np.float32)[:, ::2])
     with pytest.raises(ValueError, match="h0 must be C-contiguous on the GPU"):
         rnnkit.lstm_forward(args[0], strided, *args[2:])

@@ -410,18 +410,17 @@ def _lstm_args(rng: np.random.Generator) -> list[np.ndarray]:
         (
             {"peepholes": np.ones((4, H))},
             ValueError,
-            f"peepholes must have shape (3, H) = (3, {H}), got (4, {H})",
+            f"peepholes must have shape (3, H) = (3, {H}) (H from w_ih), got (4, {H})",
         ),
         (
             {"peepholes": np.ones((3, H), np.float32)},
             TypeError,
             "peepholes must have dtype float64 (the dtype of w_ih), got float32",
         ),
-        (
+        (  # w_ih and w_hh agree on H: w_hr is the one named (H used to be read from it)
             {"w_hr": np.ones((P, H + 1))},
             ValueError,
-            f"w_hh must have shape (G*H, P) with G = 4 (lstm) = ({4 * (H + 1)}, {P}), "
-            f"got ({4 * H}, {H})",
+            f"w_hr must have shape (P, H) = ({P}, {H}) (H from w_ih), got ({P}, {H + 1})",
         ),
     ],
     ids=lambda v: str(v)[:40] if not isinstance(v, dict) else next(iter(v)),

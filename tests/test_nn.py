@@ -794,6 +794,43 @@ def test_bad_backward_arguments(rng: np.random.Generator) -> None:
         g.backward(y)
 
 
+@pytest.mark.parametrize(
+    ("make_module", "message"),
+    [
+        (
+            lambda: nn.LSTM(3, 2**40),
+            "hidden_size must be at most 536870911 for LSTM (its weights have G*H = "
+            "4*hidden_size rows, and the kernels' 32-bit BLAS takes at most 2147483647), got "
+            "1099511627776",
+        ),
+        (
+            lambda: nn.GRU(3, 2**30),
+            "hidden_size must be at most 715827882 for GRU (its weights have G*H = "
+            "3*hidden_size rows, and the kernels' 32-bit BLAS takes at most 2147483647), got "
+            "1073741824",
+        ),
+        (
+            lambda: nn.RNN(2**31, 4),
+            "input_size must be at most 2147483647 (the kernels' 32-bit BLAS limit), got "
+            "2147483648",
+        ),
+        (
+            lambda: nn.RNN(3, 2**30, num_layers=2, bidirectional=True),
+            "hidden_size must be at most 1073741823 for RNN with num_layers=2, "
+            "bidirectional=True and merge_mode='concat' (the layers above the first take "
+            "2*hidden_size inputs, and the kernels' 32-bit BLAS takes at most 2147483647), got "
+            "1073741824",
+        ),
+    ],
+    ids=["lstm-hidden", "gru-hidden", "rnn-input", "rnn-concat"],
+)
+def test_sizes_beyond_the_kernels(make_module: Callable[[], Any], message: str) -> None:
+    """Sizes the 32-bit kernels could never run: a ValueError naming the argument, before
+    any weight is allocated (it used to be NumPy's MemoryError for terabytes)."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make_module()
+
+
 def test_bad_state_dicts() -> None:
     m = nn.LSTM(3, 4, proj_size=2)
     sd = m.state_dict()

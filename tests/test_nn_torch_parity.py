@@ -16,6 +16,7 @@ D directions.
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
 from typing import Any
 
@@ -250,3 +251,28 @@ def test_parity_eval_mode(cell: str, rng: np.random.Generator) -> None:
     with torch.no_grad():
         ty, _ = tm(torch.from_numpy(x))
     _close(y, ty.numpy(), np.float64, "y")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8_e4m3fn"])
+def test_tensors_of_a_float_dtype_numpy_lacks(dtype: str) -> None:
+    """torch.bfloat16 (or float8) tensors have no NumPy array to become: a TypeError naming
+    the key (or x) and the dtype, not torch's "unsupported ScalarType", and no silent cast."""
+    tdtype = getattr(torch, dtype, None)
+    if tdtype is None:
+        pytest.skip(f"this torch has no {dtype}")
+    m = nn.LSTM(2, 5, proj_size=3)
+    before = {k: v.copy() for k, v in m.params.items()}
+    sd = {k: torch.from_numpy(v).to(tdtype) for k, v in m.state_dict().items()}
+    message = (
+        f"weight_ih_l0 must be a floating array of a dtype NumPy has (float16, float32 or "
+        f"float64), got dtype torch.{dtype}; convert it explicitly, e.g. with .float()"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        m.load_state_dict(sd)
+    for k, v in m.params.items():
+        np.testing.assert_array_equal(v, before[k])  # nothing loaded
+    x = torch.zeros(3, 2, 2, dtype=tdtype)
+    message = f"x must have dtype float32 (the dtype of this LSTM), got torch.{dtype}"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        m.forward(x)
+    m.load_state_dict({k: v.float() for k, v in sd.items()})  # converted explicitly: loads

@@ -4,6 +4,7 @@
 // `dispatch`, on the dtype of w_ih.
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -185,54 +186,69 @@ struct RecurrentCache {
     }
 };
 
+// The weights as given (borrowed, checked, not yet copied) and the sizes they define: w_ih the
+// dtype (see `forward`), I (its columns) and H (its rows are G*H); w_hr, when given, P. Every
+// other weight is compared with them, and its message says where the sizes come from.
+struct CheckedWeights {
+    py::array w_ih, w_hh;
+    std::optional<py::array> b_ih, b_hh, w_hr, peepholes;
+    std::int64_t I = 0, H = 0, R = 0;  // R: the recurrent state's size, P or H
+};
+
+template <typename T>
+CheckedWeights check_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+                             py::handle b_hh, py::handle w_hr, py::handle peepholes) {
+    const std::int64_t G = gate_count(kind);
+    const std::string g_note = " with G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
+    CheckedWeights w;
+    w.w_ih = checked_array<T>(w_ih, {"w_ih", "(G*H, I)", {kAny, kAny}}, "w_ih");
+    const std::int64_t GH = w.w_ih.shape(0);
+    if (GH == 0 || GH % G != 0) {
+        const std::string rows =
+            G > 1 ? " (a positive multiple of " + std::to_string(G) + " rows)" : "";
+        throw py::value_error("w_ih must have shape (G*H, I)" + g_note + " and H > 0" + rows +
+                              ", got " + shape_string(shape_of(w.w_ih)));
+    }
+    w.I = w.w_ih.shape(1);
+    w.H = w.R = GH / G;
+    const std::string h_from = "H from w_ih";
+    std::string r_from = h_from;
+    if (!w_hr.is_none()) {  // LSTM with projection: the recurrent state is h [B, P]
+        w.w_hr = checked_array<T>(w_hr, {"w_hr", "(P, H)", {kAny, w.H}, h_from}, "w_ih");
+        w.R = w.w_hr->shape(0);
+        if (w.R == 0) {
+            throw py::value_error("w_hr must have shape (P, H) with P > 0, got " +
+                                  shape_string(shape_of(*w.w_hr)));
+        }
+        r_from = "H from w_ih, P from w_hr";
+    }
+    const char* hh_dims = w.w_hr ? "(G*H, P)" : "(G*H, H)";
+    w.w_hh = checked_array<T>(w_hh, {"w_hh", hh_dims, {GH, w.R}, r_from, g_note}, "w_ih");
+    w.b_ih = checked_optional<T>(b_ih, {"b_ih", "(G*H,)", {GH}, h_from}, "w_ih");
+    w.b_hh = checked_optional<T>(b_hh, {"b_hh", "(G*H,)", {GH}, h_from}, "w_ih");
+    w.peepholes = checked_optional<T>(peepholes, {"peepholes", "(3, H)", {3, w.H}, h_from}, "w_ih");
+    return w;
+}
+
+// The checked weights as the kernels read them (C-contiguous copies where needed).
 template <typename T>
 struct Weights {
     CArray<T> w_ih, w_hh;
     std::optional<CArray<T>> b_ih, b_hh, w_hr, peepholes;
-    std::int64_t I = 0, H = 0, R = 0;
+
+    explicit Weights(const CheckedWeights& w)
+        : w_ih(c_array<T>(w.w_ih, "w_ih")),
+          w_hh(c_array<T>(w.w_hh, "w_hh")),
+          b_ih(c_array<T>(w.b_ih, "b_ih")),
+          b_hh(c_array<T>(w.b_hh, "b_hh")),
+          w_hr(c_array<T>(w.w_hr, "w_hr")),
+          peepholes(c_array<T>(w.peepholes, "peepholes")) {}
 
     bptt::CellWeights<T> view() const {
         return {w_ih.data(),        w_hh.data(),        data_or_null(b_ih),
                 data_or_null(b_hh), data_or_null(w_hr), data_or_null(peepholes)};
     }
 };
-
-template <typename T>
-Weights<T> parse_weights(CellKind kind, py::handle w_ih, py::handle w_hh, py::handle b_ih,
-                         py::handle b_hh, py::handle w_hr, py::handle peepholes) {
-    const std::int64_t G = gate_count(kind);
-    Weights<T> w;
-    const std::string g_doc = "G = " + std::to_string(G) + " (" + cell_name(kind) + ")";
-    if (!w_hr.is_none()) {
-        // LSTM with projection: w_hr [P, H] gives both sizes; the recurrent state is h [B, P].
-        w.w_hr = require_array<T>(w_hr, "w_hr", 2, "(P, H)", "w_ih");
-        w.H = w.w_hr->shape(1);
-        w.R = w.w_hr->shape(0);
-        if (w.H <= 0 || w.R <= 0)
-            throw py::value_error("w_hr must have shape (P, H) with P, H > 0, got " +
-                                  shape_string(shape_of(*w.w_hr)));
-        w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, P)", "w_ih");
-        const std::string doc = "(G*H, P) with " + g_doc;
-        require_shape(w.w_hh, "w_hh", doc.c_str(), {G * w.H, w.R});
-    } else {
-        w.w_hh = require_array<T>(w_hh, "w_hh", 2, "(G*H, H)", "w_ih");
-        w.H = w.w_hh.shape(1);
-        w.R = w.H;
-        if (w.H <= 0)
-            throw py::value_error("w_hh must have shape (G*H, H) with H > 0, got " +
-                                  shape_string(shape_of(w.w_hh)));
-        const std::string doc = "(G*H, H) with " + g_doc;
-        require_shape(w.w_hh, "w_hh", doc.c_str(), {G * w.H, w.H});
-    }
-    w.w_ih = require_array<T>(w_ih, "w_ih", 2, "(G*H, I)", "w_ih");
-    w.I = w.w_ih.shape(1);
-    const std::string ih_doc = "(G*H, I) with " + g_doc;
-    require_shape(w.w_ih, "w_ih", ih_doc.c_str(), {G * w.H, w.I});
-    w.b_ih = optional_array<T>(b_ih, "b_ih", "(G*H,)", {G * w.H}, "w_ih");
-    w.b_hh = optional_array<T>(b_hh, "b_hh", "(G*H,)", {G * w.H}, "w_ih");
-    w.peepholes = optional_array<T>(peepholes, "peepholes", "(3, H)", {3, w.H}, "w_ih");
-    return w;
-}
 
 // rows: of x, T*B, or N when packed.
 void check_sizes(std::int64_t rows, const char* rows_name, std::int64_t I, std::int64_t H,
@@ -241,6 +257,15 @@ void check_sizes(std::int64_t rows, const char* rows_name, std::int64_t I, std::
     blas::check_blas_int(G * H, "G*H");
     blas::check_blas_int(I, "I");
     blas::check_blas_int(R, "P");
+}
+
+// T*B, the rows of a padded x. Where the product would overflow int64 (NumPy allows no such
+// shape, but nothing here relies on it), the larger factor alone is past the 32-bit limit.
+std::int64_t padded_rows(std::int64_t T, std::int64_t B) {
+    if (B > 0 && T > std::numeric_limits<std::int64_t>::max() / B) {
+        blas::check_blas_int(std::max(T, B), T >= B ? "T" : "B");
+    }
+    return T * B;
 }
 
 template <typename T>
@@ -264,48 +289,57 @@ py::tuple forward_impl(CellKind kind, bool is_cell, py::handle x_obj, py::handle
                        py::handle lengths_obj, py::handle batch_sizes_obj, const Options& options,
                        bool training) {
     const std::int64_t G = gate_count(kind);
-    const Weights<T> w = parse_weights<T>(kind, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes);
-    const std::int64_t I = w.I, H = w.H, R = w.R;
     const bool packed = !batch_sizes_obj.is_none();
     if (packed && !lengths_obj.is_none()) {
         throw py::value_error(
             "pass lengths (padded x [T, B, I]) or batch_sizes (packed x [N, I]), not both");
     }
-    CArray<T> x = is_cell || packed
-                      ? require_array<T>(x_obj, "x", 2, is_cell ? "(B, I)" : "(N, I)", "w_ih")
-                      : require_array<T>(x_obj, "x", 3, "(T, B, I)", "w_ih");
-    std::int64_t T_ = 0, B = 0;
+    // Every array is checked as given first; only then are non-contiguous ones copied.
+    const CheckedWeights cw = check_weights<T>(kind, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes);
+    const std::int64_t I = cw.I, H = cw.H, R = cw.R;
+    const char* i_from = "I from w_ih";
+    const ArraySpec x_spec = is_cell  ? ArraySpec{"x", "(B, I)", {kAny, I}, i_from}
+                             : packed ? ArraySpec{"x", "(N, I)", {kAny, I}, i_from}
+                                      : ArraySpec{"x", "(T, B, I)", {kAny, kAny, I}, i_from};
+    const py::array x_arg = checked_array<T>(x_obj, x_spec, "w_ih");
+    // x decides T and B (batch_sizes when packed).
+    std::int64_t T_ = 1, B = x_arg.shape(0);
+    std::string b_from = "B from x";
     std::shared_ptr<const bptt::Schedule> schedule;
     if (is_cell) {
-        T_ = 1;
-        B = x.shape(0);
-        require_shape(x, "x", "(B, I)", {B, I});
         check_sizes(B, "B", I, H, R, G);
         schedule = std::make_shared<const bptt::Schedule>(T_, B, nullptr, options.reverse);
     } else if (packed) {
-        const std::int64_t N = x.shape(0);
-        require_shape(x, "x", "(N, I)", {N, I});
+        const std::int64_t N = x_arg.shape(0);
         check_sizes(N, "N", I, H, R, G);
         const auto batch_sizes = parse_batch_sizes(batch_sizes_obj, N);
         T_ = static_cast<std::int64_t>(batch_sizes->size());
         B = T_ > 0 ? batch_sizes->front() : 0;
+        b_from = "B from batch_sizes[0]";
         schedule = std::make_shared<const bptt::Schedule>(
             bptt::Schedule::from_batch_sizes(T_, batch_sizes->data(), options.reverse));
     } else {
-        T_ = x.shape(0);
-        B = x.shape(1);
-        require_shape(x, "x", "(T, B, I)", {T_, B, I});
-        check_sizes(T_ * B, "T*B", I, H, R, G);
+        T_ = x_arg.shape(0);
+        B = x_arg.shape(1);
+        check_sizes(padded_rows(T_, B), "T*B", I, H, R, G);
         const auto lengths = parse_lengths(lengths_obj, T_, B);
         schedule = std::make_shared<const bptt::Schedule>(
             T_, B, lengths ? lengths->data() : nullptr, options.reverse);
     }
     const char* h_name = is_cell ? "h" : "h0";
     const char* c_name = is_cell ? "c" : "c0";
-    const char* h_doc = R == H ? "(B, H)" : "(B, P)";
-    const auto h0 = optional_array<T>(h0_obj, h_name, h_doc, {B, R}, "w_ih");
-    std::optional<CArray<T>> c0;
-    if (kind == CellKind::Lstm) c0 = optional_array<T>(c0_obj, c_name, "(B, H)", {B, H}, "w_ih");
+    const char* h_doc = cw.w_hr ? "(B, P)" : "(B, H)";
+    const std::string r_from = b_from + (cw.w_hr ? ", P from w_hr" : ", H from w_ih");
+    const auto h0_arg = checked_optional<T>(h0_obj, {h_name, h_doc, {B, R}, r_from}, "w_ih");
+    std::optional<py::array> c0_arg;
+    if (kind == CellKind::Lstm) {
+        const std::string c_from = b_from + ", H from w_ih";
+        c0_arg = checked_optional<T>(c0_obj, {c_name, "(B, H)", {B, H}, c_from}, "w_ih");
+    }
+    const Weights<T> w(cw);
+    const CArray<T> x = c_array<T>(x_arg, "x");
+    const auto h0 = c_array<T>(h0_arg, h_name);
+    const auto c0 = c_array<T>(c0_arg, c_name);
     const std::int64_t N = schedule->rows();
 
     auto y = packed ? new_array<T>({N, R}) : new_array<T>({T_, B, R});
@@ -454,16 +488,22 @@ py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::hand
     const char* y_doc =
         packed ? (projected ? "(N, P)" : "(N, H)") : (projected ? "(T, B, P)" : "(T, B, H)");
     const char* h_doc = projected ? "(B, P)" : "(B, H)";
-    std::optional<CArray<T>> dy;
+    // Checked against the cache's sizes as given; only then are non-contiguous ones copied.
+    const char* dy_name = "dy";
+    const char* dh_name = is_cell ? "dh1" : "dh_n";
+    const char* dc_name = is_cell ? "dc1" : "dc_n";
+    std::optional<py::array> dy_arg, dc_arg;
     if (packed) {
-        dy = optional_array<T>(dy_obj, "dy", y_doc, {N, R}, from);
+        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {N, R}}, from);
     } else if (!is_cell) {
-        dy = optional_array<T>(dy_obj, "dy", y_doc, {T_, B, R}, from);
+        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {T_, B, R}}, from);
     }
-    const auto dh_n = optional_array<T>(dh_obj, is_cell ? "dh1" : "dh_n", h_doc, {B, R}, from);
-    std::optional<CArray<T>> dc_n;
+    const auto dh_arg = checked_optional<T>(dh_obj, {dh_name, h_doc, {B, R}}, from);
     if (kind == CellKind::Lstm)
-        dc_n = optional_array<T>(dc_obj, is_cell ? "dc1" : "dc_n", "(B, H)", {B, H}, from);
+        dc_arg = checked_optional<T>(dc_obj, {dc_name, "(B, H)", {B, H}}, from);
+    const auto dy = c_array<T>(dy_arg, dy_name);
+    const auto dh_n = c_array<T>(dh_arg, dh_name);
+    const auto dc_n = c_array<T>(dc_arg, dc_name);
 
     auto dx = packed ? new_array<T>({N, I}) : new_array<T>({T_, B, I});
     auto dh0 = new_array<T>({B, R});

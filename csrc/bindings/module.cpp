@@ -30,21 +30,22 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "set_num_threads",
         [](py::handle n) {
-            // Checked here rather than by pybind11's overload resolution, whose message dumps
-            // the whole signature.
-            if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
-                throw py::type_error(
-                    "n must be an int, got " +
-                    py::str(py::type::handle_of(n).attr("__name__")).cast<std::string>());
+            // Any integer (int, NumPy's integers: whatever has __index__) but a bool, checked
+            // here rather than by pybind11's overload resolution, whose message dumps the
+            // whole signature.
+            if (rnnkit::bindings::is_bool(n) || !PyIndex_Check(n.ptr())) {
+                throw py::type_error("n must be an int, got " + rnnkit::bindings::type_name(n));
             }
+            const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(n.ptr()));
+            if (!index) throw py::error_already_set();
             // Integers beyond 64 bits do not convert; they are out of range all the same.
-            const bool fits = PyLong_AsLongLong(n.ptr()) != -1 || !PyErr_Occurred();
+            const long long value = PyLong_AsLongLong(index.ptr());
+            const bool fits = value != -1 || !PyErr_Occurred();
             if (!fits) PyErr_Clear();
-            const long long value = fits ? PyLong_AsLongLong(n.ptr()) : 0;
             if (!fits || value < 1 || value > rnnkit::kMaxThreads) {
                 throw py::value_error("n must be an integer in [1, " +
                                       std::to_string(rnnkit::kMaxThreads) + "], got " +
-                                      py::repr(n).cast<std::string>());
+                                      py::repr(index).cast<std::string>());
             }
             rnnkit::set_num_threads(static_cast<int>(value));
         },

@@ -9,7 +9,11 @@ Conventions shared by every function here:
   ``[B, H]``. Weights are PyTorch's: ``w_ih [G*H, I]``, ``w_hh [G*H, H]``, ``b_ih``,
   ``b_hh [G*H]``; gate order LSTM (i, f, g, o), GRU (r, z, n). Biases may be ``None``.
 * The dtype of ``w_ih`` (float32 or float64) decides; every other array must have the same
-  dtype, or ``TypeError`` is raised (no silent casts). Non-contiguous arrays are copied.
+  dtype, or ``TypeError`` is raised (no silent casts).
+* ``w_ih`` also decides I (its columns) and H (its rows are G*H), ``w_hr`` P, and ``x`` T and B
+  (``batch_sizes[0]`` when packed). An array that disagrees raises ``ValueError`` naming it and
+  where the size comes from: ``x must have shape (T, B, I) = (4, 3, 3) (I from w_ih), got
+  (4, 3, 2)``. Every shape is checked before a non-contiguous array is copied to C order.
 * ``h0``/``c0`` and the incoming gradients ``dy``/``dh_n``/``dc_n`` may be ``None`` (zeros).
 * ``T = 0`` returns ``y`` of shape ``(0, B, H)`` and the initial state as the final state;
   ``B = 0`` returns empty arrays. (PyTorch raises for T = 0; rnnkit treats it as the identity,

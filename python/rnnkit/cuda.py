@@ -303,19 +303,31 @@ class _Call:
         return a
 
     def optional(
-        self, obj: Any, name: str, dims_doc: str, expected: tuple[int, ...]
+        self, obj: Any, name: str, dims_doc: str, expected: tuple[int | None, ...], source: str = ""
     ) -> DeviceArray | None:
         if obj is None:
             return None
         a = self.array(obj, name, len(expected), dims_doc)
-        self.shape(a, name, dims_doc, expected)
+        self.shape(a, name, dims_doc, expected, source)
         return a
 
     @staticmethod
-    def shape(a: DeviceArray, name: str, dims_doc: str, expected: tuple[int, ...]) -> None:
-        if a.shape != expected:
+    def shape(
+        a: DeviceArray,
+        name: str,
+        dims_doc: str,
+        expected: tuple[int | None, ...],
+        source: str = "",
+        note: str = "",
+    ) -> None:
+        """ValueError unless ``a`` has the shape ``expected`` (None: any size there), with the
+        CPU binding's message: ``source`` says where the sizes come from (``"I from w_ih"``),
+        ``note`` follows ``dims_doc`` (``" with G = 4 (lstm)"``)."""
+        want = tuple(n if e is None else e for e, n in zip(expected, a.shape, strict=True))
+        if a.shape != want:
+            where = f" ({source})" if source else ""
             raise ValueError(
-                f"{name} must have shape {dims_doc} = {_shape_str(expected)}, got "
+                f"{name} must have shape {dims_doc}{note} = {_shape_str(want)}{where}, got "
                 f"{_shape_str(a.shape)}"
             )
 
@@ -541,44 +553,48 @@ def forward(
             raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
     clip_value = _parse_clip(clip)
     call = _Call(x_obj, w_ih_obj)
+    # As the CPU binding: w_ih decides the dtype, I and H; w_hr P; x T and B. The others are
+    # compared with them, and a message says where the sizes come from.
     G = _GATES[kind]
-    g_doc = f"G = {G} ({kind})"
-    if w_hr_obj is not None:
-        w_hr = call.array(w_hr_obj, "w_hr", 2, "(P, H)")
-        R, H = w_hr.shape
-        if H <= 0 or R <= 0:
-            raise ValueError(
-                f"w_hr must have shape (P, H) with P, H > 0, got {_shape_str(w_hr.shape)}"
-            )
-        w_hh = call.array(w_hh_obj, "w_hh", 2, "(G*H, P)")
-        call.shape(w_hh, "w_hh", f"(G*H, P) with {g_doc}", (G * H, R))
-    else:
-        w_hr = None
-        w_hh = call.array(w_hh_obj, "w_hh", 2, "(G*H, H)")
-        H = w_hh.shape[1]
-        R = H
-        if H <= 0:
-            raise ValueError(
-                f"w_hh must have shape (G*H, H) with H > 0, got {_shape_str(w_hh.shape)}"
-            )
-        call.shape(w_hh, "w_hh", f"(G*H, H) with {g_doc}", (G * H, H))
+    g_note = f" with G = {G} ({kind})"
     w_ih = call.w_ih
     if len(w_ih.shape) != 2:
         raise ValueError(f"w_ih must be 2-dimensional (G*H, I), got shape {_shape_str(w_ih.shape)}")
-    I = w_ih.shape[1]  # noqa: E741 (the input size's conventional name)
-    call.shape(w_ih, "w_ih", f"(G*H, I) with {g_doc}", (G * H, I))
-    b_ih = call.optional(b_ih_obj, "b_ih", "(G*H,)", (G * H,))
-    b_hh = call.optional(b_hh_obj, "b_hh", "(G*H,)", (G * H,))
-    peepholes = call.optional(peepholes_obj, "peepholes", "(3, H)", (3, H))
+    GH, I = w_ih.shape  # noqa: E741 (the input size's conventional name)
+    if GH == 0 or GH % G:
+        rows = f" (a positive multiple of {G} rows)" if G > 1 else ""
+        raise ValueError(
+            f"w_ih must have shape (G*H, I){g_note} and H > 0{rows}, got {_shape_str(w_ih.shape)}"
+        )
+    H = R = GH // G
+    h_from = r_from = "H from w_ih"
+    w_hr = call.optional(w_hr_obj, "w_hr", "(P, H)", (None, H), h_from)
+    if w_hr is not None:
+        R = w_hr.shape[0]
+        if R == 0:
+            raise ValueError(
+                f"w_hr must have shape (P, H) with P > 0, got {_shape_str(w_hr.shape)}"
+            )
+        r_from = "H from w_ih, P from w_hr"
+    hh_doc = "(G*H, H)" if w_hr is None else "(G*H, P)"
+    w_hh = call.array(w_hh_obj, "w_hh", 2, hh_doc)
+    call.shape(w_hh, "w_hh", hh_doc, (GH, R), r_from, g_note)
+    b_ih = call.optional(b_ih_obj, "b_ih", "(G*H,)", (GH,), h_from)
+    b_hh = call.optional(b_hh_obj, "b_hh", "(G*H,)", (GH,), h_from)
+    peepholes = call.optional(peepholes_obj, "peepholes", "(3, H)", (3, H), h_from)
     x = call._checked(call.x, "x")
     x_doc, x_ndim = ("(B, I)", 2) if cell else ("(T, B, I)", 3)
     if len(x.shape) != x_ndim:
         raise ValueError(f"x must be {x_ndim}-dimensional {x_doc}, got shape {_shape_str(x.shape)}")
+    call.shape(x, "x", x_doc, (None, I) if cell else (None, None, I), "I from w_ih")
     T, B = (1, x.shape[0]) if cell else (x.shape[0], x.shape[1])
-    call.shape(x, "x", x_doc, (B, I) if cell else (T, B, I))
-    h_doc = "(B, H)" if R == H else "(B, P)"
-    h0 = call.optional(h0_obj, "h" if cell else "h0", h_doc, (B, R))
-    c0 = call.optional(c0_obj, "c" if cell else "c0", "(B, H)", (B, H)) if kind == "lstm" else None
+    h_doc, h_source = ("(B, H)", "B from x, H from w_ih")
+    if w_hr is not None:
+        h_doc, h_source = ("(B, P)", "B from x, P from w_hr")
+    h0 = call.optional(h0_obj, "h" if cell else "h0", h_doc, (B, R), h_source)
+    c0 = None
+    if kind == "lstm":
+        c0 = call.optional(c0_obj, "c" if cell else "c0", "(B, H)", (B, H), "B from x, H from w_ih")
     host_lengths = _parse_lengths(lengths, T, B)
     ptrs = tuple(_ptr(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, peepholes))
     options = (

@@ -137,6 +137,24 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> NDArray[np.fl
     return q if rows >= cols else q.T
 
 
+# The kernels' BLAS takes 32-bit sizes (csrc/common/blas.cpp): a module whose sizes pass it
+# could never run.
+_BLAS_INT_MAX = 2**31 - 1
+
+# The floating torch dtypes that NumPy has: any other (bfloat16, the float8 types) has no NumPy
+# array to become, and torch's own error for it names neither the argument nor the key.
+_NUMPY_TORCH_FLOATS = frozenset({"torch.float16", "torch.float32", "torch.float64"})
+
+
+def _float_without_numpy(value: Any) -> str | None:
+    """The dtype (as torch names it) of a torch tensor whose floating dtype NumPy lacks,
+    else None."""
+    if hasattr(value, "detach") and hasattr(value, "is_floating_point"):
+        if value.is_floating_point() and str(value.dtype) not in _NUMPY_TORCH_FLOATS:
+            return str(value.dtype)
+    return None
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -201,6 +219,21 @@ class RNNBase:
                 f"proj_size must be smaller than hidden_size, got proj_size={self.proj_size} "
                 f"and hidden_size={self.hidden_size}"
             )
+        # The kernels take 32-bit BLAS sizes (G*H, I; the functional API checks them on every
+        # call): refuse a module they could never run, before NumPy's MemoryError for weights
+        # of terabytes that does not say which argument is too large.
+        limit = _BLAS_INT_MAX
+        if self._gates * self.hidden_size > limit:
+            raise ValueError(
+                f"hidden_size must be at most {limit // self._gates} for {name} (its weights have "
+                f"G*H = {self._gates}*hidden_size rows, and the kernels' 32-bit BLAS takes at "
+                f"most {limit}), got {self.hidden_size}"
+            )
+        if self.input_size > limit:
+            raise ValueError(
+                f"input_size must be at most {limit} (the kernels' 32-bit BLAS limit), "
+                f"got {self.input_size}"
+            )
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, (int, float, np.floating, np.integer))
@@ -234,6 +267,13 @@ class RNNBase:
                 f"got {merge_mode!r}"
             )
         self.merge_mode: MergeMode | None = merge_mode
+        if self.num_layers > 1 and self.output_size > _BLAS_INT_MAX:  # the next layers' I
+            raise ValueError(
+                f"hidden_size must be at most {_BLAS_INT_MAX // self.num_directions} for "
+                f"{name} with num_layers={self.num_layers}, bidirectional=True and merge_mode="
+                f"{merge_mode!r} (the layers above the first take 2*hidden_size inputs, and the "
+                f"kernels' 32-bit BLAS takes at most {_BLAS_INT_MAX}), got {self.hidden_size}"
+            )
         if clip is not None and (
             isinstance(clip, bool)
             or not isinstance(clip, (int, float, np.floating, np.integer))
@@ -391,8 +431,10 @@ class RNNBase:
 
         Every shape is checked first (``ValueError``; nothing is copied if one is wrong);
         values of another floating dtype are cast (as torch does), non-floating values are a
-        ``TypeError``. With ``strict=True`` a missing or unexpected key is a ``KeyError``;
-        with ``strict=False`` they are ignored and returned.
+        ``TypeError``, and so are tensors of a floating dtype NumPy lacks (``torch.bfloat16``,
+        the float8 types: convert them first, e.g. ``.float()``). With ``strict=True`` a
+        missing or unexpected key is a ``KeyError``; with ``strict=False`` they are ignored
+        and returned.
         """
         name = type(self).__name__
         missing = [k for k in self.params if k not in state_dict]
@@ -409,6 +451,12 @@ class RNNBase:
             if key not in state_dict:
                 continue
             v = state_dict[key]
+            no_numpy = _float_without_numpy(v)
+            if no_numpy is not None:  # refused, not cast to another float dtype behind one's back
+                raise TypeError(
+                    f"{key} must be a floating array of a dtype NumPy has (float16, float32 or "
+                    f"float64), got dtype {no_numpy}; convert it explicitly, e.g. with .float()"
+                )
             if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
                 v = v.detach().cpu().numpy()
             elif is_device_array(v):  # CuPy, or any CUDA array
@@ -826,6 +874,11 @@ class RNNBase:
     # ------------------------------------------------------------------ boundary checks
     def _array(self, a: Any, name: str) -> Array:
         name_of = type(self).__name__
+        no_numpy = _float_without_numpy(a)
+        if no_numpy is not None:  # (np.asarray would raise torch's message, without the name)
+            raise TypeError(
+                f"{name} must have dtype {self.dtype} (the dtype of this {name_of}), got {no_numpy}"
+            )
         if self._on_device():
             if not is_device_array(a):
                 raise TypeError(
