@@ -395,13 +395,17 @@ def _vocabulary_cases() -> Iterator[Any]:
             TypeError,
             exact(f"ids must be integers, got dtype {np.asarray(bad).dtype}"),
         )
-    for bad in (-1, 5, 2**40):
+    for bad in (-1, 5, 2**40, 2**70):  # (2**70: an object array)
         yield case(
             f"Vocabulary.decode-ids=[{bad}]",
             lambda e, b=bad: e.small.decode([b]),
             ValueError,
             exact(f"ids must be in [0, 5), got {bad}"),
         )
+
+
+def _first_not_str(items: list[Any]) -> str:
+    return _name(next(w for w in items if not isinstance(w, str)))
 
 
 def _int32(*values: int) -> np.ndarray:
@@ -514,8 +518,21 @@ def _counts_cases() -> Iterator[Any]:
         (["a\nb"], ValueError, prefix("sentence 0 holds a newline")),
         ([["a b"]], ValueError, prefix("a word of sentence 0 is empty or holds whitespace")),
         ([["a", ""]], ValueError, prefix("a word of sentence 0 is empty or holds whitespace")),
-        (["b", "<s> a"], ValueError, prefix("sentence 2 (a text's line 2) holds <s>, which")),
-        ([["a", "</s>"]], ValueError, prefix("sentence 1 (a text's line 1) holds </s>, which")),
+        (
+            ["b", "<s> a"],
+            ValueError,
+            prefix("sentence 1 (from 0; line 2 of a text) holds <s>, which"),
+        ),
+        (
+            [["a", "</s>"]],
+            ValueError,
+            prefix("sentence 0 (from 0; line 1 of a text) holds </s>, which"),
+        ),
+        (
+            ["b", "a \udcff"],
+            ValueError,
+            prefix("sentence 1 (from 0; line 2 of a text) holds a lone surrogate"),
+        ),
     ]:
         yield case(
             f"NgramCounts.update-sentences={_vid(bad)}",
@@ -581,7 +598,11 @@ def _counts_cases() -> Iterator[Any]:
                 f"NgramCounts.{method}-ngram={_vid(bad)}",
                 lambda e, m=method, b=bad: getattr(e.counts, m)(b),
                 TypeError,
-                exact(NGRAM_MESSAGE + _name(bad)),
+                exact(
+                    NGRAM_MESSAGE
+                    + _name(bad)
+                    + (" holding int" if isinstance(bad, (list, tuple)) else "")
+                ),
             )
         for bad, length in (("", 0), ("a b c d", 4)):
             yield case(
@@ -790,7 +811,7 @@ def _model_cases() -> Iterator[Any]:
                 f"NgramModel.{method}-sentence={_vid(bad)}",
                 lambda e, m=method, b=bad: getattr(e.model, m)(b),
                 TypeError,
-                exact(f"word must be a str, got {_name(bad[-1])}"),
+                exact(f"sentence must hold str words, got {_first_not_str(bad)}"),
             )
     for bad in (None, 3, 1.5):
         yield case(
@@ -799,6 +820,12 @@ def _model_cases() -> Iterator[Any]:
             TypeError,
             prefix("sentences must be a str or bytes (lines are sentences)"),
         )
+    yield case(
+        "NgramModel.evaluate-sentences=[[a],[a b]]",
+        lambda e: e.model.evaluate([["the"], ["the", "cat sat"]]),
+        ValueError,
+        prefix("a word of sentence 1 is empty or holds whitespace"),
+    )
     yield case(
         "NgramModel.evaluate-sentences=[3]",
         lambda e: e.model.evaluate([3]),
@@ -1566,7 +1593,10 @@ def _data_cases() -> Iterator[Any]:
         "random_batches-seq_len=10**30",
         lambda e: random_batches(STREAM, 2, 10**30),
         ValueError,
-        exact(f"20 tokens are too few for a subsequence of {10**30} + 1"),
+        exact(
+            f"20 tokens are too few for a subsequence of seq_len={10**30} + 1 tokens: seq_len "
+            "must be <= 19 for this stream"
+        ),
     )
     for name in ("valid", "test"):
         for bad in (1, 1.5, -0.1, NAN, INF, np.float32(1.0), np.int64(-1)):

@@ -246,3 +246,87 @@ def test_unicode_whitespace_is_part_of_a_word_in_every_command(
     out = io.StringIO()
     assert main(["lm", "score", arpa], out) == 0
     assert out.getvalue() == f"{model.score(query):.6g}\t{query}"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # (it said "min_counts must have one value per order (2), got 5": a value not typed)
+        (["-o", "2", "--prune", "1", "2", "3", "4"], "at most one value per order from 2 to 2"),
+        (["-o", "1", "--prune", "2"], "-o 1 has none to prune"),
+        (["-o", "3", "--prune", "-1"], "--prune values must be >= 0, got -1"),
+        (["-o", "3", "--prune", "3", "2"], "got 2 for order 3 after 3 for order 2"),
+        (["-o", "2", "--method", "add_k", "--k", "0"], "--k must be a finite number > 0"),
+        (["-o", "2", "--method", "stupid_backoff", "--alpha", "2"], "--alpha must be in (0, 1]"),
+    ],
+)
+def test_build_option_errors_name_the_options(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "t.txt").write_text(TEXT)
+    argv = ["ngram", "build", "--text", str(tmp_path / "t.txt"), "--arpa", str(tmp_path / "m")]
+    assert main([*argv, *options], io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: --") and message in err and "min_counts" not in err
+    if options[-1] == "4":
+        assert "(1 value), got 4: 1 2 3 4" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_build_prune_counts_the_values_typed(tmp_path: Path) -> None:
+    """--prune 0 keeps everything (it read as a decrease after the unigrams' 1); values
+    repeat for the higher orders."""
+    (tmp_path / "t.txt").write_text(TEXT)
+    sizes = {}
+    for prune in (["0"], ["1"], ["2"], ["2", "2"], ["1", "2"]):
+        arpa = tmp_path / f"m{'_'.join(prune)}.arpa"
+        argv = ["ngram", "build", "-o", "3", "--text", str(tmp_path / "t.txt")]
+        assert main([*argv, "--arpa", str(arpa), "--prune", *prune], io.StringIO()) == 0
+        sizes[tuple(prune)] = [load_arpa(arpa).size(n) for n in (1, 2, 3)]
+    assert sizes[("0",)] == sizes[("1",)]
+    assert sizes[("2",)] == sizes[("2", "2")] and sizes[("2",)][1] < sizes[("1",)][1]
+    assert sizes[("1", "2")][1] == sizes[("1",)][1] and sizes[("1", "2")][2] < sizes[("1",)][2]
+
+
+def test_query_sums_sentences_as_kenlm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each sentence's score is model.score's (its tokens summed in float32, in order: KenLM's
+    sentence score), and the total is the float64 sum of those (it summed every token in
+    float64, a different number in the last digits)."""
+    import random
+
+    from rnnkit.cli import _sentence_score
+    from rnnkit.ngram import _model as ngram_model
+    from rnnkit.ngram import _split_words
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(40)]
+    text = "".join(
+        " ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) + "\n" for _ in range(300)
+    )
+    (tmp_path / "t.txt").write_text(text)
+    arpa = tmp_path / "m.arpa"
+    argv = ["ngram", "build", "-o", "3", "--text", str(tmp_path / "t.txt"), "--arpa", str(arpa)]
+    assert main(argv, io.StringIO()) == 0
+    model = load_arpa(arpa)
+    queries = [
+        " ".join(rng.choice([*words, "zz"]) for _ in range(rng.randint(1, 40))) for _ in range(200)
+    ]
+    float64_sums = 0
+    for q in queries:
+        probs = [p for p, _, _ in model.full_scores(_split_words(q))]
+        assert _sentence_score(probs) == model.score(q)
+        float64_sums += float(sum(probs)) != model.score(q)
+    assert float64_sums > 100  # (the test can tell the two sums apart)
+    exponents: list[float] = []
+    real_pow10 = ngram_model.pow10
+    monkeypatch.setattr(ngram_model, "pow10", lambda x: exponents.append(x) or real_pow10(x))
+    monkeypatch.setattr(sys, "stdin", binary_stdin("".join(q + "\n" for q in queries).encode()))
+    out = io.StringIO()
+    assert main(["ngram", "query", str(arpa)], out) == 0
+    lines = out.getvalue().splitlines()
+    tokens = sum(len(q.split()) + 1 for q in queries)
+    total = 0.0
+    for q, line in zip(queries, lines, strict=False):
+        assert line.startswith(f"Total: {model.score(q):.6g} ")
+        total += model.score(q)
+    assert exponents[0] == -total / tokens

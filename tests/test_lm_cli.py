@@ -7,10 +7,13 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from rnnkit._demo import run_demo
 from rnnkit.cli import main
+from rnnkit.text import SPACE
 
 TEXT = "".join(
     f"the {a} {b} sat on the {c}.\n"
@@ -192,3 +195,201 @@ def test_bench_help_lists_the_parts(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert printed.startswith("usage: rnnkit bench ")
     assert "gru_reset" in printed and "--markdown" in printed
+
+
+def _small_model(tmp_path: Path, text: str = TEXT) -> tuple[Path, Path]:
+    corpus = write_corpus(tmp_path, text)
+    model = tmp_path / "lm.npz"
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(model), "--quiet"]
+    argv += ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8"]
+    assert main(argv, io.StringIO()) == 0
+    return corpus, model
+
+
+def test_lm_eval_reports_inf_and_nan_perplexities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A diverged model's perplexity is inf, as evaluate gives it (math.exp raised
+    OverflowError: a traceback); a NaN model's is nan (it read as inf)."""
+    from rnnkit.lm import load_model
+
+    corpus, path = _small_model(tmp_path)
+    model = load_model(path)
+    model.decoder.params["bias"][3:] = -1e30  # (every token but the specials: impossible)
+    model.save(path)
+    out = io.StringIO()
+    assert main(["lm", "eval", str(path), "--text", str(corpus)], out) == 0
+    assert out.getvalue().endswith("\tperplexity inf\n") and capsys.readouterr().err == ""
+    model.decoder.params["bias"][...] = np.nan
+    model.save(path)
+    out = io.StringIO()
+    assert main(["lm", "eval", str(path), "--text", str(corpus)], out) == 0
+    assert out.getvalue().endswith("\tperplexity nan\n")
+
+
+def test_lm_train_never_overwrites_its_texts_and_checks_the_output_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_corpus(tmp_path, TEXT)
+    valid = tmp_path / "valid.txt"
+    valid.write_text(TEXT[:200])
+    link = tmp_path / "link.txt"
+    link.symlink_to(corpus)
+    small = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8", "--quiet"]
+    for model, named in ((corpus, "--text"), (link, "--text"), (valid, "--valid")):
+        argv = ["lm", "train", "--text", str(corpus), "--valid", str(valid), "--model", str(model)]
+        assert main([*argv, *small], io.StringIO()) == 1
+        assert f"{named} and --model must be different files" in capsys.readouterr().err
+    assert corpus.read_text() == TEXT and valid.read_text() == TEXT[:200]
+    # --valid may be the training text itself
+    argv = ["lm", "train", "--text", str(corpus), "--valid", str(corpus)]
+    assert main([*argv, "--model", str(tmp_path / "m.npz"), *small], io.StringIO()) == 0
+    # a missing directory: said before training, with the path given (not a temporary file)
+    out = io.StringIO()
+    missing = tmp_path / "nodir" / "m.npz"
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(missing), "--epochs", "50"]
+    assert main([*argv, *small[:-1]], out) == 1
+    err = capsys.readouterr().err
+    assert err == f"rnnkit: error: --model '{missing}' cannot be written: no directory " + (
+        f"'{missing.parent}'\n"
+    )
+    assert out.getvalue() == "" and ".tmp" not in err
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(tmp_path)]
+    assert main([*argv, *small], io.StringIO()) == 1
+    assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--valid-fraction", "1.5"], "--valid-fraction must be a finite number >= 0 and < 1"),
+        (["--valid-fraction", "nan"], "--valid-fraction must be a finite number"),
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--max-seconds", "-1"], "--max-seconds must be a finite number > 0, got -1.0"),
+        (["--max-seconds", "inf"], "--max-seconds must be a finite number > 0"),
+        (["--hidden", "99999999999999999999"], "--hidden must be in [1, 2147483647], got 9999"),
+        (["--embed", "0"], "--embed must be in [1, 2147483647], got 0"),
+        (["--batch-size", "0"], "--batch-size must be in [1, 2147483647]"),
+        (["--seq-len", "-3"], "--seq-len must be in [1, 2147483647]"),
+        (["--lr", "0"], "--lr must be a finite number > 0"),
+        (["--dropout", "1"], "--dropout must be a finite number >= 0 and < 1"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["--min-count", "0"], "--min-count must be >= 1"),
+        (["--min-count", "1000"], "no token of the training text is seen --min-count 1000 times"),
+        (["--tie", "--hidden", "8"], "--tie needs --embed == --hidden"),
+        (["--kind", "window", "--context", "0"], "--context must be in [1, 2147483647]"),
+        # the training text has 4 lines: 0.9 of them, rounded, is every line
+        (["--valid-fraction", "0.9"], "--valid-fraction 0.9 left no training text"),
+        (["--batch-size", "1000"], "--batch-size must be <= 33 for the training text's 34"),
+        (
+            ["--batching", "random", "--seq-len", "1000"],
+            "--seq-len must be <= 33 for the training text's 34 tokens with --batching random",
+        ),
+        (["--layers", "2000000000"], "out of memory: a model with --embed 4, --hidden 4, --lay"),
+    ],
+)
+def test_lm_train_option_errors_name_the_options(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The options' names, not the Python parameters' (valid, epochs, max_seconds, ...);
+    "Maximum allowed dimension exceeded" for --hidden; no training over a billion layers."""
+    corpus = write_corpus(tmp_path, "the cat sat\nthe dog ran\na cat ran\nthe mat was red\n")
+    model = tmp_path / "m.npz"
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(model), "--quiet"]
+    argv += ["--embed", "4", "--hidden", "4", "--layers", "1", "--batch-size", "2"]
+    argv += ["--seq-len", "4", "--valid-fraction", "0.25"]
+    assert main([*argv, *options], io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: ") and message in err, err
+    assert err.count("\n") == 1 and not model.exists()
+
+
+def test_lm_train_splits_lines_at_newlines_only(tmp_path: Path) -> None:
+    """--valid-fraction counts the lines as the tokenizers read them: str.splitlines made
+    "a\\x0cb" two lines, and 0.25 of 6 lines held out "e" and "f" instead of "f" alone."""
+    from rnnkit.lm import load_model
+
+    corpus = write_corpus(tmp_path, "a\x0cb\nc\u2028d\ne\nf\n")
+    model = tmp_path / "m.npz"
+    argv = ["lm", "train", "--text", str(corpus), "--model", str(model), "--epochs", "1"]
+    argv += ["--embed", "4", "--hidden", "4", "--layers", "1", "--batch-size", "2"]
+    argv += ["--seq-len", "4", "--valid-fraction", "0.25", "--no-progress"]
+    assert main(argv, io.StringIO()) == 0
+    vocabulary = load_model(model).vocabulary
+    assert vocabulary is not None
+    assert sorted(vocabulary.words[3:]) == sorted(["a", "b", "c", "d", "e", SPACE])
+
+
+def test_lm_score_lines_are_the_models_sentences(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule for a sentence in both branches of lm score: a line split at "\\n" only (the
+    neural branch gave "a\\x0cb" an extra </s> mid-line, the n-gram branch did not)."""
+    from rnnkit.lm import load_model
+    from rnnkit.ngram import load_arpa
+
+    corpus, path = _small_model(tmp_path)
+    arpa = tmp_path / "m.arpa"
+    argv = ["ngram", "build", "-o", "2", "--text", str(corpus), "--arpa", str(arpa)]
+    assert main(argv, io.StringIO()) == 0
+    lines = ["the cat\x0csat on", "the\x1cdog", "a\u2028b", "the mat."]
+    model, ngram = load_model(path), load_arpa(arpa)
+    for file, scores in ((path, [s for s, _ in model.score(lines)]), (arpa, lines)):
+        _stdin_bytes(monkeypatch, "".join(line + "\n" for line in lines).encode())
+        out = io.StringIO()
+        assert main(["lm", "score", str(file)], out) == 0
+        printed = out.getvalue().split("\n")
+        assert len(printed) == len(lines) + 1 and printed[-1] == ""
+        for line, score, row in zip(lines, scores, printed, strict=False):
+            want = score if file == path else ngram.score(line)
+            assert row == f"{want:.6g}\t{line}"
+    # \x0c is a space inside the line, for both: one sentence, the same as with " "
+    ((neural, tokens),) = model.score(["the cat\x0csat on"])
+    assert neural == model.score(["the cat sat on"])[0][0] and (tokens < 0).all()
+    assert ngram.score("the cat\x0csat on") == ngram.score("the cat sat on")
+    _stdin_bytes(monkeypatch, b"the cat\x0csat on\n")
+    out = io.StringIO()
+    assert main(["lm", "score", str(path)], out) == 0
+    assert out.getvalue() == f"{neural:.6g}\tthe cat\x0csat on\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["-n", "-1"], "-n must be >= 0, got -1"),
+        (["--temperature", "-1"], "--temperature must be a finite number >= 0"),
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+        (["--top-k", "0"], "--top-k must be in [1, "),
+        (["--top-k", "1000"], "(the model's vocabulary size), got 1000"),
+        (["--seed", "-2"], "--seed must be >= 0, got -2"),
+    ],
+)
+def test_lm_generate_option_errors_name_the_options(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _small_model(tmp_path)
+    assert main(["lm", "generate", str(path), *options], io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error: ") and message in err, err
+
+
+@pytest.mark.parametrize("kind", ["rnn", "window"])
+def test_the_memory_check_counts_the_models_parameters(kind: str) -> None:
+    """The size check before any array is made counts exactly the parameters the model has
+    (with their gradients, in float32)."""
+    import argparse
+
+    from rnnkit.cli import _parameter_bytes
+    from rnnkit.lm import RNNLanguageModel, WindowLanguageModel
+
+    for cell in ("lstm", "gru", "rnn"):
+        for tie, layers in ((False, 1), (False, 3), (True, 2)):
+            args = argparse.Namespace(
+                kind=kind, embed=6, hidden=6 if tie else 7, layers=layers, cell=cell, tie=tie
+            )
+            args.context = 3
+            if kind == "rnn":
+                m: Any = RNNLanguageModel(11, 6, args.hidden, layers, cell, 0.0, tie)
+            else:
+                m = WindowLanguageModel(11, 3, 6, args.hidden)
+            assert _parameter_bytes(args, 11) == 2 * 4 * m.num_parameters()

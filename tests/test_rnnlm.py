@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from rnnkit.lm import RNNLanguageModel, WindowLanguageModel, load_model, log_softmax
-from rnnkit.text import CharTokenizer, build_vocabulary, encode
+from rnnkit.text import CharTokenizer, WordTokenizer, build_vocabulary, encode
 
 
 def torch_twin(m: RNNLanguageModel) -> tuple[torch.nn.Module, ...]:
@@ -367,3 +367,165 @@ def test_word_tokenizer_options_survive_a_checkpoint(tmp_path: Path) -> None:
     assert (loaded.lower, loaded.split_punctuation, loaded.normalize) == (False, True, "NFKC")
     # a file written before the option: no normalisation, as it was tokenized then
     assert _tokenizer_from({"kind": "word", "lower": True}).normalize is None
+
+
+@pytest.fixture(scope="module")
+def ab_model() -> RNNLanguageModel:
+    """A character GRU trained briefly on "ab\\ncd\\n" * 20 (the audit's model)."""
+    text = "ab\ncd\n" * 20
+    tok = CharTokenizer()
+    vocab = build_vocabulary(text, tok)
+    m = RNNLanguageModel(len(vocab), 8, 16, 1, "gru", vocabulary=vocab, tokenizer=tok, seed=0)
+    m.fit(text, epochs=30, lr=0.02, optimizer="adam", batch_size=4, seq_len=6)
+    return m
+
+
+@pytest.mark.parametrize("prompt", ["ab", "ab\n", "ab\n\n", "ab\ncd", "ab\ncd\n", "\n", "", "a b"])
+def test_generate_conditions_on_the_prompt_as_its_ids(
+    ab_model: RNNLanguageModel, prompt: str
+) -> None:
+    """A text prompt's line ends are </s> as in its ids (the trailing ones were dropped:
+    generate("ab\\n") was generate("ab")), and the text returned starts with the prompt."""
+    m = ab_model
+    assert m.vocabulary is not None and m.tokenizer is not None
+    ids = encode(prompt, m.vocabulary, m.tokenizer).astype(np.int64)
+    if prompt and not prompt.endswith("\n"):
+        ids = ids[:-1]  # (an open last line: encode ends it with </s>, the prompt does not)
+    new = m.generate(ids, 8, temperature=0)
+    text = m.generate(prompt, 8, temperature=0)
+    assert text.startswith(prompt)
+    words = [m.vocabulary.words[i] for i in new]
+    assert text[len(prompt) :] == "".join({"</s>": "\n", "▁": " "}.get(w, w) for w in words)
+
+
+def test_generate_tells_line_ends_apart(ab_model: RNNLanguageModel) -> None:
+    m = ab_model
+    greedy = {p: m.generate(p, 5, temperature=0) for p in ("ab", "ab\n", "ab\n\n", "\n", "")}
+    assert greedy["ab"] == "ab\ncd\na" and greedy["ab\n"] == "ab\ncd\nab"
+    assert greedy["ab\n\n"].startswith("ab\n\n") and greedy["\n"].startswith("\n")
+    # a word tokenizer's prompt comes back as typed (it was lowercased), spaced once
+    text = "the cat sat\nthe dog ran\n" * 5
+    tok = WordTokenizer()
+    vocab = build_vocabulary(text, tok)
+    w = RNNLanguageModel(len(vocab), 4, 8, 1, vocabulary=vocab, tokenizer=tok, seed=0)
+    for prompt in ("The Cat", "The Cat ", "The Zebra\n"):
+        out = w.generate(prompt, 3, temperature=0)
+        assert out.startswith(prompt) and "  " not in out
+
+
+def test_nan_perplexity_stays_nan() -> None:
+    """_exp(nan) was inf (nan < 709 is False): a NaN model read as a diverged one."""
+    from rnnkit.lm._base import _exp
+
+    assert math.isnan(_exp(math.nan)) and _exp(1000.0) == math.inf and _exp(0.0) == 1.0
+    m = RNNLanguageModel(6, 4, 4, 1, seed=0)
+    m.decoder.params["weight"][...] = np.nan
+    assert math.isnan(m.evaluate([3, 4, 5]))
+    w = WindowLanguageModel(6, 2, 4, 4, seed=0)
+    w.decoder.params["bias"][...] = np.nan
+    assert math.isnan(w.evaluate([3, 4, 5]))
+
+
+def test_score_takes_one_sentence_per_str() -> None:
+    """A sentence is one line: a str holding "\\n" is refused (score(["ab\\nba"]) scored two
+    sentences as one entry; score("ab\\nba") split them where an n-gram model refuses), and
+    \\x0c, \\u2028, ... are inside the line, as for the n-gram models."""
+    tok = CharTokenizer()
+    vocab = build_vocabulary("ab ba\nba ab\n", tok)
+    m = RNNLanguageModel(len(vocab), 4, 4, 1, vocabulary=vocab, tokenizer=tok, seed=0)
+    with pytest.raises(ValueError, match=r"^sentences\[1\] holds a newline: give one sentence"):
+        m.score(["ab", "ab\nba"])
+    with pytest.raises(ValueError, match=r"^sentences holds a newline"):
+        m.score("ab\nba")
+    ((one, tokens),) = m.score("ab")
+    assert m.score(["ab"])[0][0] == one and tokens.shape == (3,)
+    assert m.score(["ab\r"])[0][0] == one  # (a "\r" at the end: the line's end, dropped)
+    for space in ("\x0c", "\x1c", "\u2028", "\r"):
+        ((_, tokens),) = m.score([f"a{space}b"])
+        assert tokens.shape == (4,), repr(space)  # a, ▁, b, </s>: one sentence
+
+
+def test_damaged_checkpoint_configurations_are_named_errors(tmp_path: Path) -> None:
+    tok = CharTokenizer()
+    vocab = build_vocabulary("ab ba\n", tok)
+    m = RNNLanguageModel(len(vocab), 4, 4, 1, vocabulary=vocab, tokenizer=tok, seed=0)
+    path = tmp_path / "m.npz"
+    m.save(path)
+    with np.load(path) as archive:
+        good = {k: archive[k] for k in archive.files}
+    edits: list[tuple[Any, str]] = [
+        (lambda c, a: c.update(tokenizer="char"), "tokenizer must be null or an object"),
+        (lambda c, a: c.update(tokenizer=["char"]), "tokenizer must be null or an object"),
+        (lambda c, a: c.update(kind=["rnn"]), r"holds a model of kind \['rnn'\], not"),
+        (lambda c, a: c.update(kind={"a": 1}), r"holds a model of kind \{'a': 1\}"),
+        (lambda c, a: c.update(version=True), "format version True; this rnnkit reads"),
+        (lambda c, a: c.update(version=1.0), "format version 1.0; this rnnkit reads"),
+        (lambda c, a: c.update(model=[1, 2]), "model must be an object of arguments"),
+        (
+            lambda c, a: c.update(vocabulary=["x", "y", "z", "a", "b"]),
+            "vocabulary: the words must be distinct strings after <unk>, <s>, </s>",
+        ),
+        (
+            lambda c, a: c.update(vocabulary=["<unk>", "<s>", "</s>", "a", "a"]),
+            "the words must be distinct",
+        ),
+        (
+            lambda c, a: a.update({k: v.astype(np.float64) for k, v in a.items() if k != "config"}),
+            "parameter embedding.weight has dtype float64, but the configuration says float32",
+        ),
+        (
+            lambda c, a: a.update({"decoder.bias": a["decoder.bias"].astype(np.int32)}),
+            "parameter decoder.bias has dtype int32, but the configuration says float32",
+        ),
+        (
+            lambda c, a: (
+                c["model"].update(dtype="float64"),
+                a.update({"rnn.weight_hh_l0": a["rnn.weight_hh_l0"].astype(np.float16)}),
+            ),
+            "parameter embedding.weight has dtype float32, but the configuration says float64",
+        ),
+    ]
+    bad = tmp_path / "bad.npz"
+    for edit, message in edits:
+        arrays = dict(good)
+        config = json.loads(str(arrays["config"]))
+        edit(config, arrays)
+        arrays["config"] = np.array(json.dumps(config))
+        np.savez(bad, **arrays)
+        with pytest.raises(ValueError, match=message) as error:
+            load_model(bad)
+        assert str(bad) in str(error.value)
+    # a big-endian copy of the same values is the same dtype: read as it is
+    arrays = {
+        k: (v if k == "config" else v.astype(v.dtype.newbyteorder(">"))) for k, v in good.items()
+    }
+    np.savez(bad, **arrays)
+    assert load_model(bad).evaluate("ab") == m.evaluate("ab")
+
+
+def test_window_fit_takes_numpy_batch_sizes() -> None:
+    ids = np.array([3, 4, 2, 4, 3, 2] * 4)
+    for batch_size in (np.int64(4), np.int32(3), 5):
+        w = WindowLanguageModel(5, 2, 4, 4, seed=0)
+        assert len(w.fit(ids, batch_size=batch_size)) == 1  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="batch_size must be an int, got bool"):
+        WindowLanguageModel(5, 2, 4, 4).fit(ids, batch_size=True)
+
+
+def test_fit_size_errors_name_batch_size_and_seq_len() -> None:
+    m = RNNLanguageModel(6, 4, 4, 1, seed=0)
+    ids = np.arange(66) % 3 + 3
+    with pytest.raises(ValueError, match=r"batch_size=1000 streams.*batch_size must be <= 65"):
+        m.fit(ids, batch_size=1000, seq_len=4)
+    with pytest.raises(ValueError, match=r"seq_len=1000 \+ 1 tokens: seq_len must be <= 65"):
+        m.fit(ids, batch_size=2, seq_len=1000, batching="random")
+
+
+def test_save_names_the_path_when_its_directory_is_missing(tmp_path: Path) -> None:
+    m = RNNLanguageModel(6, 4, 4, 1, seed=0)
+    target = tmp_path / "nodir" / "m.npz"
+    with pytest.raises(FileNotFoundError, match=f"^path '{target}' cannot be written: no dir"):
+        m.save(target)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        m.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,9 @@ def test_word_tokenizer_lowercases_splits_punctuation_and_cjk() -> None:
     assert kept == [["Hello,", "World!"]]
     # a decomposed accent is part of its word (it ended the word: ["cafe", "\u0301"])
     assert tok.tokenize("cafe\u0301 ok") == [["café", "ok"]]
-    assert WordTokenizer(normalize=None).tokenize("cafe\u0301") == [["cafe", "\u0301"]]
+    # without normalising, the mark still stays with its letter (the word is the decomposed
+    # one: another token than the composed "café")
+    assert WordTokenizer(normalize=None).tokenize("cafe\u0301") == [["cafe\u0301"]]
     with pytest.raises(ValueError, match="normalize must be None, 'NFC'"):
         WordTokenizer(normalize="nfc")
     assert tok.detokenize(["the", "cat", ",", "the", "dog", "."]) == "the cat, the dog."
@@ -200,3 +202,135 @@ def test_decode_gives_back_the_ids_when_encoded_again(lines: list[list[str]], ch
     vocab = build_vocabulary("a b c", tok)
     ids = encode(text, vocab, tok)
     assert np.array_equal(encode(decode(ids, vocab, tok), vocab, tok), ids)
+
+
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("नमस्ते दुनिया", ["नमस्ते", "दुनिया"]),  # virama and vowel signs (Mn, Mc)
+        ("مَرْحَبًا بِكُمْ!", ["مَرْحَبًا", "بِكُمْ", "!"]),  # harakat
+        ("İstanbul'da", ["i\u0307stanbul", "'", "da"]),  # "İ".lower() is "i" + U+0307
+        ("a\u200db a\u200cb", ["a\u200db", "a\u200cb"]),  # zero-width joiner, non-joiner
+        # Persian's ZWNJ in a word: "می‌خواهم."
+        (PERSIAN + ".", [PERSIAN, "."]),
+        ("👨\u200d👩\u200d👧 ok", ["👨\u200d👩\u200d👧", "ok"]),  # one emoji sequence
+        ("👩🏽\u200d💻, ❤\ufe0f!", ["👩🏽\u200d💻", ",", "❤\ufe0f", "!"]),
+        ("x\u20dd y", ["x\u20dd", "y"]),  # an enclosing mark (Me)
+    ],
+)
+def test_word_tokenizer_keeps_combining_marks_and_joiners_in_words(
+    text: str, words: list[str]
+) -> None:
+    """Combining marks (Mn, Mc, Me) and U+200C/U+200D stay with the letters before them (the
+    tokenizer split "नमस्ते" into ['नमस', '्', 'त', 'े']), and detokenising gives the words back."""
+    tok = WordTokenizer()
+    assert tok.tokenize(text) == [words]
+    assert tok.tokenize(tok.detokenize(words)) == [words]
+    if "İ" not in text:
+        assert tok.detokenize(words).split() == text.split()
+    # the same without normalising, lowercasing or punctuation splitting
+    assert WordTokenizer(lower=False, normalize=None).tokenize("नमस्ते दुनिया") == [["नमस्ते", "दुनिया"]]
+    assert WordTokenizer(split_punctuation=False).tokenize("a\u0301b, c\u200dd!") == [
+        ["áb,", "c\u200dd!"]
+    ]
+    assert WordTokenizer().tokenize("漢\u3099字") == [["漢\u3099", "字"]]
+
+
+def test_word_tokenizer_splits_punctuation_as_before() -> None:
+    """The ASCII fast path and the full pattern split alike, as the old pattern did."""
+    tok = WordTokenizer()
+    text = 'Don\'t stop: x_y=3.5 (a, b) [c]; e-mail@host.com -- 42!? "q" café, naïve…'
+    assert tok.tokenize(text)[0] == [
+        *["don", "'", "t", "stop", ":", "x_y", "=", "3", ".", "5", "(", "a", ",", "b", ")"],
+        *["[", "c", "]", ";", "e", "-", "mail", "@", "host", ".", "com", "-", "-", "42"],
+        *["!", "?", '"', "q", '"', "café", ",", "naïve", "…"],
+    ]
+    # an ASCII line takes the fast pattern: it splits as the full one (which "…" chose above)
+    ascii_text = ("\t" + "".join(chr(c) for c in range(32, 127))) * 2
+    full = tok.tokenize(ascii_text + " é")[0]
+    assert tok.tokenize(ascii_text)[0] == full[:-1] and full[-1] == "é"
+    kept = WordTokenizer(split_punctuation=False)
+    assert kept.tokenize(ascii_text + " é")[0] == [*kept.tokenize(ascii_text)[0], "é"]
+
+
+@pytest.mark.parametrize("tokenizer", [CharTokenizer(), WordTokenizer(), WhitespaceTokenizer()])
+def test_lines_are_split_at_newlines_only(tokenizer: Any) -> None:
+    """A sentence is a line split at "\\n" (one "\\r" before it dropped): \\x0c, \\x1c, \\u2028,
+    a lone \\r, ... are whitespace inside it, as for rnnkit.ngram (str.splitlines made them
+    sentence ends: an extra </s> mid-line)."""
+    vocab = build_vocabulary("a b\n", tokenizer)
+    for space in ("\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r", "\x0b"):
+        sentences = tokenizer.tokenize(f"a{space}b\nb a\n")
+        assert len(sentences) == 2, repr(space)
+        assert (encode(f"a{space}b\nb a\n", vocab, tokenizer) == 2).sum() == 2
+    assert tokenizer.tokenize("a b\r\nb a\r\n") == tokenizer.tokenize("a b\nb a")
+    assert tokenizer.tokenize("") == [] and len(tokenizer.tokenize("\n")) == 1
+    assert len(tokenizer.tokenize("a\n\n")) == 2
+
+
+def test_split_never_leaves_the_training_part_empty() -> None:
+    """split(list(range(2)), valid=0.5, test=0.45) returned ([], [0], [1])."""
+    with pytest.raises(ValueError, match=r"^valid=0\.5 and test=0\.45 leave no training item"):
+        split(list(range(2)), valid=0.5, test=0.45)
+    with pytest.raises(ValueError, match=r"valid=0\.6 and test=0\.0 leave no training item"):
+        split(np.arange(1), valid=0.6, test=0.0)
+    for n in range(1, 40):
+        for valid, test in ((0.5, 0.45), (0.3, 0.3), (0.9, 0.0), (0.0, 0.7), (0.1, 0.1)):
+            try:
+                parts = split(list(range(n)), valid=valid, test=test)
+            except ValueError:
+                assert round(n * valid) + round(n * test) >= n
+            else:
+                assert parts[0] and sum(map(len, parts)) == n
+    assert split([], valid=0.5, test=0.4) == ([], [], [])
+
+
+def test_batch_errors_name_the_argument() -> None:
+    """The too-short-stream errors name batch_size / seq_len and their bound."""
+    with pytest.raises(ValueError, match=r"batch_size=1000 streams .*batch_size must be <= 65"):
+        list(sequential_batches(np.arange(66), batch_size=1000, seq_len=4))
+    with pytest.raises(ValueError, match=r"seq_len=1000 \+ 1 tokens: seq_len must be <= 65"):
+        list(random_batches(np.arange(66), batch_size=2, seq_len=1000))
+    with pytest.raises(ValueError, match="the stream needs at least 2 tokens"):
+        list(sequential_batches(np.arange(1), batch_size=1, seq_len=4))
+
+
+def test_random_batches_fit_whenever_one_window_fits() -> None:
+    """The offset leaves room for a window: with seq_len <= len - 1 there is always a batch
+    (an offset drawn from [0, seq_len) made it fail by chance on short streams)."""
+    for seed in range(50):
+        for n, seq_len in ((5, 4), (9, 5), (12, 11)):
+            batches = list(random_batches(np.arange(n), batch_size=2, seq_len=seq_len, seed=seed))
+            assert batches and all(b.inputs.shape[0] == seq_len for b in batches)
+            assert all(np.array_equal(b.targets, b.inputs + 1) for b in batches)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (HEAD.replace('"version": 1', '"version": true') + '"words": []}', "version True"),
+        (HEAD.replace('"version": 1', '"version": 1.0') + '"words": []}', "version 1.0"),
+        (HEAD + '"words": ["<unk>", "<s>", "</s>", "a"], "frozen": "no"}', "frozen must be"),
+    ],
+)
+def test_vocabulary_files_version_and_frozen_are_exact(
+    content: str, message: str, tmp_path: Path
+) -> None:
+    """true and 1.0 are not version 1; "no" is not a frozen flag (bool("no") was True)."""
+    path = tmp_path / "v.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_vocabulary(path)
+
+
+def test_save_vocabulary_names_the_path_not_a_temporary_file(tmp_path: Path) -> None:
+    vocab = build_vocabulary("a b", WhitespaceTokenizer())
+    target = tmp_path / "nodir" / "v.json"
+    with pytest.raises(FileNotFoundError, match=f"^path '{target}' cannot be written: no dir"):
+        save_vocabulary(vocab, target)
+    with pytest.raises(IsADirectoryError, match=f"path '{tmp_path}' is a directory"):
+        save_vocabulary(vocab, tmp_path)
+    assert list(tmp_path.iterdir()) == []

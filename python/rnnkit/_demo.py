@@ -40,7 +40,10 @@ def default_corpus() -> str:
 
 
 def _lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
+    from .text import _lines as lines_of
+
+    # (the tokenizers' lines: split at "\n" only, as the models read the text)
+    return [line for line in lines_of(text) if line.strip()]
 
 
 def run_demo(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import sys
 import time
 import warnings
@@ -38,6 +39,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
+
+import numpy as np
 
 # Text is counted in pieces of about this many bytes (whole lines), one progress step each.
 _COUNT_PIECE = 32 << 20
@@ -92,6 +95,35 @@ def _not_utf8(name: str, line: int, column: int) -> ValueError:
     return ValueError(f"{name} is not valid UTF-8: line {line}, column {column}")
 
 
+def _prune_values(prune: list[int], order: int) -> list[int]:
+    """``--prune MIN ...`` (orders 2, 3, ..., the last value repeated up to ``order``) as the
+    minimum counts of every order, with errors that name --prune and count the values the
+    user typed (``NgramCounts.prune``'s would count the unigrams' value, which --prune has not).
+    """
+    if order < 2:
+        raise ValueError(
+            f"--prune sets the minimum counts of orders 2 and up: -o {order} has none to prune"
+        )
+    if len(prune) > order - 1:
+        raise ValueError(
+            f"--prune takes at most one value per order from 2 to {order} ({order - 1} "
+            f"value{'s' if order > 2 else ''}), got {len(prune)}: {' '.join(map(str, prune))}"
+        )
+    for value in prune:
+        if value < 0:
+            raise ValueError(f"--prune values must be >= 0, got {value}")
+    for i in range(1, len(prune)):
+        if prune[i] < prune[i - 1]:
+            # (NgramCounts.prune's rule, lmplz's too: a kept n-gram's suffix is kept)
+            raise ValueError(
+                "--prune values must not decrease from one order to the next, got "
+                f"{prune[i]} for order {i + 2} after {prune[i - 1]} for order {i + 1}"
+            )
+    # Unigrams are kept: 1 drops none of them (0, the same, where the first value is 0: a 1
+    # there would read as a decrease).
+    return [min(1, prune[0]), *prune] + [prune[-1]] * (order - 1 - len(prune))
+
+
 def _build(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import NgramCounts, estimate
 
@@ -106,7 +138,7 @@ def _build(args: argparse.Namespace, out: TextIO) -> int:
             if bar is not None:
                 bar.update(len(piece))
     if args.prune:
-        counts.prune([1, *args.prune] + [args.prune[-1]] * (args.order - 1 - len(args.prune)))
+        counts.prune(_prune_values(args.prune, args.order))
     counted = time.perf_counter()
     outputs = [
         (path, kind) for path, kind in ((args.arpa, "arpa"), (args.binary, "binary")) if path
@@ -168,6 +200,15 @@ def _build_streamed(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _sentence_score(log10_probs: Iterable[float]) -> float:
+    """A sentence's log10 probability from its tokens' as ``NgramModel.score`` (and KenLM)
+    computes it: summed in float32, one token after the other in order (a float64 sum differs
+    in the last digits)."""
+    values = np.fromiter(log10_probs, dtype=np.float32)
+    # (accumulate adds in order, one element after the other: np.sum would add pairwise)
+    return float(np.add.accumulate(values)[-1]) if values.size else 0.0
+
+
 def _query(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import _split_words, load_model
     from .ngram._model import pow10
@@ -180,7 +221,8 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
         for line in _stdin_lines():
             words = _split_words(line)  # (as the tokenizer splits: ASCII whitespace)
             scores = model.full_scores(words)
-            sentence = float(sum(p for p, _, _ in scores))
+            # (the total adds the sentences' scores in float64, as KenLM's query does)
+            sentence = _sentence_score([p for p, _, _ in scores])
             oov = sum(1 for _, _, is_oov in scores if is_oov)
             if args.words:
                 parts = [
@@ -326,6 +368,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     corpus = _read_text(args.corpus) if args.corpus else None
     if not args.seconds > 0:
         raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    _check_int_option(args.seed, "--seed", 0)
     report: TextIO = io.StringIO() if args.quiet else out
     run_demo(
         corpus=corpus,
@@ -366,24 +409,148 @@ def _tokenizer(name: str) -> Any:
     return {"char": CharTokenizer, "word": WordTokenizer, "whitespace": WhitespaceTokenizer}[name]()
 
 
+# The largest size option (--embed, --hidden, ...): far past any machine's memory already, and
+# an int that NumPy's shapes and the kernels' sizes hold (a larger one failed with NumPy's
+# "Maximum allowed dimension exceeded", naming no option).
+_MAX_SIZE = 2**31 - 1
+
+
+def _check_int_option(
+    value: int, name: str, low: int, high: int | None = None, what: str | None = None
+) -> int:
+    """``value`` of the option ``name`` in [low, high], else a ValueError naming the option."""
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}{f' ({what})' if what else ''}, got {value}")
+    return value
+
+
+def _check_float_option(
+    value: float, name: str, low: float, *, above: bool = False, below: float | None = None
+) -> float:
+    """``value`` of the option ``name``: finite and >= low (> low when ``above``; < below)."""
+    if not (
+        math.isfinite(value)
+        and (value > low if above else value >= low)
+        and (below is None or value < below)
+    ):
+        wanted = f"{'>' if above else '>='} {low:g}"
+        if below is not None:
+            wanted += f" and < {below:g}"
+        raise ValueError(f"{name} must be a finite number {wanted}, got {value}")
+    return value
+
+
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Every value of ``rnnkit lm train``'s options, with messages naming the options (the
+    Python API's would name its parameters: valid, max_seconds, ...)."""
+    if not args.clip >= 0 or math.isinf(args.clip):  # (NaN fails the first test)
+        raise ValueError(f"--clip must be a finite number >= 0 (0: no clipping), got {args.clip}")
+    _check_float_option(args.valid_fraction, "--valid-fraction", 0.0, below=1.0)
+    _check_int_option(args.min_count, "--min-count", 1)
+    for name in ("embed", "hidden", "layers", "context", "batch_size", "seq_len"):
+        option = "--" + name.replace("_", "-")
+        _check_int_option(getattr(args, name), option, 1, _MAX_SIZE)
+    _check_float_option(args.dropout, "--dropout", 0.0, below=1.0)
+    if args.tie and args.kind == "rnn" and args.embed != args.hidden:
+        raise ValueError(
+            f"--tie needs --embed == --hidden, got --embed {args.embed} and --hidden {args.hidden}"
+        )
+    _check_int_option(args.epochs, "--epochs", 1)
+    _check_float_option(args.lr, "--lr", 0.0, above=True)
+    if args.max_seconds is not None:
+        _check_float_option(args.max_seconds, "--max-seconds", 0.0, above=True)
+    _check_int_option(args.seed, "--seed", 0)
+
+
+def _parameter_bytes(args: argparse.Namespace, vocab_size: int) -> int:
+    """The bytes of the model's float32 parameters and their gradients (Python ints: no
+    overflow), computed from the options before any array is made."""
+    V, E, H = vocab_size, args.embed, args.hidden
+    if args.kind == "window":
+        count = V * E + args.context * E * H + H + H * V + V
+    else:
+        G = {"lstm": 4, "gru": 3, "rnn": 1}[args.cell]
+        layer = G * H * (E + H) + 2 * G * H  # (w_ih, w_hh, b_ih, b_hh; then H inputs)
+        count = V * E + (0 if args.tie else H * V) + V + layer
+        count += (args.layers - 1) * (G * H * 2 * H + 2 * G * H)
+    return 2 * 4 * count
+
+
+def _check_memory(args: argparse.Namespace, vocab_size: int) -> None:
+    """MemoryError, naming the size options, for a model whose weights and gradients alone
+    exceed this machine's memory (NumPy would try layer after layer, or refuse a shape
+    with an error that names no option)."""
+    needed = _parameter_bytes(args, vocab_size)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # (not on every system)
+        return
+    if needed > memory:
+        sizes = f"--embed {args.embed}, --hidden {args.hidden}, " + (
+            f"--context {args.context}" if args.kind == "window" else f"--layers {args.layers}"
+        )
+        raise MemoryError(
+            f"a model with {sizes} and {vocab_size} words needs {needed / 2**30:,.4g} GiB for "
+            f"its weights and gradients, more than this machine's {memory / 2**30:,.4g} GiB"
+        )
+
+
 def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
     from .data import split
     from .lm import RNNLanguageModel, WindowLanguageModel
-    from .text import build_vocabulary, encode
+    from .ngram._files import check_distinct_files
+    from .text import _check_output_file, _lines, build_vocabulary, encode
 
-    if not args.clip >= 0 or math.isinf(args.clip):  # (NaN fails the first test)
-        raise ValueError(f"--clip must be a finite number >= 0 (0: no clipping), got {args.clip}")
+    _check_train_options(args)
+    # Before training: the model file must not be an input (it would be lost), and it must be
+    # writable where it goes (an error after the training would lose the training).
+    for name in ("--text", "--valid"):
+        if getattr(args, name[2:]):
+            check_distinct_files({name: getattr(args, name[2:]), "--model": args.model})
+    _check_output_file(args.model, "--model")
     text = _read_text(args.text)
     tok = _tokenizer(args.tokenizer)
+    held_out = ""
     if args.valid:
         train_text, valid_text = text, _read_text(args.valid)
     else:
-        lines = text.splitlines()
-        train_lines, valid_lines, _ = split(lines, valid=args.valid_fraction, test=0.0)
+        # (the lines as the tokenizers read them: split at "\n" only)
+        lines = _lines(text)
+        try:
+            train_lines, valid_lines, _ = split(lines, valid=args.valid_fraction, test=0.0)
+        except ValueError:  # (the options are valid: the fraction took every line)
+            raise ValueError(
+                f"--valid-fraction {args.valid_fraction:g} left no training text: it takes all "
+                f"{len(lines)} lines of the text for validation (lower it, or give --valid)"
+            ) from None
         train_text, valid_text = "\n".join(train_lines), "\n".join(valid_lines)
+        if valid_lines:
+            held_out = (
+                f" (--valid-fraction {args.valid_fraction:g} took its last {len(valid_lines)} "
+                "lines for validation)"
+            )
     vocab = build_vocabulary(train_text, tok, min_count=args.min_count)
     if len(vocab) <= 3:
-        raise ValueError("the training text is empty (no tokens after the vocabulary cut-off)")
+        if args.min_count > 1 and build_vocabulary(train_text, tok).words[3:]:
+            raise ValueError(
+                f"no token of the training text is seen --min-count {args.min_count} times"
+            )
+        raise ValueError(f"the training text is empty{held_out}")
+    _check_memory(args, len(vocab))
+    train_ids = encode(train_text, vocab, tok)
+    valid_ids = encode(valid_text, vocab, tok) if valid_text.strip() else None
+    n = int(train_ids.size)  # (>= 2: a token and </s>)
+    if args.kind == "rnn" and args.batching == "sequential" and args.batch_size > n - 1:
+        raise ValueError(
+            f"--batch-size must be <= {n - 1} for the training text's {n} tokens (each of the "
+            f"--batch-size streams needs 2 tokens at least), got {args.batch_size}"
+        )
+    if args.kind == "rnn" and args.batching == "random" and args.seq_len > n - 1:
+        raise ValueError(
+            f"--seq-len must be <= {n - 1} for the training text's {n} tokens with --batching "
+            f"random (a window needs --seq-len + 1 tokens), got {args.seq_len}"
+        )
     model: Any
     if args.kind == "window":
         model = WindowLanguageModel(
@@ -409,8 +576,6 @@ def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
             tokenizer=tok,
             seed=args.seed,
         )
-    train_ids = encode(train_text, vocab, tok)
-    valid_ids = encode(valid_text, vocab, tok) if valid_text.strip() else None
     with _bar(args.progress, unit=" steps", desc="train") as bar:
         history = model.fit(
             train_ids,
@@ -444,17 +609,26 @@ def _load_lm(path: str) -> Any:
 
 
 def _lm_eval(args: argparse.Namespace, out: TextIO) -> int:
+    from .lm._base import _exp
+
     model = _load_lm(args.model)
     text = _read_text(args.text)
     logp = model.token_log_probs(text)
     if logp.size == 0:
         raise ValueError(f"nothing to evaluate: {args.text or 'standard input'} holds no tokens")
-    out.write(f"tokens {logp.size}\tperplexity {math.exp(-float(logp.mean())):.6g}\n")
+    # (evaluate's exp: inf for a diverged model, where math.exp raised OverflowError; NaN kept)
+    out.write(f"tokens {logp.size}\tperplexity {_exp(-float(logp.mean())):.6g}\n")
     return 0
 
 
 def _lm_generate(args: argparse.Namespace, out: TextIO) -> int:
+    _check_int_option(args.n, "-n", 0)
+    _check_float_option(args.temperature, "--temperature", 0.0)
+    _check_int_option(args.seed, "--seed", 0)
     model = _load_lm(args.model)
+    V = model.config["vocab_size"]
+    if args.top_k is not None:
+        _check_int_option(args.top_k, "--top-k", 1, V, "the model's vocabulary size")
     text = model.generate(
         args.prompt, args.n, temperature=args.temperature, top_k=args.top_k, seed=args.seed
     )
@@ -464,11 +638,13 @@ def _lm_generate(args: argparse.Namespace, out: TextIO) -> int:
 
 def _lm_score(args: argparse.Namespace, out: TextIO) -> int:
     """log10 probability of each line of stdin, with the neural model or an n-gram model."""
+    from .text import _lines
+
     with open(args.model, "rb") as f:
         head = f.read(8)
-    lines = _read_text(None).split("\n")
-    if lines[-1] == "":  # (the last line's end)
-        lines.pop()
+    # One sentence per line, split at "\n" only: the neural and the n-gram models' rule
+    # (str.splitlines also splits at \x0c, \x1c, \u2028, ...).
+    lines = _lines(_read_text(None))
     if head.startswith(b"PK"):  # an .npz: a neural model
         scores = [s for s, _ in _load_lm(args.model).score(lines)]
     else:
@@ -508,6 +684,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "build":
             if args.order < 1:
                 raise ValueError(f"--order must be >= 1, got {args.order}")
+            if args.prune:  # (checked before the text is read)
+                _prune_values(args.prune, args.order)
+            if args.k is not None:
+                _check_float_option(args.k, "--k", 0.0, above=True)
+            if args.alpha is not None and not 0 < args.alpha <= 1:
+                raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
             from .ngram._files import check_distinct_files

@@ -54,6 +54,13 @@ def _positive(value: Any, name: str) -> int:
     return int(value)
 
 
+def _at_most(name: str, tokens: int) -> str:
+    """What ``name`` (batch_size, seq_len) may be for a stream of ``tokens`` tokens."""
+    if tokens < 2:
+        return f"the stream needs at least 2 tokens, whatever {name}"
+    return f"{name} must be <= {tokens - 1} for this stream"
+
+
 def _stream(ids: ArrayLike) -> NDArray[np.int64]:
     arr = np.asarray(ids)
     if arr.ndim != 1:
@@ -77,7 +84,8 @@ def sequential_batches(ids: ArrayLike, batch_size: int, seq_len: int) -> Iterato
     length = (stream.size - 1) // batch_size  # each stream needs one more token, for targets
     if length < 1:
         raise ValueError(
-            f"{stream.size} tokens are too few for {batch_size} streams (each needs at least 2)"
+            f"{stream.size} tokens are too few for batch_size={batch_size} streams of at least 2 "
+            f"tokens: {_at_most('batch_size', stream.size)}"
         )
     inputs = stream[: batch_size * length].reshape(batch_size, length)
     targets = stream[1 : batch_size * length + 1].reshape(batch_size, length)
@@ -93,7 +101,8 @@ def sequential_batches(ids: ArrayLike, batch_size: int, seq_len: int) -> Iterato
 def random_batches(
     ids: ArrayLike, batch_size: int, seq_len: int, seed: int | np.random.Generator | None = 0
 ) -> Iterator[Batch]:
-    """Random sampling: from a random offset in ``[0, seq_len)``, the stream is cut into
+    """Random sampling: from a random offset in ``[0, seq_len)`` (less where the stream is
+    shorter than ``2 * seq_len``, so that one subsequence fits), the stream is cut into
     subsequences of ``seq_len`` tokens, which are shuffled and grouped ``batch_size`` at a
     time (the last batch may be smaller). Every batch has ``carry_state=False``."""
     stream = _stream(ids)
@@ -101,11 +110,15 @@ def random_batches(
     seq_len = _positive(seq_len, "seq_len")
     rng = make_rng(seed)
     if stream.size - 1 < seq_len:  # (before drawing: seq_len may be past int64)
-        raise ValueError(f"{stream.size} tokens are too few for a subsequence of {seq_len} + 1")
-    offset = int(rng.integers(seq_len))
+        raise ValueError(
+            f"{stream.size} tokens are too few for a subsequence of seq_len={seq_len} + 1 "
+            f"tokens: {_at_most('seq_len', stream.size)}"
+        )
+    # The offset leaves room for one subsequence at least: drawn from [0, seq_len) alone, it
+    # failed by chance when the stream holds fewer than 2 * seq_len tokens (the draws are the
+    # same as before whenever it holds more).
+    offset = int(rng.integers(min(seq_len, stream.size - seq_len)))
     count = (stream.size - offset - 1) // seq_len
-    if count < 1:
-        raise ValueError(f"{stream.size} tokens are too few for a subsequence of {seq_len} + 1")
     starts = offset + seq_len * rng.permutation(count)
     steps = np.arange(seq_len)
     for first in range(0, count, batch_size):
@@ -124,7 +137,12 @@ def split(
 ) -> tuple[Any, Any, Any]:
     """``(train, valid, test)``: the last ``test`` fraction is the test part, the ``valid``
     fraction before it the validation part (contiguous, so that a token stream's parts stay
-    text; ``shuffle`` mixes the items first, e.g. sentences, with ``seed``)."""
+    text; ``shuffle`` mixes the items first, e.g. sentences, with ``seed``). Each part's size
+    is its fraction of ``len(items)``, rounded to the nearest integer (halves to even, as
+    ``round``); the training part is the rest, and it is never empty when there are items: a
+    ``ValueError`` names ``valid`` and ``test`` when the rounded parts would take every item
+    (no items: three empty parts)."""
+    given = {"valid": valid, "test": test}  # (as the caller wrote them, for the messages)
     fractions = []
     for value, name in ((valid, "valid"), (test, "test")):
         fraction = check_real(value, name)  # NumPy scalars too: np.float32(0.1) is a fraction
@@ -148,6 +166,12 @@ def split(
     n_test = round(n * test)
     n_valid = round(n * valid)
     n_train = n - n_valid - n_test
+    if n and n_train < 1:
+        raise ValueError(
+            f"valid={given['valid']!r} and test={given['test']!r} leave no training item of "
+            f"the {n} items ({n_valid} for validation and {n_test} for test, rounded): lower "
+            "them or give more items"
+        )
     bounds = ((0, n_train), (n_train, n_train + n_valid), (n_train + n_valid, n))
     if isinstance(items, np.ndarray):
         source = items[order] if order is not None else items

@@ -1,12 +1,15 @@
 """Text for language models: tokenizers, the vocabulary, and encoding text to id streams.
 
-Tokenizers split a text into sentences (its lines) of tokens and join tokens back:
+Tokenizers split a text into sentences (its lines: split at ``"\\n"`` only, a ``"\\r"`` before
+it dropped; ``\\x0c``, ``\\u2028`` and the other line ends of ``str.splitlines`` are
+whitespace inside a line, as for ``rnnkit.ngram``) of tokens and join tokens back:
 
 * :class:`CharTokenizer`: every character is a token; a whitespace character becomes
   ``"▁"`` (U+2581, as SentencePiece writes it), so that tokens never hold whitespace and an
   n-gram model can count them;
-* :class:`WordTokenizer`: words, lowercased by default, punctuation split off, and every CJK
-  character a word of its own (Chinese and Japanese are not written with spaces);
+* :class:`WordTokenizer`: words (with their combining marks), lowercased by default,
+  punctuation split off, and every CJK character a word of its own (Chinese and Japanese are
+  not written with spaces);
 * :class:`WhitespaceTokenizer`: what ``str.split`` gives.
 
 The vocabulary is :class:`rnnkit.ngram.Vocabulary`, shared with the n-gram models (ids 0
@@ -30,6 +33,7 @@ the convention of the n-gram models too, so that perplexities are comparable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -41,7 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import check_bool, check_path
+from ._checks import check_bool, check_path, check_usable_path
 from .ngram import Vocabulary
 from .ngram._files import write_atomically
 
@@ -72,9 +76,19 @@ class Tokenizer(Protocol):
 
 
 def _lines(text: str) -> list[str]:
+    r"""The sentences of ``text``: its lines, split at ``"\n"`` only, one ``"\r"`` at a line's
+    end dropped; a final ``"\n"`` ends the last line rather than starting an empty one. The
+    one rule of the tokenizers here, the language models' ``score`` and the command line, as
+    of ``rnnkit.ngram`` (which splits sentences at ``"\n"`` and refuses one inside a sentence):
+    the other characters ``str.splitlines`` splits at (``\x0c``, ``\x1c``, ``\u2028``, a lone
+    ``\r``, ...) are whitespace inside a line, so that a line is one sentence for the n-gram
+    and the neural models alike."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return text.splitlines()
+    lines = text.split("\n")
+    if lines[-1] == "":  # (the last line's end, or an empty text: no line at all)
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _tokens(tokens: Any) -> Sequence[str]:
@@ -149,16 +163,75 @@ _CJK = (
     "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
     "\U00020000-\U0002a6df\U0002a700-\U0002ebef"
 )
-_WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
-_WORD_KEEP_PUNCTUATION = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+_ZWNJ, _ZWJ = "\u200c", "\u200d"
+# Emoji skin-tone modifiers (category Sk): part of the emoji before them.
+_EMOJI_MODIFIERS = "\U0001f3fb-\U0001f3ff"
+
+
+def _class_ranges(codes: list[int]) -> str:
+    """A regular-expression character class's body for ``codes`` (sorted), as ranges."""
+    parts, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        parts.append(re.escape(chr(codes[i])) + ("-" + re.escape(chr(codes[j])) if j > i else ""))
+        i = j + 1
+    return "".join(parts)
+
+
+@functools.cache
+def _marks() -> str:
+    """The combining marks (Unicode categories Mn, Mc, Me) as a character class's body, from
+    this Python's ``unicodedata``: ``re`` has no ``\\p{M}``, and ``\\w`` leaves marks out (a
+    virama or a vowel sign ended a Devanagari word). Built on first use (about 40 ms): planes
+    0-3 and 14 hold every assigned mark (planes 4-13 are unassigned, 15-16 private use)."""
+    category = unicodedata.category
+    codes = [
+        c
+        for plane in (range(0, 0x40000), range(0xE0000, 0xF0000))
+        for c in plane
+        if category(chr(c))[0] == "M"
+    ]
+    return _class_ranges(codes)
+
+
+@functools.cache
+def _word_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """``(split punctuation, keep punctuation, one CJK token)`` patterns. A combining mark or a
+    zero-width (non-)joiner belongs to the token before it: in a word (``"नमस्ते"``, Arabic with
+    harakat, ``"i\\u0307"`` from lowercasing ``"İ"``, ``"a\\u200db"``), after a CJK character, and
+    after a symbol, where a zero-width joiner also takes the next symbol in (the emoji
+    sequence ``"👨\\u200d👩\\u200d👧"`` is one token) and skin-tone modifiers are kept."""
+    marks = _marks()
+    joined = f"[{marks}{_ZWNJ}{_ZWJ}]"
+    cjk = f"[{_CJK}]{joined}*"
+    # (unrolled: a run of letters, then marks and letters only where there are marks, the
+    # common case costing one failed class test per word)
+    word = f"[^\\W{_CJK}]+(?:{joined}+[^\\W{_CJK}]*)*"
+    symbol = f"[^\\w\\s](?:[{marks}{_ZWNJ}{_EMOJI_MODIFIERS}]+|{_ZWJ}(?:[^\\w\\s])?)*"
+    return (
+        re.compile(f"{word}|{cjk}|{symbol}"),
+        re.compile(f"{cjk}|[^\\s{_CJK}]+"),
+        re.compile(cjk),
+    )
+
+
+# ASCII holds no mark, joiner or CJK character: its lines take the simpler (faster) pattern,
+# which splits them as the full one does.
+_ASCII_WORD = re.compile(r"\w+|[^\w\s]")
+_ASCII_KEEP_PUNCTUATION = re.compile(r"\S+")
 
 
 class WordTokenizer:
     """Words, each line a sentence: lowercased (``lower``), punctuation split off as tokens of
     its own (``split_punctuation``; else words are what lies between whitespace), every CJK
-    character (ideographs, kana, hangul) a token. ``normalize`` (default ``"NFC"``, or None)
-    as :class:`CharTokenizer`'s: a decomposed accent (``"cafe\\u0301"``) would otherwise end
-    the word it belongs to."""
+    character (ideographs, kana, hangul) a token. Combining marks (Unicode categories Mn, Mc,
+    Me) and zero-width (non-)joiners stay with the letter or symbol before them (Devanagari's
+    vowel signs and virama, Arabic's harakat, ``"İ"`` lowercased to ``"i\\u0307"``), and an
+    emoji sequence joined by U+200D is one token. ``normalize`` (default ``"NFC"``, or None) as
+    :class:`CharTokenizer`'s: an accent typed decomposed (``"cafe\\u0301"``) then gives the
+    same word as the composed one."""
 
     def __init__(
         self, lower: bool = True, split_punctuation: bool = True, normalize: str | None = "NFC"
@@ -168,14 +241,22 @@ class WordTokenizer:
         self.normalize = _check_normalize(normalize)
 
     def tokenize(self, text: str) -> list[list[str]]:
-        pattern = _WORD if self.split_punctuation else _WORD_KEEP_PUNCTUATION
-        lines = _normalized_lines(text, self.normalize)
-        return [pattern.findall(line.lower() if self.lower else line) for line in lines]
+        split, keep, _ = _word_patterns()
+        pattern, ascii_pattern = (
+            (split, _ASCII_WORD) if self.split_punctuation else (keep, _ASCII_KEEP_PUNCTUATION)
+        )
+        out = []
+        for line in _normalized_lines(text, self.normalize):
+            if self.lower:
+                line = line.lower()
+            out.append((ascii_pattern if line.isascii() else pattern).findall(line))
+        return out
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         out = ""
+        one_cjk = _word_patterns()[2]
         for t in _tokens(tokens):
-            cjk = bool(re.fullmatch(f"[{_CJK}]", t))
+            cjk = bool(one_cjk.fullmatch(t))
             glue = not out or cjk or (len(t) == 1 and not t.isalnum() and t not in "([{\"'")
             out += t if glue else " " + t
         return out
@@ -258,8 +339,8 @@ def decode(ids: Iterable[int], vocabulary: Vocabulary, tokenizer: Tokenizer) -> 
             lines.append([])
         elif word != "<s>":
             lines[-1].append(word)
-    # (an empty last line is kept by its newline: str.splitlines, which encode reads lines
-    # with, drops a final newline, and the line with it)
+    # (an empty last line is kept by its newline: the tokenizers' line split, which encode
+    # reads lines with, takes a final newline as the end of the line before it)
     last_empty = len(lines) > 1 and not lines[-1] and not lines[-2]
     if not lines[-1]:
         lines.pop()
@@ -270,10 +351,55 @@ _VOCABULARY_FORMAT = "rnnkit.vocabulary"
 _VOCABULARY_VERSION = 1
 
 
+def _check_output_file(path: str | os.PathLike[str], name: str = "path") -> None:
+    """``FileNotFoundError`` / ``NotADirectoryError`` naming ``path`` when its directory is
+    missing (or not a directory), and ``IsADirectoryError`` when it is a directory: checked
+    before the work whose result goes there (a model's training) and before the atomic write,
+    whose error would name its temporary file instead."""
+    target = Path(check_usable_path(path, name))
+    parent = target.parent
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{name} {os.fspath(path)!r} is a directory; give the path of a file to write"
+        )
+    if not parent.exists():
+        raise FileNotFoundError(
+            f"{name} {os.fspath(path)!r} cannot be written: no directory {os.fspath(parent)!r}"
+        )
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"{name} {os.fspath(path)!r} cannot be written: {os.fspath(parent)!r} is not a "
+            "directory"
+        )
+
+
+def _is_version(value: Any, version: int) -> bool:
+    """Whether a file's ``version`` field is the int ``version`` (not ``true``, not ``1.0``:
+    ``True == 1`` and ``1.0 == 1`` in Python)."""
+    return type(value) is int and value == version
+
+
+_SPECIALS = ["<unk>", "<s>", "</s>"]
+
+
+def _check_words(words: Any, where: str) -> list[str]:
+    """A vocabulary's words as a file holds them: distinct strings, ``<unk>``, ``<s>``,
+    ``</s>`` first (ids 0, 1, 2); ``ValueError`` naming ``where`` otherwise."""
+    if (
+        not isinstance(words, list)
+        or words[:3] != _SPECIALS
+        or not all(isinstance(w, str) for w in words)
+        or len(set(words)) != len(words)
+    ):
+        raise ValueError(f"{where}: the words must be distinct strings after <unk>, <s>, </s>")
+    return words
+
+
 def save_vocabulary(vocabulary: Vocabulary, path: str | os.PathLike[str]) -> None:
     """Writes ``vocabulary`` as JSON (format name and version, frozen flag, words in id
     order), atomically."""
     vocabulary = _check_vocabulary(vocabulary)
+    _check_output_file(path)
     document = {
         "format": _VOCABULARY_FORMAT,
         "version": _VOCABULARY_VERSION,
@@ -302,22 +428,16 @@ def load_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
             f"{os.fspath(path)} is not a vocabulary file (no format {_VOCABULARY_FORMAT!r})"
         )
     version = document.get("version")
-    if version != _VOCABULARY_VERSION:
+    if not _is_version(version, _VOCABULARY_VERSION):
         raise ValueError(
             f"{os.fspath(path)} is a vocabulary of format version {version!r}; this rnnkit reads "
             f"version {_VOCABULARY_VERSION}"
         )
-    words = document.get("words")
-    if (
-        not isinstance(words, list)
-        or words[:3] != ["<unk>", "<s>", "</s>"]
-        or not all(isinstance(w, str) for w in words)
-        or len(set(words)) != len(words)
-    ):
-        raise ValueError(
-            f"{os.fspath(path)}: the words must be distinct strings after <unk>, <s>, </s>"
-        )
+    words = _check_words(document.get("words"), os.fspath(path))
+    frozen = document.get("frozen", True)
+    if not isinstance(frozen, bool):  # (bool("no") is True: no guessing)
+        raise ValueError(f"{os.fspath(path)}: frozen must be true or false, got {frozen!r}")
     try:
-        return Vocabulary(words[3:], frozen=bool(document.get("frozen", True)))
+        return Vocabulary(words[3:], frozen=frozen)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{os.fspath(path)}: {error}") from None

@@ -20,8 +20,16 @@ from .._sampling import sample_token
 from ..data import _positive
 from ..ngram import Vocabulary
 from ..ngram._files import write_atomically
-from ..text import CharTokenizer, Tokenizer, WhitespaceTokenizer, WordTokenizer, _check_tokenizer
-from ..text import decode as decode_text
+from ..text import (
+    CharTokenizer,
+    Tokenizer,
+    WhitespaceTokenizer,
+    WordTokenizer,
+    _check_output_file,
+    _check_tokenizer,
+    _check_words,
+    _is_version,
+)
 from ..text import encode as encode_text
 from ._calls import OneCallAtATime, one_call_at_a_time
 from ._layers import _size, softmax_cross_entropy
@@ -51,9 +59,11 @@ def _tokenizer_spec(tokenizer: Tokenizer | None) -> dict[str, Any] | None:
     raise TypeError(f"cannot save a tokenizer of type {type(tokenizer).__name__}")
 
 
-def _tokenizer_from(spec: dict[str, Any] | None) -> Tokenizer | None:
+def _tokenizer_from(spec: Any) -> Tokenizer | None:
     if spec is None:
         return None
+    if not isinstance(spec, dict):
+        raise ValueError(f"tokenizer must be null or an object with a kind, got {spec!r}")
     kind = spec.get("kind")
     if kind == "char":
         return CharTokenizer(normalize=spec.get("normalize", "NFC"))
@@ -80,7 +90,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _exp(value: float) -> float:
-    """exp, infinite past float64's range (a perplexity of a diverging model)."""
+    """exp, infinite past float64's range (a perplexity of a diverging model); NaN stays NaN
+    (``nan < 709`` is False: it read as an infinite perplexity)."""
+    if math.isnan(value):
+        return math.nan
     return math.exp(value) if value < 709.0 else math.inf
 
 
@@ -355,9 +368,12 @@ class NeuralLanguageModel(OneCallAtATime):
 
     @one_call_at_a_time
     def score(self, sentences: str | list[str]) -> list[tuple[float, NDArray[np.float64]]]:
-        """For each sentence (a str; lines of a text), its log10 probability with ``</s>``
-        and every token's log10 probability, each sentence scored from a fresh start after
-        ``</s>``: rank how natural phrasings are, comparable with the n-gram models' scores."""
+        """For each sentence (a str: one sentence; or an iterable of str, one sentence each),
+        its log10 probability with ``</s>`` and every token's log10 probability, each sentence
+        scored from a fresh start after ``</s>``: rank how natural phrasings are, comparable
+        with the n-gram models' scores. A sentence is one line: one holding ``"\\n"`` is a
+        ``ValueError``, as for ``rnnkit.ngram`` (split a text with ``text.split("\\n")``); a
+        final ``"\\r"`` is dropped, other characters are the tokenizer's."""
         if self.vocabulary is None or self.tokenizer is None:
             raise TypeError("score needs a model with a vocabulary and a tokenizer")
         if not isinstance(sentences, str) and (
@@ -366,10 +382,17 @@ class NeuralLanguageModel(OneCallAtATime):
             raise TypeError(
                 f"sentences must be a str or an iterable of str, got {type(sentences).__name__}"
             )
-        lines = sentences.splitlines() if isinstance(sentences, str) else list(sentences)
+        lines = [sentences] if isinstance(sentences, str) else list(sentences)
         for i, line in enumerate(lines):
+            name = "sentences" if isinstance(sentences, str) else f"sentences[{i}]"
             if not isinstance(line, str):
-                raise TypeError(f"sentences[{i}] must be a str, got {type(line).__name__}")
+                raise TypeError(f"{name} must be a str, got {type(line).__name__}")
+            if "\n" in line:
+                # (the tokenizer would make it two sentences, scored as one entry, where an
+                # n-gram model refuses it)
+                raise ValueError(
+                    f"{name} holds a newline: give one sentence per item (e.g. text.split('\\n'))"
+                )
         out = []
         for line in lines:
             ids = encode_text(line, self.vocabulary, self.tokenizer) if line else np.array([2])
@@ -391,8 +414,10 @@ class NeuralLanguageModel(OneCallAtATime):
         """``n`` tokens after ``prompt`` (text, with the model's vocabulary and tokenizer, or
         ids), sampled from the softmax at ``temperature`` over the ``top_k`` most probable
         tokens (all when None); ``temperature=0`` takes the most probable (greedy). Returns the
-        prompt and its continuation as text for a text prompt, else the ``n`` new ids. The
-        model starts after a sentence end."""
+        prompt, as given, and its continuation as text for a text prompt, else the ``n`` new
+        ids. The model starts after a sentence end; a text prompt conditions it as the ids of
+        the same text do, each line end a ``</s>`` (``"ab\\n"`` continues after ``</s>``,
+        ``"ab"`` continues the line)."""
         if not _is_int(n) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         if not _is_number(temperature) or not 0 <= temperature < math.inf:
@@ -407,8 +432,13 @@ class NeuralLanguageModel(OneCallAtATime):
                 "prompt is text: the model needs a vocabulary and a tokenizer for it (give "
                 "token ids instead, e.g. prompt=[]; the default prompt is '')"
             )
-        if text:
-            prefix = self._ids(prompt, "prompt")[:-1] if prompt else np.zeros(0, np.int64)
+        if isinstance(prompt, str):
+            # The prompt's ids as encode gives them, with </s> for each line end, less the
+            # </s> that encode puts after a last line the prompt leaves open ("ab": the model
+            # continues the line; "ab\n": it starts the next one after </s>).
+            prefix = self._ids(prompt, "prompt")
+            if prompt and not prompt.endswith("\n"):
+                prefix = prefix[:-1]
         else:
             prefix = self._ids(prompt, "prompt")
         was_training = self.training
@@ -422,11 +452,38 @@ class NeuralLanguageModel(OneCallAtATime):
                 last, state = self._advance(token, state)
         finally:
             self.train(was_training)
-        if text:
-            assert self.vocabulary is not None and self.tokenizer is not None
-            ids = np.concatenate([prefix, out]).astype(np.int64)
-            return decode_text(ids, self.vocabulary, self.tokenizer)
+        if isinstance(prompt, str):
+            return self._continue_text(prompt, prefix, out)
         return np.array(out, dtype=np.int64)
+
+    def _continue_text(self, prompt: str, prefix: NDArray[np.int64], new: list[int]) -> str:
+        """``prompt`` as given, then the text of the ``new`` tokens as they join the prompt's
+        tokens (``prefix``): decoding the prompt's tokens would not give the prompt back
+        (lowercased or unknown words, normalised characters, its final newlines)."""
+        assert self.vocabulary is not None and self.tokenizer is not None
+        tokenizer = self.tokenizer
+        words = self.vocabulary.decode(np.concatenate([prefix, new]).astype(np.int64))
+
+        def text(tokens: list[str]) -> str:
+            # (every </s> a newline: decode drops a final one, for encode's sake)
+            lines: list[list[str]] = [[]]
+            for word in tokens:
+                if word == "</s>":
+                    lines.append([])
+                elif word != "<s>":
+                    lines[-1].append(word)
+            return "\n".join(tokenizer.detokenize(line) for line in lines)
+
+        whole, head = text(words), text(words[: len(prefix)])
+        if not whole.startswith(head):
+            # (a tokenizer whose detokenize changes a line's start when tokens follow: the new
+            # tokens' text alone)
+            return prompt + text(words[len(prefix) :])
+        rest = whole[len(head) :]
+        if prompt[-1:].isspace() and not prompt.endswith("\n"):
+            # (the space a word tokenizer puts between words is in the prompt already)
+            rest = rest.lstrip(" ")
+        return prompt + rest
 
     # ------------------------------------------------------------------ files
     @one_call_at_a_time
@@ -434,6 +491,7 @@ class NeuralLanguageModel(OneCallAtATime):
         """One ``.npz`` file: every parameter and a JSON ``config`` (format name and version,
         the model's kind and constructor arguments, the vocabulary's words, the tokenizer),
         written atomically. :func:`load_model` (or the class's ``load``) reads it back."""
+        _check_output_file(path)
         config = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -482,21 +540,27 @@ class NeuralLanguageModel(OneCallAtATime):
             raise ValueError(f"{name} is not an rnnkit language model (no config)") from None
         if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise ValueError(f"{name} is not an rnnkit language model (no {_FORMAT!r} format)")
-        if config.get("version") != _VERSION:
+        if not _is_version(config.get("version"), _VERSION):  # (not true, not 1.0)
             raise ValueError(
                 f"{name} has format version {config.get('version')!r}; this rnnkit reads "
                 f"version {_VERSION}"
             )
-        kind = NeuralLanguageModel.kinds.get(config.get("kind", ""))
+        kind_name = config.get("kind")
+        kind = NeuralLanguageModel.kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None or not issubclass(kind, cls):
-            raise ValueError(
-                f"{name} holds a model of kind {config.get('kind')!r}, not {cls.__name__}"
-            )
+            raise ValueError(f"{name} holds a model of kind {kind_name!r}, not {cls.__name__}")
         words = config.get("vocabulary")
+        arguments = config.get("model")
         try:
+            if not isinstance(arguments, dict):
+                raise ValueError(f"model must be an object of arguments, got {arguments!r}")
+            vocabulary = None
+            if words is not None:
+                # (as load_vocabulary: ids 0, 1, 2 are the specials, which Vocabulary adds)
+                vocabulary = Vocabulary(_check_words(words, "vocabulary")[3:], frozen=True)
             model = kind(
-                **config["model"],
-                vocabulary=None if words is None else Vocabulary(words[3:], frozen=True),
+                **arguments,
+                vocabulary=vocabulary,
                 tokenizer=_tokenizer_from(config.get("tokenizer")),
             )
         except (TypeError, ValueError, KeyError, MemoryError) as error:
@@ -504,7 +568,15 @@ class NeuralLanguageModel(OneCallAtATime):
         for key, p, _ in model.named_parameters():
             if key not in arrays or arrays[key].shape != p.shape:
                 raise ValueError(f"{name}: parameter {key} is missing or has the wrong shape")
-            np.copyto(p, arrays[key], casting="same_kind")
+            array = arrays[key]
+            # The configuration's dtype, exactly: no cast (float64 values rounded to float32,
+            # integers or complex numbers read as weights). Byte order is not a value change.
+            if array.dtype.newbyteorder("=") != p.dtype:
+                raise ValueError(
+                    f"{name}: parameter {key} has dtype {array.dtype}, but the configuration "
+                    f"says {p.dtype}"
+                )
+            np.copyto(p, array, casting="equiv")
         model.eval()
         return model
 

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._checks import make_rng
+from ..data import _positive
 from ..ngram import Vocabulary
 from ..text import Tokenizer
 from ._base import NeuralLanguageModel, _is_int, _lm_vocab_size
@@ -116,8 +117,8 @@ class WindowLanguageModel(NeuralLanguageModel):
         seq_len: int,
         rng: np.random.Generator,
     ) -> Iterator[tuple[Any, Any, bool]]:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        # (NumPy integers too, as everywhere: np.int64(4) was refused here)
+        batch_size = _positive(batch_size, "batch_size")
         windows, targets = self._windows(ids)
         order = rng.permutation(targets.size) if batching == "random" else np.arange(targets.size)
         for start in range(0, targets.size, batch_size):

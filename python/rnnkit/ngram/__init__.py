@@ -182,11 +182,12 @@ def _check_no_markers(ids: NDArray[np.int32], offsets: NDArray[np.int64], first:
     only name the position in the batch's id array.)"""
     markers = np.flatnonzero((ids == Vocabulary.BOS) | (ids == Vocabulary.EOS))
     if markers.size:
-        sentence = first + int(np.searchsorted(offsets, markers[0], side="right")) - 1
+        line = first + int(np.searchsorted(offsets, markers[0], side="right")) - 1
         word = "<s>" if ids[markers[0]] == Vocabulary.BOS else "</s>"
+        # Numbered as the other errors about an iterable's sentences (from 0), and as a line
         raise ValueError(
-            f"sentence {sentence} (a text's line {sentence}) holds {word}, which the store "
-            "adds around each sentence: a sentence must not contain <s> or </s>"
+            f"sentence {line - 1} (from 0; line {line} of a text) holds {word}, which the "
+            "store adds around each sentence: a sentence must not contain <s> or </s>"
         )
 
 
@@ -200,7 +201,16 @@ def _encode(
     """The ids and offsets of a batch (lines numbered from ``first_line`` in messages). After
     an error the words it added stay: the caller that keeps the vocabulary (update) undoes
     them."""
-    ids, offsets, _ = vocab.encode_text(text, grow, False, first_line)
+    try:
+        ids, offsets, _ = vocab.encode_text(text, grow, False, first_line)
+    except UnicodeEncodeError as error:  # a lone surrogate (str text only)
+        assert isinstance(text, str)
+        line = first_line + text.count("\n", 0, error.start)
+        raise ValueError(
+            f"sentence {line - 1} (from 0; line {line} of a text) holds a lone surrogate "
+            f"{text[error.start]!r}, which is not valid Unicode (decoding invalid UTF-8 with "
+            "errors='surrogateescape' makes them)"
+        ) from None
     if lengths is not None:
         got = np.diff(offsets)
         bad = np.flatnonzero(got != lengths)
@@ -351,6 +361,10 @@ class Vocabulary:
         """The words of ``ids``."""
         words = self._core.words()
         arr = np.asarray(ids)
+        if arr.dtype == object:  # (Python ints past int64 among them: refused by value)
+            for i in arr.reshape(-1).tolist():
+                if isinstance(i, int) and not isinstance(i, bool) and not 0 <= i < len(words):
+                    raise ValueError(f"ids must be in [0, {len(words)}), got {i}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
         out = []

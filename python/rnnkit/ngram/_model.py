@@ -348,10 +348,10 @@ class NgramModel:
 
         total = known = 0.0
         tokens = oovs = 0
+        line = 1
         for text, lengths in _text_batches(sentences):
-            ids, offsets, _ = self.vocabulary._core.encode_text(text, False, False)
-            if lengths is not None and not np.array_equal(np.diff(offsets), lengths):
-                raise ValueError("a word is empty or holds whitespace")
+            ids, offsets = _encode(self.vocabulary._core, text, lengths, False, line)
+            line += offsets.size - 1
             scores, probs, _ = self._run(ids, offsets, True, True, True)
             # Token t of sentence s sits at offsets[s] + s + t (one </s> per sentence before).
             sentence_of_word = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
