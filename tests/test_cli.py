@@ -330,3 +330,7 @@ def test_query_sums_sentences_as_kenlm(tmp_path: Path, monkeypatch: pytest.Monke
         assert line.startswith(f"Total: {model.score(q):.6g} ")
         total += model.score(q)
     assert exponents[0] == -total / tokens
+    # ... and the perplexity excluding OOVs as NgramModel.evaluate (and KenLM) computes it
+    result = model.evaluate(queries)
+    assert result.oovs > 0
+    assert real_pow10(exponents[1]) == pytest.approx(result.perplexity_without_oovs, rel=1e-12)

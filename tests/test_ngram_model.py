@@ -863,7 +863,7 @@ def test_outputs_in_missing_directories_are_named(tmp_path: Path) -> None:
     """The error named a temporary file (or directory) the caller never gave."""
     m = estimate(NgramCounts(2).update(["a b", "b a"]), "add_k")
     missing = tmp_path / "nowhere" / "model.arpa"
-    message = f"^cannot write {re.escape(str(missing))}: the directory .* does not exist$"
+    message = f"^[a-z]+ {re.escape(repr(str(missing)))} cannot be written: no directory "
     for call in (
         lambda: m.write_arpa(missing),
         lambda: m.save(missing),

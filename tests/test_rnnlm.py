@@ -411,6 +411,16 @@ def test_generate_tells_line_ends_apart(ab_model: RNNLanguageModel) -> None:
     for prompt in ("The Cat", "The Cat ", "The Zebra\n"):
         out = w.generate(prompt, 3, temperature=0)
         assert out.startswith(prompt) and "  " not in out
+    # a character tokenizer's generated spaces are tokens: all kept after a prompt's space
+    # (a review found them stripped)
+    tok = CharTokenizer()
+    vocab = build_vocabulary("a b\nb a\n", tok)
+    c = RNNLanguageModel(len(vocab), 4, 8, 1, vocabulary=vocab, tokenizer=tok, seed=0)
+    for seed in range(20):
+        new = c.generate(encode("a ", vocab, tok)[:-1], 6, seed=seed)
+        words = [vocab.words[i] for i in new]
+        expected = "".join({"</s>": "\n", "▁": " ", "<s>": ""}.get(w, w) for w in words)
+        assert c.generate("a ", 6, seed=seed) == "a " + expected, seed
 
 
 def test_nan_perplexity_stays_nan() -> None:
@@ -438,6 +448,8 @@ def test_score_takes_one_sentence_per_str() -> None:
     with pytest.raises(ValueError, match=r"^sentences holds a newline"):
         m.score("ab\nba")
     ((one, tokens),) = m.score("ab")
+    # a line as a file gives it: its end is dropped (a review found "ab\n" refused)
+    assert m.score("ab\n")[0][0] == m.score(["ab\r\n"])[0][0] == one
     assert m.score(["ab"])[0][0] == one and tokens.shape == (3,)
     assert m.score(["ab\r"])[0][0] == one  # (a "\r" at the end: the line's end, dropped)
     for space in ("\x0c", "\x1c", "\u2028", "\r"):

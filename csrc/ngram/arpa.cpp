@@ -549,9 +549,6 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             prob = 0.0f;  // SRILM's -99: <s> is never predicted
         }
         if (id == static_cast<std::int32_t>(kUnk)) have_unk = true;
-        if (vocab.size() > model.vocab_size()) {
-            throw fail("more unigrams than the header's ngram 1=" + std::to_string(sizes[0]));
-        }
         float unused_prob, unused_backoff;
         if (model.get(&id, 1, &unused_prob, &unused_backoff)) {
             throw fail("a duplicate unigram " + quoted(fields[1]) +
@@ -564,7 +561,8 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         }
     };
     std::string after;  // where the file is, for a message: after which section
-    // Section n's header, then its lines: read_line for each; `chunk_full` after each line.
+    // Section n's header, then its lines: read_line for each, `chunk_full` after each line;
+    // returns how many were read.
     const auto read_section = [&](int n, const auto& chunk_full) {
         if (!next_nonblank()) throw fail("the file ends before \\" + std::to_string(n) + "-grams:");
         if (trim(line) != "\\" + std::to_string(n) + "-grams:") {
@@ -584,16 +582,19 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
             ++rows;
             chunk_full();
         }
-        return [&, n, announced, rows] {
-            if (rows != announced) {
-                throw fail("the header announces " + std::to_string(announced) + " " +
-                           std::to_string(n) + "-grams, found " + std::to_string(rows));
-            }
-            after = " after the " + std::to_string(announced) + " " + std::to_string(n) +
-                    "-grams the header announces";
-        };
+        return rows;
     };
-    read_section(1, [] {})();
+    // After section n is read and added: its count against the header's.
+    const auto check_rows = [&](int n, std::int64_t rows) {
+        const std::int64_t announced = sizes[static_cast<std::size_t>(n - 1)];
+        if (rows != announced) {
+            throw fail("the header announces " + std::to_string(announced) + " " +
+                       std::to_string(n) + "-grams, found " + std::to_string(rows));
+        }
+        after = " after the " + std::to_string(announced) + " " + std::to_string(n) +
+                "-grams the header announces";
+    };
+    check_rows(1, read_section(1, [] {}));
     for (std::int32_t id = 0; id < static_cast<std::int32_t>(vocab.size()); ++id) {
         float unused_prob, unused_backoff;
         has_unigram.push_back(model.get(&id, 1, &unused_prob, &unused_backoff) ? 1 : 0);
@@ -657,12 +658,12 @@ NgramModel read_arpa(const std::string& path, Vocabulary& vocab) {
         try {
             for (int n = 2; n <= order; ++n) {
                 chunk.n = n;
-                const auto check_rows = read_section(n, [&] {
+                const std::int64_t rows = read_section(n, [&] {
                     if (chunk.size() == kChunkLines) submit();
                 });
                 submit();
                 drain();
-                check_rows();
+                check_rows(n, rows);
             }
             if (!next_nonblank() || trim(line) != "\\end\\") {
                 throw fail("expected '\\end\\'" + after + ", got " + quoted(line));

@@ -36,12 +36,15 @@ void write_arpa_pieces(
     const std::string& path, const std::vector<std::int64_t>& sizes,
     const std::function<void(int, const std::function<void(const std::string&)>&)>& body);
 
-// Reads an ARPA file, streaming: lmplz's, and SRILM's variants (comment lines before \data\,
-// -99 for <s> (read as 0: <s> is never predicted), missing backoffs, CRLF line ends, fields
-// separated by tabs or spaces). Unigrams' words are added to `vocab` (which must be fresh: the
-// 3 special words only) in file order. A missing <unk> gets log10 prob -100, as in KenLM.
-// Throws std::invalid_argument "path:line: message" for a malformed file, std::runtime_error
-// when it cannot be read.
+// Reads an ARPA file, streaming: lmplz's, and what KenLM reads besides (SRILM's comment lines
+// before \data\ and -99 for <s>, read as 0: <s> is never predicted; missing backoffs; CRLF
+// line ends; fields separated by tabs or spaces; no blank line before a section header, blank
+// lines inside a section; a '+' sign on a number). Unigrams' words are added to `vocab` (which
+// must be fresh: the 3 special words only) in file order. A missing <unk> gets log10 prob
+// -100, as in KenLM. The n-grams of orders >= 2 are read on the calling thread and added to
+// the model on another (a parallel region of two threads when there are two). Throws
+// std::invalid_argument "path:line: message" for a malformed file (the first error in the
+// file's order), std::runtime_error when it cannot be read.
 NgramModel read_arpa(const std::string& path, Vocabulary& vocab);
 
 }  // namespace rnnkit::ngram

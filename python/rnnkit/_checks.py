@@ -13,6 +13,11 @@ import numpy as np
 __all__ = ["check_bool", "check_finite", "check_path", "check_real", "make_rng"]
 
 
+# The largest size the kernels take: their BLAS is called with 32-bit sizes
+# (csrc/common/blas.cpp checks every call).
+MAX_KERNEL_SIZE = 2**31 - 1
+
+
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool: Python's ``bool`` or ``numpy.bool_``, else TypeError. ``bool(x)``
     would take None, 2 or ``"no"`` as a flag by truth value."""

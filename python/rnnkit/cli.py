@@ -42,6 +42,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ._checks import MAX_KERNEL_SIZE
+
 # Text is counted in pieces of about this many bytes (whole lines), one progress step each.
 _COUNT_PIECE = 32 << 20
 
@@ -214,14 +216,14 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram._model import pow10
 
     model = load_model(args.model)
-    total = 0.0
-    total_oov_excluded = 0.0
+    # As KenLM's query sums: the sentences' float32 scores in float64, and apart, the unknown
+    # words' values (taken out of the total for the perplexity excluding them)
+    total = oov_total = 0.0
     tokens = oovs = 0
     with _bar(args.progress, unit=" sentences", desc="query") as bar:
         for line in _stdin_lines():
             words = _split_words(line)  # (as the tokenizer splits: ASCII whitespace)
             scores = model.full_scores(words)
-            # (the total adds the sentences' scores in float64, as KenLM's query does)
             sentence = _sentence_score([p for p, _, _ in scores])
             oov = sum(1 for _, _, is_oov in scores if is_oov)
             if args.words:
@@ -232,7 +234,7 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
                 out.write("\t".join(parts) + "\t")
             out.write(f"Total: {sentence:.6g} OOV: {oov}\n")
             total += sentence
-            total_oov_excluded += sum(p for p, _, is_oov in scores if not is_oov)
+            oov_total += sum(p for p, _, is_oov in scores if is_oov)
             tokens += len(scores)
             oovs += oov
             if bar is not None:
@@ -240,7 +242,7 @@ def _query(args: argparse.Namespace, out: TextIO) -> int:
     if tokens:
         out.write(f"Perplexity including OOVs:\t{pow10(-total / tokens):.6g}\n")
         kept = tokens - oovs
-        excluded = pow10(-total_oov_excluded / kept) if kept else math.nan
+        excluded = pow10(-(total - oov_total) / kept) if kept else math.nan
         out.write(f"Perplexity excluding OOVs:\t{excluded:.6g}\n")
     out.write(f"OOVs:\t{oovs}\nTokens:\t{tokens}\n")
     return 0
@@ -409,10 +411,9 @@ def _tokenizer(name: str) -> Any:
     return {"char": CharTokenizer, "word": WordTokenizer, "whitespace": WhitespaceTokenizer}[name]()
 
 
-# The largest size option (--embed, --hidden, ...): far past any machine's memory already, and
-# an int that NumPy's shapes and the kernels' sizes hold (a larger one failed with NumPy's
-# "Maximum allowed dimension exceeded", naming no option).
-_MAX_SIZE = 2**31 - 1
+# The largest size option (--embed, --hidden, ...) is the kernels' (far past any machine's
+# memory already; a larger one failed with NumPy's "Maximum allowed dimension exceeded",
+# naming no option).
 
 
 def _check_int_option(
@@ -450,7 +451,7 @@ def _check_train_options(args: argparse.Namespace) -> None:
     _check_int_option(args.min_count, "--min-count", 1)
     for name in ("embed", "hidden", "layers", "context", "batch_size", "seq_len"):
         option = "--" + name.replace("_", "-")
-        _check_int_option(getattr(args, name), option, 1, _MAX_SIZE)
+        _check_int_option(getattr(args, name), option, 1, MAX_KERNEL_SIZE)
     _check_float_option(args.dropout, "--dropout", 0.0, below=1.0)
     if args.tie and args.kind == "rnn" and args.embed != args.hidden:
         raise ValueError(
@@ -499,8 +500,8 @@ def _check_memory(args: argparse.Namespace, vocab_size: int) -> None:
 def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
     from .data import split
     from .lm import RNNLanguageModel, WindowLanguageModel
-    from .ngram._files import check_distinct_files
-    from .text import _check_output_file, _lines, build_vocabulary, encode
+    from .ngram._files import check_distinct_files, check_output_file
+    from .text import _lines, build_vocabulary, encode
 
     _check_train_options(args)
     # Before training: the model file must not be an input (it would be lost), and it must be
@@ -508,7 +509,7 @@ def _lm_train(args: argparse.Namespace, out: TextIO) -> int:
     for name in ("--text", "--valid"):
         if getattr(args, name[2:]):
             check_distinct_files({name: getattr(args, name[2:]), "--model": args.model})
-    _check_output_file(args.model, "--model")
+    check_output_file(args.model, "--model")
     text = _read_text(args.text)
     tok = _tokenizer(args.tokenizer)
     held_out = ""

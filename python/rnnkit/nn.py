@@ -75,7 +75,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from . import _functional as F
 from . import cuda as rcuda
-from ._checks import check_bool, check_finite
+from ._checks import MAX_KERNEL_SIZE, check_bool, check_finite
 from ._core import RecurrentCache
 from ._device import is_device_array
 from ._side_by_side import side_by_side
@@ -136,10 +136,6 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> NDArray[np.fl
     q *= np.where(np.diag(r) < 0, -1.0, 1.0)  # the Haar measure, not QR's sign convention
     return q if rows >= cols else q.T
 
-
-# The kernels' BLAS takes 32-bit sizes (csrc/common/blas.cpp): a module whose sizes pass it
-# could never run.
-_BLAS_INT_MAX = 2**31 - 1
 
 # The floating torch dtypes that NumPy has: any other (bfloat16, the float8 types) has no NumPy
 # array to become, and torch's own error for it names neither the argument nor the key.
@@ -222,7 +218,7 @@ class RNNBase:
         # The kernels take 32-bit BLAS sizes (G*H, I; the functional API checks them on every
         # call): refuse a module they could never run, before NumPy's MemoryError for weights
         # of terabytes that does not say which argument is too large.
-        limit = _BLAS_INT_MAX
+        limit = MAX_KERNEL_SIZE
         if self._gates * self.hidden_size > limit:
             raise ValueError(
                 f"hidden_size must be at most {limit // self._gates} for {name} (its weights have "
@@ -267,12 +263,12 @@ class RNNBase:
                 f"got {merge_mode!r}"
             )
         self.merge_mode: MergeMode | None = merge_mode
-        if self.num_layers > 1 and self.output_size > _BLAS_INT_MAX:  # the next layers' I
+        if self.num_layers > 1 and self.output_size > MAX_KERNEL_SIZE:  # the next layers' I
             raise ValueError(
-                f"hidden_size must be at most {_BLAS_INT_MAX // self.num_directions} for "
+                f"hidden_size must be at most {MAX_KERNEL_SIZE // self.num_directions} for "
                 f"{name} with num_layers={self.num_layers}, bidirectional=True and merge_mode="
                 f"{merge_mode!r} (the layers above the first take 2*hidden_size inputs, and the "
-                f"kernels' 32-bit BLAS takes at most {_BLAS_INT_MAX}), got {self.hidden_size}"
+                f"kernels' 32-bit BLAS takes at most {MAX_KERNEL_SIZE}), got {self.hidden_size}"
             )
         if clip is not None and (
             isinstance(clip, bool)
@@ -452,7 +448,7 @@ class RNNBase:
                 continue
             v = state_dict[key]
             no_numpy = _float_without_numpy(v)
-            if no_numpy is not None:  # refused, not cast to another float dtype behind one's back
+            if no_numpy is not None:  # (NumPy has no such dtype to hold them)
                 raise TypeError(
                     f"{key} must be a floating array of a dtype NumPy has (float16, float32 or "
                     f"float64), got dtype {no_numpy}; convert it explicitly, e.g. with .float()"

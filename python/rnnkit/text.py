@@ -45,9 +45,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import check_bool, check_path, check_usable_path
+from ._checks import check_bool, check_path
 from .ngram import Vocabulary
-from .ngram._files import write_atomically
+from .ngram._files import check_output_file, write_atomically
 
 __all__ = [
     "SPACE",
@@ -351,28 +351,6 @@ _VOCABULARY_FORMAT = "rnnkit.vocabulary"
 _VOCABULARY_VERSION = 1
 
 
-def _check_output_file(path: str | os.PathLike[str], name: str = "path") -> None:
-    """``FileNotFoundError`` / ``NotADirectoryError`` naming ``path`` when its directory is
-    missing (or not a directory), and ``IsADirectoryError`` when it is a directory: checked
-    before the work whose result goes there (a model's training) and before the atomic write,
-    whose error would name its temporary file instead."""
-    target = Path(check_usable_path(path, name))
-    parent = target.parent
-    if target.is_dir():
-        raise IsADirectoryError(
-            f"{name} {os.fspath(path)!r} is a directory; give the path of a file to write"
-        )
-    if not parent.exists():
-        raise FileNotFoundError(
-            f"{name} {os.fspath(path)!r} cannot be written: no directory {os.fspath(parent)!r}"
-        )
-    if not parent.is_dir():
-        raise NotADirectoryError(
-            f"{name} {os.fspath(path)!r} cannot be written: {os.fspath(parent)!r} is not a "
-            "directory"
-        )
-
-
 def _is_version(value: Any, version: int) -> bool:
     """Whether a file's ``version`` field is the int ``version`` (not ``true``, not ``1.0``:
     ``True == 1`` and ``1.0 == 1`` in Python)."""
@@ -399,7 +377,7 @@ def save_vocabulary(vocabulary: Vocabulary, path: str | os.PathLike[str]) -> Non
     """Writes ``vocabulary`` as JSON (format name and version, frozen flag, words in id
     order), atomically."""
     vocabulary = _check_vocabulary(vocabulary)
-    _check_output_file(path)
+    check_output_file(path)
     document = {
         "format": _VOCABULARY_FORMAT,
         "version": _VOCABULARY_VERSION,

@@ -19,13 +19,12 @@ from .._checks import check_bool, check_input_file, make_rng
 from .._sampling import sample_token
 from ..data import _positive
 from ..ngram import Vocabulary
-from ..ngram._files import write_atomically
+from ..ngram._files import check_output_file, write_atomically
 from ..text import (
     CharTokenizer,
     Tokenizer,
     WhitespaceTokenizer,
     WordTokenizer,
-    _check_output_file,
     _check_tokenizer,
     _check_words,
     _is_version,
@@ -371,9 +370,10 @@ class NeuralLanguageModel(OneCallAtATime):
         """For each sentence (a str: one sentence; or an iterable of str, one sentence each),
         its log10 probability with ``</s>`` and every token's log10 probability, each sentence
         scored from a fresh start after ``</s>``: rank how natural phrasings are, comparable
-        with the n-gram models' scores. A sentence is one line: one holding ``"\\n"`` is a
-        ``ValueError``, as for ``rnnkit.ngram`` (split a text with ``text.split("\\n")``); a
-        final ``"\\r"`` is dropped, other characters are the tokenizer's."""
+        with the n-gram models' scores. A sentence is one line: its line end (``"\\n"`` or
+        ``"\\r\\n"``, as ``for line in file`` gives it) is dropped, and a newline inside it
+        is a ``ValueError`` (give a text's lines one per item, e.g. ``text.splitlines()``);
+        other characters are the tokenizer's."""
         if self.vocabulary is None or self.tokenizer is None:
             raise TypeError("score needs a model with a vocabulary and a tokenizer")
         if not isinstance(sentences, str) and (
@@ -387,11 +387,12 @@ class NeuralLanguageModel(OneCallAtATime):
             name = "sentences" if isinstance(sentences, str) else f"sentences[{i}]"
             if not isinstance(line, str):
                 raise TypeError(f"{name} must be a str, got {type(line).__name__}")
+            if line.endswith("\n"):  # a line as a file gives it: its end is no second line
+                line = lines[i] = line[:-1]
             if "\n" in line:
-                # (the tokenizer would make it two sentences, scored as one entry, where an
-                # n-gram model refuses it)
+                # (the tokenizer would make it two sentences, scored as one entry)
                 raise ValueError(
-                    f"{name} holds a newline: give one sentence per item (e.g. text.split('\\n'))"
+                    f"{name} holds a newline: give one sentence per item (e.g. text.splitlines())"
                 )
         out = []
         for line in lines:
@@ -432,7 +433,7 @@ class NeuralLanguageModel(OneCallAtATime):
                 "prompt is text: the model needs a vocabulary and a tokenizer for it (give "
                 "token ids instead, e.g. prompt=[]; the default prompt is '')"
             )
-        if isinstance(prompt, str):
+        if isinstance(prompt, str):  # (not `text`: mypy narrows on isinstance only)
             # The prompt's ids as encode gives them, with </s> for each line end, less the
             # </s> that encode puts after a last line the prompt leaves open ("ab": the model
             # continues the line; "ab\n": it starts the next one after </s>).
@@ -480,9 +481,10 @@ class NeuralLanguageModel(OneCallAtATime):
             # tokens' text alone)
             return prompt + text(words[len(prefix) :])
         rest = whole[len(head) :]
-        if prompt[-1:].isspace() and not prompt.endswith("\n"):
-            # (the space a word tokenizer puts between words is in the prompt already)
-            rest = rest.lstrip(" ")
+        if prompt[-1:].isspace() and not head[-1:].isspace() and rest.startswith(" "):
+            # The space a word tokenizer puts between words is in the prompt already (one: a
+            # character tokenizer's generated spaces are tokens of their own, and kept).
+            rest = rest[1:]
         return prompt + rest
 
     # ------------------------------------------------------------------ files
@@ -491,7 +493,7 @@ class NeuralLanguageModel(OneCallAtATime):
         """One ``.npz`` file: every parameter and a JSON ``config`` (format name and version,
         the model's kind and constructor arguments, the vocabulary's words, the tokenizer),
         written atomically. :func:`load_model` (or the class's ``load``) reads it back."""
-        _check_output_file(path)
+        check_output_file(path)
         config = {
             "format": _FORMAT,
             "version": _VERSION,

@@ -30,10 +30,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     """Calls ``write(temporary path)``, then renames the temporary file over ``path``, with
     the permissions a new file gets (mkstemp's are private). On any error the temporary file
     is removed and ``path`` is untouched."""
-    target = Path(check_usable_path(path))
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory; give the path of a file to write")
-    check_directory_of(target)
+    target = check_output_file(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -45,14 +42,28 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         raise
 
 
-def check_directory_of(path: str | os.PathLike[str]) -> None:
-    """``FileNotFoundError`` naming ``path`` when the directory it would be written in does
-    not exist (the error would otherwise name a temporary file the caller never gave)."""
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {os.fspath(path)}: the directory {os.fspath(parent)} does not exist"
+def check_output_file(path: str | os.PathLike[str], name: str = "path") -> Path:
+    """``path`` as a Path when a file can be written there, else ``FileNotFoundError`` /
+    ``NotADirectoryError`` naming it when its directory is missing (or not a directory), and
+    ``IsADirectoryError`` when it is a directory. Callers check before the work whose result
+    goes there (a model's training, a build), and the atomic write checks again: its own error
+    would name its temporary file instead."""
+    target = Path(check_usable_path(path, name))
+    parent = target.parent
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{name} {os.fspath(path)!r} is a directory; give the path of a file to write"
         )
+    if not parent.exists():
+        raise FileNotFoundError(
+            f"{name} {os.fspath(path)!r} cannot be written: no directory {os.fspath(parent)!r}"
+        )
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"{name} {os.fspath(path)!r} cannot be written: {os.fspath(parent)!r} is not a "
+            "directory"
+        )
+    return target
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

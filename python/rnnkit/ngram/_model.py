@@ -27,7 +27,7 @@ from . import (
     _split_words,
     _text_batches,
 )
-from ._files import check_directory_of, check_distinct_files, write_atomically
+from ._files import check_distinct_files, check_output_file, write_atomically
 
 __all__ = ["Built", "Evaluation", "NgramModel", "State", "build", "estimate", "load_arpa"]
 
@@ -554,8 +554,8 @@ def build(
     )
     scratch_parent = check_path(temp_dir, "temp_dir") if temp_dir is not None else None
     # Before the text is read: these would fail only once the model is made.
-    for path in outputs.values():
-        check_directory_of(path)
+    for name, path in outputs.items():
+        check_output_file(path, name)
     if scratch_parent is not None and not os.path.isdir(scratch_parent):
         raise FileNotFoundError(f"temp_dir must be an existing directory, got {scratch_parent}")
     vocabulary = Vocabulary()
