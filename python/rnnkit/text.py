@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from ._checks import check_bool, check_path
 from .ngram import Vocabulary
-from .ngram._files import check_output_file, write_atomically
+from .ngram._files import write_atomically
 
 __all__ = [
     "SPACE",
@@ -377,7 +377,6 @@ def save_vocabulary(vocabulary: Vocabulary, path: str | os.PathLike[str]) -> Non
     """Writes ``vocabulary`` as JSON (format name and version, frozen flag, words in id
     order), atomically."""
     vocabulary = _check_vocabulary(vocabulary)
-    check_output_file(path)
     document = {
         "format": _VOCABULARY_FORMAT,
         "version": _VOCABULARY_VERSION,
