@@ -143,6 +143,15 @@ def _source(name: str) -> str:
     return " (B from x, H from w_ih)"  # the states
 
 
+def _backward_source(name: str, cell: str, level: str) -> str:
+    """What the backward checks say the expected sizes of gradient ``name`` come from: the
+    arguments of the forward call that made the cache."""
+    producer = _producer(_kind(cell), level)
+    if name == "dy":
+        return f" (T, B from {producer}'s x, H from its w_ih)"
+    return f" (B from {producer}'s x, H from its w_ih)"
+
+
 def _ndim_doc(name: str, level: str) -> str:
     """The dimension names in the wrong-ndim message (no gate count there)."""
     return {
@@ -539,8 +548,8 @@ def test_backward_wrong_shape(cell: str, level: str, name: str, layout: str) -> 
     for axis in range(len(good)):
         bad_shape = tuple(n + 1 if k == axis else n for k, n in enumerate(good))
         message = (
-            f"{name} must have shape {_dims_doc(name, cell, level)} = {_shape_str(good)}, "
-            f"got {_shape_str(bad_shape)}"
+            f"{name} must have shape {_dims_doc(name, cell, level)} = {_shape_str(good)}"
+            f"{_backward_source(name, cell, level)}, got {_shape_str(bad_shape)}"
         )
         bad = _laid_out(np.ones(bad_shape), layout)
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
@@ -559,10 +568,22 @@ def test_backward_wrong_shape_refused_before_copying(cell: str, level: str, name
 @pytest.mark.parametrize(
     ("how", "dy_doc", "dh_doc"),
     [
-        ("projected", "(T, B, P) = (3, 2, 3)", "(B, P) = (2, 3)"),
-        ("packed", "(N, H) = (5, 5)", "(B, H) = (2, 5)"),
-        ("projected-packed", "(N, P) = (5, 3)", "(B, P) = (2, 3)"),
-        ("projected-cell", None, "(B, P) = (2, 3)"),
+        (
+            "projected",
+            "(T, B, P) = (3, 2, 3) (T, B from lstm_forward's x, P from its w_hr)",
+            "(B, P) = (2, 3) (B from lstm_forward's x, P from its w_hr)",
+        ),
+        (
+            "packed",
+            "(N, H) = (5, 5) (N from lstm_forward's x, H from its w_ih)",
+            "(B, H) = (2, 5) (B from lstm_forward's batch_sizes[0], H from its w_ih)",
+        ),
+        (
+            "projected-packed",
+            "(N, P) = (5, 3) (N from lstm_forward's x, P from its w_hr)",
+            "(B, P) = (2, 3) (B from lstm_forward's batch_sizes[0], P from its w_hr)",
+        ),
+        ("projected-cell", None, "(B, P) = (2, 3) (B from lstm_cell_forward's x, P from its w_hr)"),
     ],
 )
 def test_backward_of_projected_and_packed_caches(how: str, dy_doc: str | None, dh_doc: str) -> None:

@@ -233,6 +233,10 @@ def test_arguments_are_checked_with_their_names(rng: np.random.Generator) -> Non
         rnnkit.lstm_forward(*args, lengths=FakeDeviceArray(np.array([3, 3])))
     with pytest.raises(ValueError, match="clip must be a positive finite number"):
         rnnkit.lstm_forward(*args, clip=-1.0)
+    with pytest.raises(TypeError, match=r"^clip must be a number or None, got ndarray$"):
+        rnnkit.lstm_forward(*args, clip=np.array([2.0]))
+    with pytest.raises(ValueError, match=r"got an int too large for a float$"):
+        rnnkit.lstm_forward(*args, clip=10**400)
     with pytest.raises(ValueError, match=r"x must be 3-dimensional \(T, B, I\)"):
         rnnkit.lstm_forward(FakeDeviceArray(args[0].array[0]), *args[1:])
 
@@ -245,8 +249,19 @@ def test_backward_checks_its_cache_and_gradients(rng: np.random.Generator) -> No
     with pytest.raises(TypeError, match="dy must be a CUDA array like x"):
         rnnkit.lstm_backward(np.zeros((3, 2, 5), np.float32), None, None, out.cache)
     bad = FakeDeviceArray(np.zeros((3, 2, 4), np.float32))
-    with pytest.raises(ValueError, match=r"dy must have shape \(T, B, H\) = \(3, 2, 5\)"):
+    # as on the CPU, the message says where the sizes come from: the forward call's arguments
+    message = (
+        "dy must have shape (T, B, H) = (3, 2, 5) (T, B from lstm_forward's x, H from its "
+        "w_ih), got (3, 2, 4)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         rnnkit.lstm_backward(bad, None, None, out.cache)
+    message = (
+        "dc_n must have shape (B, H) = (2, 5) (B from lstm_forward's x, H from its w_ih), got "
+        "(1, 5)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rnnkit.lstm_backward(None, None, FakeDeviceArray(np.zeros((1, 5), np.float32)), out.cache)
     wrong = FakeDeviceArray(np.zeros((2, 5), np.float64))
     with pytest.raises(TypeError, match=r"dh_n must have dtype float32 \(the dtype of the cache"):
         rnnkit.lstm_backward(None, wrong, None, out.cache)

@@ -407,6 +407,14 @@ def _lstm_args(rng: np.random.Generator) -> list[np.ndarray]:
         ),
         ({"clip": True}, TypeError, "clip must be a number or None, got bool"),
         ({"clip": "1"}, TypeError, "clip must be a number or None, got str"),
+        # an array is no number (its __float__ used to pass, then pybind11's cast failed with
+        # a RuntimeError naming nothing), and an int past the doubles is out of range
+        ({"clip": np.array([2.0])}, TypeError, "clip must be a number or None, got ndarray"),
+        (
+            {"clip": 10**400},
+            ValueError,
+            "clip must be a positive finite number or None, got an int too large for a float",
+        ),
         (
             {"peepholes": np.ones((4, H))},
             ValueError,

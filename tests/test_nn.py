@@ -617,6 +617,16 @@ BAD_CONSTRUCTORS: list[tuple[Callable[[], Any], type[Exception], str]] = [
         "clip must be a positive finite number or None, got 0",
     ),
     (lambda: nn.GRU(3, 4, clip=float("inf")), ValueError, "clip must be a positive finite number"),
+    # a kind error is a TypeError (it was a ValueError), and an int past the doubles a
+    # ValueError naming clip (it was math.isfinite's bare OverflowError)
+    (lambda: nn.RNN(3, 4, clip=BAD["1"]), TypeError, "^clip must be a number or None, got str$"),
+    (lambda: nn.LSTM(3, 4, clip=True), TypeError, "^clip must be a number or None, got bool$"),
+    (
+        lambda: nn.GRU(3, 4, clip=np.array([2.0])),
+        TypeError,
+        "^clip must be a number or None, got ndarray$",
+    ),
+    (lambda: nn.LSTM(3, 4, clip=10**400), ValueError, "^clip must be a positive finite number"),
     (
         lambda: nn.LSTM(3, 4, init=BAD["identity"]),
         ValueError,

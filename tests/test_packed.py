@@ -237,8 +237,19 @@ def test_packed_backward_checks_dy(cell: str, rng: np.random.Generator) -> None:
     ):
         backward(np.ones((6, 5, H)), *finals, out.cache)
     with pytest.raises(
-        ValueError, match=re.escape(f"dy must have shape (N, H) = (15, {H}), got (14, {H})")
+        ValueError,
+        match=re.escape(
+            f"dy must have shape (N, H) = (15, {H}) (N from {cell}_forward's x, H from its "
+            f"w_ih), got (14, {H})"
+        ),
     ):
         backward(np.ones((14, H)), *finals, out.cache)
+    # B comes from the forward call's batch_sizes[0], and the message says so
+    message = (
+        f"dh_n must have shape (B, H) = (5, {H}) (B from {cell}_forward's batch_sizes[0], H "
+        f"from its w_ih), got (4, {H})"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        backward(None, np.ones((4, H)), *finals[1:], out.cache)
     grads = backward(np.ones((15, H)), *finals, out.cache)
     assert grads.dx.shape == x.shape

@@ -70,11 +70,21 @@ struct Options {
 
 double parse_clip(py::handle clip) {
     if (clip.is_none()) return std::numeric_limits<double>::infinity();
-    // bool is an int in Python, but clip=True is a mistake, not 1.0.
-    const bool number = !py::isinstance<py::bool_>(clip) && !py::isinstance<py::str>(clip) &&
-                        py::hasattr(clip, "__float__");
+    // A real number: int, float, a NumPy integer or floating scalar (numbers.Real). bool is an
+    // int in Python, but clip=True is a mistake, not 1.0; an array (even of one element) is
+    // not a number (its __float__ would pass pybind11's check, then fail its cast with a
+    // message that names nothing).
+    // (Leaked on purpose: a static py::object would be released after the interpreter.)
+    static const py::handle real =
+        py::object(py::module_::import("numbers").attr("Real")).release();
+    const bool number = !py::isinstance<py::bool_>(clip) && py::isinstance(clip, real);
     if (!number) throw py::type_error("clip must be a number or None, got " + type_name(clip));
-    const double value = clip.cast<double>();
+    const double value = PyFloat_AsDouble(clip.ptr());
+    if (value == -1.0 && PyErr_Occurred()) {  // an int too large for a double (OverflowError)
+        PyErr_Clear();
+        throw py::value_error(
+            "clip must be a positive finite number or None, got an int too large for a float");
+    }
     if (!(value > 0.0) || !std::isfinite(value)) {
         throw py::value_error("clip must be a positive finite number or None, got " +
                               py::repr(py::float_(value)).cast<std::string>());
@@ -488,19 +498,29 @@ py::tuple backward_impl(const RecurrentCache& cache, py::handle dy_obj, py::hand
     const char* y_doc =
         packed ? (projected ? "(N, P)" : "(N, H)") : (projected ? "(T, B, P)" : "(T, B, H)");
     const char* h_doc = projected ? "(B, P)" : "(B, H)";
+    // Where the expected sizes come from: the arguments of the forward call that made the
+    // cache, "(T, B from lstm_forward's x, H from its w_ih)", as forward's own messages say.
+    const std::string forward_x = producer_name(kind, is_cell) + "'s x";
+    const std::string b_from = packed
+                                   ? "B from " + producer_name(kind, is_cell) + "'s batch_sizes[0]"
+                                   : "B from " + forward_x;
+    const std::string h_from = ", H from its w_ih";
+    const std::string r_from = projected ? ", P from its w_hr" : h_from;
+    const std::string y_from = (packed ? "N from " : "T, B from ") + forward_x + r_from;
     // Checked against the cache's sizes as given; only then are non-contiguous ones copied.
     const char* dy_name = "dy";
     const char* dh_name = is_cell ? "dh1" : "dh_n";
     const char* dc_name = is_cell ? "dc1" : "dc_n";
     std::optional<py::array> dy_arg, dc_arg;
     if (packed) {
-        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {N, R}}, from);
+        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {N, R}, y_from}, from);
     } else if (!is_cell) {
-        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {T_, B, R}}, from);
+        dy_arg = checked_optional<T>(dy_obj, {dy_name, y_doc, {T_, B, R}, y_from}, from);
     }
-    const auto dh_arg = checked_optional<T>(dh_obj, {dh_name, h_doc, {B, R}}, from);
+    const auto dh_arg =
+        checked_optional<T>(dh_obj, {dh_name, h_doc, {B, R}, b_from + r_from}, from);
     if (kind == CellKind::Lstm)
-        dc_arg = checked_optional<T>(dc_obj, {dc_name, "(B, H)", {B, H}}, from);
+        dc_arg = checked_optional<T>(dc_obj, {dc_name, "(B, H)", {B, H}, b_from + h_from}, from);
     const auto dy = c_array<T>(dy_arg, dy_name);
     const auto dh_n = c_array<T>(dh_arg, dh_name);
     const auto dc_n = c_array<T>(dc_arg, dc_name);

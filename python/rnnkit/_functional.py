@@ -13,7 +13,10 @@ Conventions shared by every function here:
 * ``w_ih`` also decides I (its columns) and H (its rows are G*H), ``w_hr`` P, and ``x`` T and B
   (``batch_sizes[0]`` when packed). An array that disagrees raises ``ValueError`` naming it and
   where the size comes from: ``x must have shape (T, B, I) = (4, 3, 3) (I from w_ih), got
-  (4, 3, 2)``. Every shape is checked before a non-contiguous array is copied to C order.
+  (4, 3, 2)``. The gradients given to a backward function are checked against the forward
+  call that made the cache, and say so: ``dy must have shape (T, B, H) = (4, 3, 5) (T, B
+  from lstm_forward's x, H from its w_ih), got (4, 3, 6)``. Every shape is checked before a
+  non-contiguous array is copied to C order.
 * ``h0``/``c0`` and the incoming gradients ``dy``/``dh_n``/``dc_n`` may be ``None`` (zeros).
 * ``T = 0`` returns ``y`` of shape ``(0, B, H)`` and the initial state as the final state;
   ``B = 0`` returns empty arrays. (PyTorch raises for T = 0; rnnkit treats it as the identity,

@@ -27,6 +27,7 @@ import ctypes
 import importlib
 import importlib.util
 import math
+import numbers
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -435,9 +436,15 @@ def _ptr(a: DeviceArray | None) -> int:
 def _parse_clip(clip: Any) -> float:
     if clip is None:
         return math.inf
-    if isinstance(clip, bool | str) or not hasattr(clip, "__float__"):
+    # numbers.Real, as the CPU binding: not a bool, a str or an array (even of one element)
+    if isinstance(clip, bool) or not isinstance(clip, numbers.Real):
         raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
-    value = float(clip)
+    try:
+        value = float(clip)
+    except OverflowError:
+        raise ValueError(
+            "clip must be a positive finite number or None, got an int too large for a float"
+        ) from None
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"clip must be a positive finite number or None, got {value!r}")
     return value
@@ -671,10 +678,16 @@ def backward(
     T, B, I, H, R = (int(n) for n in core.dims)  # noqa: E741
     y_doc = "(T, B, P)" if cache._projected else "(T, B, H)"
     h_doc = "(B, P)" if cache._projected else "(B, H)"
-    dy = None if cell else _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache)
-    dh_n = _grad_array(dh_n_obj, "dh1" if cell else "dh_n", h_doc, (B, R), cache)
+    # where the sizes come from: the forward call that made the cache (the CPU's messages)
+    h_from = ", H from its w_ih"
+    r_from = ", P from its w_hr" if cache._projected else h_from
+    b_from = f"B from {want}'s x"
+    dy = (
+        None if cell else _grad_array(dy_obj, "dy", y_doc, (T, B, R), cache, f"T, {b_from}{r_from}")
+    )
+    dh_n = _grad_array(dh_n_obj, "dh1" if cell else "dh_n", h_doc, (B, R), cache, b_from + r_from)
     dc_n = (
-        _grad_array(dc_n_obj, "dc1" if cell else "dc_n", "(B, H)", (B, H), cache)
+        _grad_array(dc_n_obj, "dc1" if cell else "dc_n", "(B, H)", (B, H), cache, b_from + h_from)
         if kind == "lstm"
         else None
     )
@@ -703,7 +716,12 @@ def backward(
 
 
 def _grad_array(
-    obj: Any, name: str, doc: str, shape: tuple[int, ...], cache: DeviceRecurrentCache
+    obj: Any,
+    name: str,
+    doc: str,
+    shape: tuple[int, ...],
+    cache: DeviceRecurrentCache,
+    source: str,
 ) -> DeviceArray | None:
     if obj is None:
         return None
@@ -720,7 +738,7 @@ def _grad_array(
         raise ValueError(
             f"{name} must be {len(shape)}-dimensional {doc}, got shape {_shape_str(a.shape)}"
         )
-    _Call.shape(a, name, doc, shape)
+    _Call.shape(a, name, doc, shape, source)
     if not a.contiguous:
         raise ValueError(f"{name} must be C-contiguous on the GPU, got strides {a.strides}")
     if a.device is not None and cache._device is not None and a.device != cache._device:

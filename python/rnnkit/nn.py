@@ -159,6 +159,22 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _check_clip(clip: Any) -> float:
+    """``clip`` as a positive finite float (the kernels' check, made when the module is
+    built): a number, else TypeError (a bool, a str or an array is not one)."""
+    if isinstance(clip, bool) or not isinstance(clip, (int, float, np.integer, np.floating)):
+        raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
+    try:
+        value = float(clip)
+    except OverflowError:  # (its repr could run to thousands of digits)
+        raise ValueError(
+            "clip must be a positive finite number or None, got an int too large for a float"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"clip must be a positive finite number or None, got {clip!r}")
+    return value
+
+
 # ---------------------------------------------------------------------------- the modules
 class RNNBase:
     """What :class:`LSTM`, :class:`GRU` and :class:`RNN` share (see the module docstring).
@@ -270,13 +286,7 @@ class RNNBase:
                 f"{merge_mode!r} (the layers above the first take 2*hidden_size inputs, and the "
                 f"kernels' 32-bit BLAS takes at most {MAX_KERNEL_SIZE}), got {self.hidden_size}"
             )
-        if clip is not None and (
-            isinstance(clip, bool)
-            or not isinstance(clip, (int, float, np.floating, np.integer))
-            or not (math.isfinite(clip) and clip > 0)
-        ):
-            raise ValueError(f"clip must be a positive finite number or None, got {clip!r}")
-        self.clip: float | None = None if clip is None else float(clip)
+        self.clip: float | None = None if clip is None else _check_clip(clip)
         if init not in _INITS:
             raise ValueError(f"init must be 'uniform', 'orthogonal' or 'identity', got {init!r}")
         if init == "identity" and self._cell != "rnn":
