@@ -150,3 +150,115 @@ def test_pickle_and_deepcopy_are_exact_and_independent(
     for q, _ in c.parameters():
         q += 1
     assert all(np.array_equal(p, b) for (p, _), b in zip(m.parameters(), before, strict=True))
+
+
+def _float64_cases() -> list[Any]:
+    rng = np.random.default_rng(10)
+    seqs = [rng.integers(0, 6, n) for n in (3, 1, 5, 2)]  # padded: lengths decide every step
+    small = {"embed": 4, "hidden": 5, "layers": 2, "seed": 1, "dtype": np.float64}
+    return [
+        pytest.param(
+            lambda: SequenceClassifier(6, 3, cell="gru", bidirectional=True, **small),
+            seqs,
+            [0, 2, 1, 2],
+            id="classifier-last",
+        ),
+        pytest.param(
+            lambda: SequenceClassifier(6, 3, pooling="mean", **small),
+            seqs,
+            [1, 0, 2, 2],
+            id="classifier-mean",
+        ),
+        pytest.param(
+            lambda: SequenceTagger(6, 4, **small),
+            seqs,
+            [rng.integers(0, 4, s.size) for s in seqs],
+            id="tagger",
+        ),
+        pytest.param(
+            lambda: Seq2Seq(6, 7, **small),
+            seqs,
+            [rng.integers(3, 7, n) for n in (2, 4, 0, 3)],
+            id="seq2seq",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("make", "inputs", "targets"), _float64_cases())
+def test_task_gradients_by_finite_differences(
+    make: Any, inputs: list[np.ndarray], targets: list[Any]
+) -> None:
+    """Every parameter's gradient (embeddings through padded batches, the state handed from
+    the encoder to the decoder, both directions' final states) against central differences,
+    in float64."""
+    m = make()
+    m.train()
+    for _, g in m.parameters():
+        g.fill(0)
+    m._batch_loss(inputs, targets)
+    grads = [g.copy() for _, g in m.parameters()]
+    rng = np.random.default_rng(11)
+    h = 1e-6
+    for (p, _), grad in zip(m.parameters(), grads, strict=True):
+        flat, g_flat = p.reshape(-1), grad.reshape(-1)
+        for i in rng.choice(flat.size, min(flat.size, 4), replace=False):
+            old = flat[i]
+            flat[i] = old + h
+            up = m._batch_loss(inputs, targets)[0]
+            flat[i] = old - h
+            down = m._batch_loss(inputs, targets)[0]
+            flat[i] = old
+            assert g_flat[i] == pytest.approx((up - down) / (2 * h), abs=1e-8)
+
+
+@pytest.mark.parametrize(("make", "inputs", "targets"), _float64_cases())
+def test_fit_stops_before_writing_non_finite_values(
+    make: Any, inputs: list[np.ndarray], targets: list[Any]
+) -> None:
+    """Without clipping, a NaN gradient was stepped into the weights (and the epoch's loss
+    came back NaN); now, as with clipping and as the language models do, FloatingPointError
+    before the step."""
+    m = make()
+    m.head.params["bias"][0] = np.nan  # (a NaN loss and NaN gradients)
+    before = [p.copy() for p, _ in m.parameters()]
+    for clip in (None, 1.0):
+        with pytest.raises(FloatingPointError, match="loss is nan"):
+            m.fit(inputs, targets, epochs=1, optimizer="sgd", clip=clip)
+        for (p, _), b in zip(m.parameters(), before, strict=True):
+            np.testing.assert_array_equal(p, b)
+    m = make()  # a finite loss with a NaN gradient
+    real_loss = m._batch_loss
+
+    def nan_gradient(inputs: Any, targets: Any) -> Any:
+        out = real_loss(inputs, targets)
+        m.head.grads["bias"][0] = np.nan
+        return out
+
+    m._batch_loss = nan_gradient  # type: ignore[method-assign]
+    before = [p.copy() for p, _ in m.parameters()]
+    with pytest.raises(FloatingPointError, match="NaN or infinity"):
+        m.fit(inputs, targets, epochs=1, optimizer="sgd", clip=None)
+    for (p, _), b in zip(m.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p, b)
+
+
+@pytest.mark.parametrize(("make", "inputs", "targets"), _float64_cases()[2:])
+def test_epoch_loss_is_the_mean_per_target_whatever_the_batches(
+    make: Any, inputs: list[np.ndarray], targets: list[Any]
+) -> None:
+    """A tagger's or a seq2seq model's epoch loss is the mean over every tag or target token
+    (the loss of one batch of everything): it was the mean of the batches' means weighted by
+    their numbers of sequences, which counted a short sequence's tokens as much as a long
+    one's. (A learning rate too small to move a float64 weight keeps the model fixed.)"""
+    one_batch = make().fit(inputs, targets, epochs=1, batch_size=len(inputs), lr=1e-30)
+    one_by_one = make().fit(inputs, targets, epochs=1, batch_size=1, lr=1e-30, optimizer="sgd")
+    assert one_by_one[0] == pytest.approx(one_batch[0], rel=1e-12)
+
+
+def test_tagger_logits_past_a_sequence_end_are_zero() -> None:
+    """forward's documented zero rows past each sequence's end were the head's bias."""
+    m = SequenceTagger(6, 4, embed=4, hidden=5, seed=0)
+    m.eval()
+    logits, lengths = m.forward([np.array([1, 2, 3]), np.array([4])])
+    assert lengths.tolist() == [3, 1]
+    assert not logits[1:, 1].any() and logits[:, 0].all() and logits[0, 1].all()

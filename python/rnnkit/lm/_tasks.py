@@ -19,7 +19,7 @@ from .. import nn
 from .._checks import check_bool, make_rng
 from ._calls import OneCallAtATime, one_call_at_a_time
 from ._layers import Embedding, Linear, _size, softmax_cross_entropy
-from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm
+from ._optim import SGD, Adam, Optimizer, _rate, clip_grad_norm, grad_norm
 
 __all__ = ["Seq2Seq", "SequenceClassifier", "SequenceTagger"]
 
@@ -109,7 +109,9 @@ class _Task(OneCallAtATime):
     def _layers(self) -> list[Any]:
         raise NotImplementedError
 
-    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> float:
+    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> tuple[float, int]:
+        """The batch's mean loss per scored target (gradients added), and how many targets
+        it scored (one per sequence, or one per tag or target token)."""
         raise NotImplementedError
 
     def _check_pairs(self, inputs: list[NDArray[Any]], targets: Sequence[Any]) -> None:
@@ -151,7 +153,10 @@ class _Task(OneCallAtATime):
         seed: int = 0,
     ) -> list[float]:
         """Trains on ``(inputs[i], targets[i])`` pairs, shuffled each epoch; returns the mean
-        training loss of every epoch."""
+        training loss of every epoch (per scored target: a class, a tag, a target token with
+        its ``eos``; each batch weighs as many targets as it holds). A non-finite loss or
+        gradient norm stops training with ``FloatingPointError`` before the step that would
+        write it into the weights, with or without ``clip``."""
         for value, name in ((inputs, "inputs"), (targets, "targets")):
             if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
                 raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")
@@ -167,19 +172,30 @@ class _Task(OneCallAtATime):
         opt = _optimizer(optimizer, self.parameters(), lr)
         rng = make_rng(seed)
         losses = []
+        steps = 0
         self.train()
         for _ in range(epochs):
             order = rng.permutation(len(inputs))
-            total = 0.0
+            total, scored = 0.0, 0
             for start in range(0, len(order), batch_size):
                 chosen = order[start : start + batch_size]
                 opt.zero_grad()
-                loss = self._batch_loss([inputs[i] for i in chosen], [targets[i] for i in chosen])
+                loss, count = self._batch_loss(
+                    [inputs[i] for i in chosen], [targets[i] for i in chosen]
+                )
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the training loss is {loss} at step {steps + 1}: lower the learning rate"
+                    )
                 if clip is not None:
                     clip_grad_norm([g for _, g in opt.pairs], clip)
+                else:
+                    grad_norm([g for _, g in opt.pairs])  # refuses NaN and infinite gradients
                 opt.step()
-                total += loss * len(chosen)
-            losses.append(total / len(order))
+                steps += 1
+                total += loss * count
+                scored += count
+            losses.append(total / scored)
         self.eval()
         return losses
 
@@ -247,7 +263,7 @@ class SequenceClassifier(_Task):
         self._cache = (ids.shape, lengths, state)
         return self.head(pooled)
 
-    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> float:
+    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> tuple[float, int]:
         logits = self.forward(inputs)
         loss, dlogits = softmax_cross_entropy(logits, np.asarray(targets))
         dpooled = self.head.backward(dlogits)
@@ -266,7 +282,7 @@ class SequenceClassifier(_Task):
             dy = steps[:, :, None] * (dpooled / lengths[:, None].astype(dpooled.dtype))[None]
             dx = self.rnn.backward(dy.astype(self.embedding.dtype))
         self.embedding.backward(dx)
-        return loss
+        return loss, len(inputs)
 
     @one_call_at_a_time
     def predict_proba(self, sequences: Sequence[ArrayLike]) -> NDArray[np.float64]:
@@ -326,16 +342,20 @@ class SequenceTagger(_Task):
         ids, lengths = _pad(sequences)
         _check_ids(ids, self.vocab_size, "ids")
         y, _ = self.rnn.forward(self.embedding(ids), lengths=lengths)
-        return self.head(y), lengths
+        logits = self.head(y)
+        # (the head maps a padded step's zero output to its bias: zeroed, as documented; the
+        # loss ignores those rows, so their gradient is zero either way)
+        logits[np.arange(ids.shape[0])[:, None] >= lengths[None, :]] = 0
+        return logits, lengths
 
-    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> float:
+    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> tuple[float, int]:
         logits, lengths = self.forward(inputs)
         tags, tag_lengths = _pad(targets, fill=IGNORE)
         if not np.array_equal(tag_lengths, lengths):
             raise ValueError("every tag sequence must be as long as its input sequence")
         loss, dlogits = softmax_cross_entropy(logits, tags, ignore_index=IGNORE)
         self.embedding.backward(self.rnn.backward(self.head.backward(dlogits)))
-        return loss
+        return loss, int(lengths.sum())
 
     @one_call_at_a_time
     def predict(self, sequences: Sequence[ArrayLike]) -> list[NDArray[np.int64]]:
@@ -405,7 +425,7 @@ class Seq2Seq(_Task):
         _, state = self.encoder.forward(self.src_embedding(ids), lengths=lengths)
         return state
 
-    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> float:
+    def _batch_loss(self, inputs: list[Any], targets: list[Any]) -> tuple[float, int]:
         state = self._encode(inputs)
         shifted = [np.concatenate([[self.bos], np.asarray(t, dtype=np.int64)]) for t in targets]
         expected = [np.concatenate([np.asarray(t, dtype=np.int64), [self.eos]]) for t in targets]
@@ -417,7 +437,7 @@ class Seq2Seq(_Task):
         self.tgt_embedding.backward(self.decoder.backward(self.head.backward(dlogits)))
         # the decoder's initial state is the encoder's final state: its gradient flows back
         self.src_embedding.backward(self.encoder.backward(None, self.decoder.dstate0))
-        return loss
+        return loss, int(lengths.sum())
 
     @one_call_at_a_time
     def predict(
