@@ -710,6 +710,25 @@ def _counts_cases() -> Iterator[Any]:
             ValueError,
             exact(message),
         )
+    for bad in (None, "abc", 3, [1, 2], np.zeros(3, np.uint8)):
+        yield case(
+            f"NgramModel.from_bytes-data={_vid(bad)}",
+            lambda e, b=bad: NgramModel.from_bytes(b),
+            TypeError,
+            exact(f"data must be bytes, got {_name(bad)}"),
+        )
+    for label, data, message in [
+        ("junk", lambda m: b"junk", "NgramModel bytes: truncated file (header)"),
+        ("counts", lambda m: NgramCounts(2).to_bytes(), "NgramModel bytes: not an rnnkit "),
+        ("truncated", lambda m: m.to_bytes()[:-10], "NgramModel bytes: truncated file "),
+        ("trailing", lambda m: m.to_bytes() + b"x", "NgramModel bytes: truncated file or "),
+    ]:
+        yield case(
+            f"NgramModel.from_bytes-data={label}",
+            lambda e, d=data: NgramModel.from_bytes(d(e.model)),
+            ValueError,
+            prefix(message),
+        )
     yield from path_cases("NgramCounts.save", lambda e, p: e.counts.save(p))
     yield from path_cases("NgramCounts.load", lambda e, p: NgramCounts.load(p))
     yield case(

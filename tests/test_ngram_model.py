@@ -4,7 +4,9 @@ against the kenlm module reading our ARPA files, and for normalisation."""
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import re
 import warnings
 from collections import Counter
@@ -14,8 +16,10 @@ import kenlm
 import numpy as np
 import pytest
 from helpers import ISSUE_405, zipf_corpus
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rnnkit import _core
-from rnnkit.ngram import NgramCounts, NgramModel, State, build, estimate, load_arpa
+from rnnkit.ngram import NgramCounts, NgramModel, State, Vocabulary, build, estimate, load_arpa
 from rnnkit.reference import ngram as ref
 
 
@@ -874,3 +878,185 @@ def test_outputs_in_missing_directories_are_named(tmp_path: Path) -> None:
             call()
     with pytest.raises(FileNotFoundError, match=r"^temp_dir must be an existing directory"):
         build(["a b"], 2, arpa=tmp_path / "m.arpa", temp_dir=tmp_path / "nowhere")
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_words_without_a_unigram_are_flagged_unknown_as_kenlm_flags_them(tmp_path: Path) -> None:
+    """A word of a frozen vocabulary that was never counted has no unigram: it scores as
+    <unk>, and full_scores and evaluate must call it unknown, as KenLM does on the ARPA file
+    (they said it was known, and evaluate counted no OOV)."""
+    v = Vocabulary(["a", "b", "x"], frozen=True)
+    counts = NgramCounts(2, vocabulary=v).update(["a a b", "b a"])
+    for method in ["mkn", "witten_bell", "mle", "stupid_backoff"]:
+        m = estimate(counts, method)
+        assert "x" in m.vocabulary and "x" not in m
+        m.write_arpa(tmp_path / "m.arpa")
+        k = kenlm.Model(str(tmp_path / "m.arpa"))
+        for s in ["a x b", "x", "zz a x"]:
+            assert m.full_scores(s) == [tuple(t) for t in k.full_scores(s)], (method, s)
+        result = m.evaluate(["a x b", "zz a"])
+        assert result.oovs == 2
+        assert result.log10_prob == pytest.approx(k.score("a x b") + k.score("zz a"), rel=1e-12)
+        assert "x" not in dict(m.next_word_distribution("a"))
+    # add_k gives every vocabulary word a unigram: x is known there
+    m = estimate(counts, "add_k")
+    assert "x" in m and m.full_scores("x")[0][2] is False and m.evaluate(["x"]).oovs == 0
+
+
+METHODS_ALL = ["mkn", "kn", "absolute", "witten_bell", "mle", "add_k", "laplace", "stupid_backoff"]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("method", METHODS_ALL)
+def test_models_pickle_and_round_trip_through_bytes_exactly(
+    method: str, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    """NgramModel did not pickle (a model could not go to multiprocessing or Dask workers):
+    to_bytes is save's file, from_bytes and pickle give back the same scores, vocabulary,
+    order, method and discounts."""
+    m = estimate(NgramCounts(3).update(zipf_corpus(rng, 300)), method)
+    assert m.method == method
+    m.save(tmp_path / "m.bin")
+    data = m.to_bytes()
+    assert data == (tmp_path / "m.bin").read_bytes()
+    sentences = [" ".join(s) for s in zipf_corpus(rng, 30, vocab=2500)] + ["", "never seen"]
+    copies = [
+        pickle.loads(pickle.dumps(m)),
+        copy.deepcopy(m),
+        NgramModel.from_bytes(data),
+        NgramModel.from_bytes(bytearray(data)),
+        NgramModel.from_bytes(memoryview(data)),
+    ]
+    for i, other in enumerate(copies):
+        assert other.vocabulary == m.vocabulary and other.order == m.order
+        assert other.to_bytes() == data
+        for n in range(1, 4):
+            for a, b in zip(m.ngrams(n), other.ngrams(n), strict=True):
+                assert np.array_equal(a, b)
+        assert [other.score(s) for s in sentences] == [m.score(s) for s in sentences]
+        assert other.full_scores(sentences[0]) == m.full_scores(sentences[0])
+        if i < 2:  # pickle and deepcopy keep the estimation's metadata; the bytes do not
+            assert other.method == method and other.discounts == m.discounts
+        else:
+            assert other.method is None and other.discounts == []
+    m.write_arpa(tmp_path / "m.arpa")
+    loaded = pickle.loads(pickle.dumps(load_arpa(tmp_path / "m.arpa")))
+    assert loaded.method is None and loaded.vocabulary.frozen
+    assert [loaded.score(s) for s in sentences] == [m.score(s) for s in sentences]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+def test_models_whose_vocabulary_grew_save_and_pickle() -> None:
+    """Words added to a model's vocabulary after estimation are not the model's: save wrote
+    none of them but raised ValueError ("the vocabulary has 9 words, the model 8"), so such a
+    model could not be saved (nor pickled). Saved: the model's words; pickled: all of them."""
+    m = estimate(NgramCounts(3).update(ISSUE_405))
+    words = m.vocabulary.words
+    m.vocabulary.frozen = False
+    m.vocabulary.add("zzz")
+    saved = NgramModel.from_bytes(m.to_bytes())
+    assert saved.vocabulary.words == words
+    assert saved.full_scores("I zzz went") == m.full_scores("I zzz went")
+    again = pickle.loads(pickle.dumps(m))
+    assert again.vocabulary.words == [*words, "zzz"] and not again.vocabulary.frozen
+    assert again.full_scores("I zzz went") == m.full_scores("I zzz went")
+    assert again.full_scores("I zzz")[1][2] is True
+
+
+def test_damaged_model_bytes_raise_value_error() -> None:
+    m = estimate(NgramCounts(2).update(["a b", "b a c"]), "witten_bell")
+    data = m.to_bytes()
+    for bad in [b"", b"RNKMODEL", data[:-1], data + b"\0", data[:40], b"\\data\\\n"]:
+        with pytest.raises(ValueError, match=r"^NgramModel bytes: "):
+            NgramModel.from_bytes(bad)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 4
+    with pytest.raises(ValueError, match=r"^NgramModel bytes: "):
+        NgramModel.from_bytes(bytes(flipped))
+    with pytest.raises(TypeError, match="data must be bytes, got str"):
+        NgramModel.from_bytes("abc")  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@pytest.mark.parametrize("method", METHODS_ALL)
+def test_pruning_unigrams_keeps_the_sentence_markers(method: str, tmp_path: Path) -> None:
+    """prune with a unigram threshold above the number of sentences dropped <s> and </s>:
+    the model could not end a sentence (</s> scored as <unk>) and KenLM refused its ARPA file
+    ("missing <s>"). They stay; the pruned words are unknown to the model."""
+    counts = NgramCounts(3).update(["a a a a a b", "a a c"]).prune([3, 3, 3])
+    assert dict(counts.items(1)) == {("<s>",): 2, ("</s>",): 2, ("a",): 7}
+    m = estimate(counts, method)
+    m.write_arpa(tmp_path / "m.arpa")
+    k = kenlm.Model(str(tmp_path / "m.arpa"))
+    for s in ["a a b", "a", "", "c a"]:
+        assert m.score(s) == pytest.approx(k.score(s), abs=1e-5), s
+        assert m.full_scores(s) == [tuple(t) for t in k.full_scores(s)], s
+    if method != "stupid_backoff":
+        words = [w for w in m.vocabulary.words if w == "<unk>" or (w != "<s>" and w in m)]
+        assert "</s>" in words
+        for h in [(), ("<s>",), ("a",), ("<s>", "a"), ("b",)]:
+            total = sum(10 ** m.logprob(w, h) for w in words if m.logprob(w, h) > -90)
+            assert total == pytest.approx(1.0, abs=2e-5), h
+
+
+@pytest.mark.filterwarnings("ignore:could not compute Kneser-Ney discounts:RuntimeWarning")
+@settings(max_examples=25, deadline=None)
+@given(
+    sentences=st.lists(st.lists(st.integers(0, 20), max_size=6), min_size=1, max_size=12),
+    vocab_size=st.integers(1, 6),
+    repeat=st.integers(1, 3),
+    order=st.sampled_from([1, 2, 3, 5, 7, 10]),
+    min_count=st.integers(1, 3),
+    max_size=st.sampled_from([None, 0, 1, 3]),
+    method=st.sampled_from(METHODS_ALL),
+)
+def test_estimators_on_adversarial_corpora_equal_the_reference(
+    sentences: list[list[int]],
+    vocab_size: int,
+    repeat: int,
+    order: int,
+    min_count: int,
+    max_size: int | None,
+    method: str,
+) -> None:
+    """Tiny vocabularies, empty and one-word sentences, repeated sentences, <unk> from the
+    vocabulary's cut-offs, orders up to 10 (count-of-counts of zero: lmplz's fallback
+    discounts): every stored value equals the float64 reference's, and every proper
+    estimator's distribution sums to 1 after contexts seen, unseen, and holding <unk>/<s>."""
+    sents = [[f"w{i % vocab_size}" for i in s] for s in sentences] * repeat
+    vocab = Vocabulary.build(sents, min_count=min_count, max_size=max_size)
+    counts = NgramCounts(order, vocabulary=vocab).update(sents)
+    known = set(vocab.words)
+    ref_counts = ref.count_ngrams([[w if w in known else "<unk>" for w in s] for s in sents], order)
+    assert [Counter(dict(counts.items(n))) for n in range(1, order + 1)] == ref_counts
+    m = estimate(counts, method)
+    if method in METHODS:
+        p, weights = ref.interpolated(ref_counts, method, m.discounts)
+    else:
+        param = {"mle": 0.0, "add_k": 0.5, "laplace": 1.0, "stupid_backoff": 0.4}[method]
+        kind = "add_k" if method == "laplace" else method
+        p, weights = ref.backed_off(ref_counts, vocab.words, kind, param)
+    words = m.vocabulary.words
+
+    def log10(x: float) -> float:
+        return -99.0 if x == 0 else min(0.0, math.log10(x))
+
+    for n in range(1, order + 1):
+        ids, probs, backoffs = m.ngrams(n)
+        assert ids.shape[0] == sum(1 for g in p if len(g) == n)
+        for row, lp, lb in zip(ids.tolist(), probs.tolist(), backoffs.tolist(), strict=True):
+            g = tuple(words[i] for i in row)
+            assert lp == pytest.approx(log10(p[g]), abs=3e-6), g
+            if n < order:
+                b = weights.get(g, 1.0)  # (add-k: may exceed 1, as Katz's weights may)
+                assert lb == pytest.approx(-99.0 if b == 0 else math.log10(b), abs=3e-6), g
+    if method == "stupid_backoff":
+        return
+    predictable = [w for w in words if w != "<s>" and w in m]
+    contexts = [(), ("<s>",), ("<unk>",), ("never-seen",), ("<s>", "<unk>"), ("w0", "<s>")]
+    contexts += [(w,) for w in predictable if w != "</s>"]
+    for h in contexts:
+        total = sum(10 ** m.logprob(w, h) for w in predictable if m.logprob(w, h) > -90)
+        assert total == pytest.approx(1.0, abs=2e-5), h
+    dist = dict(m.next_word_distribution(None))
+    assert dist == {w: m.logprob(w, ["<s>"]) for w in predictable}

@@ -1004,7 +1004,43 @@ void register_ngram(py::module_& m) {
                 model.save_binary(path, vocab);
             },
             py::arg("vocabulary"), py::arg("path"))
+        .def(
+            "to_bytes",
+            [](const NgramModel& model, const Vocabulary& vocab) {
+                const auto access = reading(vocab);
+                // Written straight into the bytes object: a model of a few GB is not held
+                // twice.
+                const std::uint64_t size = model.binary_size(vocab);
+                auto out = py::reinterpret_steal<py::bytes>(
+                    PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size)));
+                if (!out) throw py::error_already_set();
+                char* data = PyBytes_AS_STRING(out.ptr());
+                {
+                    py::gil_scoped_release release;
+                    model.write_binary(vocab, data, size);
+                }
+                return out;
+            },
+            py::arg("vocabulary"),
+            "The bytes save_binary writes to a file (the model's words of the vocabulary).")
         .def("memory_bytes", &NgramModel::memory_bytes);
+
+    m.def(
+        "_binary_model_from_bytes",
+        [](const py::buffer& data, Vocabulary& vocab, const std::string& name) {
+            // Read in place (bytes, or a memoryview of them: no copy of a large model).
+            const py::buffer_info info = data.request();
+            if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1) {
+                throw py::type_error("data must be a contiguous bytes-like object");
+            }
+            const auto access = changing(vocab);
+            py::gil_scoped_release release;
+            return NgramModel::from_binary(static_cast<const char*>(info.ptr),
+                                           static_cast<std::uint64_t>(info.size), vocab, name);
+        },
+        py::arg("data"), py::arg("vocabulary"), py::arg("name"),
+        "The model of to_bytes's bytes (errors name `name`); the (fresh) vocabulary gets its "
+        "words.");
 
     m.def(
         "_load_binary_model",

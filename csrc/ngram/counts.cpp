@@ -534,7 +534,11 @@ void NgramCounts::prune(const std::vector<std::uint64_t>& min_counts) {
     }
     std::vector<char> keep_unigram(unigram_.size(), 0);
     for (std::size_t w = 0; w < unigram_.size(); ++w) {
-        keep_unigram[w] = static_cast<char>(unigram_[w] != 0 && unigram_[w] >= min_counts[0]);
+        // <s> and </s> stay, however rare: every sentence has them, and a model without them
+        // could not start or end one (KenLM refuses such an ARPA file).
+        const bool marker = w == kBos || w == kEos;
+        keep_unigram[w] =
+            static_cast<char>(unigram_[w] != 0 && (marker || unigram_[w] >= min_counts[0]));
     }
     for (Partition& part : parts_) {
         // keep[n - 2][e]: entry e of order n stays; from the top order down, so that a kept

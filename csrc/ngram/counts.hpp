@@ -123,7 +123,8 @@ public:
     // One past the largest word id with a count (the size a translation table needs).
     std::int64_t word_bound() const { return static_cast<std::int64_t>(unigram_.size()); }
     // Keeps the n-grams of order n whose count is at least min_counts[n - 1], and every
-    // n-gram that is the prefix of a kept one (so the tables stay closed under prefixes).
+    // n-gram that is the prefix of a kept one (so the tables stay closed under prefixes);
+    // the unigrams <s> and </s> always stay.
     void prune(const std::vector<std::uint64_t>& min_counts);
 
     // Portable serialization: versioned header, little-endian, checksum.

@@ -24,7 +24,9 @@
 
 namespace rnnkit::ngram {
 
-class Smoother;  // smoothing.hpp
+class Smoother;      // smoothing.hpp
+class LayoutWriter;  // model_io.cpp
+class BinaryReader;  // model_io.cpp
 
 // A slot of the model's hash tables holds entry index + 1 (0: empty); in a table of at most
 // kTaggedSlots slots, the top 32 - kIndexBits bits hold bits of the key's hash.
@@ -116,8 +118,17 @@ public:
     // loading is reading. `save_binary` writes `path` (the caller renames it into place);
     // `load_binary` throws std::invalid_argument for a file that is not such a model, is
     // truncated, corrupted (checksum) or inconsistent, std::runtime_error for I/O errors.
+    // The vocabulary may have grown since the model was made: only its first vocab_size()
+    // words, the model's, are written (a later word has no unigram and scores as <unk>).
     void save_binary(const std::string& path, const Vocabulary& vocab) const;
     static NgramModel load_binary(const std::string& path, Vocabulary& vocab);
+    // The same bytes in memory (to_bytes/from_bytes, pickle): `binary_size` of them, which
+    // `write_binary` writes to `out`; `from_binary` reads them as load_binary reads a file,
+    // its errors naming `name` where load_binary's name the path.
+    std::uint64_t binary_size(const Vocabulary& vocab) const;
+    void write_binary(const Vocabulary& vocab, char* out, std::uint64_t size) const;
+    static NgramModel from_binary(const char* data, std::uint64_t size, Vocabulary& vocab,
+                                  const std::string& name);
 
     // The interpolated estimators (see model.cpp): modified Kneser-Ney as KenLM's lmplz
     // estimates it; Kneser-Ney and absolute discounting with one discount per order;
@@ -219,6 +230,11 @@ private:
     // the file's order (so that they need not all be in memory).
     void save_binary_parts(const std::string& path, const Vocabulary& vocab,
                            const std::function<const Order&(std::size_t, int)>& part) const;
+    // The binary layout's head and n-gram tables (with part(p, n) as save_binary_parts), to
+    // any of model_io.cpp's writers; and the reading of a whole binary model.
+    void write_binary_layout(LayoutWriter& out, const Vocabulary& vocab,
+                             const std::function<const Order&(std::size_t, int)>& part) const;
+    static NgramModel read_binary(BinaryReader& in, Vocabulary& vocab);
     // save_binary's file written at its places, in any order (build_streamed, which finishes
     // the tables order by order while the file holds them partition by partition): the layout
     // is planned from the tables' sizes, each compacted table is written where it goes as

@@ -56,9 +56,11 @@ bool little_endian() {
     return first == 1;
 }
 
+}  // namespace
+
 // The writes of the file's layout (value, padding, arrays with their lengths) over a sink's
-// put(data, bytes): a stream (Writer), writes at the file's places (PlacedWriter), or none
-// (Sizer, which only tells where each part goes).
+// put(data, bytes): a stream (Writer), writes at the file's places (PlacedWriter), to memory
+// (MemoryWriter), or none (Sizer, which only tells where each part goes).
 class LayoutWriter {
 public:
     virtual ~LayoutWriter() = default;
@@ -93,6 +95,8 @@ protected:
     std::uint64_t offset_ = 0;
 };
 
+namespace {
+
 class Writer final : public LayoutWriter {
 public:
     explicit Writer(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
@@ -115,6 +119,31 @@ private:
     }
     std::string path_;
     File file_;
+    Checksum sum_;
+};
+
+// Writes to a buffer of a known size (the Sizer's), the checksum last.
+class MemoryWriter final : public LayoutWriter {
+public:
+    MemoryWriter(char* out, std::uint64_t size) : out_(out), size_(size) {}
+    void finish() {
+        const std::uint64_t checksum = sum_.value();
+        if (offset_ + sizeof checksum != size_) {
+            throw std::logic_error("a binary model's bytes have another size than planned");
+        }
+        std::memcpy(out_ + offset_, &checksum, sizeof checksum);
+    }
+
+private:
+    void put(const void* data, std::size_t n) override {
+        if (n > size_ - offset_) {
+            throw std::logic_error("a binary model's bytes have another size than planned");
+        }
+        std::memcpy(out_ + offset_, data, n);
+        sum_.add(data, n);
+    }
+    char* out_;
+    std::uint64_t size_;
     Checksum sum_;
 };
 
@@ -155,9 +184,11 @@ void write_head(LayoutWriter& out, int order, std::uint64_t vocab_size, const st
     out.array(present);
 }
 
-std::string joined_words(const Vocabulary& vocab) {
+// Words 0 .. count - 1 (all of them by default) joined by '\n'.
+std::string joined_words(const Vocabulary& vocab, std::int64_t count = -1) {
     std::string words;
-    for (std::int64_t i = 0; i < vocab.size(); ++i) {
+    if (count < 0) count = vocab.size();
+    for (std::int64_t i = 0; i < count; ++i) {
         if (i > 0) words.push_back('\n');
         words += vocab.word(static_cast<std::int32_t>(i));
     }
@@ -167,15 +198,21 @@ std::string joined_words(const Vocabulary& vocab) {
 void check_host_and_vocabulary(const Vocabulary& vocab, std::int64_t vocab_size) {
     if (!little_endian())
         throw std::runtime_error("binary models are written on little-endian hosts only");
-    if (vocab.size() != vocab_size) {
+    // (a vocabulary that grew after the model was made has more: theirs are not the model's)
+    if (vocab.size() < vocab_size) {
         throw std::invalid_argument("the vocabulary has " + std::to_string(vocab.size()) +
                                     " words, the model " + std::to_string(vocab_size));
     }
 }
 
-class Reader {
+}  // namespace
+
+// A binary model's bytes, from a file or from memory (then `name` stands for the path in
+// messages); every byte read goes into the checksum.
+class BinaryReader {
 public:
-    explicit Reader(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "rb")) {
+    explicit BinaryReader(const std::string& path)
+        : path_(path), file_(std::fopen(path.c_str(), "rb")) {
         if (!file_) throw std::runtime_error("cannot open " + path);
         if (std::fseek(file_.get(), 0, SEEK_END) != 0)
             throw std::runtime_error("cannot read " + path);
@@ -185,14 +222,14 @@ public:
         }
         size_ = static_cast<std::uint64_t>(size);
     }
+    BinaryReader(const char* data, std::uint64_t size, const std::string& name)
+        : path_(name), data_(data), size_(size) {}
     [[noreturn]] void fail(const std::string& what) const {
         throw std::invalid_argument(path_ + ": " + what);
     }
     void bytes(void* data, std::size_t n, const char* what) {
         if (n > remaining()) fail(std::string("truncated file (") + what + ")");
-        if (n > 0 && std::fread(data, 1, n, file_.get()) != n) {
-            throw std::runtime_error("cannot read " + path_);
-        }
+        read(data, n);
         sum_.add(data, n);
         offset_ += n;
     }
@@ -221,34 +258,40 @@ public:
         const std::uint64_t expected = sum_.value();
         std::uint64_t stored;
         if (remaining() != 8) fail("truncated file or trailing bytes");
-        if (std::fread(&stored, 8, 1, file_.get()) != 1)
-            throw std::runtime_error("cannot read " + path_);
+        read(&stored, 8);
         if (stored != expected) fail("corrupted file (checksum mismatch)");
     }
     std::uint64_t remaining() const { return size_ - offset_; }
 
 private:
+    // n <= remaining() bytes at the offset (which the caller advances).
+    void read(void* data, std::size_t n) {
+        if (n == 0) return;
+        if (data_ != nullptr) {
+            std::memcpy(data, data_ + offset_, n);
+        } else if (std::fread(data, 1, n, file_.get()) != n) {
+            throw std::runtime_error("cannot read " + path_);
+        }
+    }
     std::string path_;
     File file_;
+    const char* data_ = nullptr;  // (reading from memory)
     Checksum sum_;
     std::uint64_t size_ = 0;
     std::uint64_t offset_ = 0;
 };
-
-}  // namespace
 
 void NgramModel::save_binary(const std::string& path, const Vocabulary& vocab) const {
     save_binary_parts(path, vocab,
                       [&](std::size_t p, int n) -> const Order& { return parts_[p].at(n); });
 }
 
-void NgramModel::save_binary_parts(
-    const std::string& path, const Vocabulary& vocab,
+void NgramModel::write_binary_layout(
+    LayoutWriter& out, const Vocabulary& vocab,
     const std::function<const Order&(std::size_t, int)>& part) const {
-    check_host_and_vocabulary(vocab, vocab_size());
-    Writer out(path);
-    write_head(out, order_, static_cast<std::uint64_t>(vocab_size()), joined_words(vocab),
-               unigram_prob_, unigram_backoff_, unigram_present_);
+    write_head(out, order_, static_cast<std::uint64_t>(vocab_size()),
+               joined_words(vocab, vocab_size()), unigram_prob_, unigram_backoff_,
+               unigram_present_);
     for (std::size_t p = 0; p < parts_.size(); ++p) {
         for (int n = 2; n <= order_; ++n) {
             const Order& o = part(p, n);
@@ -256,7 +299,31 @@ void NgramModel::save_binary_parts(
             out.array(o.slots);
         }
     }
+}
+
+void NgramModel::save_binary_parts(
+    const std::string& path, const Vocabulary& vocab,
+    const std::function<const Order&(std::size_t, int)>& part) const {
+    check_host_and_vocabulary(vocab, vocab_size());
+    Writer out(path);
+    write_binary_layout(out, vocab, part);
     out.finish();
+}
+
+std::uint64_t NgramModel::binary_size(const Vocabulary& vocab) const {
+    check_host_and_vocabulary(vocab, vocab_size());
+    Sizer plan;
+    write_binary_layout(plan, vocab,
+                        [&](std::size_t p, int n) -> const Order& { return parts_[p].at(n); });
+    return plan.offset() + sizeof(std::uint64_t);  // (the checksum)
+}
+
+void NgramModel::write_binary(const Vocabulary& vocab, char* out, std::uint64_t size) const {
+    check_host_and_vocabulary(vocab, vocab_size());
+    MemoryWriter writer(out, size);
+    write_binary_layout(writer, vocab,
+                        [&](std::size_t p, int n) -> const Order& { return parts_[p].at(n); });
+    writer.finish();
 }
 
 NgramModel::BinaryParts::BinaryParts(const std::string& path, const Vocabulary& vocab, int order,
@@ -379,7 +446,19 @@ void NgramModel::BinaryParts::finish(const NgramModel& model) {
 NgramModel NgramModel::load_binary(const std::string& path, Vocabulary& vocab) {
     if (!little_endian())
         throw std::runtime_error("binary models are read on little-endian hosts only");
-    Reader in(path);
+    BinaryReader in(path);
+    return read_binary(in, vocab);
+}
+
+NgramModel NgramModel::from_binary(const char* data, std::uint64_t size, Vocabulary& vocab,
+                                   const std::string& name) {
+    if (!little_endian())
+        throw std::runtime_error("binary models are read on little-endian hosts only");
+    BinaryReader in(data, size, name);
+    return read_binary(in, vocab);
+}
+
+NgramModel NgramModel::read_binary(BinaryReader& in, Vocabulary& vocab) {
     char magic[sizeof kMagic];
     in.bytes(magic, sizeof magic, "header");
     if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) in.fail("not an rnnkit binary model");

@@ -610,7 +610,9 @@ class NgramCounts:
         """Drops the n-grams of order n seen fewer than ``min_counts[n - 1]`` times (one value:
         the same for orders >= 2; unigrams are then kept; a list must not decrease from one
         order to the next, as lmplz's ``--prune``), keeping any n-gram that is a prefix of a
-        kept one; returns self."""
+        kept one; returns self. The unigrams ``<s>`` and ``</s>`` always stay (a model needs
+        them; lmplz does not prune unigrams at all): a word whose unigram is dropped, with
+        every n-gram holding it, is then unknown to a model estimated from the store."""
         if isinstance(min_counts, (int, np.integer)) and not isinstance(min_counts, bool):
             value = _check_int(min_counts, "min_counts", 0)
             # (unigrams kept: at 1, which drops none of them, or 0, the same)

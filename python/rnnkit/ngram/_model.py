@@ -143,7 +143,9 @@ class NgramModel:
     orders 1..``order``, scored as KenLM scores them (the longest stored n-gram ending at the
     word, plus the backoffs of the longer stored contexts).
 
-    Made by :func:`estimate` from :class:`NgramCounts`, or by :func:`load_arpa`.
+    Made by :func:`estimate` from :class:`NgramCounts`, or by :func:`load_arpa`. Picklable
+    (through :meth:`to_bytes`: the same scores, vocabulary, :attr:`method` and
+    :attr:`discounts` after a round trip), so that it can be sent to other processes.
     """
 
     def __init__(self, model: _core._NgramModel, vocabulary: Vocabulary) -> None:
@@ -151,6 +153,10 @@ class NgramModel:
         self.vocabulary = vocabulary
         #: Discounts per order (method "mkn": D1, D2, D3+), when estimated here.
         self.discounts: list[tuple[float, ...]] = []
+        #: The :func:`estimate` method that made the model (None for a model read from a file).
+        self.method: str | None = None
+        # Which ids have no unigram (made when first needed; the model never changes).
+        self._absent: NDArray[np.bool_] | None = None
 
     @property
     def order(self) -> int:
@@ -161,9 +167,18 @@ class NgramModel:
         return int(self._model.size(_check_n(n, self.order)))
 
     def _unknown(self, ids: NDArray[np.int32]) -> NDArray[np.bool_]:
-        """Which ids score as ``<unk>``: <unk> itself, and words added to the vocabulary after
-        the model was made (they have no unigram)."""
-        return (ids == 0) | (ids >= self._model.vocab_size)
+        """Which ids score as ``<unk>``: <unk> itself, and every word without a unigram (words
+        of a frozen vocabulary that were never counted or were pruned, words added to the
+        vocabulary after the model was made), as KenLM flags the words its ARPA file lacks."""
+        size = self._model.vocab_size
+        if self._absent is None:
+            absent = np.ones(size, dtype=np.bool_)
+            absent[self._model.ngrams(1)[0][:, 0]] = False
+            self._absent = absent
+        inside = ids < size
+        unknown = ~inside | (ids == 0)
+        unknown[inside] |= self._absent[ids[inside]]
+        return unknown
 
     def _ids(self, words: Sequence[str]) -> NDArray[np.int32]:
         return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
@@ -436,9 +451,55 @@ class NgramModel:
         vocab.frozen = True
         return cls(model, vocab)
 
+    def to_bytes(self) -> bytes:
+        """The model in rnnkit's binary format: the bytes :meth:`save` writes to a file (the
+        model's words of the vocabulary, its arrays, a checksum). :meth:`from_bytes` reads
+        them back with exactly the same scores."""
+        return self._model.to_bytes(self.vocabulary._core)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> NgramModel:
+        """The model :meth:`to_bytes` gave (or a binary model file's contents). Data that is
+        not one, or is truncated, corrupted (checksum) or inconsistent raises ``ValueError``.
+        (:attr:`method` and :attr:`discounts` are not in the bytes; pickle keeps them.)"""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        vocab = Vocabulary()
+        model = _core._binary_model_from_bytes(
+            memoryview(data).cast("B"), vocab._core, "NgramModel bytes"
+        )
+        vocab.frozen = True
+        return cls(model, vocab)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The binary bytes, then what they do not hold: the words added to the vocabulary
+        # after the model was made (none of them is the model's), whether it is frozen, and
+        # the estimation's metadata.
+        extra = self.vocabulary.words[self._model.vocab_size :]
+        return (
+            _model_from_pickle,
+            (self.to_bytes(), extra, self.vocabulary.frozen, self.discounts, self.method),
+        )
+
     def __repr__(self) -> str:
         sizes = ", ".join(str(self.size(n)) for n in range(1, self.order + 1))
         return f"NgramModel(order={self.order}, sizes=[{sizes}])"
+
+
+def _model_from_pickle(
+    data: bytes,
+    extra: list[str],
+    frozen: bool,
+    discounts: list[tuple[float, ...]],
+    method: str | None,
+) -> NgramModel:
+    model = NgramModel.from_bytes(data)
+    if extra:
+        model.vocabulary._core.add_words(extra)
+    model.vocabulary.frozen = frozen
+    model.discounts = [tuple(d) for d in discounts]
+    model.method = method
+    return model
 
 
 def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> NgramModel:
@@ -505,6 +566,7 @@ def estimate(counts: NgramCounts, method: str = "mkn", **options: float) -> Ngra
         )
     out = NgramModel(model, counts.vocabulary.copy(frozen=True))
     out.discounts = [tuple(discounts[3 * k : 3 * k + 3]) for k in range(counts.order)]
+    out.method = method
     return out
 
 
@@ -660,7 +722,9 @@ def _backed_off(counts: NgramCounts, method: str, options: dict[str, Any]) -> Ng
     _check_not_empty(counts)
     kind = "add_k" if method == "laplace" else method
     model = _core._NgramModel.backed_off(counts._store, len(counts.vocabulary), kind, param)
-    return NgramModel(model, counts.vocabulary.copy(frozen=True))
+    out = NgramModel(model, counts.vocabulary.copy(frozen=True))
+    out.method = method
+    return out
 
 
 def load_arpa(path: str | os.PathLike[str]) -> NgramModel:
