@@ -387,9 +387,10 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _read_text(path: str | None) -> str:
-    """The file at ``path``, or standard input when None, as text with universal newlines (as
-    a text-mode read gives it), with a ValueError naming the file and line where it is not
-    UTF-8."""
+    """The file at ``path``, or standard input when None, as text (its line ends as they are:
+    the tokenizers split sentences at ``"\n"``, dropping a ``"\r"`` before it, and take a
+    lone ``"\r"`` as whitespace, as ``rnnkit ngram`` and the library do), with a ValueError
+    naming the file and line where it is not UTF-8."""
     if path is None:
         if not hasattr(sys.stdin, "buffer"):  # (an io.StringIO in its place: already text)
             return sys.stdin.read()
@@ -402,7 +403,7 @@ def _read_text(path: str | None) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - data.rfind(b"\n", 0, error.start)
         raise _not_utf8(name, line, column) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def _tokenizer(name: str) -> Any:
