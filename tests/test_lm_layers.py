@@ -23,6 +23,20 @@ from rnnkit.lm import (
 )
 
 
+def test_embedding_backward_uses_the_ids_of_its_forward() -> None:
+    """A caller refilling its ids array (the next batch) before backward moves nothing."""
+    emb, fresh = Embedding(7, 3, seed=0), Embedding(7, 3, seed=0)
+    ids = np.array([[1, 2], [2, 5]], dtype=np.intp)
+    dy = np.random.default_rng(2).standard_normal((2, 2, 3)).astype(np.float32)
+    emb.forward(ids)
+    fresh.forward(ids.copy())
+    ids[...] = 0
+    emb.backward(dy)
+    fresh.backward(dy)
+    assert np.array_equal(emb.grads["weight"], fresh.grads["weight"])
+    assert not emb.grads["weight"][0].any()
+
+
 def test_embedding_matches_torch_with_repeated_ids() -> None:
     emb = Embedding(11, 5, seed=0)
     ids = np.array([[1, 3, 3], [0, 1, 10]])

@@ -116,7 +116,9 @@ class Embedding(Layer):
                 f"ids must be in [0, {self.num_embeddings}), got values in "
                 f"[{arr.min()}, {arr.max()}]"
             )
-        self._ids = arr.astype(np.intp, copy=False) if self.training else None
+        # (a copy, a few bytes per id: a caller reusing its ids array for the next batch
+        # before backward must not move this batch's gradients)
+        self._ids = arr.astype(np.intp, copy=True) if self.training else None
         return self.params["weight"][arr]
 
     __call__ = forward
@@ -143,7 +145,10 @@ class Linear(Layer):
     """``y = x weight^T + bias`` (torch's ``nn.Linear``: weight ``[O, I]``, bias ``[O]``,
     both initialised U(-1/sqrt(I), 1/sqrt(I))). ``x [..., I]`` -> ``[..., O]``.
     :meth:`tie` makes ``weight`` the rows of an :class:`Embedding` (shared array, shared
-    gradient: weight tying, Press & Wolf 2017)."""
+    gradient: weight tying, Press & Wolf 2017). In training mode ``forward`` keeps a
+    reference to ``x`` (a C-contiguous one; a copy only when it is not), as the recurrent
+    kernels' caches do: changing ``x`` in place before :meth:`backward` changes the weight's
+    gradient (PyTorch would raise instead)."""
 
     def __init__(
         self,
