@@ -1,4 +1,4 @@
-"""rnnkit.ngram: exact n-gram counts in hashed sparse tables (C++), and their vocabulary.
+r"""rnnkit.ngram: exact n-gram counts in hashed sparse tables (C++), and their vocabulary.
 
 * :class:`Vocabulary` maps words to ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then the words
   in order of first appearance (or of frequency, with :meth:`Vocabulary.build`'s cut-offs).
@@ -223,7 +223,7 @@ def _encode(
 
 
 class Vocabulary:
-    """Words and their ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then ``words`` in order.
+    r"""Words and their ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, then ``words`` in order.
 
     A vocabulary that is not ``frozen`` grows as :class:`NgramCounts` meets new words; a
     frozen one maps unknown words to ``<unk>`` (0). Words are non-empty strings without ASCII
