@@ -8,8 +8,9 @@ thread count for both libraries (``torch.set_num_threads`` and ``rnnkit.set_num_
    ``weight_ih_l0``/``weight_hh_l0``/``bias_ih_l0``/``bias_hh_l0`` into NumPy arrays for
    rnnkit, and draw ``x`` and ``dy``;
 2. check that both compute the same thing: outputs ``y``, ``h_n`` (and ``c_n``) in inference
-   and training mode, gradients ``dx``, ``dw_ih``, ``dw_hh`` of ``sum(y * dy)``, each within a
-   float32 (float64) tolerance relative to the array's largest magnitude; abort if not;
+   and training mode, gradients ``dx``, ``dw_ih``, ``dw_hh``, ``db_ih``, ``db_hh`` of
+   ``sum(y * dy)``, each within a float32 (float64) tolerance relative to the array's
+   largest magnitude; abort if not;
 3. time the forward pass (rnnkit ``training=False`` against torch under
    ``torch.inference_mode()``) and forward+backward (rnnkit ``training=True`` forward then
    ``*_backward(dy)``; torch forward with ``x.requires_grad`` then ``y.backward(dy)``), after a

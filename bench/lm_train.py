@@ -8,9 +8,10 @@ batches of 32 windows of 35 characters by sequential partitioning (the state car
 windows, truncated BPTT). Corpus: Python's documentation (``pydoc_data.topics``, every
 Python has it), 90% training, 10% validation. Both libraries start from the same weights
 (rnnkit's, copied into torch), see the same batches, run the same number of steps with the
-same number of threads, alternating in blocks; the script reports tokens per second (median
-of the blocks), their ratio, and the validation perplexity each reaches (same model, same
-maths: they must agree within float32 noise).
+same number of threads, alternating in blocks, after checking that the first step's loss and
+gradient norm agree; the script reports tokens per second (median of the blocks), their
+ratio, and the validation perplexity each reaches (same model, same maths: they must agree
+within float32 noise; a warning says when they do not).
 
     python bench/lm_train.py --steps 200 --cells lstm,gru
 """
@@ -63,16 +64,17 @@ def run_cell(
     batches = list(sequential_batches(train, 32, 35))
     state: dict[str, Any] = {"rnnkit": None, "torch": None}
 
-    def rnnkit_step(k: int) -> None:
+    def rnnkit_step(k: int) -> tuple[float, float]:
         b = batches[k % len(batches)]
         if not b.carry_state:
             state["rnnkit"] = None
         m.zero_grad()
-        _, state["rnnkit"] = m.loss(b.inputs, b.targets, state["rnnkit"])
-        clip_grad_norm([g for _, g in opt.pairs], 0.25)
+        loss, state["rnnkit"] = m.loss(b.inputs, b.targets, state["rnnkit"])
+        norm = clip_grad_norm([g for _, g in opt.pairs], 0.25)
         opt.step()
+        return loss, norm
 
-    def torch_step(k: int) -> None:
+    def torch_step(k: int) -> tuple[Any, Any]:
         b = batches[k % len(batches)]
         s = None if not b.carry_state else state["torch"]
         topt.zero_grad()
@@ -82,23 +84,40 @@ def run_cell(
             logits.reshape(-1, logits.shape[-1]), torch.from_numpy(b.targets).reshape(-1)
         )
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(tparams, 0.25)
+        norm = torch.nn.utils.clip_grad_norm_(tparams, 0.25)
         topt.step()
         state["torch"] = tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+        return loss, norm  # tensors: reading them (.item()) would cost a sync per step
 
     rates: dict[str, list[float]] = {"rnnkit": [], "torch": []}
     m.train()
-    rnnkit_step(0)  # warm-up, outside the timed blocks
-    torch_step(0)
+    # Warm-up, outside the timed blocks, and the agreement check before anything is timed:
+    # the first batch's loss and gradient norm (before clipping) must be the same in both.
+    mine = rnnkit_step(0)
+    theirs = [float(v) for v in torch_step(0)]
+    for what, x, y in zip(("loss", "gradient norm"), mine, theirs, strict=True):
+        if not abs(x - y) <= 1e-4 * abs(y):
+            sys.exit(
+                f"ABORT: {cell}: rnnkit and torch disagree on the first step's {what}: {x} vs {y}"
+            )
+    print(
+        f"{cell}: first step agrees: loss {mine[0]:.6f} / {theirs[0]:.6f}, "
+        f"gradient norm {mine[1]:.6f} / {theirs[1]:.6f}",
+        flush=True,
+    )
     done = {"rnnkit": 1, "torch": 1}
     while done["rnnkit"] < a.steps:
         for name, step in (("rnnkit", rnnkit_step), ("torch", torch_step)):
             n = min(a.block, a.steps - done[name])
+            # the tokens of the block's batches (the last window of the stream is shorter)
+            tokens = sum(
+                batches[k % len(batches)].inputs.size for k in range(done[name], done[name] + n)
+            )
             t0 = time.perf_counter()
             for _ in range(n):
                 step(done[name])
                 done[name] += 1
-            rates[name].append(n * 32 * 35 / (time.perf_counter() - t0))
+            rates[name].append(tokens / (time.perf_counter() - t0))
     # validation perplexity of both after the same steps
     m.eval()
     ppl = m.evaluate(valid)
@@ -107,6 +126,8 @@ def run_cell(
         y, _ = rnn(emb(x))
         nll = torch.nn.functional.cross_entropy(dec(y)[:, 0], torch.from_numpy(valid))
     tppl = math.exp(nll.item())
+    if not abs(ppl - tppl) <= 1e-3 * tppl:
+        print(f"WARNING: {cell}: validation perplexities differ: {ppl:.4f} vs {tppl:.4f}")
     r, t = statistics.median(rates["rnnkit"]), statistics.median(rates["torch"])
     print(
         f"{cell}: rnnkit {r:,.0f} tok/s, torch {t:,.0f} tok/s ({r / t:.2f}x); "

@@ -7,7 +7,8 @@ time of the counting, the distinct n-grams per order, the process's peak residen
 (VmHWM) and the store's bytes per n-gram. The peer in the same run is Python's
 ``collections.Counter`` over the same padded sentences (``rnnkit.reference.ngram``, on the first
 ``--peer-tokens`` tokens only: it needs ~7 GiB for the whole corpus), against rnnkit on that same
-prefix; their counts are checked to be equal.
+prefix; their distinct n-grams and total counts per order are checked to be equal (not
+each n-gram's count).
 
 The corpus is ``../shared/bench/gen_zipf.py``'s (20 M tokens, seed 12345), generated into
 ``--corpus`` when the file is missing. KenLM's lmplz figures for it are in

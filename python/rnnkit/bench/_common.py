@@ -257,8 +257,9 @@ def header_lines(
     if mem is not None:
         machine += f", {mem:.1f} GiB RAM"
     py = f"{platform.python_implementation()} {platform.python_version()}"
+    mkldnn = torch.backends.mkldnn
     torch_backends = (
-        f"mkldnn {'on' if torch.backends.mkldnn.is_available() else 'off'}, "
+        f"mkldnn {'on' if mkldnn.is_available() and mkldnn.enabled else 'off'}, "
         f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
     )
     versions = [
@@ -360,14 +361,14 @@ def rnnkit_forward(p: Problem, training: bool) -> tuple[F32, F32, F32 | None, An
     return y, h_n, None, cache
 
 
-def rnnkit_backward(p: Problem, cache: Any) -> tuple[F32, F32, F32]:
-    """``(dx, dw_ih, dw_hh)`` of ``sum(y * dy)``."""
+def rnnkit_backward(p: Problem, cache: Any) -> tuple[F32, F32, F32, F32, F32]:
+    """``(dx, dw_ih, dw_hh, db_ih, db_hh)`` of ``sum(y * dy)``."""
     if p.cell == "lstm":
-        g = rnnkit.lstm_backward(p.dy, None, None, cache)
-        return g.dx, g.dw_ih, g.dw_hh
-    backward = rnnkit.gru_backward if p.cell == "gru" else rnnkit.rnn_backward
-    s = backward(p.dy, None, cache)
-    return s.dx, s.dw_ih, s.dw_hh
+        g: Any = rnnkit.lstm_backward(p.dy, None, None, cache)
+    else:
+        backward = rnnkit.gru_backward if p.cell == "gru" else rnnkit.rnn_backward
+        g = backward(p.dy, None, cache)
+    return g.dx, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
 
 
 def rnnkit_inference(p: Problem) -> None:
@@ -478,7 +479,7 @@ def check_agreement(torch: Any, p: Problem) -> dict[str, float]:
     t_y, t_h, t_c = torch_outputs(p, p.x_grad)
     t_y.backward(p.dy_torch)
     y, h_n, c_n, cache = rnnkit_forward(p, training=True)
-    dx, dw_ih, dw_hh = rnnkit_backward(p, cache)
+    dx, dw_ih, dw_hh, db_ih, db_hh = rnnkit_backward(p, cache)
     a.compare("y", y, t_y, output_tol)
     a.compare("h_n", h_n, t_h, output_tol)
     if c_n is not None:
@@ -487,6 +488,8 @@ def check_agreement(torch: Any, p: Problem) -> dict[str, float]:
     a.compare("dx", dx, p.x_grad.grad, grad_tol)
     a.compare("dw_ih", dw_ih, mod.weight_ih_l0.grad, grad_tol)
     a.compare("dw_hh", dw_hh, mod.weight_hh_l0.grad, grad_tol)
+    a.compare("db_ih", db_ih, mod.bias_ih_l0.grad, grad_tol)
+    a.compare("db_hh", db_hh, mod.bias_hh_l0.grad, grad_tol)
     return a.check(f"{CELL_NAMES[p.cell]} T,B,I,H={shape_text(p.shape)}")
 
 
@@ -614,7 +617,12 @@ def side_by_side_parser(
     parser.add_argument("--threads", type=positive_int, default=default_threads())
     parser.add_argument("--reps", type=positive_int, default=reps, help="minimum timed turns")
     parser.add_argument("--max-reps", type=positive_int, default=max_reps)
-    parser.add_argument("--min-time", type=float, default=min_time, help="seconds per contender")
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=min_time,
+        help="seconds of timed calls (all contenders together)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     return parser

@@ -1170,8 +1170,8 @@ def neighbour_section(results: Sequence[Result]) -> Section:
         f"T,B,I,H = {shape}, {threads} threads; median ms. 'busy': a Python process spinning "
         "on one core (`while True: pass`) runs during the call; 'quiet': it is stopped "
         "(SIGSTOP). Turns interleave quiet and busy. Slowdown = busy / quiet. Bit-identical: "
-        "every timed result (rnnkit: outputs, or dx, dw_ih, dw_hh after backward; torch: y, or "
-        "dx, dw_hh) equals a quiet reference computed first."
+        "every timed result (rnnkit: outputs, or y, dx, dw_ih, dw_hh, db_ih, db_hh after "
+        "backward; torch: y, or dx, dw_hh) equals a quiet reference computed first."
     )
     return Section("Busy neighbour", notes, columns, body)
 
