@@ -334,3 +334,58 @@ def test_query_sums_sentences_as_kenlm(tmp_path: Path, monkeypatch: pytest.Monke
     result = model.evaluate(queries)
     assert result.oovs > 0
     assert real_pow10(exponents[1]) == pytest.approx(result.perplexity_without_oovs, rel=1e-12)
+
+
+@pytest.mark.parametrize("in_memory", [[], ["--in-memory"]])
+def test_build_checks_its_files_before_counting(
+    in_memory: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file argument is checked, naming its option, before the text is read: the
+    in-memory way found an output it could not write only once the model was made, and then
+    named no option ("path ... cannot be written")."""
+    corpus = tmp_path / "t.txt"
+    corpus.write_text(TEXT)
+    argv = ["ngram", "build", "-o", "3", *in_memory]
+    cases = [
+        (["--text", str(corpus), "--arpa", str(tmp_path / "no" / "m.arpa")], "--arpa '"),
+        (["--text", str(corpus), "--binary", str(tmp_path)], "--binary '"),
+        (["--text", str(tmp_path / "missing.txt"), "--arpa", str(tmp_path / "m")], "--text: no"),
+        (["--text", str(tmp_path), "--arpa", str(tmp_path / "m")], f"--text {tmp_path} is a dir"),
+        (["--text", "", "--arpa", str(tmp_path / "m")], "--text must be a non-empty path"),
+        (["--text", str(corpus), "--arpa", str(tmp_path / "m"), "-o", "65"], "--order must be <="),
+    ]
+    if not in_memory:  # (the in-memory way makes no temporary files)
+        missing = str(tmp_path / "missing")
+        cases.append(
+            (
+                ["--text", str(corpus), "--arpa", str(tmp_path / "m"), "--temp-dir", missing],
+                "--temp-dir must be an existing directory",
+            )
+        )
+    for arguments, message in cases:
+        assert main([*argv, *arguments], io.StringIO()) == 1, arguments
+        err = capsys.readouterr().err
+        assert err.startswith(f"rnnkit: error: {message}"), err  # (nothing counted: no warning)
+        assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+@pytest.mark.parametrize("in_memory", [[], ["--in-memory"]])
+def test_build_from_stdin_is_build_from_the_file(
+    in_memory: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --text standard input's bytes are the text: CRLF, a lone CR (whitespace),
+    empty lines and no final newline as NgramCounts.update takes them."""
+    from rnnkit.ngram import NgramCounts, estimate
+
+    data = TEXT.replace("sat on", "sat\ron").replace("\n", "\r\n", 3).encode() + b"\n\nthe end"
+    (tmp_path / "t.txt").write_bytes(data)
+    with pytest.warns(RuntimeWarning):
+        estimate(NgramCounts(4).update(data)).save(tmp_path / "expected.bin")
+    argv = ["ngram", "build", "-o", "4", *in_memory, "--binary"]
+    assert main([*argv, str(tmp_path / "file.bin"), "--text", str(tmp_path / "t.txt")]) == 0
+    monkeypatch.setattr(sys, "stdin", binary_stdin(data))
+    assert main([*argv, str(tmp_path / "stdin.bin")]) == 0
+    expected = (tmp_path / "expected.bin").read_bytes()
+    assert (tmp_path / "file.bin").read_bytes() == expected
+    assert (tmp_path / "stdin.bin").read_bytes() == expected

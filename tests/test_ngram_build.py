@@ -220,3 +220,35 @@ def test_outputs_and_input_must_be_different_files(
     # different files are fine
     build(text, 2, binary="m.bin", arpa="m.arpa")
     assert load_model("m.bin").size(1) == load_model("m.arpa").size(1)
+
+
+def test_a_text_file_is_not_held_while_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a path, the file's bytes are freed once encoded: the model is built with only the
+    ids in memory (the last batch of the text stayed referenced before)."""
+    import tracemalloc
+
+    from rnnkit import _core
+
+    line = " ".join(f"{'long-word-' * 8}{i}" for i in range(40)) + "\n"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(line * (8_000_000 // len(line)))
+    size = corpus.stat().st_size
+    real = _core._build_model_files
+    held: list[int] = []
+
+    def spy(*arguments: object) -> object:
+        held.append(tracemalloc.get_traced_memory()[0])
+        return real(*arguments)
+
+    monkeypatch.setattr(_core, "_build_model_files", spy)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            build(corpus, 2, binary=tmp_path / "m.bin")
+    finally:
+        tracemalloc.stop()
+    # the ids (4 bytes per word of about 90 bytes) and offsets: a few percent of the text
+    assert held and held[0] < size // 4, (held, size)

@@ -178,6 +178,161 @@ def test_bad_arguments(client: Client, tmp_path: Path) -> None:
         ngram_dask.count(db.from_sequence([["a", "b"]]), 2, client=client)
 
 
+def assert_as_one_process(got: object, expected: NgramCounts) -> None:
+    """The same counts, vocabulary (ids in order), n-grams in the same storage order (what
+    makes estimated models equal to the byte) and count-of-counts."""
+    assert isinstance(got, NgramCounts)
+    assert got.vocabulary.words == expected.vocabulary.words
+    assert got == expected
+    for n in range(1, expected.order + 1):
+        for mine, theirs in zip(got.ngrams(n), expected.ngrams(n), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+        np.testing.assert_array_equal(got.count_of_counts(n), expected.count_of_counts(n))
+
+
+# Files whose lines a block boundary may cut anywhere: a lone \r (whitespace, as
+# NgramCounts.update takes it, not a line end as Python's universal newlines would), CRLF,
+# multi-byte UTF-8 characters, empty lines, no final newline, Unicode line separators that
+# are part of words.
+TRICKY_FILES = {
+    "lone-cr.txt": b"a b\rc d\na\rb\r\n\rc\r d\n" * 7,
+    "crlf.txt": b"a b c\r\nb c\r\n\r\nd\r\n" * 9,
+    "utf8.txt": "\u00e9t\u00e9 \u4e2d\u6587 \U0001f600x \u00e9t\u00e9\n".encode() * 11,
+    "separators.txt": "a\u2028b c\x85d \x1ce\u00a0f\n".encode() * 5,
+    "empty-lines.txt": b"\n\na b\n\n\nc\n\n" * 4,
+    "no-final-newline.txt": b"a b c\nd e\nf",
+    "one-line.txt": b"a\n",
+    "no-line-end.txt": b"x",
+}
+
+
+def test_files_cut_anywhere_count_as_one_process(client: Client, tmp_path: Path) -> None:
+    """Blocks of 2 bytes (a boundary inside every line, character and CRLF) or one block per
+    file: the counts of the file's bytes in one process."""
+    for name, data in TRICKY_FILES.items():
+        (tmp_path / name).write_bytes(data)
+    for name, data in TRICKY_FILES.items():
+        expected = NgramCounts(3, Vocabulary.build(data)).update(data)
+        for blocksize in (2, None):
+            got = ngram_dask.count(tmp_path / name, 3, client=client, blocksize=blocksize)
+            assert_as_one_process(got, expected)
+    # Several files (each line of each file a sentence, a file without a final newline
+    # included), one of them empty, in the order given
+    names = ["no-final-newline.txt", "lone-cr.txt", "empty.txt", "utf8.txt", "no-line-end.txt"]
+    (tmp_path / "empty.txt").write_bytes(b"")
+    texts = [(tmp_path / name).read_bytes() for name in names]
+    whole = b"".join(t if not t or t.endswith(b"\n") else t + b"\n" for t in texts)
+    expected = NgramCounts(4, Vocabulary.build(whole)).update(whole)
+    for blocksize in (7, None):
+        got = ngram_dask.count(
+            [tmp_path / name for name in names], 4, client=client, blocksize=blocksize
+        )
+        assert_as_one_process(got, expected)
+        vocab = ngram_dask.vocabulary(
+            [tmp_path / name for name in names], client=client, blocksize=blocksize
+        )
+        assert vocab == expected.vocabulary
+
+
+def test_empty_files_count_nothing(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    for blocksize in (16, None):
+        got = ngram_dask.count(tmp_path / "empty.txt", 2, client=client, blocksize=blocksize)
+        assert_as_one_process(got, NgramCounts(2, Vocabulary.build(b"")).update(b""))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 6])
+def test_every_order_with_vocabulary_cut_offs(
+    order: int, client: Client, corpus: tuple[list[Path], str]
+) -> None:
+    paths, text = corpus
+    min_count, max_size = [(1, None), (2, None), (1, 40), (3, 25), (2, 0), (1, 1)][order - 1]
+    vocab = Vocabulary.build(text, min_count=min_count, max_size=max_size)
+    got = ngram_dask.count(
+        [*paths[:2], str(paths[2])],
+        order,
+        client=client,
+        blocksize=17_000,
+        min_count=min_count,
+        max_size=max_size,
+    )
+    assert_as_one_process(got, NgramCounts(order, vocab).update(text))
+
+
+def test_a_compressed_file_is_one_block(client: Client, tmp_path: Path) -> None:
+    """A compressed file cannot be cut at byte offsets: it is read whole, whatever the
+    blocksize (the default included)."""
+    import gzip
+
+    data = b"".join(TRICKY_FILES.values())
+    (tmp_path / "text.txt.gz").write_bytes(gzip.compress(data))
+    got = ngram_dask.count(tmp_path / "text.txt.gz", 3, client=client)
+    assert_as_one_process(got, NgramCounts(3, Vocabulary.build(data)).update(data))
+
+
+def test_bad_files_and_block_sizes(client: Client, tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("a b\n")
+    for blocksize in (0, -1, "0B", "-5MiB"):  # (-1 looped for ever in dask.bytes.read_bytes)
+        with pytest.raises(ValueError, match=r"^blocksize must be"):
+            ngram_dask.count(good, 2, client=client, blocksize=blocksize)
+    with pytest.raises(ValueError, match=r"^blocksize must be a number of bytes .* got 'lots'"):
+        ngram_dask.count(good, 2, client=client, blocksize="lots")
+    for blocksize in (True, 1.5):
+        with pytest.raises(TypeError, match=r"^blocksize must be an int"):
+            ngram_dask.count(good, 2, client=client, blocksize=blocksize)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match=r"^texts: cannot read .*missing\.txt"):
+        ngram_dask.count([good, tmp_path / "missing.txt"], 2, client=client)
+    with pytest.raises(IsADirectoryError, match=r"^texts: .* is a directory"):
+        ngram_dask.count(tmp_path, 2, client=client)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"the cat\nthe \xff cat\n" + b"more\n" * 20)
+    for blocksize in (None, 30):
+        with pytest.raises(ValueError, match=r"bad\.txt is not valid UTF-8: line 2 .*0xff"):
+            ngram_dask.count(bad, 2, client=client, blocksize=blocksize)
+    bad.write_bytes(b"the cat\n" * 5 + b"the \xff cat\n")
+    with pytest.raises(
+        ValueError, match=r"bad\.txt is not valid UTF-8: byte 44 of the file has .*0xff"
+    ):
+        # (in a later block the line is not known: the byte's offset in the file is)
+        ngram_dask.count(bad, 2, client=client, blocksize=8)
+
+
+def test_a_closed_client_or_no_client_is_refused(client: Client) -> None:
+    bag = db.from_sequence(["a b"])
+    other = Client(client.cluster)
+    other.close()
+    with pytest.raises(ValueError, match=r"^client must be a running distributed\.Client"):
+        ngram_dask.count(bag, 2, client=other)
+    with pytest.raises(ValueError, match=r"^client must be a running"):
+        ngram_dask.vocabulary(bag, client=other)
+    with pytest.raises(TypeError, match=r"^client must be a distributed\.Client or None, got str"):
+        ngram_dask.count(bag, 2, client="tcp://127.0.0.1:8786")
+
+
+def test_sharded_counts_of_words_outside_the_vocabulary(client: Client, tmp_path: Path) -> None:
+    """A word the vocabulary cut off (or never saw) was never seen: count 0, as
+    NgramCounts.count gives, not the count of <unk> (which the shards were asked for)."""
+    lines = ["a b c", "a b d", "x a b", "a y", "b a"]
+    expected = NgramCounts(3, Vocabulary.build(lines, min_count=2)).update(lines)
+    sharded = ngram_dask.count(
+        db.from_sequence(lines, npartitions=2), 3, client=client, min_count=2, shards=2
+    )
+    assert isinstance(sharded, ngram_dask.ShardedNgramCounts)
+    for ngram in ["zzz", "c", "x a", "a zzz", "<unk>", "<unk> a", "a b", ("<s>", "a"), ["b", "a"]]:
+        assert sharded.count(ngram) == expected.count(ngram), ngram
+    assert expected.count("<unk>") == 4  # (the cut words: what "zzz" counted as)
+    with pytest.raises(ValueError, match=r"^ngram\[1\] must be non-empty"):
+        sharded.count(["a", "b c"])
+    gathered = sharded.gather()
+    assert gathered == expected
+    files = sharded.save(tmp_path / "shards")
+    loaded = NgramCounts(3, expected.vocabulary)
+    for f in files:
+        loaded.merge(NgramCounts.load(f))
+    assert loaded == expected
+
+
 def test_without_a_client_dask_s_local_scheduler_counts() -> None:
     lines = zipf_lines(np.random.default_rng(3), 500)
     got = ngram_dask.count(db.from_sequence(lines, npartitions=3), 3)

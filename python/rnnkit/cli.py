@@ -129,7 +129,7 @@ def _prune_values(prune: list[int], order: int) -> list[int]:
 def _build(args: argparse.Namespace, out: TextIO) -> int:
     from .ngram import NgramCounts, estimate
 
-    text = Path(args.text).read_bytes() if args.text else sys.stdin.buffer.read()
+    text = Path(args.text).read_bytes() if args.text is not None else sys.stdin.buffer.read()
     start = time.perf_counter()
     counts = NgramCounts(args.order)
     line = 1
@@ -185,7 +185,7 @@ def _build_streamed(args: argparse.Namespace, out: TextIO) -> int:
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", RuntimeWarning)
-        text = Path(args.text) if args.text else sys.stdin.buffer.read()
+        text = Path(args.text) if args.text is not None else sys.stdin.buffer.read()
         built = build(text, args.order, binary=args.binary, arpa=args.arpa, temp_dir=args.temp_dir)
         if bar is not None:
             bar.update()
@@ -387,7 +387,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _read_text(path: str | None) -> str:
-    """The file at ``path``, or standard input when None, as text (its line ends as they are:
+    r"""The file at ``path``, or standard input when None, as text (its line ends as they are:
     the tokenizers split sentences at ``"\n"``, dropping a ``"\r"`` before it, and take a
     lone ``"\r"`` as whitespace, as ``rnnkit ngram`` and the library do), with a ValueError
     naming the file and line where it is not UTF-8."""
@@ -692,10 +692,25 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 _check_float_option(args.k, "--k", 0.0, above=True)
             if args.alpha is not None and not 0 < args.alpha <= 1:
                 raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
+            if args.order > 64:  # (rnnkit.ngram's highest order)
+                raise ValueError(f"--order must be <= 64, got {args.order}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
-            from .ngram._files import check_distinct_files
+            from ._checks import check_usable_path
+            from .ngram._files import check_distinct_files, check_output_file
 
+            # Before the text is read and counted (the in-memory way would otherwise fail only
+            # once the model is made, naming no option). (--text may be a pipe: /dev/stdin,
+            # a shell's <(...).)
+            if args.text is not None:
+                check_usable_path(args.text, "--text")
+                if os.path.isdir(args.text):
+                    raise IsADirectoryError(f"--text {args.text} is a directory, not a text file")
+                if not os.path.exists(args.text):
+                    raise FileNotFoundError(f"--text: no text file at {args.text}")
+            for name, path in (("--arpa", args.arpa), ("--binary", args.binary)):
+                if path is not None:
+                    check_output_file(path, name)
             files = {"--text": args.text, "--arpa": args.arpa, "--binary": args.binary}
             check_distinct_files({name: path for name, path in files.items() if path})
             streamable = (
@@ -706,6 +721,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 and args.alpha is None
             )
             if streamable and not args.in_memory:
+                if args.temp_dir is not None and not os.path.isdir(args.temp_dir):
+                    raise FileNotFoundError(
+                        f"--temp-dir must be an existing directory, got {args.temp_dir}"
+                    )
                 return _build_streamed(args, stream)
             return _build(args, stream)
         return _query(args, stream)

@@ -620,26 +620,9 @@ def build(
         check_output_file(path, name)
     if scratch_parent is not None and not os.path.isdir(scratch_parent):
         raise FileNotFoundError(f"temp_dir must be an existing directory, got {scratch_parent}")
-    vocabulary = Vocabulary()
-    ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
-    if isinstance(sentences, os.PathLike):
-        sentences = Path(sentences).read_bytes()  # freed once encoded: the only reference
-    line = 1
-    for text, lengths in _text_batches(sentences):
-        ids, offsets = _encode(vocabulary._core, text, lengths, True, line)
-        _check_no_markers(ids, offsets, line)
-        line += offsets.size - 1
-        ids_parts.append(ids)
-        offset_parts.append(offsets[1:] + base)
-        base += int(offsets[-1])
-    if len(ids_parts) == 1:  # one text: its ids as they are, not copied
-        ids = ids_parts[0]
-    else:
-        ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
-    offsets = np.concatenate(offset_parts)
-    if len(offsets) == 1:
-        raise ValueError("sentences must hold at least one sentence, got none")
-    del ids_parts, offset_parts, sentences
+    # (in a function of its own: nothing keeps the text alive once it is encoded, neither the
+    # file's bytes nor a batch)
+    vocabulary, ids, offsets = _encoded_sentences(sentences)
     if scratch_parent is None:
         scratch_parent = os.path.dirname(os.path.abspath(next(iter(outputs.values()))))
     result: list[Any] = []
@@ -686,6 +669,33 @@ def build(
         [int(n) for n in sizes],
         (float(seconds[0]), float(seconds[1]), float(seconds[2])),
     )
+
+
+def _encoded_sentences(
+    sentences: Sentences | os.PathLike[str],
+) -> tuple[Vocabulary, NDArray[np.int32], NDArray[np.int64]]:
+    """:func:`build`'s text as a vocabulary grown in order of first appearance, the ids of
+    its sentences and their offsets (sentence s is ``ids[offsets[s]:offsets[s + 1]]``)."""
+    vocabulary = Vocabulary()
+    ids_parts, offset_parts, base = [], [np.zeros(1, np.int64)], 0
+    if isinstance(sentences, os.PathLike):
+        sentences = Path(sentences).read_bytes()
+    line = 1
+    for text, lengths in _text_batches(sentences):
+        ids, offsets = _encode(vocabulary._core, text, lengths, True, line)
+        _check_no_markers(ids, offsets, line)
+        line += offsets.size - 1
+        ids_parts.append(ids)
+        offset_parts.append(offsets[1:] + base)
+        base += int(offsets[-1])
+    if len(ids_parts) == 1:  # one text: its ids as they are, not copied
+        ids = ids_parts[0]
+    else:
+        ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
+    offsets = np.concatenate(offset_parts)
+    if len(offsets) == 1:
+        raise ValueError("sentences must hold at least one sentence, got none")
+    return vocabulary, ids, offsets
 
 
 def _check_order(order: Any) -> int:

@@ -17,8 +17,10 @@ global counts) runs on that merged store, never per shard::
     model = estimate(counts, "mkn")
 
 * ``texts``: a ``dask.bag.Bag`` whose elements are sentences (lines), or file paths and globs
-  (one or a list, read with ``dask.bag.read_text``: the files' lines are sentences; any path
-  the workers can read, including ``s3://`` and other fsspec URLs).
+  (one or a list, read in blocks of whole lines through fsspec, as ``dask.bag.read_text``
+  reads them: the files' lines are sentences, split at ``\\n`` only, as
+  :meth:`NgramCounts.update` splits a text; any path the workers can read, including
+  ``s3://`` and other fsspec URLs; UTF-8, else ``ValueError`` naming the file).
 * Without a vocabulary, a first pass over the text builds one, as
   :meth:`Vocabulary.build` would on the whole text (``min_count``, ``max_size``; words in
   order of decreasing count, ties by first appearance), so that every worker maps words to
@@ -43,11 +45,12 @@ from typing import Any
 import dask
 import dask.bag as db
 import numpy as np
+from dask.base import tokenize
 from dask.delayed import Delayed, delayed
 from dask.sizeof import sizeof
 
 from .. import _core
-from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int, _split_words
+from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int, _check_word, _split_words
 
 __all__ = ["ShardedNgramCounts", "Timings", "count", "vocabulary"]
 
@@ -71,7 +74,151 @@ last_timings = Timings()
 
 
 # --------------------------------------------------------------------------- inputs
+def _check_blocksize(blocksize: Any) -> int | None:
+    """``blocksize`` as bytes (an int > 0, or a str such as ``"64MiB"``), or None."""
+    if blocksize is None:
+        return None
+    if isinstance(blocksize, str):
+        from dask.utils import parse_bytes
+
+        try:
+            value = parse_bytes(blocksize)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"blocksize must be a number of bytes (an int, or a str such as '64MiB') or "
+                f"None, got {blocksize!r}"
+            ) from None
+        if value < 1:
+            raise ValueError(f"blocksize must be at least 1 byte, got {blocksize!r}")
+        return int(value)
+    if not isinstance(blocksize, (int, np.integer)) or isinstance(blocksize, (bool, np.bool_)):
+        raise TypeError(
+            "blocksize must be an int (bytes), a str such as '64MiB', or None, got "
+            f"{type(blocksize).__name__}"
+        )
+    if blocksize < 1:
+        raise ValueError(f"blocksize must be >= 1 (bytes), got {blocksize}")
+    return int(blocksize)
+
+
+def _check_client(client: Any) -> Any:
+    """``client``: None, or a ``distributed.Client`` that is not closed."""
+    if client is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:  # (then it cannot be one)
+        raise TypeError(
+            f"client must be a distributed.Client or None, got {type(client).__name__}"
+        ) from None
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a distributed.Client or None, got {type(client).__name__}")
+    if client.status in ("closing", "closed"):
+        raise ValueError(f"client must be a running distributed.Client, got a {client.status} one")
+    return client
+
+
+def _block_lines(
+    fs: Any, path: str, compression: str | None, offset: int, length: int | None
+) -> list[str]:
+    """The sentences of one block of a file (all of it when ``length`` is None): its whole
+    lines, split at ``\\n`` only, as :meth:`NgramCounts.update` splits a text (``\\r`` and
+    the other characters that Python's universal newlines take for line ends are whitespace
+    or part of a word). A block runs from after the first ``\\n`` at or after ``offset``
+    (from the file's start for offset 0) to the first ``\\n`` at or after ``offset +
+    length`` (or the file's end), so that consecutive blocks share no line and miss none."""
+    from fsspec.core import OpenFile  # type: ignore[import-untyped]
+    from fsspec.utils import seek_delimiter  # type: ignore[import-untyped]
+
+    # (an OpenFile of this task's own: one shared by tasks on threads would close the
+    # others' files)
+    with OpenFile(fs, path, compression=compression) as f:
+        if length is None:
+            start, data = 0, f.read()
+        else:
+            f.seek(offset)
+            seek_delimiter(f, b"\n", 1 << 16)  # (past the first \n at or after offset)
+            start = f.tell()
+            f.seek(offset + length)
+            seek_delimiter(f, b"\n", 1 << 16)
+            end = f.tell()
+            f.seek(start)
+            data = f.read(end - start) if end > start else b""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = start + error.start
+        if start == 0:
+            line = data.count(b"\n", 0, error.start) + 1
+            place = f"line {line} (byte {where} of the file)"
+        else:  # (the line number would need the lines before the block)
+            place = f"byte {where} of the file"
+        raise ValueError(
+            f"texts: {path} is not valid UTF-8: {place} has the byte 0x{data[error.start]:02x}"
+        ) from None
+    lines = text.split("\n")
+    if lines[-1] == "":  # (after the last line end; or an empty block)
+        lines.pop()
+    return lines
+
+
+def _block_offsets(size: int, blocksize: int) -> list[tuple[int, int]]:
+    """(offset, length) of the blocks of a file of ``size`` bytes: about ``blocksize`` each."""
+    blocks = max(1, size // blocksize)
+    starts = [size * i // blocks for i in range(blocks)] + [size]
+    return [(starts[i], starts[i + 1] - starts[i]) for i in range(blocks)]
+
+
+def _read_files(paths: list[str], blocksize: int | None) -> db.Bag:
+    """The lines of the files (globs expanded) as a bag, a partition per block of each file
+    (per file with ``blocksize`` None, or for a compressed file)."""
+    from fsspec.core import get_fs_token_paths  # type: ignore[import-untyped]
+    from fsspec.utils import infer_compression  # type: ignore[import-untyped]
+
+    try:
+        fs, fs_token, found = get_fs_token_paths(paths, mode="rb")
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(f"texts: cannot read {paths}: {err}") from err
+    if not found:
+        raise FileNotFoundError(f"texts: {paths} names no file")
+    blocks = []
+    for path in found:
+        try:
+            info = fs.info(path)
+        except (OSError, ValueError) as err:
+            raise FileNotFoundError(f"texts: cannot read {path}: {err}") from err
+        if info.get("type") == "directory":
+            raise IsADirectoryError(
+                f"texts: {path} is a directory; give its files (a glob such as "
+                f"{path.rstrip('/')}/*.txt)"
+            )
+        compression = infer_compression(path)
+        size = info.get("size")
+        if blocksize is None or compression is not None or size is None:
+            pieces: list[tuple[int, int | None]] = [(0, None)]
+        elif size == 0:
+            continue
+        else:
+            pieces = list(_block_offsets(int(size), blocksize))
+        key = tokenize(fs_token, path, fs.ukey(path), compression)
+        for offset, length in pieces:
+            blocks.append(
+                delayed(_block_lines, pure=True)(
+                    fs,
+                    path,
+                    compression,
+                    offset,
+                    length,
+                    dask_key_name=f"rnnkit-read-{offset}-{length}-{key}",
+                )
+            )
+    if not blocks:  # (only empty files)
+        return db.from_sequence([], npartitions=1)
+    return db.from_delayed(blocks)
+
+
 def _as_bag(texts: Any, partitions: int | None, blocksize: int | str | None) -> db.Bag:
+    blocksize = _check_blocksize(blocksize)
     if isinstance(texts, db.Bag):
         bag = texts
     else:
@@ -93,10 +240,7 @@ def _as_bag(texts: Any, partitions: int | None, blocksize: int | str | None) -> 
                 "texts must be a dask.bag.Bag of sentences or file paths/globs, got "
                 f"{type(texts).__name__}"
             )
-        try:
-            bag = db.read_text(paths, blocksize=blocksize, encoding="utf-8")
-        except (OSError, ValueError) as err:
-            raise FileNotFoundError(f"texts: cannot read {paths}: {err}") from err
+        bag = _read_files(paths, blocksize)
     if partitions is not None:
         partitions = _check_int(partitions, "partitions", 1)
         bag = bag.repartition(npartitions=partitions)
@@ -187,6 +331,7 @@ def vocabulary(
     """The frozen vocabulary :meth:`Vocabulary.build` would give on the whole text, built
     partition by partition on the cluster (arguments as :func:`count`'s)."""
     split_every = _check_int(split_every, "split_every", 2)
+    client = _check_client(client)
     bag = _as_bag(texts, partitions, blocksize)
     last_timings.phases.clear()
     return _vocabulary_of(bag, min_count, max_size, client, split_every)
@@ -307,7 +452,8 @@ def count(
     builds one with ``min_count`` and ``max_size`` (as :meth:`Vocabulary.build`).
     ``client``: a ``distributed.Client`` (None: Dask's current scheduler, a client if one is
     active). ``partitions``: repartition the bag to this many partitions; ``blocksize``: bytes
-    per partition when reading files (None: one per file). ``split_every``: stores merged at
+    per partition when reading files (an int >= 1 or a str such as ``"64MiB"``; None: one per
+    file, as for a compressed file, which cannot be cut). ``split_every``: stores merged at
     a time in the tree. ``shards``: leave the result hash-partitioned in that many stores on
     the workers (:class:`ShardedNgramCounts`) instead of merging it into one.
 
@@ -315,6 +461,7 @@ def count(
     for count.
     """
     order, split_every, shards = _check_count_arguments(order, vocabulary, split_every, shards)
+    client = _check_client(client)
     bag = _as_bag(texts, partitions, blocksize)
     last_timings.phases.clear()
     if vocabulary is None:
@@ -399,19 +546,32 @@ class ShardedNgramCounts:
         return f"<ShardedNgramCounts order={self.order}, shards={len(self.shards)}>"
 
     def shard_of(self, ngram: str | Sequence[str]) -> int:
-        """The shard holding ``ngram`` (by its first word's id)."""
-        ids = self._ids(ngram)
+        """The shard holding ``ngram`` (by its first word's id; a word outside the vocabulary
+        counts as ``<unk>`` here)."""
+        ids = np.maximum(self._ids(ngram), 0)
         return int(_shard_ids(ids[:1], len(self.shards))[0])
 
     def _ids(self, ngram: str | Sequence[str]) -> np.ndarray:
-        words = _split_words(ngram) if isinstance(ngram, str) else list(ngram)
+        """The words' ids, -1 for a word outside the vocabulary (as NgramCounts finds them)."""
+        if isinstance(ngram, str):
+            words = _split_words(ngram)
+        elif isinstance(ngram, Sequence) and not isinstance(ngram, (bytes, bytearray)):
+            words = [_check_word(w, f"ngram[{i}]") for i, w in enumerate(ngram)]
+        else:
+            raise TypeError(
+                "ngram must be a str of whitespace-separated words or a sequence of str, got "
+                f"{type(ngram).__name__}"
+            )
         if not words or len(words) > self.order:
             raise ValueError(f"ngram must have 1 to {self.order} words, got {len(words)}")
-        return np.array([self.vocabulary.lookup(w) for w in words], dtype=np.int32)
+        return np.array([self.vocabulary._core.find(w) for w in words], dtype=np.int32)
 
     def count(self, ngram: str | Sequence[str]) -> int:
-        """The count of ``ngram``, asked of its shard alone."""
+        """The count of ``ngram``, asked of its shard alone (0 for a word outside the
+        vocabulary, which was never seen, as :meth:`NgramCounts.count` gives)."""
         ids = self._ids(ngram)
+        if (ids < 0).any():
+            return 0
         shard = self.shards[self.shard_of(ngram)]
         (value,) = _compute(self._client, delayed(_store_count, pure=True)(shard, ids.tolist()))
         return int(value)
