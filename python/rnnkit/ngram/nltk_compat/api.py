@@ -131,7 +131,14 @@ class LanguageModel:
             words = counts._words
             # Every vocabulary word gets a counter id (counted or not), so that a word the
             # counter does not know is exactly a word outside the vocabulary.
-            known = [words.add(w) for w in vocab]
+            counted_from = getattr(vocab, "_counted_from", None)
+            if counted_from is not None:
+                # (a vocabulary built from a pipeline's encoding alone: its words are that
+                # encoding's known ones, translated in one C++ call, not a loop over words)
+                source, known_in_source = counted_from
+                known = words.add_vocabulary(source)[known_in_source]
+            else:
+                known = [words.add(w) for w in vocab]
             unk = words.add(vocab.unk_label)
             in_vocab = np.zeros(len(words), dtype=np.uint8)
             in_vocab[known] = 1
