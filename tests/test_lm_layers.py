@@ -37,6 +37,39 @@ def test_embedding_backward_uses_the_ids_of_its_forward() -> None:
     assert not emb.grads["weight"][0].any()
 
 
+def test_embedding_backward_refuses_a_dy_that_is_part_of_grad() -> None:
+    """grad[ids[n]] += dy[n] runs in place: a dy that is rows of grad itself would be read
+    after earlier rows changed it (a result that depends on the order of the updates, and so
+    on the thread count), so it is refused, through the layer and the kernel alike."""
+    from rnnkit import _core
+
+    emb = Embedding(6, 2, dtype=np.float64, seed=0)
+    emb.forward(np.array([2, 1, 0]))
+    before = emb.grads["weight"].copy()
+    with pytest.raises(ValueError, match="must not share memory with grad"):
+        emb.backward(emb.grads["weight"][:3])
+    assert np.array_equal(emb.grads["weight"], before)
+    grad = np.zeros((6, 2))
+    with pytest.raises(ValueError, match="must not share memory with grad"):
+        _core._embedding_backward(np.array([2, 1, 0]), grad[1:4], grad)
+
+
+def test_embedding_backward_refuses_ids_that_are_part_of_grad() -> None:
+    """ids viewing grad's memory pass the range check, then an update rewrites the next id:
+    its row was silently dropped (or added to another row)."""
+    from rnnkit import _core
+
+    grad = np.zeros((4, 1))
+    ids = grad.view(np.int64).reshape(-1)[:2]  # ids[n] is grad[n, 0]'s bits
+    ids[0] = 1  # valid ids [1, 0]
+    dy = np.zeros((2, 1))
+    dy[0].view(np.int64)[0] = 1 << 40  # grad[1] += dy[0] turns ids[1] into 2**40
+    dy[1] = 1.0
+    with pytest.raises(ValueError, match="must not share memory with grad"):
+        _core._embedding_backward(ids, dy, grad)
+    assert np.array_equal(ids, [1, 0])
+
+
 def test_embedding_matches_torch_with_repeated_ids() -> None:
     emb = Embedding(11, 5, seed=0)
     ids = np.array([[1, 3, 3], [0, 1, 10]])

@@ -144,6 +144,13 @@ void embedding_backward_typed(py::handle ids_obj, py::handle dy_obj, py::handle 
     if (!ids || ids.ndim() != 1 || ids.shape(0) != dy.shape(0) || dy.shape(1) != grad.shape(1)) {
         throw py::value_error("ids [N], dy [N, E] and grad [V, E] do not match");
     }
+    // grad is updated in place while dy and ids are read: a dy sharing grad's memory would be
+    // read after earlier updates changed it (sums that depend on the order of the updates, and
+    // so on the thread count), and ids sharing it would change after the range check below
+    // (their rows dropped, or added to other rows).
+    if (ranges_overlap(grad, dy) || ranges_overlap(grad, ids)) {
+        throw py::value_error("dy and ids must not share memory with grad (updated in place)");
+    }
     const std::int64_t N = dy.shape(0), E = dy.shape(1), V = grad.shape(0);
     for (std::int64_t n = 0; n < N; ++n) {
         if (ids.data()[n] < 0 || ids.data()[n] >= V) {

@@ -27,7 +27,13 @@ Isa detect_isa() {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::Avx2;
-    if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f")) best = Isa::Avx512;
+    // The AVX-512 variant is compiled with -mavx512f -mavx512dq -mavx512vl -mavx512bw
+    // (CMakeLists.txt): a CPU with AVX-512F alone (Xeon Phi) would fault on the others.
+    if (best == Isa::Avx2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw")) {
+        best = Isa::Avx512;
+    }
 #endif
     if (const char* cap = std::getenv("RNNKIT_ISA")) {
         const Isa limit = std::strcmp(cap, "baseline") == 0 ? Isa::Baseline

@@ -1,6 +1,9 @@
 #include "common/pool.hpp"
 
+#include <pthread.h>
+
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <new>
@@ -24,11 +27,28 @@ struct Pool {
     std::size_t idle_bytes = 0;
 };
 
+void lock_for_fork();
+void unlock_after_fork();
+
 Pool& the_pool() {
     // Never destroyed: arrays may be freed during interpreter shutdown, after static
     // destructors would have run.
-    static Pool* pool = new Pool;
+    static Pool* pool = [] {
+        auto* created = new Pool;
+        // A fork while another thread holds the mutex (a kernel allocating with the GIL
+        // released) would leave it locked forever in the child: the fork waits for it, and
+        // both processes release it after.
+        pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+        return created;
+    }();
     return *pool;
+}
+
+void lock_for_fork() {
+    the_pool().mutex.lock();
+}
+void unlock_after_fork() {
+    the_pool().mutex.unlock();
 }
 
 std::size_t& capacity_of(void* block) {
@@ -38,6 +58,8 @@ std::size_t& capacity_of(void* block) {
 }  // namespace
 
 void* allocate(std::size_t bytes) {
+    // No block this large can exist; refused before rounding it up (or 4x it) could wrap.
+    if (bytes > std::numeric_limits<std::size_t>::max() / 8) throw std::bad_alloc();
     const std::size_t size = rounded(bytes == 0 ? 1 : bytes);
     if (size >= kPooledBytes) {
         Pool& pool = the_pool();
