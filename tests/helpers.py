@@ -23,7 +23,7 @@ at most a small multiple of the reference's own float32 error (:func:`assert_clo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -475,3 +475,16 @@ def torch_cell_step(module: Any, x: Any, states: list[Any], mode: str, lstm: boo
     used = hh if lstm else hh[:1]
     grads = [xx.grad] + ([h.grad for h in used] if mode != "no_hx" else [])
     return outs, [*grads, *(p.grad.clone() for p in module.parameters())]
+
+
+def central_difference(
+    loss: Callable[[], float], array: np.ndarray, index: Any, h: float = 1e-6
+) -> float:
+    """(loss(array[index] + h) - loss(array[index] - h)) / 2h, ``array`` restored after."""
+    old = array[index]
+    array[index] = old + h
+    up = loss()
+    array[index] = old - h
+    down = loss()
+    array[index] = old
+    return float((up - down) / (2 * h))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from rnnkit.lm import Seq2Seq, SequenceClassifier, SequenceTagger
 
 
@@ -202,13 +203,8 @@ def test_task_gradients_by_finite_differences(
     for (p, _), grad in zip(m.parameters(), grads, strict=True):
         flat, g_flat = p.reshape(-1), grad.reshape(-1)
         for i in rng.choice(flat.size, min(flat.size, 4), replace=False):
-            old = flat[i]
-            flat[i] = old + h
-            up = m._batch_loss(inputs, targets)[0]
-            flat[i] = old - h
-            down = m._batch_loss(inputs, targets)[0]
-            flat[i] = old
-            assert g_flat[i] == pytest.approx((up - down) / (2 * h), abs=1e-8)
+            numeric = central_difference(lambda: m._batch_loss(inputs, targets)[0], flat, i, h)
+            assert g_flat[i] == pytest.approx(numeric, abs=1e-8)
 
 
 @pytest.mark.parametrize(("make", "inputs", "targets"), _float64_cases())

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import central_difference
 from rnnkit.lm import RNNLanguageModel, WindowLanguageModel, load_model, log_softmax
 from rnnkit.text import CharTokenizer, WordTokenizer, build_vocabulary, encode
 
@@ -69,13 +70,8 @@ def test_gradients_by_finite_differences_float64_tied() -> None:
     h = 1e-6
     for name, p, g in m.named_parameters():
         for index in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
-            old = p[index]
-            p[index] = old + h
-            up = m.loss(inputs, targets)[0]
-            p[index] = old - h
-            down = m.loss(inputs, targets)[0]
-            p[index] = old
-            assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), (name, index)
+            numeric = central_difference(lambda: m.loss(inputs, targets)[0], p, index, h)
+            assert g[index] == pytest.approx(numeric, abs=1e-7), (name, index)
     assert m.decoder.params["weight"] is m.embedding.params["weight"]
     assert len(m.parameters()) == len({id(p) for p, _ in m.parameters()})
 
@@ -338,13 +334,8 @@ def test_window_gradients_by_finite_differences() -> None:
     h = 1e-6
     for name, p, g in m.named_parameters():
         index = (0,) * p.ndim
-        old = p[index]
-        p[index] = old + h
-        up = m.loss(windows, targets)[0]
-        p[index] = old - h
-        down = m.loss(windows, targets)[0]
-        p[index] = old
-        assert g[index] == pytest.approx((up - down) / (2 * h), abs=1e-7), name
+        numeric = central_difference(lambda: m.loss(windows, targets)[0], p, index, h)
+        assert g[index] == pytest.approx(numeric, abs=1e-7), name
 
 
 @pytest.mark.parametrize(("bad", "kind"), [(None, "NoneType"), ("no", "str"), (1, "int")])
