@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rnnkit
+from helpers import central_difference
 from rnnkit import nn, reference
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -115,13 +116,7 @@ def check_gradients(m: nn.RNNBase, p: dict[str, Any], eps: float = 1e-6) -> None
     for name, arr in targets.items():
         numeric = np.zeros_like(arr)
         for idx in np.ndindex(arr.shape):
-            keep = arr[idx]
-            arr[idx] = keep + eps
-            up = loss()
-            arr[idx] = keep - eps
-            down = loss()
-            arr[idx] = keep
-            numeric[idx] = (up - down) / (2 * eps)
+            numeric[idx] = central_difference(loss, arr, idx, eps)
         got = analytic[name]
         assert got.shape == arr.shape, name
         scale = max(1.0, float(np.max(np.abs(numeric))))
