@@ -692,8 +692,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 _check_float_option(args.k, "--k", 0.0, above=True)
             if args.alpha is not None and not 0 < args.alpha <= 1:
                 raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
-            if args.order > 64:  # (rnnkit.ngram's highest order)
-                raise ValueError(f"--order must be <= 64, got {args.order}")
+            from .ngram import _MAX_ORDER
+
+            if args.order > _MAX_ORDER:
+                raise ValueError(f"--order must be <= {_MAX_ORDER}, got {args.order}")
             if not args.arpa and not args.binary:
                 raise ValueError("give --arpa and/or --binary: where to write the model")
             from ._checks import check_usable_path
