@@ -310,6 +310,17 @@ def test_a_closed_client_or_no_client_is_refused(client: Client) -> None:
         ngram_dask.count(bag, 2, client="tcp://127.0.0.1:8786")
 
 
+def test_cut_offs_beside_a_vocabulary_are_refused(client: Client) -> None:
+    """min_count and max_size build the vocabulary: given with one, they would be ignored."""
+    bag = db.from_sequence(["a b", "a c"])
+    vocab = Vocabulary.build(["a b", "a c"])
+    for options in ({"min_count": 2}, {"max_size": 1}):
+        with pytest.raises(ValueError, match=r"^min_count and max_size build the vocabulary"):
+            ngram_dask.count(bag, 2, vocab, client=client, **options)  # type: ignore[arg-type]
+    counts = ngram_dask.count(bag, 2, vocab, client=client)
+    assert isinstance(counts, NgramCounts) and counts.count("a c") == 1
+
+
 def test_sharded_counts_of_words_outside_the_vocabulary(client: Client, tmp_path: Path) -> None:
     """A word the vocabulary cut off (or never saw) was never seen: count 0, as
     NgramCounts.count gives, not the count of <unk> (which the shards were asked for)."""

@@ -449,7 +449,8 @@ def count(
 
     ``texts``: a ``dask.bag.Bag`` of sentence strings, or file paths/globs (their lines are
     sentences). ``vocabulary``: a frozen :class:`Vocabulary`, or None for a first pass that
-    builds one with ``min_count`` and ``max_size`` (as :meth:`Vocabulary.build`).
+    builds one with ``min_count`` and ``max_size`` (as :meth:`Vocabulary.build`; with a
+    vocabulary given, they are refused).
     ``client``: a ``distributed.Client`` (None: Dask's current scheduler, a client if one is
     active). ``partitions``: repartition the bag to this many partitions; ``blocksize``: bytes
     per partition when reading files (an int >= 1 or a str such as ``"64MiB"``; None: one per
@@ -467,6 +468,13 @@ def count(
     if vocabulary is None:
         vocabulary = _vocabulary_of(bag, min_count, max_size, client, split_every)
     else:
+        if min_count != 1 or max_size is not None:
+            # (they shape the vocabulary pass, which a given vocabulary replaces: silently
+            # ignored, they would count words the caller meant to cut)
+            raise ValueError(
+                "min_count and max_size build the vocabulary: give them or a vocabulary, "
+                f"not both (got min_count={min_count!r}, max_size={max_size!r})"
+            )
         last_timings.vocabulary = 0.0
     start = time.perf_counter()
     words = vocabulary.words[3:]
