@@ -321,6 +321,17 @@ def test_cut_offs_beside_a_vocabulary_are_refused(client: Client) -> None:
     assert isinstance(counts, NgramCounts) and counts.count("a c") == 1
 
 
+def test_an_item_holding_a_newline_is_refused(client: Client) -> None:
+    """One sentence per item, as NgramCounts.update takes a list (an item may end with its
+    line end, as dask.bag.read_text gives lines)."""
+    ended = ngram_dask.count(db.from_sequence(["a b\n", "c"]), 2, client=client)
+    assert isinstance(ended, NgramCounts) and ended.count("a b") == ended.count("c") == 1
+    for function in (ngram_dask.count, ngram_dask.vocabulary):
+        args = (2,) if function is ngram_dask.count else ()
+        with pytest.raises(ValueError, match=r"item 1 of a partition holds a newline inside"):
+            function(db.from_sequence(["a b", "c\nd"], npartitions=1), *args, client=client)
+
+
 def test_sharded_counts_of_words_outside_the_vocabulary(client: Client, tmp_path: Path) -> None:
     """A word the vocabulary cut off (or never saw) was never seen: count 0, as
     NgramCounts.count gives, not the count of <unk> (which the shards were asked for)."""

@@ -248,11 +248,18 @@ def _as_bag(texts: Any, partitions: int | None, blocksize: int | str | None) -> 
 
 
 def _partition_text(lines: Sequence[Any]) -> str:
-    """A partition's sentences as one text whose lines are sentences."""
+    """A partition's sentences as one text whose lines are sentences (an item may end with
+    its line end, as ``dask.bag.read_text`` gives lines; one inside it is refused, as
+    :meth:`NgramCounts.update` refuses it, rather than making two sentences of one item)."""
     parts = []
     for i, line in enumerate(lines):
         if not isinstance(line, str):
             raise TypeError(f"texts must hold str sentences, got {type(line).__name__} (item {i})")
+        if line.find("\n", 0, len(line) - 1) >= 0:
+            raise ValueError(
+                f"texts must hold one sentence per item: item {i} of a partition holds a "
+                f"newline inside ({line[:40]!r}); split the text into its lines"
+            )
         parts.append(line if line.endswith("\n") else line + "\n")
     return "".join(parts)
 
