@@ -385,6 +385,30 @@ _MAGIC = b"RNKCOUNT"
 _FORMAT_VERSION = 1
 
 
+def _ngram_ids(ngram: Any, order: int, vocabulary: Vocabulary) -> NDArray[np.int32]:
+    """The ids of ``ngram``'s words in ``vocabulary`` (-1 for a word outside it), checked:
+    1 to ``order`` non-empty words without whitespace."""
+    if isinstance(ngram, str):
+        words = _split_words(ngram)
+    elif isinstance(ngram, Sequence) and all(isinstance(w, str) for w in ngram):
+        words = list(ngram)
+        for i, word in enumerate(words):  # ("a b" is no word: it was never counted)
+            _check_word(word, f"ngram[{i}]")
+    else:
+        kind = type(ngram).__name__
+        if isinstance(ngram, Sequence) and not isinstance(ngram, (bytes, bytearray)):
+            kind += " holding " + ", ".join(
+                sorted({type(w).__name__ for w in ngram if not isinstance(w, str)})
+            )
+        raise TypeError(
+            f"ngram must be a str of whitespace-separated words or a sequence of str, got {kind}"
+        )
+    if not 1 <= len(words) <= order:
+        raise ValueError(f"an n-gram must have 1 to {order} words, got {len(words)}")
+    ids = [vocabulary._core.find(w) for w in words]
+    return np.array(ids, dtype=np.int32)
+
+
 class NgramCounts:
     """Exact counts of every n-gram of orders 1..``order`` (C++, hashed sparse tables).
 
@@ -484,26 +508,7 @@ class NgramCounts:
         return self
 
     def _ids(self, ngram: Any) -> NDArray[np.int32]:
-        if isinstance(ngram, str):
-            words = _split_words(ngram)
-        elif isinstance(ngram, Sequence) and all(isinstance(w, str) for w in ngram):
-            words = list(ngram)
-            for i, word in enumerate(words):  # ("a b" is no word: it was never counted)
-                _check_word(word, f"ngram[{i}]")
-        else:
-            kind = type(ngram).__name__
-            if isinstance(ngram, Sequence) and not isinstance(ngram, (bytes, bytearray)):
-                kind += " holding " + ", ".join(
-                    sorted({type(w).__name__ for w in ngram if not isinstance(w, str)})
-                )
-            raise TypeError(
-                "ngram must be a str of whitespace-separated words or a sequence of str, got "
-                f"{kind}"
-            )
-        if not 1 <= len(words) <= self.order:
-            raise ValueError(f"an n-gram must have 1 to {self.order} words, got {len(words)}")
-        ids = [self.vocabulary._core.find(w) for w in words]
-        return np.array(ids, dtype=np.int32)
+        return _ngram_ids(ngram, self.order, self.vocabulary)
 
     def count(self, ngram: str | Sequence[str]) -> int:
         """How many times ``ngram`` ("w1 w2 ..." or a sequence of words) was seen (0 if never;

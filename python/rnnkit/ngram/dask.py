@@ -50,7 +50,7 @@ from dask.delayed import Delayed, delayed
 from dask.sizeof import sizeof
 
 from .. import _core
-from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int, _check_word, _split_words
+from . import _MAX_ORDER, NgramCounts, Vocabulary, _check_int, _ngram_ids
 
 __all__ = ["ShardedNgramCounts", "Timings", "count", "vocabulary"]
 
@@ -568,18 +568,7 @@ class ShardedNgramCounts:
 
     def _ids(self, ngram: str | Sequence[str]) -> np.ndarray:
         """The words' ids, -1 for a word outside the vocabulary (as NgramCounts finds them)."""
-        if isinstance(ngram, str):
-            words = _split_words(ngram)
-        elif isinstance(ngram, Sequence) and not isinstance(ngram, (bytes, bytearray)):
-            words = [_check_word(w, f"ngram[{i}]") for i, w in enumerate(ngram)]
-        else:
-            raise TypeError(
-                "ngram must be a str of whitespace-separated words or a sequence of str, got "
-                f"{type(ngram).__name__}"
-            )
-        if not words or len(words) > self.order:
-            raise ValueError(f"ngram must have 1 to {self.order} words, got {len(words)}")
-        return np.array([self.vocabulary._core.find(w) for w in words], dtype=np.int32)
+        return _ngram_ids(ngram, self.order, self.vocabulary)
 
     def count(self, ngram: str | Sequence[str]) -> int:
         """The count of ``ngram``, asked of its shard alone (0 for a word outside the
