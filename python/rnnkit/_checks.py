@@ -89,3 +89,22 @@ def make_rng(seed: Any, name: str = "seed") -> np.random.Generator:
         if seed < 0:
             raise ValueError(f"{name} must be >= 0, got {seed}")
     return np.random.default_rng(seed)
+
+
+def check_clip(clip: Any) -> float:
+    """``clip`` as the kernels take it: None is no clipping (inf), else a positive finite real
+    number (numbers.Real: not a bool, a str or an array, even of one element), with the CPU
+    binding's messages."""
+    if clip is None:
+        return math.inf
+    if isinstance(clip, bool) or not isinstance(clip, numbers.Real):
+        raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
+    try:
+        value = float(clip)
+    except OverflowError:  # (its repr could run to thousands of digits)
+        raise ValueError(
+            "clip must be a positive finite number or None, got an int too large for a float"
+        ) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"clip must be a positive finite number or None, got {value!r}")
+    return value

@@ -26,8 +26,6 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
-import math
-import numbers
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._checks import check_clip
 from ._device import DeviceArray, device_array, is_device_array
 
 __all__ = [
@@ -433,23 +432,6 @@ def _ptr(a: DeviceArray | None) -> int:
     return 0 if a is None else a.ptr
 
 
-def _parse_clip(clip: Any) -> float:
-    if clip is None:
-        return math.inf
-    # numbers.Real, as the CPU binding: not a bool, a str or an array (even of one element)
-    if isinstance(clip, bool) or not isinstance(clip, numbers.Real):
-        raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
-    try:
-        value = float(clip)
-    except OverflowError:
-        raise ValueError(
-            "clip must be a positive finite number or None, got an int too large for a float"
-        ) from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"clip must be a positive finite number or None, got {value!r}")
-    return value
-
-
 def _parse_lengths(lengths: Any, T: int, B: int) -> np.ndarray | None:
     if lengths is None:
         return None
@@ -558,7 +540,7 @@ def forward(
     ):
         if not isinstance(value, bool | np.bool_):
             raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
-    clip_value = _parse_clip(clip)
+    clip_value = check_clip(clip)
     call = _Call(x_obj, w_ih_obj)
     # As the CPU binding: w_ih decides the dtype, I and H; w_hr P; x T and B. The others are
     # compared with them, and a message says where the sizes come from.

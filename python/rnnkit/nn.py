@@ -75,7 +75,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from . import _core
 from . import _functional as F
 from . import cuda as rcuda
-from ._checks import MAX_KERNEL_SIZE, check_bool, check_finite
+from ._checks import MAX_KERNEL_SIZE, check_bool, check_clip, check_finite
 from ._core import RecurrentCache
 from ._device import is_device_array
 from ._side_by_side import side_by_side
@@ -157,22 +157,6 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
-
-
-def _check_clip(clip: Any) -> float:
-    """``clip`` as a positive finite float (the kernels' check, made when the module is
-    built): a number, else TypeError (a bool, a str or an array is not one)."""
-    if isinstance(clip, bool) or not isinstance(clip, (int, float, np.integer, np.floating)):
-        raise TypeError(f"clip must be a number or None, got {type(clip).__name__}")
-    try:
-        value = float(clip)
-    except OverflowError:  # (its repr could run to thousands of digits)
-        raise ValueError(
-            "clip must be a positive finite number or None, got an int too large for a float"
-        ) from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"clip must be a positive finite number or None, got {clip!r}")
-    return value
 
 
 # ---------------------------------------------------------------------------- the modules
@@ -286,7 +270,7 @@ class RNNBase:
                 f"{merge_mode!r} (the layers above the first take 2*hidden_size inputs, and the "
                 f"kernels' 32-bit BLAS takes at most {MAX_KERNEL_SIZE}), got {self.hidden_size}"
             )
-        self.clip: float | None = None if clip is None else _check_clip(clip)
+        self.clip: float | None = None if clip is None else check_clip(clip)
         if init not in _INITS:
             raise ValueError(f"init must be 'uniform', 'orthogonal' or 'identity', got {init!r}")
         if init == "identity" and self._cell != "rnn":
