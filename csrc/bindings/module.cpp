@@ -2,6 +2,7 @@
 // bind_*.cpp files it registers).
 #include <pybind11/pybind11.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,29 @@ PYBIND11_MODULE(_core, m) {
     m.def("_set_thread_limit", &rnnkit::set_thread_limit, py::arg("n"),
           "Caps the threads of kernels called from this host thread (0: no cap). Internal: "
           "rnnkit.nn runs the two directions of a layer side by side with it.");
+    m.def(
+        "_failing_region",
+        [](int threads, int failing_thread) {
+            if (threads < 1 || threads > rnnkit::kMaxThreads) {
+                throw py::value_error("threads must be in [1, " +
+                                      std::to_string(rnnkit::kMaxThreads) + "], got " +
+                                      std::to_string(threads));
+            }
+            py::gil_scoped_release release;
+            rnnkit::parallel_region(threads, [&](int tid, int) {
+                for (int round = 0; round < 3; ++round) {
+                    if (tid == failing_thread && round == 1) {
+                        throw std::runtime_error("thread " + std::to_string(tid) + " failed");
+                    }
+                    rnnkit::barrier();
+                    rnnkit::barrier_wait(rnnkit::barrier_arrive());
+                }
+            });
+        },
+        py::arg("threads"), py::arg("failing_thread"),
+        "Internal, for tests: a parallel region of `threads` threads, each passing barriers "
+        "(whole and in halves), where thread `failing_thread` throws RuntimeError after the "
+        "first round; the others must stop waiting for it and the error must come out.");
     m.def(
         "release_memory", []() { rnnkit::pool::clear(); },
         "Frees the memory rnnkit keeps for reuse (large blocks of freed arrays, at most 1 GiB).");

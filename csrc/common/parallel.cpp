@@ -108,8 +108,10 @@ void RegionBarrier::wait_for(unsigned ticket) const {
     for (int t = 0; t < threads_; ++t) {
         const std::atomic<unsigned>& count = arrivals_[static_cast<std::size_t>(t)].count;
         // (the counts wrap: compared by their difference)
-        spin_until(
-            [&] { return static_cast<int>(count.load(std::memory_order_acquire) - ticket) >= 0; });
+        spin_until([&] {
+            if (aborted_.load(std::memory_order_relaxed)) throw RegionAborted{};
+            return static_cast<int>(count.load(std::memory_order_acquire) - ticket) >= 0;
+        });
     }
 }
 

@@ -67,6 +67,11 @@ public:
     // Both halves at once: a whole barrier.
     void wait(int tid);
 
+    // Called by a thread whose part of the region threw: it will never arrive again, so the
+    // threads waiting for it (now or later) leave their wait by throwing RegionAborted
+    // instead of waiting forever.
+    void abort() { aborted_.store(true, std::memory_order_release); }
+
     static constexpr int kSpins = 4000;
 
 private:
@@ -75,7 +80,14 @@ private:
     };
     int threads_ = 1;
     std::unique_ptr<ArrivalCount[]> arrivals_;
+    // In a line of its own: read at every spin of a wait, written once at most.
+    alignas(64) std::atomic<bool> aborted_{false};
 };
+
+// Thrown out of a barrier wait when another thread of the region failed; parallel_region
+// swallows it and rethrows the failing thread's exception. Not a std::exception: nothing
+// else may catch it on the way out.
+struct RegionAborted {};
 
 namespace detail {
 // The barrier of the region the calling thread runs in (null outside regions: serial), and
@@ -84,7 +96,9 @@ inline thread_local RegionBarrier* current_barrier = nullptr;
 inline thread_local int current_thread = 0;
 }  // namespace detail
 
-// Runs body(thread_id, num_threads) on `threads` threads (1 runs inline).
+// Runs body(thread_id, num_threads) on `threads` threads (1 runs inline). If a thread's body
+// throws, the threads waiting for it at a barrier stop waiting, and the first exception is
+// rethrown once every thread has left.
 template <typename Body>
 void parallel_region(int threads, Body&& body) {
     std::exception_ptr error;
@@ -101,9 +115,15 @@ void parallel_region(int threads, Body&& body) {
             detail::current_thread = omp_get_thread_num();
             try {
                 body(omp_get_thread_num(), omp_get_num_threads());
+            } catch (const RegionAborted&) {
+                // Another thread failed first; its exception is the one to report.
             } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mutex);
-                if (!error) error = std::current_exception();
+                {
+                    std::lock_guard<std::mutex> lock(error_mutex);
+                    if (!error) error = std::current_exception();
+                }
+                // The others may be waiting for this thread at a barrier.
+                region_barrier.abort();
             }
             detail::current_barrier = nullptr;
         }
