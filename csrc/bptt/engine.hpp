@@ -960,11 +960,14 @@ void packed_weight_grad(std::int64_t rows, std::int64_t G, const UnitBlocks& blo
 //   db_ih[g*H + j] = sum_rows dgx[row, col(g, j)], db_hh likewise from dgh
 //   dx[rows, I] = dgx[rows, G*H] * w_ih_packed[G*H, I]
 // dgx is [N, G*H] packed; `source(g, j0, nb)` gives the recurrent side of gate g for a block's
-// units (a pointer to its first column), so that cells whose recurrent gradient differs from
-// the input one (GRU's n gate) can supply their own; `recurrent_is_input` says it does not
-// differ (LSTM, RNN), and dw_hh then runs in tasks like dw_ih. The tasks (BulkSplit) are taken
-// from a shared counter, the GEMMs first and the biases last. After the first chunk the sums
-// are added to the gradients already there (the backward loops run the last chunk first).
+// units (a pointer to its first column, and the state it multiplies), so that cells whose
+// recurrent gradient differs from the input one (GRU's n gate) can supply their own. When the
+// recurrent side of every gate is in one [N, G*H] packed array `dgh` over one state (LSTM and
+// RNN: dgx itself; the GRU with the reset after the matmul: its own), dw_hh runs in tasks like
+// dw_ih, one GEMM per chunk of blocks; otherwise (dgh null) one GEMM per gate and block. The tasks
+// (BulkSplit) are taken from a shared counter, the GEMMs first and the biases last. After the first
+// chunk the sums are added to the gradients already there (the backward loops run the last chunk
+// first).
 template <typename T>
 class BackwardBulk {
 public:
@@ -980,7 +983,7 @@ public:
     // One chunk's bulk (`first`: the first chunk done, whose sums start from zero). Called by
     // every thread of the region, with its cursor, between two barriers.
     template <typename SourceFn>
-    void run(std::int64_t rows, const T* dgx, SourceFn source, bool recurrent_is_input, const T* x,
+    void run(std::int64_t rows, const T* dgx, SourceFn source, const T* dgh, const T* x,
              const WeightGrads<T>& dw, const PackedWeights<T>& pw, T* dx, bool first,
              SharedTasks::Cursor& cursor, int tid, int nthreads) {
         const std::int64_t GH = G_ * s_.H, I = s_.I, R = s_.R, H = s_.H;
@@ -993,7 +996,7 @@ public:
         // Tasks: [chunks * pieces_ih) dw_ih, then dw_hh: chunks * pieces_hh (recurrent side
         // as the input's) or blocks * pieces_hh (its own), then dx, then a bias task per chunk.
         const std::int64_t ih_tasks = chunks * pieces_ih;
-        const std::int64_t hh_tasks = (recurrent_is_input ? chunks : blocks_.count) * pieces_hh;
+        const std::int64_t hh_tasks = (dgh ? chunks : blocks_.count) * pieces_hh;
         const std::int64_t dx_tasks = row_blocks * dx_pieces;
         const std::int64_t tasks = ih_tasks + hh_tasks + dx_tasks + chunks;
         const bool accumulate = !first;
@@ -1012,9 +1015,9 @@ public:
             task -= ih_tasks;
             if (task < hh_tasks) {
                 const std::int64_t q0 = task % pieces_hh * piece, q1 = std::min(R, q0 + piece);
-                if (recurrent_is_input) {
+                if (dgh) {
                     const auto [k0, k1] = chunk_blocks(task / pieces_hh);
-                    packed_weight_grad(rows, G_, blocks_, k0, k1, dgx, GH, source(0, 0, 0).state, R,
+                    packed_weight_grad(rows, G_, blocks_, k0, k1, dgh, GH, source(0, 0, 0).state, R,
                                        q0, q1, dw.dw_hh, own, accumulate);
                     return;
                 }

@@ -247,17 +247,15 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
         };
         const rnn::ClipBounds<T> bounds(opt.clip);
         const bool clipping = std::isfinite(opt.clip);
-        // Input side: d(pre-activation) of r, z, n for all rows. linear_before_reset: the
-        // recurrent side differs in n (d hn = da_n * r, in dhn [N, H]); each step's full
-        // recurrent-side row for the dh GEMM lives in dgh_step (two, by step parity, so that
-        // a step's pointwise pass never overwrites what the previous step's GEMMs read).
-        // Otherwise: da_n goes through W_hn to d(r*h) (dn_step, drh), and r, z through W_h{r,z}
-        // (drz_step).
-        // Both per chunk of steps (backward_chunks): [chunk rows, 3H] and [chunk rows, H].
+        // Input side: d(pre-activation) of r, z, n, per chunk of steps (backward_chunks),
+        // [chunk rows, 3H]. linear_before_reset: the recurrent side differs in n (d hn =
+        // da_n * r), so it has its own [chunk rows, 3H], dgh: each step's dh GEMM reads its
+        // rows, and after the chunk dw_hh is one GEMM per chunk of blocks, as dw_ih (one per
+        // gate and block would pack h again for each). Otherwise: da_n goes through W_hn to
+        // d(r*h) (dn_step, drh), and r, z through W_h{r,z} (drz_step).
         const std::int64_t chunk_rows_max = backward_chunk_rows(sc);
         const Buffer<T> dgx(chunk_rows_max * GH);
-        Buffer<T> dhn(lbr ? chunk_rows_max * H : 0);
-        Buffer<T> dgh_step(lbr ? 2 * B * GH : 0);
+        const Buffer<T> dgh(lbr ? chunk_rows_max * GH : 0);
         Buffer<T> dn_step(lbr ? 0 : 2 * BH), drz_step(lbr ? 0 : 4 * BH), drh(lbr ? 0 : BH);
         const PackedGradientRows<T> rows(sc, x, dx, s.I);
         const int threads = threads_for(2.0 * step_flops(s, G));
@@ -274,7 +272,7 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 T* dg = dgx.get() + (row0 - base) * GH;
                 if (lbr) {
                     const T* hn = cache.hn + row0 * H;
-                    T* dgh = dgh_step.get() + (st & 1) * B * GH;
+                    T* dg_h = dgh.get() + (row0 - base) * GH;
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
                         const std::int64_t j0 = blocks.begin(k), nb = blocks.width(k);
                         rnn::with_flags(
@@ -286,15 +284,14 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                                                  dh.get() + o);
                                     rnn::gru_cell_backward_row<T, decltype(clip)::value>(
                                         nb, gates + i * GH + G * j0, hn + o, h_prev + o, bounds,
-                                        dh.get() + o, dg + i * GH + G * j0, dgh + i * GH + G * j0,
-                                        dhn.get() + (row0 - base + i) * H + j0);
+                                        dh.get() + o, dg + i * GH + G * j0, dg_h + i * GH + G * j0);
                                 }
                             },
                             clipping);
                     });
                     barrier();  // the recurrent GEMM reads every block of dgh
                     for_each_owned_block(blocks.count, tid, nthreads, [&](std::int64_t k) {
-                        pw.recurrent_grad(n, GH, blocks, k, H, dgh, GH, dh.get(), true);
+                        pw.recurrent_grad(n, GH, blocks, k, H, dg_h, GH, dh.get(), true);
                     });
                 } else {
                     T* dn = dn_step.get() + (st & 1) * BH;
@@ -361,8 +358,9 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                 bulk.run(
                     chunk_rows, dgx.get(),
                     [&](std::int64_t g, std::int64_t j0, std::int64_t nb) {
-                        if (g == 2 && lbr) {
-                            return RecurrentSource<T>{dhn.get() + j0, H, cache.h + base * H};
+                        if (lbr) {
+                            return RecurrentSource<T>{dgh.get() + G * j0 + g * nb, GH,
+                                                      cache.h + base * H};
                         }
                         if (g == 2) {
                             return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
@@ -371,8 +369,8 @@ void gru_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                         return RecurrentSource<T>{dgx.get() + G * j0 + g * nb, GH,
                                                   cache.h + base * H};
                     },
-                    false, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first,
-                    bulk_cursor, tid, nthreads);
+                    lbr ? dgh.get() : nullptr, rows.x() + base * s.I, dw, pw,
+                    rows.dx() + base * s.I, first, bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
         });

@@ -309,8 +309,8 @@ void lstm_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWei
                         return RecurrentSource<T>{dgates.get() + G * j0 + g * nb, GH,
                                                   cache.h + base * R};
                     },
-                    true, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first, bulk_cursor,
-                    tid, nthreads);
+                    dgates.get(), rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first,
+                    bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
             if (projected) {

@@ -164,8 +164,8 @@ void rnn_sequence_backward(const SeqShape& s, const Schedule& sc, const CellWeig
                     [&](std::int64_t, std::int64_t j0, std::int64_t) {
                         return RecurrentSource<T>{dgates.get() + j0, H, cache.h + base * H};
                     },
-                    true, rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first, bulk_cursor,
-                    tid, nthreads);
+                    dgates.get(), rows.x() + base * s.I, dw, pw, rows.dx() + base * s.I, first,
+                    bulk_cursor, tid, nthreads);
             };
             backward_chunks(sc, step, chunk_done);
         });

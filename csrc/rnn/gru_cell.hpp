@@ -122,14 +122,14 @@ inline void gru_cell_forward_new_row(std::int64_t nb, T* pre, const T* rec_n, co
 
 // linear_before_reset backward. From the activated gates, hn and h: the input-side
 // pre-activation gradients dgx [r|z|n] and the recurrent-side ones dgh [r|z|n] (they differ
-// in n: d hn = da_n * r, also written to dhn). dh holds the gradient reaching h' on entry and,
+// in n: d hn = da_n * r). dh holds the gradient reaching h' on entry and,
 // on return, the part of the gradient of h that flows directly through h' = ... + z h (the
 // recurrent GEMM adds the rest).
 template <typename T, bool kClip>
 inline void gru_cell_backward_row_units(std::int64_t nb, const T* __restrict gates,
                                         const T* __restrict hn, const T* __restrict h_prev,
                                         const ClipBounds<T>& cb, T* __restrict dh,
-                                        T* __restrict dgx, T* __restrict dgh, T* __restrict dhn) {
+                                        T* __restrict dgx, T* __restrict dgh) {
     for (std::int64_t u = 0; u < nb; ++u) {
         const T r = gates[u], z = gates[nb + u], n = gates[2 * nb + u];
         const T a_n = unless_clipped<kClip>(n, cb.tanh_lo, cb.tanh_hi,
@@ -144,23 +144,22 @@ inline void gru_cell_backward_row_units(std::int64_t nb, const T* __restrict gat
         dgh[u] = a_r;
         dgh[nb + u] = a_z;
         dgh[2 * nb + u] = a_n * r;
-        dhn[u] = a_n * r;
         dh[u] = dh[u] * z;
     }
 }
 
 template <typename T, bool kClip>
 inline void gru_cell_backward_row(std::int64_t nb, const T* gates, const T* hn, const T* h_prev,
-                                  const ClipBounds<T>& cb, T* dh, T* dgx, T* dgh, T* dhn) {
+                                  const ClipBounds<T>& cb, T* dh, T* dgx, T* dgh) {
     if (!needs_padding(nb)) {
-        gru_cell_backward_row_units<T, kClip>(nb, gates, hn, h_prev, cb, dh, dgx, dgh, dhn);
+        gru_cell_backward_row_units<T, kClip>(nb, gates, hn, h_prev, cb, dh, dgx, dgh);
         return;
     }
-    const RowArray<T> arrays[] = {
-        {gates, 3, Slice::In}, {hn, 1, Slice::In},   {h_prev, 1, Slice::In}, {dh, 1, Slice::InOut},
-        {dgx, 3, Slice::Out},  {dgh, 3, Slice::Out}, {dhn, 1, Slice::Out}};
+    const RowArray<T> arrays[] = {{gates, 3, Slice::In},  {hn, 1, Slice::In},
+                                  {h_prev, 1, Slice::In}, {dh, 1, Slice::InOut},
+                                  {dgx, 3, Slice::Out},   {dgh, 3, Slice::Out}};
     on_padded_copies<T>(nb, arrays, [&](std::int64_t n, T* const* a) {
-        gru_cell_backward_row_units<T, kClip>(n, a[0], a[1], a[2], cb, a[3], a[4], a[5], a[6]);
+        gru_cell_backward_row_units<T, kClip>(n, a[0], a[1], a[2], cb, a[3], a[4], a[5]);
     });
 }
 
