@@ -8,10 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kenlm
 import pytest
 from rnnkit.cli import main
 from rnnkit.ngram import load_arpa
+
+try:
+    import kenlm
+except ImportError:  # the pinned kenlm 0.3.0 does not build on Python >= 3.13 (test extra)
+    if sys.version_info < (3, 13):
+        raise
+    kenlm = None
+needs_kenlm = pytest.mark.skipif(
+    kenlm is None, reason="no kenlm: 0.3.0 fails to build on Python >= 3.13"
+)
 
 TEXT = (
     "".join(
@@ -23,6 +32,7 @@ TEXT = (
 )
 
 
+@needs_kenlm
 def test_build_then_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT)

@@ -4,6 +4,7 @@ with a message, never a traceback."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import sys
 from pathlib import Path
@@ -37,7 +38,10 @@ def test_demo_runs_every_model_and_reports(tmp_path: Path) -> None:
     assert all(r.valid_ppl > 1 and r.tokens_per_s > 0 and r.bytes > 0 for r in results)
     report = out.getvalue()
     assert "| model | validation perplexity |" in report and "sample from the best" in report
-    assert (tmp_path / "curves.png").stat().st_size > 1000
+    if importlib.util.find_spec("matplotlib") is None:  # the test extra has none on Python 3.10
+        assert f"(matplotlib is not installed: no {tmp_path / 'curves.png'})" in report
+    else:
+        assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
 def test_demo_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
