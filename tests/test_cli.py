@@ -9,18 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import kenlm, needs_kenlm
 from rnnkit.cli import main
 from rnnkit.ngram import load_arpa
-
-try:
-    import kenlm
-except ImportError:  # the pinned kenlm 0.3.0 does not build on Python >= 3.13 (test extra)
-    if sys.version_info < (3, 13):
-        raise
-    kenlm = None
-needs_kenlm = pytest.mark.skipif(
-    kenlm is None, reason="no kenlm: 0.3.0 fails to build on Python >= 3.13"
-)
 
 TEXT = (
     "".join(

@@ -8,29 +8,18 @@ import copy
 import math
 import pickle
 import re
-import sys
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ISSUE_405, zipf_corpus
+from helpers import ISSUE_405, kenlm, needs_kenlm, zipf_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rnnkit import _core
 from rnnkit.ngram import NgramCounts, NgramModel, State, Vocabulary, build, estimate, load_arpa
 from rnnkit.reference import ngram as ref
-
-try:
-    import kenlm
-except ImportError:  # the pinned kenlm 0.3.0 does not build on Python >= 3.13 (test extra)
-    if sys.version_info < (3, 13):
-        raise
-    kenlm = None
-needs_kenlm = pytest.mark.skipif(
-    kenlm is None, reason="no kenlm: 0.3.0 fails to build on Python >= 3.13"
-)
 
 
 def test_lmplz_issue_405_values() -> None:
