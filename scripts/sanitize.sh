@@ -43,6 +43,6 @@ tests=(
     tests/test_nn.py tests/test_side_by_side.py tests/test_ngram_counts.py
     tests/test_ngram_threads.py tests/test_nltk_compat.py tests/test_text_data.py
     tests/test_lm_tasks.py tests/test_ngram_build.py tests/bad_arguments_api_cases.py
-    tests/test_fuzz.py tests/test_files.py
+    tests/test_fuzz.py tests/test_files.py tests/test_region_failure.py
 )
 python -m pytest -q -p no:cacheprovider "${tests[@]}" "$@"

@@ -23,25 +23,12 @@ at most a small multiple of the reference's own float32 error (:func:`assert_clo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import pytest
 import rnnkit
 from rnnkit import reference
-
-try:
-    import kenlm
-except ImportError:  # the pinned kenlm 0.3.0 does not build on Python >= 3.13 (test extra)
-    if sys.version_info < (3, 13):
-        raise
-    kenlm = None
-# For the tests that compare with the kenlm module: skipped where the test extra has none.
-needs_kenlm = pytest.mark.skipif(
-    kenlm is None, reason="no kenlm: 0.3.0 fails to build on Python >= 3.13"
-)
 
 CELLS: tuple[str, ...] = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}

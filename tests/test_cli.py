@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import kenlm, needs_kenlm
+from kenlm_peer import kenlm, needs_kenlm
 from rnnkit.cli import main
 from rnnkit.ngram import load_arpa
 

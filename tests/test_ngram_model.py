@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ISSUE_405, kenlm, needs_kenlm, zipf_corpus
+from helpers import ISSUE_405, zipf_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kenlm_peer import kenlm, needs_kenlm
 from rnnkit import _core
 from rnnkit.ngram import NgramCounts, NgramModel, State, Vocabulary, build, estimate, load_arpa
 from rnnkit.reference import ngram as ref
